@@ -1,0 +1,175 @@
+"""Writes for tenants, memberships, capabilities and credentials. Each is one transaction with its audit row."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from audit.services import audit_record
+from trustguard.errors import NotAuthenticated, ValidationFailed
+
+from .actors import Actor
+from .models import ApiKey, Membership, PersonalToken, Tenant, TenantRoleGroup, User
+from .roles import DEFAULT_MATRIX, Capability, Role, codename
+
+API_KEY_PREFIX = "tgk_"
+TOKEN_PREFIX = "tgp_"
+# Writing last_used_at on every request would turn every read into a write; a minute is enough.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def secret_digest(secret: str) -> str:
+    """Keyed hash of a high-entropy secret: fast, and useless to whoever steals the table alone."""
+    return hmac.new(settings.CREDENTIAL_PEPPER.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+# --- tenants, role groups and capabilities ---------------------------------------------------
+
+def tenant_role_group(*, tenant: Tenant, role: str) -> Group:
+    """The group of `role` in `tenant`, created with the default capabilities on first use."""
+    link = TenantRoleGroup.objects.filter(tenant=tenant, role=role).select_related("group").first()
+    if link:
+        return link.group
+    group, _ = Group.objects.get_or_create(name=f"{tenant.slug}:{role}")
+    TenantRoleGroup.objects.create(tenant=tenant, role=role, group=group)
+    for capability in DEFAULT_MATRIX[role]:
+        assign_perm(codename(capability), group, tenant)
+    return group
+
+
+@transaction.atomic
+def tenant_create(*, slug: str, name: str, actor: Actor | None = None, single_employee_mode: bool = False) -> Tenant:
+    tenant = Tenant.objects.create(slug=slug, name=name, single_employee_mode=single_employee_mode)
+    for role in Role.values:
+        tenant_role_group(tenant=tenant, role=role)
+    audit_record(
+        tenant_id=tenant.pk,
+        action="tenant.created",
+        actor=actor or Actor.for_system(tenant, "provisioning"),
+        target_type="tenant",
+        target_id=tenant.pk,
+        after={"slug": slug, "name": name, "single_employee_mode": single_employee_mode},
+    )
+    return tenant
+
+
+def _check_capability(capability: str) -> None:
+    if capability not in Capability.values:
+        raise ValidationFailed(f"unknown capability {capability!r}", errors={"capability": ["Unknown capability."]})
+
+
+@transaction.atomic
+def capability_grant(*, tenant: Tenant, role: str, capability: str, actor: Actor) -> None:
+    _check_capability(capability)
+    assign_perm(codename(capability), tenant_role_group(tenant=tenant, role=role), tenant)
+    audit_record(tenant_id=tenant.pk, action="capability.granted", actor=actor, target_type="role", target_id=role,
+                 details={"capability": capability})
+
+
+@transaction.atomic
+def capability_revoke(*, tenant: Tenant, role: str, capability: str, actor: Actor) -> None:
+    _check_capability(capability)
+    remove_perm(codename(capability), tenant_role_group(tenant=tenant, role=role), tenant)
+    audit_record(tenant_id=tenant.pk, action="capability.revoked", actor=actor, target_type="role", target_id=role,
+                 details={"capability": capability})
+
+
+# --- memberships -------------------------------------------------------------------------------
+
+@transaction.atomic
+def membership_add(*, tenant: Tenant, user: User, role: str, actor: Actor) -> Membership:
+    """Give `user` the `role` in `tenant` (reactivating a past membership)."""
+    if role not in Role.values:
+        raise ValidationFailed(f"unknown role {role!r}", errors={"role": ["Unknown role."]})
+    membership, created = Membership.objects.get_or_create(user=user, tenant=tenant, role=role)
+    if not created and not membership.is_active:
+        membership.is_active = True
+        membership.save(update_fields=["is_active"])
+    user.groups.add(tenant_role_group(tenant=tenant, role=role))
+    audit_record(tenant_id=tenant.pk, action="membership.added", actor=actor, target_type="user", target_id=user.pk,
+                 after={"role": role, "username": user.username})
+    return membership
+
+
+@transaction.atomic
+def membership_deactivate(*, membership: Membership, actor: Actor) -> Membership:
+    membership.is_active = False
+    membership.save(update_fields=["is_active"])
+    membership.user.groups.remove(tenant_role_group(tenant=membership.tenant, role=membership.role))
+    audit_record(tenant_id=membership.tenant_id, action="membership.deactivated", actor=actor, target_type="user",
+                 target_id=membership.user_id, before={"role": membership.role})
+    return membership
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+@transaction.atomic
+def api_key_create(*, tenant: Tenant, name: str, actor: Actor, secret: str | None = None) -> tuple[ApiKey, str]:
+    """A new key for a source system. Returns the key and its secret, which is never shown again.
+
+    `secret` is for seed_demo's reproducible demo credentials only; everything else lets it be random.
+    """
+    secret = secret or _new_secret(API_KEY_PREFIX)
+    key = ApiKey.objects.create(tenant=tenant, name=name, prefix=secret[:12], digest=secret_digest(secret),
+                                created_by=actor.user)
+    audit_record(tenant_id=tenant.pk, action="credential.created", actor=actor, target_type="api_key",
+                 target_id=key.pk, after={"name": name, "prefix": key.prefix})
+    return key, secret
+
+
+@transaction.atomic
+def personal_token_create(*, user: User, tenant: Tenant, name: str, actor: Actor,
+                          secret: str | None = None) -> tuple[PersonalToken, str]:
+    secret = secret or _new_secret(TOKEN_PREFIX)
+    token = PersonalToken.objects.create(user=user, tenant=tenant, name=name, prefix=secret[:12],
+                                         digest=secret_digest(secret))
+    audit_record(tenant_id=tenant.pk, action="credential.created", actor=actor, target_type="personal_token",
+                 target_id=token.pk, after={"name": name, "prefix": token.prefix, "user": user.username})
+    return token, secret
+
+
+@transaction.atomic
+def credential_revoke(*, credential: ApiKey | PersonalToken, actor: Actor) -> ApiKey | PersonalToken:
+    kind = "api_key" if isinstance(credential, ApiKey) else "personal_token"
+    locked = type(credential).objects.select_for_update().get(pk=credential.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        audit_record(tenant_id=locked.tenant_id, action="credential.revoked", actor=actor, target_type=kind,
+                     target_id=locked.pk, before={"prefix": locked.prefix})
+    return locked
+
+
+def credential_authenticate(secret: str) -> Actor:
+    """Resolve a bearer secret to an Actor. Unknown, revoked or malformed: NotAuthenticated (401)."""
+    if secret.startswith(API_KEY_PREFIX):
+        key = ApiKey.objects.select_related("tenant").filter(digest=secret_digest(secret)).first()
+        if key is None or key.revoked_at is not None:
+            raise NotAuthenticated("The API key is unknown or has been revoked.", slug="invalid-credential")
+        _touch(key)
+        return Actor(tenant=key.tenant, api_key=key)
+    if secret.startswith(TOKEN_PREFIX):
+        token = PersonalToken.objects.select_related("tenant", "user").filter(digest=secret_digest(secret)).first()
+        if token is None or token.revoked_at is not None or not token.user.is_active:
+            raise NotAuthenticated("The token is unknown or has been revoked.", slug="invalid-credential")
+        _touch(token)
+        return Actor(tenant=token.tenant, user=token.user, token=token)
+    raise NotAuthenticated("The bearer secret is not a TrustGuard key or token.", slug="invalid-credential")
+
+
+def _touch(credential: ApiKey | PersonalToken) -> None:
+    now = timezone.now()
+    if credential.last_used_at is None or now - credential.last_used_at > LAST_USED_RESOLUTION:
+        type(credential).objects.filter(pk=credential.pk).update(last_used_at=now)

@@ -1,0 +1,134 @@
+"""Step-up verification: a fresh one-time code for every decision.
+
+A TOTP code (RFC 6238, verified with django-otp's OATH implementation) counts once per device
+time step. Wrong codes are counted; five in fifteen minutes lock the person out of deciding.
+The caller runs this inside its decision transaction and raises the returned error only after
+committing, so a failure is recorded even though the decision is refused, and a code is only
+consumed together with the decision it authorises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from audit.services import audit_record
+from trustguard.errors import DomainError, PermissionDenied, TooManyRequests, ValidationFailed
+
+from .actors import Actor
+from .models import StepUpState, User
+
+
+@dataclass(frozen=True)
+class StepUpSubject:
+    """What a code authorises: one action on one object, in its current content."""
+
+    type: str
+    id: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class StepUpResult:
+    ok: bool
+    method: str = ""
+    error: DomainError | None = None
+
+
+def _locked_state(user: User) -> StepUpState:
+    StepUpState.objects.get_or_create(user=user)
+    return StepUpState.objects.select_for_update().get(user=user)
+
+
+def lockout_remaining(state: StepUpState, now: datetime) -> int:
+    if state.locked_until and state.locked_until > now:
+        return int((state.locked_until - now).total_seconds()) + 1
+    return 0
+
+
+def _totp_step(device: TOTPDevice, code: str, now: datetime) -> int | None:
+    """The time step `code` belongs to on `device` (within its tolerance), or None."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = now.timestamp()
+    current = totp.t()
+    for offset in range(-device.tolerance, device.tolerance + 1):
+        totp.drift = device.drift + offset
+        if totp.token() == int(code):
+            return current + offset
+    return None
+
+
+def _verify_totp(user: User, code: str, now: datetime) -> str:
+    """'ok', 'replay' or 'wrong'. Marks the step used on success (device row locked)."""
+    for device in TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk"):
+        step = _totp_step(device, code, now)
+        if step is None:
+            continue
+        if device.last_t is not None and step <= device.last_t:
+            return "replay"
+        device.last_t = step
+        device.last_used_at = now
+        device.save(update_fields=["last_t", "last_used_at"])
+        return "ok"
+    return "wrong"
+
+
+def stepup_verify(*, actor: Actor, subject: StepUpSubject, code: str | None) -> StepUpResult:
+    """Verify `code` for `actor` and `subject` inside the caller's transaction.
+
+    1. Refuse at once while the person is locked out (429 with Retry-After).
+    2. Try the person's confirmed TOTP devices, then one-time challenge codes bound to the subject.
+    3. On failure count it (and lock out at the limit) and audit it; on a replay, audit that too.
+    """
+    user = actor.user
+    if user is None:
+        return StepUpResult(False, error=PermissionDenied("only a person can decide", slug="person-required"))
+    code = (code or "").strip()
+    if not code.isdigit() or not 6 <= len(code) <= 8:
+        return StepUpResult(False, error=ValidationFailed(
+            "a one-time code is required to decide", errors={"otp": ["Enter the 6-digit code."]}))
+    now = timezone.now()
+    state = _locked_state(user)
+    remaining = lockout_remaining(state, now)
+    if remaining:
+        return StepUpResult(False, error=TooManyRequests(
+            "too many wrong codes; deciding is locked for a while", retry_after=remaining, slug="otp-locked"))
+
+    outcome = _verify_totp(user, code, now)
+    method = "totp"
+    if outcome == "wrong":
+        from .challenges import challenge_consume
+
+        outcome = challenge_consume(user=user, subject=subject, code=code, now=now)
+        method = "challenge"
+    if outcome == "ok":
+        if state.failures:
+            state.failures, state.window_started_at = 0, None
+            state.save(update_fields=["failures", "window_started_at"])
+        return StepUpResult(True, method=method)
+
+    if outcome == "replay":
+        audit_record(tenant_id=actor.tenant.pk, action="otp.replay_refused", actor=actor, target_type=subject.type,
+                     target_id=subject.id, details={"method": method})
+        return StepUpResult(False, error=PermissionDenied("this code has already been used", slug="otp-replayed"))
+
+    if state.window_started_at is None or now - state.window_started_at > settings.OTP_FAILURE_WINDOW:
+        state.failures, state.window_started_at = 0, now
+    state.failures += 1
+    locked = state.failures >= settings.OTP_MAX_FAILURES
+    if locked:
+        state.locked_until, state.failures, state.window_started_at = now + settings.OTP_LOCKOUT, 0, None
+    state.save(update_fields=["failures", "window_started_at", "locked_until"])
+    audit_record(tenant_id=actor.tenant.pk, action="otp.locked_out" if locked else "otp.failed", actor=actor,
+                 target_type=subject.type, target_id=subject.id,
+                 details={"failures": state.failures, "locked_until": state.locked_until})
+    if locked:
+        return StepUpResult(False, error=TooManyRequests(
+            "too many wrong codes; deciding is locked for 15 minutes",
+            retry_after=int(settings.OTP_LOCKOUT.total_seconds()), slug="otp-locked"))
+    return StepUpResult(False, error=PermissionDenied("the one-time code is wrong or expired", slug="otp-invalid"))

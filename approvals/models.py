@@ -1,0 +1,99 @@
+"""A reusable decision engine: a request with ordered stages, and immutable decisions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class ApprovalRequest(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        CANCELLED = "cancelled"
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    requester_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+")
+    requester_email = models.EmailField(blank=True)
+    allow_self_approval = models.BooleanField(default=False)
+    current_stage = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"approval request {self.pk} ({self.status})"
+
+
+class ApprovalStage(models.Model):
+    class Status(models.TextChoices):
+        WAITING = "waiting"
+        OPEN = "open"
+        COMPLETE = "complete"
+        REJECTED = "rejected"
+
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="stages")
+    index = models.PositiveSmallIntegerField()
+    # Roles whose members may decide at this stage; `assigned_role` is who is being asked now
+    # (a re-escalation moves it up a ladder, and that role may then decide too).
+    roles = models.JSONField(default=list)
+    assigned_role = models.CharField(max_length=32)
+    approvals_required = models.PositiveSmallIntegerField()
+    approvals_received = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["request", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "index"], name="approval_stage_unique"),
+            models.CheckConstraint(condition=models.Q(approvals_received__lte=models.F("approvals_required"))
+                                   | models.Q(approvals_required=0), name="approval_stage_no_overcount"),
+        ]
+
+    def __str__(self) -> str:
+        return f"stage {self.index} ({self.assigned_role} {self.approvals_received}/{self.approvals_required})"
+
+    @property
+    def eligible_roles(self) -> list[str]:
+        return list(dict.fromkeys([*self.roles, self.assigned_role]))
+
+
+class Decision(models.Model):
+    """Immutable once written (the database refuses UPDATE and DELETE on PostgreSQL)."""
+
+    class Kind(models.TextChoices):
+        APPROVE = "approve"
+        REJECT = "reject"
+        DEFER = "defer"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="decisions")
+    stage = models.PositiveSmallIntegerField()
+    decision = models.CharField(max_length=8, choices=Kind.choices)
+    justification = models.TextField()
+    conditions = models.JSONField(default=list, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
+    role = models.CharField(max_length=32)
+    self_approved = models.BooleanField(default=False)
+    defer_until = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+        constraints = [
+            # Last line of defence for "one approval per person per request, across stages".
+            models.UniqueConstraint(fields=["request", "decided_by"], condition=models.Q(decision="approve"),
+                                    name="decision_one_approval_per_person"),
+            models.CheckConstraint(condition=~models.Q(justification=""), name="decision_justification_not_blank"),
+            models.CheckConstraint(condition=~models.Q(decision="defer") | models.Q(defer_until__isnull=False),
+                                   name="decision_defer_has_until"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.decided_by_id} at stage {self.stage}"

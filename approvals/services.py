@@ -1,0 +1,201 @@
+"""The decision engine's rules: who may decide, four eyes, one approval per person, quorum, stages.
+
+Callers hold the transaction; these functions lock the request row they change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Tenant, User
+from trustguard.errors import Conflict, PermissionDenied, ValidationFailed
+
+from .models import ApprovalRequest, ApprovalStage, Decision
+
+MAX_CONDITIONS = 20
+MAX_CONDITION_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    roles: Sequence[str]
+    approvals_required: int
+
+
+@dataclass
+class DecisionOutcome:
+    decision: Decision
+    stage_completed: bool = False
+    request_status: str = ApprovalRequest.Status.OPEN
+    opened_stage: ApprovalStage | None = None
+    skipped_stages: list[int] = field(default_factory=list)
+
+
+def _open_next_stage(request: ApprovalRequest, after_index: int, now: datetime) -> ApprovalStage | None:
+    """Open the first stage after `after_index` that needs approvals; stages needing none complete at once."""
+    for stage in request.stages.filter(index__gt=after_index).order_by("index"):
+        if stage.approvals_required == 0:
+            stage.status, stage.opened_at, stage.completed_at = ApprovalStage.Status.COMPLETE, now, now
+            stage.save(update_fields=["status", "opened_at", "completed_at"])
+            continue
+        stage.status, stage.opened_at = ApprovalStage.Status.OPEN, now
+        stage.save(update_fields=["status", "opened_at"])
+        request.current_stage = stage.index
+        return stage
+    return None
+
+
+def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requester_user: User | None,
+                            requester_email: str, allow_self_approval: bool) -> ApprovalRequest:
+    """Create a request with its stages and open the first stage that needs approvals.
+
+    A request whose stages all need zero approvals is approved at once.
+    """
+    if not stages:
+        raise ValidationFailed("an approval request needs at least one stage", errors={"route": ["Empty route."]})
+    now = timezone.now()
+    request = ApprovalRequest.objects.create(tenant=tenant, requester_user=requester_user,
+                                             requester_email=requester_email or "",
+                                             allow_self_approval=allow_self_approval)
+    ApprovalStage.objects.bulk_create(
+        ApprovalStage(request=request, index=i, roles=list(spec.roles), assigned_role=spec.roles[0],
+                      approvals_required=spec.approvals_required)
+        for i, spec in enumerate(stages)
+    )
+    if _open_next_stage(request, -1, now) is None:
+        request.status, request.decided_at = ApprovalRequest.Status.APPROVED, now
+    request.save(update_fields=["status", "decided_at", "current_stage"])
+    return request
+
+
+def is_requester(request: ApprovalRequest, user: User) -> bool:
+    """The four-eyes comparison: the same user, or the same email (case-insensitively)."""
+    if request.requester_user_id is not None and request.requester_user_id == user.pk:
+        return True
+    return bool(request.requester_email and user.email and request.requester_email.lower() == user.email.lower())
+
+
+def current_stage(request: ApprovalRequest) -> ApprovalStage:
+    return request.stages.get(index=request.current_stage)
+
+
+def _clean_conditions(conditions: Sequence[str]) -> list[str]:
+    cleaned = [str(c).strip() for c in conditions]
+    if any(not c for c in cleaned):
+        raise ValidationFailed("conditions must not be blank", errors={"conditions": ["Blank condition."]})
+    if len(cleaned) > MAX_CONDITIONS or any(len(c) > MAX_CONDITION_LENGTH for c in cleaned):
+        raise ValidationFailed("too many or too long conditions",
+                               errors={"conditions": [f"At most {MAX_CONDITIONS} of {MAX_CONDITION_LENGTH} characters."]})
+    return cleaned
+
+
+def approval_check_decider(*, request: ApprovalRequest, stage: ApprovalStage, user: User, roles: frozenset[str],
+                           decision: str) -> bool:
+    """Raise if `user` may not record `decision` now; return whether it is a (permitted) self-approval.
+
+    Checked before the second factor, so a refused decision never consumes a code.
+    """
+    if request.status != ApprovalRequest.Status.OPEN:
+        raise Conflict(f"the request is already {request.status}; decisions are final", slug="already-decided")
+    deciding_role = next((r for r in stage.eligible_roles if r in roles), None)
+    if deciding_role is None:
+        raise PermissionDenied(f"only a member of {stage.assigned_role} may decide at this stage", slug="not-assigned")
+    self_approval = decision == Decision.Kind.APPROVE and is_requester(request, user)
+    if self_approval and not request.allow_self_approval:
+        raise PermissionDenied("the requester may not approve their own request (four-eyes rule)", slug="four-eyes")
+    if decision == Decision.Kind.APPROVE and request.decisions.filter(decided_by=user, decision=Decision.Kind.APPROVE).exists():
+        raise Conflict("you have already approved this request; a second approval must come from someone else",
+                       slug="duplicate-approval")
+    return self_approval
+
+
+def validate_decision_input(*, decision: str, justification: str, conditions: Sequence[str],
+                            defer_until: datetime | None) -> tuple[str, list[str]]:
+    """Check a decision's own fields; return the cleaned justification and conditions."""
+    if decision not in Decision.Kind.values:
+        raise ValidationFailed(f"unknown decision {decision!r}", errors={"decision": ["Use approve, reject or defer."]})
+    justification = (justification or "").strip()
+    if not justification:
+        raise ValidationFailed("a justification is required", errors={"justification": ["This field may not be blank."]})
+    cleaned_conditions = _clean_conditions(conditions)
+    if cleaned_conditions and decision != Decision.Kind.APPROVE:
+        raise ValidationFailed("conditions go with an approval", errors={"conditions": ["Only an approval takes conditions."]})
+    now = timezone.now()
+    if decision == Decision.Kind.DEFER:
+        if defer_until is None:
+            raise ValidationFailed("defer_until is required to defer", errors={"defer_until": ["This field is required."]})
+        if defer_until <= now:
+            raise ValidationFailed("defer_until must be in the future", errors={"defer_until": ["Must be in the future."]})
+    elif defer_until is not None:
+        raise ValidationFailed("defer_until goes with a deferral", errors={"defer_until": ["Only a deferral takes a date."]})
+
+    return justification, cleaned_conditions
+
+
+def approval_decide(*, request: ApprovalRequest, user: User, roles: frozenset[str], decision: str, justification: str,
+                    conditions: Sequence[str] = (), defer_until: datetime | None = None) -> DecisionOutcome:
+    """Record one decision and apply its consequence.
+
+    1. Lock the request and its current stage; re-check the rules on the locked rows.
+    2. Write the immutable decision (the unique constraint refuses a second approval by one person).
+    3. Approve: count it; a met quorum completes the stage and opens the next, or approves the request.
+       Reject: the stage and the request are rejected. Defer: recorded; the request stays open.
+    """
+    justification, cleaned_conditions = validate_decision_input(
+        decision=decision, justification=justification, conditions=conditions, defer_until=defer_until)
+    now = timezone.now()
+
+    request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
+    stage = ApprovalStage.objects.select_for_update().get(request=request, index=request.current_stage)
+    self_approved = approval_check_decider(request=request, stage=stage, user=user, roles=roles, decision=decision)
+    deciding_role = next(r for r in stage.eligible_roles if r in roles)
+    try:
+        with transaction.atomic():  # a savepoint, so a lost race leaves the outer transaction usable
+            record = Decision.objects.create(
+                request=request, stage=stage.index, decision=decision, justification=justification,
+                conditions=cleaned_conditions, decided_by=user, role=deciding_role, self_approved=self_approved,
+                defer_until=defer_until if decision == Decision.Kind.DEFER else None,
+            )
+    except IntegrityError as exc:
+        raise Conflict("you have already approved this request", slug="duplicate-approval") from exc
+
+    outcome = DecisionOutcome(decision=record)
+    if decision == Decision.Kind.APPROVE:
+        stage.approvals_received += 1
+        if stage.approvals_received >= stage.approvals_required:
+            stage.status, stage.completed_at = ApprovalStage.Status.COMPLETE, now
+            outcome.stage_completed = True
+        stage.save(update_fields=["approvals_received", "status", "completed_at"])
+        if outcome.stage_completed:
+            outcome.opened_stage = _open_next_stage(request, stage.index, now)
+            if outcome.opened_stage is None:
+                request.status, request.decided_at = ApprovalRequest.Status.APPROVED, now
+    elif decision == Decision.Kind.REJECT:
+        stage.status, stage.completed_at = ApprovalStage.Status.REJECTED, now
+        stage.save(update_fields=["status", "completed_at"])
+        request.status, request.decided_at = ApprovalRequest.Status.REJECTED, now
+    request.save(update_fields=["status", "decided_at", "current_stage"])
+    outcome.request_status = request.status
+    return outcome
+
+
+def approval_stage_reassign(*, request: ApprovalRequest, role: str) -> ApprovalStage:
+    """Ask another role at the current stage (a re-escalation); approvals already given still count."""
+    stage = ApprovalStage.objects.select_for_update().get(request=request, index=request.current_stage)
+    stage.assigned_role = role
+    stage.save(update_fields=["assigned_role"])
+    return stage
+
+
+def approval_close(*, request: ApprovalRequest, status: str) -> ApprovalRequest:
+    """End an open request without a deciding vote (cancelled, expired-as-rejected)."""
+    request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status == ApprovalRequest.Status.OPEN:
+        request.status, request.decided_at = status, timezone.now()
+        request.save(update_fields=["status", "decided_at"])
+    return request

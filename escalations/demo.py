@@ -1,0 +1,123 @@
+"""The demo tenant of CONTRACT.md section 3: people, credentials, policies and trigger rules.
+
+Demo secrets are derived from SECRET_KEY, tenant and name, so seeding again is idempotent and
+prints the same credentials. Only for demonstrations: real tenants get random secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.actors import Actor
+from accounts.models import ApiKey, Membership, PersonalToken, Tenant, User
+from accounts.roles import Role
+from accounts.services import (
+    API_KEY_PREFIX,
+    TOKEN_PREFIX,
+    api_key_create,
+    membership_add,
+    personal_token_create,
+    secret_digest,
+    tenant_create,
+)
+
+from .models import ExpiryOutcome, Policy, TriggerRule
+
+DEMO_PEOPLE = [
+    ("co", Role.COMPLIANCE_OFFICER, "Chioma Okafor", "+2348030000001"),
+    ("co2", Role.COMPLIANCE_OFFICER, "Tunde Bakare", "+2348030000002"),
+    ("sm", Role.SENIOR_MANAGER, "Amina Yusuf", "+2348030000003"),
+    ("sm2", Role.SENIOR_MANAGER, "Emeka Obi", "+2348030000004"),
+    ("gb", Role.GOVERNING_BODY, "Funke Adeyemi", "+2348030000005"),
+    ("ceo", Role.CEO, "Ngozi Eze", "+2348030000006"),
+    ("analyst", Role.CLIENT_FACING, "Sade Lawal", "+2348030000007"),
+    ("ops", Role.OPERATOR, "Musa Ibrahim", "+2348030000008"),
+]
+LADDER = [Role.COMPLIANCE_OFFICER, Role.SENIOR_MANAGER, Role.GOVERNING_BODY]
+HOUR = 3600
+DEMO_POLICIES: list[dict[str, Any]] = [
+    {"type": "HIGH_VALUE", "name": "High-value order", "route": [{"roles": [Role.CEO], "approvals_required": 1}],
+     "expiry_seconds": 24 * HOUR},
+    {"type": "VENDOR_FLAGGED", "name": "Order from a flagged vendor",
+     "route": [{"roles": [Role.CEO], "approvals_required": 1}]},
+    {"type": "SANCTIONS_MATCH", "name": "Sanctions screening match",
+     "route": [{"roles": [Role.COMPLIANCE_OFFICER], "approvals_required": 1}], "ack_sla_seconds": HOUR,
+     "default_risk_level": "high", "high_risk_expiry_outcome": ExpiryOutcome.REJECT},
+    {"type": "HIGH_RISK_CDD", "name": "High-risk customer due diligence",
+     "route": [{"roles": [Role.COMPLIANCE_OFFICER], "approvals_required": 1},
+               {"roles": [Role.SENIOR_MANAGER], "approvals_required": 1}], "default_risk_level": "high"},
+    {"type": "SMR", "name": "Suspicious matter report",
+     "route": [{"roles": [Role.COMPLIANCE_OFFICER], "approvals_required": 1}]},
+    {"type": "PROGRAM_APPROVAL", "name": "AML/CFT programme approval",
+     "route": [{"roles": [Role.GOVERNING_BODY], "approvals_required": 1}], "expiry_seconds": 7 * 24 * HOUR},
+    {"type": "OPERATION_CHANGE", "name": "Production change",
+     "route": [{"roles": [Role.SENIOR_MANAGER], "approvals_required": None}],
+     "approvals_by_risk": {"low": 0, "medium": 1, "high": 2}, "expiry_seconds": 72 * HOUR},
+]
+HIGH_VALUE_THRESHOLD_KOBO = 100_000_000  # ₦1,000,000
+
+
+def _derive(*parts: str) -> bytes:
+    return hmac.new(settings.SECRET_KEY.encode(), ":".join(("demo", *parts)).encode(), hashlib.sha256).digest()
+
+
+def _token(prefix: str, *parts: str) -> str:
+    return prefix + base64.urlsafe_b64encode(_derive(*parts)).decode().rstrip("=")
+
+
+def _ensure_credential(model: type[ApiKey] | type[PersonalToken], secret: str, create: Any) -> None:
+    existing = model.objects.filter(digest=secret_digest(secret)).first()
+    if existing is None:
+        create(secret)
+    elif existing.revoked_at is not None:
+        model.objects.filter(pk=existing.pk).update(revoked_at=None)
+
+
+@transaction.atomic
+def seed_demo(slug: str = "demo") -> dict[str, Any]:
+    """Create or refresh the demo tenant; return the CONTRACT.md `seed_demo --json` object."""
+    tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(slug=slug, name=f"{slug.title()} Ltd")
+    actor = Actor.for_system(tenant, "seed_demo")
+
+    for spec in DEMO_POLICIES:
+        fields = {"ladder": list(LADDER), "max_escalation_level": 2, "notify_channels": ["email", "in_app"], **spec}
+        Policy.objects.get_or_create(tenant=tenant, type=fields.pop("type"), defaults=fields)
+    TriggerRule.objects.get_or_create(
+        tenant=tenant, kind=TriggerRule.Kind.FLAG, flag="vendor_flagged",
+        defaults={"escalation_type": "VENDOR_FLAGGED", "priority": 10})
+    TriggerRule.objects.get_or_create(
+        tenant=tenant, kind=TriggerRule.Kind.AMOUNT_AT_LEAST, currency="NGN",
+        defaults={"escalation_type": "HIGH_VALUE", "threshold_minor": HIGH_VALUE_THRESHOLD_KOBO, "priority": 20})
+
+    vendor_secret = _token(API_KEY_PREFIX, slug, "vendor")
+    _ensure_credential(ApiKey, vendor_secret,
+                       lambda s: api_key_create(tenant=tenant, name="vendor", actor=actor, secret=s))
+
+    users = []
+    for name, role, full_name, phone in DEMO_PEOPLE:
+        username = name if slug == "demo" else f"{slug}-{name}"
+        email = f"{username}@{slug}.example"
+        password = f"{name}-" + _derive(slug, name, "password").hex()[:12]
+        first, last = full_name.split(" ", 1)
+        user = User.objects.filter(username=username).first() or User(username=username)
+        user.email, user.first_name, user.last_name, user.phone_number = email, first, last, phone
+        user.set_password(password)
+        user.save()
+        if not Membership.objects.filter(user=user, tenant=tenant, role=role, is_active=True).exists():
+            membership_add(tenant=tenant, user=user, role=role, actor=actor)
+        totp_key = _derive(slug, name, "totp")[:20]
+        TOTPDevice.objects.update_or_create(user=user, name="demo authenticator",
+                                            defaults={"key": totp_key.hex(), "confirmed": True})
+        api_token = _token(TOKEN_PREFIX, slug, name, "token")
+        _ensure_credential(PersonalToken, api_token, lambda s, u=user: personal_token_create(
+            user=u, tenant=tenant, name="demo token", actor=actor, secret=s))
+        users.append({"username": username, "email": email, "role": str(role), "password": password,
+                      "totp_secret": base64.b32encode(totp_key).decode(), "api_token": api_token})
+    return {"tenant": slug, "api_keys": {"vendor": vendor_secret}, "users": users}

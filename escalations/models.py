@@ -1,0 +1,211 @@
+"""Policies, trigger rules and the escalation case."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from accounts.roles import Role
+
+
+class RiskLevel(models.TextChoices):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Urgency(models.TextChoices):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class ExpiryOutcome(models.TextChoices):
+    EXPIRE = "expire"
+    REJECT = "reject"
+
+
+class Policy(models.Model):
+    """How one escalation type is handled in one tenant. Escalations keep a snapshot of it."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="policies")
+    type = models.CharField(max_length=64, help_text="Upper-case code, e.g. HIGH_VALUE.")
+    name = models.CharField(max_length=200)
+    # [{"roles": ["compliance_officer"], "approvals_required": null}, ...]; null -> approvals_by_risk, else 1.
+    route = models.JSONField()
+    approvals_by_risk = models.JSONField(default=dict, blank=True, help_text='e.g. {"low": 0, "medium": 1, "high": 2}')
+    default_risk_level = models.CharField(max_length=8, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
+    ack_sla_seconds = models.PositiveIntegerField(default=4 * 3600)
+    expiry_seconds = models.PositiveIntegerField(default=24 * 3600)
+    ladder = models.JSONField(default=list, blank=True)
+    max_escalation_level = models.PositiveSmallIntegerField(default=2)
+    notify_channels = models.JSONField(default=list, blank=True)
+    single_employee_mode = models.BooleanField(default=False)
+    expiry_outcome = models.CharField(max_length=8, choices=ExpiryOutcome.choices, default=ExpiryOutcome.EXPIRE)
+    high_risk_expiry_outcome = models.CharField(max_length=8, choices=ExpiryOutcome.choices,
+                                                default=ExpiryOutcome.EXPIRE)
+    is_active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "policies"
+        ordering = ["tenant", "type"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "type"], name="policy_type_unique"),
+            models.CheckConstraint(condition=models.Q(max_escalation_level__lte=3), name="policy_max_level_le_3"),
+            models.CheckConstraint(condition=models.Q(ack_sla_seconds__gte=60), name="policy_ack_sla_min"),
+            models.CheckConstraint(condition=models.Q(expiry_seconds__gte=60), name="policy_expiry_min"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}/{self.type} v{self.version}"
+
+
+class TriggerRule(models.Model):
+    """Picks the escalation type when the source does not name one."""
+
+    class Kind(models.TextChoices):
+        AMOUNT_AT_LEAST = "amount_at_least", "Amount at least (minor units, per currency)"
+        FLAG = "flag", "Flag present"
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="trigger_rules")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    escalation_type = models.CharField(max_length=64)
+    currency = models.CharField(max_length=3, blank=True)
+    threshold_minor = models.BigIntegerField(null=True, blank=True)
+    flag = models.CharField(max_length=64, blank=True)
+    risk_level = models.CharField(max_length=8, choices=RiskLevel.choices, blank=True,
+                                  help_text="Risk level given to matching requests that do not state one.")
+    priority = models.PositiveSmallIntegerField(default=100, help_text="Lower runs first; the first match wins.")
+    is_active = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["tenant", "priority", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(kind="amount_at_least", threshold_minor__gte=0) & ~models.Q(currency=""))
+                | (models.Q(kind="flag") & ~models.Q(flag="")),
+                name="trigger_rule_complete",
+            )
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.AMOUNT_AT_LEAST:
+            return f"{self.currency} >= {self.threshold_minor} -> {self.escalation_type}"
+        return f"flag {self.flag} -> {self.escalation_type}"
+
+
+class EscalationStatus(models.TextChoices):
+    PENDING = "pending"
+    ACKNOWLEDGED = "acknowledged"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DEFERRED = "deferred"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    EXECUTED = "executed"
+
+
+OPEN_STATUSES = (EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED, EscalationStatus.DEFERRED)
+FINAL_STATUSES = (EscalationStatus.APPROVED, EscalationStatus.REJECTED, EscalationStatus.EXPIRED,
+                  EscalationStatus.CANCELLED, EscalationStatus.EXECUTED)
+
+
+class Escalation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, related_name="escalations")
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="escalations")
+    policy_version = models.PositiveIntegerField()
+    # The policy as it was at creation: editing a policy never changes escalations in flight.
+    policy_snapshot = models.JSONField()
+    approval = models.OneToOneField("approvals.ApprovalRequest", on_delete=models.PROTECT, related_name="escalation")
+
+    type = models.CharField(max_length=64)
+    reason = models.TextField()
+    source_system = models.CharField(max_length=100)
+    source_entity_type = models.CharField(max_length=100)
+    source_entity_id = models.CharField(max_length=200)
+    source_url = models.URLField(max_length=500, blank=True)
+    amount_minor = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    risk_level = models.CharField(max_length=8, choices=RiskLevel.choices)
+    urgency = models.CharField(max_length=8, choices=Urgency.choices, default=Urgency.NORMAL)
+    flags = models.JSONField(default=list, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    # A customer to keep informed ("your order is under review"), when the source gives one.
+    contact = models.JSONField(default=dict, blank=True)
+
+    requested_by_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                          related_name="+")
+    requested_by_api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT,
+                                             related_name="+")
+    requested_by_email = models.EmailField(blank=True)
+
+    status = models.CharField(max_length=16, choices=EscalationStatus.choices, default=EscalationStatus.PENDING)
+    current_stage = models.PositiveSmallIntegerField(default=0)
+    assigned_role = models.CharField(max_length=32, choices=Role.choices)
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    approvals_required = models.PositiveSmallIntegerField(default=0)
+    approvals_received = models.PositiveSmallIntegerField(default=0)
+    conditions = models.JSONField(default=list, blank=True)
+
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    ack_due_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    defer_until = models.DateTimeField(null=True, blank=True)
+    deferred_at = models.DateTimeField(null=True, blank=True)
+    # The deadline that matters most now; the queue's sort key (see escalations.services.deadlines).
+    next_deadline_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    top_alerted_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    execution_result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["next_deadline_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(escalation_level__lte=3), name="escalation_level_le_3"),
+            models.CheckConstraint(condition=models.Q(amount_minor__isnull=True) | models.Q(amount_minor__gte=0),
+                                   name="escalation_amount_non_negative"),
+            models.CheckConstraint(
+                condition=(models.Q(amount_minor__isnull=True) & models.Q(currency=""))
+                | (models.Q(amount_minor__isnull=False) & ~models.Q(currency="")),
+                name="escalation_amount_has_currency",
+            ),
+            models.CheckConstraint(condition=~models.Q(status="deferred") | models.Q(defer_until__isnull=False),
+                                   name="escalation_deferred_has_until"),
+        ]
+        indexes = [
+            # The approver queue: open items of one role, most urgent first.
+            models.Index(fields=["tenant", "assigned_role", "next_deadline_at", "id"], name="esc_queue_idx",
+                         condition=models.Q(status__in=["pending", "acknowledged", "deferred"])),
+            models.Index(fields=["tenant", "next_deadline_at", "id"], name="esc_tenant_deadline_idx"),
+            models.Index(fields=["tenant", "status", "created_at"], name="esc_tenant_status_idx"),
+            models.Index(fields=["tenant", "source_entity_id"], name="esc_source_entity_idx"),
+            # Sweeps: each scans only the rows it may act on.
+            models.Index(fields=["ack_due_at"], name="esc_ack_due_idx", condition=models.Q(status="pending")),
+            models.Index(fields=["expires_at"], name="esc_expiry_idx",
+                         condition=models.Q(status__in=["pending", "acknowledged"])),
+            models.Index(fields=["defer_until"], name="esc_defer_idx", condition=models.Q(status="deferred")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.source_entity_id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES

@@ -1,0 +1,426 @@
+"""The escalation lifecycle: check, create, acknowledge, decide, cancel, record execution.
+
+Each top-level service is one transaction: lock the escalation, re-check state on the locked
+row, change it, write the outbox event and the audit event (audit last: it takes the tenant's
+chain lock, held until commit), and leave network work to the relay after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.actors import Actor
+from accounts.roles import Capability
+from accounts.stepup import StepUpSubject, stepup_verify
+from approvals.models import ApprovalRequest, Decision
+from approvals.services import (
+    approval_check_decider,
+    approval_close,
+    approval_decide,
+    approval_request_create,
+    current_stage,
+    validate_decision_input,
+)
+from audit.services import audit_record
+from notifications.services import event_emit
+from trustguard.errors import Conflict, DomainError, PermissionDenied, Unprocessable, ValidationFailed
+from trustguard.jsonutil import canonical_json
+
+from .models import OPEN_STATUSES, Escalation, EscalationStatus, Policy, RiskLevel, Urgency
+from .policies import match_trigger, policy_for, policy_snapshot, stage_specs
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Money:
+    value_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    system: str
+    entity_type: str
+    entity_id: str
+    url: str = ""
+
+
+@dataclass
+class CheckResult:
+    requires_escalation: bool
+    type: str | None = None
+    reason: str = ""
+    risk_level: str | None = None
+    approvals_required: int = 0
+    route: list[dict[str, Any]] = field(default_factory=list)
+    policy: Policy | None = None
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def content_hash(escalation: Escalation) -> str:
+    """What a step-up code is bound to: the escalation as it is being decided, at its current stage."""
+    return hashlib.sha256(canonical_json({
+        "id": str(escalation.pk), "type": escalation.type, "reason": escalation.reason,
+        "amount": [escalation.amount_minor, escalation.currency], "payload": escalation.payload,
+        "source": [escalation.source_system, escalation.source_entity_type, escalation.source_entity_id],
+        "stage": escalation.current_stage,
+    }).encode()).hexdigest()
+
+
+def stepup_subject(escalation: Escalation) -> StepUpSubject:
+    return StepUpSubject(type="escalation", id=str(escalation.pk), content_hash=content_hash(escalation))
+
+
+def refresh_next_deadline(escalation: Escalation) -> None:
+    """The queue's sort key: the deadline that matters in the current status."""
+    if escalation.status == EscalationStatus.PENDING:
+        candidates = [d for d in (escalation.ack_due_at, escalation.expires_at) if d]
+        escalation.next_deadline_at = min(candidates) if candidates else None
+    elif escalation.status == EscalationStatus.ACKNOWLEDGED:
+        escalation.next_deadline_at = escalation.expires_at
+    elif escalation.status == EscalationStatus.DEFERRED:
+        escalation.next_deadline_at = escalation.defer_until
+    else:
+        escalation.next_deadline_at = None
+
+
+def audit_state(escalation: Escalation) -> dict[str, Any]:
+    return {
+        "status": escalation.status, "assigned_role": escalation.assigned_role,
+        "escalation_level": escalation.escalation_level, "current_stage": escalation.current_stage,
+        "approvals_required": escalation.approvals_required, "approvals_received": escalation.approvals_received,
+        "ack_due_at": escalation.ack_due_at, "expires_at": escalation.expires_at, "defer_until": escalation.defer_until,
+    }
+
+
+def event_data(escalation: Escalation, **extra: Any) -> dict[str, Any]:
+    """The public data of an escalation event (no payload, no contact details)."""
+    data: dict[str, Any] = {
+        "id": str(escalation.pk), "type": escalation.type, "status": escalation.status,
+        "source": {"system": escalation.source_system, "entity_type": escalation.source_entity_type,
+                   "entity_id": escalation.source_entity_id, "url": escalation.source_url or None},
+        "amount": ({"value_minor": escalation.amount_minor, "currency": escalation.currency}
+                   if escalation.amount_minor is not None else None),
+        "risk_level": escalation.risk_level, "urgency": escalation.urgency,
+        "assigned_role": escalation.assigned_role, "escalation_level": escalation.escalation_level,
+        "current_stage": escalation.current_stage, "approvals_required": escalation.approvals_required,
+        "approvals_received": escalation.approvals_received, "conditions": escalation.conditions,
+        "ack_due_at": escalation.ack_due_at, "expires_at": escalation.expires_at,
+        "defer_until": escalation.defer_until, "decided_at": escalation.decided_at,
+    }
+    data.update(extra)
+    return data
+
+
+def record_change(escalation: Escalation, *, actor: Actor, action: str, before: dict[str, Any] | None,
+                  event: str | None = None, details: dict[str, Any] | None = None,
+                  event_extra: dict[str, Any] | None = None) -> None:
+    """Write the outbox event (if any) and the audit event of one change, in the caller's transaction."""
+    if event:
+        event_emit(tenant_id=escalation.tenant_id, type=event, aggregate_type="escalation",
+                   aggregate_id=escalation.pk, data=event_data(escalation, **(event_extra or {})))
+    audit_record(tenant_id=escalation.tenant_id, action=action, actor=actor, target_type="escalation",
+                 target_id=escalation.pk, before=before, after=audit_state(escalation), details=details)
+
+
+def lock_escalation(escalation: Escalation | str) -> Escalation:
+    pk = escalation.pk if isinstance(escalation, Escalation) else escalation
+    return Escalation.objects.select_for_update().select_related("tenant").get(pk=pk)
+
+
+def sync_from_approval(escalation: Escalation, request: ApprovalRequest) -> None:
+    """Copy the engine's current stage into the escalation's denormalised fields."""
+    stage = current_stage(request)
+    escalation.current_stage = stage.index
+    escalation.assigned_role = stage.assigned_role
+    escalation.approvals_required = stage.approvals_required
+    escalation.approvals_received = stage.approvals_received
+
+
+def open_for_acknowledgement(escalation: Escalation, now: datetime) -> None:
+    """A (new) role is being asked: pending, level 0 of its ladder, a fresh acknowledgement deadline."""
+    escalation.status = EscalationStatus.PENDING
+    escalation.escalation_level = 0
+    escalation.acknowledged_by, escalation.acknowledged_at = None, None
+    escalation.ack_due_at = now + timedelta(seconds=escalation.policy_snapshot["ack_sla_seconds"])
+    escalation.reminder_sent_at = escalation.top_alerted_at = None
+
+
+def resume_from_deferral(escalation: Escalation, now: datetime) -> None:
+    """Deferred time does not count: the expiry moves by as long as the escalation slept."""
+    if escalation.deferred_at is not None:
+        escalation.expires_at += now - escalation.deferred_at
+    escalation.defer_until = escalation.deferred_at = None
+
+
+def close(escalation: Escalation, status: str, now: datetime) -> None:
+    escalation.status = status
+    escalation.closed_at = now
+    if status in (EscalationStatus.APPROVED, EscalationStatus.REJECTED):
+        escalation.decided_at = now
+    escalation.defer_until = escalation.deferred_at = None
+    refresh_next_deadline(escalation)
+
+
+def _validate_create(reason: str, source: SourceRef, amount: Money | None, risk_level: str | None, urgency: str,
+                     flags: Sequence[str], payload: dict[str, Any] | None) -> None:
+    errors: dict[str, list[str]] = {}
+    if not (reason or "").strip():
+        errors["reason"] = ["This field may not be blank."]
+    for name in ("system", "entity_type", "entity_id"):
+        if not str(getattr(source, name) or "").strip():
+            errors[f"source.{name}"] = ["This field may not be blank."]
+    if amount is not None:
+        if isinstance(amount.value_minor, bool) or not isinstance(amount.value_minor, int) or amount.value_minor < 0:
+            errors["amount.value_minor"] = ["A whole, non-negative number of minor units (kobo, cents)."]
+        if not (isinstance(amount.currency, str) and len(amount.currency) == 3 and amount.currency.isalpha()
+                and amount.currency.isupper()):
+            errors["amount.currency"] = ["An ISO 4217 code such as NGN."]
+    if risk_level is not None and risk_level not in RiskLevel.values:
+        errors["risk_level"] = ["Choose low, medium or high."]
+    if urgency not in Urgency.values:
+        errors["urgency"] = ["Choose low, normal, high or critical."]
+    if any(not isinstance(f, str) or not f.strip() for f in flags):
+        errors["flags"] = ["Flags are non-blank strings."]
+    if payload is not None and len(canonical_json(payload).encode()) > MAX_PAYLOAD_BYTES:
+        errors["payload"] = [f"At most {MAX_PAYLOAD_BYTES // 1024} KiB."]
+    if errors:
+        raise ValidationFailed("the escalation request is invalid: " + ", ".join(sorted(errors)), errors=errors)
+
+
+# --- check and create --------------------------------------------------------------------------
+
+def escalation_check(*, actor: Actor, type: str | None = None, amount: Money | None = None,
+                     flags: Sequence[str] = (), risk_level: str | None = None) -> CheckResult:
+    """Dry run: would this escalate, as what type, to whom, with how many approvals? Creates nothing."""
+    if type:
+        policy = policy_for(tenant=actor.tenant, type=type)
+        reason, rule_risk = f"type {type} requested", None
+    else:
+        match = match_trigger(tenant=actor.tenant, amount_minor=amount.value_minor if amount else None,
+                              currency=amount.currency if amount else "", flags=flags)
+        if match is None:
+            return CheckResult(requires_escalation=False, reason="no trigger rule matched")
+        policy = policy_for(tenant=actor.tenant, type=match.type)
+        reason, rule_risk = match.reason, match.risk_level
+    risk = risk_level or rule_risk or policy.default_risk_level
+    specs = stage_specs(policy_snapshot(policy), risk)
+    route = [{"stage": i, "role": s.roles[0], "roles": list(s.roles), "approvals_required": s.approvals_required}
+             for i, s in enumerate(specs)]
+    return CheckResult(requires_escalation=True, type=policy.type, reason=reason, risk_level=risk,
+                       approvals_required=sum(s.approvals_required for s in specs), route=route, policy=policy)
+
+
+@transaction.atomic
+def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str | None = None,
+                      amount: Money | None = None, risk_level: str | None = None, urgency: str = Urgency.NORMAL,
+                      flags: Sequence[str] = (), payload: dict[str, Any] | None = None, requested_by: str = "",
+                      contact: dict[str, str] | None = None) -> Escalation:
+    """Open an escalation under the tenant's policy (chosen by trigger rules when no type is given).
+
+    1. Authorise: an API key may create; a person needs escalation.create_manual.
+    2. Resolve type, risk and route; refuse (422) when nothing would escalate.
+    3. Snapshot the policy, create the approval request, set deadlines, record it.
+       A route that needs no approval (low risk, 0 approvals) is approved at once.
+    """
+    needed = Capability.ESCALATION_CREATE_MANUAL if actor.user else "escalation.create"
+    if not actor.can(needed):
+        raise PermissionDenied(f"creating escalations needs {needed}", slug="missing-capability")
+    _validate_create(reason, source, amount, risk_level, urgency, flags, payload)
+    check = escalation_check(actor=actor, type=type, amount=amount, flags=flags, risk_level=risk_level)
+    if not check.requires_escalation or check.policy is None:
+        raise Unprocessable("no trigger rule matched: this request does not need an escalation "
+                            "(POST /escalations/check tells without creating)", slug="no-escalation-required")
+    policy, risk = check.policy, check.risk_level or RiskLevel.MEDIUM
+    snapshot = policy_snapshot(policy)
+    requester_email = (actor.user.email if actor.user else requested_by or "").strip()
+    approval = approval_request_create(
+        tenant=actor.tenant, stages=stage_specs(snapshot, risk), requester_user=actor.user,
+        requester_email=requester_email,
+        allow_self_approval=actor.tenant.single_employee_mode or policy.single_employee_mode,
+    )
+    now = timezone.now()
+    escalation = Escalation(
+        tenant=actor.tenant, policy=policy, policy_version=policy.version, policy_snapshot=snapshot,
+        approval=approval, type=policy.type, reason=reason.strip(), source_system=source.system,
+        source_entity_type=source.entity_type, source_entity_id=source.entity_id, source_url=source.url or "",
+        amount_minor=amount.value_minor if amount else None, currency=amount.currency if amount else "",
+        risk_level=risk, urgency=urgency, flags=list(flags), payload=payload or {}, contact=contact or {},
+        requested_by_user=actor.user, requested_by_api_key=actor.api_key, requested_by_email=requester_email,
+        expires_at=now + timedelta(seconds=policy.expiry_seconds),
+    )
+    sync_from_approval(escalation, approval)
+    if approval.status == ApprovalRequest.Status.APPROVED:
+        close(escalation, EscalationStatus.APPROVED, now)
+    else:
+        open_for_acknowledgement(escalation, now)
+        refresh_next_deadline(escalation)
+    escalation.save(force_insert=True)
+    record_change(escalation, actor=actor, action="escalation.created", before=None, event="escalation.created",
+                  details={"trigger": check.reason, "policy_version": policy.version})
+    if escalation.status == EscalationStatus.APPROVED:
+        record_change(escalation, actor=actor, action="escalation.approved", before=None, event="escalation.approved",
+                      details={"auto_approved": True}, event_extra={"auto_approved": True})
+    return escalation
+
+
+# --- acknowledge -----------------------------------------------------------------------------------
+
+def _require_assigned(actor: Actor, escalation: Escalation, capability: str) -> None:
+    if actor.user is None:
+        raise PermissionDenied("only a person of the assigned role can do this", slug="person-required")
+    if not actor.can(capability):
+        raise PermissionDenied(f"this needs {capability}", slug="missing-capability")
+    stage = current_stage(escalation.approval)
+    if not set(stage.eligible_roles) & actor.roles:
+        raise PermissionDenied(f"this escalation is assigned to {escalation.assigned_role}", slug="not-assigned")
+
+
+@transaction.atomic
+def escalation_acknowledge(*, actor: Actor, escalation: Escalation | str) -> Escalation:
+    """The assigned role takes it: stops re-escalation at this level."""
+    escalation = lock_escalation(escalation)
+    if escalation.status != EscalationStatus.PENDING:
+        raise Conflict(f"only a pending escalation can be acknowledged (it is {escalation.status})",
+                       slug="invalid-state")
+    _require_assigned(actor, escalation, Capability.ESCALATION_ACKNOWLEDGE)
+    before = audit_state(escalation)
+    escalation.status = EscalationStatus.ACKNOWLEDGED
+    escalation.acknowledged_by, escalation.acknowledged_at = actor.user, timezone.now()
+    refresh_next_deadline(escalation)
+    escalation.save()
+    record_change(escalation, actor=actor, action="escalation.acknowledged", before=before,
+                  event="escalation.acknowledged", event_extra={"acknowledged_by": actor.actor_label})
+    return escalation
+
+
+# --- decide ------------------------------------------------------------------------------------------
+
+def escalation_decide(*, actor: Actor, escalation: Escalation | str, decision: str, justification: str,
+                      otp: str | None, conditions: Sequence[str] = (), defer_until: datetime | None = None) -> Escalation:
+    """Record an approve / reject / defer with a fresh one-time code.
+
+    A wrong code is counted and audited (that part commits) and then refused; a refused decision
+    never consumes a code, and an accepted code always has its decision.
+    """
+    result = _decide(actor=actor, escalation=escalation, decision=decision, justification=justification, otp=otp,
+                     conditions=conditions, defer_until=defer_until)
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+@transaction.atomic
+def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justification: str, otp: str | None,
+            conditions: Sequence[str], defer_until: datetime | None) -> Escalation | DomainError:
+    """1. Lock and check state and rules (no code spent). 2. Verify the code. 3. Decide and record."""
+    escalation = lock_escalation(escalation)
+    if escalation.is_final:
+        raise Conflict(f"the escalation is already {escalation.status}; decisions are final", slug="already-decided")
+    validate_decision_input(decision=decision, justification=justification, conditions=conditions,
+                            defer_until=defer_until)
+    _require_assigned(actor, escalation, Capability.ESCALATION_DECIDE)
+    assert actor.user is not None
+    approval = escalation.approval
+    approval_check_decider(request=approval, stage=current_stage(approval), user=actor.user, roles=actor.roles,
+                           decision=decision)
+    verified = stepup_verify(actor=actor, subject=stepup_subject(escalation), code=otp)
+    if not verified.ok:
+        assert verified.error is not None
+        return verified.error
+
+    before = audit_state(escalation)
+    now = timezone.now()
+    outcome = approval_decide(request=approval, user=actor.user, roles=actor.roles, decision=decision,
+                              justification=justification, conditions=conditions, defer_until=defer_until)
+    record = outcome.decision
+    decision_data = {"id": str(record.id), "decision": record.decision, "role": record.role, "stage": record.stage,
+                     "decided_by": actor.actor_label, "self_approved": record.self_approved,
+                     "conditions": record.conditions, "justification": record.justification}
+    if record.conditions:
+        escalation.conditions = [*escalation.conditions, *record.conditions]
+    was_deferred = escalation.status == EscalationStatus.DEFERRED
+    sync_from_approval(escalation, outcome.decision.request)
+
+    if outcome.request_status == ApprovalRequest.Status.APPROVED:
+        close(escalation, EscalationStatus.APPROVED, now)
+        event = "escalation.approved"
+    elif outcome.request_status == ApprovalRequest.Status.REJECTED:
+        close(escalation, EscalationStatus.REJECTED, now)
+        event = "escalation.rejected"
+    elif record.decision == Decision.Kind.DEFER:
+        if not was_deferred:
+            escalation.deferred_at = now
+        escalation.status, escalation.defer_until = EscalationStatus.DEFERRED, record.defer_until
+        event = "escalation.deferred"
+    else:
+        # A partial approval, or a stage completed and the next one opened.
+        if was_deferred:
+            resume_from_deferral(escalation, now)
+        if outcome.opened_stage is not None:
+            open_for_acknowledgement(escalation, now)
+        elif was_deferred:
+            escalation.status = EscalationStatus.PENDING
+            escalation.ack_due_at = now + timedelta(seconds=escalation.policy_snapshot["ack_sla_seconds"])
+        event = "escalation.approval_recorded"
+    refresh_next_deadline(escalation)
+    escalation.save()
+    record_change(escalation, actor=actor, action="decision.recorded", before=before, event=event,
+                  details={"decision": decision_data, "otp_method": verified.method},
+                  event_extra={"decision": decision_data, "stage_completed": outcome.stage_completed})
+    return escalation
+
+
+# --- cancel and execution ---------------------------------------------------------------------------
+
+def is_requester(actor: Actor, escalation: Escalation) -> bool:
+    """Only the requester, as the same person or the same tenant API key, may cancel or report execution."""
+    if actor.user is not None:
+        return escalation.requested_by_user_id == actor.user.pk
+    if actor.api_key is not None:
+        return escalation.requested_by_api_key_id == actor.api_key.pk
+    return False
+
+
+@transaction.atomic
+def escalation_cancel(*, actor: Actor, escalation: Escalation | str, reason: str = "") -> Escalation:
+    escalation = lock_escalation(escalation)
+    if not is_requester(actor, escalation):
+        raise PermissionDenied("only the requester may cancel an escalation", slug="requester-only")
+    if escalation.status not in OPEN_STATUSES:
+        raise Conflict(f"an escalation that is {escalation.status} cannot be cancelled", slug="invalid-state")
+    before = audit_state(escalation)
+    approval_close(request=escalation.approval, status=ApprovalRequest.Status.CANCELLED)
+    close(escalation, EscalationStatus.CANCELLED, timezone.now())
+    escalation.save()
+    record_change(escalation, actor=actor, action="escalation.cancelled", before=before,
+                  event="escalation.cancelled", details={"reason": reason}, event_extra={"reason": reason})
+    return escalation
+
+
+@transaction.atomic
+def escalation_record_execution(*, actor: Actor, escalation: Escalation | str, result: dict[str, Any]) -> Escalation:
+    escalation = lock_escalation(escalation)
+    if not is_requester(actor, escalation):
+        raise PermissionDenied("only the requester may report execution", slug="requester-only")
+    if escalation.status != EscalationStatus.APPROVED:
+        raise Conflict(f"only an approved escalation can be executed (it is {escalation.status})",
+                       slug="invalid-state")
+    if not isinstance(result, dict):
+        raise ValidationFailed("result must be an object", errors={"result": ["An object."]})
+    before = audit_state(escalation)
+    escalation.status = EscalationStatus.EXECUTED
+    escalation.executed_at, escalation.execution_result = timezone.now(), result
+    escalation.save()
+    record_change(escalation, actor=actor, action="escalation.executed", before=before, event="escalation.executed",
+                  details={"result": result}, event_extra={"execution_result": result})
+    return escalation

@@ -1,0 +1,71 @@
+"""Fixtures shared by the whole suite: tenants, people with roles and authenticators, codes."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import datetime
+
+import pyotp
+import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.actors import Actor
+from accounts.models import Tenant, User
+from accounts.services import membership_add, tenant_create
+from escalations.demo import seed_demo
+
+
+@pytest.fixture
+def demo(db: None) -> dict:
+    """The demo tenant of CONTRACT.md, seeded as `seed_demo --json` would print it."""
+    result = seed_demo("demo")
+    result["tenant_obj"] = Tenant.objects.get(slug="demo")
+    result["by_name"] = {u["username"]: u for u in result["users"]}
+    return result
+
+
+@pytest.fixture
+def demo_actor(demo: dict) -> Callable[[str], Actor]:
+    def _actor(username: str) -> Actor:
+        return Actor(tenant=demo["tenant_obj"], user=User.objects.get(username=username))
+
+    return _actor
+
+
+@pytest.fixture
+def vendor(demo: dict) -> Actor:
+    from accounts.models import ApiKey
+
+    return Actor(tenant=demo["tenant_obj"], api_key=ApiKey.objects.get(tenant=demo["tenant_obj"], name="vendor"))
+
+
+@pytest.fixture
+def make_tenant(db: None) -> Callable[..., Tenant]:
+    def _make(slug: str = "acme", **kwargs: object) -> Tenant:
+        return tenant_create(slug=slug, name=slug.title(), **kwargs)  # type: ignore[arg-type]
+
+    return _make
+
+
+@pytest.fixture
+def make_person(db: None) -> Callable[..., User]:
+    """A person with a role in a tenant and a confirmed TOTP device."""
+
+    def _make(tenant: Tenant, role: str, username: str, email: str | None = None) -> User:
+        user = User.objects.create_user(username=username, email=email or f"{username}@{tenant.slug}.example",
+                                        password="correct horse battery")
+        membership_add(tenant=tenant, user=user, role=role, actor=Actor.for_system(tenant, "test"))
+        TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+        return user
+
+    return _make
+
+
+def totp_code(user: User, at: datetime | None = None) -> str:
+    """The code the person's authenticator app shows (at `at`, default now)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    assert device is not None
+    secret = base64.b32encode(bytes.fromhex(device.key)).decode()
+    totp = pyotp.TOTP(secret)
+    return totp.at(at) if at else totp.now()

@@ -1,0 +1,5 @@
+"""TrustGuard: a multi-tenant escalation and approval engine."""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]
