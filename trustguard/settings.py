@@ -148,15 +148,21 @@ CELERY_TIMEZONE = "UTC"
 # The beat schedule, in one place. django-celery-beat copies it into the database, where
 # operators can pause or retime entries in the admin. Run exactly one beat per deployment.
 SWEEP_INTERVAL_SECONDS = env_int("TRUSTGUARD_SWEEP_INTERVAL", 30, minimum=5)
-CELERY_BEAT_SCHEDULE = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "trustguard.heartbeat", "schedule": 30.0},
-    "sweep-deadlines": {"task": "escalations.sweep_deadlines", "schedule": float(SWEEP_INTERVAL_SECONDS)},
-    "relay-outbox": {"task": "notifications.relay_outbox", "schedule": 15.0},
-    "deliver-due": {"task": "notifications.deliver_due", "schedule": 15.0},
-    "retention": {"task": "audit.apply_retention", "schedule": crontab(hour=3, minute=17)},
-    "verify-audit": {"task": "audit.verify_chains", "schedule": crontab(hour=3, minute=47)},
-    "idempotency-cleanup": {"task": "trustguard.purge_idempotency_keys", "schedule": 3600.0},
 }
+# Every registered periodic job (trustguard.jobs) runs through the one task trustguard.run_job.
+_JOB_SCHEDULES: dict[str, object] = {
+    "escalations.sweep_deadlines": float(SWEEP_INTERVAL_SECONDS),
+    "notifications.relay_outbox": 15.0,
+    "notifications.deliver_due": 15.0,
+    "audit.apply_retention": crontab(hour=3, minute=17),
+    "audit.verify_chains": crontab(hour=3, minute=47),
+    "api.purge_idempotency_keys": 3600.0,
+}
+CELERY_BEAT_SCHEDULE.update(
+    {name: {"task": "trustguard.run_job", "schedule": schedule, "args": [name]} for name, schedule in _JOB_SCHEDULES.items()}
+)
 BEAT_HEARTBEAT_MAX_AGE = timedelta(minutes=3)
 
 # --- API --------------------------------------------------------------------------------
