@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "pgtrigger",
+    "trustguard",
     "accounts",
     "approvals",
     "audit",
