@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -44,6 +45,25 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     else:
         out[prefix or "_"] = [str(detail)]
     return out
+
+
+def problem_body(status_code: int, slug: str, title: str, detail: str,
+                 errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status_code, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def problem_http_response(status_code: int, slug: str, title: str, detail: str, *,
+                          errors: dict[str, list[str]] | None = None,
+                          headers: dict[str, str] | None = None) -> HttpResponse:
+    """A problem+json answer for plain Django code (middleware), outside DRF's exception handler."""
+    body = problem_body(status_code, slug, title, detail, errors)
+    response = HttpResponse(json.dumps(body), status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

@@ -1,0 +1,106 @@
+"""Reads of escalations: who may see which, and the querysets the API (and dashboard) serialize.
+
+Visibility, in one place:
+- a tenant API key sees only the escalations it requested;
+- a person with escalation.view_all sees all of the tenant's;
+- a person with only escalation.view sees those assigned to one of their roles (and their own requests);
+- anyone else may see none (403); an object of another tenant, or one not visible, is 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from accounts.actors import Actor
+from accounts.roles import Capability
+from approvals.models import Decision
+from audit.models import AuditEvent
+from trustguard.errors import NotFound, PermissionDenied
+
+from .models import Escalation
+
+
+def with_api_relations(queryset: QuerySet[Escalation]) -> QuerySet[Escalation]:
+    """Everything the API representation reads, in a constant number of queries (no N+1)."""
+    return queryset.select_related("tenant", "approval", "acknowledged_by", "requested_by_user",
+                                   "requested_by_api_key").prefetch_related(
+        "approval__stages",
+        Prefetch("approval__decisions", queryset=Decision.objects.select_related("decided_by").order_by("decided_at", "id")),
+    )
+
+
+def escalations_visible_to(*, actor: Actor) -> QuerySet[Escalation]:
+    """The escalations `actor` may see. PermissionDenied (403) when that is none at all."""
+    base = Escalation.objects.filter(tenant=actor.tenant)
+    if actor.api_key is not None:
+        return base.filter(requested_by_api_key=actor.api_key)
+    if actor.user is not None:
+        if actor.can(Capability.ESCALATION_VIEW_ALL):
+            return base
+        if actor.can(Capability.ESCALATION_VIEW):
+            return base.filter(Q(assigned_role__in=sorted(actor.roles)) | Q(requested_by_user=actor.user))
+        raise PermissionDenied("viewing escalations needs escalation.view", slug="missing-capability")
+    return base  # a system job acts for the whole tenant
+
+
+def _parse_id(escalation_id: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(escalation_id))
+    except ValueError:
+        raise NotFound("no such escalation", slug="not-found") from None
+
+
+def escalation_get(*, actor: Actor, escalation_id: Any) -> Escalation:
+    """One visible escalation with its API relations; 404 if absent, of another tenant, or not visible."""
+    pk = _parse_id(escalation_id)
+    escalation = with_api_relations(escalations_visible_to(actor=actor)).filter(pk=pk).first()
+    if escalation is None:
+        raise NotFound("no such escalation", slug="not-found")
+    return escalation
+
+
+def escalation_for_action(*, actor: Actor, escalation_id: Any) -> Escalation:
+    """The escalation an action names, before the service's own authorisation.
+
+    A key is confined to its own requests (404 otherwise); a person to their tenant, so that a
+    colleague of the wrong role gets the service's precise 403 instead of a 404.
+    """
+    pk = _parse_id(escalation_id)
+    queryset = Escalation.objects.filter(tenant=actor.tenant, pk=pk)
+    if actor.api_key is not None:
+        queryset = queryset.filter(requested_by_api_key=actor.api_key)
+    escalation = queryset.first()
+    if escalation is None:
+        raise NotFound("no such escalation", slug="not-found")
+    return escalation
+
+
+def escalation_list(*, actor: Actor, status: str | None = None, type: str | None = None,
+                    assigned_role: str | None = None, risk_level: str | None = None,
+                    source_entity_id: str | None = None, created_after: datetime | None = None,
+                    created_before: datetime | None = None, mine: bool = False) -> QuerySet[Escalation]:
+    """Visible escalations, filtered; `mine` = assigned to one of the person's roles."""
+    queryset = escalations_visible_to(actor=actor)
+    filters: dict[str, Any] = {"status": status, "type": type, "assigned_role": assigned_role,
+                               "risk_level": risk_level, "source_entity_id": source_entity_id,
+                               "created_at__gte": created_after, "created_at__lt": created_before}
+    queryset = queryset.filter(**{name: value for name, value in filters.items() if value is not None})
+    if mine and actor.user is not None:
+        queryset = queryset.filter(assigned_role__in=sorted(actor.roles))
+    return with_api_relations(queryset)
+
+
+HIDDEN_HISTORY_PREFIXES = ("otp.",)  # second-factor failures are security events: /audit shows them
+
+
+def escalation_history(*, escalation: Escalation) -> QuerySet[AuditEvent]:
+    """The audit events of one escalation, oldest first."""
+    queryset = AuditEvent.objects.filter(tenant_id=escalation.tenant_id, target_type="escalation",
+                                         target_id=str(escalation.pk)).order_by("seq")
+    for prefix in HIDDEN_HISTORY_PREFIXES:
+        queryset = queryset.exclude(action__startswith=prefix)
+    return queryset

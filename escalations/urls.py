@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("escalations/check", api.EscalationCheckView.as_view(), name="api-escalations-check"),
+    path("escalations", api.EscalationCollectionView.as_view(), name="api-escalations"),
+    path("escalations/<str:escalation_id>", api.EscalationDetailView.as_view(), name="api-escalation"),
+    path("escalations/<str:escalation_id>/acknowledge", api.EscalationAcknowledgeView.as_view(),
+         name="api-escalation-acknowledge"),
+    path("escalations/<str:escalation_id>/decisions", api.EscalationDecisionView.as_view(),
+         name="api-escalation-decisions"),
+    path("escalations/<str:escalation_id>/cancel", api.EscalationCancelView.as_view(), name="api-escalation-cancel"),
+    path("escalations/<str:escalation_id>/execution", api.EscalationExecutionView.as_view(),
+         name="api-escalation-execution"),
+    path("otp/challenge", api.OtpChallengeView.as_view(), name="api-otp-challenge"),
+    path("policies/<str:policy_type>", api.PolicyView.as_view(), name="api-policy"),
+]
