@@ -26,5 +26,5 @@ class CredentialRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         actor = request.user
-        ident = actor.credential_scope if isinstance(actor, Actor) else "ip:" + self.get_ident(request)
+        ident = actor.credential_scope if isinstance(actor, Actor) else f"ip:{self.get_ident(request) or '-'}"
         return f"trustguard:throttle:{ident}"
