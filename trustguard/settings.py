@@ -69,7 +69,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "simple_history.middleware.HistoryRequestMiddleware",
+    # simple_history.middleware.HistoryRequestMiddleware, made safe for DRF requests (user is an Actor there).
+    "trustguard.api.history.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

@@ -1,7 +1,7 @@
 """Schemathesis against the live OpenAPI schema: no 5xx, no response outside the schema, no invalid input accepted.
 
 Runs every operation with generated valid and invalid requests (bounded examples), as the demo
-vendor (API key) and as a demo approver (personal token), through the Django WSGI app in-process.
+vendor (API key), a demo approver and the demo operator (personal tokens), through the Django WSGI app in-process.
 """
 
 from __future__ import annotations
@@ -53,3 +53,10 @@ def test_api_as_the_demo_vendor(case, demo):
 @pytest.mark.django_db
 def test_api_as_a_demo_approver(case, demo):
     case.call_and_validate(headers={"Authorization": f"Bearer {demo['by_name']['ceo']['api_token']}"}, checks=CHECKS)
+
+
+@schema.parametrize()
+@FUZZ
+@pytest.mark.django_db
+def test_api_as_the_demo_operator(case, demo):
+    case.call_and_validate(headers={"Authorization": f"Bearer {demo['by_name']['ops']['api_token']}"}, checks=CHECKS)
