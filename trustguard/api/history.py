@@ -8,6 +8,7 @@ person, or no user at all for an API key.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +45,5 @@ class HistoryRequestMiddleware:
         try:
             return self.get_response(request)
         finally:
-            try:
+            with contextlib.suppress(AttributeError):
                 del HistoricalRecords.context.request
-            except AttributeError:
-                pass
