@@ -192,7 +192,9 @@ class EscalationCollectionView(APIView):
             type=data.get("type"), amount=_money(data.get("amount")), risk_level=data.get("risk_level"),
             urgency=data.get("urgency") or "normal", flags=data.get("flags", ()), payload=data.get("payload"),
             requested_by=data.get("requested_by", ""), contact=data.get("contact"))
-        return escalation_response(actor, escalation.pk, status.HTTP_201_CREATED)
+        response = escalation_response(actor, escalation.pk, status.HTTP_201_CREATED)
+        response["Location"] = f"/api/v1/escalations/{escalation.pk}"
+        return response
 
 
 class EscalationDetailView(APIView):
