@@ -59,7 +59,7 @@ def test_the_raw_secret_is_nowhere_in_the_database(make_tenant, make_person):
 
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
-            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - table names from introspection
+            cursor.execute(f'SELECT * FROM "{table}"')
             dump = repr(cursor.fetchall())
             assert key_secret not in dump, table
             assert token_secret not in dump, table
