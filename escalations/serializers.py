@@ -16,7 +16,6 @@ from accounts.roles import Role
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
 from trustguard.api.serializers import JSONObjectField, StrictIntegerField, StrictSerializer
-from trustguard.phones import normalize_phone
 
 from .models import EscalationStatus, ExpiryOutcome, Policy, RiskLevel, Urgency
 from .policies import CHANNELS
@@ -47,11 +46,11 @@ class AmountInput(StrictSerializer):
 
 
 class ContactInput(StrictSerializer):
-    email = serializers.EmailField(required=False, help_text="A customer to keep informed (optional).")
-    phone = serializers.CharField(max_length=32, required=False, help_text="E.164 or national format.")
+    """A customer to keep informed ("your order is under review"); the phone is stored in E.164."""
 
-    def validate_phone(self, value: str) -> str:
-        return normalize_phone(value, field="contact.phone")
+    email = serializers.EmailField(required=False)
+    phone = serializers.CharField(max_length=32, required=False, help_text="E.164 or national format.")
+    name = serializers.CharField(max_length=200, required=False)
 
 
 class EscalationCheckInput(StrictSerializer):
