@@ -199,7 +199,11 @@ class EscalationCollectionView(APIView):
 
 class EscalationDetailView(APIView):
     @extend_schema(tags=[TAG_ESC], operation_id="escalations_retrieve", responses={200: EscalationDetailOutput},
-                   summary="One escalation with its decisions and history")
+                   summary="One escalation with its decisions and history",
+                   examples=[OpenApiExample("Pending", response_only=True, value={**_ESCALATION_EXAMPLE, "history": [
+                       {"seq": 41, "action": "escalation.created", "actor": "api_key:vendor", "actor_type": "api_key",
+                        "at": "2026-11-23T10:00:00Z", "before": None, "after": {"status": "pending"},
+                        "details": {"trigger": "amount 250000000 NGN >= 100000000"}}]})])
     def get(self, request: Request, escalation_id: str) -> Response:
         actor = actor_of(request)
         escalation = selectors.escalation_get(actor=actor, escalation_id=escalation_id)
@@ -214,7 +218,10 @@ class EscalationAcknowledgeView(APIView):
     @extend_schema(tags=[TAG_ESC], operation_id="escalations_acknowledge", request=EmptyInput,
                    responses={200: EscalationOutput},
                    summary="Take it: pending -> acknowledged (assigned role)",
-                   description="Stops re-escalation at this level. The body is empty or {}.")
+                   description="Stops re-escalation at this level. The body is empty or {}.",
+                   examples=[OpenApiExample("Acknowledged", response_only=True, value={
+                       **_ESCALATION_EXAMPLE, "status": "acknowledged", "acknowledged_by": "ceo",
+                       "acknowledged_at": "2026-11-23T10:05:00Z"})])
     def post(self, request: Request, escalation_id: str) -> Response:
         actor = actor_of(request)
         validated(EmptyInput, request)
@@ -235,7 +242,16 @@ class EscalationDecisionView(APIView):
             "conditions": ["Ship only after payment clears"], "otp": "123456"}),
             OpenApiExample("Defer", request_only=True, value={
                 "decision": "defer", "justification": "Waiting for the KYC refresh.",
-                "defer_until": "2026-11-24T09:00:00Z", "otp": "123456"})],
+                "defer_until": "2026-11-24T09:00:00Z", "otp": "123456"}),
+            OpenApiExample("Approved", response_only=True, status_codes=["201"], value={
+                **_ESCALATION_EXAMPLE, "status": "approved", "approvals_received": 1, "waiting_for": None,
+                "decided_at": "2026-11-23T10:07:00Z", "conditions": ["Ship only after payment clears"],
+                "decisions": [{"id": "0b6f1a52-3c1d-4d55-8f0e-5b8f6f2f4a11",
+                               "escalation": _ESCALATION_EXAMPLE["id"], "decision": "approve",
+                               "justification": "Customer known for 3 years; stock reserved.",
+                               "conditions": ["Ship only after payment clears"], "decided_by": "ceo", "role": "ceo",
+                               "stage": 0, "self_approved": False, "defer_until": None,
+                               "decided_at": "2026-11-23T10:07:00Z"}]})],
     )
     def post(self, request: Request, escalation_id: str) -> Response:
         actor = actor_of(request)
@@ -250,7 +266,9 @@ class EscalationDecisionView(APIView):
 class EscalationCancelView(APIView):
     @extend_schema(tags=[TAG_ESC], operation_id="escalations_cancel", request=CancelInput,
                    responses={200: EscalationOutput}, summary="Withdraw it (the requester only)",
-                   examples=[OpenApiExample("Cancel", request_only=True, value={"reason": "Customer cancelled"})])
+                   examples=[OpenApiExample("Cancel", request_only=True, value={"reason": "Customer cancelled"}),
+                             OpenApiExample("Cancelled", response_only=True,
+                                            value={**_ESCALATION_EXAMPLE, "status": "cancelled", "waiting_for": None})])
     def post(self, request: Request, escalation_id: str) -> Response:
         actor = actor_of(request)
         data = validated(CancelInput, request)
@@ -263,7 +281,10 @@ class EscalationExecutionView(APIView):
     @extend_schema(tags=[TAG_ESC], operation_id="escalations_execution", request=ExecutionInput,
                    responses={200: EscalationOutput}, summary="Report that the approved action was carried out",
                    examples=[OpenApiExample("Shipped", request_only=True,
-                                            value={"result": {"shipment": "SHP-9", "shipped": True}})])
+                                            value={"result": {"shipment": "SHP-9", "shipped": True}}),
+                             OpenApiExample("Executed", response_only=True, value={
+                                 **_ESCALATION_EXAMPLE, "status": "executed", "waiting_for": None,
+                                 "executed_at": "2026-11-23T11:00:00Z", "execution_result": {"shipment": "SHP-9"}})])
     def post(self, request: Request, escalation_id: str) -> Response:
         actor = actor_of(request)
         data = validated(ExecutionInput, request)
@@ -281,7 +302,10 @@ class OtpChallengeView(APIView):
         description="For people without an authenticator app at hand. The code is bound to you and to the "
                     "escalation as it is now, single use, valid 5 minutes. At most 5 codes per 10 minutes (429).",
         examples=[OpenApiExample("By SMS", request_only=True,
-                                 value={"escalation": "7d5b2c0e-4d7a-4c1b-9a53-2f1e8f3c9b10", "channel": "sms"})],
+                                 value={"escalation": "7d5b2c0e-4d7a-4c1b-9a53-2f1e8f3c9b10", "channel": "sms"}),
+                  OpenApiExample("Sent", response_only=True, status_codes=["201"], value={
+                      "id": "5e0c3a5e-7d0b-4a39-9a5f-0c2b1c7e9d21", "escalation": "7d5b2c0e-4d7a-4c1b-9a53-2f1e8f3c9b10",
+                      "channel": "sms", "expires_at": "2026-11-23T10:10:00Z"})],
     )
     def post(self, request: Request) -> Response:
         actor = actor_of(request)
@@ -304,6 +328,15 @@ def _check_policy_type(policy_type: str) -> None:
                                errors={"type": ["Upper-case letters, digits and _, starting with a letter."]})
 
 
+_POLICY_EXAMPLE = {
+    "type": "OPERATION_CHANGE", "name": "Production change", "route": [["senior_manager"]],
+    "stages": [{"roles": ["senior_manager"], "approvals_required": None}],
+    "approvals_by_risk": {"low": 0, "medium": 1, "high": 2}, "default_risk_level": "medium",
+    "ack_sla_seconds": 14400, "expiry_seconds": 259200,
+    "ladder": ["compliance_officer", "senior_manager", "governing_body"], "max_escalation_level": 2,
+    "notify_channels": ["email", "in_app"], "single_employee_mode": False, "expiry_outcome": "expire",
+    "high_risk_expiry_outcome": "expire", "is_active": True, "version": 3, "updated_at": "2026-11-23T10:00:00Z",
+}
 _TYPE_PARAM = OpenApiParameter("policy_type", str, OpenApiParameter.PATH, pattern=TYPE_PATTERN,
                                description="Escalation type, e.g. HIGH_VALUE.")
 
@@ -316,7 +349,8 @@ class PolicyView(APIView):
         return actor
 
     @extend_schema(tags=["Policies"], operation_id="policies_retrieve", parameters=[_TYPE_PARAM],
-                   responses={200: PolicyOutput}, summary="A policy of an escalation type (policy.manage)")
+                   responses={200: PolicyOutput}, summary="A policy of an escalation type (policy.manage)",
+                   examples=[OpenApiExample("Risk-based change policy", response_only=True, value=_POLICY_EXAMPLE)])
     def get(self, request: Request, policy_type: str) -> Response:
         actor = self._actor(request)
         _check_policy_type(policy_type)
@@ -333,7 +367,8 @@ class PolicyView(APIView):
                     "escalations already open keep the policy they were created under.",
         examples=[OpenApiExample("Two approvals for high risk", request_only=True, value={
             "route": [["senior_manager"]], "approvals_by_risk": {"low": 0, "medium": 1, "high": 2},
-            "expiry_seconds": 259200})],
+            "expiry_seconds": 259200}),
+            OpenApiExample("Changed", response_only=True, status_codes=["200"], value=_POLICY_EXAMPLE)],
     )
     def put(self, request: Request, policy_type: str) -> Response:
         actor = self._actor(request)

@@ -57,7 +57,7 @@ class EscalationCheckInput(StrictSerializer):
     type = serializers.RegexField(TYPE_PATTERN, max_length=64, required=False,
                                   help_text="Escalation type; omit it to let the tenant's trigger rules choose.")
     reason = serializers.CharField(max_length=5000, required=False)
-    source = SourceInput(required=False)
+    source = SourceInput(required=False)  # type: ignore[assignment]  # a field named like Field.source
     amount = AmountInput(required=False, allow_null=True)
     risk_level = serializers.ChoiceField(choices=RiskLevel.choices, required=False)
     urgency = serializers.ChoiceField(choices=Urgency.choices, required=False)
@@ -77,7 +77,7 @@ class EscalationCheckInput(StrictSerializer):
 
 class EscalationCreateInput(EscalationCheckInput):
     reason = serializers.CharField(max_length=5000, help_text="Why a person must decide (shown to approvers).")
-    source = SourceInput()
+    source = SourceInput()  # type: ignore[assignment]
 
 
 class DecisionInput(StrictSerializer):
@@ -223,7 +223,7 @@ class EscalationOutput(serializers.Serializer):
     reason = serializers.CharField()
     risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
     urgency = serializers.ChoiceField(choices=Urgency.choices)
-    source = SourceOutput()
+    source = SourceOutput()  # type: ignore[assignment]
     amount = AmountOutput(allow_null=True)
     flags = serializers.ListField(child=serializers.CharField())
     payload = serializers.DictField()

@@ -4,12 +4,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .health import healthz
 
+# Public: the OpenAPI schema and its interactive docs (assets served locally by drf-spectacular-sidecar).
+schema_view = SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[])
+docs_view = SpectacularSwaggerView.as_view(url_name="api-schema", authentication_classes=[], permission_classes=[])
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("escalations.urls")),
-    # Public: the OpenAPI schema and its interactive docs (assets served locally by drf-spectacular-sidecar).
-    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema", authentication_classes=[],
-                                                     permission_classes=[]), name="api-docs"),
+    path("api/schema/", schema_view, name="api-schema"),
+    path("api/docs/", docs_view, name="api-docs"),
+    # Also without the slash: a POST there gets a 405 problem instead of Django's APPEND_SLASH error.
+    path("api/schema", schema_view),
+    path("api/docs", docs_view),
 ]

@@ -20,13 +20,12 @@ class Api:
         self.secret = secret
 
     def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
-        out = {"HTTP_AUTHORIZATION": f"Bearer {self.secret}"} if self.secret else {}
-        for name, value in (headers or {}).items():
-            out["HTTP_" + name.upper().replace("-", "_")] = value
+        out = {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
+        out.update(headers or {})
         return out
 
     def get(self, path: str, params: dict[str, Any] | None = None, **headers: str) -> Any:
-        return self.client.get("/api/v1" + path, params or {}, **self._headers(headers))
+        return self.client.get("/api/v1" + path, params or {}, headers=self._headers(headers))
 
     def send(self, method: str, path: str, body: Any = None, *, raw: bytes | str | None = None,
              content_type: str = "application/json", key: str | None = None, headers: dict[str, str] | None = None) -> Any:
@@ -35,7 +34,7 @@ class Api:
             all_headers["Idempotency-Key"] = key
         data = raw if raw is not None else (json.dumps(body) if body is not None else "")
         return getattr(self.client, method)("/api/v1" + path, data=data, content_type=content_type,
-                                            **self._headers(all_headers))
+                                            headers=self._headers(all_headers))
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return self.send("post", path, body, **kwargs)

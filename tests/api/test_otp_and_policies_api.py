@@ -45,7 +45,7 @@ def test_the_assigned_approver_gets_a_code_by_email_and_decides_with_it(api, dja
     assert challenge.user.username == "ceo"
     assert challenge.subject_id == escalation["id"]
     assert challenge.content_hash == stepup_subject(challenge_escalation(escalation)).content_hash
-    codes = [m for msg in mail.outbox for m in re.findall(r"\b\d{6}\b", msg.body)]
+    codes = [m for msg in mail.outbox for m in re.findall(r"\b\d{6}\b", str(msg.body))]
     assert codes, "the code was not delivered by email"
     decided = api("ceo").post(f"/escalations/{escalation['id']}/decisions",
                               {"decision": "approve", "justification": "ok", "otp": codes[-1]})
@@ -68,7 +68,7 @@ def test_more_than_five_codes_in_ten_minutes_is_429(api):
 
     assert statuses == [201] * 5 + [429]
     response = client.post("/otp/challenge", {"escalation": escalation["id"], "channel": "sms"})
-    assert int(assert_problem(response, 429).get("status")) == 429
+    assert_problem(response, 429)
     assert int(response["Retry-After"]) > 0
 
 

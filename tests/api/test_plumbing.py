@@ -247,3 +247,8 @@ def test_the_docs_page_renders_with_local_assets(client):
     assert "swagger-ui" in html
     assert "/static/drf_spectacular_sidecar/" in html
     assert "cdn" not in html.lower()
+
+
+def test_a_post_to_the_schema_is_a_405_problem_with_or_without_the_slash(client):
+    for path in ("/api/schema/", "/api/schema"):
+        assert_problem(client.post(path), 405)

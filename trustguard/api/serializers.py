@@ -68,15 +68,3 @@ class JSONObjectField(serializers.DictField):
 
     def to_representation(self, value: Any) -> Any:
         return value
-
-
-class ProblemSerializer(serializers.Serializer):
-    """RFC 9457 problem details (documentation of every error response)."""
-
-    type = serializers.URLField(help_text="A URI naming the kind of problem, e.g. .../problems/validation-error.")
-    title = serializers.CharField(help_text="Short summary of the kind of problem.")
-    status = serializers.IntegerField(help_text="The HTTP status code.")
-    detail = serializers.CharField(help_text="What went wrong with this request, for a human.")
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False,
-        help_text='Per-field messages for 400 responses, e.g. {"amount.value_minor": ["Expected an integer."]}.')
