@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from trustguard.errors import PROBLEM_BASE, DomainError
@@ -72,7 +73,16 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     return response
 
 
+def _render_as_json(context: dict[str, Any]) -> None:
+    """Problems are JSON even from views whose renderers are YAML, CSV or XLSX (schema, exports)."""
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    _render_as_json(context)
     if isinstance(exc, DomainError):
         domain_headers = dict(exc.headers)
         if exc.status == 401:
