@@ -421,7 +421,7 @@ def _delivery_failed(delivery: Delivery, exc: Exception) -> str:
     if not isinstance(exc, channel_senders.SendFailed | OSError):
         logger.error("delivery %s failed unexpectedly: %s", delivery.pk, error, exc_info=True)
     with transaction.atomic():
-        row = Delivery.objects.select_for_update().select_related("message").get(pk=delivery.pk)
+        row = Delivery.objects.select_for_update().get(pk=delivery.pk)
         if row.status != DeliveryStatus.PENDING or row.attempts != delivery.attempts:
             return "stale"  # a newer attempt owns the row now
         row.last_status_code = status_code

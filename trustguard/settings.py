@@ -286,7 +286,11 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs every request URL at INFO; webhook URLs may carry tenants' tokens in the query.
+        "httpx": {"level": "WARNING"},
+    },
 }
 
 # django-otp's own throttling is off: TrustGuard's step-up lockout (accounts.stepup) is the one rule.
