@@ -35,7 +35,7 @@ def endpoint_for(demo, receiver, **kwargs):
 
 
 def test_a_webhook_carries_a_standard_webhooks_signature_that_the_library_verifies(demo, vendor, http_receiver):
-    endpoint, secret = endpoint_for(demo, http_receiver)
+    _, secret = endpoint_for(demo, http_receiver)
     escalation = big_order(vendor)
     relay()
 
