@@ -39,12 +39,15 @@ class HttpReceiver:
     statuses: list[int] = field(default_factory=list)
     default_status: int = 200
     response_body: Callable[[Received], bytes] | None = None
+    status_by_path: dict[str, int] = field(default_factory=dict)
     hold: threading.Event | None = None
     arrived: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def next_status(self) -> int:
+    def next_status(self, path: str) -> int:
         with self.lock:
+            if path in self.status_by_path:
+                return self.status_by_path[path]
             return self.statuses.pop(0) if self.statuses else self.default_status
 
 
@@ -62,7 +65,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
             receiver.arrived.set()
             if receiver.hold is not None:
                 receiver.hold.wait(30)
-            status = receiver.next_status()
+            status = receiver.next_status(got.path)
             body = receiver.response_body(got) if receiver.response_body else b"{}"
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
