@@ -10,6 +10,7 @@ Channels follow the policy snapshot's notify_channels (in-app only when it names
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -37,8 +38,12 @@ def _hours_between(start: datetime | None, end: datetime | None) -> int | None:
 
 
 def escalation_recipients(event: OutboxEvent) -> list[Recipient]:
+    try:
+        escalation_id = uuid.UUID(event.aggregate_id)
+    except ValueError:
+        return []
     escalation = (Escalation.objects.select_related("tenant", "requested_by_user")
-                  .filter(pk=event.aggregate_id).first())
+                  .filter(pk=escalation_id, tenant_id=event.tenant_id).first())
     if escalation is None:
         return []
     data: dict[str, Any] = event.data or {}
