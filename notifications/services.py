@@ -358,7 +358,12 @@ def _delivery_claim(delivery_id: int) -> Delivery | str:
             _dead_letter(delivery, "the webhook endpoint was deleted", now)
             delivery.save()
             return "dead"
-        if _waits_for_earlier(delivery):
+        wait_until = _waits_for_earlier(delivery, now)
+        if wait_until is not None:
+            # Not before the earlier one may go; its completion kicks this one at once anyway.
+            # (Without this, a long line behind one failing delivery would fill every sweep.)
+            delivery.next_attempt_at = wait_until
+            delivery.save(update_fields=["next_attempt_at"])
             return "waiting-for-earlier-event"
         until = breaker_open_until(breaker_target(delivery))
         if until is not None:
@@ -373,17 +378,21 @@ def _delivery_claim(delivery_id: int) -> Delivery | str:
     return delivery
 
 
-def _waits_for_earlier(delivery: Delivery) -> bool:
+def _waits_for_earlier(delivery: Delivery, now: datetime) -> datetime | None:
+    """When an earlier delivery of the same target and aggregate is still to go: when to look again."""
     if delivery.event_seq is None or not delivery.order_key:
-        return False
-    earlier = Delivery.objects.filter(order_key=delivery.order_key, aggregate_key=delivery.aggregate_key,
-                                      event_seq__lt=delivery.event_seq, status=DeliveryStatus.PENDING)
-    if earlier.exists():
-        return True
+        return None
+    earliest = (Delivery.objects.filter(order_key=delivery.order_key, aggregate_key=delivery.aggregate_key,
+                                        event_seq__lt=delivery.event_seq, status=DeliveryStatus.PENDING)
+                .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
+    if earliest is not None:
+        return max(earliest, now + timedelta(seconds=1))
     event = delivery.event
     assert event is not None
-    return OutboxEvent.objects.filter(aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id,
-                                      id__lt=event.pk, relayed_at__isnull=True).exists()
+    if OutboxEvent.objects.filter(aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id,
+                                  id__lt=event.pk, relayed_at__isnull=True).exists():
+        return now + timedelta(seconds=5)
+    return None
 
 
 def _send(delivery: Delivery) -> channel_senders.SendResult:
@@ -411,7 +420,8 @@ def _dead_letter(delivery: Delivery, error: str, now: datetime) -> None:
     delivery.status, delivery.dead_at, delivery.last_error = DeliveryStatus.DEAD, now, error[:2000]
     if delivery.message_id and delivery.message.sensitive:
         Message.objects.filter(pk=delivery.message_id).update(body="")
-    transaction.on_commit(lambda: kick_deliveries(_next_in_line(delivery)))
+    successors = _next_in_line(delivery)
+    transaction.on_commit(lambda: kick_deliveries(successors))
 
 
 def _delivery_failed(delivery: Delivery, exc: Exception) -> str:
@@ -453,16 +463,21 @@ def _delivery_succeeded(delivery: Delivery, result: channel_senders.SendResult) 
             if delivery.message is not None and delivery.message.sensitive:
                 updates["body"] = ""  # the code has done its job; do not keep it
             Message.objects.filter(pk=row.message_id).update(**updates)
-        transaction.on_commit(lambda: kick_deliveries(_next_in_line(row)))
+        successors = _next_in_line(row)
+        transaction.on_commit(lambda: kick_deliveries(successors))
 
 
 def _next_in_line(delivery: Delivery) -> list[int]:
-    """The next pending delivery of the same target and aggregate, now free to go."""
+    """The next pending delivery of the same target and aggregate, now free to go (made due now)."""
     if delivery.event_seq is None or not delivery.order_key:
         return []
-    return list(Delivery.objects.filter(order_key=delivery.order_key, aggregate_key=delivery.aggregate_key,
-                                        event_seq__gt=delivery.event_seq, status=DeliveryStatus.PENDING)
-                .order_by("event_seq", "id").values_list("id", flat=True)[:1])
+    ids = list(Delivery.objects.filter(order_key=delivery.order_key, aggregate_key=delivery.aggregate_key,
+                                       event_seq__gt=delivery.event_seq, status=DeliveryStatus.PENDING)
+               .order_by("event_seq", "id").values_list("id", flat=True)[:1])
+    # It was only waiting for this one (never tried, so no backoff of its own to respect).
+    Delivery.objects.filter(pk__in=ids, attempts=0, next_attempt_at__gt=timezone.now()).update(
+        next_attempt_at=timezone.now())
+    return ids
 
 
 def deliveries_deliver_due(*, limit: int = 200, time_budget_seconds: float = 60.0) -> dict[str, int]:
