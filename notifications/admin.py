@@ -27,6 +27,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
     event_types = forms.CharField(required=False, help_text="Comma-separated, e.g. escalation.approved, escalation.*; "
                                                            "empty = all events.")
 
