@@ -118,17 +118,20 @@ def test_a_broker_outage_does_not_break_the_business_transaction(make_tenant, se
     """The on-commit kick fails to publish; the change stands and the beat sweep relays it."""
     from trustguard.celery import app
 
+    def use_broker(url: str) -> None:
+        # Drop the cached connection and producer pools so the next publish connects to `url`.
+        app.conf.broker_url = url
+        app._pool = None
+        app.amqp._producer_pool = None
+
     tenant = make_tenant("acme")
     original = app.conf.broker_url
-    app.pool.force_close_all()
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
-    app._pool = None
+    use_broker("redis://127.0.0.1:1/0")  # nothing listens there
     try:
         with transaction.atomic():
             emit(tenant)
     finally:
-        app.conf.broker_url = original
-        app._pool = None
+        use_broker(original)
 
     assert OutboxEvent.objects.filter(relayed_at__isnull=True).count() == 1
     assert "could not publish notifications.relay" in caplog.text
