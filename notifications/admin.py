@@ -53,7 +53,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             return []
         return ["tenant", "url", "event_types", "description", "is_active", "secret_prefix", "created_at", "deleted_at"]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.get_readonly_fields(request, obj) or ["tenant", "url", "event_types", "description"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

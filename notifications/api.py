@@ -17,14 +17,14 @@ from .models import Channel, ChannelPreference
 
 
 def _require_policy_manager(request: Request) -> Any:
-    actor = request.user
+    actor: Any = request.user  # an accounts.actors.Actor (BearerAuthentication)
     if not actor.can("policy.manage"):
         raise PermissionDenied("managing webhooks needs policy.manage", slug="missing-capability")
     return actor
 
 
 def _require_person(request: Request) -> Any:
-    actor = request.user
+    actor: Any = request.user
     if getattr(actor, "user", None) is None:
         raise PermissionDenied("the inbox belongs to a person: use a personal token", slug="person-required")
     return actor
@@ -115,14 +115,14 @@ class NotificationSerializer(serializers.Serializer):
     purpose = serializers.CharField(read_only=True, help_text="The event type, e.g. escalation.created.")
     subject = serializers.CharField(read_only=True)
     body = serializers.CharField(read_only=True)
-    data = serializers.DictField(read_only=True, help_text="Links, e.g. {\"escalation\": \"<id>\"}.")
+    links = serializers.DictField(read_only=True, help_text="What it is about, e.g. {\"escalation\": \"<id>\"}.")
     created_at = serializers.DateTimeField(read_only=True)
     read_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
 def _notification_body(message: Any) -> dict[str, Any]:
     return {"id": str(message.pk), "purpose": message.purpose, "subject": message.subject,
-            "body": services.message_body(message), "data": message.data, "created_at": message.created_at,
+            "body": services.message_body(message), "links": message.data, "created_at": message.created_at,
             "read_at": message.read_at}
 
 

@@ -354,7 +354,7 @@ def _delivery_claim(delivery_id: int) -> Delivery | str:
             return f"already-{delivery.status}"
         if delivery.next_attempt_at > now:
             return "not-due"
-        if delivery.kind == Delivery.Kind.WEBHOOK and not delivery.endpoint.is_active:
+        if delivery.endpoint is not None and not delivery.endpoint.is_active:
             _dead_letter(delivery, "the webhook endpoint was deleted", now)
             delivery.save()
             return "dead"
@@ -418,8 +418,9 @@ def _delivery_release(delivery: Delivery, until: datetime | None) -> None:
 
 def _dead_letter(delivery: Delivery, error: str, now: datetime) -> None:
     delivery.status, delivery.dead_at, delivery.last_error = DeliveryStatus.DEAD, now, error[:2000]
-    if delivery.message_id and delivery.message.sensitive:
-        Message.objects.filter(pk=delivery.message_id).update(body="")
+    message = delivery.message
+    if message is not None and message.sensitive:
+        Message.objects.filter(pk=message.pk).update(body="")
     successors = _next_in_line(delivery)
     transaction.on_commit(lambda: kick_deliveries(successors))
 
@@ -520,7 +521,8 @@ def delivery_replay(*, delivery_id: int, actor: AuditActor, tenant_id: int | Non
             raise NotFound("no such delivery")
         if delivery.status != DeliveryStatus.DEAD:
             raise Conflict(f"only a dead letter can be replayed (this one is {delivery.status})", slug="not-dead")
-        if delivery.message_id and delivery.message.sensitive and not delivery.message.body:
+        message = delivery.message
+        if message is not None and message.sensitive and not message.body:
             raise Conflict("a one-time code is not kept after its last attempt; request a new one",
                            slug="sensitive-discarded")
         delivery.status, delivery.attempts, delivery.dead_at = DeliveryStatus.PENDING, 0, None

@@ -52,9 +52,9 @@ def test_the_breaker_opens_after_repeated_failures_and_closes_after_recovery(mak
 
     http_receiver.default_status = 200
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
-        outcomes = deliveries_deliver_due()
+        swept = deliveries_deliver_due()
 
-    assert outcomes == {"delivered": 5}
+    assert swept == {"delivered": 5}
     assert breaker_state(target) == pybreaker.STATE_CLOSED
     assert not Delivery.objects.exclude(status=DeliveryStatus.DELIVERED).exists()
 

@@ -192,7 +192,7 @@ def test_the_inbox_lists_notifications_with_an_unread_count_and_marks_them_read(
     inbox = ceo.get("/api/v1/notifications").json()
     assert inbox["unread_count"] == 1
     (item,) = inbox["results"]
-    assert item["purpose"] == "escalation.created" and item["read_at"] is None and item["data"]["escalation"]
+    assert item["purpose"] == "escalation.created" and item["read_at"] is None and item["links"]["escalation"]
 
     read = ceo.post(f"/api/v1/notifications/{item['id']}/read")
     assert read.status_code == 200 and read.json()["read_at"] is not None

@@ -39,7 +39,7 @@ def test_dates_ids_addresses_and_amounts_are_not_mistaken_for_phone_numbers(line
 def configured_log() -> Iterator[io.StringIO]:
     """The stream of the console handler that settings.LOGGING installs (with its mask filter)."""
     handler = next(h for h in logging.getLogger().handlers
-                   if any(isinstance(f, MaskPiiFilter) for f in h.filters))
+                   if isinstance(h, logging.StreamHandler) and any(isinstance(f, MaskPiiFilter) for f in h.filters))
     buffer = io.StringIO()
     old = handler.setStream(buffer)
     yield buffer

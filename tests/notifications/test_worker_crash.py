@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection, transaction
 
 from notifications.models import Delivery, DeliveryStatus, OutboxEvent
@@ -76,7 +75,7 @@ def _beat_until(done: Callable[[], bool], timeout: float) -> bool:
 def test_a_worker_killed_mid_delivery_loses_no_event(make_tenant, http_receiver, worker):
     import redis
 
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # no stale tasks or breaker state from other runs
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()  # no stale tasks or breaker state from other runs
     tenant = make_tenant("acme")
     webhook_endpoint_create(tenant_id=tenant.pk, actor=OperatorActor.system("test"), url=http_receiver.url)
     http_receiver.hold = threading.Event()  # requests hang: the worker is mid-delivery when killed
