@@ -1,6 +1,7 @@
 """Who hears about an escalation event, registered with notifications in EscalationsConfig.ready().
 
-- The assigned role's members: on creation, re-escalation (escalation.escalated) and reminders.
+- The assigned role's members: on creation, re-escalation (escalation.escalated), reminders, the
+  top-of-ladder overdue alert (escalation.sla_breached) and the end of a deferral (escalation.resumed).
 - The requester: on every decision (approved, rejected, deferred), expiry and cancellation.
 - The customer in `contact` ({email?, phone?}): on creation ("under review") and on the outcome.
 - The source system hears everything through its webhooks (not here).
@@ -23,7 +24,10 @@ from notifications.registry import Recipient
 
 from .models import Escalation
 
-APPROVER_EVENTS = {"escalation.created", "escalation.escalated", "escalation.reminder"}
+# reminder, sla_breached (overdue at the top of the ladder) and resumed (a deferral ran out) come from
+# the deadline sweeps.
+APPROVER_EVENTS = {"escalation.created", "escalation.escalated", "escalation.reminder", "escalation.sla_breached",
+                   "escalation.resumed"}
 REQUESTER_EVENTS = {"escalation.approved", "escalation.rejected", "escalation.deferred", "escalation.expired",
                     "escalation.cancelled"}
 CUSTOMER_EVENTS = {"escalation.created", "escalation.approved", "escalation.rejected", "escalation.expired",

@@ -212,7 +212,7 @@ def _addresses(recipient: Recipient) -> list[tuple[str, str]]:
             try:
                 address = normalize_phone(raw) if raw else ""
             except ValidationFailed:
-                logger.warning("skipping SMS to an invalid number %s", raw)
+                logger.warning("skipping SMS to recipient %s: not a valid phone number", recipient.user_id or "-")
                 address = ""
         elif channel == Channel.IN_APP:
             address = f"user:{user.pk}" if user else ""

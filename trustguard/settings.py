@@ -290,6 +290,8 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # httpx logs every request URL at INFO; webhook URLs may carry tenants' tokens in the query.
         "httpx": {"level": "WARNING"},
+        # twilio logs every API request and its headers at INFO.
+        "twilio.http_client": {"level": "WARNING"},
     },
 }
 

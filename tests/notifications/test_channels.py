@@ -224,3 +224,23 @@ def test_a_dead_email_shows_in_the_dead_letters_and_the_status_is_recorded(demo,
     assert deliver(message.delivery) == "dead"
     delivery = Delivery.objects.get(pk=message.delivery.pk)
     assert delivery.status == DeliveryStatus.DEAD and "someone@example.com" not in delivery.last_error
+
+
+@pytest.mark.parametrize(("event_type", "subject_start"), [
+    ("escalation.reminder", "Reminder:"), ("escalation.escalated", "Escalated to you:"),
+    ("escalation.sla_breached", "Overdue:"), ("escalation.resumed", "Back in your queue:"),
+])
+def test_deadline_events_reach_the_assigned_role(demo, vendor, event_type, subject_start):
+    from escalations.services import event_data
+    from notifications.services import event_emit
+
+    escalation = big_order(vendor)
+    with transaction.atomic():
+        event_emit(tenant_id=escalation.tenant_id, type=event_type, aggregate_type="escalation",
+                   aggregate_id=escalation.pk, data=event_data(escalation))
+    relay()
+
+    inbox = Message.objects.get(channel=Channel.IN_APP, user__username="ceo", purpose=event_type)
+    assert inbox.subject.startswith(subject_start)
+    email = Message.objects.get(channel=Channel.EMAIL, to_address="ceo@demo.example", purpose=event_type)
+    assert email.subject.startswith(subject_start) and "ORD-5" in email.subject
