@@ -379,19 +379,23 @@ def _delivery_claim(delivery_id: int) -> Delivery | str:
 
 
 def _waits_for_earlier(delivery: Delivery, now: datetime) -> datetime | None:
-    """When an earlier delivery of the same target and aggregate is still to go: when to look again."""
+    """When an earlier delivery of the same target and aggregate is still to go: when to look again.
+
+    The unrelayed-event check comes first: a relay committing between the two statements then shows
+    up in the second (its deliveries), never slips between them.
+    """
     if delivery.event_seq is None or not delivery.order_key:
         return None
-    earliest = (Delivery.objects.filter(order_key=delivery.order_key, aggregate_key=delivery.aggregate_key,
-                                        event_seq__lt=delivery.event_seq, status=DeliveryStatus.PENDING)
-                .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
-    if earliest is not None:
-        return max(earliest, now + timedelta(seconds=1))
     event = delivery.event
     assert event is not None
     if OutboxEvent.objects.filter(aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id,
                                   id__lt=event.pk, relayed_at__isnull=True).exists():
         return now + timedelta(seconds=5)
+    earliest = (Delivery.objects.filter(order_key=delivery.order_key, aggregate_key=delivery.aggregate_key,
+                                        event_seq__lt=delivery.event_seq, status=DeliveryStatus.PENDING)
+                .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
+    if earliest is not None:
+        return max(earliest, now + timedelta(seconds=1))
     return None
 
 
