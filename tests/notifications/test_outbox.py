@@ -137,3 +137,44 @@ def test_a_broker_outage_does_not_break_the_business_transaction(make_tenant, se
     assert "could not publish notifications.relay" in caplog.text
     call_command("run_sweeps", "--only", "notifications.relay_outbox")
     assert not OutboxEvent.objects.filter(relayed_at__isnull=True).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_later_event_waits_while_another_relay_still_holds_an_earlier_one_of_the_same_escalation(
+        make_tenant, http_receiver):
+    from notifications.services import delivery_attempt
+
+    tenant = make_tenant("acme")
+    webhook_endpoint_create(tenant_id=tenant.pk, actor=OperatorActor.system("test"), url=http_receiver.url)
+    with transaction.atomic():
+        first = emit(tenant, type="escalation.created", aggregate_id="esc-1")
+        emit(tenant, type="escalation.approved", aggregate_id="esc-1")
+    held, release = threading.Event(), threading.Event()
+
+    def other_relay_holding_the_first() -> None:
+        try:
+            with transaction.atomic():
+                OutboxEvent.objects.select_for_update().get(pk=first.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_relay_holding_the_first)
+    thread.start()
+    assert held.wait(10)
+    assert relay() == 1  # SKIP LOCKED: only the second event
+    (second,) = Delivery.objects.all()
+
+    assert delivery_attempt(delivery_id=second.pk) == "waiting-for-earlier-event"
+    assert http_receiver.requests == []
+
+    release.set()
+    thread.join(10)
+    assert relay() == 1
+    from notifications.services import deliveries_deliver_due
+
+    Delivery.objects.update(next_attempt_at=first.occurred_at)  # both due now
+    assert deliveries_deliver_due() == {"delivered": 2}
+    assert [r.json()["type"] for r in http_receiver.requests] == ["escalation.created", "escalation.approved"]
