@@ -244,3 +244,26 @@ def test_deadline_events_reach_the_assigned_role(demo, vendor, event_type, subje
     assert inbox.subject.startswith(subject_start)
     email = Message.objects.get(channel=Channel.EMAIL, to_address="ceo@demo.example", purpose=event_type)
     assert email.subject.startswith(subject_start) and "ORD-5" in email.subject
+
+
+def test_an_in_app_message_lands_in_the_inbox_at_once_and_a_person_without_a_phone_cannot_be_texted(demo):
+    ceo = User.objects.get(username="ceo")
+    User.objects.filter(username="sm").update(phone_number="")
+    sm = User.objects.get(username="sm")
+    with transaction.atomic():
+        note = message_send(tenant_id=demo["tenant_obj"].pk, channel="in_app", subject="Hi", body="Welcome",
+                            purpose="welcome", to_user_id=ceo.pk)
+
+    assert note.sent_at is not None
+    assert not Delivery.objects.exists()
+    inbox = client_for(demo["by_name"]["ceo"]["api_token"]).get("/api/v1/notifications").json()
+    assert inbox["unread_count"] == 1 and inbox["results"][0]["body"] == "Welcome"
+
+    from trustguard.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed), transaction.atomic():
+        message_send(tenant_id=demo["tenant_obj"].pk, channel="sms", subject="", body="x", purpose="t",
+                     to_user_id=sm.pk)
+    with pytest.raises(ValidationFailed), transaction.atomic():
+        message_send(tenant_id=demo["tenant_obj"].pk, channel="pigeon", subject="", body="x", purpose="t",
+                     to_user_id=sm.pk)
