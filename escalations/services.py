@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from accounts.roles import Capability
 from accounts.stepup import StepUpSubject, stepup_verify
-from approvals.models import ApprovalRequest, Decision
+from approvals.models import ApprovalRequest, ApprovalStage, Decision
 from approvals.services import (
     approval_check_decider,
     approval_close,
@@ -137,9 +137,9 @@ def lock_escalation(escalation: Escalation | str) -> Escalation:
     return Escalation.objects.select_for_update().select_related("tenant").get(pk=pk)
 
 
-def sync_from_approval(escalation: Escalation, request: ApprovalRequest) -> None:
-    """Copy the engine's current stage into the escalation's denormalised fields."""
-    stage = current_stage(request)
+def sync_from_approval(escalation: Escalation, request: ApprovalRequest, stage: ApprovalStage | None = None) -> None:
+    """Copy the engine's current stage (fetched unless given, e.g. by a sweep) into the escalation's fields."""
+    stage = stage or current_stage(request)
     escalation.current_stage = stage.index
     escalation.assigned_role = stage.assigned_role
     escalation.approvals_required = stage.approvals_required
