@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Tenant, User
+from trustguard.bulk import bulk_update_rows
 from trustguard.errors import Conflict, PermissionDenied, ValidationFailed
 
 from .models import ApprovalRequest, ApprovalStage, Decision
@@ -213,7 +214,7 @@ def approval_stages_reassign(*, roles_by_request: Mapping[int, str]) -> dict[int
                   .filter(request_id__in=list(roles_by_request), index=F("request__current_stage")).order_by("pk"))
     for stage in stages:
         stage.assigned_role = roles_by_request[stage.request_id]
-    ApprovalStage.objects.bulk_update(stages, ["assigned_role"], batch_size=1000)
+    bulk_update_rows(ApprovalStage, stages, ["assigned_role"])
     return {stage.request_id: stage for stage in stages}
 
 
@@ -226,4 +227,4 @@ def approval_close_many(*, status_by_request: Mapping[int, str]) -> None:
                     .filter(pk__in=list(status_by_request), status=ApprovalRequest.Status.OPEN).order_by("pk"))
     for request in requests:
         request.status, request.decided_at = status_by_request[request.pk], now
-    ApprovalRequest.objects.bulk_update(requests, ["status", "decided_at"], batch_size=1000)
+    bulk_update_rows(ApprovalRequest, requests, ["status", "decided_at"])

@@ -38,6 +38,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import approval_close_many, approval_stages_reassign
 from audit.services import AuditEntry, audit_record_many
 from notifications.services import EventSpec, event_emit_many
+from trustguard.bulk import bulk_update_rows
 
 from .ladder import LadderStep, next_ladder_step
 from .models import Escalation, EscalationStatus, ExpiryOutcome
@@ -140,7 +141,7 @@ class _Chunk:
     def flush(self) -> None:
         """Rows, then outbox, then audit last (it holds the tenants' chain locks until commit)."""
         if self.rows:
-            Escalation.objects.bulk_update(self.rows, sorted(self.fields), batch_size=CHUNK_SIZE)
+            bulk_update_rows(Escalation, self.rows, sorted(self.fields))
         event_emit_many(self.events)
         audit_record_many(self.audits)
 
