@@ -29,14 +29,18 @@ def bulk_update_rows(model: type[models.Model], objs: Sequence[models.Model], fi
     columns = [pk, *targets]
     row = "(" + ", ".join(f"%s::{column.db_type(connection)}" for column in columns) + ")"  # type: ignore[union-attr]
     assignments = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in targets)  # type: ignore[union-attr]
+    pk_type = pk.db_type(connection)
     names = ", ".join(qn(c.column) for c in columns)  # type: ignore[union-attr]
     with connection.cursor() as cursor:
         for start in range(0, len(objs), batch_size):
             batch = objs[start:start + batch_size]
             params = [column.get_db_prep_save(getattr(obj, column.attname), connection)  # type: ignore[union-attr]
                       for obj in batch for column in columns]
+            # The extra `= ANY(pks)` makes the planner fetch the rows by primary key: joined to the VALUES
+            # list alone it may hash-join against a scan of the whole table on every chunk.
             cursor.execute(
                 f"UPDATE {qn(meta.db_table)} AS t SET {assignments} "  # noqa: S608 (identifiers are quoted model metadata)
-                f"FROM (VALUES {', '.join([row] * len(batch))}) AS v ({names}) WHERE t.{qn(pk.column)} = v.{qn(pk.column)}",
-                params,
+                f"FROM (VALUES {', '.join([row] * len(batch))}) AS v ({names}) "
+                f"WHERE t.{qn(pk.column)} = v.{qn(pk.column)} AND t.{qn(pk.column)} = ANY(%s::{pk_type}[])",
+                [*params, [pk.get_db_prep_save(obj.pk, connection) for obj in batch]],
             )
