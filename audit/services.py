@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from trustguard import context
+from trustguard.bulk import bulk_insert_rows
 from trustguard.jsonutil import canonical_json, to_jsonable
 
 from .models import AuditChainHead, AuditEvent
@@ -167,7 +168,7 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
         event.hash = compute_hash(head.last_hash, event)
         head.last_seq, head.last_hash = event.seq, event.hash
         events.append(event)
-    AuditEvent.objects.bulk_create(events, batch_size=1000)
+    bulk_insert_rows(AuditEvent, events)
     for key in keys:
         head = heads[key]
         AuditChainHead.objects.filter(chain_key=key).update(last_seq=head.last_seq, last_hash=head.last_hash)

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from trustguard.bulk import bulk_insert_rows
 from trustguard.jsonutil import to_jsonable
 
 from .models import OutboxEvent
@@ -49,8 +50,7 @@ def event_emit_many(events: Sequence[EventSpec]) -> list[OutboxEvent]:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_emit_many must run inside the transaction of the changes it announces")
     now = timezone.now()
-    return OutboxEvent.objects.bulk_create([
-        OutboxEvent(tenant_id=e.tenant_id, type=e.type, version=e.version, aggregate_type=e.aggregate_type,
-                    aggregate_id=str(e.aggregate_id), data=to_jsonable(e.data), occurred_at=now)
-        for e in events
-    ], batch_size=1000)
+    rows = [OutboxEvent(tenant_id=e.tenant_id, type=e.type, version=e.version, aggregate_type=e.aggregate_type,
+                        aggregate_id=str(e.aggregate_id), data=to_jsonable(e.data), occurred_at=now) for e in events]
+    bulk_insert_rows(OutboxEvent, rows)  # rows keep pk None: the ids are the database's
+    return rows
