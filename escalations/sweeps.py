@@ -277,8 +277,13 @@ def _escalate(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
                          event_extra={"reason": step.top_reason, "overdue_since": overdue_since})
             result.top_alerts += 1
             continue
+        stage = stages.get(escalation.approval_id)
+        if stage is None:  # the engine has no current stage for it: leave it for a person, do not crash the sweep
+            log.error("escalation %s: approval request %s has no current stage; not re-escalated",
+                      escalation.pk, escalation.approval_id)
+            continue
         escalation.escalation_level = step.level
-        sync_from_approval(escalation, escalation.approval, stage=stages[escalation.approval_id])
+        sync_from_approval(escalation, escalation.approval, stage=stage)
         escalation.ack_due_at = now + _ack_sla(escalation)
         escalation.reminder_sent_at = None  # one reminder per level
         refresh_next_deadline(escalation)

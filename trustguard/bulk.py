@@ -9,6 +9,7 @@ one `UPDATE t SET f = v.f FROM (VALUES ...) AS v WHERE t.pk = v.pk` per batch in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connections, models, router
 
@@ -26,22 +27,22 @@ def bulk_update_rows(model: type[models.Model], objs: Sequence[models.Model], fi
     pk = meta.pk
     assert pk is not None
     targets = [meta.get_field(name) for name in fields]
-    columns = [pk, *targets]
-    row = "(" + ", ".join(f"%s::{column.db_type(connection)}" for column in columns) + ")"  # type: ignore[union-attr]
-    assignments = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in targets)  # type: ignore[union-attr]
-    pk_type = pk.db_type(connection)
-    names = ", ".join(qn(c.column) for c in columns)  # type: ignore[union-attr]
+    columns: list[Any] = [pk, *targets]
+    row = "(" + ", ".join(f"%s::{column.db_type(connection)}" for column in columns) + ")"
+    assignments = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in columns[1:])
+    pk_type, pk_col = pk.db_type(connection), qn(str(pk.column))
+    names = ", ".join(qn(c.column) for c in columns)
     with connection.cursor() as cursor:
         for start in range(0, len(objs), batch_size):
             batch = objs[start:start + batch_size]
-            params = [column.get_db_prep_save(getattr(obj, column.attname), connection)  # type: ignore[union-attr]
+            params = [column.get_db_prep_save(getattr(obj, column.attname), connection)
                       for obj in batch for column in columns]
             # The extra `= ANY(pks)` makes the planner fetch the rows by primary key: joined to the VALUES
             # list alone it may hash-join against a scan of the whole table on every chunk.
             cursor.execute(
                 f"UPDATE {qn(meta.db_table)} AS t SET {assignments} "  # noqa: S608 (identifiers are quoted model metadata)
                 f"FROM (VALUES {', '.join([row] * len(batch))}) AS v ({names}) "
-                f"WHERE t.{qn(pk.column)} = v.{qn(pk.column)} AND t.{qn(pk.column)} = ANY(%s::{pk_type}[])",
+                f"WHERE t.{pk_col} = v.{pk_col} AND t.{pk_col} = ANY(%s::{pk_type}[])",
                 [*params, [pk.get_db_prep_save(obj.pk, connection) for obj in batch]],
             )
 
@@ -60,7 +61,7 @@ def bulk_insert_rows(model: type[models.Model], objs: Sequence[models.Model]) ->
         return
     qn = connection.ops.quote_name
     columns = [f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))]
-    names = ", ".join(qn(f.column) for f in columns)
+    names = ", ".join(qn(str(f.column)) for f in columns)
     with connection.cursor() as cursor, cursor.cursor.copy(
             f"COPY {qn(model._meta.db_table)} ({names}) FROM STDIN") as copy:
         for obj in objs:

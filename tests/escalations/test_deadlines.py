@@ -106,7 +106,7 @@ def test_the_senior_manager_asked_after_a_re_escalation_may_decide(vendor, demo_
     clock.shift(4 * HOUR + SECOND)
     sweep_deadlines()
 
-    decided = escalation_decide(actor=demo_actor("sm"), escalation=case.pk, decision="approve",
+    decided = escalation_decide(actor=demo_actor("sm"), escalation=case, decision="approve",
                                 justification="Deposits match the payroll contract.", otp=totp_code(demo_actor("sm").user))
 
     assert decided.status == EscalationStatus.APPROVED
