@@ -140,9 +140,12 @@ def lock_escalation(escalation: Escalation | str) -> Escalation:
     return Escalation.objects.select_for_update().select_related("tenant").get(pk=pk)
 
 
-def sync_from_approval(escalation: Escalation, request: ApprovalRequest, stage: ApprovalStage | None = None) -> None:
-    """Copy the engine's current stage (fetched unless given, e.g. by a sweep) into the escalation's fields."""
-    stage = stage or current_stage(request)
+def sync_from_approval(escalation: Escalation, request: ApprovalRequest | None,
+                       stage: ApprovalStage | None = None) -> None:
+    """Copy the engine's current stage (of `request`, unless a sweep passes the stage) into the escalation."""
+    if stage is None:
+        assert request is not None
+        stage = current_stage(request)
     escalation.current_stage = stage.index
     escalation.assigned_role = stage.assigned_role
     escalation.approvals_required = stage.approvals_required
