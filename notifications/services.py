@@ -22,7 +22,7 @@ import logging
 import random
 import secrets as _secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -38,6 +38,7 @@ from django.template.exceptions import TemplateDoesNotExist
 from django.utils import timezone
 
 from audit.services import AuditActor, audit_record
+from trustguard.bulk import bulk_insert_rows
 from trustguard.errors import Conflict, NotFound, ValidationFailed
 from trustguard.jsonutil import to_jsonable
 from trustguard.logging import mask_pii
@@ -650,3 +651,29 @@ def channel_preference_set(*, user_id: int, channel: str, enabled: bool) -> Chan
     preference, _ = ChannelPreference.objects.update_or_create(user_id=user_id, channel=channel,
                                                                defaults={"enabled": enabled})
     return preference
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One event for event_emit_many: the same fields event_emit takes."""
+
+    tenant_id: int
+    type: str
+    aggregate_type: str
+    aggregate_id: object
+    data: dict[str, Any]
+    version: int = 1
+
+
+def event_emit_many(events: Sequence[EventSpec]) -> list[OutboxEvent]:
+    """event_emit for a batch (sweeps): one row per event, inserted in bulk in the current transaction."""
+    if not events:
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_emit_many must run inside the transaction of the changes it announces")
+    now = timezone.now()
+    rows = [OutboxEvent(tenant_id=e.tenant_id, type=e.type, version=e.version, aggregate_type=e.aggregate_type,
+                        aggregate_id=str(e.aggregate_id), data=to_jsonable(e.data), occurred_at=now) for e in events]
+    bulk_insert_rows(OutboxEvent, rows)  # rows keep pk None: the ids are the database's
+    transaction.on_commit(kick_relay)
+    return rows
