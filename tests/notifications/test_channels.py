@@ -267,3 +267,23 @@ def test_an_in_app_message_lands_in_the_inbox_at_once_and_a_person_without_a_pho
     with pytest.raises(ValidationFailed), transaction.atomic():
         message_send(tenant_id=demo["tenant_obj"].pk, channel="pigeon", subject="", body="x", purpose="t",
                      to_user_id=sm.pk)
+
+
+def test_when_the_sweep_re_escalates_an_overdue_case_the_next_role_is_told(demo, vendor):
+    from datetime import timedelta
+
+    import time_machine
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    escalation = escalation_create(actor=vendor, type="SANCTIONS_MATCH", reason="Name match on a watch list",
+                                   source=SourceRef("screening", "customer", "C-42"))
+    assert escalation.assigned_role == "compliance_officer"
+
+    with time_machine.travel(escalation.ack_due_at + timedelta(minutes=1)):
+        call_command("run_sweeps")
+        assert timezone.now() > escalation.ack_due_at
+
+    told = Message.objects.filter(purpose="escalation.escalated", channel=Channel.IN_APP)
+    assert set(told.values_list("user__username", flat=True)) == {"sm", "sm2"}
+    assert told.first().subject.startswith("Escalated to you:")
