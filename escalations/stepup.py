@@ -12,6 +12,7 @@ from accounts.challenges import challenge_create
 from accounts.models import OtpChallenge, StepUpState
 from accounts.roles import Capability
 from audit.services import audit_record
+from notifications.services import message_send
 from trustguard.errors import Conflict, TooManyRequests, ValidationFailed
 
 from .models import Escalation
@@ -61,9 +62,6 @@ def otp_challenge_send(*, actor: Actor, escalation: Escalation, channel: str) ->
 
     challenge, code = challenge_create(user=user, tenant_id=actor.tenant.pk, subject=stepup_subject(escalation),
                                        channel=channel)
-    # Imported here: message_send lands with the notifications work (feat/notif); checks above run without it.
-    from notifications.services import message_send  # type: ignore[attr-defined]
-
     minutes = int(challenge.expires_at.timestamp() - now.timestamp()) // 60
     message_send(
         tenant_id=actor.tenant.pk, channel=channel, subject="Your TrustGuard code",

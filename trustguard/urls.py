@@ -12,6 +12,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("escalations.urls")),
+    path("api/v1/", include("notifications.urls")),
     path("api/schema/", schema_view, name="api-schema"),
     path("api/docs/", docs_view, name="api-docs"),
     # Also without the slash: a POST there gets a 405 problem instead of Django's APPEND_SLASH error.

@@ -10,13 +10,14 @@ from datetime import timedelta
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 from django.utils import timezone
 
 from accounts.models import PersonalToken
 from escalations.models import Escalation
 from tests.api.conftest import ORDER, Api, assert_problem
-from trustguard.api.idempotency import request_fingerprint
+from trustguard.api.idempotency import IdempotencyMiddleware, request_fingerprint
 from trustguard.api.middleware import ApiGuardMiddleware
 from trustguard.jobs import run_job
 from trustguard.models import IdempotencyKey
@@ -83,6 +84,25 @@ def test_a_client_error_is_stored_and_replayed_too(api):
     assert_problem(first, 400)
     assert_problem(again, 400)
     assert again["Idempotent-Replayed"] == "true"
+
+
+def test_a_server_error_is_not_stored_so_a_retry_runs_again(demo):
+    factory = RequestFactory()
+    calls: list[int] = []
+
+    def flaky_view(request):  # the first attempt fails, the retry succeeds
+        calls.append(1)
+        return HttpResponse(status=503 if len(calls) == 1 else 201)
+
+    middleware = IdempotencyMiddleware(flaky_view)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {demo['api_keys']['vendor']}", "HTTP_IDEMPOTENCY_KEY": "retry-me"}
+
+    first = middleware(factory.post("/api/v1/anything", data="{}", content_type="application/json", **headers))
+    retry = middleware(factory.post("/api/v1/anything", data="{}", content_type="application/json", **headers))
+
+    assert (first.status_code, retry.status_code) == (503, 201)
+    assert len(calls) == 2
+    assert IdempotencyKey.objects.get(key="retry-me").status_code == 201
 
 
 def test_a_key_works_on_any_write_not_only_create(api):
