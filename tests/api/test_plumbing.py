@@ -95,10 +95,10 @@ def test_a_server_error_is_not_stored_so_a_retry_runs_again(demo):
         return HttpResponse(status=503 if len(calls) == 1 else 201)
 
     middleware = IdempotencyMiddleware(flaky_view)
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {demo['api_keys']['vendor']}", "HTTP_IDEMPOTENCY_KEY": "retry-me"}
+    headers = {"Authorization": f"Bearer {demo['api_keys']['vendor']}", "Idempotency-Key": "retry-me"}
 
-    first = middleware(factory.post("/api/v1/anything", data="{}", content_type="application/json", **headers))
-    retry = middleware(factory.post("/api/v1/anything", data="{}", content_type="application/json", **headers))
+    first = middleware(factory.post("/api/v1/anything", data="{}", content_type="application/json", headers=headers))
+    retry = middleware(factory.post("/api/v1/anything", data="{}", content_type="application/json", headers=headers))
 
     assert (first.status_code, retry.status_code) == (503, 201)
     assert len(calls) == 2
