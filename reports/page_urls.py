@@ -1,0 +1,12 @@
+"""Operator pages, included at /ops/ by trustguard/urls.py."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "ops"
+
+urlpatterns = [
+    path("reports/", views.reports_page, name="reports"),
+    path("health/", views.health_page, name="health"),
+]
