@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, Expression, F, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, DateTimeField, Exists, Expression, F, Min, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -135,10 +135,12 @@ def report_summary(*, tenant: Tenant, filters: ReportFilters | None = None, now:
     by_status.update({r["status"]: r["n"] for r in cohort.values("status").annotate(n=Count("pk")).order_by()})
     by_type = {r["type"]: r["n"] for r in cohort.values("type").annotate(n=Count("pk")).order_by("type")}
 
-    ack_missed = Q(ack_due_at__isnull=False) & (
-        Q(acknowledged_at__gt=F("ack_due_at"))
-        | Q(status=EscalationStatus.PENDING, acknowledged_at__isnull=True, ack_due_at__lt=now))
-    outcomes = cohort.annotate(_decided=_human_decision_exists()).aggregate(
+    # The acknowledgement deadline was missed when the first response (acknowledgement, else the
+    # close) came after it, or when nothing has come and it is already past.
+    outcomes = cohort.annotate(
+        _decided=_human_decision_exists(),
+        _responded=Coalesce(F("acknowledged_at"), F("closed_at"), Value(now, output_field=DateTimeField())),
+    ).aggregate(
         total=Count("pk"),
         open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
         approved=Count("pk", filter=Q(status__in=APPROVED_STATUSES, _decided=True)),
@@ -147,7 +149,7 @@ def report_summary(*, tenant: Tenant, filters: ReportFilters | None = None, now:
         expired=Count("pk", filter=Q(status=EscalationStatus.EXPIRED)),
         cancelled=Count("pk", filter=Q(status=EscalationStatus.CANCELLED)),
         executed=Count("pk", filter=Q(status=EscalationStatus.EXECUTED)),
-        ack_deadline_missed=Count("pk", filter=ack_missed),
+        ack_deadline_missed=Count("pk", filter=Q(ack_due_at__isnull=False, _responded__gt=F("ack_due_at"))),
     )
     decided = outcomes["approved"] + outcomes["rejected"]
 
