@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -15,7 +16,6 @@ from django.views.decorators.http import require_GET
 from accounts.actors import Actor
 from accounts.roles import Capability
 from accounts.selectors import tenants_of
-from trustguard.errors import PermissionDenied
 from trustguard.health import health_report
 
 from .selectors import ReportFilters, report_summary

@@ -7,7 +7,7 @@ from the database when Prometheus scrapes, so they are right whichever process d
 Multi-process servers (gunicorn workers, Celery prefork): set PROMETHEUS_MULTIPROC_DIR to an empty
 directory shared by every process of the host, before they start, and wipe it on deploy.
 prometheus_client then writes each process's counters there, and /metrics adds them up
-(see docs/OPERATIONS.md, "Metrics").
+(see docs/OBSERVABILITY.md, "Metrics").
 """
 
 from __future__ import annotations

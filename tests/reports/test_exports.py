@@ -260,3 +260,12 @@ def test_the_pdf_of_another_tenant_s_escalation_is_not_found(cases, outsider, ap
 
 def test_the_pdf_needs_audit_export(cases, api):
     assert api("analyst").get(f"/api/v1/escalations/{cases['smr'].pk}/report.pdf").status_code == 403
+
+
+def test_a_direct_xlsx_past_the_limit_points_to_a_job(cases, api, settings):
+    settings.EXPORT_SYNC_XLSX_MAX_ROWS = 1
+
+    response = api("co").get("/api/v1/exports/escalations.xlsx")
+
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/export-too-large")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 
 from reports.selectors import ReportFilters, report_summary
 from tests.reports.conftest import T0, KnownData, at
@@ -134,6 +135,29 @@ def test_a_reversed_period_is_a_validation_problem(demo, api):
 
 
 def test_the_summary_without_credentials_is_401(db):
-    from django.test import Client
-
     assert Client().get("/api/v1/reports/summary").status_code == 401
+
+
+def test_the_reports_page_shows_the_summary_to_a_person_with_audit_view(demo, known_data):
+    from django.contrib.auth import get_user_model
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="co"), backend="django.contrib.auth.backends.ModelBackend")
+
+    with at(known_data.now):
+        # Days are the site's (Africa/Lagos, UTC+1): 2 Nov 00:00 to 3 Nov 24:00 local holds e1..e6 and e8.
+        page = client.get("/ops/reports/", {"from": "2026-11-02", "to": "2026-11-03"})
+
+    assert page.status_code == 200
+    assert page.context["summary"]["totals"]["escalations"] == 7
+    assert b"Bottlenecks" in page.content
+
+
+def test_the_reports_page_is_refused_without_audit_view(demo):
+    from django.contrib.auth import get_user_model
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="analyst"),
+                       backend="django.contrib.auth.backends.ModelBackend")
+
+    assert client.get("/ops/reports/").status_code == 403
