@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -67,13 +68,15 @@ SummaryQuerySerializer = type("SummaryQuerySerializer", (serializers.Serializer,
     "from": serializers.DateTimeField(required=False, help_text="Escalations created at or after (ISO 8601)."),
     "to": serializers.DateTimeField(required=False, help_text="Escalations created before (ISO 8601)."),
     "type": serializers.CharField(required=False, max_length=64),
-    "validate": lambda self, data: _check_period(data.get("from"), data.get("to"), "from", "to") or data,
+    "validate": lambda self, data: _checked_period(data, "from", "to"),
 })
 
 
-def _check_period(start: Any, end: Any, start_name: str, end_name: str) -> None:
+def _checked_period(data: dict[str, Any], start_name: str, end_name: str) -> dict[str, Any]:
+    start, end = data.get(start_name), data.get(end_name)
     if start and end and start >= end:
         raise serializers.ValidationError({end_name: [f"Must be after {start_name}."]})
+    return data
 
 
 class ReportSummaryView(APIView):
@@ -102,8 +105,7 @@ class ExportFiltersSerializer(serializers.Serializer):
     created_before = serializers.DateTimeField(required=False)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        _check_period(data.get("created_after"), data.get("created_before"), "created_after", "created_before")
-        return data
+        return _checked_period(data, "created_after", "created_before")
 
 
 def _filters(data: dict[str, Any]) -> ExportFilters:
@@ -126,7 +128,7 @@ class ExportDownloadView(_FileView):
                     "audit by event time (status/type select the events of matching escalations). Spreadsheet "
                     "formulas in cells are neutralised with a leading apostrophe.",
     )
-    def get(self, request: Request, dataset: str, fmt: str) -> HttpResponse:
+    def get(self, request: Request, dataset: str, fmt: str) -> HttpResponseBase:
         actor: Actor = request.user  # type: ignore[assignment]
         filters = _filters(_validated(ExportFiltersSerializer(data=request.query_params)))
         if fmt == ExportFormat.XLSX:
@@ -199,7 +201,7 @@ class ExportJobDetailView(APIView):
 class ExportJobFileView(_FileView):
     @extend_schema(summary="Download a finished export job's file",
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: PROBLEM, 409: PROBLEM})
-    def get(self, request: Request, job_id: str) -> HttpResponse:
+    def get(self, request: Request, job_id: str) -> HttpResponseBase:
         job, path = export_job_file_open(actor=request.user,  # type: ignore[arg-type]
                                          job_id=_uuid_or_404(job_id, "export job"))
         actor: Actor = request.user  # type: ignore[assignment]

@@ -32,7 +32,7 @@ from .models import ExportDataset, ExportFormat
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PIECE_BYTES = 64 * 1024
-CONTENT_TYPES = {
+CONTENT_TYPES: dict[str, str] = {
     ExportFormat.CSV: "text/csv; charset=utf-8",
     ExportFormat.JSON: "application/json",
     ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

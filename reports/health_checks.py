@@ -10,7 +10,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Min, Model, Q
+from django.db.models import Min, Model, Q, QuerySet
 from django.utils import timezone
 
 from trustguard.health import register_check
@@ -27,6 +27,10 @@ def _model(app_label: str, name: str) -> type[Model] | None:
         return None
 
 
+def _all(model: type[Model]) -> QuerySet[Any]:
+    return model._default_manager.all()
+
+
 def _fields(model: type[Model]) -> set[str]:
     return {f.name for f in model._meta.get_fields()}
 
@@ -36,8 +40,8 @@ def outbox_figures() -> dict[str, Any]:
     outbox = _model("notifications", "OutboxEvent")
     if outbox is None:
         return {"installed": False}
-    agg = outbox.objects.filter(relayed_at__isnull=True).aggregate(oldest=Min("occurred_at"))
-    backlog = outbox.objects.filter(relayed_at__isnull=True).count()
+    agg = _all(outbox).filter(relayed_at__isnull=True).aggregate(oldest=Min("occurred_at"))
+    backlog = _all(outbox).filter(relayed_at__isnull=True).count()
     age = (timezone.now() - agg["oldest"]).total_seconds() if agg["oldest"] else 0.0
     return {"installed": True, "backlog": backlog, "oldest_age_seconds": int(age)}
 
@@ -62,13 +66,13 @@ def delivery_figures() -> dict[str, Any]:
         dead_q |= Q(dead_lettered_at__isnull=False)
         pending_q &= Q(dead_lettered_at__isnull=True)
     created = next((f for f in ("created_at", "scheduled_at", "next_attempt_at") if f in fields), None)
-    pending = delivery.objects.filter(pending_q)
+    pending = _all(delivery).filter(pending_q)
     oldest = pending.aggregate(oldest=Min(created))["oldest"] if created else None
     return {
         "installed": True,
         "pending": pending.count(),
         "oldest_pending_age_seconds": int((timezone.now() - oldest).total_seconds()) if oldest else 0,
-        "dead_letters": delivery.objects.filter(dead_q).count(),
+        "dead_letters": _all(delivery).filter(dead_q).count(),
     }
 
 

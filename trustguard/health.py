@@ -97,10 +97,10 @@ def celery_queue_depth() -> int | None:
             return sum(int(n) for n in pipe.execute())
         finally:
             client.close()
-    folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in")
+    folder = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in") or "")
     if folder and os.path.isdir(folder):
         # kombu's filesystem transport: one file per waiting message.
-        return sum(1 for entry in os.scandir(folder) if entry.is_file() and entry.name.endswith(".msg"))
+        return len([entry for entry in os.scandir(folder) if entry.is_file() and entry.name.endswith(".msg")])
     return None
 
 
