@@ -25,8 +25,9 @@ from escalations.models import OPEN_STATUSES, Escalation, EscalationStatus
 
 from .dbfuncs import PercentileCont, Seconds, UuidText
 
-# Written by the deadline sweeps (escalations, feat/deadlines): one per missed acknowledgement
-# deadline ("sla_breached") and one per move up the ladder ("escalated").
+# Written by the deadline sweep (escalations.sweeps) for each missed acknowledgement deadline:
+# "escalated" when the case moves one step up the ladder, "sla_breached" when it is already at
+# the top (an alert, once per breach). Both carry the state that missed the deadline in `before`.
 ACTION_ACKNOWLEDGED = "escalation.acknowledged"
 ACTION_ESCALATED = "escalation.escalated"
 ACTION_SLA_BREACHED = "escalation.sla_breached"
@@ -104,12 +105,14 @@ def _sla_by_role_and_level(tenant: Tenant, cohort: QuerySet[Escalation]) -> list
         .annotate(role=Coalesce(KT("before__assigned_role"), KT("after__assigned_role")),
                   level=Coalesce(KT("before__escalation_level"), KT("after__escalation_level")))
         .values("role", "level")
-        .annotate(sla_breaches=Count("pk", filter=Q(action=ACTION_SLA_BREACHED)),
-                  re_escalations=Count("pk", filter=Q(action=ACTION_ESCALATED)))
+        .annotate(sla_breaches=Count("pk"),
+                  re_escalations=Count("pk", filter=Q(action=ACTION_ESCALATED)),
+                  top_level_alerts=Count("pk", filter=Q(action=ACTION_SLA_BREACHED)))
         .order_by("role", "level")
     )
     return [{"role": r["role"] or "", "level": int(r["level"]) if r["level"] not in (None, "") else None,
-             "sla_breaches": r["sla_breaches"], "re_escalations": r["re_escalations"]} for r in rows]
+             "sla_breaches": r["sla_breaches"], "re_escalations": r["re_escalations"],
+             "top_level_alerts": r["top_level_alerts"]} for r in rows]
 
 
 def _backlog_by_role(tenant: Tenant, filters: ReportFilters, now: datetime) -> list[dict[str, Any]]:
@@ -145,7 +148,9 @@ def report_summary(*, tenant: Tenant, filters: ReportFilters | None = None, now:
         open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
         approved=Count("pk", filter=Q(status__in=APPROVED_STATUSES, _decided=True)),
         auto_approved=Count("pk", filter=Q(status__in=APPROVED_STATUSES, _decided=False)),
-        rejected=Count("pk", filter=Q(status=EscalationStatus.REJECTED)),
+        rejected=Count("pk", filter=Q(status=EscalationStatus.REJECTED, _decided=True)),
+        # A policy may turn expiry into a rejection (high-risk sanctions matches): nobody decided it.
+        rejected_on_expiry=Count("pk", filter=Q(status=EscalationStatus.REJECTED, _decided=False)),
         expired=Count("pk", filter=Q(status=EscalationStatus.EXPIRED)),
         cancelled=Count("pk", filter=Q(status=EscalationStatus.CANCELLED)),
         executed=Count("pk", filter=Q(status=EscalationStatus.EXECUTED)),
@@ -186,7 +191,8 @@ def report_summary(*, tenant: Tenant, filters: ReportFilters | None = None, now:
         "by_type": by_type,
         "outcomes": {
             "approved": outcomes["approved"], "auto_approved": outcomes["auto_approved"],
-            "rejected": outcomes["rejected"], "expired": outcomes["expired"], "cancelled": outcomes["cancelled"],
+            "rejected": outcomes["rejected"], "rejected_on_expiry": outcomes["rejected_on_expiry"],
+            "expired": outcomes["expired"], "cancelled": outcomes["cancelled"],
             "executed": outcomes["executed"],
             # Of the requests people decided (approved or rejected), the share approved.
             "approval_rate": round(outcomes["approved"] / decided, 4) if decided else None,
@@ -194,9 +200,12 @@ def report_summary(*, tenant: Tenant, filters: ReportFilters | None = None, now:
         "time_to_acknowledge": time_to_ack,
         "time_to_decision": time_to_decide,
         "sla": {
+            # From the deadline columns: first response (ack, else close) after ack_due_at, or none yet and past it.
             "ack_deadline_missed": outcomes["ack_deadline_missed"],
+            # From the sweep's audit events: every missed deadline, the moves up, the alerts at the top.
             "sla_breaches": sum(r["sla_breaches"] for r in sla_rows),
             "re_escalations": sum(r["re_escalations"] for r in sla_rows),
+            "top_level_alerts": sum(r["top_level_alerts"] for r in sla_rows),
             "by_role_and_level": sla_rows,
         },
         "by_role": by_role,

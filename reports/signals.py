@@ -1,5 +1,6 @@
 """Metrics from the audit trail: every counted event already writes an audit row, so one receiver
-on AuditEvent maps actions to counters and no service needs to import metrics.
+of audit.signals.audit_events_recorded (sent by audit_record and by the sweeps' batch writer, whose
+COPY sends no post_save) maps actions to counters, and no service needs to import metrics.
 
 Counting happens on commit: a rolled-back change was never an event. (A refused OTP commits its
 audit row on purpose, so failures are counted too.)
@@ -10,13 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models.signals import post_save
 
 from audit.models import AuditEvent
+from audit.signals import audit_events_recorded
 from trustguard import metrics
 
 from . import health_checks
 
+ACTION_ESCALATED = "escalation.escalated"
+ACTION_SLA_BREACHED = "escalation.sla_breached"
 FINAL_FROM_DECISION = {"approved", "rejected"}
 CLOSING_ACTIONS = {"escalation.cancelled": "cancelled", "escalation.expired": "expired",
                    "escalation.executed": "executed"}
@@ -26,6 +29,7 @@ DELIVERY_FAILURE_ACTIONS = {"delivery.failed": "failed", "delivery.dead_lettered
 
 
 def _state(event: AuditEvent, key: str) -> Any:
+    """The state before the change (what missed a deadline), else after."""
     for side in (event.before, event.after):
         if isinstance(side, dict) and side.get(key) is not None:
             return side[key]
@@ -56,12 +60,15 @@ def count_audit_event(event: AuditEvent) -> None:
         metrics.ESCALATIONS_CLOSED.labels(outcome="auto_approved").inc()
     elif action in CLOSING_ACTIONS:
         metrics.ESCALATIONS_CLOSED.labels(outcome=CLOSING_ACTIONS[action]).inc()
-    elif action == "escalation.escalated":
-        metrics.REESCALATIONS.labels(role=str(_state(event, "assigned_role") or ""),
-                                     level=str(_state(event, "escalation_level") or 0)).inc()
-    elif action == "escalation.sla_breached":
-        metrics.SLA_BREACHES.labels(role=str(_state(event, "assigned_role") or ""),
-                                    level=str(_state(event, "escalation_level") or 0)).inc()
+    elif action == "escalation.rejected" and details.get("reason") == "expired":
+        metrics.ESCALATIONS_CLOSED.labels(outcome="rejected_on_expiry").inc()
+    elif action in (ACTION_ESCALATED, ACTION_SLA_BREACHED):
+        # Every missed acknowledgement deadline is a breach: it moves the case up the ladder
+        # ("escalated") or, at the top, raises an alert ("sla_breached"). Labels: who missed it.
+        role, level = str(_state(event, "assigned_role") or ""), str(_state(event, "escalation_level") or 0)
+        metrics.SLA_BREACHES.labels(role=role, level=level).inc()
+        if action == ACTION_ESCALATED:
+            metrics.REESCALATIONS.labels(role=role, level=level).inc()
     elif action in OTP_FAILURE_ACTIONS:
         metrics.OTP_FAILURES.labels(reason=OTP_FAILURE_ACTIONS[action]).inc()
     elif action in DELIVERY_FAILURE_ACTIONS:
@@ -74,13 +81,17 @@ def _escalation_type(event: AuditEvent) -> str:
     return Escalation.objects.filter(pk=event.target_id).values_list("type", flat=True).first() or ""
 
 
-def _on_audit_event(sender: type[AuditEvent], instance: AuditEvent, created: bool, **kwargs: Any) -> None:
-    if created:
-        transaction.on_commit(lambda: count_audit_event(instance))
+def count_audit_events(events: list[AuditEvent]) -> None:
+    for event in events:
+        count_audit_event(event)
+
+
+def _on_audit_events(sender: type[AuditEvent], events: list[AuditEvent], **kwargs: Any) -> None:
+    transaction.on_commit(lambda: count_audit_events(events))
 
 
 def connect() -> None:
-    post_save.connect(_on_audit_event, sender=AuditEvent, dispatch_uid="reports.metrics.audit_event")
+    audit_events_recorded.connect(_on_audit_events, sender=AuditEvent, dispatch_uid="reports.metrics.audit_events")
     metrics.register_gauge("trustguard_outbox", "Outbox events not yet relayed (backlog) and the oldest one's age.",
                            lambda: _figures(health_checks.outbox_figures(), {"backlog": "backlog",
                                                                              "oldest_age_seconds": "lag_seconds"}))

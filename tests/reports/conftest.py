@@ -9,20 +9,18 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.db import transaction
 from django.test import Client
 
 from accounts.actors import Actor
-from audit.services import audit_record
-from escalations.models import Escalation, EscalationStatus
+from escalations.models import Escalation
 from escalations.services import (
     Money,
     SourceRef,
-    audit_state,
     escalation_acknowledge,
     escalation_create,
     escalation_decide,
 )
+from escalations.sweeps import sweep_deadlines
 from tests.conftest import totp_code
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -43,30 +41,10 @@ def decide(actor: Actor, escalation: Escalation, decision: str = "approve", **kw
                              **kwargs)
 
 
-def sweep_moves_up(escalation: Escalation, *, to_role: str) -> None:
-    """What the deadline sweep (feat/deadlines) records when an acknowledgement deadline passes:
-    a breach and a move one step up the ladder, audited with the state that missed the deadline."""
-    with transaction.atomic():
-        locked = Escalation.objects.select_for_update().get(pk=escalation.pk)
-        before = audit_state(locked)
-        system = Actor.for_system(locked.tenant, "sweep")
-        audit_record(tenant_id=locked.tenant_id, action="escalation.sla_breached", actor=system,
-                     target_type="escalation", target_id=locked.pk, before=before, after=before)
-        locked.assigned_role, locked.escalation_level = to_role, locked.escalation_level + 1
-        locked.save(update_fields=["assigned_role", "escalation_level"])
-        audit_record(tenant_id=locked.tenant_id, action="escalation.escalated", actor=system,
-                     target_type="escalation", target_id=locked.pk, before=before, after=audit_state(locked))
-
-
-def sweep_expires(escalation: Escalation) -> None:
-    """What the expiry sweep (feat/deadlines) does to an escalation past expires_at."""
-    with transaction.atomic():
-        now = datetime.now(UTC)
-        Escalation.objects.filter(pk=escalation.pk).update(status=EscalationStatus.EXPIRED, closed_at=now,
-                                                           next_deadline_at=None)
-        audit_record(tenant_id=escalation.tenant_id, action="escalation.expired",
-                     actor=Actor.for_system(escalation.tenant, "sweep"), target_type="escalation",
-                     target_id=escalation.pk, details={})
+def sweep(moment: datetime, *passes: str) -> None:
+    """Run the real deadline sweep (the beat job) at `moment`, only the named passes."""
+    with at(moment):
+        sweep_deadlines(only=passes)
 
 
 @dataclass
@@ -77,22 +55,25 @@ class KnownData:
 
 @pytest.fixture
 def known_data(demo: dict, vendor: Actor, demo_actor: Callable[[str], Actor]) -> KnownData:
-    """Eight escalations of the demo tenant, seven of them created on 2 Nov 2026 from 09:00 UTC.
+    """Eight escalations of the demo tenant, seven of them created on 2 Nov 2026 from 09:00 UTC (T0);
+    deadlines are kept by the real sweep, run at the times below.
 
-    e1 SMR        created T0,     acked +30 min,  approved +2 h  (co)
-    e2 SMR        created T0+1h,  acked +90 min,  rejected +4 h  (co2)
-    e3 HIGH_VALUE created T0+2h,  acked +5 h (deadline 4 h: late), approved +6 h (ceo)
-    e4 OPERATION_CHANGE low risk, created T0+3h: approved at once (no approval needed)
-    e5 SANCTIONS_MATCH created T0+4h, never acked: breached twice, now with governing_body at level 2
-    e6 SMR        created T0+5h,  never acked, expired by the sweep at T0+29h
-    e7 VENDOR_FLAGGED created T0-30 days, still open (outside the period; the oldest backlog)
-    e8 SMR        created T0+20h, still pending
+    e1 SMR             T0      acked +30 min, approved +2 h (co)
+    e2 SMR             T0+1h   acked +90 min, rejected +4 h (co2)
+    e3 HIGH_VALUE      T0+2h   acked +5 h (deadline 4 h: late, but no sweep ran meanwhile), approved +6 h (ceo)
+    e4 OPERATION_CHANGE T0+3h  low risk: approved at once (no approval needed)
+    e5 SANCTIONS_MATCH T0+4h   ack deadline 1 h; never acked: co -> senior_manager (sweep T0+5h05),
+                               -> governing_body (T0+10h), top alert at level 2 (T0+12h), rejected on expiry
+                               (high risk) by the sweep at T0+29h
+    e6 SMR             T0+5h   never acked: co -> senior_manager (T0+10h), expired (T0+29h)
+    e7 PROGRAM_APPROVAL T0-3d  governing_body, still open (outside the period; the oldest backlog);
+                               top-of-ladder alert at T0+5h05
+    e8 SMR             T0+20h  still pending
     """
     co, co2, ceo = demo_actor("co"), demo_actor("co2"), demo_actor("ceo")
     e: dict[str, Escalation] = {}
-    with at(T0 - timedelta(days=30)):
-        e["e7"] = escalation_create(actor=vendor, reason="Flagged vendor", source=source(7), amount=Money(2_000_000, "NGN"),
-                                    flags=["vendor_flagged"])
+    with at(T0 - timedelta(days=3)):
+        e["e7"] = escalation_create(actor=vendor, type="PROGRAM_APPROVAL", reason="AML programme v7", source=source(7))
     with at(T0):
         e["e1"] = escalation_create(actor=vendor, type="SMR", reason="Odd pattern", source=source(1))
     with at(T0 + timedelta(minutes=30)):
@@ -113,18 +94,16 @@ def known_data(demo: dict, vendor: Actor, demo_actor: Callable[[str], Actor]) ->
     with at(T0 + 5 * HOUR):
         decide(co2, e["e2"], decision="reject", justification="Explained by payroll")
         e["e6"] = escalation_create(actor=vendor, type="SMR", reason="Structuring", source=source(6))
-    with at(T0 + 5 * HOUR + timedelta(minutes=5)):
-        sweep_moves_up(e["e5"], to_role="senior_manager")
+    sweep(T0 + 5 * HOUR + timedelta(minutes=5), "re-escalation")
     with at(T0 + 7 * HOUR):
         escalation_acknowledge(actor=ceo, escalation=e["e3"])
     with at(T0 + 8 * HOUR):
         decide(ceo, e["e3"])
-    with at(T0 + 10 * HOUR):
-        sweep_moves_up(e["e5"], to_role="governing_body")
+    sweep(T0 + 10 * HOUR, "re-escalation")
+    sweep(T0 + 12 * HOUR, "re-escalation")
     with at(T0 + 20 * HOUR):
         e["e8"] = escalation_create(actor=vendor, type="SMR", reason="Round amounts", source=source(8))
-    with at(T0 + 29 * HOUR):
-        sweep_expires(e["e6"])
+    sweep(T0 + 29 * HOUR, "expiry")
     for esc in e.values():
         esc.refresh_from_db()
     return KnownData(escalations=e, now=T0 + timedelta(days=2))

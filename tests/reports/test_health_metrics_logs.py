@@ -138,17 +138,25 @@ def test_metrics_count_creations_decisions_and_otp_failures(demo, vendor, demo_a
     assert "django_http_requests_total_by_method_total" in text  # django-prometheus's own
 
 
-def test_metrics_count_sla_breaches_and_re_escalations_from_the_sweep_s_audit_events(
+def test_metrics_count_sla_breaches_and_re_escalations_written_in_bulk_by_the_sweep(
         demo, vendor, django_capture_on_commit_callbacks):
-    from tests.reports.conftest import sweep_moves_up
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from escalations.sweeps import sweep_deadlines
 
     breaches = sample("trustguard_sla_breaches_total", role="compliance_officer", level="0")
     moves = sample("trustguard_reescalations_total", role="compliance_officer", level="0")
     case = escalation_create(actor=vendor, type="SMR", reason="Odd", source=SourceRef("shop", "order", "1"))
 
-    with django_capture_on_commit_callbacks(execute=True):
-        sweep_moves_up(case, to_role="senior_manager")
+    with time_machine.travel(timezone.now() + timedelta(hours=5), tick=False), \
+            django_capture_on_commit_callbacks(execute=True):
+        sweep_deadlines(only=["re-escalation"])
 
+    case.refresh_from_db()
+    assert case.assigned_role == "senior_manager"
     assert sample("trustguard_sla_breaches_total", role="compliance_officer", level="0") == breaches + 1
     assert sample("trustguard_reescalations_total", role="compliance_officer", level="0") == moves + 1
 

@@ -22,19 +22,18 @@ def summary(demo: dict, data: KnownData, filters: ReportFilters = PERIOD) -> dic
 def test_counts_by_status_and_type_cover_only_the_period(demo, known_data):
     result = summary(demo, known_data)
 
-    assert result["totals"] == {"escalations": 7, "open": 2, "final": 5}
-    assert result["by_status"] == {"pending": 2, "acknowledged": 0, "approved": 3, "rejected": 1, "deferred": 0,
+    assert result["totals"] == {"escalations": 7, "open": 1, "final": 6}
+    assert result["by_status"] == {"pending": 1, "acknowledged": 0, "approved": 3, "rejected": 2, "deferred": 0,
                                    "expired": 1, "cancelled": 0, "executed": 0}
     assert result["by_type"] == {"HIGH_VALUE": 1, "OPERATION_CHANGE": 1, "SANCTIONS_MATCH": 1, "SMR": 4}
 
 
-def test_the_approval_rate_counts_people_s_decisions_and_auto_approvals_apart(demo, known_data):
+def test_the_approval_rate_counts_people_s_decisions_only(demo, known_data):
     outcomes = summary(demo, known_data)["outcomes"]
 
-    assert outcomes["approved"] == 2
-    assert outcomes["rejected"] == 1
-    assert outcomes["auto_approved"] == 1
-    assert outcomes["expired"] == 1
+    assert (outcomes["approved"], outcomes["rejected"]) == (2, 1)
+    # Neither the auto-approval nor the sweep's rejection on expiry was anyone's decision.
+    assert (outcomes["auto_approved"], outcomes["rejected_on_expiry"], outcomes["expired"]) == (1, 1, 1)
     assert outcomes["approval_rate"] == pytest.approx(2 / 3, abs=1e-4)
 
 
@@ -44,42 +43,44 @@ def test_time_to_acknowledge_is_the_median_and_p90_of_first_acknowledgements(dem
         "count": 3, "median_seconds": 5400.0, "p90_seconds": 15480.0}
 
 
-def test_time_to_decision_leaves_out_auto_approved_requests(demo, known_data):
-    # e1 2 h, e2 4 h, e3 6 h (e4 was approved at creation and would pull the figures down).
+def test_time_to_decision_leaves_out_requests_nobody_decided(demo, known_data):
+    # e1 2 h, e2 4 h, e3 6 h; e4 (approved at creation) and e5 (rejected by the expiry sweep) are left out.
     assert summary(demo, known_data)["time_to_decision"] == {
         "count": 3, "median_seconds": 14400.0, "p90_seconds": 20160.0}
 
 
-def test_sla_breaches_and_re_escalations_are_counted_by_the_role_and_level_that_missed(demo, known_data):
+def test_sla_breaches_come_from_the_sweep_by_the_role_and_level_that_missed(demo, known_data):
     sla = summary(demo, known_data)["sla"]
 
-    assert sla["sla_breaches"] == 2
-    assert sla["re_escalations"] == 2
+    # e5 missed at compliance_officer/0, senior_manager/1 and (alert only) governing_body/2; e6 at
+    # compliance_officer/0. e7's alert is outside the period.
     assert sla["by_role_and_level"] == [
-        {"role": "compliance_officer", "level": 0, "sla_breaches": 1, "re_escalations": 1},
-        {"role": "senior_manager", "level": 1, "sla_breaches": 1, "re_escalations": 1},
+        {"role": "compliance_officer", "level": 0, "sla_breaches": 2, "re_escalations": 2, "top_level_alerts": 0},
+        {"role": "governing_body", "level": 2, "sla_breaches": 1, "re_escalations": 0, "top_level_alerts": 1},
+        {"role": "senior_manager", "level": 1, "sla_breaches": 1, "re_escalations": 1, "top_level_alerts": 0},
     ]
-    # From the deadline columns: e3 acknowledged late, e5 never acknowledged, e6 expired unacknowledged,
-    # e8 still waiting a day past its 4 h deadline.
+    assert (sla["sla_breaches"], sla["re_escalations"], sla["top_level_alerts"]) == (4, 3, 1)
+    # From the deadline columns: e3 acknowledged late, e5 and e6 closed unacknowledged past their
+    # deadline, e8 still waiting a day past its 4 h deadline.
     assert sla["ack_deadline_missed"] == 4
 
 
 def test_bottlenecks_are_the_roles_with_the_oldest_open_work_whatever_the_period(demo, known_data):
     bottlenecks = summary(demo, known_data)["bottlenecks"]
 
-    assert [(b["role"], b["open"]) for b in bottlenecks] == [("ceo", 1), ("governing_body", 1),
-                                                             ("compliance_officer", 1)]
-    assert bottlenecks[0]["oldest_open_age_seconds"] == int(timedelta(days=32).total_seconds())
-    assert bottlenecks[1]["oldest_open_created_at"] == known_data.escalations["e5"].created_at
+    assert [(b["role"], b["open"], b["overdue"]) for b in bottlenecks] == [
+        ("governing_body", 1, 1), ("compliance_officer", 1, 1)]  # both past their acknowledgement deadline
+    assert bottlenecks[0]["oldest_open_age_seconds"] == int(timedelta(days=5).total_seconds())
+    assert bottlenecks[1]["oldest_open_created_at"] == known_data.escalations["e8"].created_at
 
 
 def test_by_role_joins_decisions_breaches_and_backlog(demo, known_data):
     by_role = {r["role"]: r for r in summary(demo, known_data)["by_role"]}
 
     assert by_role["compliance_officer"]["decisions"] == {"approve": 1, "reject": 1, "defer": 0}
-    assert by_role["compliance_officer"]["sla_breaches"] == 1
+    assert by_role["compliance_officer"]["sla_breaches"] == 2
     assert by_role["ceo"]["decisions"]["approve"] == 1
-    assert by_role["governing_body"]["open"] == 1
+    assert (by_role["governing_body"]["open"], by_role["governing_body"]["sla_breaches"]) == (1, 1)
 
 
 def test_a_type_filter_narrows_every_figure(demo, known_data):
@@ -88,7 +89,7 @@ def test_a_type_filter_narrows_every_figure(demo, known_data):
     assert result["totals"]["escalations"] == 4
     assert result["outcomes"]["approval_rate"] == 0.5
     assert result["time_to_acknowledge"]["count"] == 2
-    assert result["sla"]["sla_breaches"] == 0
+    assert (result["sla"]["sla_breaches"], result["sla"]["re_escalations"]) == (1, 1)
     assert [b["role"] for b in result["bottlenecks"]] == ["compliance_officer"]
 
 
