@@ -208,3 +208,21 @@ def test_the_request_line_masks_an_email_in_the_path(db, caplog):
     record = next(r for r in caplog.records if r.name == "trustguard.request")
     assert "jane.doe@example.com" not in record.getMessage()
     assert "jane.doe@example.com" not in record.path
+
+
+def test_in_multi_process_mode_metrics_add_up_every_process_s_counts(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "trustguard.settings_test"}
+    script = ("import django; django.setup()\n"
+              "from trustguard import metrics\n"
+              "metrics.OTP_FAILURES.labels(reason='wrong_code').inc()\n"
+              "print(metrics.render_metrics().decode())\n")
+
+    for _ in range(2):  # two worker processes, each counting one failure
+        output = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True,
+                                text=True).stdout
+
+    assert 'trustguard_otp_failures_total{reason="wrong_code"} 2.0' in output
