@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from datetime import timedelta
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trustguard.settings_test")
 
@@ -66,7 +67,7 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(limit: int, fmt: str, trace: bool) -> dict[str, float]:
+def measure(limit: int, fmt: str, trace: bool) -> dict[str, Any]:
     """One export of the first `limit` rows (created up to the limit-th row), in this process."""
     import tracemalloc
 

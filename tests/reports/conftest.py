@@ -37,6 +37,7 @@ def source(n: int) -> SourceRef:
 
 def decide(actor: Actor, escalation: Escalation, decision: str = "approve", **kwargs: Any) -> Escalation:
     kwargs.setdefault("justification", "Checked the documents.")
+    assert actor.user is not None
     return escalation_decide(actor=actor, escalation=escalation, decision=decision, otp=totp_code(actor.user),
                              **kwargs)
 

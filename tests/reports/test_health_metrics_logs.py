@@ -80,7 +80,7 @@ def test_health_reports_the_outbox_backlog(demo, vendor):
 @pytest.mark.redis
 def test_health_reports_the_celery_queue_depth_from_redis(db):
     beat_heartbeat_write()
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    client = redis.Redis.from_url(str(django_settings.REDIS_URL))
     before = client.llen("celery")
     client.rpush("celery", b"{}", b"{}", b"{}")
     try:
