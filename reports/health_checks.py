@@ -68,8 +68,12 @@ def delivery_figures() -> dict[str, Any]:
     created = next((f for f in ("created_at", "scheduled_at", "next_attempt_at") if f in fields), None)
     pending = _all(delivery).filter(pending_q)
     oldest = pending.aggregate(oldest=Min(created))["oldest"] if created else None
+    figures: dict[str, Any] = {"installed": True}
+    if "attempts" in fields:
+        # Waiting for another try after a failed one: the "failing right now" signal.
+        figures["retrying"] = pending.filter(attempts__gt=0).count()
     return {
-        "installed": True,
+        **figures,
         "pending": pending.count(),
         "oldest_pending_age_seconds": int((timezone.now() - oldest).total_seconds()) if oldest else 0,
         "dead_letters": _all(delivery).filter(dead_q).count(),

@@ -98,10 +98,10 @@ def connect() -> None:
     metrics.register_gauge("trustguard_deliveries", "Deliveries waiting, the oldest one's age, and dead letters.",
                            lambda: _figures(health_checks.delivery_figures(), {
                                "pending": "pending", "oldest_pending_age_seconds": "oldest_pending_age_seconds",
-                               "dead_letters": "dead_letters"}))
+                               "dead_letters": "dead_letters", "retrying": "retrying"}))
 
 
 def _figures(figures: dict[str, Any], names: dict[str, str]) -> dict[str, float]:
     if not figures.get("installed"):
         return {}
-    return {suffix: float(figures[key]) for key, suffix in names.items()}
+    return {suffix: float(figures[key]) for key, suffix in names.items() if key in figures}
