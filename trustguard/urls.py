@@ -10,4 +10,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("reports.urls")),
     path("ops/", include("reports.page_urls")),
+    path("api/v1/", include("notifications.urls")),
 ]
