@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.db import transaction
+from django.db.models.signals import post_save
 
 from audit.models import AuditEvent
 from audit.signals import audit_events_recorded
@@ -24,8 +26,6 @@ FINAL_FROM_DECISION = {"approved", "rejected"}
 CLOSING_ACTIONS = {"escalation.cancelled": "cancelled", "escalation.expired": "expired",
                    "escalation.executed": "executed"}
 OTP_FAILURE_ACTIONS = {"otp.failed": "wrong_code", "otp.replay_refused": "replay", "otp.locked_out": "locked_out"}
-DELIVERY_FAILURE_ACTIONS = {"delivery.failed": "failed", "delivery.dead_lettered": "dead_lettered",
-                            "webhook.delivery_failed": "failed", "webhook.dead_lettered": "dead_lettered"}
 
 
 def _state(event: AuditEvent, key: str) -> Any:
@@ -71,8 +71,6 @@ def count_audit_event(event: AuditEvent) -> None:
             metrics.REESCALATIONS.labels(role=role, level=level).inc()
     elif action in OTP_FAILURE_ACTIONS:
         metrics.OTP_FAILURES.labels(reason=OTP_FAILURE_ACTIONS[action]).inc()
-    elif action in DELIVERY_FAILURE_ACTIONS:
-        metrics.DELIVERY_FAILURES.labels(kind=DELIVERY_FAILURE_ACTIONS[action]).inc()
 
 
 def _escalation_type(event: AuditEvent) -> str:
@@ -90,8 +88,30 @@ def _on_audit_events(sender: type[AuditEvent], events: list[AuditEvent], **kwarg
     transaction.on_commit(lambda: count_audit_events(events))
 
 
+def _on_delivery_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A failed attempt is saved with its error: pending again (a retry follows) or dead (given up)."""
+    update_fields = kwargs.get("update_fields")
+    if created or (update_fields is not None and not {"status", "last_error"} & set(update_fields)):
+        return  # a claim or a reschedule (saved with update_fields), not the outcome of an attempt
+    if instance.status == "dead":
+        outcome = "dead_lettered"
+    elif instance.status == "pending" and instance.last_error:
+        outcome = "retry"
+    else:
+        return
+    kind = str(instance.kind)
+    transaction.on_commit(lambda: metrics.DELIVERY_FAILURES.labels(kind=kind, outcome=outcome).inc())
+
+
 def connect() -> None:
     audit_events_recorded.connect(_on_audit_events, sender=AuditEvent, dispatch_uid="reports.metrics.audit_events")
+    # Delivery attempts are not audited (they are the outbox's plumbing); their row is saved per attempt.
+    try:
+        delivery = apps.get_model("notifications", "Delivery")
+    except LookupError:
+        delivery = None
+    if delivery is not None and {"status", "last_error", "kind"} <= {f.name for f in delivery._meta.get_fields()}:
+        post_save.connect(_on_delivery_saved, sender=delivery, dispatch_uid="reports.metrics.delivery_saved")
     metrics.register_gauge("trustguard_outbox", "Outbox events not yet relayed (backlog) and the oldest one's age.",
                            lambda: _figures(health_checks.outbox_figures(), {"backlog": "backlog",
                                                                              "oldest_age_seconds": "lag_seconds"}))

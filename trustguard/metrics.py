@@ -33,7 +33,8 @@ DECISIONS = Counter("trustguard_decisions", "Decisions recorded (approve, reject
 SLA_BREACHES = Counter("trustguard_sla_breaches", "Acknowledgement deadlines missed.", ["role", "level"])
 REESCALATIONS = Counter("trustguard_reescalations", "Moves up the escalation ladder.", ["role", "level"])
 OTP_FAILURES = Counter("trustguard_otp_failures", "Refused one-time codes.", ["reason"])
-DELIVERY_FAILURES = Counter("trustguard_delivery_failures", "Failed webhook/notification attempts.", ["kind"])
+DELIVERY_FAILURES = Counter("trustguard_delivery_failures", "Failed delivery attempts (webhook, email, SMS).",
+                            ["kind", "outcome"])
 EXPORTS = Counter("trustguard_exports", "Exports served or run.", ["dataset", "format", "mode"])
 TIME_TO_DECISION = Histogram("trustguard_time_to_decision_seconds",
                              "From creation to the final human decision.", buckets=_DURATION_BUCKETS)

@@ -226,3 +226,35 @@ def test_in_multi_process_mode_metrics_add_up_every_process_s_counts(tmp_path):
                                 text=True).stdout
 
     assert 'trustguard_otp_failures_total{reason="wrong_code"} 2.0' in output
+
+
+def test_failed_deliveries_are_counted_and_a_dead_letter_shows_in_health(demo, settings,
+                                                                         django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from notifications.breakers import breaker_reset
+    from notifications.services import delivery_attempt, message_send
+
+    settings.DELIVERY_MAX_ATTEMPTS = 2
+    settings.DELIVERY_BACKOFF_BASE_SECONDS = 0
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 1  # nothing listens there
+    breaker_reset("email:smtp")
+    retries = sample("trustguard_delivery_failures_total", kind="email", outcome="retry")
+    dead = sample("trustguard_delivery_failures_total", kind="email", outcome="dead_lettered")
+    with transaction.atomic():
+        message = message_send(tenant_id=demo["tenant_obj"].pk, channel="email", subject="s", body="b",
+                               purpose="test", to_address="someone@example.com")
+
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            outcomes = [delivery_attempt(delivery_id=message.delivery.pk) for _ in range(2)]
+    finally:
+        breaker_reset("email:smtp")
+    beat_heartbeat_write()
+    deliveries = Client().get("/healthz").json()["checks"]["deliveries"]
+
+    assert outcomes == ["retry", "dead"]
+    assert (deliveries["status"], deliveries["dead_letters"]) == ("warn", 1)
+    assert sample("trustguard_delivery_failures_total", kind="email", outcome="retry") == retries + 1
+    assert sample("trustguard_delivery_failures_total", kind="email", outcome="dead_lettered") == dead + 1
