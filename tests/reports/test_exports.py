@@ -269,3 +269,42 @@ def test_a_direct_xlsx_past_the_limit_points_to_a_job(cases, api, settings):
 
     assert response.status_code == 422
     assert response.json()["type"].endswith("/export-too-large")
+
+
+def _session(username: str):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username),
+                       backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+def test_an_operator_starts_an_export_on_the_reports_page_and_downloads_it_when_done(cases, settings, tmp_path):
+    settings.EXPORT_DIR = tmp_path
+    ops = _session("ops")
+
+    started = ops.post("/ops/exports/", {"tenant": "demo", "dataset": "escalations", "format": "csv", "type": "SMR"})
+    job = ExportJob.objects.get()
+    queued_page = ops.get("/ops/reports/")
+    export_job_run_task.apply(args=[str(job.pk)])
+    done_page = ops.get("/ops/reports/")
+    download = ops.get(f"/ops/exports/{job.pk}/file")
+
+    assert started.status_code == 302
+    assert job.filters == {"type": "SMR"}
+    assert b"queued" in queued_page.content
+    assert f"/ops/exports/{job.pk}/file".encode() in done_page.content
+    rows = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode("utf-8-sig"))))
+    assert [r["id"] for r in rows] == [str(cases["smr"].pk)]
+
+
+def test_another_tenant_s_person_cannot_download_an_export_from_the_page(cases, outsider, settings, tmp_path):
+    settings.EXPORT_DIR = tmp_path
+    _session("ops").post("/ops/exports/", {"tenant": "demo", "dataset": "audit", "format": "json"})
+    job = ExportJob.objects.get()
+    export_job_run_task.apply(args=[str(job.pk)])
+
+    assert _session("acme-co").get(f"/ops/exports/{job.pk}/file").status_code == 404
+    assert _session("analyst").post("/ops/exports/", {"dataset": "audit", "format": "json"}).status_code == 403
