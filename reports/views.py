@@ -9,6 +9,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -87,7 +88,7 @@ def export_start(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def export_file(request: HttpRequest, job_id: str) -> HttpResponse:
+def export_file(request: HttpRequest, job_id: str) -> HttpResponseBase:
     """A finished job's file, for a person with audit.export in the job's tenant (else 404)."""
     pk = _uuid(job_id)
     job = ExportJob.objects.filter(pk=pk).select_related("tenant").first() if pk else None
