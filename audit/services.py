@@ -16,6 +16,7 @@ from trustguard.bulk import bulk_insert_rows
 from trustguard.jsonutil import canonical_json, to_jsonable
 
 from .models import AuditChainHead, AuditEvent
+from .signals import audit_events_recorded
 
 PLATFORM_CHAIN = "platform"
 
@@ -106,6 +107,7 @@ def audit_record(
     event.hash = compute_hash(head.last_hash, event)
     event.save(force_insert=True)
     AuditChainHead.objects.filter(chain_key=key).update(last_seq=event.seq, last_hash=event.hash)
+    audit_events_recorded.send(sender=AuditEvent, events=[event])
     return event
 
 
@@ -172,4 +174,5 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     for key in keys:
         head = heads[key]
         AuditChainHead.objects.filter(chain_key=key).update(last_seq=head.last_seq, last_hash=head.last_hash)
+    audit_events_recorded.send(sender=AuditEvent, events=events)
     return events

@@ -47,17 +47,21 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "pgtrigger",
+    "django_prometheus",
     "trustguard",
     "accounts",
     "approvals",
     "audit",
     "notifications",
     "escalations",
+    "reports",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "trustguard.middleware.RequestIdMiddleware",
+    "trustguard.request_log.RequestLogMiddleware",
     # /api/: body limit, problem+json for every error; then idempotency keys for writes under /api/v1/.
     "trustguard.api.middleware.ApiGuardMiddleware",
     "trustguard.api.idempotency.IdempotencyMiddleware",
@@ -72,6 +76,7 @@ MIDDLEWARE = [
     # simple_history.middleware.HistoryRequestMiddleware, made safe for DRF requests (user is an Actor there).
     "trustguard.api.history.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "trustguard.urls"
@@ -165,6 +170,7 @@ _JOB_SCHEDULES: dict[str, object] = {
     "audit.apply_retention": crontab(hour=3, minute=17),
     "audit.verify_chains": crontab(hour=3, minute=47),
     "api.purge_idempotency_keys": 3600.0,
+    "reports.purge_exports": 3600.0,
 }
 CELERY_BEAT_SCHEDULE.update(
     {name: {"task": "trustguard.run_job", "schedule": schedule, "args": [name]} for name, schedule in _JOB_SCHEDULES.items()}
@@ -206,6 +212,21 @@ SPECTACULAR_SETTINGS = {
         "ExpiryOutcomeEnum": "escalations.models.ExpiryOutcome",
     },
 }
+
+# --- Reports, exports, health, metrics (reports app, trustguard.health, trustguard.metrics) ---------
+EXPORT_DIR = Path(env_str("TRUSTGUARD_EXPORT_DIR") or VAR_DIR / "exports")
+# Rows fetched per database round trip while streaming an export (constant memory, see docs/PERFORMANCE.md).
+EXPORT_CHUNK_SIZE = env_int("TRUSTGUARD_EXPORT_CHUNK_SIZE", 2000, minimum=100)
+# A synchronous .xlsx download is built in a temp file first; past this many rows use POST /exports (a job).
+EXPORT_SYNC_XLSX_MAX_ROWS = env_int("TRUSTGUARD_EXPORT_SYNC_XLSX_MAX_ROWS", 100_000, minimum=1)
+EXPORT_JOB_RETENTION = timedelta(days=env_int("TRUSTGUARD_EXPORT_RETENTION_DAYS", 7, minimum=1))
+# /metrics outside DEBUG: `Authorization: Bearer <token>` or a staff session. Empty: staff session only.
+METRICS_TOKEN = env_str("TRUSTGUARD_METRICS_TOKEN", "") or ""
+CELERY_DEFAULT_QUEUE_NAME = "celery"
+# Above these, /healthz lists a warning (still 200: a backlog is not a reason to take the web out).
+HEALTH_QUEUE_DEPTH_WARN = env_int("TRUSTGUARD_HEALTH_QUEUE_DEPTH_WARN", 1000, minimum=1)
+HEALTH_OUTBOX_BACKLOG_WARN = env_int("TRUSTGUARD_HEALTH_OUTBOX_BACKLOG_WARN", 1000, minimum=1)
+HEALTH_OUTBOX_AGE_WARN_SECONDS = env_int("TRUSTGUARD_HEALTH_OUTBOX_AGE_WARN", 300, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .health import healthz
+from .metrics import metrics_view
 
 # Public: the OpenAPI schema and its interactive docs (assets served locally by drf-spectacular-sidecar).
 schema_view = SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[])
@@ -10,8 +11,11 @@ docs_view = SpectacularSwaggerView.as_view(url_name="api-schema", authentication
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("escalations.urls")),
+    path("api/v1/", include("reports.urls")),
+    path("ops/", include("reports.page_urls")),
     path("api/v1/", include("notifications.urls")),
     path("api/schema/", schema_view, name="api-schema"),
     path("api/docs/", docs_view, name="api-docs"),
