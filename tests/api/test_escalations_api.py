@@ -199,6 +199,10 @@ def test_list_pages_with_a_stable_cursor_most_urgent_first(api):
     assert seen[-1] == created[0]["id"]
 
 
+def test_list_refuses_a_misspelt_filter_instead_of_ignoring_it(api):
+    assert "stauts" in assert_problem(api("ceo").get("/escalations", {"stauts": "pending"}), 400)["errors"]
+
+
 def test_list_refuses_a_forged_cursor(api):
     assert_problem(api("ceo").get("/escalations", {"cursor": "garbage"}), 400)
 

@@ -68,3 +68,10 @@ class JSONObjectField(serializers.DictField):
 
     def to_representation(self, value: Any) -> Any:
         return value
+
+
+def reject_unknown_query_params(query_params: Mapping[str, Any], allowed: set[str]) -> None:
+    """A misspelt filter (`?stauts=pending`) is a 400, not a silently unfiltered list."""
+    unknown = sorted(set(query_params) - allowed)
+    if unknown:
+        raise serializers.ValidationError({name or "(empty name)": ["Unknown query parameter."] for name in unknown})
