@@ -51,7 +51,7 @@ def _decode(cursor: str) -> tuple[datetime | None, str]:
 
 def parse_limit(request: Request) -> int:
     raw = request.query_params.get("limit")
-    if raw is None:
+    if not raw:  # absent, or empty (= not given, as for every optional query parameter)
         return DEFAULT_LIMIT
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be a whole number from 1 to {MAX_LIMIT}",

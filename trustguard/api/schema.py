@@ -91,13 +91,9 @@ def postprocess_api(result: dict[str, Any], generator: Any, request: Any, public
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             for param in operation.get("parameters", []):
-                schema = param.get("schema", {})
-                # DRF reads `?name=` (empty) of an optional query parameter as "not given": document that,
-                # instead of a minLength the server does not enforce.
-                if param.get("in") == "query" and not param.get("required") and schema.get("minLength") == 1:
-                    del schema["minLength"]
-                    param["description"] = (param.get("description", "") + " An empty value is the same as "
-                                            "leaving the parameter out.").strip()
+                # DRF reads `?name=` (empty) of an optional query parameter as "not given"; say so.
+                if param.get("in") == "query" and not param.get("required"):
+                    param["allowEmptyValue"] = True
             responses = operation.setdefault("responses", {})
             for code, description in ERROR_RESPONSES.items():
                 responses.setdefault(code, {"description": description,
