@@ -1,13 +1,20 @@
-"""Writing audit events. Call inside the transaction of the change being audited."""
+"""Writing audit events. Call inside the transaction of the change being audited.
+
+One writer, `audit_record`; each action family (escalations, accounts, step-up, policies,
+retention, verification) calls it from its own service, in the same transaction as its change.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Protocol
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
 from trustguard import context
 from trustguard.jsonutil import canonical_json, to_jsonable
@@ -26,6 +33,25 @@ class AuditActor(Protocol):
     def actor_id(self) -> str: ...
     @property
     def actor_label(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """A system job acting outside any tenant (retention, verification): audit's own actor."""
+
+    job: str
+
+    @property
+    def actor_type(self) -> str:
+        return "system"
+
+    @property
+    def actor_id(self) -> str:
+        return self.job
+
+    @property
+    def actor_label(self) -> str:
+        return f"system:{self.job}"
 
 
 def chain_key_for(tenant_id: int | None) -> str:
@@ -56,6 +82,47 @@ def compute_hash(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256((prev_hash + canonical_json(event_payload(event))).encode()).hexdigest()
 
 
+def _clean_text(value: object, limit: int) -> str:
+    # PostgreSQL refuses NUL in text; a client-supplied NUL must not turn an audited action into a 500.
+    return str(value or "").replace("\x00", "")[:limit]
+
+
+def _clean_json(value: Any) -> Any:
+    """JSON as the database will give it back (so the hash verifies later), without NULs (jsonb refuses them)."""
+    value = to_jsonable(value)
+
+    def strip(v: Any) -> Any:
+        if isinstance(v, str):
+            return v.replace("\x00", "")
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        if isinstance(v, dict):
+            return {k.replace("\x00", ""): strip(x) for k, x in v.items()}
+        return v
+
+    return strip(value)
+
+
+def _clean_ip(value: str | None) -> str | None:
+    """The address exactly as GenericIPAddressField stores it, or None when it is not an address."""
+    if not value:
+        return None
+    try:
+        parsed = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    return clean_ipv6_address(str(parsed)) if parsed.version == 6 else str(parsed)
+
+
+def _locked_head(key: str) -> AuditChainHead:
+    """Lock the chain head, creating it on first use (ON CONFLICT DO NOTHING: no race, no savepoint)."""
+    head = AuditChainHead.objects.select_for_update().filter(chain_key=key).first()
+    if head is None:
+        AuditChainHead.objects.bulk_create([AuditChainHead(chain_key=key)], ignore_conflicts=True)
+        head = AuditChainHead.objects.select_for_update().get(chain_key=key)
+    return head
+
+
 def audit_record(
     *,
     tenant_id: int | None,
@@ -67,10 +134,12 @@ def audit_record(
     after: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the tenant's chain.
+    """Append one event to the tenant's chain (the platform chain when tenant_id is None).
 
-    1. Lock the chain head (created on first use) so writers of one tenant queue here.
-    2. Build the event with the request context (ip, user agent, correlation id).
+    1. Lock the chain head (created on first use) so writers of one chain queue here; the lock
+       is held until commit, so the next writer sees this event's hash: the chain never forks.
+    2. Build the event with the request context (ip, user agent, correlation id), every value
+       normalised to what the database will give back, so the hash verifies later.
     3. Hash it onto the previous hash, insert it, move the head.
 
     Call it as late as possible in the business transaction: the head lock is held until commit.
@@ -78,25 +147,25 @@ def audit_record(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     key = chain_key_for(tenant_id)
-    AuditChainHead.objects.get_or_create(chain_key=key)
-    head = AuditChainHead.objects.select_for_update().get(chain_key=key)
+    head = _locked_head(key)
     ctx = context.current()
     event = AuditEvent(
         chain_key=key,
         seq=head.last_seq + 1,
         tenant_id=tenant_id,
-        action=action,
-        actor_type=actor.actor_type,
-        actor_id=str(actor.actor_id or "")[:64],
-        actor_label=(actor.actor_label or "")[:255],
-        target_type=target_type,
-        target_id=str(target_id or "")[:64],
-        before=to_jsonable(before) if before is not None else None,
-        after=to_jsonable(after) if after is not None else None,
-        details=to_jsonable(details or {}),
-        ip=ctx.ip if ctx else None,
-        user_agent=ctx.user_agent if ctx else "",
-        request_id=ctx.request_id if ctx else "",
+        action=_clean_text(action, 64),
+        actor_type=_clean_text(actor.actor_type, 16),
+        actor_id=_clean_text(actor.actor_id, 64),
+        actor_label=_clean_text(actor.actor_label, 255),
+        target_type=_clean_text(target_type, 64),
+        target_id=_clean_text(target_id, 64),
+        before=_clean_json(before) if before is not None else None,
+        after=_clean_json(after) if after is not None else None,
+        details=_clean_json(details or {}),
+        ip=_clean_ip(ctx.ip) if ctx else None,
+        user_agent=_clean_text(ctx.user_agent, 512) if ctx else "",
+        request_id=_clean_text(ctx.request_id, 128) if ctx else "",
+        # Taken under the head lock: along a chain, time follows seq (barring a clock step).
         created_at=timezone.now(),
         prev_hash=head.last_hash,
     )

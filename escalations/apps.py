@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class EscalationsConfig(AppConfig):
     name = "escalations"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from audit.retention import register_retention_hold
+
+        from .audit_retention import open_cases_hold
+
+        register_retention_hold("escalations.open_cases", open_cases_hold)

@@ -240,6 +240,10 @@ if SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN an
     raise ImproperlyConfigured("SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER")
 DEFAULT_PHONE_REGION = env_str("TRUSTGUARD_DEFAULT_PHONE_REGION", "NG")
 
+# --- Audit --------------------------------------------------------------------------------
+# Mailed (after the ERROR log and the platform audit event) when nightly verification finds a broken chain.
+ADMINS = [("TrustGuard operators", email) for email in env_list("TRUSTGUARD_ADMIN_EMAILS", [])]
+
 # --- I18N, static ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 TIME_ZONE = env_str("TIME_ZONE", "Africa/Lagos")
