@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_login_failed
@@ -13,6 +14,8 @@ from audit.retention import register_retention_period
 from audit.services import audit_record
 
 from .models import Membership, Tenant, User
+
+logger = logging.getLogger("trustguard.security")
 
 
 def tenant_retention_days(tenant_id: int) -> int | None:
@@ -52,6 +55,7 @@ def audit_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRe
     # Django has already masked the password in `credentials`; only the name is kept.
     username = str(credentials.get("username") or "")[:150]
     user = User.objects.filter(username=username).first() if username else None
+    logger.warning("login failed for %s (%s)", username or "-", "known user" if user else "unknown user")
     with transaction.atomic():
         for tenant_id in _login_chains(user):
             audit_record(tenant_id=tenant_id, action="login.failed", actor=_LoginActor(user, username), target_type="user",

@@ -12,7 +12,8 @@ from celery.signals import before_task_publish, task_postrun, task_prerun
 
 from . import context
 
-HEADER = "correlation_id"
+# Not "correlation_id": Celery already uses that name (for the task id) on every request.
+HEADER = "trustguard_request_id"
 _tokens: dict[str, Any] = {}
 
 

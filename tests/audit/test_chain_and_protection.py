@@ -32,7 +32,7 @@ def test_each_tenant_has_its_own_chain_and_each_event_hashes_onto_the_previous(m
     second = record(acme)
     other = record(globex)
 
-    assert (first.chain_key, second.chain_key, other.chain_key) == ("tenant:%d" % acme.pk,) * 2 + ("tenant:%d" % globex.pk,)
+    assert [first.chain_key, second.chain_key, other.chain_key] == [f"tenant:{acme.pk}"] * 2 + [f"tenant:{globex.pk}"]
     assert second.seq == first.seq + 1
     assert second.prev_hash == first.hash
     assert other.prev_hash != second.hash
