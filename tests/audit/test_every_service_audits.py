@@ -1,0 +1,253 @@
+"""Every state-changing service writes its audit event: an enumeration that new services must join.
+
+1. Discovery: every public function of every `<app>.services` module (or package) and of the
+   service modules named in EXTRA_SERVICE_MODULES must be classified here, either as AUDITED
+   (with a scenario that runs it and the actions it must record) or as EXEMPT (with the reason).
+   A new service that nobody classified fails `test_every_service_function_is_classified`.
+2. Each scenario runs the service against a real database and must record its expected actions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import services as accounts_services
+from accounts.actors import Actor
+from accounts.challenges import challenge_create
+from accounts.models import ApiKey, Membership, User
+from audit.alerts import chain_break_alert
+from audit.models import AuditEvent
+from audit.retention import retention_apply
+from audit.verification import ChainReport
+from escalations.demo import seed_demo
+from escalations.policies import policy_upsert
+from escalations.services import (
+    SourceRef,
+    escalation_acknowledge,
+    escalation_cancel,
+    escalation_create,
+    escalation_decide,
+    escalation_record_execution,
+    stepup_subject,
+)
+from tests.conftest import totp_code
+from trustguard.errors import DomainError
+
+# Service modules not called services.py.
+EXTRA_SERVICE_MODULES = ["accounts.stepup", "accounts.challenges", "escalations.policies", "audit.retention",
+                         "audit.alerts"]
+ORDER = SourceRef(system="shop", entity_type="order", entity_id="ORD-42")
+
+
+@dataclass
+class World:
+    demo: dict
+    vendor: Actor
+    actor: Callable[[str], Actor]
+
+    @property
+    def tenant(self):
+        return self.demo["tenant_obj"]
+
+    def case(self, type: str = "SMR"):
+        return escalation_create(actor=self.vendor, type=type, reason="Odd pattern", source=ORDER)
+
+
+def _swallow(func: Callable[[], Any]) -> None:
+    """Refused actions (a wrong code) still have to leave their audit event behind."""
+    with contextlib.suppress(DomainError):
+        func()
+
+
+def _decide(w: World, username: str = "co", otp: str | None = None, **kwargs: Any):
+    person = w.actor(username)
+    return escalation_decide(actor=person, escalation=kwargs.pop("case", None) or w.case(), decision="approve",
+                             justification="Checked", otp=otp or totp_code(person.user), **kwargs)
+
+
+def _replay(w: World) -> None:
+    co = w.actor("co")
+    code = totp_code(co.user)
+    _decide(w, otp=code)
+    _swallow(lambda: _decide(w, otp=code))
+
+
+def _lock_out(w: World) -> None:
+    case = w.case()
+    for _ in range(settings.OTP_MAX_FAILURES):
+        _swallow(lambda: _decide(w, otp="000000", case=case))
+
+
+def _new_user(w: World) -> User:
+    return User.objects.create_user(username="newbie", email="newbie@demo.example", password="x" * 12)
+
+
+def _retention(w: World) -> None:
+    now = timezone.now()
+    with time_machine.travel(now - timedelta(days=9 * 365)):
+        seed_demo("old")
+    retention_apply(now=now)
+
+
+# qualified name -> (scenario, actions it must record)
+AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
+    "accounts.services.tenant_create": (
+        lambda w: accounts_services.tenant_create(slug="acme", name="Acme"), {"tenant.created"}),
+    "accounts.services.capability_grant": (
+        lambda w: accounts_services.capability_grant(tenant=w.tenant, role="client_facing", capability="audit.view",
+                                                     actor=w.actor("ops")), {"capability.granted"}),
+    "accounts.services.capability_revoke": (
+        lambda w: accounts_services.capability_revoke(tenant=w.tenant, role="ceo", capability="audit.view",
+                                                      actor=w.actor("ops")), {"capability.revoked"}),
+    "accounts.services.membership_add": (
+        lambda w: accounts_services.membership_add(tenant=w.tenant, user=_new_user(w), role="ceo", actor=w.actor("ops")),
+        {"membership.added"}),
+    "accounts.services.membership_deactivate": (
+        lambda w: accounts_services.membership_deactivate(
+            membership=Membership.objects.get(user__username="co2"), actor=w.actor("ops")), {"membership.deactivated"}),
+    "accounts.services.api_key_create": (
+        lambda w: accounts_services.api_key_create(tenant=w.tenant, name="erp", actor=w.actor("ops")),
+        {"credential.created"}),
+    "accounts.services.personal_token_create": (
+        lambda w: accounts_services.personal_token_create(user=w.actor("co").user, tenant=w.tenant, name="cli",
+                                                          actor=w.actor("co")), {"credential.created"}),
+    "accounts.services.credential_revoke": (
+        lambda w: accounts_services.credential_revoke(credential=ApiKey.objects.get(name="vendor", tenant=w.tenant),
+                                                      actor=w.actor("ops")), {"credential.revoked"}),
+    "accounts.stepup.stepup_verify": (
+        lambda w: (_swallow(lambda: _decide(w, otp="000000")), _replay(w), _lock_out(w)),
+        {"otp.failed", "otp.replay_refused", "otp.locked_out"}),
+    "accounts.challenges.challenge_create": (
+        lambda w: challenge_create(user=w.actor("co").user, tenant_id=w.tenant.pk, subject=stepup_subject(w.case()),
+                                   channel="email"), {"otp.challenge_created"}),
+    "escalations.services.escalation_create": (lambda w: w.case(), {"escalation.created"}),
+    "escalations.services.escalation_acknowledge": (
+        lambda w: escalation_acknowledge(actor=w.actor("co"), escalation=w.case()), {"escalation.acknowledged"}),
+    "escalations.services.escalation_decide": (lambda w: _decide(w), {"decision.recorded"}),
+    "escalations.services.escalation_cancel": (
+        lambda w: escalation_cancel(actor=w.vendor, escalation=w.case()), {"escalation.cancelled"}),
+    "escalations.services.escalation_record_execution": (
+        lambda w: escalation_record_execution(actor=w.vendor, escalation=_decide(w), result={"done": True}),
+        {"escalation.executed"}),
+    "escalations.policies.policy_upsert": (
+        lambda w: policy_upsert(tenant=w.tenant, type="SMR", fields={"expiry_seconds": 7200}, actor=w.actor("ops")),
+        {"policy.changed"}),
+    "audit.retention.retention_apply": (_retention, {"audit.pruned"}),
+    "audit.alerts.chain_break_alert": (
+        lambda w: chain_break_alert(reports=[ChainReport("tenant:0", 1, False, "test", 1, 1)], job="test"),
+        {"audit.chain_broken"}),
+}
+
+# qualified name -> why it needs no audit event of its own
+EXEMPT: dict[str, str] = {
+    "accounts.services.secret_digest": "pure function",
+    "accounts.services.tenant_role_group": "creates a tenant's role groups inside tenant_create / membership_add",
+    "accounts.services.credential_authenticate": "a read; only touches last_used_at (excluded from history too)",
+    "accounts.stepup.lockout_remaining": "pure function",
+    "accounts.challenges.challenge_code_digest": "pure function",
+    "accounts.challenges.challenge_consume": "marks a code used inside escalation_decide, audited there",
+    "approvals.services.approval_request_create": "engine step inside escalation_create, audited there",
+    "approvals.services.approval_decide": "engine step inside escalation_decide, audited there",
+    "approvals.services.approval_close": "engine step inside escalation_cancel (and sweeps), audited there",
+    "approvals.services.approval_stage_reassign": "engine step inside the re-escalation sweep, audited there",
+    "approvals.services.approval_check_decider": "a check, writes nothing",
+    "approvals.services.validate_decision_input": "a check, writes nothing",
+    "approvals.services.is_requester": "a check, writes nothing",
+    "approvals.services.current_stage": "a read",
+    "audit.services.audit_record": "is the audit trail",
+    "audit.services.chain_key_for": "pure function",
+    "audit.services.event_payload": "pure function",
+    "audit.services.compute_hash": "pure function",
+    "audit.retention.register_retention_period": "start-up registration, no data",
+    "audit.retention.register_retention_hold": "start-up registration, no data",
+    "audit.retention.default_retention_days": "a setting",
+    "audit.retention.keep_from": "a read",
+    "notifications.services.event_emit": "the outbox row of an audited change, written in its transaction",
+    "escalations.services.content_hash": "pure function",
+    "escalations.services.stepup_subject": "pure function",
+    "escalations.services.refresh_next_deadline": "in-memory helper of audited services",
+    "escalations.services.audit_state": "pure function",
+    "escalations.services.event_data": "pure function",
+    "escalations.services.record_change": "writes the audit and outbox events of the lifecycle services",
+    "escalations.services.lock_escalation": "a locking read",
+    "escalations.services.sync_from_approval": "in-memory helper of audited services",
+    "escalations.services.open_for_acknowledgement": "in-memory helper of audited services",
+    "escalations.services.resume_from_deferral": "in-memory helper of audited services",
+    "escalations.services.close": "in-memory helper of audited services",
+    "escalations.services.escalation_check": "a dry run, creates nothing",
+    "escalations.services.is_requester": "a check, writes nothing",
+    "escalations.policies.normalize_route": "pure function",
+    "escalations.policies.normalize_approvals_by_risk": "pure function",
+    "escalations.policies.stage_specs": "pure function",
+    "escalations.policies.policy_snapshot": "pure function",
+    "escalations.policies.expiry_outcome": "pure function",
+    "escalations.policies.policy_for": "a read",
+    "escalations.policies.match_trigger": "a read",
+    "escalations.policies.validate_policy_fields": "a check, writes nothing",
+    "escalations.policies.snapshot_route_roles": "pure function",
+}
+
+
+def _service_modules() -> list[str]:
+    names = list(EXTRA_SERVICE_MODULES)
+    for config in apps.get_app_configs():
+        if not config.path.startswith(str(settings.BASE_DIR)):
+            continue  # third-party apps
+        try:
+            module = importlib.import_module(f"{config.name}.services")
+        except ModuleNotFoundError:
+            continue
+        names.append(module.__name__)
+        if hasattr(module, "__path__"):  # a services package
+            names += [f"{module.__name__}.{m.name}" for m in pkgutil.iter_modules(module.__path__)]
+    return sorted(set(names))
+
+
+def discovered_services() -> set[str]:
+    found = set()
+    for name in _service_modules():
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if inspect.isfunction(value) and value.__module__ == name and not attr.startswith("_"):
+                found.add(f"{name}.{attr}")
+    return found
+
+
+def test_every_service_function_is_classified():
+    found = discovered_services()
+
+    unclassified = sorted(found - AUDITED.keys() - EXEMPT.keys())
+    assert unclassified == [], (
+        "new service functions: add each to AUDITED (a scenario and the actions it records) or to EXEMPT "
+        f"(why it needs no audit event) in {__file__}: {unclassified}")
+    assert not AUDITED.keys() & EXEMPT.keys()
+    stale = sorted((AUDITED.keys() | EXEMPT.keys()) - found)
+    assert stale == [], f"classified but gone (renamed?): {stale}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("service", sorted(AUDITED))
+def test_a_state_changing_service_writes_its_audit_event(service, demo, vendor, demo_actor):
+    scenario, expected = AUDITED[service]
+    world = World(demo=demo, vendor=vendor, actor=demo_actor)
+    last_id = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+    with transaction.atomic():
+        scenario(world)
+
+    recorded = set(AuditEvent.objects.filter(id__gt=last_id).values_list("action", flat=True))
+    assert expected <= recorded, f"{service} did not record {sorted(expected - recorded)}"
