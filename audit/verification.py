@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from .checkpoints import checkpoint_signature_valid, latest_checkpoint
 from .models import AuditChainHead, AuditEvent
-from .services import compute_hash
+from .services import PLATFORM_CHAIN, compute_hash
+
+ANCHOR_ACTION = "audit.chains_anchored"
 
 CHUNK = 2000
 
@@ -55,6 +57,8 @@ def verify_chain(chain_key: str) -> ChainReport:
     1. A checkpoint must carry a valid signature; the chain then starts right after it.
     2. Every event must follow its predecessor (seq + 1, prev_hash) and hash to its stored hash.
     3. The last event must be the head's: otherwise the tail was cut off.
+    4. The chain must still hold the head that the last nightly anchor (on the platform chain)
+       recorded: cutting off the tail and rewriting the head row to match is found that way.
     """
     checkpoint = latest_checkpoint(chain_key)
     start_seq, start_hash = 0, ""
@@ -74,7 +78,30 @@ def verify_chain(chain_key: str) -> ChainReport:
         return ChainReport(chain_key, report.events, False,
                            f"the chain ends at seq {last_seq} but its head is at seq {head_seq}: "
                            "events at the end were removed (or the head was altered)", None, last_seq + 1)
+    anchored = _anchored_head(chain_key)
+    if anchored is not None:
+        seq, digest = anchored
+        if seq > last_seq:
+            return ChainReport(chain_key, report.events, False,
+                               f"the chain ends at seq {last_seq} but was anchored at seq {seq}: events at the end "
+                               "were removed and the head rewritten", None, last_seq + 1)
+        if seq > start_seq and not AuditEvent.objects.filter(chain_key=chain_key, seq=seq, hash=digest).exists():
+            event = AuditEvent.objects.filter(chain_key=chain_key, seq=seq).first()
+            return ChainReport(chain_key, report.events, False, f"seq {seq} no longer has the anchored hash: the chain "
+                               "was rewritten from there on", event.pk if event else None, seq)
     return report
+
+
+def _anchored_head(chain_key: str) -> tuple[int, str] | None:
+    """The (seq, hash) of this chain recorded by the latest anchor on the platform chain, if any."""
+    if chain_key == PLATFORM_CHAIN:
+        return None
+    anchor = (AuditEvent.objects.filter(chain_key=PLATFORM_CHAIN, action=ANCHOR_ACTION, details__heads__has_key=chain_key)
+              .order_by("-seq").values_list("details", flat=True).first())
+    if not anchor:
+        return None
+    seq, digest = anchor["heads"][chain_key]
+    return int(seq), str(digest)
 
 
 def all_chain_keys() -> list[str]:

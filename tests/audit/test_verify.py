@@ -162,3 +162,21 @@ def test_a_missing_chain_head_is_reported(make_tenant):
     AuditChainHead.objects.filter(chain_key=chain_key_for(acme.pk)).delete()
 
     assert not verify_chain(chain_key_for(acme.pk)).ok
+
+
+@pytest.mark.django_db
+def test_cutting_off_the_end_and_rewriting_the_head_is_found_by_the_nightly_anchor(make_tenant):
+    acme = make_tenant("acme")
+    record(acme)
+    assert run_job("audit.verify_chains").startswith("OK ")  # anchors acme's head on the platform chain
+    key = chain_key_for(acme.pk)
+    anchored = AuditChainHead.objects.get(chain_key=key)
+    survivor = AuditEvent.objects.get(chain_key=key, seq=anchored.last_seq - 1)
+
+    behind_the_applications_back("DELETE FROM audit_auditevent WHERE chain_key = %s AND seq = %s",
+                                 [key, anchored.last_seq])
+    AuditChainHead.objects.filter(chain_key=key).update(last_seq=survivor.seq, last_hash=survivor.hash)
+
+    report = verify_chain(key)
+    assert not report.ok
+    assert f"anchored at seq {anchored.last_seq}" in report.problem
