@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
+import math
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Protocol
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
 from trustguard import context
-from trustguard.jsonutil import canonical_json, to_jsonable
+from trustguard.jsonutil import canonical_json
 
 from .models import AuditChainHead, AuditEvent
 
@@ -89,11 +92,17 @@ def _clean_text(value: object, limit: int) -> str:
 
 def _clean_json(value: Any) -> Any:
     """JSON as the database will give it back (so the hash verifies later), without NULs (jsonb refuses them)."""
-    value = to_jsonable(value)
+    value = json.loads(json.dumps(value, cls=DjangoJSONEncoder), parse_constant=str)
 
     def strip(v: Any) -> Any:
         if isinstance(v, str):
             return v.replace("\x00", "")
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return str(v)  # jsonb has no NaN or Infinity
+            if v.is_integer() and abs(v) >= 1e16:
+                return int(v)  # jsonb gives 1e16 back as 10000000000000000, an int: hash what comes back
+            return v
         if isinstance(v, list):
             return [strip(x) for x in v]
         if isinstance(v, dict):

@@ -71,6 +71,21 @@ def test_hostile_request_context_is_stored_so_that_the_chain_still_verifies(make
     assert verify_chain(event.chain_key).ok
 
 
+@pytest.mark.django_db
+def test_numbers_the_database_would_rewrite_are_stored_so_that_the_chain_still_verifies(make_tenant):
+    acme = make_tenant("acme")
+    odd = {"big": 1e16, "huge": 2.5e300, "tiny": 1e-7, "one": 1.0, "nan": float("nan"), "inf": float("-inf"),
+           "int": 2**70}
+
+    event = record(acme, details={"result": odd})
+
+    event.refresh_from_db()
+    assert event.details["result"]["big"] == 10**16
+    assert event.details["result"]["nan"] == "NaN"
+    report = verify_chain(event.chain_key)
+    assert report.ok, report.describe()
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_writers_never_fork_the_chain(make_tenant):
