@@ -26,8 +26,8 @@ def _login_chains(user: User | None) -> list[int | None]:
     """The tenants whose operators should see this person's logins; the platform chain for unknown people."""
     if user is None:
         return [None]
-    tenants = list(Membership.objects.filter(user=user, is_active=True).values_list("tenant_id", flat=True)
-                   .distinct().order_by("tenant_id"))
+    tenants: list[int | None] = list(Membership.objects.filter(user=user, is_active=True)
+                                     .values_list("tenant_id", flat=True).distinct().order_by("tenant_id"))
     return tenants or [None]  # in tenant-id order: two logins lock chains in the same order
 
 

@@ -59,6 +59,9 @@ class World:
     vendor: Actor
     actor: Callable[[str], Actor]
 
+    def person(self, username: str) -> User:
+        return User.objects.get(username=username)
+
     @property
     def tenant(self):
         return self.demo["tenant_obj"]
@@ -74,14 +77,13 @@ def _swallow(func: Callable[[], Any]) -> None:
 
 
 def _decide(w: World, username: str = "co", otp: str | None = None, **kwargs: Any):
-    person = w.actor(username)
-    return escalation_decide(actor=person, escalation=kwargs.pop("case", None) or w.case(), decision="approve",
-                             justification="Checked", otp=otp or totp_code(person.user), **kwargs)
+    return escalation_decide(actor=w.actor(username), escalation=kwargs.pop("case", None) or w.case(),
+                             decision="approve", justification="Checked", otp=otp or totp_code(w.person(username)),
+                             **kwargs)
 
 
 def _replay(w: World) -> None:
-    co = w.actor("co")
-    code = totp_code(co.user)
+    code = totp_code(w.person("co"))
     _decide(w, otp=code)
     _swallow(lambda: _decide(w, otp=code))
 
@@ -90,6 +92,12 @@ def _lock_out(w: World) -> None:
     case = w.case()
     for _ in range(settings.OTP_MAX_FAILURES):
         _swallow(lambda: _decide(w, otp="000000", case=case))
+
+
+def _otp_failures(w: World) -> None:
+    _swallow(lambda: _decide(w, otp="000000"))
+    _replay(w)
+    _lock_out(w)
 
 
 def _new_user(w: World) -> User:
@@ -123,16 +131,16 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
         lambda w: accounts_services.api_key_create(tenant=w.tenant, name="erp", actor=w.actor("ops")),
         {"credential.created"}),
     "accounts.services.personal_token_create": (
-        lambda w: accounts_services.personal_token_create(user=w.actor("co").user, tenant=w.tenant, name="cli",
+        lambda w: accounts_services.personal_token_create(user=w.person("co"), tenant=w.tenant, name="cli",
                                                           actor=w.actor("co")), {"credential.created"}),
     "accounts.services.credential_revoke": (
         lambda w: accounts_services.credential_revoke(credential=ApiKey.objects.get(name="vendor", tenant=w.tenant),
                                                       actor=w.actor("ops")), {"credential.revoked"}),
     "accounts.stepup.stepup_verify": (
-        lambda w: (_swallow(lambda: _decide(w, otp="000000")), _replay(w), _lock_out(w)),
+        lambda w: _otp_failures(w),
         {"otp.failed", "otp.replay_refused", "otp.locked_out"}),
     "accounts.challenges.challenge_create": (
-        lambda w: challenge_create(user=w.actor("co").user, tenant_id=w.tenant.pk, subject=stepup_subject(w.case()),
+        lambda w: challenge_create(user=w.person("co"), tenant_id=w.tenant.pk, subject=stepup_subject(w.case()),
                                    channel="email"), {"otp.challenge_created"}),
     "escalations.services.escalation_create": (lambda w: w.case(), {"escalation.created"}),
     "escalations.services.escalation_acknowledge": (
