@@ -7,10 +7,7 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
-
-from audit.services import audit_record
 
 from .models import OtpChallenge, User
 from .services import secret_digest
@@ -22,7 +19,6 @@ def challenge_code_digest(challenge_id: object, code: str) -> str:
     return secret_digest(f"otp:{challenge_id}:{code}")
 
 
-@transaction.atomic
 def challenge_create(*, user: User, tenant_id: int, subject: StepUpSubject, channel: str) -> tuple[OtpChallenge, str]:
     """Store a new challenge and return it with its code (to be sent, never stored in clear)."""
     code = f"{secrets.randbelow(10**6):06d}"
@@ -31,20 +27,7 @@ def challenge_create(*, user: User, tenant_id: int, subject: StepUpSubject, chan
                              expires_at=timezone.now() + settings.OTP_CHALLENGE_TTL)
     challenge.code_digest = challenge_code_digest(challenge.id, code)
     challenge.save(force_insert=True)
-    # Who asked for a code, for what, by which channel: never the code itself.
-    audit_record(tenant_id=tenant_id, action="otp.challenge_created", actor=_PersonActor(user),
-                 target_type=subject.type, target_id=subject.id,
-                 details={"challenge": str(challenge.id), "channel": channel, "expires_at": challenge.expires_at})
     return challenge, code
-
-
-class _PersonActor:
-    """The person asking for a code (audit's actor protocol without building a tenant Actor)."""
-
-    actor_type = "user"
-
-    def __init__(self, user: User) -> None:
-        self.actor_id, self.actor_label = str(user.pk), user.username
 
 
 def challenge_consume(*, user: User, subject: StepUpSubject, code: str, now: datetime) -> str:
