@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
 from django.dispatch import receiver
@@ -60,6 +61,18 @@ def audit_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRe
         for tenant_id in _login_chains(user):
             audit_record(tenant_id=tenant_id, action="login.failed", actor=_LoginActor(user, username), target_type="user",
                          target_id=user.pk if user else "", details={"username": username})
+
+
+@receiver(user_locked_out, dispatch_uid="audit_login_locked_out")
+def audit_login_locked_out(sender: Any, request: HttpRequest | None = None, username: str | None = None,
+                           **kwargs: Any) -> None:
+    """django-axes locked a name out after too many failures: worth its own line in the trail."""
+    name = str(username or "")[:150]
+    user = User.objects.filter(username=name).first() if name else None
+    with transaction.atomic():
+        for tenant_id in _login_chains(user):
+            audit_record(tenant_id=tenant_id, action="login.locked_out", actor=_LoginActor(user, name),
+                         target_type="user", target_id=user.pk if user else "", details={"username": name})
 
 
 register_retention_period(tenant_retention_days)

@@ -115,3 +115,13 @@ def test_a_task_run_by_a_real_worker_carries_the_id_of_the_request_that_queued_i
     connection.close()
 
     assert AuditEvent.objects.get(action="test.from_task").request_id == "queued-by-req-7"
+
+
+@pytest.mark.django_db
+def test_too_many_failed_logins_lock_the_name_out_and_say_so_in_the_trail(demo, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client().post("/admin/login/", {"username": "co", "password": "wrong password"})
+
+    assert AuditEvent.objects.filter(action="login.failed", actor_label="co").count() == settings.AXES_FAILURE_LIMIT
+    locked = AuditEvent.objects.get(action="login.locked_out")
+    assert (locked.tenant, locked.actor_label) == (demo["tenant_obj"], "co")
