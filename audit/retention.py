@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from .checkpoints import checkpoint_sign, latest_checkpoint
 from .models import AuditCheckpoint, AuditEvent
-from .services import PLATFORM_CHAIN, SystemActor, _locked_head, audit_record
-from .verification import verify_events
+from .services import PLATFORM_CHAIN, SystemActor, audit_record, lock_chain_head
+from .verification import all_chain_keys, verify_events
 
 logger = logging.getLogger(__name__)
 
@@ -88,15 +88,15 @@ def _prune_batch(chain_key: str, now: datetime) -> tuple[int, str]:
        record the pruning on the chain itself.
     """
     with transaction.atomic():
-        _locked_head(chain_key)
+        lock_chain_head(chain_key)
         checkpoint = latest_checkpoint(chain_key)
         start_seq, start_hash = (checkpoint.seq, checkpoint.hash) if checkpoint else (0, "")
         boundary = keep_from(chain_key, now)
         first_kept = (AuditEvent.objects.filter(chain_key=chain_key, seq__gt=start_seq, created_at__gte=boundary)
                       .order_by("seq").values_list("seq", flat=True).first())
-        last_expired = (AuditEvent.objects.filter(chain_key=chain_key, seq__gt=start_seq)
+        last_in_chain = (AuditEvent.objects.filter(chain_key=chain_key, seq__gt=start_seq)
                         .order_by("-seq").values_list("seq", flat=True).first() or start_seq)
-        end_seq = min(first_kept - 1 if first_kept is not None else last_expired, start_seq + BATCH)
+        end_seq = min(first_kept - 1 if first_kept is not None else last_in_chain, start_seq + BATCH)
         if end_seq <= start_seq:
             return 0, ""
         prefix = AuditEvent.objects.filter(chain_key=chain_key, seq__gt=start_seq, seq__lte=end_seq).order_by("seq")
@@ -119,8 +119,6 @@ def _prune_batch(chain_key: str, now: datetime) -> tuple[int, str]:
 
 def retention_apply(*, chain_keys: list[str] | None = None, now: datetime | None = None) -> list[PruneResult]:
     """Prune every chain's expired prefix (batch by batch); report per chain what was pruned or refused."""
-    from .verification import all_chain_keys
-
     now = now or timezone.now()
     results = []
     for key in chain_keys if chain_keys is not None else all_chain_keys():

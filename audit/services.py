@@ -123,7 +123,7 @@ def _clean_ip(value: str | None) -> str | None:
     return clean_ipv6_address(str(parsed)) if parsed.version == 6 else str(parsed)
 
 
-def _locked_head(key: str) -> AuditChainHead:
+def lock_chain_head(key: str) -> AuditChainHead:
     """Lock the chain head, creating it on first use (ON CONFLICT DO NOTHING: no race, no savepoint)."""
     head = AuditChainHead.objects.select_for_update().filter(chain_key=key).first()
     if head is None:
@@ -156,7 +156,7 @@ def audit_record(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     key = chain_key_for(tenant_id)
-    head = _locked_head(key)
+    head = lock_chain_head(key)
     ctx = context.current()
     event = AuditEvent(
         chain_key=key,

@@ -175,6 +175,7 @@ EXEMPT: dict[str, str] = {
     "approvals.services.current_stage": "a read",
     "audit.services.audit_record": "is the audit trail",
     "audit.services.chain_key_for": "pure function",
+    "audit.services.lock_chain_head": "a lock taken by audit_record and retention",
     "audit.services.event_payload": "pure function",
     "audit.services.compute_hash": "pure function",
     "audit.retention.register_retention_period": "start-up registration, no data",
