@@ -94,7 +94,11 @@ def _moment(params: Any, name: str, errors: dict[str, list[str]]) -> datetime | 
 
 
 def parse_filters(params: Any) -> tuple[AuditFilter, int]:
-    errors: dict[str, list[str]] = {}
+    # PostgreSQL cannot compare text with a NUL in it: refuse it here, or it would be a 500 there.
+    errors: dict[str, list[str]] = {name: ["Contains a NUL character."] for name, value in params.items()
+                                    if "\x00" in value}
+    if errors:
+        raise ValidationFailed("invalid filters: " + ", ".join(sorted(errors)), errors=errors)
     actions = tuple(a.strip() for a in params.get("action", "").split(",") if a.strip())
     after, before = _moment(params, "created_after", errors), _moment(params, "created_before", errors)
     limit = DEFAULT_LIMIT
@@ -133,7 +137,7 @@ class AuditEventListView(APIView):
         actor: Actor = request.user  # type: ignore[assignment]
         if not actor.can(Capability.AUDIT_VIEW):
             raise PermissionDenied("reading the audit log needs audit.view", slug="missing-capability")
-        filters, limit = parse_filters(request.query_params)
+        filters, limit = parse_filters(request.query_params)  # first: it also refuses NULs in the cursor
         position = decode_cursor(request.query_params["cursor"]) if request.query_params.get("cursor") else None
         page = list(audit_events_for_tenant(tenant_id=actor.tenant.pk, filters=filters, after=position)[:limit + 1])
         next_url = None

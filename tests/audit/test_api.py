@@ -9,6 +9,9 @@ import time_machine
 from django.db import transaction
 from django.test import Client
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from accounts.actors import Actor
 from audit.models import AuditEvent
@@ -132,3 +135,22 @@ def test_the_audit_endpoint_is_in_the_openapi_schema(demo):
     schema = SchemaGenerator().get_schema(request=None, public=True)
 
     assert "/api/v1/audit" in schema["paths"]
+
+
+@pytest.mark.parametrize("name", ["action", "actor", "actor_type", "actor_id", "target_type", "target_id", "cursor"])
+def test_a_nul_character_in_a_filter_is_not_a_500(demo, name):
+    response = get(token(demo, "ops"), **{name: "x\x00y"})
+
+    assert response.status_code == 400
+    assert name in response.json()["errors"]
+
+
+@hypothesis_settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.dictionaries(
+    st.sampled_from(["action", "actor", "actor_type", "actor_id", "target_type", "target_id", "created_after",
+                     "created_before", "limit", "cursor"]),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=40), max_size=4))
+def test_no_query_string_yields_a_500(demo, params):
+    response = get(token(demo, "ops"), **params)
+
+    assert response.status_code in (200, 400)
