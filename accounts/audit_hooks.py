@@ -54,7 +54,7 @@ def audit_login_succeeded(sender: Any, request: HttpRequest | None, user: User, 
 def audit_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None,
                        **kwargs: Any) -> None:
     # Django has already masked the password in `credentials`; only the name is kept.
-    username = str(credentials.get("username") or "")[:150]
+    username = str(credentials.get("username") or "").replace("\x00", "")[:150]  # NUL: PostgreSQL refuses it
     user = User.objects.filter(username=username).first() if username else None
     logger.warning("login failed for %s (%s)", username or "-", "known user" if user else "unknown user")
     with transaction.atomic():
@@ -67,7 +67,7 @@ def audit_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRe
 def audit_login_locked_out(sender: Any, request: HttpRequest | None = None, username: str | None = None,
                            **kwargs: Any) -> None:
     """django-axes locked a name out after too many failures: worth its own line in the trail."""
-    name = str(username or "")[:150]
+    name = str(username or "").replace("\x00", "")[:150]
     user = User.objects.filter(username=name).first() if name else None
     with transaction.atomic():
         for tenant_id in _login_chains(user):

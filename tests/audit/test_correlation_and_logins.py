@@ -125,3 +125,4 @@ def test_too_many_failed_logins_lock_the_name_out_and_say_so_in_the_trail(demo, 
     assert AuditEvent.objects.filter(action="login.failed", actor_label="co").count() == settings.AXES_FAILURE_LIMIT
     locked = AuditEvent.objects.get(action="login.locked_out")
     assert (locked.tenant, locked.actor_label) == (demo["tenant_obj"], "co")
+
