@@ -184,3 +184,31 @@ def test_on_sqlite_the_database_refuses_to_update_audit_events(make_tenant):
 
     with pytest.raises(DatabaseError, match="append-only"):
         _raw("UPDATE audit_auditevent SET action = 'nothing.happened' WHERE id = %s", [event.pk])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_vendors_requests_at_once_each_leave_one_event_on_an_intact_chain(demo, vendor):
+    start = threading.Barrier(20)
+    errors: list[BaseException] = []
+
+    def create(n: int) -> None:
+        try:
+            start.wait(timeout=30)
+            escalation_create(actor=vendor, type="SMR", reason="Odd pattern",
+                              source=SourceRef("bank", "account", f"ACC-{n}"))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+
+    assert errors == []
+    assert AuditEvent.objects.filter(action="escalation.created").count() == 20
+    report = verify_chain(chain_key_for(demo["tenant_obj"].pk))
+    assert report.ok, report.describe()
