@@ -10,8 +10,9 @@ import hashlib
 import ipaddress
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -20,6 +21,7 @@ from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
 from trustguard import context
+from trustguard.bulk import bulk_insert_rows
 from trustguard.jsonutil import canonical_json
 
 from .models import AuditChainHead, AuditEvent
@@ -132,6 +134,34 @@ def lock_chain_head(key: str) -> AuditChainHead:
     return head
 
 
+def _new_event(head: AuditChainHead, *, tenant_id: int | None, action: str, actor: AuditActor, target_type: str,
+               target_id: object, before: dict[str, Any] | None, after: dict[str, Any] | None,
+               details: dict[str, Any] | None, ctx: context.RequestContext | None, now: datetime) -> AuditEvent:
+    """The next event on `head`'s chain, hashed, with every value as the database will give it back."""
+    event = AuditEvent(
+        chain_key=head.chain_key,
+        seq=head.last_seq + 1,
+        tenant_id=tenant_id,
+        action=_clean_text(action, 64),
+        actor_type=_clean_text(actor.actor_type, 16),
+        actor_id=_clean_text(actor.actor_id, 64),
+        actor_label=_clean_text(actor.actor_label, 255),
+        target_type=_clean_text(target_type, 64),
+        target_id=_clean_text(target_id, 64),
+        before=_clean_json(before) if before is not None else None,
+        after=_clean_json(after) if after is not None else None,
+        details=_clean_json(details or {}),
+        ip=_clean_ip(ctx.ip) if ctx else None,
+        user_agent=_clean_text(ctx.user_agent, 512) if ctx else "",
+        request_id=_clean_text(ctx.request_id, 128) if ctx else "",
+        created_at=now,
+        prev_hash=head.last_hash,
+    )
+    event.hash = compute_hash(head.last_hash, event)
+    head.last_seq, head.last_hash = event.seq, event.hash
+    return event
+
+
 def audit_record(
     *,
     tenant_id: int | None,
@@ -157,28 +187,54 @@ def audit_record(
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     key = chain_key_for(tenant_id)
     head = lock_chain_head(key)
-    ctx = context.current()
-    event = AuditEvent(
-        chain_key=key,
-        seq=head.last_seq + 1,
-        tenant_id=tenant_id,
-        action=_clean_text(action, 64),
-        actor_type=_clean_text(actor.actor_type, 16),
-        actor_id=_clean_text(actor.actor_id, 64),
-        actor_label=_clean_text(actor.actor_label, 255),
-        target_type=_clean_text(target_type, 64),
-        target_id=_clean_text(target_id, 64),
-        before=_clean_json(before) if before is not None else None,
-        after=_clean_json(after) if after is not None else None,
-        details=_clean_json(details or {}),
-        ip=_clean_ip(ctx.ip) if ctx else None,
-        user_agent=_clean_text(ctx.user_agent, 512) if ctx else "",
-        request_id=_clean_text(ctx.request_id, 128) if ctx else "",
-        # Taken under the head lock: along a chain, time follows seq (barring a clock step).
-        created_at=timezone.now(),
-        prev_hash=head.last_hash,
-    )
-    event.hash = compute_hash(head.last_hash, event)
+    # Taken under the head lock: along a chain, time follows seq (barring a clock step).
+    event = _new_event(head, tenant_id=tenant_id, action=action, actor=actor, target_type=target_type,
+                       target_id=target_id, before=before, after=after, details=details, ctx=context.current(),
+                       now=timezone.now())
     event.save(force_insert=True)
     AuditChainHead.objects.filter(chain_key=key).update(last_seq=event.seq, last_hash=event.hash)
     return event
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event for audit_record_many: the same fields audit_record takes."""
+
+    tenant_id: int | None
+    action: str
+    actor: AuditActor
+    target_type: str = ""
+    target_id: object = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+
+
+def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
+    """audit_record for a batch (sweeps): the same events and chain, in a few queries.
+
+    1. Lock every chain head involved, in key order (two batch writers never deadlock).
+    2. Build and hash each event onto its chain in the order given (the same builder as audit_record).
+    3. Insert them in bulk and move each head once.
+
+    Same rule as audit_record: call it last in the business transaction.
+    """
+    if not entries:
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record_many must run inside the transaction of the changes it records")
+    keys = sorted({chain_key_for(entry.tenant_id) for entry in entries})
+    heads = {key: lock_chain_head(key) for key in keys}
+    ctx = context.current()
+    now = timezone.now()
+    events = [
+        _new_event(heads[chain_key_for(entry.tenant_id)], tenant_id=entry.tenant_id, action=entry.action,
+                   actor=entry.actor, target_type=entry.target_type, target_id=entry.target_id, before=entry.before,
+                   after=entry.after, details=entry.details, ctx=ctx, now=now)
+        for entry in entries
+    ]
+    bulk_insert_rows(AuditEvent, events)
+    for key in keys:
+        head = heads[key]
+        AuditChainHead.objects.filter(chain_key=key).update(last_seq=head.last_seq, last_hash=head.last_hash)
+    return events

@@ -8,6 +8,7 @@ class EscalationsConfig(AppConfig):
     def ready(self) -> None:
         from audit.retention import register_retention_hold
 
+        from . import jobs  # noqa: F401  (registers the periodic jobs)
         from .audit_retention import open_cases_hold
 
         register_retention_hold("escalations.open_cases", open_cases_hold)

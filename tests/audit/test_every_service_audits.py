@@ -4,7 +4,8 @@
    service modules named in EXTRA_SERVICE_MODULES must be classified here, either as AUDITED
    (with a scenario that runs it and the actions it must record) or as EXEMPT (with the reason).
    A new service that nobody classified fails `test_every_service_function_is_classified`.
-2. Each scenario runs the service against a real database and must record its expected actions.
+2. Each scenario runs the service against a real database, must record its expected actions, and
+   must leave every chain verifiable (batch writers such as the sweeps' COPY path included).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from accounts.models import ApiKey, Membership, User
 from audit.alerts import chain_break_alert
 from audit.models import AuditEvent
 from audit.retention import retention_apply
-from audit.verification import ChainReport
+from audit.verification import ChainReport, all_chain_keys, verify_chains
 from escalations.demo import seed_demo
 from escalations.policies import policy_upsert
 from escalations.services import (
@@ -42,11 +43,13 @@ from escalations.services import (
     escalation_decide,
     escalation_record_execution,
 )
+from escalations.sweeps import sweep_deadlines
 from tests.conftest import totp_code
 from trustguard.errors import DomainError
 
 # Service modules not called services.py.
-EXTRA_SERVICE_MODULES = ["accounts.stepup", "accounts.challenges", "escalations.policies", "audit.retention",
+EXTRA_SERVICE_MODULES = ["accounts.stepup", "accounts.challenges", "escalations.policies", "escalations.sweeps",
+                         "escalations.ladder", "audit.retention",
                          "audit.alerts"]
 ORDER = SourceRef(system="shop", entity_type="order", entity_id="ORD-42")
 
@@ -96,6 +99,15 @@ def _otp_failures(w: World) -> None:
     _swallow(lambda: _decide(w, otp="000000"))
     _replay(w)
     _lock_out(w)
+
+
+def _deadlines(w: World) -> None:
+    now = timezone.now()
+    w.case()  # nobody acknowledges it: up the ladder, then expired
+    escalation_decide(actor=w.actor("co"), escalation=w.case(), decision="defer", justification="Need statements",
+                      otp=totp_code(w.person("co")), defer_until=now + timedelta(hours=1))
+    sweep_deadlines(now=now + timedelta(hours=5))
+    sweep_deadlines(now=now + timedelta(days=30))
 
 
 def _new_user(w: World) -> User:
@@ -149,6 +161,8 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
     "escalations.policies.policy_upsert": (
         lambda w: policy_upsert(tenant=w.tenant, type="SMR", fields={"expiry_seconds": 7200}, actor=w.actor("ops")),
         {"policy.changed"}),
+    "escalations.sweeps.sweep_deadlines": (
+        _deadlines, {"escalation.resumed", "escalation.escalated", "escalation.expired"}),
     "audit.retention.retention_apply": (_retention, {"audit.pruned"}),
     "audit.alerts.chain_break_alert": (
         lambda w: chain_break_alert(reports=[ChainReport("tenant:0", 1, False, "test", 1, 1)], job="test"),
@@ -169,11 +183,14 @@ EXEMPT: dict[str, str] = {
     "approvals.services.approval_decide": "engine step inside escalation_decide, audited there",
     "approvals.services.approval_close": "engine step inside escalation_cancel (and sweeps), audited there",
     "approvals.services.approval_stage_reassign": "engine step inside the re-escalation sweep, audited there",
+    "approvals.services.approval_close_many": "engine step inside sweep_deadlines (expiry), audited there",
+    "approvals.services.approval_stages_reassign": "engine step inside sweep_deadlines (re-escalation), audited there",
     "approvals.services.approval_check_decider": "a check, writes nothing",
     "approvals.services.validate_decision_input": "a check, writes nothing",
     "approvals.services.is_requester": "a check, writes nothing",
     "approvals.services.current_stage": "a read",
     "audit.services.audit_record": "is the audit trail",
+    "audit.services.audit_record_many": "is the audit trail (batches, for the sweeps)",
     "audit.services.chain_key_for": "pure function",
     "audit.services.lock_chain_head": "a lock taken by audit_record and retention",
     "audit.services.event_payload": "pure function",
@@ -183,6 +200,11 @@ EXEMPT: dict[str, str] = {
     "audit.retention.default_retention_days": "a setting",
     "audit.retention.keep_from": "a read",
     "notifications.services.event_emit": "the outbox row of an audited change, written in its transaction",
+    "notifications.services.event_emit_many": "the outbox rows of audited changes (sweeps), in their transaction",
+    "escalations.ladder.ladder_of": "pure function",
+    "escalations.ladder.max_level_of": "pure function",
+    "escalations.ladder.next_ladder_step": "a read",
+    "escalations.sweeps.ladder_step_for": "a read",
     "escalations.services.content_hash": "pure function",
     "escalations.services.stepup_subject": "pure function",
     "escalations.services.refresh_next_deadline": "in-memory helper of audited services",
@@ -257,3 +279,5 @@ def test_a_state_changing_service_writes_its_audit_event(service, demo, vendor, 
 
     recorded = set(AuditEvent.objects.filter(id__gt=last_id).values_list("action", flat=True))
     assert expected <= recorded, f"{service} did not record {sorted(expected - recorded)}"
+    broken = [r.describe() for r in verify_chains(all_chain_keys()) if not r.ok]
+    assert broken == [], f"{service} left a chain that does not verify"
