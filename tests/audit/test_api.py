@@ -117,7 +117,7 @@ def test_the_cursor_walks_every_event_once_even_when_timestamps_tie(demo):
 
 
 @pytest.mark.parametrize("params, field", [
-    ({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"), ({"limit": "201"}, "limit"),
+    ({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"), ({"limit": "201"}, "limit"), ({"limit": "²"}, "limit"),
     ({"created_after": "yesterday"}, "created_after"), ({"created_before": "2026-13-45T99:00:00"}, "created_before"),
     ({"cursor": "not-a-cursor"}, "cursor"), ({"cursor": "WzEsMl0"}, "cursor"),
 ])
