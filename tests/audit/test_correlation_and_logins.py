@@ -126,3 +126,15 @@ def test_too_many_failed_logins_lock_the_name_out_and_say_so_in_the_trail(demo, 
     locked = AuditEvent.objects.get(action="login.locked_out")
     assert (locked.tenant, locked.actor_label) == (demo["tenant_obj"], "co")
 
+
+
+@pytest.mark.django_db
+def test_a_periodic_job_run_outside_celery_gets_its_own_correlation_id(make_tenant):
+    from trustguard.jobs import run_job
+
+    make_tenant("acme")
+    run_job("audit.verify_chains")  # anchors the chain heads on the platform chain
+
+    anchor = AuditEvent.objects.get(action="audit.chains_anchored")
+    assert len(anchor.request_id) == 32
+    assert context.current() is None
