@@ -239,6 +239,18 @@ TWILIO_BASE_URL = env_str("TWILIO_BASE_URL", "")
 if SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER):
     raise ImproperlyConfigured("SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER")
 DEFAULT_PHONE_REGION = env_str("TRUSTGUARD_DEFAULT_PHONE_REGION", "NG")
+# Outbox delivery (notifications app): retries with exponential backoff and jitter, then dead letter.
+DELIVERY_MAX_ATTEMPTS = env_int("TRUSTGUARD_DELIVERY_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
+DELIVERY_BACKOFF_BASE_SECONDS = env_int("TRUSTGUARD_DELIVERY_BACKOFF_BASE", 30, minimum=1)
+DELIVERY_BACKOFF_MAX_SECONDS = env_int("TRUSTGUARD_DELIVERY_BACKOFF_MAX", 6 * 3600, minimum=1)
+# An attempt in flight holds its delivery this long; a worker killed mid-send lets it go after that.
+DELIVERY_LEASE_SECONDS = env_int("TRUSTGUARD_DELIVERY_LEASE_SECONDS", 120, minimum=1)
+WEBHOOK_TIMEOUT_SECONDS = env_int("TRUSTGUARD_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=60)
+# Circuit breakers (one per external target): open after this many consecutive failures, retry after reset.
+BREAKER_FAIL_MAX = env_int("TRUSTGUARD_BREAKER_FAIL_MAX", 5, minimum=1)
+BREAKER_RESET_SECONDS = env_int("TRUSTGUARD_BREAKER_RESET_SECONDS", 60, minimum=1)
+# Key that encrypts webhook signing secrets at rest (Fernet). Defaults to one derived from SECRET_KEY.
+WEBHOOK_SECRET_KEY = env_str("TRUSTGUARD_WEBHOOK_SECRET_KEY", "") or ""
 
 # --- Audit --------------------------------------------------------------------------------
 # Mailed (after the ERROR log and the platform audit event) when nightly verification finds a broken chain.
@@ -278,7 +290,13 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs every request URL at INFO; webhook URLs may carry tenants' tokens in the query.
+        "httpx": {"level": "WARNING"},
+        # twilio logs every API request and its headers at INFO.
+        "twilio.http_client": {"level": "WARNING"},
+    },
 }
 
 # django-otp's own throttling is off: TrustGuard's step-up lockout (accounts.stepup) is the one rule.

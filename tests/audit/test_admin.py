@@ -40,3 +40,18 @@ def test_a_policy_change_shows_in_its_admin_history(operator_client, demo, demo_
     assert page.status_code == 200
     assert policy.history.count() == 2
     assert b"Expiry seconds" in page.content  # the changed field, listed by SimpleHistoryAdmin
+
+
+def test_a_webhook_endpoint_keeps_a_history_without_its_secrets(operator_client, demo, demo_actor, settings):
+    from notifications.services import webhook_endpoint_create, webhook_endpoint_delete
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    endpoint, secret = webhook_endpoint_create(tenant_id=demo["tenant_obj"].pk, actor=demo_actor("ops"),
+                                               url="https://127.0.0.1:9/hook")
+    webhook_endpoint_delete(tenant_id=demo["tenant_obj"].pk, actor=demo_actor("ops"), endpoint_id=endpoint.pk)
+
+    assert [h.is_active for h in endpoint.history.order_by("history_id")] == [True, False]
+    assert not hasattr(endpoint.history.first(), "secret_encrypted")
+    page = operator_client.get(f"/admin/notifications/webhookendpoint/{endpoint.pk}/history/")
+    assert page.status_code == 200
+    assert secret.encode() not in page.content

@@ -24,6 +24,7 @@ import time_machine
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from accounts import services as accounts_services
@@ -44,6 +45,8 @@ from escalations.services import (
     escalation_record_execution,
 )
 from escalations.sweeps import sweep_deadlines
+from notifications import services as notification_services
+from notifications.models import Delivery, DeliveryStatus, OutboxEvent
 from tests.conftest import totp_code
 from trustguard.errors import DomainError
 
@@ -110,6 +113,22 @@ def _deadlines(w: World) -> None:
     sweep_deadlines(now=now + timedelta(days=30))
 
 
+def _webhook(w: World):
+    with override_settings(WEBHOOK_ALLOW_PRIVATE=True):  # the endpoint never gets a delivery here
+        endpoint, _ = notification_services.webhook_endpoint_create(
+            tenant_id=w.tenant.pk, actor=w.actor("ops"), url="https://127.0.0.1:9/hook")
+    return endpoint
+
+
+def _dead_letter_replayed(w: World) -> None:
+    now = timezone.now()
+    case = w.case()
+    event = OutboxEvent.objects.filter(aggregate_id=str(case.pk)).latest("id")
+    dead = Delivery.objects.create(tenant=w.tenant, kind=Delivery.Kind.WEBHOOK, endpoint=_webhook(w), event=event,
+                                   status=DeliveryStatus.DEAD, next_attempt_at=now, dead_at=now, attempts=8)
+    notification_services.delivery_replay(delivery_id=dead.pk, actor=w.actor("ops"))
+
+
 def _new_user(w: World) -> User:
     return User.objects.create_user(username="newbie", email="newbie@demo.example", password="x" * 12)
 
@@ -163,6 +182,14 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
         {"policy.changed"}),
     "escalations.sweeps.sweep_deadlines": (
         _deadlines, {"escalation.resumed", "escalation.escalated", "escalation.expired"}),
+    "notifications.services.webhook_endpoint_create": (_webhook, {"webhook.created"}),
+    "notifications.services.webhook_endpoint_rotate_secret": (
+        lambda w: notification_services.webhook_endpoint_rotate_secret(
+            tenant_id=w.tenant.pk, actor=w.actor("ops"), endpoint_id=_webhook(w).pk), {"webhook.secret_rotated"}),
+    "notifications.services.webhook_endpoint_delete": (
+        lambda w: notification_services.webhook_endpoint_delete(
+            tenant_id=w.tenant.pk, actor=w.actor("ops"), endpoint_id=_webhook(w).pk), {"webhook.deleted"}),
+    "notifications.services.delivery_replay": (_dead_letter_replayed, {"delivery.replayed"}),
     "audit.retention.retention_apply": (_retention, {"audit.pruned"}),
     "audit.alerts.chain_break_alert": (
         lambda w: chain_break_alert(reports=[ChainReport("tenant:0", 1, False, "test", 1, 1)], job="test"),
@@ -201,6 +228,25 @@ EXEMPT: dict[str, str] = {
     "audit.retention.keep_from": "a read",
     "notifications.services.event_emit": "the outbox row of an audited change, written in its transaction",
     "notifications.services.event_emit_many": "the outbox rows of audited changes (sweeps), in their transaction",
+    "notifications.services.kick_relay": "queues a Celery task, no data",
+    "notifications.services.kick_deliveries": "queues Celery tasks, no data",
+    "notifications.services.outbox_relay": "delivery machinery: fans audited changes' outbox rows out to deliveries",
+    "notifications.services.delivery_attempt": "delivery machinery; the Delivery row (attempts, errors, dead "
+                                               "letter) is its own record",
+    "notifications.services.deliveries_deliver_due": "delivery machinery (calls delivery_attempt)",
+    "notifications.services.message_send": "delivery machinery: queues a message for an audited action "
+                                           "(e.g. otp_challenge_send audits otp.challenge_sent)",
+    "notifications.services.notification_mark_read": "a person's own inbox state",
+    "notifications.services.channel_preference_set": "a person's own notification opt-out (inbox settings), "
+                                                     "not tenant configuration",
+    "notifications.services.render_message": "pure function",
+    "notifications.services.message_body": "a read",
+    "notifications.services.backoff_seconds": "pure function",
+    "notifications.services.breaker_target": "pure function",
+    "notifications.services.new_webhook_secret": "pure function",
+    "notifications.services.endpoint_signing_secrets": "a read (decrypts)",
+    "notifications.services.uuid_or_404": "a check",
+    "notifications.services.webhook_url_check": "a check (resolves the host)",
     "escalations.ladder.ladder_of": "pure function",
     "escalations.ladder.max_level_of": "pure function",
     "escalations.ladder.next_ladder_step": "a read",
