@@ -25,6 +25,7 @@ from trustguard.bulk import bulk_insert_rows
 from trustguard.jsonutil import canonical_json
 
 from .models import AuditChainHead, AuditEvent
+from .signals import audit_events_recorded
 
 PLATFORM_CHAIN = "platform"
 
@@ -193,6 +194,7 @@ def audit_record(
                        now=timezone.now())
     event.save(force_insert=True)
     AuditChainHead.objects.filter(chain_key=key).update(last_seq=event.seq, last_hash=event.hash)
+    audit_events_recorded.send(sender=AuditEvent, events=[event])
     return event
 
 
@@ -237,4 +239,5 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     for key in keys:
         head = heads[key]
         AuditChainHead.objects.filter(chain_key=key).update(last_seq=head.last_seq, last_hash=head.last_hash)
+    audit_events_recorded.send(sender=AuditEvent, events=events)
     return events

@@ -46,17 +46,21 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "pgtrigger",
+    "django_prometheus",
     "trustguard",
     "accounts",
     "approvals",
     "audit",
     "notifications",
     "escalations",
+    "reports",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "trustguard.middleware.RequestIdMiddleware",
+    "trustguard.request_log.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -67,6 +71,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "trustguard.urls"
@@ -128,6 +133,7 @@ else:
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_queue_dir / "processed"),
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}}
@@ -160,6 +166,7 @@ _JOB_SCHEDULES: dict[str, object] = {
     "audit.apply_retention": crontab(hour=3, minute=17),
     "audit.verify_chains": crontab(hour=3, minute=47),
     "api.purge_idempotency_keys": 3600.0,
+    "reports.purge_exports": 3600.0,
 }
 CELERY_BEAT_SCHEDULE.update(
     {name: {"task": "trustguard.run_job", "schedule": schedule, "args": [name]} for name, schedule in _JOB_SCHEDULES.items()}
@@ -188,6 +195,21 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Reports, exports, health, metrics (reports app, trustguard.health, trustguard.metrics) ---------
+EXPORT_DIR = Path(env_str("TRUSTGUARD_EXPORT_DIR") or VAR_DIR / "exports")
+# Rows fetched per database round trip while streaming an export (constant memory, see docs/PERFORMANCE.md).
+EXPORT_CHUNK_SIZE = env_int("TRUSTGUARD_EXPORT_CHUNK_SIZE", 2000, minimum=100)
+# A synchronous .xlsx download is built in a temp file first; past this many rows use POST /exports (a job).
+EXPORT_SYNC_XLSX_MAX_ROWS = env_int("TRUSTGUARD_EXPORT_SYNC_XLSX_MAX_ROWS", 100_000, minimum=1)
+EXPORT_JOB_RETENTION = timedelta(days=env_int("TRUSTGUARD_EXPORT_RETENTION_DAYS", 7, minimum=1))
+# /metrics outside DEBUG: `Authorization: Bearer <token>` or a staff session. Empty: staff session only.
+METRICS_TOKEN = env_str("TRUSTGUARD_METRICS_TOKEN", "") or ""
+CELERY_DEFAULT_QUEUE_NAME = "celery"
+# Above these, /healthz lists a warning (still 200: a backlog is not a reason to take the web out).
+HEALTH_QUEUE_DEPTH_WARN = env_int("TRUSTGUARD_HEALTH_QUEUE_DEPTH_WARN", 1000, minimum=1)
+HEALTH_OUTBOX_BACKLOG_WARN = env_int("TRUSTGUARD_HEALTH_OUTBOX_BACKLOG_WARN", 1000, minimum=1)
+HEALTH_OUTBOX_AGE_WARN_SECONDS = env_int("TRUSTGUARD_HEALTH_OUTBOX_AGE_WARN", 300, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG

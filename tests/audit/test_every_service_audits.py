@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import inspect
 import pkgutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -47,6 +48,8 @@ from escalations.services import (
 from escalations.sweeps import sweep_deadlines
 from notifications import services as notification_services
 from notifications.models import Delivery, DeliveryStatus, OutboxEvent
+from reports import services as report_services
+from reports.exports import ExportFilters
 from tests.conftest import totp_code
 from trustguard.errors import DomainError
 
@@ -129,6 +132,15 @@ def _dead_letter_replayed(w: World) -> None:
     notification_services.delivery_replay(delivery_id=dead.pk, actor=w.actor("ops"))
 
 
+def _export_run_and_downloaded(w: World) -> None:
+    w.case()
+    with tempfile.TemporaryDirectory() as folder, override_settings(EXPORT_DIR=folder):
+        job = report_services.export_job_create(actor=w.actor("ops"), dataset="audit", fmt="csv",
+                                                filters=ExportFilters())
+        report_services.export_job_run(job_id=job.pk)
+        report_services.export_job_file_open(actor=w.actor("ops"), job_id=job.pk)
+
+
 def _new_user(w: World) -> User:
     return User.objects.create_user(username="newbie", email="newbie@demo.example", password="x" * 12)
 
@@ -190,6 +202,15 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
         lambda w: notification_services.webhook_endpoint_delete(
             tenant_id=w.tenant.pk, actor=w.actor("ops"), endpoint_id=_webhook(w).pk), {"webhook.deleted"}),
     "notifications.services.delivery_replay": (_dead_letter_replayed, {"delivery.replayed"}),
+    "reports.services.export_download_record": (
+        lambda w: report_services.export_download_record(actor=w.actor("ops"), dataset="audit", fmt="csv",
+                                                         filters=ExportFilters()), {"export.downloaded"}),
+    "reports.services.export_job_create": (_export_run_and_downloaded, {"export.requested"}),
+    "reports.services.export_job_run": (_export_run_and_downloaded, {"export.completed"}),
+    "reports.services.export_job_file_open": (_export_run_and_downloaded, {"export.downloaded"}),
+    "reports.services.escalation_report_record": (
+        lambda w: report_services.escalation_report_record(actor=w.actor("ops"), escalation_id=w.case().pk),
+        {"escalation.report_generated"}),
     "audit.retention.retention_apply": (_retention, {"audit.pruned"}),
     "audit.alerts.chain_break_alert": (
         lambda w: chain_break_alert(reports=[ChainReport("tenant:0", 1, False, "test", 1, 1)], job="test"),
@@ -247,6 +268,11 @@ EXEMPT: dict[str, str] = {
     "notifications.services.endpoint_signing_secrets": "a read (decrypts)",
     "notifications.services.uuid_or_404": "a check",
     "notifications.services.webhook_url_check": "a check (resolves the host)",
+    "reports.services.require_capability": "a check",
+    "reports.services.export_job_get": "a read",
+    "reports.services.export_file_path": "pure function",
+    "reports.services.export_jobs_purge": "housekeeping: removes expired export files and their job rows "
+                                          "(the exports' audit events stay)",
     "escalations.ladder.ladder_of": "pure function",
     "escalations.ladder.max_level_of": "pure function",
     "escalations.ladder.next_ladder_step": "a read",
