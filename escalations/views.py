@@ -90,6 +90,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         "types": queue_types(actor=actor), "statuses": EscalationStatus.choices,
         "can_view_all": actor.can(Capability.ESCALATION_VIEW_ALL), "is_filtered": _is_filtered(filters),
         "appending": bool(request.GET.get("cursor")),
+        "active_filters": sum(bool(x) for x in (filters.status, filters.type, filters.risk, filters.overdue,
+                                                filters.scope == "all")),
         "my_roles": sorted(actor.roles),
         **badge_context(request),
     }

@@ -98,7 +98,7 @@ def risk_badge(level: str) -> SafeString:
 
 @register.simple_tag
 def urgency_badge(level: str) -> SafeString:
-    return format_html('<span class="badge urgency-{}"><span aria-hidden="true">{}</span> {}</span>',
+    return format_html('<span class="badge urgency-{}"><span aria-hidden="true">{}</span> {} urgency</span>',
                        level, _URGENCY_ICON.get(level, ""), level.capitalize())
 
 
@@ -213,3 +213,37 @@ def render_value(value: Any, depth: int = 0) -> SafeString:
     if value is None:
         return mark_safe('<span class="muted">—</span>')
     return escape(value)
+
+
+_ACTION_LABELS = {
+    "escalation.created": "Created",
+    "escalation.acknowledged": "Acknowledged",
+    "escalation.escalated": "Escalated to the next level",
+    "escalation.reminded": "Reminder sent",
+    "escalation.approved": "Approved",
+    "escalation.rejected": "Rejected",
+    "escalation.deferred": "Deferred",
+    "escalation.resumed": "Back from deferral",
+    "escalation.expired": "Expired",
+    "escalation.cancelled": "Cancelled",
+    "escalation.executed": "Executed",
+    "decision.recorded": "Decision recorded",
+    "otp.failed": "Wrong one-time code",
+    "otp.replay_refused": "Reused one-time code refused",
+    "otp.locked_out": "Locked out after wrong codes",
+    "otp.challenge_sent": "One-time code sent",
+}
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """An audit action in words ("decision.recorded" -> "Decision recorded")."""
+    return _ACTION_LABELS.get(action) or humanize_key(action.split(".", 1)[-1].replace(".", " "))
+
+
+_DECIDED = {"approve": "Approved", "reject": "Rejected", "defer": "Deferred"}
+
+
+@register.filter
+def decided(decision: str) -> str:
+    return _DECIDED.get(decision, decision)
