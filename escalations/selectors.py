@@ -56,7 +56,7 @@ class QueueFilters:
     scope: str = "mine"  # mine = assigned to my roles; all = everything I may see
 
     @classmethod
-    def from_query(cls, params: Any) -> QueueFilters:
+    def from_query(cls, params: Any, default_scope: str = "mine") -> QueueFilters:
         """From request.GET; unknown values are dropped (a filter never causes an error)."""
         status = params.get("status", "")
         risk = params.get("risk", "")
@@ -66,7 +66,7 @@ class QueueFilters:
             risk=risk if risk in ("low", "medium", "high") else "",
             overdue=params.get("overdue") in ("1", "on", "true"),
             q=(params.get("q") or "").strip()[:200],
-            scope="all" if params.get("scope") == "all" else "mine",
+            scope=params.get("scope") if params.get("scope") in ("mine", "all") else default_scope,
         )
 
 
@@ -226,5 +226,5 @@ def escalation_summary(*, actor: Actor, now: datetime | None = None) -> Summary:
     ).count()
     per_day = dict(recent.annotate(day=TruncDate("created_at")).order_by().values_list("day").annotate(n=Count("id")))
     days = [timezone.localdate(now - timedelta(days=i)) for i in range(13, -1, -1)]
-    summary.daily_created = [(d.isoformat(), per_day.get(d, 0)) for d in days]
+    summary.daily_created = [(d.strftime("%-d %b"), per_day.get(d, 0)) for d in days]
     return summary

@@ -81,7 +81,8 @@ def badge_context(request: HttpRequest) -> dict[str, Any]:
 def queue(request: HttpRequest) -> HttpResponse:
     """My queue; with htmx (polling or "Load more") only the rows."""
     actor = request.actor  # type: ignore[attr-defined]
-    filters = QueueFilters.from_query(request.GET)
+    # People who decide start with their own queue; those who only oversee (operators) with everything.
+    filters = QueueFilters.from_query(request.GET, default_scope="mine" if actor.can(Capability.ESCALATION_VIEW) else "all")
     page = paginate_queue(escalation_queue(actor=actor, filters=filters), cursor=request.GET.get("cursor", ""))
     query = request.GET.copy()
     query.pop("cursor", None)

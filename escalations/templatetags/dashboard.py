@@ -148,7 +148,7 @@ def duration(seconds: float | None) -> str:
 @register.inclusion_tag("dashboard/partials/bar_chart.html")
 def bar_chart(rows: list[tuple[str, int]], title: str, label_every: int = 1) -> dict[str, Any]:
     """A small server-side SVG bar chart (no script, no CDN), with a table fallback for screen readers."""
-    width, height, pad_bottom, pad_top = 320, 140, 22, 14
+    width, height, pad_bottom, pad_top = 560, 200, 24, 16
     peak = max((n for _, n in rows), default=0) or 1
     slot = width / max(len(rows), 1)
     bars = []
@@ -247,3 +247,10 @@ _DECIDED = {"approve": "Approved", "reject": "Rejected", "defer": "Deferred"}
 @register.filter
 def decided(decision: str) -> str:
     return _DECIDED.get(decision, decision)
+
+
+@register.inclusion_tag("dashboard/partials/hbar_chart.html")
+def hbar_chart(rows: list[tuple[str, int]], title: str) -> dict[str, Any]:
+    """Horizontal bars with their labels and values as text: readable at any width, no script."""
+    peak = max((n for _, n in rows), default=0) or 1
+    return {"title": title, "rows": [{"label": label, "n": n, "pct": round(100 * n / peak, 1)} for label, n in rows]}

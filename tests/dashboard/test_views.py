@@ -446,3 +446,13 @@ def test_totp_enrolment_counts_only_after_a_confirming_code(make_tenant, make_pe
     assert good.status_code == 302
     assert TOTPDevice.objects.filter(user=person, confirmed=True).count() == 1
     assert "is set up" in client.get("/accounts/authenticator/").content.decode()
+
+
+def test_five_wrong_passwords_pause_sign_in_with_a_page_that_says_so(demo, client):
+    for _ in range(5):
+        client.post("/accounts/login/", {"username": "ceo", "password": "wrong"})
+
+    locked = client.post("/accounts/login/", {"username": "ceo", "password": demo["by_name"]["ceo"]["password"]})
+
+    assert locked.status_code == 429
+    assert "Sign-in is paused" in locked.content.decode()
