@@ -198,3 +198,24 @@ def test_the_signed_attachment_link_works_then_expires(open_as, order_with_recei
         response = page.goto(href)
         assert response.status == 410
         expect(page.locator("h1")).to_have_text("This link has expired")
+
+
+def test_filters_apply_without_a_reload_and_the_live_refresh_keeps_them(open_as, raise_escalation):
+    from playwright.sync_api import expect
+
+    raise_escalation(entity_id="ORD-BIG")
+    raise_escalation(entity_id="ORD-FLAGGED", naira=20_000, flags=["vendor_flagged"])
+    page = open_as("ceo", PHONE)
+    page.evaluate("window.notReloaded = true")
+
+    page.click("summary:has-text('Filters')")
+    page.select_option("#f-type", "VENDOR_FLAGGED")
+    expect(page.locator("[data-testid=queue-item]")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"type=VENDOR_FLAGGED"))
+
+    raise_escalation(entity_id="ORD-BIG-2")  # HIGH_VALUE: arrives, but does not match the filter
+    page.clock.run_for(16_000)
+    expect(page.locator("[data-testid=pending-badge] .pill-count")).to_have_text("3")
+    expect(page.locator("[data-testid=queue-item]")).to_have_count(1)
+    expect(page.locator("[data-testid=queue-item]")).to_contain_text("ORD-FLAGGED")
+    assert page.evaluate("window.notReloaded") is True
