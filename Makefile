@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV_ENV := DEBUG=1
 
-.PHONY: run test lint typecheck bench migrate seed clean
+.PHONY: run test lint typecheck bench migrate seed clean superuser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,7 @@ bench: $(VENV)/.dev-installed
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache
+
+## superuser: create an admin login for the operators' admin
+superuser: migrate
+	$(DEV_ENV) $(BIN)/python manage.py createsuperuser

@@ -9,6 +9,7 @@ consumed together with the decision it authorises.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,7 +48,7 @@ def _locked_state(user: User) -> StepUpState:
 
 def lockout_remaining(state: StepUpState, now: datetime) -> int:
     if state.locked_until and state.locked_until > now:
-        return int((state.locked_until - now).total_seconds()) + 1
+        return math.ceil((state.locked_until - now).total_seconds())
     return 0
 
 

@@ -108,7 +108,7 @@ def seed_demo(slug: str = "demo") -> dict[str, Any]:
         first, last = full_name.split(" ", 1)
         user = User.objects.filter(username=username).first() or User(username=username)
         user.email, user.first_name, user.last_name, user.phone_number = email, first, last, phone
-        # The demo operator runs the operators' admin (README: "admin ... demo operator: ops").
+        # The demo operator runs the admin; real deployments grant staff status deliberately.
         user.is_staff = user.is_superuser = role == Role.OPERATOR
         user.set_password(password)
         user.save()

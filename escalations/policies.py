@@ -18,6 +18,8 @@ from trustguard.errors import NotFound, ValidationFailed
 from .models import ExpiryOutcome, Policy, RiskLevel, TriggerRule
 
 CHANNELS = ("email", "sms", "in_app")
+# More approvers than a governing body has members is a configuration mistake, not a policy.
+MAX_APPROVALS = 50
 # Fields that shape an escalation; the snapshot an escalation keeps, and what a policy edit audits.
 SNAPSHOT_FIELDS = ("type", "name", "route", "approvals_by_risk", "default_risk_level", "ack_sla_seconds",
                    "expiry_seconds", "ladder", "max_escalation_level", "notify_channels", "single_employee_mode",
@@ -46,9 +48,9 @@ def normalize_route(route: Any) -> list[dict[str, Any]]:
             roles = item.get("roles") or ([item["role"]] if "role" in item else [])
             required = item.get("approvals_required")
             if required is not None and (isinstance(required, bool) or not isinstance(required, int)
-                                         or not 0 <= required <= 20):
-                raise ValidationFailed(f"{field}.approvals_required must be 0-20",
-                                       errors={field: ["approvals_required must be a whole number from 0 to 20."]})
+                                         or not 0 <= required <= MAX_APPROVALS):
+                raise ValidationFailed(f"{field}.approvals_required must be 0-{MAX_APPROVALS}",
+                                       errors={field: [f"approvals_required: a whole number from 0 to {MAX_APPROVALS}."]})
         else:
             raise ValidationFailed(f"{field} must be a role, a list of roles or a stage object",
                                    errors={field: ["Not a stage."]})
@@ -66,9 +68,9 @@ def normalize_approvals_by_risk(value: Any) -> dict[str, int]:
                                errors={"approvals_by_risk": ["Keys must be low, medium, high."]})
     out = {}
     for level, count in value.items():
-        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 20:
-            raise ValidationFailed("approvals_by_risk counts must be 0-20",
-                                   errors={"approvals_by_risk": [f"{level}: a whole number from 0 to 20."]})
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_APPROVALS:
+            raise ValidationFailed(f"approvals_by_risk counts must be 0-{MAX_APPROVALS}",
+                                   errors={"approvals_by_risk": [f"{level}: a whole number from 0 to {MAX_APPROVALS}."]})
         out[level] = count
     return out
 

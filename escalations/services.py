@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,6 +34,7 @@ from audit.services import audit_record
 from notifications.services import event_emit
 from trustguard.errors import Conflict, DomainError, PermissionDenied, Unprocessable, ValidationFailed
 from trustguard.jsonutil import canonical_json
+from trustguard.phones import normalize_phone
 
 from .models import OPEN_STATUSES, Escalation, EscalationStatus, Policy, RiskLevel, Urgency
 from .policies import match_trigger, policy_for, policy_snapshot, stage_specs
@@ -171,9 +174,38 @@ def close(escalation: Escalation, status: str, now: datetime) -> None:
     refresh_next_deadline(escalation)
 
 
+def _clean_contact(contact: dict[str, str] | None, errors: dict[str, list[str]]) -> dict[str, str]:
+    """A customer to keep informed: optional email and phone (stored in E.164)."""
+    if not contact:
+        return {}
+    cleaned: dict[str, str] = {}
+    unknown = set(contact) - {"email", "phone", "name"}
+    if unknown:
+        errors["contact"] = [f"Unknown keys: {', '.join(sorted(unknown))}; use email, phone, name."]
+    if contact.get("email"):
+        try:
+            validate_email(contact["email"])
+            cleaned["email"] = contact["email"]
+        except DjangoValidationError:
+            errors["contact.email"] = ["Enter a valid email address."]
+    if contact.get("phone"):
+        try:
+            cleaned["phone"] = normalize_phone(str(contact["phone"]), field="contact.phone")
+        except ValidationFailed as exc:
+            errors.update(exc.errors or {})
+    if contact.get("name"):
+        cleaned["name"] = str(contact["name"])[:200]
+    return cleaned
+
+
 def _validate_create(reason: str, source: SourceRef, amount: Money | None, risk_level: str | None, urgency: str,
-                     flags: Sequence[str], payload: dict[str, Any] | None) -> None:
+                     flags: Sequence[str], payload: dict[str, Any] | None, requested_by: str) -> None:
     errors: dict[str, list[str]] = {}
+    if requested_by:
+        try:
+            validate_email(requested_by)
+        except DjangoValidationError:
+            errors["requested_by"] = ["The requester's email address."]
     if not (reason or "").strip():
         errors["reason"] = ["This field may not be blank."]
     for name in ("system", "entity_type", "entity_id"):
@@ -235,7 +267,11 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
     needed = Capability.ESCALATION_CREATE_MANUAL if actor.user else "escalation.create"
     if not actor.can(needed):
         raise PermissionDenied(f"creating escalations needs {needed}", slug="missing-capability")
-    _validate_create(reason, source, amount, risk_level, urgency, flags, payload)
+    _validate_create(reason, source, amount, risk_level, urgency, flags, payload, requested_by)
+    contact_errors: dict[str, list[str]] = {}
+    contact = _clean_contact(contact, contact_errors)
+    if contact_errors:
+        raise ValidationFailed("the contact is invalid: " + ", ".join(sorted(contact_errors)), errors=contact_errors)
     check = escalation_check(actor=actor, type=type, amount=amount, flags=flags, risk_level=risk_level)
     if not check.requires_escalation or check.policy is None:
         raise Unprocessable("no trigger rule matched: this request does not need an escalation "

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pyotp
 import pytest
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actors import Actor
@@ -63,9 +64,14 @@ def make_person(db: None) -> Callable[..., User]:
 
 
 def totp_code(user: User, at: datetime | None = None) -> str:
-    """The code the person's authenticator app shows (at `at`, default now)."""
+    """The code the person's authenticator app shows: now (or at `at`), or, when this step was
+    already used, the next step's code (within the device's tolerance), as a person would wait for."""
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
     assert device is not None
-    secret = base64.b32encode(bytes.fromhex(device.key)).decode()
-    totp = pyotp.TOTP(secret)
-    return totp.at(at) if at else totp.now()
+    totp = pyotp.TOTP(base64.b32encode(bytes.fromhex(device.key)).decode())
+    moment = at or timezone.now()
+    step = int(moment.timestamp()) // totp.interval
+    if at is None and device.last_t is not None and device.last_t >= step:
+        step = device.last_t + 1
+        assert step <= int(moment.timestamp()) // totp.interval + device.tolerance, "no unused code within tolerance"
+    return totp.at(step * totp.interval)

@@ -257,3 +257,25 @@ def test_a_refused_decision_leaves_nothing_behind(vendor, demo_actor):
     assert case.approvals_received == 0
     assert not Decision.objects.exists()
     assert OutboxEvent.objects.count() == outbox_before
+
+
+def test_bad_create_input_is_refused_naming_every_field_and_nothing_is_written(vendor):
+    with pytest.raises(ValidationFailed) as refused:
+        escalation_create(actor=vendor, type="SMR", reason=" ", source=SourceRef("", "order", "X"),
+                          amount=Money(value_minor=-5, currency="naira"), urgency="asap", requested_by="not-an-email")
+
+    assert set(refused.value.errors) == {"reason", "source.system", "amount.value_minor", "amount.currency", "urgency",
+                                         "requested_by"}
+    assert not Escalation.objects.exists()
+    assert not OutboxEvent.objects.exists()
+
+
+def test_a_customer_contact_is_kept_with_the_phone_in_e164(vendor):
+    escalation = escalation_create(actor=vendor, reason="Order", source=ORDER, amount=naira(2_500_000),
+                                   contact={"email": "buyer@mail.example", "phone": "0803 123 4567"})
+
+    assert escalation.contact == {"email": "buyer@mail.example", "phone": "+2348031234567"}
+    with pytest.raises(ValidationFailed) as refused:
+        escalation_create(actor=vendor, reason="Order", source=ORDER, amount=naira(2_500_000),
+                          contact={"phone": "12"})
+    assert "contact.phone" in refused.value.errors

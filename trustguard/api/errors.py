@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -53,10 +54,10 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        headers = dict(exc.headers)
+        domain_headers = dict(exc.headers)
         if exc.status == 401:
-            headers.setdefault("WWW-Authenticate", 'Bearer realm="trustguard"')
-        return problem_response(exc.as_problem(), headers)
+            domain_headers.setdefault("WWW-Authenticate", 'Bearer realm="trustguard"')
+        return problem_response(exc.as_problem(), domain_headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -72,8 +73,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         body["errors"] = errors
     else:
         body["detail"] = str(exc.detail)
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(max(1, int(exc.wait)))
+    wait = getattr(exc, "wait", None)
+    if isinstance(exc, exceptions.Throttled) and wait is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(wait)))
     if exc.status_code == status.HTTP_401_UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Bearer realm="trustguard"'
     return problem_response(body, headers)

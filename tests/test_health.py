@@ -1,0 +1,47 @@
+"""/healthz: 200 when database, broker and beat are healthy; 503 naming the failing check."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from trustguard.health import beat_heartbeat_write
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthy_when_database_broker_and_beat_are_alive(client):
+    beat_heartbeat_write()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "ok"
+    statuses = {name: check["status"] for name, check in body["checks"].items()}
+    assert statuses.items() >= {"database": "ok", "broker": "ok", "beat": "ok"}.items()
+
+
+def test_a_stale_beat_heartbeat_is_unhealthy_and_named(client):
+    with time_machine.travel(timezone.now() - timedelta(minutes=4)):
+        beat_heartbeat_write()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert "beat" in response.json()["failing"]
+    assert response.json()["checks"]["beat"]["age_seconds"] >= 240
+
+
+def test_an_unreachable_broker_is_unhealthy_and_named(client, settings):
+    beat_heartbeat_write()
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6390/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["broker"]
