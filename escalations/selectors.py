@@ -58,6 +58,7 @@ class QueueFilters:
     @classmethod
     def from_query(cls, params: Any, default_scope: str = "mine") -> QueueFilters:
         """From request.GET; unknown values are dropped (a filter never causes an error)."""
+        params = {k: str(params.get(k) or "").replace("\x00", "") for k in ("status", "risk", "type", "q", "overdue", "scope")}
         status = params.get("status", "")
         risk = params.get("risk", "")
         return cls(

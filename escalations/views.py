@@ -8,6 +8,7 @@ badges refresh themselves and a decision swaps the case in place.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from approvals.models import Decision
 from trustguard.errors import DomainError
 
 from . import services
-from .attachments import LinkExpired, LinkRefused, attachment_check, attachment_token, attachments_of
+from .attachments import SAFE_TYPES, LinkExpired, LinkRefused, attachment_check, attachment_token, attachments_of
 from .models import Escalation, EscalationStatus
 from .selectors import (
     QueueFilters,
@@ -195,7 +196,10 @@ def _after_success(request: HttpRequest, pk: str, message: str) -> HttpResponse:
 
 def _parse_defer_until(raw: str) -> datetime | None:
     """A datetime-local value (in the site's time zone) or an ISO datetime; None if unreadable."""
-    value = parse_datetime(raw.strip()) if raw.strip() else None
+    try:
+        value = parse_datetime(raw.strip()) if raw.strip() else None
+    except ValueError:  # well-formed but impossible, e.g. 2026-02-30T10:00
+        return None
     if value is not None and timezone.is_naive(value):
         value = timezone.make_aware(value)
     return value
@@ -287,8 +291,6 @@ def attachment(request: HttpRequest, pk: str, index: int) -> HttpResponse:
         raise Http404("No such attachment.")
     if item.content is None:
         return redirect(item.url)
-    from .attachments import SAFE_TYPES
-
     response = HttpResponse(item.content, content_type=item.content_type if item.content_type in SAFE_TYPES
                             else "application/octet-stream")
     # Always a download, never rendered as a page of ours: a hostile "receipt" cannot run script here.
@@ -299,8 +301,6 @@ def attachment(request: HttpRequest, pk: str, index: int) -> HttpResponse:
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(str(value))
     except ValueError:

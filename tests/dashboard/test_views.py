@@ -456,3 +456,18 @@ def test_five_wrong_passwords_pause_sign_in_with_a_page_that_says_so(demo, clien
 
     assert locked.status_code == 429
     assert "Sign-in is paused" in locked.content.decode()
+
+
+def test_hostile_form_input_is_refused_cleanly_never_a_500(raise_escalation, signed_in):
+    escalation = raise_escalation()
+    client = signed_in("ceo")
+
+    impossible_date = client.post(f"/e/{escalation.pk}/decide/", {
+        "decision": "defer", "justification": "x", "otp": "123456", "defer_until": "2026-02-30T10:00"})
+    nul_search = client.get("/", {"q": "ORD\x00", "type": "\x00"})
+    huge_tenant = client.post("/accounts/tenant/", {"tenant": "9" * 40})
+    unicode_digits = client.post("/accounts/tenant/", {"tenant": "١٢"})
+
+    assert impossible_date.status_code == 400
+    assert nul_search.status_code == 200
+    assert huge_tenant.status_code == unicode_digits.status_code == 302
