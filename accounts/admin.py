@@ -244,7 +244,7 @@ class PersonalTokenForm(forms.ModelForm):
         fields = ("user", "tenant", "name")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         user, tenant = data.get("user"), data.get("tenant")
         if user and tenant and not Membership.objects.filter(user=user, tenant=tenant, is_active=True).exists():
             raise forms.ValidationError("This person has no active role in that tenant; a token would act as nobody.")

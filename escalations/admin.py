@@ -31,7 +31,7 @@ class PolicyForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         """The policy rules of the API (route shape, roles, channels, levels), shown next to each field."""
-        data = super().clean()
+        data = super().clean() or {}
         fields = {k: data[k] for k in EDITABLE_POLICY_FIELDS if k in data}
         try:
             data.update(validate_policy_fields(fields))

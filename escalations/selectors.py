@@ -216,6 +216,7 @@ def escalation_summary(*, actor: Actor, now: datetime | None = None) -> Summary:
         (decided - created).total_seconds()
         for created, decided in recent.filter(decided_at__isnull=False).order_by("-decided_at")
         .values_list("created_at", "decided_at")[:MEDIAN_SAMPLE]
+        if decided is not None
     ]
     summary.decided_count = len(durations)
     summary.median_decision_seconds = statistics.median(durations) if durations else None

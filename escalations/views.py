@@ -52,6 +52,11 @@ DECISION_CHOICES = [
 OTP_SLUGS = {"otp-invalid", "otp-replayed", "otp-locked", "person-required"}
 
 
+def is_htmx(request: HttpRequest) -> bool:
+    """Did htmx send this (django-htmx's request.htmx), so a fragment is the answer rather than a page?"""
+    return bool(getattr(request, "htmx", False))
+
+
 def challenge_sender() -> Callable[..., Any] | None:
     """escalations.services.otp_challenge_send when that service exists (written on another branch)."""
     return getattr(services, "otp_challenge_send", None)
@@ -97,7 +102,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "my_roles": sorted(actor.roles),
         **badge_context(request),
     }
-    if request.htmx:
+    if is_htmx(request):
         return render(request, "dashboard/partials/queue_list.html", context)
     context["has_authenticator"] = has_confirmed_device(request.user)  # type: ignore[arg-type]
     return render(request, "dashboard/queue.html", context)
@@ -172,7 +177,7 @@ def _respond_case(request: HttpRequest, pk: str, *, status: int = 200, **extra: 
     """After an action: the re-read case (htmx swaps it in place), or the whole page without htmx."""
     escalation = _case_or_404(request, pk)
     context = {**_case_context(request, escalation, **extra), **badge_context(request)}
-    template = "dashboard/partials/case_htmx.html" if request.htmx else "dashboard/detail.html"
+    template = "dashboard/partials/case_htmx.html" if is_htmx(request) else "dashboard/detail.html"
     return render(request, template, context, status=status)
 
 
@@ -188,7 +193,7 @@ def acknowledge(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 def _after_success(request: HttpRequest, pk: str, message: str) -> HttpResponse:
-    if request.htmx:
+    if is_htmx(request):
         return _respond_case(request, pk, notice=message)
     messages.success(request, message)
     return HttpResponseRedirect(reverse("dashboard:detail", args=[pk]))
@@ -267,7 +272,7 @@ def send_code(request: HttpRequest, pk: str) -> HttpResponse:
     except DomainError as exc:
         return _respond_case(request, pk, status=exc.status, errors={"otp": [_sentence(exc.detail)]})
     message = f"A code is on its way by {'text message' if channel == 'sms' else 'email'}. It works for 5 minutes."
-    if request.htmx:
+    if is_htmx(request):
         return _respond_case(request, pk, notice=message)
     messages.info(request, message)
     return HttpResponseRedirect(reverse("dashboard:detail", args=[pk]) + "#decide")

@@ -49,7 +49,9 @@ def test_creating_an_api_key_shows_its_secret_once_and_stores_only_the_digest(op
                              follow=True)
 
     shown = [m for m in messages_of(response) if "shown only once" in m]
-    secret = re.search(r"(tgk_\S+)", shown[0]).group(1)
+    match = re.search(r"(tgk_\S+)", shown[0])
+    assert match
+    secret = match.group(1)
     key = ApiKey.objects.get(name="erp")
     assert key.digest == secret_digest(secret)
     assert secret not in str(list(ApiKey.objects.filter(pk=key.pk).values()))

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import time_machine
@@ -20,6 +21,9 @@ from escalations.models import Escalation, EscalationStatus
 from tests.conftest import totp_code
 from tests.dashboard.conftest import user
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
@@ -29,7 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
@@ -44,13 +48,14 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def open_as(browser, live_server, demo, settings) -> Iterator[Callable[..., object]]:
+def open_as(browser, live_server, demo, settings) -> Iterator[Callable[..., Page]]:
     """A signed-in page for a person, at a viewport; console errors (e.g. CSP refusals) fail the test."""
     # The live server speaks plain http; Secure cookies would not come back over it.
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
-    contexts, problems = [], []
+    contexts: list[Any] = []
+    problems: list[str] = []
 
-    def _open(username: str, viewport: dict[str, int] = DESKTOP, password: str | None = None) -> object:
+    def _open(username: str, viewport: dict[str, int] = DESKTOP, password: str | None = None) -> Page:
         context = browser.new_context(viewport=viewport, base_url=live_server.url)
         contexts.append(context)
         page = context.new_page()
@@ -72,13 +77,13 @@ def open_as(browser, live_server, demo, settings) -> Iterator[Callable[..., obje
     assert not unexpected, unexpected
 
 
-def shoot(page: object, name: str) -> None:
+def shoot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")  # a sticky header would otherwise be painted mid-page
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def pending_badge(page: object) -> str:
+def pending_badge(page: Page) -> str:
     return page.locator("[data-testid=pending-badge] .pill-count").inner_text()
 
 

@@ -21,6 +21,13 @@ from tests.dashboard.conftest import RECEIPT, user
 pytestmark = pytest.mark.django_db
 
 
+def found(pattern: str, text: str) -> str:
+    """The first group of `pattern` in `text` (failing the test when absent)."""
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} not found"
+    return match.group(1)
+
+
 def wrong(code: str) -> str:
     """A code that is certainly not `code` (every digit shifted)."""
     return "".join(str((int(c) + 5) % 10) for c in code)
@@ -86,7 +93,8 @@ def test_the_cursor_pages_through_the_queue_without_repeats_or_gaps(raise_escala
     ids = {str(raise_escalation(entity_id=f"ORD-{i:03d}").pk) for i in range(30)}
     client = signed_in("ceo")
     seen: list[str] = []
-    url, params = "/", {}
+    url: str = "/"
+    params: dict[str, str] = {}
     for _ in range(5):
         page = client.get(url, params).content.decode()
         seen += re.findall(r'data-testid="queue-item" data-id="([0-9a-f-]+)"', page)
@@ -342,7 +350,7 @@ def test_the_case_page_shows_route_history_and_what_is_still_needed(order_with_r
 def test_a_signed_attachment_link_works_for_its_person_for_five_minutes(order_with_receipt, signed_in):
     client = signed_in("ceo")
     page = client.get(f"/e/{order_with_receipt.pk}/").content.decode()
-    link = re.search(r'href="(/e/[^"]+/attachments/0/\?t=[^"]+)"', page).group(1).replace("&amp;", "&")
+    link = found(r'href="(/e/[^"]+/attachments/0/\?t=[^"]+)"', page).replace("&amp;", "&")
 
     fresh = client.get(link)
     with time_machine.travel(timezone.now() + timedelta(minutes=5, seconds=5)):
@@ -355,7 +363,7 @@ def test_a_signed_attachment_link_works_for_its_person_for_five_minutes(order_wi
 
 def test_a_signed_attachment_link_refuses_another_person(order_with_receipt, signed_in):
     page = signed_in("ceo").get(f"/e/{order_with_receipt.pk}/").content.decode()
-    link = re.search(r'href="(/e/[^"]+/attachments/0/\?t=[^"]+)"', page).group(1)
+    link = found(r'href="(/e/[^"]+/attachments/0/\?t=[^"]+)"', page)
 
     forwarded = signed_in("gb").get(link)  # governing body may view the case, but this is the CEO's link
     tampered = signed_in("ceo").get(link.replace("/attachments/0/", "/attachments/1/"))
@@ -434,7 +442,7 @@ def test_totp_enrolment_counts_only_after_a_confirming_code(make_tenant, make_pe
     client.post("/accounts/login/", {"username": "newbie", "password": "correct horse battery"})
 
     page = client.get("/accounts/authenticator/").content.decode()
-    secret = re.search(r'data-testid="totp-secret">([A-Z2-7 ]+)<', page).group(1).replace(" ", "")
+    secret = found(r'data-testid="totp-secret">([A-Z2-7 ]+)<', page).replace(" ", "")
     assert "<svg" in page
     assert not TOTPDevice.objects.filter(user=person, confirmed=True).exists()
 
