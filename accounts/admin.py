@@ -12,13 +12,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import transaction
 from django.db.models import QuerySet
+from django.forms.models import model_to_dict
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from guardian.shortcuts import get_perms
 from simple_history.admin import SimpleHistoryAdmin
+
+from audit.services import audit_record
 
 from .actors import Actor
 from .models import ApiKey, Membership, PersonalToken, Tenant, TenantRoleGroup, User
@@ -38,9 +42,26 @@ from .services import (
 from .totp import totp_device_reset
 
 
+class ServiceBackedHistoryAdmin(SimpleHistoryAdmin):
+    """Field-level history to read, but no "revert to this version": reverting saves the model
+    directly, which would bypass the services and their audit events."""
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+
 def operator_actor(request: HttpRequest, tenant: Tenant) -> Actor:
     """The operator, acting in `tenant` (for the audit trail; admin access itself is Django's staff check)."""
     return Actor(tenant=tenant, user=request.user)  # type: ignore[arg-type]
+
+
+def audited_save(request: HttpRequest, obj: Any, *, tenant: Tenant, action: str, target_type: str) -> None:
+    """Save an admin edit of a model that has no service of its own, with its audit event, in one transaction."""
+    with transaction.atomic():
+        old = type(obj).objects.select_for_update().filter(pk=obj.pk).first() if obj.pk else None
+        obj.save()
+        audit_record(tenant_id=tenant.pk, action=action, actor=operator_actor(request, tenant), target_type=target_type,
+                     target_id=obj.pk, before=model_to_dict(old) if old else None, after=model_to_dict(obj))
 
 
 # --- tenants and the capability matrix -----------------------------------------------------------
@@ -59,7 +80,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(SimpleHistoryAdmin):
+class TenantAdmin(ServiceBackedHistoryAdmin):
     list_display = ("slug", "name", "single_employee_mode", "email_otp_allowed", "created_at")
     list_filter = ("single_employee_mode", "email_otp_allowed")
     search_fields = ("slug", "name")
@@ -72,7 +93,7 @@ class TenantAdmin(SimpleHistoryAdmin):
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            audited_save(request, obj, tenant=obj, action="tenant.changed", target_type="tenant")
             return
         # A new tenant gets its role groups and the default capability matrix from the service.
         created = tenant_create(slug=obj.slug, name=obj.name, single_employee_mode=obj.single_employee_mode)
@@ -164,7 +185,7 @@ class MembershipForm(forms.ModelForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(SimpleHistoryAdmin):
+class MembershipAdmin(ServiceBackedHistoryAdmin):
     form = MembershipForm
     list_display = ("user", "tenant", "role", "is_active", "created_at")
     list_filter = ("tenant", "role", "is_active")
@@ -224,7 +245,7 @@ class CredentialAdminMixin:
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(CredentialAdminMixin, SimpleHistoryAdmin):
+class ApiKeyAdmin(CredentialAdminMixin, ServiceBackedHistoryAdmin):
     add_fields = ("tenant", "name")
     list_display = ("name", "tenant", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = ("tenant", ("revoked_at", admin.EmptyFieldListFilter))
@@ -252,7 +273,7 @@ class PersonalTokenForm(forms.ModelForm):
 
 
 @admin.register(PersonalToken)
-class PersonalTokenAdmin(CredentialAdminMixin, SimpleHistoryAdmin):
+class PersonalTokenAdmin(CredentialAdminMixin, ServiceBackedHistoryAdmin):
     form = PersonalTokenForm
     add_fields = ("user", "tenant", "name")
     list_display = ("name", "user", "tenant", "prefix", "created_at", "last_used_at", "revoked_at")

@@ -12,9 +12,9 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
-from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.actors import Actor
+from accounts.admin import ServiceBackedHistoryAdmin, audited_save
 from trustguard.errors import ValidationFailed
 
 from .models import Escalation, Policy, TriggerRule
@@ -43,7 +43,7 @@ class PolicyForm(forms.ModelForm):
 
 
 @admin.register(Policy)
-class PolicyAdmin(SimpleHistoryAdmin):
+class PolicyAdmin(ServiceBackedHistoryAdmin):
     form = PolicyForm
     list_display = ("type", "name", "tenant", "version", "ack_sla_seconds", "expiry_seconds", "is_active", "updated_at")
     list_filter = ("tenant", "is_active", "default_risk_level", "single_employee_mode")
@@ -64,11 +64,15 @@ class PolicyAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(TriggerRule)
-class TriggerRuleAdmin(SimpleHistoryAdmin):
+class TriggerRuleAdmin(ServiceBackedHistoryAdmin):
     list_display = ("__str__", "tenant", "kind", "escalation_type", "priority", "is_active")
     list_filter = ("tenant", "kind", "is_active", "escalation_type")
     search_fields = ("escalation_type", "flag", "currency", "tenant__slug")
     ordering = ("tenant", "priority", "id")
+
+    def save_model(self, request: HttpRequest, obj: TriggerRule, form: Any, change: bool) -> None:
+        # Trigger rules have no service of their own; the admin edit still leaves its audit event.
+        audited_save(request, obj, tenant=obj.tenant, action="trigger_rule.changed", target_type="trigger_rule")
 
 
 @admin.register(Escalation)

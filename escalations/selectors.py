@@ -24,6 +24,7 @@ from accounts.actors import Actor
 from accounts.roles import Capability
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
+from trustguard.errors import PermissionDenied
 
 from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
 
@@ -31,14 +32,43 @@ from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
 
 
 def escalations_visible_to(actor: Actor) -> QuerySet[Escalation]:
-    """The tenant's escalations `actor` may see: all with escalation.view_all, else those assigned to
-    one of the actor's roles (escalation.view). Anything else sees nothing (and gets 404s)."""
+    """The tenant's escalations `actor` may see.
+
+    A person with escalation.view_all sees all; with escalation.view, those assigned to one of their
+    roles and their own requests; anyone else nothing (so every page of theirs is a 404). A tenant
+    API key sees its own requests; a system job the whole tenant. (The same rule as the API's.)
+    """
     base = Escalation.objects.filter(tenant=actor.tenant)
+    if actor.api_key is not None:
+        return base.filter(requested_by_api_key=actor.api_key)
+    if actor.user is None:
+        return base
     if actor.can(Capability.ESCALATION_VIEW_ALL):
         return base
-    if actor.can(Capability.ESCALATION_VIEW) and actor.roles:
-        return base.filter(assigned_role__in=actor.roles)
+    if actor.can(Capability.ESCALATION_VIEW):
+        return base.filter(Q(assigned_role__in=sorted(actor.roles)) | Q(requested_by_user=actor.user))
     return base.none()
+
+
+def _visible(actor: Actor) -> QuerySet[Escalation]:
+    """escalations_visible_to for pages: "nothing visible" is an empty list here, never an error.
+
+    (A unified escalations_visible_to may raise PermissionDenied for people without any view
+    capability, as the API wants a 403; a page shows them an empty queue and 404s instead.)
+    """
+    try:
+        return escalations_visible_to(actor=actor)
+    except PermissionDenied:
+        return Escalation.objects.none()
+
+
+def escalation_visible(*, actor: Actor, pk: Any) -> Escalation | None:
+    """One escalation if `actor` may see it (None for a malformed id, another tenant's, or an invisible one)."""
+    try:
+        uuid.UUID(str(pk))
+    except ValueError:
+        return None
+    return _visible(actor).filter(pk=pk).first()
 
 
 # --- the approver queue --------------------------------------------------------------------------
@@ -77,7 +107,7 @@ def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | Non
     Ordered by (next_deadline_at, id) with NULLs last, the key of the partial index esc_queue_idx.
     """
     now = now or timezone.now()
-    qs = escalations_visible_to(actor)
+    qs = _visible(actor)
     if filters.scope == "mine":
         qs = qs.filter(assigned_role__in=actor.roles)
     if filters.status == "closed":
@@ -107,7 +137,7 @@ def pending_count(*, actor: Actor) -> int:
     """Open escalations waiting for one of my roles (the badge in the header)."""
     if not actor.roles:
         return 0
-    return escalations_visible_to(actor).filter(
+    return _visible(actor).filter(
         assigned_role__in=actor.roles, status__in=(EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED)
     ).count()
 
@@ -169,7 +199,7 @@ def escalation_for_page(*, actor: Actor, pk: Any) -> Escalation | None:
     except ValueError:
         return None
     return (
-        escalations_visible_to(actor)
+        _visible(actor)
         .select_related("approval", "policy", "acknowledged_by", "requested_by_user", "requested_by_api_key")
         .prefetch_related(
             Prefetch("approval__stages", queryset=ApprovalStage.objects.order_by("index")),
@@ -205,7 +235,7 @@ MEDIAN_SAMPLE = 5000
 def escalation_summary(*, actor: Actor, now: datetime | None = None) -> Summary:
     """Counts by status, my overdue items, median time to decision and SLA breaches (last 30 days)."""
     now = now or timezone.now()
-    visible = escalations_visible_to(actor)
+    visible = _visible(actor)
     counts = dict(visible.order_by().values_list("status").annotate(n=Count("id")))
     summary = Summary(by_status=[(s, counts.get(s, 0)) for s in EscalationStatus.values])
     if actor.roles:

@@ -8,7 +8,6 @@ badges refresh themselves and a decision swaps the case in place.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -36,7 +35,7 @@ from .selectors import (
     escalation_history,
     escalation_queue,
     escalation_summary,
-    escalations_visible_to,
+    escalation_visible,
     paginate_queue,
     pending_count,
     queue_types,
@@ -293,7 +292,7 @@ def send_code(request: HttpRequest, pk: str) -> HttpResponse:
 @tenant_view
 def attachment(request: HttpRequest, pk: str, index: int) -> HttpResponse:
     """An attachment behind a five-minute link signed for this person (403 for others, 410 once expired)."""
-    escalation = escalations_visible_to(request.actor).filter(pk=pk).first() if _is_uuid(pk) else None  # type: ignore[attr-defined]
+    escalation = escalation_visible(actor=request.actor, pk=pk)  # type: ignore[attr-defined]
     if escalation is None:
         raise Http404("No such escalation.")
     try:
@@ -314,14 +313,6 @@ def attachment(request: HttpRequest, pk: str, index: int) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{safe_name}"'
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 # --- summary -----------------------------------------------------------------------------------------

@@ -7,5 +7,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
-    path("", include("escalations.urls")),
+    path("", include("escalations.dashboard_urls")),
 ]

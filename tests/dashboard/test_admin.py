@@ -144,3 +144,32 @@ def test_escalations_are_read_only_in_the_admin(operator, raise_escalation):
     assert page.status_code == 200
     assert "₦2,500,000.00" in page.content.decode() or "250000000" in page.content.decode()
     assert 'name="status"' not in page.content.decode()
+
+
+def test_editing_a_trigger_rule_or_tenant_in_the_admin_is_audited(operator, demo):
+    from escalations.models import TriggerRule
+
+    rule = TriggerRule.objects.get(tenant=demo["tenant_obj"], kind="amount_at_least")
+    tenant = demo["tenant_obj"]
+
+    operator.post(f"/admin/escalations/triggerrule/{rule.pk}/change/", {
+        "tenant": tenant.pk, "kind": "amount_at_least", "escalation_type": "HIGH_VALUE", "currency": "NGN",
+        "threshold_minor": 50_000_000, "flag": "", "risk_level": "", "priority": 20, "is_active": "on"})
+    operator.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {
+        "name": "Demo Bank", "audit_retention_days": 2557, "email_otp_allowed": "on",
+        "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0})
+
+    change = AuditEvent.objects.get(action="trigger_rule.changed", target_id=str(rule.pk))
+    assert change.before and change.after
+    assert (change.before["threshold_minor"], change.after["threshold_minor"]) == (100_000_000, 50_000_000)
+    assert AuditEvent.objects.filter(action="tenant.changed", after__name="Demo Bank").exists()
+
+
+def test_history_pages_offer_no_revert_that_would_bypass_the_services(operator, demo):
+    policy = Policy.objects.get(tenant=demo["tenant_obj"], type="SMR")
+    version = policy.history.first()
+
+    page = operator.get(f"/admin/escalations/policy/{policy.pk}/history/{version.history_id}/")
+
+    assert page.status_code == 200
+    assert b"Revert" not in page.content

@@ -1,4 +1,4 @@
-"""The approver dashboard's pages (the REST API lives under /api/v1/, elsewhere)."""
+"""The approver dashboard's pages. (The REST API has its own URL module; this name keeps the two apart.)"""
 
 from django.urls import path
 
