@@ -14,7 +14,7 @@ from accounts.actors import Actor
 from accounts.models import Tenant
 from approvals.models import Decision
 from escalations.models import Escalation, EscalationStatus
-from escalations.selectors import escalations_visible_to
+from escalations.selectors import escalation_visible, escalations_visible_to
 from tests.conftest import totp_code
 from tests.dashboard.conftest import RECEIPT, user
 
@@ -174,15 +174,15 @@ def test_escalations_visible_to_follows_the_capabilities(raise_escalation, demo_
     from accounts.services import capability_revoke
 
     escalation = raise_escalation()
-    co = demo_actor("co")
-    assert escalation in escalations_visible_to(co)  # view_all
+    assert escalation in escalations_visible_to(actor=demo_actor("co"))  # view_all
 
     capability_revoke(tenant=demo["tenant_obj"], role="compliance_officer", capability="escalation.view_all",
                       actor=Actor.for_system(demo["tenant_obj"], "test"))
 
-    assert escalation not in escalations_visible_to(demo_actor("co"))  # only its own role's now
-    assert escalation in escalations_visible_to(demo_actor("ceo"))
-    assert not escalations_visible_to(demo_actor("analyst")).exists()
+    assert escalation not in escalations_visible_to(actor=demo_actor("co"))  # only its own role's now
+    assert escalation in escalations_visible_to(actor=demo_actor("ceo"))
+    # No view capability at all: nothing (the pages turn that into an empty queue and 404s).
+    assert escalation_visible(actor=demo_actor("analyst"), pk=escalation.pk) is None
 
 
 def test_a_malformed_case_id_is_a_404_not_a_500(signed_in):
