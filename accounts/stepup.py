@@ -19,6 +19,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import audit_record
+from notifications.services import message_send
 from trustguard.errors import DomainError, PermissionDenied, TooManyRequests, ValidationFailed
 
 from .actors import Actor
@@ -79,6 +80,18 @@ def _verify_totp(user: User, code: str, now: datetime) -> str:
     return "wrong"
 
 
+def _warn_of_replay(actor: Actor, subject: StepUpSubject) -> None:
+    """A reused code may mean someone saw it: tell its owner, in the app and by email."""
+    assert actor.user is not None
+    body = (f"Someone just tried to reuse a one-time code of yours on {subject.type} {subject.id}. "
+            "It was refused. If that was not you, change your password and tell your security team.")
+    for channel in ("in_app", "email"):
+        if channel == "email" and not actor.user.email:
+            continue
+        message_send(tenant_id=actor.tenant.pk, channel=channel, subject="A one-time code of yours was reused",
+                     body=body, purpose="security_alert", to_user_id=actor.user.pk)
+
+
 def stepup_verify(*, actor: Actor, subject: StepUpSubject, code: str | None) -> StepUpResult:
     """Verify `code` for `actor` and `subject` inside the caller's transaction.
 
@@ -116,6 +129,7 @@ def stepup_verify(*, actor: Actor, subject: StepUpSubject, code: str | None) -> 
     if outcome == "replay":
         audit_record(tenant_id=actor.tenant.pk, action="otp.replay_refused", actor=actor, target_type=subject.type,
                      target_id=subject.id, details={"method": method})
+        _warn_of_replay(actor, subject)
         return StepUpResult(False, error=PermissionDenied("this code has already been used", slug="otp-replayed"))
 
     if state.window_started_at is None or now - state.window_started_at > settings.OTP_FAILURE_WINDOW:

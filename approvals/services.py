@@ -5,14 +5,16 @@ Callers hold the transaction; these functions lock the request row they change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Tenant, User
+from trustguard.bulk import bulk_update_rows
 from trustguard.errors import Conflict, PermissionDenied, ValidationFailed
 
 from .models import ApprovalRequest, ApprovalStage, Decision
@@ -199,3 +201,30 @@ def approval_close(*, request: ApprovalRequest, status: str) -> ApprovalRequest:
         request.status, request.decided_at = status, timezone.now()
         request.save(update_fields=["status", "decided_at"])
     return request
+
+
+def approval_stages_reassign(*, roles_by_request: Mapping[int, str]) -> dict[int, ApprovalStage]:
+    """approval_stage_reassign for a batch (sweeps): {request id: role} -> {request id: current stage}.
+
+    Locks the current stages in pk order with one query and writes them with one more.
+    """
+    if not roles_by_request:
+        return {}
+    stages = list(ApprovalStage.objects.select_for_update(of=("self",))
+                  .filter(request_id__in=list(roles_by_request), index=F("request__current_stage")).order_by("pk"))
+    for stage in stages:
+        stage.assigned_role = roles_by_request[stage.request_id]
+    bulk_update_rows(ApprovalStage, stages, ["assigned_role"])
+    return {stage.request_id: stage for stage in stages}
+
+
+def approval_close_many(*, status_by_request: Mapping[int, str]) -> None:
+    """approval_close for a batch (sweeps): end the open requests among them, locked in pk order."""
+    if not status_by_request:
+        return
+    now = timezone.now()
+    requests = list(ApprovalRequest.objects.select_for_update()
+                    .filter(pk__in=list(status_by_request), status=ApprovalRequest.Status.OPEN).order_by("pk"))
+    for request in requests:
+        request.status, request.decided_at = status_by_request[request.pk], now
+    bulk_update_rows(ApprovalRequest, requests, ["status", "decided_at"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Protocol
 
@@ -10,9 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from trustguard import context
+from trustguard.bulk import bulk_insert_rows
 from trustguard.jsonutil import canonical_json, to_jsonable
 
 from .models import AuditChainHead, AuditEvent
+from .signals import audit_events_recorded
 
 PLATFORM_CHAIN = "platform"
 
@@ -103,4 +107,72 @@ def audit_record(
     event.hash = compute_hash(head.last_hash, event)
     event.save(force_insert=True)
     AuditChainHead.objects.filter(chain_key=key).update(last_seq=event.seq, last_hash=event.hash)
+    audit_events_recorded.send(sender=AuditEvent, events=[event])
     return event
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event for audit_record_many: the same fields audit_record takes."""
+
+    tenant_id: int | None
+    action: str
+    actor: AuditActor
+    target_type: str = ""
+    target_id: object = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+
+
+def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
+    """audit_record for a batch (sweeps): the same events and chain, in a few queries.
+
+    1. Lock every chain head involved, in key order (two batch writers never deadlock).
+    2. Build and hash each event onto its chain in the order given.
+    3. Insert them in bulk and move each head once.
+
+    Same rule as audit_record: call it last in the business transaction.
+    """
+    if not entries:
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record_many must run inside the transaction of the changes it records")
+    keys = sorted({chain_key_for(entry.tenant_id) for entry in entries})
+    for key in keys:
+        AuditChainHead.objects.get_or_create(chain_key=key)
+    heads = {head.chain_key: head for head in AuditChainHead.objects.select_for_update().filter(chain_key__in=keys)
+             .order_by("chain_key")}
+    ctx = context.current()
+    now = timezone.now()
+    events = []
+    for entry in entries:
+        head = heads[chain_key_for(entry.tenant_id)]
+        event = AuditEvent(
+            chain_key=head.chain_key,
+            seq=head.last_seq + 1,
+            tenant_id=entry.tenant_id,
+            action=entry.action,
+            actor_type=entry.actor.actor_type,
+            actor_id=str(entry.actor.actor_id or "")[:64],
+            actor_label=(entry.actor.actor_label or "")[:255],
+            target_type=entry.target_type,
+            target_id=str(entry.target_id or "")[:64],
+            before=to_jsonable(entry.before) if entry.before is not None else None,
+            after=to_jsonable(entry.after) if entry.after is not None else None,
+            details=to_jsonable(entry.details or {}),
+            ip=ctx.ip if ctx else None,
+            user_agent=ctx.user_agent if ctx else "",
+            request_id=ctx.request_id if ctx else "",
+            created_at=now,
+            prev_hash=head.last_hash,
+        )
+        event.hash = compute_hash(head.last_hash, event)
+        head.last_seq, head.last_hash = event.seq, event.hash
+        events.append(event)
+    bulk_insert_rows(AuditEvent, events)
+    for key in keys:
+        head = heads[key]
+        AuditChainHead.objects.filter(chain_key=key).update(last_seq=head.last_seq, last_hash=head.last_hash)
+    audit_events_recorded.send(sender=AuditEvent, events=events)
+    return events

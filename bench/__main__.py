@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .common import setup_django
 
-BENCHES = {"3": "queue"}
+BENCHES = {"3": "queue", "5": "sweep_deadlines"}
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Reads of escalations: who may see what, the approver queue, one case with its context, and a summary.
+"""Reads of escalations: who may see what, the approver queue, one case with its context, a summary,
+and what a case is still waiting for.
 
 Every read is bounded in queries: lists select_related what rows print and never touch a
 relation per row; the case page prefetches its route, decisions and history in one go each.
@@ -22,10 +23,12 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.actors import Actor
 from accounts.roles import Capability
+from accounts.selectors import role_has_active_member
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
 from trustguard.errors import PermissionDenied
 
+from .ladder import next_ladder_step
 from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
 
 # --- visibility ----------------------------------------------------------------------------------
@@ -200,7 +203,7 @@ def escalation_for_page(*, actor: Actor, pk: Any) -> Escalation | None:
         return None
     return (
         _visible(actor)
-        .select_related("approval", "policy", "acknowledged_by", "requested_by_user", "requested_by_api_key")
+        .select_related("tenant", "approval", "policy", "acknowledged_by", "requested_by_user", "requested_by_api_key")
         .prefetch_related(
             Prefetch("approval__stages", queryset=ApprovalStage.objects.order_by("index")),
             Prefetch("approval__decisions", queryset=Decision.objects.select_related("decided_by").order_by("decided_at", "id")),
@@ -260,3 +263,69 @@ def escalation_summary(*, actor: Actor, now: datetime | None = None) -> Summary:
     days = [timezone.localdate(now - timedelta(days=i)) for i in range(13, -1, -1)]
     summary.daily_created = [(d.strftime("%-d %b"), per_day.get(d, 0)) for d in days]
     return summary
+
+
+# --- what is still needed (issue 3) ------------------------------------------------------------------
+
+
+class WaitingKind:
+    ACKNOWLEDGEMENT = "acknowledgement"  # pending: the assigned role must take it before ack_due_at
+    DECISION = "decision"  # acknowledged, or overdue at the top of the ladder: a person must decide
+    DEFERRAL = "deferral"  # deferred: nothing until defer_until, then back to the same role
+    NOTHING = "nothing"  # final
+
+
+@dataclass(frozen=True)
+class WaitingFor:
+    kind: str  # a WaitingKind value
+    role: str | None  # who is being asked now
+    approvals_missing: int  # at the current stage
+    deadline: datetime | None  # when the next automatic step happens (re-escalation, alert, expiry, wake-up)
+    next_role: str | None  # who is asked next if nobody acknowledges by `deadline` (same ladder as the sweep)
+    sentence: str
+
+
+def _at(moment: datetime) -> str:
+    local, today = timezone.localtime(moment), timezone.localdate()
+    return local.strftime("%H:%M" if local.date() == today else "%d %b %Y %H:%M")
+
+
+def _approvals(missing: int, role: str) -> str:
+    return f"{missing} more approval{'s' if missing != 1 else ''} from {role}"
+
+
+def escalation_waiting_for(escalation: Escalation) -> WaitingFor:
+    """What the escalation waits for, from whom, and what happens automatically if nothing does."""
+    role = escalation.assigned_role
+    missing = max(0, escalation.approvals_required - escalation.approvals_received)
+    if escalation.is_final:
+        return WaitingFor(kind=WaitingKind.NOTHING, role=None, approvals_missing=0, deadline=None, next_role=None,
+                          sentence=f"nothing: the escalation is {escalation.status}")
+    need = _approvals(missing, role)
+    if escalation.status == EscalationStatus.DEFERRED:
+        until = escalation.defer_until
+        return WaitingFor(kind=WaitingKind.DEFERRAL, role=role, approvals_missing=missing, deadline=until,
+                          next_role=None,
+                          sentence=f"deferred until {_at(until) if until else 'a later date'}; then {need}")
+    if escalation.status == EscalationStatus.ACKNOWLEDGED:
+        return WaitingFor(kind=WaitingKind.DECISION, role=role, approvals_missing=missing,
+                          deadline=escalation.expires_at, next_role=None,
+                          sentence=f"{need}; expires at {_at(escalation.expires_at)} if not decided")
+    # Pending: the sweep's own ladder logic says what happens at ack_due_at.
+    step = next_ladder_step(snapshot=escalation.policy_snapshot, assigned_role=role,
+                            level=escalation.escalation_level,
+                            has_active_member=lambda r: role_has_active_member(tenant=escalation.tenant, role=r))
+    due = escalation.ack_due_at
+    if step.role is not None and due is not None:
+        return WaitingFor(kind=WaitingKind.ACKNOWLEDGEMENT, role=role, approvals_missing=missing, deadline=due,
+                          next_role=step.role,
+                          sentence=f"{need}; re-escalates to {step.role} at {_at(due)} if not acknowledged")
+    if escalation.top_alerted_at is not None or (due is not None and due <= timezone.now()):
+        return WaitingFor(kind=WaitingKind.DECISION, role=role, approvals_missing=missing,
+                          deadline=escalation.expires_at, next_role=None,
+                          sentence=f"{need}; overdue at the top of the ladder: waits for a manual decision "
+                                   f"(expires at {_at(escalation.expires_at)})")
+    return WaitingFor(kind=WaitingKind.ACKNOWLEDGEMENT, role=role, approvals_missing=missing, deadline=due,
+                      next_role=None,
+                      sentence=f"{need}; top of the ladder: an alert goes out at "
+                               f"{_at(due) if due else 'the deadline'} if not acknowledged")

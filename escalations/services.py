@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from accounts.roles import Capability
 from accounts.stepup import StepUpSubject, stepup_verify
-from approvals.models import ApprovalRequest, Decision
+from approvals.models import ApprovalRequest, ApprovalStage, Decision
 from approvals.services import (
     approval_check_decider,
     approval_close,
@@ -140,9 +140,12 @@ def lock_escalation(escalation: Escalation | str) -> Escalation:
     return Escalation.objects.select_for_update().select_related("tenant").get(pk=pk)
 
 
-def sync_from_approval(escalation: Escalation, request: ApprovalRequest) -> None:
-    """Copy the engine's current stage into the escalation's denormalised fields."""
-    stage = current_stage(request)
+def sync_from_approval(escalation: Escalation, request: ApprovalRequest | None,
+                       stage: ApprovalStage | None = None) -> None:
+    """Copy the engine's current stage (of `request`, unless a sweep passes the stage) into the escalation."""
+    if stage is None:
+        assert request is not None
+        stage = current_stage(request)
     escalation.current_stage = stage.index
     escalation.assigned_role = stage.assigned_role
     escalation.approvals_required = stage.approvals_required

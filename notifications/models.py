@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -42,3 +43,157 @@ class OutboxEvent(models.Model):
             "tenant": self.tenant.slug,
             "data": self.data,
         }
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email"
+    SMS = "sms"
+    IN_APP = "in_app"
+
+
+class WebhookEndpoint(models.Model):
+    """A tenant's receiver of signed events (Standard Webhooks). The secret is encrypted at rest."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    # Event types to receive; empty = all. "escalation.*" matches every escalation event.
+    event_types = models.JSONField(default=list, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    # Fernet token of the whsec_ secret: we must sign with it, so it is encrypted, never hashed.
+    secret_encrypted = models.TextField(editable=False)
+    secret_prefix = models.CharField(max_length=16, editable=False, help_text="To recognise the secret, not to use it.")
+    # After a rotation the old secret also signs until this time, so receivers can switch without loss.
+    previous_secret_encrypted = models.TextField(blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tenant", "created_at"]
+        indexes = [models.Index(fields=["tenant", "is_active"], name="webhook_tenant_active_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.tenant_id})"
+
+    def wants(self, event_type: str) -> bool:
+        if not self.event_types:
+            return True
+        for pattern in self.event_types:
+            if pattern == event_type or (pattern.endswith(".*") and event_type.startswith(pattern[:-1])):
+                return True
+        return False
+
+
+class ChannelPreference(models.Model):
+    """A person's opt-out of one channel (no row = the channel is on)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channel_preferences")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "channel"], name="channel_preference_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.channel} {'on' if self.enabled else 'off'}"
+
+
+class Message(models.Model):
+    """One personal message (email, SMS or in-app inbox item), rendered when it was queued."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    purpose = models.CharField(max_length=64, help_text="The event type, or e.g. otp_challenge.")
+    audience = models.CharField(max_length=16, blank=True, help_text="approver, requester, customer, ...")
+    event = models.ForeignKey(OutboxEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="messages")
+    to_address = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    # For a sensitive message (a one-time code) the body is encrypted and blanked once delivered.
+    body = models.TextField(blank=True)
+    sensitive = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True, help_text="Links for the in-app inbox (e.g. the escalation id).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    provider = models.CharField(max_length=32, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    cost = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
+    cost_currency = models.CharField(max_length=3, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The inbox and its unread count.
+            models.Index(fields=["user", "tenant", "-created_at"], name="message_inbox_idx",
+                         condition=models.Q(channel="in_app")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.purpose} {self.id}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead", "Dead letter"
+
+
+class Delivery(models.Model):
+    """One event (or message) to one target: attempts, backoff, the last error, dead letter."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook"
+        EMAIL = "email"
+        SMS = "sms"
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    event = models.ForeignKey(OutboxEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="deliveries")
+    message = models.OneToOneField(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="delivery")
+    # Ordering: deliveries with the same order_key and aggregate go out in event order.
+    order_key = models.CharField(max_length=300, blank=True)
+    aggregate_key = models.CharField(max_length=140, blank=True)
+    event_seq = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    dead_at = models.DateTimeField(null=True, blank=True)
+    replays = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint"], name="delivery_event_endpoint_unique",
+                                    condition=models.Q(endpoint__isnull=False)),
+            models.CheckConstraint(
+                condition=(models.Q(kind="webhook") & models.Q(endpoint__isnull=False) & models.Q(event__isnull=False))
+                | (~models.Q(kind="webhook") & models.Q(message__isnull=False)),
+                name="delivery_target_matches_kind",
+            ),
+        ]
+        indexes = [
+            # The due queue: only pending rows are indexed.
+            models.Index(fields=["next_attempt_at", "id"], name="delivery_due_idx", condition=models.Q(status="pending")),
+            # The ordering check: earlier pending deliveries of the same target and aggregate.
+            models.Index(fields=["order_key", "aggregate_key", "event_seq"], name="delivery_order_idx",
+                         condition=models.Q(status="pending")),
+            models.Index(fields=["status", "dead_at"], name="delivery_dead_idx", condition=models.Q(status="dead")),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} {self.kind} {self.status}"

@@ -1,23 +1,82 @@
-"""Outbox writes. Delivery (relay, webhooks, channels) builds on these rows."""
+"""Outbox writes, the relay, deliveries (retries, dead letters, replay), messages and webhook endpoints.
+
+Delivery guarantees (see docs/WEBHOOKS.md):
+- An event row exists iff the business transaction commits (event_emit runs inside it).
+- The relay claims unrelayed rows with SKIP LOCKED and fans each out to its deliveries in one
+  transaction, so an event is fanned out exactly once. It has no high-water mark: a row that
+  commits late (a lower id committed after higher ones were relayed) is still unrelayed and is
+  picked up by the next pass.
+- A delivery is attempted at least once: an attempt takes a lease (next_attempt_at moves past
+  the send's timeout) before the network call, so a worker killed mid-send leaves it due again.
+  Receivers de-duplicate by event id (the webhook-id header).
+- Per aggregate (escalation) and target, deliveries go out in event order: a delivery waits while
+  an earlier one of the same target and aggregate is pending or its event is not yet relayed.
+  A dead letter no longer holds the line (the operator replays it).
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
+import random
+import secrets as _secrets
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+import pybreaker
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
+from django.template import Engine
+from django.template.exceptions import TemplateDoesNotExist
 from django.utils import timezone
 
+from audit.services import AuditActor, audit_record
+from trustguard.bulk import bulk_insert_rows
+from trustguard.errors import Conflict, NotFound, ValidationFailed
 from trustguard.jsonutil import to_jsonable
+from trustguard.logging import mask_pii
 
-from .models import OutboxEvent
+from . import channels as channel_senders
+from .breakers import breaker_for, breaker_open_until
+from .crypto import decrypt, encrypt
+from .models import (
+    Channel,
+    ChannelPreference,
+    Delivery,
+    DeliveryStatus,
+    Message,
+    OutboxEvent,
+    WebhookEndpoint,
+)
+from .registry import Recipient, recipients_for
+from .ssrf import TargetRefused, parse_url, resolve_target
 
+logger = logging.getLogger(__name__)
+SECRET_PREFIX = "whsec_"
+# After a rotation the previous secret keeps signing this long (receivers switch without loss).
+ROTATION_GRACE = timedelta(hours=24)
+MAX_EVENT_TYPES = 50
+
+
+# --- outbox ---------------------------------------------------------------------------------------
 
 def event_emit(*, tenant_id: int, type: str, aggregate_type: str, aggregate_id: object, data: dict[str, Any],
                version: int = 1) -> OutboxEvent:
-    """Write one event in the current transaction; it exists iff the transaction commits."""
+    """Write one event in the current transaction; it exists iff the transaction commits.
+
+    After commit the relay is kicked; if the broker is down the kick is lost and the beat sweep
+    (notifications.relay_outbox) relays the row instead.
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_emit must run inside the transaction of the change it announces")
-    return OutboxEvent.objects.create(
+    event = OutboxEvent.objects.create(
         tenant_id=tenant_id,
         type=type,
         version=version,
@@ -26,3 +85,595 @@ def event_emit(*, tenant_id: int, type: str, aggregate_type: str, aggregate_id: 
         data=to_jsonable(data),
         occurred_at=timezone.now(),
     )
+    transaction.on_commit(kick_relay)
+    return event
+
+
+def _publish(task_name: str, *args: object) -> None:
+    """Send a task without letting a broker outage reach the caller (the sweeps are the safety net)."""
+    from trustguard.celery import app
+
+    try:
+        app.send_task(task_name, args=list(args), retry=False)
+    except Exception:
+        logger.warning("could not publish %s; the periodic sweep will pick the work up", task_name, exc_info=True)
+
+
+def kick_relay() -> None:
+    _publish("notifications.relay")
+
+
+def kick_deliveries(delivery_ids: Iterable[int]) -> None:
+    for delivery_id in delivery_ids:
+        _publish("notifications.deliver", delivery_id)
+
+
+def outbox_relay(*, batch: int = 100, max_batches: int = 50) -> int:
+    """Fan out unrelayed events (oldest first) to their deliveries and messages; return how many."""
+    total = 0
+    for _ in range(max_batches):
+        relayed = _relay_batch(batch)
+        total += relayed
+        if relayed < batch:
+            break
+    return total
+
+
+def _relay_batch(batch: int) -> int:
+    new_deliveries: list[int] = []
+    with transaction.atomic():
+        events = list(OutboxEvent.objects.select_for_update(skip_locked=True)
+                      .filter(relayed_at__isnull=True).order_by("id")[:batch])
+        if not events:
+            return 0
+        endpoints_by_tenant: dict[int, list[WebhookEndpoint]] = {}
+        for endpoint in WebhookEndpoint.objects.filter(tenant_id__in={e.tenant_id for e in events}, is_active=True):
+            endpoints_by_tenant.setdefault(endpoint.tenant_id, []).append(endpoint)
+        for event in events:
+            new_deliveries += _fan_out(event, endpoints_by_tenant.get(event.tenant_id, []))
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(relayed_at=timezone.now())
+        transaction.on_commit(lambda: kick_deliveries(new_deliveries))
+    return len(events)
+
+
+def _fan_out(event: OutboxEvent, endpoints: list[WebhookEndpoint]) -> list[int]:
+    """One delivery per subscribed endpoint, one message per recipient and channel."""
+    now = timezone.now()
+    aggregate_key = f"{event.aggregate_type}:{event.aggregate_id}"[:140]
+    created: list[Delivery] = []
+    for endpoint in endpoints:
+        # An endpoint hears what happened after it was registered, not the tenant's history.
+        if endpoint.wants(event.type) and endpoint.created_at <= event.occurred_at:
+            created.append(Delivery(
+                tenant_id=event.tenant_id, kind=Delivery.Kind.WEBHOOK, event=event, endpoint=endpoint,
+                order_key=f"webhook:{endpoint.pk}", aggregate_key=aggregate_key, event_seq=event.pk,
+                next_attempt_at=now))
+    Delivery.objects.bulk_create(created)
+    ids = [d.pk for d in created]
+    try:
+        # A savepoint: a broken resolver or template loses this event's messages (logged), never
+        # the webhooks, and never blocks the queue behind it.
+        with transaction.atomic():
+            ids += _dispatch_messages(event, aggregate_key, now)
+    except Exception:
+        logger.exception("notification dispatch failed for event %s (%s)", event.event_id, event.type)
+    return ids
+
+
+def _dispatch_messages(event: OutboxEvent, aggregate_key: str, now: datetime) -> list[int]:
+    ids: list[int] = []
+    seen: set[tuple[str, str]] = set()
+    for recipient in recipients_for(event):
+        for channel, address in _addresses(recipient):
+            if (channel, address.lower()) in seen:
+                continue  # one person, one message per channel, even if reached by two routes
+            seen.add((channel, address.lower()))
+            context = {**recipient.context, "event": event.envelope(), "audience": recipient.audience}
+            subject, body = render_message(channel=channel, audience=recipient.audience, event_type=event.type,
+                                           context=context)
+            message = Message.objects.create(
+                tenant_id=event.tenant_id, channel=channel, purpose=event.type, audience=recipient.audience,
+                event=event, user_id=recipient.user_id, to_address="" if channel == Channel.IN_APP else address,
+                subject=subject, body=body, data=to_jsonable(dict(recipient.data)),
+                sent_at=now if channel == Channel.IN_APP else None, provider="in_app" if channel == Channel.IN_APP else "")
+            if channel != Channel.IN_APP:
+                delivery = Delivery.objects.create(
+                    tenant_id=event.tenant_id, kind=channel, message=message, event=event,
+                    order_key=f"{channel}:{_address_key(address)}", aggregate_key=aggregate_key, event_seq=event.pk,
+                    next_attempt_at=now)
+                ids.append(delivery.pk)
+    return ids
+
+
+def _address_key(address: str) -> str:
+    # Ordering key without the address itself (the admin shows keys; addresses are PII).
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]
+
+
+def _addresses(recipient: Recipient) -> list[tuple[str, str]]:
+    """(channel, address) pairs for a recipient, after their channel preferences."""
+    from trustguard.phones import normalize_phone
+
+    user = None
+    disabled: set[str] = set()
+    if recipient.user_id is not None:
+        user = get_user_model().objects.filter(pk=recipient.user_id, is_active=True).first()
+        if user is None:
+            return []
+        disabled = set(ChannelPreference.objects.filter(user_id=user.pk, enabled=False)
+                       .values_list("channel", flat=True))
+    out: list[tuple[str, str]] = []
+    for channel in recipient.channels:
+        if channel in disabled:
+            continue
+        if channel == Channel.EMAIL:
+            address = recipient.email or (user.email if user else "")
+        elif channel == Channel.SMS:
+            raw = recipient.phone or (getattr(user, "phone_number", "") if user else "")
+            try:
+                address = normalize_phone(raw) if raw else ""
+            except ValidationFailed:
+                logger.warning("skipping SMS to recipient %s: not a valid phone number", recipient.user_id or "-")
+                address = ""
+        elif channel == Channel.IN_APP:
+            address = f"user:{user.pk}" if user else ""
+        else:
+            address = ""
+        if address:
+            out.append((channel, address))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _template_engine() -> Engine:
+    # Plain-text messages: no HTML autoescaping ("O&#x27;Brien" in an SMS helps nobody).
+    return Engine(app_dirs=True, autoescape=False)
+
+
+def render_message(*, channel: str, audience: str, event_type: str, context: dict[str, Any]) -> tuple[str, str]:
+    """(subject, body) from notifications/<channel>/<audience>/<event>.txt, falling back to defaults."""
+    engine = _template_engine()
+
+    def pick(suffix: str) -> str:
+        names = [f"notifications/{channel}/{audience}/{event_type}{suffix}",
+                 f"notifications/{channel}/{audience}/default{suffix}",
+                 f"notifications/{channel}/default{suffix}",
+                 f"notifications/default{suffix}"]
+        return engine.select_template(names).render(_context(context)).strip()
+
+    body = pick(".txt")
+    try:
+        subject = " ".join(pick(".subject.txt").split())[:300]
+    except TemplateDoesNotExist:
+        subject = ""
+    return subject, body
+
+
+def _context(values: dict[str, Any]) -> Any:
+    from django.template import Context
+
+    return Context(values)
+
+
+# --- messages (personal: one-time codes, notices) -------------------------------------------------------
+
+def message_send(*, tenant_id: int, channel: str, subject: str, body: str, purpose: str,
+                 to_user_id: int | None = None, to_address: str = "", sensitive: bool = False) -> Message:
+    """Queue one personal message in the current transaction; it is sent after commit, at least once.
+
+    A sensitive body (a one-time code) is encrypted at rest, never logged, and blanked once delivered.
+    """
+    from trustguard.phones import normalize_phone
+
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("message_send must run inside a transaction (the message exists iff it commits)")
+    if channel not in Channel.values:
+        raise ValidationFailed(f"unknown channel {channel!r}", errors={"channel": ["Choose email, sms or in_app."]})
+    user = None
+    if to_user_id is not None:
+        user = get_user_model().objects.filter(pk=to_user_id).first()
+        if user is None:
+            raise NotFound("no such person")
+    address = to_address.strip()
+    if channel == Channel.EMAIL:
+        address = address or (user.email if user else "")
+    elif channel == Channel.SMS:
+        raw = address or (getattr(user, "phone_number", "") if user else "")
+        address = normalize_phone(raw, field="phone") if raw else ""
+    elif user is None:
+        raise ValidationFailed("an in-app message needs a person", errors={"to_user_id": ["Required for in_app."]})
+    if channel != Channel.IN_APP and not address:
+        raise ValidationFailed(f"no {channel} address for this person", slug="no-address",
+                               errors={"channel": [f"The person has no {channel} address."]})
+    now = timezone.now()
+    message = Message.objects.create(
+        tenant_id=tenant_id, channel=channel, purpose=purpose, user=user,
+        to_address="" if channel == Channel.IN_APP else address, subject=subject[:300],
+        body=encrypt(body) if sensitive else body, sensitive=sensitive,
+        sent_at=now if channel == Channel.IN_APP else None, provider="in_app" if channel == Channel.IN_APP else "")
+    if channel != Channel.IN_APP:
+        delivery = Delivery.objects.create(tenant_id=tenant_id, kind=channel, message=message, next_attempt_at=now)
+        transaction.on_commit(lambda: kick_deliveries([delivery.pk]))
+    return message
+
+
+def message_body(message: Message) -> str:
+    """The body to send or show (decrypted when sensitive; blank once a sensitive one is delivered)."""
+    if message.sensitive and message.body:
+        return decrypt(message.body)
+    return message.body
+
+
+# --- deliveries -----------------------------------------------------------------------------------------
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with jitter after `attempts` failed tries: uniform in [cap/2, cap]."""
+    cap = min(settings.DELIVERY_BACKOFF_MAX_SECONDS, settings.DELIVERY_BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return cap / 2 + random.uniform(0, cap / 2)
+
+
+def breaker_target(delivery: Delivery) -> str:
+    """One breaker per external target: each webhook endpoint, the email backend, the SMS provider."""
+    if delivery.kind == Delivery.Kind.WEBHOOK:
+        return f"webhook:{delivery.endpoint_id}"
+    if delivery.kind == Delivery.Kind.EMAIL:
+        return "email:" + settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
+    return f"sms:{settings.SMS_PROVIDER}"
+
+
+def delivery_attempt(*, delivery_id: int) -> str:
+    """Try one due delivery once; return what happened (delivered, retry, dead, waiting, ...).
+
+    1. Claim it (SKIP LOCKED), check order and breaker, count the attempt and take a lease; commit.
+    2. Send, outside any transaction, through the target's circuit breaker.
+    3. Record success, or schedule a retry with backoff, or dead-letter it after the last attempt.
+    """
+    claimed = _delivery_claim(delivery_id)
+    if isinstance(claimed, str):
+        return claimed
+    delivery = claimed
+    target = breaker_target(delivery)
+    try:
+        result = breaker_for(target).call(_send, delivery)
+    except pybreaker.CircuitBreakerError:
+        # Another worker opened the breaker between our check and the call: not an attempt.
+        _delivery_release(delivery, breaker_open_until(target))
+        return "circuit-open"
+    except Exception as exc:
+        return _delivery_failed(delivery, exc)
+    _delivery_succeeded(delivery, result)
+    return "delivered"
+
+
+def _delivery_claim(delivery_id: int) -> Delivery | str:
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update(skip_locked=True).filter(pk=delivery_id).first()
+        if delivery is None:
+            return "busy-or-missing"
+        if delivery.status != DeliveryStatus.PENDING:
+            return f"already-{delivery.status}"
+        if delivery.next_attempt_at > now:
+            return "not-due"
+        if delivery.endpoint is not None and not delivery.endpoint.is_active:
+            _dead_letter(delivery, "the webhook endpoint was deleted", now)
+            delivery.save()
+            return "dead"
+        wait_until = _waits_for_earlier(delivery, now)
+        if wait_until is not None:
+            # Not before the earlier one may go; its completion kicks this one at once anyway.
+            # (Without this, a long line behind one failing delivery would fill every sweep.)
+            delivery.next_attempt_at = wait_until
+            delivery.save(update_fields=["next_attempt_at"])
+            return "waiting-for-earlier-event"
+        until = breaker_open_until(breaker_target(delivery))
+        if until is not None:
+            # Skip an endpoint that keeps failing until its breaker may try again; not an attempt.
+            delivery.next_attempt_at = until
+            delivery.save(update_fields=["next_attempt_at"])
+            return "circuit-open"
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.next_attempt_at = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+        delivery.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
+    return delivery
+
+
+def _waits_for_earlier(delivery: Delivery, now: datetime) -> datetime | None:
+    """When an earlier delivery of the same target and aggregate is still to go: when to look again.
+
+    The unrelayed-event check comes first: a relay committing between the two statements then shows
+    up in the second (its deliveries), never slips between them.
+    """
+    if delivery.event_seq is None or not delivery.order_key:
+        return None
+    event = delivery.event
+    assert event is not None
+    if OutboxEvent.objects.filter(aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id,
+                                  id__lt=event.pk, relayed_at__isnull=True).exists():
+        return now + timedelta(seconds=5)
+    earliest = (Delivery.objects.filter(order_key=delivery.order_key, aggregate_key=delivery.aggregate_key,
+                                        event_seq__lt=delivery.event_seq, status=DeliveryStatus.PENDING)
+                .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
+    if earliest is not None:
+        return max(earliest, now + timedelta(seconds=1))
+    return None
+
+
+def _send(delivery: Delivery) -> channel_senders.SendResult:
+    if delivery.kind == Delivery.Kind.WEBHOOK:
+        endpoint, event = delivery.endpoint, delivery.event
+        assert endpoint is not None and event is not None
+        return channel_senders.webhook_post(url=endpoint.url, event_id=str(event.event_id),
+                                            envelope=event.envelope(), secrets=endpoint_signing_secrets(endpoint),
+                                            at=timezone.now())
+    message = delivery.message
+    assert message is not None
+    if message.sensitive and not message.body:
+        raise channel_senders.SendFailed("the sensitive body was already discarded")
+    if delivery.kind == Delivery.Kind.EMAIL:
+        return channel_senders.email_send(to=message.to_address, subject=message.subject, body=message_body(message))
+    return channel_senders.sms_provider().send(to=message.to_address, body=message_body(message))
+
+
+def _delivery_release(delivery: Delivery, until: datetime | None) -> None:
+    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts).update(
+        attempts=delivery.attempts - 1, next_attempt_at=until or timezone.now())
+
+
+def _dead_letter(delivery: Delivery, error: str, now: datetime) -> None:
+    delivery.status, delivery.dead_at, delivery.last_error = DeliveryStatus.DEAD, now, error[:2000]
+    message = delivery.message
+    if message is not None and message.sensitive:
+        Message.objects.filter(pk=message.pk).update(body="")
+    successors = _next_in_line(delivery)
+    transaction.on_commit(lambda: kick_deliveries(successors))
+
+
+def _delivery_failed(delivery: Delivery, exc: Exception) -> str:
+    now = timezone.now()
+    status_code = getattr(exc, "status_code", None)
+    error = mask_pii(f"{type(exc).__name__}: {exc}")
+    if not isinstance(exc, channel_senders.SendFailed | OSError):
+        logger.error("delivery %s failed unexpectedly: %s", delivery.pk, error, exc_info=True)
+    with transaction.atomic():
+        row = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        if row.status != DeliveryStatus.PENDING or row.attempts != delivery.attempts:
+            return "stale"  # a newer attempt owns the row now
+        row.last_status_code = status_code
+        if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+            _dead_letter(row, error, now)
+            outcome = "dead"
+        else:
+            row.last_error = error[:2000]
+            row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempts))
+            outcome = "retry"
+        row.save()
+    logger.info("delivery %s attempt %s failed (%s): %s", delivery.pk, delivery.attempts, outcome, error)
+    return outcome
+
+
+def _delivery_succeeded(delivery: Delivery, result: channel_senders.SendResult) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        row = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        if row.status == DeliveryStatus.DELIVERED:
+            return
+        row.status, row.delivered_at, row.last_error = DeliveryStatus.DELIVERED, now, ""
+        row.last_status_code = result.status_code
+        row.save()
+        if row.message_id:
+            updates: dict[str, Any] = {"sent_at": now, "provider": result.provider[:32],
+                                       "provider_message_id": result.provider_message_id[:200],
+                                       "cost": result.cost, "cost_currency": result.cost_currency}
+            if delivery.message is not None and delivery.message.sensitive:
+                updates["body"] = ""  # the code has done its job; do not keep it
+            Message.objects.filter(pk=row.message_id).update(**updates)
+        successors = _next_in_line(row)
+        transaction.on_commit(lambda: kick_deliveries(successors))
+
+
+def _next_in_line(delivery: Delivery) -> list[int]:
+    """The next pending delivery of the same target and aggregate, now free to go (made due now)."""
+    if delivery.event_seq is None or not delivery.order_key:
+        return []
+    ids = list(Delivery.objects.filter(order_key=delivery.order_key, aggregate_key=delivery.aggregate_key,
+                                       event_seq__gt=delivery.event_seq, status=DeliveryStatus.PENDING)
+               .order_by("event_seq", "id").values_list("id", flat=True)[:1])
+    # It was only waiting for this one (never tried, so no backoff of its own to respect).
+    Delivery.objects.filter(pk__in=ids, attempts=0, next_attempt_at__gt=timezone.now()).update(
+        next_attempt_at=timezone.now())
+    return ids
+
+
+def deliveries_deliver_due(*, limit: int = 200, time_budget_seconds: float = 60.0) -> dict[str, int]:
+    """Attempt due deliveries, oldest event first, within a time budget; count the outcomes."""
+    started = timezone.now()
+    ids = list(Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=started)
+               .order_by("event_seq", "id").values_list("id", flat=True)[:limit])
+    outcomes: dict[str, int] = {}
+    for delivery_id in ids:
+        if (timezone.now() - started).total_seconds() > time_budget_seconds:
+            break
+        outcome = delivery_attempt(delivery_id=delivery_id)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+@dataclass(frozen=True)
+class OperatorActor:
+    """An AuditActor for admin users and management commands (notifications cannot import accounts)."""
+
+    actor_type: str
+    actor_id: str
+    actor_label: str
+
+    @classmethod
+    def staff(cls, user: Any) -> OperatorActor:
+        return cls(actor_type="user", actor_id=str(user.pk), actor_label=user.get_username())
+
+    @classmethod
+    def system(cls, name: str) -> OperatorActor:
+        return cls(actor_type="system", actor_id=name, actor_label=f"system:{name}")
+
+
+def delivery_replay(*, delivery_id: int, actor: AuditActor, tenant_id: int | None = None) -> Delivery:
+    """Give a dead letter a fresh set of attempts, now. Audited."""
+    with transaction.atomic():
+        filters = Q(pk=delivery_id) & (Q(tenant_id=tenant_id) if tenant_id is not None else Q())
+        delivery = Delivery.objects.select_for_update().filter(filters).first()
+        if delivery is None:
+            raise NotFound("no such delivery")
+        if delivery.status != DeliveryStatus.DEAD:
+            raise Conflict(f"only a dead letter can be replayed (this one is {delivery.status})", slug="not-dead")
+        message = delivery.message
+        if message is not None and message.sensitive and not message.body:
+            raise Conflict("a one-time code is not kept after its last attempt; request a new one",
+                           slug="sensitive-discarded")
+        delivery.status, delivery.attempts, delivery.dead_at = DeliveryStatus.PENDING, 0, None
+        delivery.next_attempt_at, delivery.replays = timezone.now(), delivery.replays + 1
+        delivery.save()
+        audit_record(tenant_id=delivery.tenant_id, action="delivery.replayed", actor=actor, target_type="delivery",
+                     target_id=delivery.pk, details={"kind": delivery.kind, "replays": delivery.replays,
+                                                     "last_error": delivery.last_error[:500]})
+        transaction.on_commit(lambda: kick_deliveries([delivery.pk]))
+    return delivery
+
+
+# --- webhook endpoints ------------------------------------------------------------------------------
+
+def new_webhook_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(_secrets.token_bytes(32)).decode()
+
+
+def endpoint_signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
+    keys = [decrypt(endpoint.secret_encrypted)]
+    if endpoint.previous_secret_encrypted and endpoint.previous_secret_expires_at \
+            and endpoint.previous_secret_expires_at > timezone.now():
+        keys.append(decrypt(endpoint.previous_secret_encrypted))
+    return keys
+
+
+def _validate_event_types(event_types: Any) -> list[str]:
+    import re
+
+    if event_types is None:
+        return []
+    pattern = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(\.\*)?$")
+    if not isinstance(event_types, list) or len(event_types) > MAX_EVENT_TYPES or not all(
+            isinstance(t, str) and len(t) <= 64 and pattern.match(t) for t in event_types):
+        raise ValidationFailed("event_types must be a list of event types such as escalation.approved or escalation.*",
+                               errors={"event_types": ["A list of event types (e.g. escalation.approved, escalation.*)."]})
+    return sorted(set(event_types))
+
+
+def webhook_endpoint_create(*, tenant_id: int, actor: AuditActor, url: str, event_types: list[str] | None = None,
+                            description: str = "") -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint; return it with its signing secret (shown this once, stored encrypted)."""
+    types = _validate_event_types(event_types)
+    try:
+        resolve_target(url)
+    except TargetRefused as exc:
+        raise ValidationFailed(f"url refused: {exc}", slug="webhook-target-refused", errors={"url": [str(exc)]}) from None
+    secret = new_webhook_secret()
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            tenant_id=tenant_id, url=url, event_types=types, description=description[:200],
+            secret_encrypted=encrypt(secret), secret_prefix=secret[:12])
+        audit_record(tenant_id=tenant_id, action="webhook.created", actor=actor, target_type="webhook_endpoint",
+                     target_id=endpoint.pk, after={"url": url, "event_types": types})
+    return endpoint, secret
+
+
+def uuid_or_404(value: object, what: str) -> uuid.UUID:
+    """Ids are opaque strings to clients; a malformed one is simply not found (never a 500)."""
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"no such {what}") from None
+
+
+def _locked_endpoint(tenant_id: int, endpoint_id: object) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.select_for_update().filter(
+        pk=uuid_or_404(endpoint_id, "webhook endpoint"), tenant_id=tenant_id, is_active=True).first()
+    if endpoint is None:
+        raise NotFound("no such webhook endpoint")
+    return endpoint
+
+
+def webhook_endpoint_rotate_secret(*, tenant_id: int, actor: AuditActor, endpoint_id: object) -> tuple[WebhookEndpoint, str]:
+    """A new secret; the old one keeps signing (as a second signature) for ROTATION_GRACE."""
+    secret = new_webhook_secret()
+    with transaction.atomic():
+        endpoint = _locked_endpoint(tenant_id, endpoint_id)
+        endpoint.previous_secret_encrypted = endpoint.secret_encrypted
+        endpoint.previous_secret_expires_at = timezone.now() + ROTATION_GRACE
+        endpoint.secret_encrypted, endpoint.secret_prefix = encrypt(secret), secret[:12]
+        endpoint.save()
+        audit_record(tenant_id=tenant_id, action="webhook.secret_rotated", actor=actor,
+                     target_type="webhook_endpoint", target_id=endpoint.pk)
+    return endpoint, secret
+
+
+def webhook_endpoint_delete(*, tenant_id: int, actor: AuditActor, endpoint_id: object) -> None:
+    """Deactivate (deliveries keep their history); pending deliveries to it are dead-lettered when due."""
+    with transaction.atomic():
+        endpoint = _locked_endpoint(tenant_id, endpoint_id)
+        endpoint.is_active, endpoint.deleted_at = False, timezone.now()
+        endpoint.save(update_fields=["is_active", "deleted_at"])
+        audit_record(tenant_id=tenant_id, action="webhook.deleted", actor=actor, target_type="webhook_endpoint",
+                     target_id=endpoint.pk, before={"url": endpoint.url, "event_types": endpoint.event_types})
+
+
+def webhook_url_check(url: str) -> None:
+    """Syntax only (the full check resolves the host): for serializers."""
+    parse_url(url)
+
+
+# --- inbox and preferences -----------------------------------------------------------------------------
+
+def notification_mark_read(*, user_id: int, tenant_id: int, message_id: object) -> Message:
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(
+            pk=uuid_or_404(message_id, "notification"), user_id=user_id, tenant_id=tenant_id,
+            channel=Channel.IN_APP).first()
+        if message is None:
+            raise NotFound("no such notification")
+        if message.read_at is None:
+            message.read_at = timezone.now()
+            message.save(update_fields=["read_at"])
+    return message
+
+
+def channel_preference_set(*, user_id: int, channel: str, enabled: bool) -> ChannelPreference:
+    if channel not in Channel.values:
+        raise ValidationFailed(f"unknown channel {channel!r}", errors={"channel": ["Choose email, sms or in_app."]})
+    preference, _ = ChannelPreference.objects.update_or_create(user_id=user_id, channel=channel,
+                                                               defaults={"enabled": enabled})
+    return preference
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One event for event_emit_many: the same fields event_emit takes."""
+
+    tenant_id: int
+    type: str
+    aggregate_type: str
+    aggregate_id: object
+    data: dict[str, Any]
+    version: int = 1
+
+
+def event_emit_many(events: Sequence[EventSpec]) -> list[OutboxEvent]:
+    """event_emit for a batch (sweeps): one row per event, inserted in bulk in the current transaction."""
+    if not events:
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_emit_many must run inside the transaction of the changes it announces")
+    now = timezone.now()
+    rows = [OutboxEvent(tenant_id=e.tenant_id, type=e.type, version=e.version, aggregate_type=e.aggregate_type,
+                        aggregate_id=str(e.aggregate_id), data=to_jsonable(e.data), occurred_at=now) for e in events]
+    bulk_insert_rows(OutboxEvent, rows)  # rows keep pk None: the ids are the database's
+    transaction.on_commit(kick_relay)
+    return rows

@@ -7,9 +7,17 @@ import re
 
 from . import context
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-# A phone number: an optional +, then 7-15 digits possibly separated by spaces, dots or dashes.
-_PHONE = re.compile(r"(?<![\w/])\+?\d(?:[\s.-]?\d){6,14}(?![\w/])")
+# An email address, also URL-encoded (bob%40example.com in a logged query string).
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*?(?:@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# A phone number: international (+ or URL-encoded %2B, then 7-15 digits, optionally separated by
+# spaces, dots or dashes), national (0 then 9-11 digits: 0803 123 4567), or bare Nigerian E.164
+# without the + (2348031234567). Dates, IP addresses, UUID parts, ids and amounts are not phones,
+# so a match may not touch a word character, "/", ":", "-", or a "." followed by a digit.
+_PHONE = re.compile(
+    r"(?<![\w/.:%-])"
+    r"(?:(?:\+|%2[Bb])\d(?:[\s.-]?\d){6,14}|0\d(?:[\s.-]?\d){8,10}|234\d{10})"
+    r"(?![\w/:-]|\.\d)"
+)
 
 
 def mask_email(value: str) -> str:

@@ -46,18 +46,22 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "pgtrigger",
+    "django_prometheus",
     "trustguard",
     "accounts",
     "approvals",
     "audit",
     "notifications",
     "escalations",
+    "reports",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "trustguard.csp.ContentSecurityPolicyMiddleware",
     "trustguard.middleware.RequestIdMiddleware",
+    "trustguard.request_log.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -68,6 +72,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "trustguard.urls"
@@ -130,6 +135,7 @@ else:
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_queue_dir / "processed"),
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}}
@@ -162,6 +168,7 @@ _JOB_SCHEDULES: dict[str, object] = {
     "audit.apply_retention": crontab(hour=3, minute=17),
     "audit.verify_chains": crontab(hour=3, minute=47),
     "api.purge_idempotency_keys": 3600.0,
+    "reports.purge_exports": 3600.0,
 }
 CELERY_BEAT_SCHEDULE.update(
     {name: {"task": "trustguard.run_job", "schedule": schedule, "args": [name]} for name, schedule in _JOB_SCHEDULES.items()}
@@ -190,6 +197,21 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Reports, exports, health, metrics (reports app, trustguard.health, trustguard.metrics) ---------
+EXPORT_DIR = Path(env_str("TRUSTGUARD_EXPORT_DIR") or VAR_DIR / "exports")
+# Rows fetched per database round trip while streaming an export (constant memory, see docs/PERFORMANCE.md).
+EXPORT_CHUNK_SIZE = env_int("TRUSTGUARD_EXPORT_CHUNK_SIZE", 2000, minimum=100)
+# A synchronous .xlsx download is built in a temp file first; past this many rows use POST /exports (a job).
+EXPORT_SYNC_XLSX_MAX_ROWS = env_int("TRUSTGUARD_EXPORT_SYNC_XLSX_MAX_ROWS", 100_000, minimum=1)
+EXPORT_JOB_RETENTION = timedelta(days=env_int("TRUSTGUARD_EXPORT_RETENTION_DAYS", 7, minimum=1))
+# /metrics outside DEBUG: `Authorization: Bearer <token>` or a staff session. Empty: staff session only.
+METRICS_TOKEN = env_str("TRUSTGUARD_METRICS_TOKEN", "") or ""
+CELERY_DEFAULT_QUEUE_NAME = "celery"
+# Above these, /healthz lists a warning (still 200: a backlog is not a reason to take the web out).
+HEALTH_QUEUE_DEPTH_WARN = env_int("TRUSTGUARD_HEALTH_QUEUE_DEPTH_WARN", 1000, minimum=1)
+HEALTH_OUTBOX_BACKLOG_WARN = env_int("TRUSTGUARD_HEALTH_OUTBOX_BACKLOG_WARN", 1000, minimum=1)
+HEALTH_OUTBOX_AGE_WARN_SECONDS = env_int("TRUSTGUARD_HEALTH_OUTBOX_AGE_WARN", 300, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG
@@ -242,6 +264,18 @@ TWILIO_BASE_URL = env_str("TWILIO_BASE_URL", "")
 if SMS_PROVIDER == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER):
     raise ImproperlyConfigured("SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER")
 DEFAULT_PHONE_REGION = env_str("TRUSTGUARD_DEFAULT_PHONE_REGION", "NG")
+# Outbox delivery (notifications app): retries with exponential backoff and jitter, then dead letter.
+DELIVERY_MAX_ATTEMPTS = env_int("TRUSTGUARD_DELIVERY_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
+DELIVERY_BACKOFF_BASE_SECONDS = env_int("TRUSTGUARD_DELIVERY_BACKOFF_BASE", 30, minimum=1)
+DELIVERY_BACKOFF_MAX_SECONDS = env_int("TRUSTGUARD_DELIVERY_BACKOFF_MAX", 6 * 3600, minimum=1)
+# An attempt in flight holds its delivery this long; a worker killed mid-send lets it go after that.
+DELIVERY_LEASE_SECONDS = env_int("TRUSTGUARD_DELIVERY_LEASE_SECONDS", 120, minimum=1)
+WEBHOOK_TIMEOUT_SECONDS = env_int("TRUSTGUARD_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=60)
+# Circuit breakers (one per external target): open after this many consecutive failures, retry after reset.
+BREAKER_FAIL_MAX = env_int("TRUSTGUARD_BREAKER_FAIL_MAX", 5, minimum=1)
+BREAKER_RESET_SECONDS = env_int("TRUSTGUARD_BREAKER_RESET_SECONDS", 60, minimum=1)
+# Key that encrypts webhook signing secrets at rest (Fernet). Defaults to one derived from SECRET_KEY.
+WEBHOOK_SECRET_KEY = env_str("TRUSTGUARD_WEBHOOK_SECRET_KEY", "") or ""
 
 # --- I18N, static ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -277,7 +311,13 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs every request URL at INFO; webhook URLs may carry tenants' tokens in the query.
+        "httpx": {"level": "WARNING"},
+        # twilio logs every API request and its headers at INFO.
+        "twilio.http_client": {"level": "WARNING"},
+    },
 }
 
 # django-otp's own throttling is off: TrustGuard's step-up lockout (accounts.stepup) is the one rule.

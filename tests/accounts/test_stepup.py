@@ -16,6 +16,7 @@ from approvals.models import Decision
 from audit.models import AuditEvent
 from escalations.models import EscalationStatus
 from escalations.services import SourceRef, escalation_create, escalation_decide, stepup_subject
+from notifications.models import Message
 from tests.approvals.test_concurrency import run_at_once
 from tests.conftest import totp_code
 from trustguard.errors import PermissionDenied, TooManyRequests, ValidationFailed
@@ -65,6 +66,8 @@ def test_a_totp_code_replayed_on_another_escalation_is_refused_and_audited(demo_
 
     assert refused.value.slug == "otp-replayed"
     assert AuditEvent.objects.filter(action="otp.replay_refused", target_id=str(sanctions[1].pk)).exists()
+    warnings = Message.objects.filter(user=co.user, purpose="security_alert")
+    assert sorted(warnings.values_list("channel", flat=True)) == ["email", "in_app"]
     sanctions[1].refresh_from_db()
     assert sanctions[1].status == EscalationStatus.PENDING
 

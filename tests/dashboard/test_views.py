@@ -479,3 +479,11 @@ def test_hostile_form_input_is_refused_cleanly_never_a_500(raise_escalation, sig
     assert impossible_date.status_code == 400
     assert nul_search.status_code == 200
     assert huge_tenant.status_code == unicode_digits.status_code == 302
+
+
+def test_the_case_page_says_where_an_unacknowledged_case_goes_next(raise_escalation, signed_in):
+    case = raise_escalation(naira=None, type="SANCTIONS_MATCH", entity_id="CUS-88")
+
+    page = signed_in("co").get(f"/e/{case.pk}/").content.decode()
+
+    assert re.search(r'data-testid="next-step".*?goes up to the <strong>Senior manager</strong>', page, re.S)

@@ -1,0 +1,163 @@
+"""Operators: webhook endpoints, deliveries (dead letters + replay), messages, the outbox (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from trustguard.errors import DomainError
+
+from . import services
+from .models import Delivery, DeliveryStatus, Message, OutboxEvent, WebhookEndpoint
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+    event_types = forms.CharField(required=False, help_text="Comma-separated, e.g. escalation.approved, escalation.*; "
+                                                           "empty = all events.")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["tenant", "url", "event_types", "description"]
+
+    def clean_event_types(self) -> list[str]:
+        raw = self.cleaned_data.get("event_types") or ""
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ["url", "tenant", "event_types", "is_active", "secret_prefix", "created_at"]
+    list_filter = ["is_active", "tenant"]
+    search_fields = ["url", "description"]
+    actions = ["rotate_secret", "deactivate"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["tenant", "url", "event_types", "description", "is_active", "secret_prefix", "created_at", "deleted_at"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.get_readonly_fields(request, obj) or ["tenant", "url", "event_types", "description"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deactivate instead: deliveries keep their history
+
+    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
+        if change:
+            return
+        try:
+            endpoint, secret = services.webhook_endpoint_create(
+                tenant_id=obj.tenant_id, actor=services.OperatorActor.staff(request.user), url=obj.url,
+                event_types=form.cleaned_data.get("event_types") or [], description=obj.description)
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail) from exc
+        obj.pk = endpoint.pk
+        # The secret is shown this once; it is stored encrypted and never displayed again.
+        messages.warning(request, f"Signing secret (copy it now, it will not be shown again): {secret}")
+
+    @admin.action(description="Rotate the signing secret (the old one signs for 24 h more)")
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset.filter(is_active=True):
+            _, secret = services.webhook_endpoint_rotate_secret(
+                tenant_id=endpoint.tenant_id, actor=services.OperatorActor.staff(request.user), endpoint_id=endpoint.pk)
+            messages.warning(request, f"New secret for {endpoint.url} (shown once): {secret}")
+
+    @admin.action(description="Deactivate (stop delivering)")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset.filter(is_active=True):
+            services.webhook_endpoint_delete(tenant_id=endpoint.tenant_id,
+                                             actor=services.OperatorActor.staff(request.user), endpoint_id=endpoint.pk)
+
+
+class DeadLetterFilter(admin.SimpleListFilter):
+    title = "dead letters"
+    parameter_name = "dead"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("1", "Dead letters only")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
+        return queryset.filter(status=DeliveryStatus.DEAD) if self.value() == "1" else queryset
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "tenant", "event_type", "endpoint", "status", "attempts", "next_attempt_at",
+                    "last_status_code", "short_error", "replays"]
+    list_filter = [DeadLetterFilter, "status", "kind", "tenant"]
+    list_select_related = ["event", "endpoint", "tenant"]
+    search_fields = ["=event__event_id", "last_error"]
+    actions = ["replay"]
+    readonly_fields = ["tenant", "kind", "event", "endpoint", "message", "order_key", "aggregate_key", "event_seq",
+                       "status", "attempts", "next_attempt_at", "last_attempt_at", "last_error", "last_status_code",
+                       "delivered_at", "dead_at", "replays", "created_at"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and request.user.has_perm("notifications.change_delivery")  # actions on the list only
+
+    @admin.display(description="event")
+    def event_type(self, obj: Delivery) -> str:
+        return obj.event.type if obj.event else (obj.message.purpose if obj.message else "")
+
+    @admin.display(description="last error")
+    def short_error(self, obj: Delivery) -> str:
+        return obj.last_error[:80]
+
+    @admin.action(description="Replay (dead letters: a fresh set of attempts, now)")
+    def replay(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        done, refused = 0, []
+        for delivery in queryset:
+            try:
+                services.delivery_replay(delivery_id=delivery.pk, actor=services.OperatorActor.staff(request.user))
+                done += 1
+            except DomainError as exc:
+                refused.append(f"{delivery.pk}: {exc.detail}")
+        messages.info(request, f"{done} deliveries queued again.")
+        if refused:
+            messages.warning(request, "Not replayed: " + "; ".join(refused[:20]))
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "channel", "purpose", "audience", "tenant", "user", "delivery_status", "sent_at",
+                    "read_at", "provider", "provider_message_id", "cost"]
+    list_filter = ["channel", "purpose", "audience", "tenant"]
+    exclude = ["body"]
+    readonly_fields = ["tenant", "channel", "purpose", "audience", "event", "user", "to_address", "subject",
+                       "shown_body", "sensitive", "data", "created_at", "sent_at", "read_at", "provider",
+                       "provider_message_id", "cost", "cost_currency"]
+
+    @admin.display(description="body")
+    def shown_body(self, obj: Message) -> str:
+        return "(sensitive: not shown)" if obj.sensitive else obj.body
+
+    @admin.display(description="delivery")
+    def delivery_status(self, obj: Message) -> str:
+        delivery = getattr(obj, "delivery", None)
+        return delivery.status if delivery else ("delivered" if obj.sent_at else "")
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "type", "tenant", "aggregate_type", "aggregate_id", "occurred_at", "relayed_at"]
+    list_filter = ["type", "tenant"]
+    search_fields = ["=event_id", "=aggregate_id"]
+    readonly_fields = ["event_id", "tenant", "type", "version", "aggregate_type", "aggregate_id", "data", "occurred_at",
+                       "relayed_at"]

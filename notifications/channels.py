@@ -1,0 +1,154 @@
+"""The network edge: send one email, one SMS, one webhook request. Called only outside transactions.
+
+Each sender returns a SendResult or raises SendFailed (with the HTTP status when there is one).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from email.utils import make_msgid
+from typing import Protocol
+
+import httpx
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from standardwebhooks import Webhook
+
+from trustguard.logging import mask_phone
+
+from .ssrf import TargetRefused, resolve_target
+
+
+class SendFailed(Exception):
+    def __init__(self, detail: str, *, status_code: int | None = None) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider: str
+    provider_message_id: str = ""
+    status_code: int | None = None
+    cost: Decimal | None = None
+    cost_currency: str = ""
+
+
+# --- email -------------------------------------------------------------------------------------
+
+def email_send(*, to: str, subject: str, body: str) -> SendResult:
+    """Through Django's email backend (console in dev, SMTP or an anymail ESP by settings)."""
+    message_id = make_msgid(domain="trustguard.local")
+    email = EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to],
+                         headers={"Message-ID": message_id})
+    email.connection = get_connection(fail_silently=False)
+    if email.send() != 1:
+        raise SendFailed("the email backend did not accept the message")
+    # anymail backends report the ESP's id; plain SMTP keeps the Message-ID we set.
+    status = getattr(email, "anymail_status", None)
+    provider_id = getattr(status, "message_id", None) if status is not None else None
+    backend = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
+    return SendResult(provider=f"email:{backend}", provider_message_id=str(provider_id or message_id))
+
+
+# --- SMS -----------------------------------------------------------------------------------------
+
+class SmsProvider(Protocol):
+    name: str
+
+    def send(self, *, to: str, body: str) -> SendResult: ...
+
+
+class ConsoleSmsProvider:
+    """Development: print to stdout (like Django's console email backend), never to the logs."""
+
+    name = "console"
+
+    def send(self, *, to: str, body: str) -> SendResult:
+        sys.stdout.write(f"--- SMS to {mask_phone(to)} ---\n{body}\n---\n")
+        sys.stdout.flush()
+        return SendResult(provider="sms:console")
+
+
+class TwilioSmsProvider:
+    name = "twilio"
+
+    def send(self, *, to: str, body: str) -> SendResult:
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
+                        http_client=TwilioHttpClient(timeout=settings.WEBHOOK_TIMEOUT_SECONDS))
+        if settings.TWILIO_BASE_URL:  # a local receiver in tests, a regional edge in production
+            client.api.base_url = settings.TWILIO_BASE_URL.rstrip("/")
+        try:
+            sent = client.messages.create(to=to, from_=settings.TWILIO_FROM_NUMBER, body=body)
+        except TwilioRestException as exc:
+            raise SendFailed(f"Twilio refused the message: HTTP {exc.status} code {exc.code}",
+                             status_code=exc.status) from None
+        except (TwilioException, OSError) as exc:
+            raise SendFailed(f"Twilio unreachable: {type(exc).__name__}") from None
+        cost = None
+        if sent.price not in (None, ""):
+            try:
+                cost = abs(Decimal(str(sent.price)))
+            except InvalidOperation:
+                cost = None
+        return SendResult(provider="sms:twilio", provider_message_id=sent.sid or "", cost=cost,
+                          cost_currency=(sent.price_unit or "")[:3])
+
+
+def sms_provider() -> SmsProvider:
+    return TwilioSmsProvider() if settings.SMS_PROVIDER == "twilio" else ConsoleSmsProvider()
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+def webhook_headers(*, event_id: str, payload: str, secrets: list[str], at: datetime) -> dict[str, str]:
+    """Standard Webhooks headers; one v1 signature per active secret (two during a rotation)."""
+    signatures = [Webhook(secret).sign(msg_id=event_id, timestamp=at, data=payload) for secret in secrets]
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": " ".join(signatures),
+    }
+
+
+def webhook_post(*, url: str, event_id: str, envelope: dict[str, object], secrets: list[str], at: datetime) -> SendResult:
+    """POST the event; any non-2xx, redirect, timeout or refused target is a failure.
+
+    The host is resolved and checked again here (DNS may have changed since the endpoint was saved),
+    and the connection goes to the checked address with the original Host and TLS server name.
+    """
+    try:
+        target = resolve_target(url)
+    except TargetRefused as exc:
+        raise SendFailed(f"target refused: {exc}") from None
+    payload = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    default_port = 443 if target.scheme == "https" else 80
+    headers = {
+        **webhook_headers(event_id=event_id, payload=payload, secrets=secrets, at=at),
+        "content-type": "application/json",
+        "user-agent": "TrustGuard-Webhooks/1.0",
+        "host": target.host if target.port == default_port else f"{target.host}:{target.port}",
+    }
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    timeout = httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS)
+    try:
+        # trust_env=False: an HTTP(S)_PROXY variable must not route around the pinned address.
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client, client.stream(
+                "POST", target.pinned_url(url), content=payload.encode(), headers=headers,
+                extensions=extensions) as response:
+            status = response.status_code  # the body is never read: receivers owe us nothing but a status
+    except httpx.TimeoutException:
+        raise SendFailed(f"timed out after {settings.WEBHOOK_TIMEOUT_SECONDS}s") from None
+    except httpx.HTTPError as exc:
+        raise SendFailed(f"connection failed: {type(exc).__name__}") from None
+    if not 200 <= status < 300:
+        raise SendFailed(f"receiver answered HTTP {status}", status_code=status)
+    return SendResult(provider="webhook", status_code=status)

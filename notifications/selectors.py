@@ -1,0 +1,37 @@
+"""Reads: the in-app inbox, webhook endpoints, dead letters."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from trustguard.errors import NotFound
+
+from .models import Channel, Delivery, DeliveryStatus, Message, WebhookEndpoint
+from .services import uuid_or_404
+
+
+def inbox(*, user_id: int, tenant_id: int, unread_only: bool = False) -> QuerySet[Message]:
+    qs = Message.objects.filter(user_id=user_id, tenant_id=tenant_id, channel=Channel.IN_APP)
+    if unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    return qs.order_by("-created_at", "-id")
+
+
+def inbox_unread_count(*, user_id: int, tenant_id: int) -> int:
+    return inbox(user_id=user_id, tenant_id=tenant_id, unread_only=True).count()
+
+
+def webhook_endpoints(*, tenant_id: int) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(tenant_id=tenant_id, is_active=True).order_by("created_at")
+
+
+def webhook_endpoint_get(*, tenant_id: int, endpoint_id: object) -> WebhookEndpoint:
+    endpoint = webhook_endpoints(tenant_id=tenant_id).filter(pk=uuid_or_404(endpoint_id, "webhook endpoint")).first()
+    if endpoint is None:
+        raise NotFound("no such webhook endpoint")
+    return endpoint
+
+
+def dead_letters(*, tenant_id: int | None = None) -> QuerySet[Delivery]:
+    qs = Delivery.objects.filter(status=DeliveryStatus.DEAD)
+    return qs.filter(tenant_id=tenant_id) if tenant_id is not None else qs

@@ -1,0 +1,213 @@
+"""Operator reports: one function, `report_summary`, computed in the database.
+
+Every figure is about a cohort: the tenant's escalations created in [from, to) (and of one type,
+when asked). The backlog ("bottlenecks") is the exception: it is the open work right now, because
+that is what an operator acts on. Both the API and the operator page call `report_summary`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, DateTimeField, Exists, Expression, F, Min, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Tenant
+from approvals.models import Decision
+from audit.models import AuditEvent
+from escalations.models import OPEN_STATUSES, Escalation, EscalationStatus
+
+from .dbfuncs import PercentileCont, Seconds, UuidText
+
+# Written by the deadline sweep (escalations.sweeps) for each missed acknowledgement deadline:
+# "escalated" when the case moves one step up the ladder, "sla_breached" when it is already at
+# the top (an alert, once per breach). Both carry the state that missed the deadline in `before`.
+ACTION_ACKNOWLEDGED = "escalation.acknowledged"
+ACTION_ESCALATED = "escalation.escalated"
+ACTION_SLA_BREACHED = "escalation.sla_breached"
+APPROVED_STATUSES = (EscalationStatus.APPROVED, EscalationStatus.EXECUTED)
+PERCENTILES = {"median_seconds": 0.5, "p90_seconds": 0.9}
+BOTTLENECK_COUNT = 3
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    period_from: datetime | None = None
+    period_to: datetime | None = None
+    type: str | None = None
+
+
+def escalation_cohort(*, tenant: Tenant, filters: ReportFilters) -> QuerySet[Escalation]:
+    qs = Escalation.objects.filter(tenant=tenant)
+    if filters.period_from is not None:
+        qs = qs.filter(created_at__gte=filters.period_from)
+    if filters.period_to is not None:
+        qs = qs.filter(created_at__lt=filters.period_to)
+    if filters.type:
+        qs = qs.filter(type=filters.type)
+    return qs
+
+
+def percentiles(qs: QuerySet[Any], expression: Expression) -> dict[str, float | None]:
+    """Median and p90 of `expression` over `qs` (NULLs ignored), with the row count.
+
+    PostgreSQL: percentile_cont in one aggregate. Elsewhere: the same linear interpolation,
+    still in the database: count, then fetch only the one or two rows around each rank.
+    """
+    values = qs.annotate(_v=expression).filter(_v__isnull=False)
+    if connection.vendor == "postgresql":
+        result: dict[str, Any] = values.aggregate(count=Count("pk"), **{
+            name: PercentileCont("_v", p) for name, p in PERCENTILES.items()})
+    else:
+        count = values.count()
+        result = {"count": count}
+        ordered = values.order_by("_v").values_list("_v", flat=True)
+        for name, p in PERCENTILES.items():
+            if count == 0:
+                result[name] = None
+                continue
+            rank = (count - 1) * p
+            lo, hi = math.floor(rank), math.ceil(rank)
+            around = list(ordered[lo:hi + 1])
+            low, high = around[0], around[-1]
+            result[name] = low + (high - low) * (rank - lo)
+    for name in PERCENTILES:
+        if result[name] is not None:
+            result[name] = round(float(result[name]), 3)
+    return result
+
+
+def _human_decision_exists() -> Exists:
+    return Exists(Decision.objects.filter(request_id=OuterRef("approval_id"),
+                                          decision__in=[Decision.Kind.APPROVE, Decision.Kind.REJECT]))
+
+
+def _first_acknowledgement(tenant: Tenant) -> Subquery:
+    """When the escalation was first acknowledged (the audit trail survives later stages' resets)."""
+    return Subquery(AuditEvent.objects.filter(
+        tenant_id=tenant.pk, target_type="escalation", action=ACTION_ACKNOWLEDGED, target_id=UuidText(OuterRef("pk")),
+    ).order_by("created_at").values("created_at")[:1])
+
+
+def _sla_by_role_and_level(tenant: Tenant, cohort: QuerySet[Escalation]) -> list[dict[str, Any]]:
+    """Missed deadlines and moves up the ladder, by the role and level that missed them."""
+    rows = (
+        AuditEvent.objects.filter(tenant_id=tenant.pk, target_type="escalation",
+                                  action__in=[ACTION_ESCALATED, ACTION_SLA_BREACHED],
+                                  target_id__in=cohort.annotate(_t=UuidText("pk")).values("_t"))
+        # `before` is the state that missed the deadline; an alert-only event may carry only `after`.
+        .annotate(role=Coalesce(KT("before__assigned_role"), KT("after__assigned_role")),
+                  level=Coalesce(KT("before__escalation_level"), KT("after__escalation_level")))
+        .values("role", "level")
+        .annotate(sla_breaches=Count("pk"),
+                  re_escalations=Count("pk", filter=Q(action=ACTION_ESCALATED)),
+                  top_level_alerts=Count("pk", filter=Q(action=ACTION_SLA_BREACHED)))
+        .order_by("role", "level")
+    )
+    return [{"role": r["role"] or "", "level": int(r["level"]) if r["level"] not in (None, "") else None,
+             "sla_breaches": r["sla_breaches"], "re_escalations": r["re_escalations"],
+             "top_level_alerts": r["top_level_alerts"]} for r in rows]
+
+
+def _backlog_by_role(tenant: Tenant, filters: ReportFilters, now: datetime) -> list[dict[str, Any]]:
+    open_qs = Escalation.objects.filter(tenant=tenant, status__in=OPEN_STATUSES)
+    if filters.type:
+        open_qs = open_qs.filter(type=filters.type)
+    rows = (open_qs.values("assigned_role")
+            .annotate(open=Count("pk"), oldest_created_at=Min("created_at"),
+                      overdue=Count("pk", filter=Q(next_deadline_at__lt=now)))
+            .order_by("oldest_created_at", "assigned_role"))
+    return [{"role": r["assigned_role"], "open": r["open"], "overdue": r["overdue"],
+             "oldest_open_created_at": r["oldest_created_at"],
+             "oldest_open_age_seconds": int((now - r["oldest_created_at"]).total_seconds())} for r in rows]
+
+
+def report_summary(*, tenant: Tenant, filters: ReportFilters | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Counts, rates, timings, SLA figures and the backlog of one tenant, as one JSON-ready dict."""
+    filters = filters or ReportFilters()
+    now = now or timezone.now()
+    cohort = escalation_cohort(tenant=tenant, filters=filters)
+
+    by_status = {s: 0 for s in EscalationStatus.values}
+    by_status.update({r["status"]: r["n"] for r in cohort.values("status").annotate(n=Count("pk")).order_by()})
+    by_type = {r["type"]: r["n"] for r in cohort.values("type").annotate(n=Count("pk")).order_by("type")}
+
+    # The acknowledgement deadline was missed when the first response (acknowledgement, else the
+    # close) came after it, or when nothing has come and it is already past.
+    outcomes = cohort.annotate(
+        _decided=_human_decision_exists(),
+        _responded=Coalesce(F("acknowledged_at"), F("closed_at"), Value(now, output_field=DateTimeField())),
+    ).aggregate(
+        total=Count("pk"),
+        open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+        approved=Count("pk", filter=Q(status__in=APPROVED_STATUSES, _decided=True)),
+        auto_approved=Count("pk", filter=Q(status__in=APPROVED_STATUSES, _decided=False)),
+        rejected=Count("pk", filter=Q(status=EscalationStatus.REJECTED, _decided=True)),
+        # A policy may turn expiry into a rejection (high-risk sanctions matches): nobody decided it.
+        rejected_on_expiry=Count("pk", filter=Q(status=EscalationStatus.REJECTED, _decided=False)),
+        expired=Count("pk", filter=Q(status=EscalationStatus.EXPIRED)),
+        cancelled=Count("pk", filter=Q(status=EscalationStatus.CANCELLED)),
+        executed=Count("pk", filter=Q(status=EscalationStatus.EXECUTED)),
+        ack_deadline_missed=Count("pk", filter=Q(ack_due_at__isnull=False, _responded__gt=F("ack_due_at"))),
+    )
+    decided = outcomes["approved"] + outcomes["rejected"]
+
+    time_to_ack = percentiles(cohort, Seconds(_first_acknowledgement(tenant), F("created_at")))
+    # Auto-approved requests are decided at creation; counting them would flatter the figure.
+    time_to_decide = percentiles(cohort.filter(_human_decision_exists(), decided_at__isnull=False),
+                                 Seconds(F("decided_at"), F("created_at")))
+
+    sla_rows = _sla_by_role_and_level(tenant, cohort)
+    decisions_by_role: dict[str, dict[str, int]] = {}
+    for r in (Decision.objects.filter(request__escalation__in=cohort).values("role", "decision")
+              .annotate(n=Count("pk")).order_by("role", "decision")):
+        decisions_by_role.setdefault(r["role"], {k: 0 for k in Decision.Kind.values})[r["decision"]] = r["n"]
+    backlog = _backlog_by_role(tenant, filters, now)
+
+    roles = sorted({*decisions_by_role, *(r["role"] for r in sla_rows if r["role"]), *(b["role"] for b in backlog)})
+    backlog_of = {b["role"]: b for b in backlog}
+    by_role = [{
+        "role": role,
+        "decisions": decisions_by_role.get(role, {k: 0 for k in Decision.Kind.values}),
+        "sla_breaches": sum(r["sla_breaches"] for r in sla_rows if r["role"] == role),
+        "re_escalations": sum(r["re_escalations"] for r in sla_rows if r["role"] == role),
+        "open": backlog_of.get(role, {}).get("open", 0),
+        "oldest_open_age_seconds": backlog_of.get(role, {}).get("oldest_open_age_seconds"),
+    } for role in roles]
+
+    return {
+        "tenant": tenant.slug,
+        "generated_at": now,
+        "filters": {"from": filters.period_from, "to": filters.period_to, "type": filters.type},
+        "totals": {"escalations": outcomes["total"], "open": outcomes["open"],
+                   "final": outcomes["total"] - outcomes["open"]},
+        "by_status": by_status,
+        "by_type": by_type,
+        "outcomes": {
+            "approved": outcomes["approved"], "auto_approved": outcomes["auto_approved"],
+            "rejected": outcomes["rejected"], "rejected_on_expiry": outcomes["rejected_on_expiry"],
+            "expired": outcomes["expired"], "cancelled": outcomes["cancelled"],
+            "executed": outcomes["executed"],
+            # Of the requests people decided (approved or rejected), the share approved.
+            "approval_rate": round(outcomes["approved"] / decided, 4) if decided else None,
+        },
+        "time_to_acknowledge": time_to_ack,
+        "time_to_decision": time_to_decide,
+        "sla": {
+            # From the deadline columns: first response (ack, else close) after ack_due_at, or none yet and past it.
+            "ack_deadline_missed": outcomes["ack_deadline_missed"],
+            # From the sweep's audit events: every missed deadline, the moves up, the alerts at the top.
+            "sla_breaches": sum(r["sla_breaches"] for r in sla_rows),
+            "re_escalations": sum(r["re_escalations"] for r in sla_rows),
+            "top_level_alerts": sum(r["top_level_alerts"] for r in sla_rows),
+            "by_role_and_level": sla_rows,
+        },
+        "by_role": by_role,
+        "bottlenecks": backlog[:BOTTLENECK_COUNT],
+    }

@@ -1,0 +1,127 @@
+"""Metrics from the audit trail: every counted event already writes an audit row, so one receiver
+of audit.signals.audit_events_recorded (sent by audit_record and by the sweeps' batch writer, whose
+COPY sends no post_save) maps actions to counters, and no service needs to import metrics.
+
+Counting happens on commit: a rolled-back change was never an event. (A refused OTP commits its
+audit row on purpose, so failures are counted too.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.db import transaction
+from django.db.models.signals import post_save
+
+from audit.models import AuditEvent
+from audit.signals import audit_events_recorded
+from trustguard import metrics
+
+from . import health_checks
+
+ACTION_ESCALATED = "escalation.escalated"
+ACTION_SLA_BREACHED = "escalation.sla_breached"
+FINAL_FROM_DECISION = {"approved", "rejected"}
+CLOSING_ACTIONS = {"escalation.cancelled": "cancelled", "escalation.expired": "expired",
+                   "escalation.executed": "executed"}
+OTP_FAILURE_ACTIONS = {"otp.failed": "wrong_code", "otp.replay_refused": "replay", "otp.locked_out": "locked_out"}
+
+
+def _state(event: AuditEvent, key: str) -> Any:
+    """The state before the change (what missed a deadline), else after."""
+    for side in (event.before, event.after):
+        if isinstance(side, dict) and side.get(key) is not None:
+            return side[key]
+    return None
+
+
+def _observe_decision_time(event: AuditEvent) -> None:
+    from escalations.models import Escalation  # the top app may read the case; the leaf never does
+
+    row = Escalation.objects.filter(pk=event.target_id).values_list("created_at", flat=True).first()
+    if row is not None:
+        metrics.TIME_TO_DECISION.observe(max(0.0, (event.created_at - row).total_seconds()))
+
+
+def count_audit_event(event: AuditEvent) -> None:
+    """Map one committed audit event to the counters it stands for."""
+    action, details = event.action, event.details or {}
+    if action == "escalation.created":
+        metrics.ESCALATIONS_CREATED.labels(type=str(details.get("type") or _escalation_type(event))).inc()
+    elif action == "decision.recorded":
+        decision = details.get("decision") or {}
+        metrics.DECISIONS.labels(decision=str(decision.get("decision", "")), role=str(decision.get("role", ""))).inc()
+        status = (event.after or {}).get("status")
+        if status in FINAL_FROM_DECISION:
+            metrics.ESCALATIONS_CLOSED.labels(outcome=status).inc()
+            _observe_decision_time(event)
+    elif action == "escalation.approved" and details.get("auto_approved"):
+        metrics.ESCALATIONS_CLOSED.labels(outcome="auto_approved").inc()
+    elif action in CLOSING_ACTIONS:
+        metrics.ESCALATIONS_CLOSED.labels(outcome=CLOSING_ACTIONS[action]).inc()
+    elif action == "escalation.rejected" and details.get("reason") == "expired":
+        metrics.ESCALATIONS_CLOSED.labels(outcome="rejected_on_expiry").inc()
+    elif action in (ACTION_ESCALATED, ACTION_SLA_BREACHED):
+        # Every missed acknowledgement deadline is a breach: it moves the case up the ladder
+        # ("escalated") or, at the top, raises an alert ("sla_breached"). Labels: who missed it.
+        role, level = str(_state(event, "assigned_role") or ""), str(_state(event, "escalation_level") or 0)
+        metrics.SLA_BREACHES.labels(role=role, level=level).inc()
+        if action == ACTION_ESCALATED:
+            metrics.REESCALATIONS.labels(role=role, level=level).inc()
+    elif action in OTP_FAILURE_ACTIONS:
+        metrics.OTP_FAILURES.labels(reason=OTP_FAILURE_ACTIONS[action]).inc()
+
+
+def _escalation_type(event: AuditEvent) -> str:
+    from escalations.models import Escalation
+
+    return Escalation.objects.filter(pk=event.target_id).values_list("type", flat=True).first() or ""
+
+
+def count_audit_events(events: list[AuditEvent]) -> None:
+    for event in events:
+        count_audit_event(event)
+
+
+def _on_audit_events(sender: type[AuditEvent], events: list[AuditEvent], **kwargs: Any) -> None:
+    transaction.on_commit(lambda: count_audit_events(events))
+
+
+def _on_delivery_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A failed attempt is saved with its error: pending again (a retry follows) or dead (given up)."""
+    update_fields = kwargs.get("update_fields")
+    if created or (update_fields is not None and not {"status", "last_error"} & set(update_fields)):
+        return  # a claim or a reschedule (saved with update_fields), not the outcome of an attempt
+    if instance.status == "dead":
+        outcome = "dead_lettered"
+    elif instance.status == "pending" and instance.last_error:
+        outcome = "retry"
+    else:
+        return
+    kind = str(instance.kind)
+    transaction.on_commit(lambda: metrics.DELIVERY_FAILURES.labels(kind=kind, outcome=outcome).inc())
+
+
+def connect() -> None:
+    audit_events_recorded.connect(_on_audit_events, sender=AuditEvent, dispatch_uid="reports.metrics.audit_events")
+    # Delivery attempts are not audited (they are the outbox's plumbing); their row is saved per attempt.
+    try:
+        delivery = apps.get_model("notifications", "Delivery")
+    except LookupError:
+        delivery = None
+    if delivery is not None and {"status", "last_error", "kind"} <= {f.name for f in delivery._meta.get_fields()}:
+        post_save.connect(_on_delivery_saved, sender=delivery, dispatch_uid="reports.metrics.delivery_saved")
+    metrics.register_gauge("trustguard_outbox", "Outbox events not yet relayed (backlog) and the oldest one's age.",
+                           lambda: _figures(health_checks.outbox_figures(), {"backlog": "backlog",
+                                                                             "oldest_age_seconds": "lag_seconds"}))
+    metrics.register_gauge("trustguard_deliveries", "Deliveries waiting, the oldest one's age, and dead letters.",
+                           lambda: _figures(health_checks.delivery_figures(), {
+                               "pending": "pending", "oldest_pending_age_seconds": "oldest_pending_age_seconds",
+                               "dead_letters": "dead_letters", "retrying": "retrying"}))
+
+
+def _figures(figures: dict[str, Any], names: dict[str, str]) -> dict[str, float]:
+    if not figures.get("installed"):
+        return {}
+    return {suffix: float(figures[key]) for key, suffix in names.items() if key in figures}
