@@ -487,3 +487,16 @@ def test_the_case_page_says_where_an_unacknowledged_case_goes_next(raise_escalat
     page = signed_in("co").get(f"/e/{case.pk}/").content.decode()
 
     assert re.search(r'data-testid="next-step".*?goes up to the <strong>Senior manager</strong>', page, re.S)
+
+
+@pytest.mark.parametrize("url", ["/accounts/login/", "/summary/", "/ops/reports/", "/admin/"])
+def test_every_html_page_holds_to_the_content_security_policy(url, signed_in):
+    from django.test import Client
+
+    response = (Client() if url == "/accounts/login/" else signed_in("ops")).get(url)
+    page = response.content.decode()
+
+    assert response.status_code == 200
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert "<style" not in page and not re.search(r'\sstyle="', page)
+    assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", page)
