@@ -12,4 +12,6 @@ urlpatterns = [
     path("api/v1/", include("reports.urls")),
     path("ops/", include("reports.page_urls")),
     path("api/v1/", include("notifications.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("", include("escalations.dashboard_urls")),
 ]
