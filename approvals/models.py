@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 
@@ -94,6 +95,8 @@ class Decision(models.Model):
             models.CheckConstraint(condition=~models.Q(decision="defer") | models.Q(defer_until__isnull=False),
                                    name="decision_defer_has_until"),
         ]
+        # A decision is evidence: the database itself refuses to change or remove it.
+        triggers = [pgtrigger.Protect(name="decision_immutable", operation=pgtrigger.Update | pgtrigger.Delete)]
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.decided_by_id} at stage {self.stage}"

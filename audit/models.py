@@ -1,12 +1,31 @@
 """Append-only, hash-chained audit events.
 
-Each tenant has its own chain (``chain_key``). An event's hash covers the previous hash and
-the canonical JSON of the event, so altering, removing or reordering any row is detectable.
+Each tenant has its own chain (``chain_key``); events without a tenant go to the platform chain.
+An event's hash covers the previous hash and the canonical JSON of the event, so altering,
+removing or reordering any row is detectable (``audit.verification``).
+
+The database enforces append-only on PostgreSQL (pgtrigger triggers below) and, as far as its
+triggers allow, on SQLite (migration 0003): UPDATE is always refused; DELETE only for events that
+a retention checkpoint already covers, which only ``audit.retention`` writes, signed.
 """
 
 from __future__ import annotations
 
+import pgtrigger
 from django.db import models
+
+# The one way to delete audit events: retention first writes a signed checkpoint covering them
+# (in the same transaction), then deletes. Anyone else's DELETE finds no checkpoint and fails.
+# (A subquery is not allowed in a trigger's WHEN clause, hence the check inside the function;
+# no % in the SQL, which would be read as a query placeholder on the way to the database.)
+_DELETE_ONLY_PRUNED = """
+    IF OLD.seq > COALESCE((SELECT MAX(c.seq) FROM audit_auditcheckpoint c WHERE c.chain_key = OLD.chain_key), 0) THEN
+        RAISE EXCEPTION USING ERRCODE = 'integrity_constraint_violation',
+            MESSAGE = 'audit events are append-only: ' || OLD.chain_key || ' #' || OLD.seq
+                      || ' is not covered by a retention checkpoint';
+    END IF;
+    RETURN OLD;
+"""
 
 
 class AuditChainHead(models.Model):
@@ -44,9 +63,41 @@ class AuditEvent(models.Model):
         ordering = ["chain_key", "seq"]
         constraints = [models.UniqueConstraint(fields=["chain_key", "seq"], name="audit_event_chain_seq_unique")]
         indexes = [
-            models.Index(fields=["tenant", "-created_at"], name="audit_tenant_created_idx"),
+            # GET /audit: one tenant's events, newest first, cursor on (created_at, id).
+            models.Index(fields=["tenant", "-created_at", "-id"], name="audit_tenant_created_idx"),
             models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+            models.Index(fields=["tenant", "actor_type", "actor_id"], name="audit_actor_idx"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="audit_event_no_update", operation=pgtrigger.Update),
+            pgtrigger.Trigger(name="audit_event_delete_pruned_only", when=pgtrigger.Before,
+                              operation=pgtrigger.Delete, func=_DELETE_ONLY_PRUNED),
         ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.target_type}:{self.target_id}"
+
+
+class AuditCheckpoint(models.Model):
+    """Where a chain now starts after retention pruned its prefix: the last pruned seq and hash.
+
+    Signed with a key derived from SECRET_KEY, so a forged checkpoint (to hide a deleted prefix)
+    fails verification. Append-only too; the newest (highest seq) checkpoint of a chain counts.
+    """
+
+    chain_key = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    pruned_count = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["chain_key", "seq"]
+        constraints = [models.UniqueConstraint(fields=["chain_key", "seq"], name="audit_checkpoint_chain_seq_unique")]
+        triggers = [
+            pgtrigger.Protect(name="audit_checkpoint_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chain_key} pruned through #{self.seq}"

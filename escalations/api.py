@@ -210,7 +210,7 @@ class EscalationDetailView(APIView):
         actor = actor_of(request)
         escalation = selectors.escalation_get(actor=actor, escalation_id=escalation_id)
         body = escalation_dict(escalation)
-        body["history"] = [history_dict(e) for e in selectors.escalation_history(escalation=escalation)]
+        body["history"] = [history_dict(e) for e in selectors.escalation_events(escalation=escalation)]
         return Response(body)
 
 

@@ -6,10 +6,14 @@ class EscalationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from audit.retention import register_retention_hold
         from notifications.registry import register_recipient_resolver
 
         from . import jobs  # noqa: F401  (registers the periodic jobs)
+        from .audit_retention import open_cases_hold
         from .notify import escalation_recipients
 
-        # Dependency inversion: notifications (a leaf) asks us who to tell about escalation events.
+        # Dependency inversion: notifications (a leaf) asks us who to tell about escalation events,
+        # and audit (a leaf) asks us which events a case still holds under retention.
         register_recipient_resolver("escalation", escalation_recipients)
+        register_retention_hold("escalations.open_cases", open_cases_hold)

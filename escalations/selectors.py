@@ -1,31 +1,270 @@
-"""Reads of escalations: who may see which, what each waits for, and the querysets the API (and dashboard) serialize.
+"""Reads of escalations: who may see what, the approver queue, one case with its context, a summary,
+and what a case is still waiting for.
 
-Visibility, in one place:
-- a tenant API key sees only the escalations it requested;
-- a person with escalation.view_all sees all of the tenant's;
-- a person with only escalation.view sees those assigned to one of their roles (and their own requests);
-- anyone else may see none (403); an object of another tenant, or one not visible, is 404.
+Every read is bounded in queries: lists select_related what rows print and never touch a
+relation per row; the case page prefetches its route, decisions and history in one go each.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import statistics
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.actors import Actor
 from accounts.roles import Capability
 from accounts.selectors import role_has_active_member
-from approvals.models import Decision
+from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
 from trustguard.errors import NotFound, PermissionDenied
 
 from .ladder import next_ladder_step
-from .models import Escalation, EscalationStatus
+from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
+
+# --- visibility ----------------------------------------------------------------------------------
+
+
+def escalations_visible_to(actor: Actor) -> QuerySet[Escalation]:
+    """The tenant's escalations `actor` may see (the one rule, used by the API and the pages).
+
+    A tenant API key sees its own requests; a person with escalation.view_all sees all; with
+    escalation.view, those assigned to one of their roles and their own requests; a system job the
+    whole tenant. A person with neither capability may see none: PermissionDenied (the API's 403;
+    pages use _visible, which turns it into an empty list).
+    """
+    base = Escalation.objects.filter(tenant=actor.tenant)
+    if actor.api_key is not None:
+        return base.filter(requested_by_api_key=actor.api_key)
+    if actor.user is None:
+        return base
+    if actor.can(Capability.ESCALATION_VIEW_ALL):
+        return base
+    if actor.can(Capability.ESCALATION_VIEW):
+        return base.filter(Q(assigned_role__in=sorted(actor.roles)) | Q(requested_by_user=actor.user))
+    raise PermissionDenied("viewing escalations needs escalation.view", slug="missing-capability")
+
+
+def _visible(actor: Actor) -> QuerySet[Escalation]:
+    """escalations_visible_to for pages: "nothing visible" is an empty list here, never an error.
+
+    (A unified escalations_visible_to may raise PermissionDenied for people without any view
+    capability, as the API wants a 403; a page shows them an empty queue and 404s instead.)
+    """
+    try:
+        return escalations_visible_to(actor=actor)
+    except PermissionDenied:
+        return Escalation.objects.none()
+
+
+def escalation_visible(*, actor: Actor, pk: Any) -> Escalation | None:
+    """One escalation if `actor` may see it (None for a malformed id, another tenant's, or an invisible one)."""
+    try:
+        uuid.UUID(str(pk))
+    except ValueError:
+        return None
+    return _visible(actor).filter(pk=pk).first()
+
+
+# --- the approver queue --------------------------------------------------------------------------
+
+QUEUE_PAGE_SIZE = 25
+
+
+@dataclass
+class QueueFilters:
+    status: str = ""
+    type: str = ""
+    risk: str = ""
+    overdue: bool = False
+    q: str = ""
+    scope: str = "mine"  # mine = assigned to my roles; all = everything I may see
+
+    @classmethod
+    def from_query(cls, params: Any, default_scope: str = "mine") -> QueueFilters:
+        """From request.GET; unknown values are dropped (a filter never causes an error)."""
+        params = {k: str(params.get(k) or "").replace("\x00", "") for k in ("status", "risk", "type", "q", "overdue", "scope")}
+        status = params.get("status", "")
+        risk = params.get("risk", "")
+        return cls(
+            status=status if status in EscalationStatus.values or status in ("open", "closed") else "",
+            type=(params.get("type") or "").strip().upper()[:64],
+            risk=risk if risk in ("low", "medium", "high") else "",
+            overdue=params.get("overdue") in ("1", "on", "true"),
+            q=(params.get("q") or "").strip()[:200],
+            scope=params.get("scope") if params.get("scope") in ("mine", "all") else default_scope,
+        )
+
+
+def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | None = None) -> QuerySet[Escalation]:
+    """My queue: open escalations assigned to my roles (or everything visible), most urgent deadline first.
+
+    Ordered by (next_deadline_at, id) with NULLs last, the key of the partial index esc_queue_idx.
+    """
+    now = now or timezone.now()
+    qs = _visible(actor)
+    if filters.scope == "mine":
+        qs = qs.filter(assigned_role__in=actor.roles)
+    if filters.status == "closed":
+        qs = qs.filter(status__in=FINAL_STATUSES)
+    elif filters.status and filters.status != "open":
+        qs = qs.filter(status=filters.status)
+    else:
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    if filters.type:
+        qs = qs.filter(type=filters.type)
+    if filters.risk:
+        qs = qs.filter(risk_level=filters.risk)
+    if filters.overdue:
+        qs = qs.filter(overdue_q(now))
+    if filters.q:
+        qs = qs.filter(source_entity_id__icontains=filters.q)
+    return qs.order_by(F("next_deadline_at").asc(nulls_last=True), "id")
+
+
+def overdue_q(now: datetime) -> Q:
+    """Open and past a deadline: unacknowledged past ack_due_at, or undecided past expires_at."""
+    return (Q(status=EscalationStatus.PENDING, ack_due_at__lt=now)
+            | Q(status__in=(EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED), expires_at__lt=now))
+
+
+def pending_count(*, actor: Actor) -> int:
+    """Open escalations waiting for one of my roles (the badge in the header)."""
+    if not actor.roles:
+        return 0
+    return _visible(actor).filter(
+        assigned_role__in=actor.roles, status__in=(EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED)
+    ).count()
+
+
+def _encode_cursor(esc: Escalation) -> str:
+    raw = json.dumps([esc.next_deadline_at.isoformat() if esc.next_deadline_at else None, str(esc.pk)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime | None, str] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        deadline, pk = json.loads(raw)
+        when = parse_datetime(deadline) if deadline else None
+        if (deadline and when is None) or not isinstance(pk, str):
+            return None
+        uuid.UUID(pk)
+        return when, pk
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        return None
+
+
+@dataclass
+class Page:
+    items: list[Escalation]
+    next_cursor: str | None = None
+
+
+def paginate_queue(qs: QuerySet[Escalation], *, cursor: str = "", size: int = QUEUE_PAGE_SIZE) -> Page:
+    """Keyset pagination on (next_deadline_at NULLS LAST, id): stable while rows come and go."""
+    position = _decode_cursor(cursor) if cursor else None
+    if position is not None:
+        deadline, pk = position
+        if deadline is None:
+            qs = qs.filter(next_deadline_at__isnull=True, id__gt=pk)
+        else:
+            qs = qs.filter(Q(next_deadline_at__gt=deadline) | Q(next_deadline_at=deadline, id__gt=pk)
+                           | Q(next_deadline_at__isnull=True))
+    rows = list(qs.select_related("policy")[: size + 1])
+    has_more = len(rows) > size
+    items = rows[:size]
+    return Page(items=items, next_cursor=_encode_cursor(items[-1]) if has_more else None)
+
+
+def queue_types(*, actor: Actor) -> list[str]:
+    """The escalation types of the tenant's active policies (for the type filter)."""
+    from .models import Policy
+
+    return list(Policy.objects.filter(tenant=actor.tenant, is_active=True).order_by("type").values_list("type", flat=True))
+
+
+# --- one case ------------------------------------------------------------------------------------
+
+
+def escalation_for_page(*, actor: Actor, pk: Any) -> Escalation | None:
+    """One visible escalation with everything its page prints, in a fixed number of queries."""
+    try:
+        uuid.UUID(str(pk))
+    except ValueError:
+        return None
+    return (
+        _visible(actor)
+        .select_related("tenant", "approval", "policy", "acknowledged_by", "requested_by_user", "requested_by_api_key")
+        .prefetch_related(
+            Prefetch("approval__stages", queryset=ApprovalStage.objects.order_by("index")),
+            Prefetch("approval__decisions", queryset=Decision.objects.select_related("decided_by").order_by("decided_at", "id")),
+        )
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def escalation_history(escalation: Escalation, limit: int = 200) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(tenant_id=escalation.tenant_id, target_type="escalation",
+                                          target_id=str(escalation.pk)).order_by("created_at", "seq")[:limit])
+
+
+# --- summary -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    by_status: list[tuple[str, int]] = field(default_factory=list)
+    my_overdue: int = 0
+    median_decision_seconds: float | None = None
+    decided_count: int = 0
+    sla_breaches: int = 0
+    daily_created: list[tuple[str, int]] = field(default_factory=list)
+
+
+SUMMARY_WINDOW = timedelta(days=30)
+MEDIAN_SAMPLE = 5000
+
+
+def escalation_summary(*, actor: Actor, now: datetime | None = None) -> Summary:
+    """Counts by status, my overdue items, median time to decision and SLA breaches (last 30 days)."""
+    now = now or timezone.now()
+    visible = _visible(actor)
+    counts = dict(visible.order_by().values_list("status").annotate(n=Count("id")))
+    summary = Summary(by_status=[(s, counts.get(s, 0)) for s in EscalationStatus.values])
+    if actor.roles:
+        summary.my_overdue = visible.filter(overdue_q(now), assigned_role__in=actor.roles).count()
+    since = now - SUMMARY_WINDOW
+    recent = visible.filter(created_at__gte=since)
+    durations = [
+        (decided - created).total_seconds()
+        for created, decided in recent.filter(decided_at__isnull=False).order_by("-decided_at")
+        .values_list("created_at", "decided_at")[:MEDIAN_SAMPLE]
+        if decided is not None
+    ]
+    summary.decided_count = len(durations)
+    summary.median_decision_seconds = statistics.median(durations) if durations else None
+    # A breach: acknowledged after its deadline, never acknowledged while past it, or expired.
+    summary.sla_breaches = recent.filter(
+        Q(acknowledged_at__isnull=False, ack_due_at__isnull=False, acknowledged_at__gt=F("ack_due_at"))
+        | Q(status=EscalationStatus.PENDING, ack_due_at__lt=now)
+        | Q(status=EscalationStatus.EXPIRED)
+    ).count()
+    per_day = dict(recent.annotate(day=TruncDate("created_at")).order_by().values_list("day").annotate(n=Count("id")))
+    days = [timezone.localdate(now - timedelta(days=i)) for i in range(13, -1, -1)]
+    summary.daily_created = [(d.strftime("%-d %b"), per_day.get(d, 0)) for d in days]
+    return summary
+
 
 # --- what is still needed (issue 3) ------------------------------------------------------------------
 
@@ -93,7 +332,7 @@ def escalation_waiting_for(escalation: Escalation) -> WaitingFor:
                                f"{_at(due) if due else 'the deadline'} if not acknowledged")
 
 
-# --- visibility and the API's querysets -----------------------------------------------------------
+# --- the API's querysets (escalations.api) -------------------------------------------------------
 
 def with_api_relations(queryset: QuerySet[Escalation]) -> QuerySet[Escalation]:
     """Everything the API representation reads, in a constant number of queries (no N+1)."""
@@ -104,20 +343,6 @@ def with_api_relations(queryset: QuerySet[Escalation]) -> QuerySet[Escalation]:
         "approval__stages",
         Prefetch("approval__decisions", queryset=Decision.objects.select_related("decided_by").order_by("decided_at", "id")),
     )
-
-
-def escalations_visible_to(*, actor: Actor) -> QuerySet[Escalation]:
-    """The escalations `actor` may see. PermissionDenied (403) when that is none at all."""
-    base = Escalation.objects.filter(tenant=actor.tenant)
-    if actor.api_key is not None:
-        return base.filter(requested_by_api_key=actor.api_key)
-    if actor.user is not None:
-        if actor.can(Capability.ESCALATION_VIEW_ALL):
-            return base
-        if actor.can(Capability.ESCALATION_VIEW):
-            return base.filter(Q(assigned_role__in=sorted(actor.roles)) | Q(requested_by_user=actor.user))
-        raise PermissionDenied("viewing escalations needs escalation.view", slug="missing-capability")
-    return base  # a system job acts for the whole tenant
 
 
 def _parse_id(escalation_id: Any) -> uuid.UUID:
@@ -170,8 +395,8 @@ def escalation_list(*, actor: Actor, status: str | None = None, type: str | None
 HIDDEN_HISTORY_PREFIXES = ("otp.",)  # second-factor failures are security events: /audit shows them
 
 
-def escalation_history(*, escalation: Escalation) -> QuerySet[AuditEvent]:
-    """The audit events of one escalation, oldest first."""
+def escalation_events(*, escalation: Escalation) -> QuerySet[AuditEvent]:
+    """The audit events of one escalation, oldest first (the API's `history`)."""
     queryset = AuditEvent.objects.filter(tenant_id=escalation.tenant_id, target_type="escalation",
                                          target_id=str(escalation.pk)).order_by("seq")
     for prefix in HIDDEN_HISTORY_PREFIXES:

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
 
 from trustguard.errors import DomainError
 
@@ -41,7 +42,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(SimpleHistoryAdmin):
     form = WebhookEndpointForm
     list_display = ["url", "tenant", "event_types", "is_active", "secret_prefix", "created_at"]
     list_filter = ["is_active", "tenant"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 
 class OutboxEvent(models.Model):
@@ -51,6 +53,13 @@ class Channel(models.TextChoices):
     IN_APP = "in_app"
 
 
+def _history_user(request: Any = None, **kwargs: Any) -> Any:
+    """The person behind a change, for simple-history: behind DRF, request.user is an accounts Actor
+    (its `user` is the person, None for an API key), which history_user cannot hold."""
+    user = getattr(request, "user", None)
+    return user if isinstance(user, models.Model) else getattr(user, "user", None)
+
+
 class WebhookEndpoint(models.Model):
     """A tenant's receiver of signed events (Standard Webhooks). The secret is encrypted at rest."""
 
@@ -69,6 +78,9 @@ class WebhookEndpoint(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Field-level history for operators (who changed what, when); never the (encrypted) secrets.
+    history = HistoricalRecords(excluded_fields=["secret_encrypted", "previous_secret_encrypted"],
+                                get_user=_history_user)
 
     class Meta:
         ordering = ["tenant", "created_at"]

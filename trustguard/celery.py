@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trustguard.settings")
 app = Celery("trustguard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+from . import celery_context  # noqa: E402, F401  (correlation ids flow into tasks)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import context
+
 JobFunc = Callable[[], str]
 
 
@@ -42,4 +44,11 @@ def run_job(name: str) -> str:
         job = _REGISTRY[name]
     except KeyError:
         raise LookupError(f"no periodic job named {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
-    return job.func()
+    if context.current() is not None:  # a request, or a Celery task (bound by trustguard.celery_context)
+        return job.func()
+    # run_sweeps or a direct call: give the run its own correlation id, so its audit rows and log lines group.
+    token = context.bind(context.RequestContext(request_id=context.new_request_id()))
+    try:
+        return job.func()
+    finally:
+        context.reset(token)

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "trustguard.csp.ContentSecurityPolicyMiddleware",
     "trustguard.middleware.RequestIdMiddleware",
     "trustguard.request_log.RequestLogMiddleware",
     # /api/: body limit, problem+json for every error; then idempotency keys for writes under /api/v1/.
@@ -100,6 +101,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.dashboard",
             ],
         },
     }
@@ -138,6 +140,7 @@ else:
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_queue_dir / "processed"),
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}}
@@ -241,6 +244,7 @@ AXES_FAILURE_LIMIT = env_int("TRUSTGUARD_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 GUARDIAN_MONKEY_PATCH_USER = False
 ANONYMOUS_USER_NAME = None
 
@@ -290,6 +294,10 @@ BREAKER_FAIL_MAX = env_int("TRUSTGUARD_BREAKER_FAIL_MAX", 5, minimum=1)
 BREAKER_RESET_SECONDS = env_int("TRUSTGUARD_BREAKER_RESET_SECONDS", 60, minimum=1)
 # Key that encrypts webhook signing secrets at rest (Fernet). Defaults to one derived from SECRET_KEY.
 WEBHOOK_SECRET_KEY = env_str("TRUSTGUARD_WEBHOOK_SECRET_KEY", "") or ""
+
+# --- Audit --------------------------------------------------------------------------------
+# Mailed (after the ERROR log and the platform audit event) when nightly verification finds a broken chain.
+ADMINS = [("TrustGuard operators", email) for email in env_list("TRUSTGUARD_ADMIN_EMAILS", [])]
 
 # --- I18N, static ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

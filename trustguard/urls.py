@@ -14,6 +14,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("escalations.urls")),
+    path("api/v1/", include("audit.urls")),
     path("api/v1/", include("reports.urls")),
     path("ops/", include("reports.page_urls")),
     path("api/v1/", include("notifications.urls")),
@@ -22,4 +23,6 @@ urlpatterns = [
     # Also without the slash: a POST there gets a 405 problem instead of Django's APPEND_SLASH error.
     path("api/schema", schema_view),
     path("api/docs", docs_view),
+    path("accounts/", include("accounts.urls")),
+    path("", include("escalations.dashboard_urls")),
 ]

@@ -1,0 +1,290 @@
+"""The operators' admin for tenants, people, memberships, capabilities and credentials.
+
+Every write goes through accounts.services (or accounts.totp), so the admin leaves the same audit
+trail as the API: a membership added here joins the role's group, a credential is created with
+its secret shown exactly once and only its digest stored, a revocation is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.forms.models import model_to_dict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from guardian.shortcuts import get_perms
+from simple_history.admin import SimpleHistoryAdmin
+
+from audit.services import audit_record
+
+from .actors import Actor
+from .models import ApiKey, Membership, PersonalToken, Tenant, TenantRoleGroup, User
+from .roles import Capability, Role
+from .selectors import tenants_of
+from .services import (
+    api_key_create,
+    capability_grant,
+    capability_revoke,
+    credential_revoke,
+    membership_add,
+    membership_deactivate,
+    personal_token_create,
+    tenant_create,
+    tenant_role_group,
+)
+from .totp import totp_device_reset
+
+
+class ServiceBackedHistoryAdmin(SimpleHistoryAdmin):
+    """Field-level history to read, but no "revert to this version": reverting saves the model
+    directly, which would bypass the services and their audit events."""
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+
+def operator_actor(request: HttpRequest, tenant: Tenant) -> Actor:
+    """The operator, acting in `tenant` (for the audit trail; admin access itself is Django's staff check)."""
+    return Actor(tenant=tenant, user=request.user)  # type: ignore[arg-type]
+
+
+def audited_save(request: HttpRequest, obj: Any, *, tenant: Tenant, action: str, target_type: str) -> None:
+    """Save an admin edit of a model that has no service of its own, with its audit event, in one transaction."""
+    with transaction.atomic():
+        old = type(obj).objects.select_for_update().filter(pk=obj.pk).first() if obj.pk else None
+        obj.save()
+        audit_record(tenant_id=tenant.pk, action=action, actor=operator_actor(request, tenant), target_type=target_type,
+                     target_id=obj.pk, before=model_to_dict(old) if old else None, after=model_to_dict(obj))
+
+
+# --- tenants and the capability matrix -----------------------------------------------------------
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ("user", "role", "is_active", "created_at")
+    readonly_fields = ("user", "role", "is_active", "created_at")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # add people through Memberships, which goes through membership_add
+
+
+@admin.register(Tenant)
+class TenantAdmin(ServiceBackedHistoryAdmin):
+    list_display = ("slug", "name", "single_employee_mode", "email_otp_allowed", "created_at")
+    list_filter = ("single_employee_mode", "email_otp_allowed")
+    search_fields = ("slug", "name")
+    readonly_fields = ("created_at",)
+    inlines = [MembershipInline]
+    change_form_template = "admin/accounts/tenant/change_form.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> tuple[str, ...]:
+        return ("slug", "created_at") if obj else ("created_at",)
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        if change:
+            audited_save(request, obj, tenant=obj, action="tenant.changed", target_type="tenant")
+            return
+        # A new tenant gets its role groups and the default capability matrix from the service.
+        created = tenant_create(slug=obj.slug, name=obj.name, single_employee_mode=obj.single_employee_mode)
+        obj.pk, obj._state.adding = created.pk, False
+        Tenant.objects.filter(pk=created.pk).update(email_otp_allowed=obj.email_otp_allowed,
+                                                   audit_retention_days=obj.audit_retention_days)
+
+    def get_urls(self) -> list[Any]:
+        custom = [path("<int:tenant_id>/capabilities/", self.admin_site.admin_view(self.capabilities_view),
+                       name="accounts_tenant_capabilities")]
+        return custom + super().get_urls()
+
+    def capabilities_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        """The role x capability matrix of one tenant, edited with checkboxes (grants and revokes are audited)."""
+        tenant = get_object_or_404(Tenant, pk=tenant_id)
+        if not self.has_change_permission(request, tenant):
+            return HttpResponseRedirect(reverse("admin:index"))
+        roles = list(Role)
+        current = {role.value: {c.replace("_", ".", 1) for c in get_perms(tenant_role_group(tenant=tenant, role=role), tenant)}
+                   for role in roles}
+        if request.method == "POST":
+            actor = operator_actor(request, tenant)
+            changes = 0
+            for role in roles:
+                for capability in Capability:
+                    wanted = request.POST.get(f"{role.value}|{capability.value}") == "on"
+                    has = capability.value in current[role.value]
+                    if wanted and not has:
+                        capability_grant(tenant=tenant, role=role.value, capability=capability.value, actor=actor)
+                        changes += 1
+                    elif has and not wanted:
+                        capability_revoke(tenant=tenant, role=role.value, capability=capability.value, actor=actor)
+                        changes += 1
+            self.message_user(request, f"Capabilities of {tenant.slug} saved ({changes} change{'s' if changes != 1 else ''}).",
+                              messages.SUCCESS)
+            return HttpResponseRedirect(request.path)
+        rows = [{"role": role, "cells": [{"capability": c, "name": f"{role.value}|{c.value}",
+                                          "checked": c.value in current[role.value]} for c in Capability]}
+                for role in roles]
+        context = {**self.admin_site.each_context(request), "title": f"Capabilities in {tenant.name}",
+                   "tenant": tenant, "capabilities": list(Capability), "rows": rows, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/accounts/tenant/capabilities.html", context)
+
+
+@admin.register(TenantRoleGroup)
+class TenantRoleGroupAdmin(admin.ModelAdmin):
+    list_display = ("tenant", "role", "group")
+    list_filter = ("tenant", "role")
+    search_fields = ("tenant__slug", "group__name")
+    readonly_fields = ("tenant", "role", "group")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created with the tenant; edit capabilities on the tenant's matrix page
+
+
+# --- people ----------------------------------------------------------------------------------------
+
+
+class UserMembershipInline(MembershipInline):
+    fk_name = "user"
+    fields = ("tenant", "role", "is_active", "created_at")
+    readonly_fields = ("tenant", "role", "is_active", "created_at")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
+    list_filter = ("is_active", "is_staff", "is_superuser", "memberships__tenant", "memberships__role")
+    search_fields = ("username", "email", "first_name", "last_name", "phone_number")
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Contact", {"fields": ("phone_number",)}))  # type: ignore[misc]
+    inlines = [UserMembershipInline]
+    actions = ["reset_authenticator"]
+
+    @admin.action(description="Reset authenticator (TOTP): remove the person's devices so they enrol again")
+    def reset_authenticator(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        removed = 0
+        for user in queryset:
+            tenant = tenants_of(user=user).first()
+            removed += totp_device_reset(user=user, actor=operator_actor(request, tenant) if tenant else None,
+                                         operator=request.user)  # type: ignore[arg-type]
+        self.message_user(request, f"Removed {removed} authenticator device(s) of {queryset.count()} person(s). "
+                                   "They set up a new one at their next sign-in.", messages.SUCCESS)
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ("tenant", "user", "role")
+
+
+@admin.register(Membership)
+class MembershipAdmin(ServiceBackedHistoryAdmin):
+    form = MembershipForm
+    list_display = ("user", "tenant", "role", "is_active", "created_at")
+    list_filter = ("tenant", "role", "is_active")
+    search_fields = ("user__username", "user__email", "tenant__slug")
+    autocomplete_fields = ("user",)
+    actions = ["deactivate"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> tuple[str, ...]:
+        return ("tenant", "user", "role", "is_active", "created_at") if obj else ()
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        if change:
+            return  # memberships are changed by actions (deactivate), never edited in place
+        created = membership_add(tenant=obj.tenant, user=obj.user, role=obj.role, actor=operator_actor(request, obj.tenant))
+        obj.pk, obj._state.adding = created.pk, False
+
+    @admin.action(description="Deactivate the selected memberships")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        done = 0
+        for membership in queryset.filter(is_active=True).select_related("tenant", "user"):
+            membership_deactivate(membership=membership, actor=operator_actor(request, membership.tenant))
+            done += 1
+        self.message_user(request, f"Deactivated {done} membership(s).", messages.SUCCESS)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # keep the record; deactivate instead
+
+
+# --- credentials -------------------------------------------------------------------------------------
+
+
+class CredentialAdminMixin:
+    """Create shows the secret once (a message) and stores only its digest; revoke is an audited action."""
+
+    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return self.add_fields if obj is None else (*self.add_fields, *self.readonly_fields)  # type: ignore[attr-defined]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return (*self.add_fields, *self.readonly_fields) if obj else ()  # type: ignore[attr-defined]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a credential is revoked, never deleted: the audit trail refers to it
+
+    def _show_secret_once(self, request: HttpRequest, secret: str) -> None:
+        messages.warning(request, f"Copy this secret now; it is shown only once and cannot be recovered: {secret}")
+
+    @admin.action(description="Revoke the selected credentials")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        count = 0
+        for credential in queryset.filter(revoked_at__isnull=True).select_related("tenant"):
+            credential_revoke(credential=credential, actor=operator_actor(request, credential.tenant))
+            count += 1
+        messages.success(request, f"Revoked {count} credential(s).")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(CredentialAdminMixin, ServiceBackedHistoryAdmin):
+    add_fields = ("tenant", "name")
+    list_display = ("name", "tenant", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("tenant", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "prefix", "tenant__slug")
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            return
+        key, secret = api_key_create(tenant=obj.tenant, name=obj.name, actor=operator_actor(request, obj.tenant))
+        obj.pk, obj.prefix, obj._state.adding = key.pk, key.prefix, False
+        self._show_secret_once(request, secret)
+
+
+class PersonalTokenForm(forms.ModelForm):
+    class Meta:
+        model = PersonalToken
+        fields = ("user", "tenant", "name")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        user, tenant = data.get("user"), data.get("tenant")
+        if user and tenant and not Membership.objects.filter(user=user, tenant=tenant, is_active=True).exists():
+            raise forms.ValidationError("This person has no active role in that tenant; a token would act as nobody.")
+        return data
+
+
+@admin.register(PersonalToken)
+class PersonalTokenAdmin(CredentialAdminMixin, ServiceBackedHistoryAdmin):
+    form = PersonalTokenForm
+    add_fields = ("user", "tenant", "name")
+    list_display = ("name", "user", "tenant", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("tenant", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "prefix", "user__username", "user__email", "tenant__slug")
+    autocomplete_fields = ("user",)
+
+    def save_model(self, request: HttpRequest, obj: PersonalToken, form: Any, change: bool) -> None:
+        if change:
+            return
+        token, secret = personal_token_create(user=obj.user, tenant=obj.tenant, name=obj.name,
+                                              actor=operator_actor(request, obj.tenant))
+        obj.pk, obj.prefix, obj._state.adding = token.pk, token.prefix, False
+        self._show_secret_once(request, secret)

@@ -1,0 +1,151 @@
+"""GET /api/v1/audit: the tenant's audit events, filtered, newest first, cursor-paginated.
+
+An outer layer (like the admin): it may import accounts for the caller's capabilities.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.actors import Actor
+from accounts.roles import Capability
+from trustguard.errors import PermissionDenied, ValidationFailed
+
+from .models import AuditEvent
+from .selectors import AuditFilter, audit_events_for_tenant
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+
+
+class AuditEventSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    seq = serializers.IntegerField()
+    action = serializers.CharField()
+    actor = inline_serializer("AuditActor", {"type": serializers.CharField(), "id": serializers.CharField(),
+                                             "label": serializers.CharField()})
+    target = inline_serializer("AuditTarget", {"type": serializers.CharField(), "id": serializers.CharField()})
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+    details = serializers.JSONField()
+    ip = serializers.CharField(allow_null=True)
+    user_agent = serializers.CharField()
+    request_id = serializers.CharField(help_text="The correlation id (X-Request-ID) of the request or job.")
+    created_at = serializers.DateTimeField()
+    prev_hash = serializers.CharField()
+    hash = serializers.CharField(help_text="sha256(prev_hash + canonical JSON of the event)")
+
+
+class AuditPageSerializer(serializers.Serializer):
+    next = serializers.CharField(allow_null=True, help_text="URL of the next (older) page, or null.")
+    results = AuditEventSerializer(many=True)
+
+
+def event_json(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": str(event.pk), "seq": event.seq, "action": event.action,
+        "actor": {"type": event.actor_type, "id": event.actor_id, "label": event.actor_label},
+        "target": {"type": event.target_type, "id": event.target_id},
+        "before": event.before, "after": event.after, "details": event.details,
+        "ip": event.ip, "user_agent": event.user_agent, "request_id": event.request_id,
+        "created_at": event.created_at.isoformat(), "prev_hash": event.prev_hash, "hash": event.hash,
+    }
+
+
+def encode_cursor(event: AuditEvent) -> str:
+    raw = json.dumps([event.created_at.astimezone(UTC).isoformat(), event.pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(value: str) -> tuple[datetime, int]:
+    try:
+        created, pk = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        moment = parse_datetime(created)
+        if moment is None or moment.tzinfo is None or isinstance(pk, bool) or not isinstance(pk, int):
+            raise ValueError(value)
+        return moment, pk
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed("the cursor is not one this API gave out", errors={"cursor": ["Invalid cursor."]}) from None
+
+
+def _moment(params: Any, name: str, errors: dict[str, list[str]]) -> datetime | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        moment = parse_datetime(raw)
+    except ValueError:
+        moment = None
+    if moment is None:
+        errors[name] = ["An ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z."]
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_filters(params: Any) -> tuple[AuditFilter, int]:
+    # PostgreSQL cannot compare text with a NUL in it: refuse it here, or it would be a 500 there.
+    errors: dict[str, list[str]] = {name: ["Contains a NUL character."] for name, value in params.items()
+                                    if "\x00" in value}
+    if errors:
+        raise ValidationFailed("invalid filters: " + ", ".join(sorted(errors)), errors=errors)
+    actions = tuple(a.strip() for a in params.get("action", "").split(",") if a.strip())
+    after, before = _moment(params, "created_after", errors), _moment(params, "created_before", errors)
+    limit = DEFAULT_LIMIT
+    if params.get("limit"):
+        raw = params["limit"]
+        # Not str.isdigit(): it says yes to "²", which int() refuses.
+        if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
+            errors["limit"] = [f"A whole number from 1 to {MAX_LIMIT}."]
+        else:
+            limit = int(raw)
+    if errors:
+        raise ValidationFailed("invalid filters: " + ", ".join(sorted(errors)), errors=errors)
+    text = {name: params.get(name, "").strip()[:255] for name in
+            ("actor", "actor_type", "actor_id", "target_type", "target_id")}
+    return AuditFilter(actions=actions, created_after=after, created_before=before, **text), limit
+
+
+_PARAMS = [
+    OpenApiParameter("action", OpenApiTypes.STR, description="One action or a comma-separated list "
+                     "(escalation.created, decision.recorded, otp.failed, credential.revoked, policy.changed, ...)"),
+    OpenApiParameter("actor", OpenApiTypes.STR, description="The actor's label: a username, api_key:<name> or system:<job>"),
+    OpenApiParameter("actor_type", OpenApiTypes.STR, enum=["user", "api_key", "system"]),
+    OpenApiParameter("actor_id", OpenApiTypes.STR),
+    OpenApiParameter("target_type", OpenApiTypes.STR, description="e.g. escalation, policy, api_key, user"),
+    OpenApiParameter("target_id", OpenApiTypes.STR),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Inclusive"),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Exclusive"),
+    OpenApiParameter("limit", OpenApiTypes.INT, description=f"Page size, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})"),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="From the previous page's `next`"),
+]
+
+
+class AuditEventListView(APIView):
+    @extend_schema(operation_id="audit_list", parameters=_PARAMS, responses=AuditPageSerializer, tags=["audit"],
+                   summary="The tenant's audit events, newest first (needs audit.view)")
+    def get(self, request: Request) -> Response:
+        actor: Actor = request.user  # type: ignore[assignment]
+        if not actor.can(Capability.AUDIT_VIEW):
+            raise PermissionDenied("reading the audit log needs audit.view", slug="missing-capability")
+        filters, limit = parse_filters(request.query_params)  # first: it also refuses NULs in the cursor
+        position = decode_cursor(request.query_params["cursor"]) if request.query_params.get("cursor") else None
+        page = list(audit_events_for_tenant(tenant_id=actor.tenant.pk, filters=filters, after=position)[:limit + 1])
+        next_url = None
+        if len(page) > limit:
+            page = page[:limit]
+            params = request.query_params.copy()
+            params["cursor"] = encode_cursor(page[-1])
+            next_url = request.build_absolute_uri(request.path + "?" + params.urlencode())
+        return Response({"next": next_url, "results": [event_json(e) for e in page]})

@@ -1,0 +1,48 @@
+"""Reading audit events: one tenant's events, filtered, newest first (keyset on created_at, id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from .models import AuditEvent
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actions: tuple[str, ...] = ()
+    actor: str = ""
+    actor_type: str = ""
+    actor_id: str = ""
+    target_type: str = ""
+    target_id: str = ""
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def audit_events_for_tenant(*, tenant_id: int, filters: AuditFilter, after: tuple[datetime, int] | None = None,
+                            ) -> QuerySet[AuditEvent]:
+    """The tenant's events matching `filters`, newest first; `after` is the (created_at, id) keyset position."""
+    qs = AuditEvent.objects.filter(tenant_id=tenant_id)  # never another tenant's chain, nor the platform's
+    if filters.actions:
+        qs = qs.filter(action__in=filters.actions)
+    if filters.actor:
+        qs = qs.filter(actor_label=filters.actor)
+    if filters.actor_type:
+        qs = qs.filter(actor_type=filters.actor_type)
+    if filters.actor_id:
+        qs = qs.filter(actor_id=filters.actor_id)
+    if filters.target_type:
+        qs = qs.filter(target_type=filters.target_type)
+    if filters.target_id:
+        qs = qs.filter(target_id=filters.target_id)
+    if filters.created_after:
+        qs = qs.filter(created_at__gte=filters.created_after)
+    if filters.created_before:
+        qs = qs.filter(created_at__lt=filters.created_before)
+    if after is not None:
+        created_at, pk = after
+        qs = qs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+    return qs.order_by("-created_at", "-id")

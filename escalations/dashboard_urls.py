@@ -1,0 +1,18 @@
+"""The approver dashboard's pages. (The REST API has its own URL module; this name keeps the two apart.)"""
+
+from django.urls import path
+
+from . import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("badges/", views.badges, name="badges"),
+    path("summary/", views.summary, name="summary"),
+    path("e/<str:pk>/", views.detail, name="detail"),
+    path("e/<str:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
+    path("e/<str:pk>/decide/", views.decide, name="decide"),
+    path("e/<str:pk>/send-code/", views.send_code, name="send_code"),
+    path("e/<str:pk>/attachments/<int:index>/", views.attachment, name="attachment"),
+]

@@ -1,0 +1,256 @@
+"""Presentation helpers for the dashboard: money, deadlines, ages, badges, masked contact data, charts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import UnknownCurrencyError, format_currency, get_currency_precision
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from trustguard.logging import mask_email, mask_phone
+
+register = template.Library()
+
+# en_NG prints ₦2,500,000.00; the numbering is the same as en for other currencies.
+MONEY_LOCALE = "en_NG"
+
+
+@register.filter
+def money(escalation: Any) -> str:
+    """₦2,500,000.00 from amount_minor + currency; an em dash when there is no amount."""
+    minor, currency = getattr(escalation, "amount_minor", None), getattr(escalation, "currency", "")
+    return format_money(minor, currency)
+
+
+def format_money(minor: int | None, currency: str) -> str:
+    if minor is None or not currency:
+        return "—"
+    try:
+        digits = get_currency_precision(currency)
+        return format_currency(Decimal(minor).scaleb(-digits), currency, locale=MONEY_LOCALE)
+    except (UnknownCurrencyError, ValueError):
+        return f"{minor} {currency} (minor units)"
+
+
+def compact_duration(delta: timedelta) -> str:
+    """3d 4h, 2h 5m, 12m, <1m: short enough for a phone."""
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m" if minutes else "<1m"
+
+
+@register.filter
+def age(created_at: datetime | None) -> str:
+    if created_at is None:
+        return ""
+    return compact_duration(timezone.now() - created_at)
+
+
+SOON = timedelta(hours=1)
+
+
+@register.simple_tag
+def sla(escalation: Any) -> dict[str, Any]:
+    """The deadline that matters now, what it is for, and how close it is (ok | soon | overdue | none)."""
+    now = timezone.now()
+    status = escalation.status
+    if status == "pending" and escalation.ack_due_at and escalation.ack_due_at <= escalation.expires_at:
+        what, when = "Acknowledge", escalation.ack_due_at
+    elif status in ("pending", "acknowledged"):
+        what, when = "Decide", escalation.expires_at
+    elif status == "deferred":
+        what, when = "Back", escalation.defer_until
+    else:
+        return {"state": "none", "label": status.capitalize(), "when": None, "what": ""}
+    if when is None:
+        return {"state": "none", "label": "No deadline", "when": None, "what": what}
+    left = when - now
+    if left.total_seconds() < 0:
+        state, label = "overdue", f"{what}: overdue {compact_duration(left)}"
+    else:
+        state = "soon" if left <= SOON and status != "deferred" else "ok"
+        label = f"{what} in {compact_duration(left)}"
+    return {"state": state, "label": label, "when": when, "what": what}
+
+
+_RISK_ICON = {"low": "▽", "medium": "◇", "high": "▲"}
+_URGENCY_ICON = {"low": "·", "normal": "•", "high": "!", "critical": "‼"}
+
+
+@register.simple_tag
+def risk_badge(level: str) -> SafeString:
+    """Colour plus a shape plus words: colour is never the only signal."""
+    return format_html('<span class="badge risk-{}"><span aria-hidden="true">{}</span> {} risk</span>',
+                       level, _RISK_ICON.get(level, ""), level.capitalize())
+
+
+@register.simple_tag
+def urgency_badge(level: str) -> SafeString:
+    return format_html('<span class="badge urgency-{}"><span aria-hidden="true">{}</span> {} urgency</span>',
+                       level, _URGENCY_ICON.get(level, ""), level.capitalize())
+
+
+@register.simple_tag
+def status_badge(status: str) -> SafeString:
+    return format_html('<span class="badge status status-{}">{}</span>', status, status.capitalize())
+
+
+@register.filter
+def role_label(role: str) -> str:
+    from accounts.roles import Role
+
+    try:
+        return str(Role(role).label)
+    except ValueError:
+        return role
+
+
+@register.filter
+def masked(value: Any) -> str:
+    """Mask emails and phone numbers in contact data (last four digits of a phone stay)."""
+    return mask_phone(mask_email(str(value)))
+
+
+@register.filter
+def humanize_key(key: str) -> str:
+    return str(key).replace("_", " ").strip().capitalize()
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@register.filter
+def is_scalar(value: Any) -> bool:
+    return not isinstance(value, dict | list)
+
+
+@register.filter
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return compact_duration(timedelta(seconds=seconds))
+
+
+@register.inclusion_tag("dashboard/partials/bar_chart.html")
+def bar_chart(rows: list[tuple[str, int]], title: str, label_every: int = 1) -> dict[str, Any]:
+    """A small server-side SVG bar chart (no script, no CDN), with a table fallback for screen readers."""
+    width, height, pad_bottom, pad_top = 560, 200, 24, 16
+    peak = max((n for _, n in rows), default=0) or 1
+    slot = width / max(len(rows), 1)
+    bars = []
+    for i, (label, n) in enumerate(rows):
+        h = (height - pad_bottom - pad_top) * n / peak
+        bars.append({
+            "x": round(i * slot + slot * 0.15, 1), "w": round(slot * 0.7, 1), "y": round(height - pad_bottom - h, 1),
+            "h": round(h, 1), "vy": round(height - pad_bottom - h - 4, 1), "label": label, "n": n,
+            "tx": round(i * slot + slot / 2, 1),
+            "show_label": i % label_every == 0,
+        })
+    return {"bars": bars, "title": title, "width": width, "height": height, "base": height - pad_bottom,
+            "label_y": height - 6,
+            "rows": rows}
+
+
+@register.filter
+def http_url(value: str) -> str:
+    """The URL if it is http(s), else empty: a source's link must never be javascript: or data:."""
+    from urllib.parse import urlsplit
+
+    return value if isinstance(value, str) and urlsplit(value).scheme in ("http", "https") else ""
+
+
+MAX_RENDER_DEPTH = 4
+
+
+@register.filter
+def render_value(value: Any, depth: int = 0) -> SafeString:
+    """A payload value as readable HTML: objects as nested lists of facts, lists of objects as tables.
+
+    Everything goes through format_html / escaping; deeper structures fall back to indented JSON.
+    """
+    from django.utils.html import escape, format_html_join
+    from django.utils.safestring import mark_safe
+
+    if depth >= MAX_RENDER_DEPTH:
+        return format_html('<pre class="json">{}</pre>', pretty_json(value))
+    if isinstance(value, dict):
+        if not value:
+            return mark_safe('<span class="muted">—</span>')
+        rows = format_html_join("", "<div><dt>{}</dt><dd>{}</dd></div>",
+                                ((humanize_key(k), render_value(v, depth + 1)) for k, v in value.items()))
+        return format_html('<dl class="facts nested">{}</dl>', rows)
+    if isinstance(value, list):
+        if not value:
+            return mark_safe('<span class="muted">none</span>')
+        if all(isinstance(v, dict) for v in value):
+            keys = list(dict.fromkeys(k for v in value for k in v))
+            head = format_html_join("", '<th scope="col">{}</th>', ((humanize_key(k),) for k in keys))
+            body = format_html_join("", "<tr>{}</tr>", (
+                (format_html_join("", "<td>{}</td>", ((render_value(v.get(k, ""), depth + 1),) for k in keys)),)
+                for v in value))
+            return format_html('<div class="table-wrap"><table class="table small"><thead><tr>{}</tr></thead>'
+                               "<tbody>{}</tbody></table></div>", head, body)
+        if all(is_scalar(v) for v in value):
+            return format_html_join(", ", "{}", ((v,) for v in value))
+        return format_html('<ul class="plain">{}</ul>',
+                           format_html_join("", "<li>{}</li>", ((render_value(v, depth + 1),) for v in value)))
+    if isinstance(value, bool):
+        return mark_safe("Yes" if value else "No")  # noqa: S308 (constant markup)
+    if value is None:
+        return mark_safe('<span class="muted">—</span>')
+    return escape(value)
+
+
+_ACTION_LABELS = {
+    "escalation.created": "Created",
+    "escalation.acknowledged": "Acknowledged",
+    "escalation.escalated": "Escalated to the next level",
+    "escalation.reminded": "Reminder sent",
+    "escalation.approved": "Approved",
+    "escalation.rejected": "Rejected",
+    "escalation.deferred": "Deferred",
+    "escalation.resumed": "Back from deferral",
+    "escalation.expired": "Expired",
+    "escalation.cancelled": "Cancelled",
+    "escalation.executed": "Executed",
+    "decision.recorded": "Decision recorded",
+    "otp.failed": "Wrong one-time code",
+    "otp.replay_refused": "Reused one-time code refused",
+    "otp.locked_out": "Locked out after wrong codes",
+    "otp.challenge_sent": "One-time code sent",
+}
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """An audit action in words ("decision.recorded" -> "Decision recorded")."""
+    return _ACTION_LABELS.get(action) or humanize_key(action.split(".", 1)[-1].replace(".", " "))
+
+
+_DECIDED = {"approve": "Approved", "reject": "Rejected", "defer": "Deferred"}
+
+
+@register.filter
+def decided(decision: str) -> str:
+    return _DECIDED.get(decision, decision)
+
+
+@register.inclusion_tag("dashboard/partials/hbar_chart.html")
+def hbar_chart(rows: list[tuple[str, int]], title: str) -> dict[str, Any]:
+    """Horizontal bars with their labels and values as text: readable at any width, no script."""
+    peak = max((n for _, n in rows), default=0) or 1
+    return {"title": title, "rows": [{"label": label, "n": n, "pct": round(100 * n / peak, 1)} for label, n in rows]}

@@ -1,0 +1,327 @@
+"""The approver dashboard: my queue, one case with everything needed to decide, deciding, a summary.
+
+Views are thin: they read through escalations.selectors, write only through escalations.services
+with an Actor of the current tenant, and turn DomainErrors into form errors with the error's status.
+Every page works without JavaScript (plain forms, redirect after POST); with htmx the queue and the
+badges refresh themselves and a decision swaps the case in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.roles import Capability
+from accounts.totp import has_confirmed_device
+from accounts.web import tenant_view
+from approvals.models import Decision
+from trustguard.errors import DomainError
+
+from . import services
+from .attachments import SAFE_TYPES, LinkExpired, LinkRefused, attachment_check, attachment_token, attachments_of
+from .models import Escalation, EscalationStatus
+from .selectors import (
+    QueueFilters,
+    escalation_for_page,
+    escalation_history,
+    escalation_queue,
+    escalation_summary,
+    escalation_visible,
+    escalation_waiting_for,
+    paginate_queue,
+    pending_count,
+    queue_types,
+)
+
+DECISION_CHOICES = [
+    ("approve", "Approve"),
+    ("approve_conditions", "Approve with conditions"),
+    ("reject", "Reject"),
+    ("defer", "Defer"),
+]
+# Step-up refusals belong next to the code field, not at the top of the form.
+OTP_SLUGS = {"otp-invalid", "otp-replayed", "otp-locked", "person-required"}
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    """Did htmx send this (django-htmx's request.htmx), so a fragment is the answer rather than a page?"""
+    return bool(getattr(request, "htmx", False))
+
+
+def challenge_sender() -> Callable[..., Any] | None:
+    """otp_challenge_send(actor=, escalation=, channel=) when the challenge service exists (written on
+    another branch, in escalations.stepup or escalations.services); without it the button is left out."""
+    import importlib
+
+    for module_name in ("escalations.stepup", "escalations.services"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        sender = getattr(module, "otp_challenge_send", None)
+        if sender is not None:
+            return sender  # type: ignore[no-any-return]
+    return None
+
+
+def unread_notifications(request: HttpRequest) -> int | None:
+    """Unread in-app notifications from the notifications app's selector, if it has one; else None (no badge)."""
+    try:
+        from notifications import selectors as notification_selectors  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    count = getattr(notification_selectors, "inbox_unread_count", None)
+    if count is None:
+        return None
+    return int(count(user_id=request.user.pk, tenant_id=request.actor.tenant.pk))  # type: ignore[attr-defined]
+
+
+def badge_context(request: HttpRequest) -> dict[str, Any]:
+    return {"pending_count": pending_count(actor=request.actor),  # type: ignore[attr-defined]
+            "unread_count": unread_notifications(request)}
+
+
+# --- queue -------------------------------------------------------------------------------------------
+
+
+@require_GET
+@tenant_view
+def queue(request: HttpRequest) -> HttpResponse:
+    """My queue; with htmx (polling or "Load more") only the rows."""
+    actor = request.actor  # type: ignore[attr-defined]
+    # People who decide start with their own queue; those who only oversee (operators) with everything.
+    filters = QueueFilters.from_query(request.GET, default_scope="mine" if actor.can(Capability.ESCALATION_VIEW) else "all")
+    page = paginate_queue(escalation_queue(actor=actor, filters=filters), cursor=request.GET.get("cursor", ""))
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    context = {
+        "page": page, "filters": filters, "filter_query": query.urlencode(),
+        "types": queue_types(actor=actor), "statuses": EscalationStatus.choices,
+        "can_view_all": actor.can(Capability.ESCALATION_VIEW_ALL), "is_filtered": _is_filtered(filters),
+        "appending": bool(request.GET.get("cursor")),
+        "active_filters": sum(bool(x) for x in (filters.status, filters.type, filters.risk, filters.overdue,
+                                                filters.scope == "all")),
+        "my_roles": sorted(actor.roles),
+        **badge_context(request),
+    }
+    if is_htmx(request):
+        return render(request, "dashboard/partials/queue_list.html", context)
+    context["has_authenticator"] = has_confirmed_device(request.user)  # type: ignore[arg-type]
+    return render(request, "dashboard/queue.html", context)
+
+
+def _is_filtered(filters: QueueFilters) -> bool:
+    return bool(filters.status or filters.type or filters.risk or filters.overdue or filters.q)
+
+
+@require_GET
+@tenant_view
+def badges(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/partials/badges.html", badge_context(request))
+
+
+# --- one case ----------------------------------------------------------------------------------------
+
+
+def _case_or_404(request: HttpRequest, pk: str) -> Escalation:
+    escalation = escalation_for_page(actor=request.actor, pk=pk)  # type: ignore[attr-defined]
+    if escalation is None:
+        # Another tenant's case, or one not assigned to my role: the same 404 (no existence leak).
+        raise Http404("No such escalation.")
+    return escalation
+
+
+def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) -> dict[str, Any]:
+    actor = request.actor  # type: ignore[attr-defined]
+    approval = escalation.approval
+    stages = list(approval.stages.all())
+    decisions = list(approval.decisions.all())
+    current = next((s for s in stages if s.index == approval.current_stage), None)
+    assigned_to_me = bool(current and set(current.eligible_roles) & actor.roles)
+    i_approved = any(d.decided_by_id == request.user.pk and d.decision == Decision.Kind.APPROVE for d in decisions)
+    is_open = escalation.status in (EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED, EscalationStatus.DEFERRED)
+    user = request.user
+    sender = challenge_sender()
+    channels = []
+    if sender is not None:
+        if actor.tenant.email_otp_allowed and user.email:  # type: ignore[union-attr]
+            channels.append(("email", "email"))
+        if user.phone_number:  # type: ignore[union-attr]
+            channels.append(("sms", "text message"))
+    context = {
+        "e": escalation, "stages": stages, "decisions": decisions, "current_stage": current,
+        "history": escalation_history(escalation),
+        "attachments": [(a, attachment_token(user=user, escalation=escalation, index=a.index))  # type: ignore[arg-type]
+                        for a in attachments_of(escalation)],
+        "payload_items": [(k, v) for k, v in (escalation.payload or {}).items() if k != "attachments"]
+        if isinstance(escalation.payload, dict) else [],
+        "can_acknowledge": escalation.status == EscalationStatus.PENDING and assigned_to_me
+        and actor.can(Capability.ESCALATION_ACKNOWLEDGE),
+        "can_decide": is_open and assigned_to_me and actor.can(Capability.ESCALATION_DECIDE) and not i_approved,
+        "approvals_missing": max(escalation.approvals_required - escalation.approvals_received, 0),
+        "waiting": escalation_waiting_for(escalation),
+        "i_approved": i_approved, "assigned_to_me": assigned_to_me,
+        "decision_choices": DECISION_CHOICES, "challenge_channels": channels,
+        "form": {"decision": "approve", "justification": "", "conditions": "", "defer_until": ""},
+        "errors": {}, "now": timezone.now(),
+    }
+    context.update(extra)
+    return context
+
+
+@require_GET
+@tenant_view
+def detail(request: HttpRequest, pk: str) -> HttpResponse:
+    escalation = _case_or_404(request, pk)
+    return render(request, "dashboard/detail.html", {**_case_context(request, escalation), **badge_context(request)})
+
+
+def _respond_case(request: HttpRequest, pk: str, *, status: int = 200, **extra: Any) -> HttpResponse:
+    """After an action: the re-read case (htmx swaps it in place), or the whole page without htmx."""
+    escalation = _case_or_404(request, pk)
+    context = {**_case_context(request, escalation, **extra), **badge_context(request)}
+    template = "dashboard/partials/case_htmx.html" if is_htmx(request) else "dashboard/detail.html"
+    return render(request, template, context, status=status)
+
+
+@require_POST
+@tenant_view
+def acknowledge(request: HttpRequest, pk: str) -> HttpResponse:
+    escalation = _case_or_404(request, pk)
+    try:
+        services.escalation_acknowledge(actor=request.actor, escalation=escalation)  # type: ignore[attr-defined]
+    except DomainError as exc:
+        return _respond_case(request, pk, status=exc.status, action_error=exc.detail)
+    return _after_success(request, pk, "Acknowledged. Re-escalation of this level has stopped; decide before the expiry.")
+
+
+def _after_success(request: HttpRequest, pk: str, message: str) -> HttpResponse:
+    if is_htmx(request):
+        return _respond_case(request, pk, notice=message)
+    messages.success(request, message)
+    return HttpResponseRedirect(reverse("dashboard:detail", args=[pk]))
+
+
+def _parse_defer_until(raw: str) -> datetime | None:
+    """A datetime-local value (in the site's time zone) or an ISO datetime; None if unreadable."""
+    try:
+        value = parse_datetime(raw.strip()) if raw.strip() else None
+    except ValueError:  # well-formed but impossible, e.g. 2026-02-30T10:00
+        return None
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
+@require_POST
+@tenant_view
+def decide(request: HttpRequest, pk: str) -> HttpResponse:
+    """Approve / approve with conditions / reject / defer, with a justification and a one-time code."""
+    escalation = _case_or_404(request, pk)
+    form = {name: request.POST.get(name, "") for name in ("decision", "justification", "conditions", "defer_until")}
+    choice = form["decision"]
+    errors: dict[str, list[str]] = {}
+    if choice not in dict(DECISION_CHOICES):
+        errors["decision"] = ["Choose what you decide."]
+    conditions = [line.strip() for line in form["conditions"].splitlines() if line.strip()]
+    if choice == "approve_conditions" and not conditions:
+        errors["conditions"] = ["Write at least one condition, one per line."]
+    defer_until = None
+    if choice == "defer":
+        defer_until = _parse_defer_until(form["defer_until"])
+        if defer_until is None:
+            errors["defer_until"] = ["Choose the date and time to come back to this."]
+    if errors:
+        return _respond_case(request, pk, status=400, form=form, errors=errors)
+    try:
+        services.escalation_decide(
+            actor=request.actor,  # type: ignore[attr-defined]
+            escalation=escalation, decision="approve" if choice == "approve_conditions" else choice,
+            justification=form["justification"], otp=request.POST.get("otp", ""),
+            conditions=conditions if choice == "approve_conditions" else (), defer_until=defer_until,
+        )
+    except DomainError as exc:
+        return _respond_case(request, pk, status=exc.status, form=form, errors=_form_errors(exc))
+    done = {"approve": "Approved", "approve_conditions": "Approved with conditions", "reject": "Rejected",
+            "defer": "Deferred"}[choice]
+    return _after_success(request, pk, f"{done}. Your decision is recorded.")
+
+
+def _form_errors(exc: DomainError) -> dict[str, list[str]]:
+    if exc.errors:
+        known = {"decision", "justification", "conditions", "defer_until", "otp"}
+        return {(k if k in known else "general"): v for k, v in exc.errors.items()}
+    if exc.slug in OTP_SLUGS:
+        return {"otp": [_sentence(exc.detail)]}
+    return {"general": [_sentence(exc.detail)]}
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return (text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")) if text else text
+
+
+@require_POST
+@tenant_view
+def send_code(request: HttpRequest, pk: str) -> HttpResponse:
+    """Send a one-time code bound to me and this escalation (when the challenge service exists)."""
+    sender = challenge_sender()
+    if sender is None:
+        raise Http404("Codes by email or SMS are not available.")
+    escalation = _case_or_404(request, pk)
+    channel = request.POST.get("channel", "")
+    try:
+        sender(actor=request.actor, escalation=escalation, channel=channel)  # type: ignore[attr-defined]
+    except DomainError as exc:
+        return _respond_case(request, pk, status=exc.status, errors={"otp": [_sentence(exc.detail)]})
+    message = f"A code is on its way by {'text message' if channel == 'sms' else 'email'}. It works for 5 minutes."
+    if is_htmx(request):
+        return _respond_case(request, pk, notice=message)
+    messages.info(request, message)
+    return HttpResponseRedirect(reverse("dashboard:detail", args=[pk]) + "#decide")
+
+
+@require_GET
+@tenant_view
+def attachment(request: HttpRequest, pk: str, index: int) -> HttpResponse:
+    """An attachment behind a five-minute link signed for this person (403 for others, 410 once expired)."""
+    escalation = escalation_visible(actor=request.actor, pk=pk)  # type: ignore[attr-defined]
+    if escalation is None:
+        raise Http404("No such escalation.")
+    try:
+        attachment_check(token=request.GET.get("t", ""), user=request.user, escalation=escalation, index=index)  # type: ignore[arg-type]
+    except LinkExpired:
+        return render(request, "dashboard/link_refused.html", {"expired": True, "e": escalation}, status=410)
+    except LinkRefused:
+        return render(request, "dashboard/link_refused.html", {"expired": False, "e": escalation}, status=403)
+    item = next((a for a in attachments_of(escalation) if a.index == index), None)
+    if item is None:
+        raise Http404("No such attachment.")
+    if item.content is None:
+        return redirect(item.url)
+    response = HttpResponse(item.content, content_type=item.content_type if item.content_type in SAFE_TYPES
+                            else "application/octet-stream")
+    # Always a download, never rendered as a page of ours: a hostile "receipt" cannot run script here.
+    safe_name = "".join(c for c in item.name if c.isalnum() or c in "._- ")[:100] or "attachment"
+    response["Content-Disposition"] = f'attachment; filename="{safe_name}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- summary -----------------------------------------------------------------------------------------
+
+
+@require_GET
+@tenant_view
+def summary(request: HttpRequest) -> HttpResponse:
+    data = escalation_summary(actor=request.actor)  # type: ignore[attr-defined]
+    return render(request, "dashboard/summary.html", {"s": data, **badge_context(request)})

@@ -1,0 +1,355 @@
+"""Every state-changing service writes its audit event: an enumeration that new services must join.
+
+1. Discovery: every public function of every `<app>.services` module (or package) and of the
+   service modules named in EXTRA_SERVICE_MODULES must be classified here, either as AUDITED
+   (with a scenario that runs it and the actions it must record) or as EXEMPT (with the reason).
+   A new service that nobody classified fails `test_every_service_function_is_classified`.
+2. Each scenario runs the service against a real database, must record its expected actions, and
+   must leave every chain verifiable (batch writers such as the sweeps' COPY path included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import pkgutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.conf import settings
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from accounts import services as accounts_services
+from accounts.actors import Actor
+from accounts.models import ApiKey, Membership, User
+from audit.alerts import chain_break_alert
+from audit.models import AuditEvent
+from audit.retention import retention_apply
+from audit.verification import ChainReport, all_chain_keys, verify_chains
+from escalations.demo import seed_demo
+from escalations.policies import policy_upsert
+from escalations.services import (
+    SourceRef,
+    escalation_acknowledge,
+    escalation_cancel,
+    escalation_create,
+    escalation_decide,
+    escalation_record_execution,
+)
+from escalations.sweeps import sweep_deadlines
+from notifications import services as notification_services
+from notifications.models import Delivery, DeliveryStatus, OutboxEvent
+from reports import services as report_services
+from reports.exports import ExportFilters
+from tests.conftest import totp_code
+from trustguard.errors import DomainError
+
+# Service modules not called services.py.
+EXTRA_SERVICE_MODULES = ["accounts.stepup", "accounts.challenges", "escalations.policies", "escalations.sweeps",
+                         "escalations.ladder", "audit.retention",
+                         "audit.alerts"]
+ORDER = SourceRef(system="shop", entity_type="order", entity_id="ORD-42")
+
+
+@dataclass
+class World:
+    demo: dict
+    vendor: Actor
+    actor: Callable[[str], Actor]
+
+    def person(self, username: str) -> User:
+        return User.objects.get(username=username)
+
+    @property
+    def tenant(self):
+        return self.demo["tenant_obj"]
+
+    def case(self, type: str = "SMR"):
+        return escalation_create(actor=self.vendor, type=type, reason="Odd pattern", source=ORDER)
+
+
+def _swallow(func: Callable[[], Any]) -> None:
+    """Refused actions (a wrong code) still have to leave their audit event behind."""
+    with contextlib.suppress(DomainError):
+        func()
+
+
+def _decide(w: World, username: str = "co", otp: str | None = None, **kwargs: Any):
+    return escalation_decide(actor=w.actor(username), escalation=kwargs.pop("case", None) or w.case(),
+                             decision="approve", justification="Checked", otp=otp or totp_code(w.person(username)),
+                             **kwargs)
+
+
+def _replay(w: World) -> None:
+    code = totp_code(w.person("co"))
+    _decide(w, otp=code)
+    _swallow(lambda: _decide(w, otp=code))
+
+
+def _lock_out(w: World) -> None:
+    case = w.case()
+    for _ in range(settings.OTP_MAX_FAILURES):
+        _swallow(lambda: _decide(w, otp="000000", case=case))
+
+
+def _otp_failures(w: World) -> None:
+    _swallow(lambda: _decide(w, otp="000000"))
+    _replay(w)
+    _lock_out(w)
+
+
+def _deadlines(w: World) -> None:
+    now = timezone.now()
+    w.case()  # nobody acknowledges it: up the ladder, then expired
+    escalation_decide(actor=w.actor("co"), escalation=w.case(), decision="defer", justification="Need statements",
+                      otp=totp_code(w.person("co")), defer_until=now + timedelta(hours=1))
+    sweep_deadlines(now=now + timedelta(hours=5))
+    sweep_deadlines(now=now + timedelta(days=30))
+
+
+def _webhook(w: World):
+    with override_settings(WEBHOOK_ALLOW_PRIVATE=True):  # the endpoint never gets a delivery here
+        endpoint, _ = notification_services.webhook_endpoint_create(
+            tenant_id=w.tenant.pk, actor=w.actor("ops"), url="https://127.0.0.1:9/hook")
+    return endpoint
+
+
+def _dead_letter_replayed(w: World) -> None:
+    now = timezone.now()
+    case = w.case()
+    event = OutboxEvent.objects.filter(aggregate_id=str(case.pk)).latest("id")
+    dead = Delivery.objects.create(tenant=w.tenant, kind=Delivery.Kind.WEBHOOK, endpoint=_webhook(w), event=event,
+                                   status=DeliveryStatus.DEAD, next_attempt_at=now, dead_at=now, attempts=8)
+    notification_services.delivery_replay(delivery_id=dead.pk, actor=w.actor("ops"))
+
+
+def _export_run_and_downloaded(w: World) -> None:
+    w.case()
+    with tempfile.TemporaryDirectory() as folder, override_settings(EXPORT_DIR=folder):
+        job = report_services.export_job_create(actor=w.actor("ops"), dataset="audit", fmt="csv",
+                                                filters=ExportFilters())
+        report_services.export_job_run(job_id=job.pk)
+        report_services.export_job_file_open(actor=w.actor("ops"), job_id=job.pk)
+
+
+def _new_user(w: World) -> User:
+    return User.objects.create_user(username="newbie", email="newbie@demo.example", password="x" * 12)
+
+
+def _retention(w: World) -> None:
+    now = timezone.now()
+    with time_machine.travel(now - timedelta(days=9 * 365)):
+        seed_demo("old")
+    retention_apply(now=now)
+
+
+# qualified name -> (scenario, actions it must record)
+AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
+    "accounts.services.tenant_create": (
+        lambda w: accounts_services.tenant_create(slug="acme", name="Acme"), {"tenant.created"}),
+    "accounts.services.capability_grant": (
+        lambda w: accounts_services.capability_grant(tenant=w.tenant, role="client_facing", capability="audit.view",
+                                                     actor=w.actor("ops")), {"capability.granted"}),
+    "accounts.services.capability_revoke": (
+        lambda w: accounts_services.capability_revoke(tenant=w.tenant, role="ceo", capability="audit.view",
+                                                      actor=w.actor("ops")), {"capability.revoked"}),
+    "accounts.services.membership_add": (
+        lambda w: accounts_services.membership_add(tenant=w.tenant, user=_new_user(w), role="ceo", actor=w.actor("ops")),
+        {"membership.added"}),
+    "accounts.services.membership_deactivate": (
+        lambda w: accounts_services.membership_deactivate(
+            membership=Membership.objects.get(user__username="co2"), actor=w.actor("ops")), {"membership.deactivated"}),
+    "accounts.services.api_key_create": (
+        lambda w: accounts_services.api_key_create(tenant=w.tenant, name="erp", actor=w.actor("ops")),
+        {"credential.created"}),
+    "accounts.services.personal_token_create": (
+        lambda w: accounts_services.personal_token_create(user=w.person("co"), tenant=w.tenant, name="cli",
+                                                          actor=w.actor("co")), {"credential.created"}),
+    "accounts.services.credential_revoke": (
+        lambda w: accounts_services.credential_revoke(credential=ApiKey.objects.get(name="vendor", tenant=w.tenant),
+                                                      actor=w.actor("ops")), {"credential.revoked"}),
+    "accounts.stepup.stepup_verify": (
+        lambda w: _otp_failures(w),
+        {"otp.failed", "otp.replay_refused", "otp.locked_out"}),
+    "escalations.services.escalation_create": (lambda w: w.case(), {"escalation.created"}),
+    "escalations.services.escalation_acknowledge": (
+        lambda w: escalation_acknowledge(actor=w.actor("co"), escalation=w.case()), {"escalation.acknowledged"}),
+    "escalations.services.escalation_decide": (lambda w: _decide(w), {"decision.recorded"}),
+    "escalations.services.escalation_cancel": (
+        lambda w: escalation_cancel(actor=w.vendor, escalation=w.case()), {"escalation.cancelled"}),
+    "escalations.services.escalation_record_execution": (
+        lambda w: escalation_record_execution(actor=w.vendor, escalation=_decide(w), result={"done": True}),
+        {"escalation.executed"}),
+    "escalations.policies.policy_upsert": (
+        lambda w: policy_upsert(tenant=w.tenant, type="SMR", fields={"expiry_seconds": 7200}, actor=w.actor("ops")),
+        {"policy.changed"}),
+    "escalations.sweeps.sweep_deadlines": (
+        _deadlines, {"escalation.resumed", "escalation.escalated", "escalation.expired"}),
+    "notifications.services.webhook_endpoint_create": (_webhook, {"webhook.created"}),
+    "notifications.services.webhook_endpoint_rotate_secret": (
+        lambda w: notification_services.webhook_endpoint_rotate_secret(
+            tenant_id=w.tenant.pk, actor=w.actor("ops"), endpoint_id=_webhook(w).pk), {"webhook.secret_rotated"}),
+    "notifications.services.webhook_endpoint_delete": (
+        lambda w: notification_services.webhook_endpoint_delete(
+            tenant_id=w.tenant.pk, actor=w.actor("ops"), endpoint_id=_webhook(w).pk), {"webhook.deleted"}),
+    "notifications.services.delivery_replay": (_dead_letter_replayed, {"delivery.replayed"}),
+    "reports.services.export_download_record": (
+        lambda w: report_services.export_download_record(actor=w.actor("ops"), dataset="audit", fmt="csv",
+                                                         filters=ExportFilters()), {"export.downloaded"}),
+    "reports.services.export_job_create": (_export_run_and_downloaded, {"export.requested"}),
+    "reports.services.export_job_run": (_export_run_and_downloaded, {"export.completed"}),
+    "reports.services.export_job_file_open": (_export_run_and_downloaded, {"export.downloaded"}),
+    "reports.services.escalation_report_record": (
+        lambda w: report_services.escalation_report_record(actor=w.actor("ops"), escalation_id=w.case().pk),
+        {"escalation.report_generated"}),
+    "audit.retention.retention_apply": (_retention, {"audit.pruned"}),
+    "audit.alerts.chain_break_alert": (
+        lambda w: chain_break_alert(reports=[ChainReport("tenant:0", 1, False, "test", 1, 1)], job="test"),
+        {"audit.chain_broken"}),
+}
+
+# qualified name -> why it needs no audit event of its own
+EXEMPT: dict[str, str] = {
+    "accounts.services.secret_digest": "pure function",
+    "accounts.services.tenant_role_group": "creates a tenant's role groups inside tenant_create / membership_add",
+    "accounts.services.credential_authenticate": "a read; only touches last_used_at (excluded from history too)",
+    "accounts.stepup.lockout_remaining": "pure function",
+    "accounts.challenges.challenge_code_digest": "pure function",
+    "accounts.challenges.challenge_create": "stores a code for the OTP challenge service (POST /otp/challenge), "
+                                            "which audits otp.challenge_sent",
+    "accounts.challenges.challenge_consume": "marks a code used inside escalation_decide, audited there",
+    "approvals.services.approval_request_create": "engine step inside escalation_create, audited there",
+    "approvals.services.approval_decide": "engine step inside escalation_decide, audited there",
+    "approvals.services.approval_close": "engine step inside escalation_cancel (and sweeps), audited there",
+    "approvals.services.approval_stage_reassign": "engine step inside the re-escalation sweep, audited there",
+    "approvals.services.approval_close_many": "engine step inside sweep_deadlines (expiry), audited there",
+    "approvals.services.approval_stages_reassign": "engine step inside sweep_deadlines (re-escalation), audited there",
+    "approvals.services.approval_check_decider": "a check, writes nothing",
+    "approvals.services.validate_decision_input": "a check, writes nothing",
+    "approvals.services.is_requester": "a check, writes nothing",
+    "approvals.services.current_stage": "a read",
+    "audit.services.audit_record": "is the audit trail",
+    "audit.services.audit_record_many": "is the audit trail (batches, for the sweeps)",
+    "audit.services.chain_key_for": "pure function",
+    "audit.services.lock_chain_head": "a lock taken by audit_record and retention",
+    "audit.services.event_payload": "pure function",
+    "audit.services.compute_hash": "pure function",
+    "audit.retention.register_retention_period": "start-up registration, no data",
+    "audit.retention.register_retention_hold": "start-up registration, no data",
+    "audit.retention.default_retention_days": "a setting",
+    "audit.retention.keep_from": "a read",
+    "notifications.services.event_emit": "the outbox row of an audited change, written in its transaction",
+    "notifications.services.event_emit_many": "the outbox rows of audited changes (sweeps), in their transaction",
+    "notifications.services.kick_relay": "queues a Celery task, no data",
+    "notifications.services.kick_deliveries": "queues Celery tasks, no data",
+    "notifications.services.outbox_relay": "delivery machinery: fans audited changes' outbox rows out to deliveries",
+    "notifications.services.delivery_attempt": "delivery machinery; the Delivery row (attempts, errors, dead "
+                                               "letter) is its own record",
+    "notifications.services.deliveries_deliver_due": "delivery machinery (calls delivery_attempt)",
+    "notifications.services.message_send": "delivery machinery: queues a message for an audited action "
+                                           "(e.g. otp_challenge_send audits otp.challenge_sent)",
+    "notifications.services.notification_mark_read": "a person's own inbox state",
+    "notifications.services.channel_preference_set": "a person's own notification opt-out (inbox settings), "
+                                                     "not tenant configuration",
+    "notifications.services.render_message": "pure function",
+    "notifications.services.message_body": "a read",
+    "notifications.services.backoff_seconds": "pure function",
+    "notifications.services.breaker_target": "pure function",
+    "notifications.services.new_webhook_secret": "pure function",
+    "notifications.services.endpoint_signing_secrets": "a read (decrypts)",
+    "notifications.services.uuid_or_404": "a check",
+    "notifications.services.webhook_url_check": "a check (resolves the host)",
+    "reports.services.require_capability": "a check",
+    "reports.services.export_job_get": "a read",
+    "reports.services.export_file_path": "pure function",
+    "reports.services.export_jobs_purge": "housekeeping: removes expired export files and their job rows "
+                                          "(the exports' audit events stay)",
+    "escalations.ladder.ladder_of": "pure function",
+    "escalations.ladder.max_level_of": "pure function",
+    "escalations.ladder.next_ladder_step": "a read",
+    "escalations.sweeps.ladder_step_for": "a read",
+    "escalations.services.content_hash": "pure function",
+    "escalations.services.stepup_subject": "pure function",
+    "escalations.services.refresh_next_deadline": "in-memory helper of audited services",
+    "escalations.services.audit_state": "pure function",
+    "escalations.services.event_data": "pure function",
+    "escalations.services.record_change": "writes the audit and outbox events of the lifecycle services",
+    "escalations.services.lock_escalation": "a locking read",
+    "escalations.services.sync_from_approval": "in-memory helper of audited services",
+    "escalations.services.open_for_acknowledgement": "in-memory helper of audited services",
+    "escalations.services.resume_from_deferral": "in-memory helper of audited services",
+    "escalations.services.close": "in-memory helper of audited services",
+    "escalations.services.escalation_check": "a dry run, creates nothing",
+    "escalations.services.is_requester": "a check, writes nothing",
+    "escalations.policies.normalize_route": "pure function",
+    "escalations.policies.normalize_approvals_by_risk": "pure function",
+    "escalations.policies.stage_specs": "pure function",
+    "escalations.policies.policy_snapshot": "pure function",
+    "escalations.policies.expiry_outcome": "pure function",
+    "escalations.policies.policy_for": "a read",
+    "escalations.policies.match_trigger": "a read",
+    "escalations.policies.validate_policy_fields": "a check, writes nothing",
+    "escalations.policies.snapshot_route_roles": "pure function",
+}
+
+
+def _service_modules() -> list[str]:
+    names = list(EXTRA_SERVICE_MODULES)
+    for config in apps.get_app_configs():
+        if not config.path.startswith(str(settings.BASE_DIR)):
+            continue  # third-party apps
+        try:
+            module = importlib.import_module(f"{config.name}.services")
+        except ModuleNotFoundError:
+            continue
+        names.append(module.__name__)
+        if hasattr(module, "__path__"):  # a services package
+            names += [f"{module.__name__}.{m.name}" for m in pkgutil.iter_modules(module.__path__)]
+    return sorted(set(names))
+
+
+def discovered_services() -> set[str]:
+    found = set()
+    for name in _service_modules():
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if inspect.isfunction(value) and value.__module__ == name and not attr.startswith("_"):
+                found.add(f"{name}.{attr}")
+    return found
+
+
+def test_every_service_function_is_classified():
+    found = discovered_services()
+
+    unclassified = sorted(found - AUDITED.keys() - EXEMPT.keys())
+    assert unclassified == [], (
+        "new service functions: add each to AUDITED (a scenario and the actions it records) or to EXEMPT "
+        f"(why it needs no audit event) in {__file__}: {unclassified}")
+    assert not AUDITED.keys() & EXEMPT.keys()
+    stale = sorted((AUDITED.keys() | EXEMPT.keys()) - found)
+    assert stale == [], f"classified but gone (renamed?): {stale}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("service", sorted(AUDITED))
+def test_a_state_changing_service_writes_its_audit_event(service, demo, vendor, demo_actor):
+    scenario, expected = AUDITED[service]
+    world = World(demo=demo, vendor=vendor, actor=demo_actor)
+    last_id = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+    with transaction.atomic():
+        scenario(world)
+
+    recorded = set(AuditEvent.objects.filter(id__gt=last_id).values_list("action", flat=True))
+    assert expected <= recorded, f"{service} did not record {sorted(expected - recorded)}"
+    broken = [r.describe() for r in verify_chains(all_chain_keys()) if not r.ok]
+    assert broken == [], f"{service} left a chain that does not verify"
