@@ -55,10 +55,12 @@ class ApiGuardMiddleware:
             return problem_http_response(400, "bad-request", "Invalid request", "Content-Length is not a number.")
         if length > settings.MAX_REQUEST_BODY_BYTES:
             return _too_large()
-        if "\x00" in request.path or any("\x00" in key or any("\x00" in v for v in values)
-                                         for key, values in request.GET.lists()):
-            return problem_http_response(400, "bad-request", "Invalid request",
-                                         "NUL characters are not allowed in the URL.")
+        bad = sorted({key for key, values in request.GET.lists() if "\x00" in key or any("\x00" in v for v in values)})
+        if bad or "\x00" in request.path:
+            return problem_http_response(400, "validation-error", "Invalid request",
+                                         "NUL characters are not allowed in the URL.",
+                                         errors={(key.replace("\x00", "") or "_"): ["NUL characters are not allowed."]
+                                                 for key in bad} or None)
         response = self.get_response(request)
         if response.status_code >= 400 and not _is_json(response):
             status = response.status_code
