@@ -36,9 +36,10 @@ run: seed
 	@echo ""
 	$(DEV_ENV) $(BIN)/honcho start -f Procfile
 
-## test: set up, lint, run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+## test: set up, lint, type-check, run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/mypy .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed

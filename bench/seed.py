@@ -8,6 +8,7 @@ A marker table remembers what was seeded so the next run reuses it.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.db import connection
 
@@ -16,12 +17,15 @@ TENANTS = 100
 ROLES = ["compliance_officer", "senior_manager", "governing_body", "ceo"]
 
 
-def _exec(sql: str, params: list[object] | None = None) -> None:
+Params = list[Any] | dict[str, Any] | None
+
+
+def _exec(sql: str, params: Params = None) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params or [])
 
 
-def _scalar(sql: str, params: list[object] | None = None) -> object:
+def _scalar(sql: str, params: Params = None) -> Any:
     with connection.cursor() as cursor:
         cursor.execute(sql, params or [])
         row = cursor.fetchone()

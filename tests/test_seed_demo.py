@@ -42,7 +42,8 @@ def test_every_demo_credential_works():
     assert credential_authenticate(data["api_keys"]["vendor"]).api_key is not None
     for person in data["users"]:
         assert User.objects.get(username=person["username"]).check_password(person["password"])
-        assert credential_authenticate(person["api_token"]).user.username == person["username"]
+        person_actor = credential_authenticate(person["api_token"])
+        assert person_actor.user is not None and person_actor.user.username == person["username"]
         pyotp.TOTP(person["totp_secret"]).now()  # a valid base32 secret any authenticator app accepts
 
 

@@ -25,8 +25,9 @@ class WhoAmI(APIView):
 
 def call(secret: str | None, header: str | None = None):
     factory = APIRequestFactory()
-    extra = {"HTTP_AUTHORIZATION": header if header is not None else f"Bearer {secret}"} if secret or header else {}
-    return WhoAmI.as_view()(factory.get("/whoami", **extra)).render()
+    authorization = header if header is not None else f"Bearer {secret}" if secret else None
+    request = factory.get("/whoami", HTTP_AUTHORIZATION=authorization) if authorization else factory.get("/whoami")
+    return WhoAmI.as_view()(request).render()
 
 
 def test_an_api_key_authenticates_as_its_tenant(make_tenant):

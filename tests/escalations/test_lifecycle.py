@@ -264,7 +264,7 @@ def test_bad_create_input_is_refused_naming_every_field_and_nothing_is_written(v
         escalation_create(actor=vendor, type="SMR", reason=" ", source=SourceRef("", "order", "X"),
                           amount=Money(value_minor=-5, currency="naira"), urgency="asap", requested_by="not-an-email")
 
-    assert set(refused.value.errors) == {"reason", "source.system", "amount.value_minor", "amount.currency", "urgency",
+    assert set(refused.value.errors or {}) == {"reason", "source.system", "amount.value_minor", "amount.currency", "urgency",
                                          "requested_by"}
     assert not Escalation.objects.exists()
     assert not OutboxEvent.objects.exists()
@@ -278,4 +278,4 @@ def test_a_customer_contact_is_kept_with_the_phone_in_e164(vendor):
     with pytest.raises(ValidationFailed) as refused:
         escalation_create(actor=vendor, reason="Order", source=ORDER, amount=naira(2_500_000),
                           contact={"phone": "12"})
-    assert "contact.phone" in refused.value.errors
+    assert "contact.phone" in (refused.value.errors or {})
