@@ -94,12 +94,21 @@ def _moment(params: Any, name: str, errors: dict[str, list[str]]) -> datetime | 
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+ACTOR_TYPES = ("user", "api_key", "system")
+KNOWN_PARAMS = {"action", "actor", "actor_type", "actor_id", "target_type", "target_id", "created_after",
+                "created_before", "limit", "cursor"}
+
+
 def parse_filters(params: Any) -> tuple[AuditFilter, int]:
     # PostgreSQL cannot compare text with a NUL in it: refuse it here, or it would be a 500 there.
     errors: dict[str, list[str]] = {name: ["Contains a NUL character."] for name, value in params.items()
                                     if "\x00" in value}
     if errors:
         raise ValidationFailed("invalid filters: " + ", ".join(sorted(errors)), errors=errors)
+    for name in sorted(set(params) - KNOWN_PARAMS):
+        errors[name or "(empty name)"] = ["Unknown query parameter."]
+    if params.get("actor_type", "").strip() not in ("", *ACTOR_TYPES):
+        errors["actor_type"] = [f"One of {', '.join(ACTOR_TYPES)}."]
     actions = tuple(a.strip() for a in params.get("action", "").split(",") if a.strip())
     after, before = _moment(params, "created_after", errors), _moment(params, "created_before", errors)
     limit = DEFAULT_LIMIT
@@ -121,7 +130,7 @@ _PARAMS = [
     OpenApiParameter("action", OpenApiTypes.STR, description="One action or a comma-separated list "
                      "(escalation.created, decision.recorded, otp.failed, credential.revoked, policy.changed, ...)"),
     OpenApiParameter("actor", OpenApiTypes.STR, description="The actor's label: a username, api_key:<name> or system:<job>"),
-    OpenApiParameter("actor_type", OpenApiTypes.STR, enum=["user", "api_key", "system"]),
+    OpenApiParameter("actor_type", OpenApiTypes.STR, enum=list(ACTOR_TYPES)),
     OpenApiParameter("actor_id", OpenApiTypes.STR),
     OpenApiParameter("target_type", OpenApiTypes.STR, description="e.g. escalation, policy, api_key, user"),
     OpenApiParameter("target_id", OpenApiTypes.STR),

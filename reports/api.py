@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
+from drf_spectacular.plumbing import build_array_type, build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -24,6 +25,7 @@ from rest_framework.views import APIView
 from accounts.actors import Actor
 from accounts.roles import Capability
 from escalations.models import EscalationStatus
+from trustguard.api.serializers import reject_unknown_query_params
 from trustguard.errors import NotFound, Unprocessable
 
 from .exports import CONTENT_TYPES, ExportFilters, export_queryset, stream_export, write_export
@@ -43,6 +45,8 @@ PROBLEM = OpenApiResponse(description="application/problem+json")
 
 
 def _validated(serializer: serializers.Serializer) -> dict[str, Any]:
+    # A misspelt filter is a 400, not a silently unfiltered report or export.
+    reject_unknown_query_params(serializer.initial_data, set(serializer.fields))
     # raise_exception gives DRF's ValidationError, which the project handler turns into problem+json.
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
@@ -119,7 +123,8 @@ class ExportDownloadView(_FileView):
         parameters=[ExportFiltersSerializer,
                     OpenApiParameter("dataset", str, OpenApiParameter.PATH, enum=ExportDataset.values),
                     OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=ExportFormat.values)],
-        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, "application/json"): OpenApiTypes.BINARY,
+        responses={(200, "text/csv"): OpenApiTypes.BINARY,
+                   (200, "application/json"): build_array_type(build_basic_type(OpenApiTypes.OBJECT)),
                    (200, CONTENT_TYPES[ExportFormat.XLSX]): OpenApiTypes.BINARY, 400: PROBLEM, 403: PROBLEM,
                    422: PROBLEM},
         description="CSV and JSON stream in constant memory, whatever the size. XLSX is built first, so it is "
