@@ -152,6 +152,8 @@ def test_the_reports_page_shows_the_summary_to_a_person_with_audit_view(demo, kn
     assert page.status_code == 200
     assert page.context["summary"]["totals"]["escalations"] == 7
     assert b"Bottlenecks" in page.content
+    assert "<title>Reports · demo</title>" in page.content.decode()
+    assert page.content.count(b'id="exports"') == 1
 
 
 def test_the_reports_page_is_refused_without_audit_view(demo):
