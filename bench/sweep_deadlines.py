@@ -1,11 +1,11 @@
-"""Bench 5: the deadline sweep over N overdue escalations, audit + outbox rows included.
+"""Bench 4: the deadline sweep over N overdue escalations, audit + outbox rows included.
 
 Goal: 100,000 overdue escalations re-escalated (each with its own audit and outbox row) in < 10 s.
 Seeds a fresh tenant (slug bench-sweep-<time>) with N pending SMR escalations whose acknowledgement
 deadline (or expiry) has passed, written in bulk, then times one sweep_deadlines() call. The rows
 stay (audit rows are append-only): point DATABASE_URL at a scratch database.
 
-    DATABASE_URL=postgres://... .venv/bin/python -m bench --only 5 [--quick]
+    DATABASE_URL=postgres://... .venv/bin/python -m bench --only 4 [--quick]
     DATABASE_URL=postgres://... .venv/bin/python -m bench.sweep_deadlines [--rows N] [--kind escalate|expire]
 """
 
@@ -70,10 +70,10 @@ def measure(rows: int, kind: str = "escalate") -> list[Result]:
     rate = result.total / elapsed
     goal = f"{GOAL_ROWS:,} in < {GOAL_SECONDS:.0f} s"
     return [
-        Result("5 sweep", f"seeding {rows:,} overdue ({kind})", seconds, "s"),
-        Result("5 sweep", f"sweep of {rows:,} ({result.total:,} transitions, +{audits:,} audit, +{events:,} outbox)",
+        Result("4 sweep", f"seeding {rows:,} overdue ({kind})", seconds, "s"),
+        Result("4 sweep", f"sweep of {rows:,} ({result.total:,} transitions, +{audits:,} audit, +{events:,} outbox)",
                elapsed, "s"),
-        Result("5 sweep", "transitions per second", rate, "/s", goal, rate * GOAL_SECONDS >= GOAL_ROWS),
+        Result("4 sweep", "transitions per second", rate, "/s", goal, rate * GOAL_SECONDS >= GOAL_ROWS),
     ]
 
 
