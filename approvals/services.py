@@ -186,14 +186,6 @@ def approval_decide(*, request: ApprovalRequest, user: User, roles: frozenset[st
     return outcome
 
 
-def approval_stage_reassign(*, request: ApprovalRequest, role: str) -> ApprovalStage:
-    """Ask another role at the current stage (a re-escalation); approvals already given still count."""
-    stage = ApprovalStage.objects.select_for_update().get(request=request, index=request.current_stage)
-    stage.assigned_role = role
-    stage.save(update_fields=["assigned_role"])
-    return stage
-
-
 def approval_close(*, request: ApprovalRequest, status: str) -> ApprovalRequest:
     """End an open request without a deciding vote (cancelled, expired-as-rejected)."""
     request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
@@ -204,7 +196,9 @@ def approval_close(*, request: ApprovalRequest, status: str) -> ApprovalRequest:
 
 
 def approval_stages_reassign(*, roles_by_request: Mapping[int, str]) -> dict[int, ApprovalStage]:
-    """approval_stage_reassign for a batch (sweeps): {request id: role} -> {request id: current stage}.
+    """Ask other roles at the current stages (re-escalation sweeps): {request id: role} -> {request id: stage}.
+
+    Approvals already given still count.
 
     Locks the current stages in pk order with one query and writes them with one more.
     """

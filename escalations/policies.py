@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,7 +170,3 @@ def policy_upsert(*, tenant: Tenant, type: str, fields: dict[str, Any], actor: A
     audit_record(tenant_id=tenant.pk, action="policy.changed", actor=actor, target_type="policy", target_id=type,
                  before=before, after=policy_snapshot(policy))
     return policy
-
-
-def snapshot_route_roles(snapshot: dict[str, Any]) -> Sequence[str]:
-    return [role for stage in snapshot["route"] for role in stage["roles"]]

@@ -230,7 +230,6 @@ EXEMPT: dict[str, str] = {
     "approvals.services.approval_request_create": "engine step inside escalation_create, audited there",
     "approvals.services.approval_decide": "engine step inside escalation_decide, audited there",
     "approvals.services.approval_close": "engine step inside escalation_cancel (and sweeps), audited there",
-    "approvals.services.approval_stage_reassign": "engine step inside the re-escalation sweep, audited there",
     "approvals.services.approval_close_many": "engine step inside sweep_deadlines (expiry), audited there",
     "approvals.services.approval_stages_reassign": "engine step inside sweep_deadlines (re-escalation), audited there",
     "approvals.services.approval_check_decider": "a check, writes nothing",
@@ -298,7 +297,6 @@ EXEMPT: dict[str, str] = {
     "escalations.policies.policy_for": "a read",
     "escalations.policies.match_trigger": "a read",
     "escalations.policies.validate_policy_fields": "a check, writes nothing",
-    "escalations.policies.snapshot_route_roles": "pure function",
 }
 
 
