@@ -49,10 +49,20 @@ class Result:
     goal: str = ""
     met: bool | None = None
     notes: list[str] = field(default_factory=list)
+    display: str = ""  # shown instead of value + unit (several figures in one cell)
 
     def row(self) -> str:
         verdict = "" if self.met is None else ("met" if self.met else "MISSED")
-        return f"| {self.bench} | {self.metric} | {self.value:,.2f} {self.unit} | {self.goal} | {verdict} |"
+        value = self.display or f"{self.value:,.2f} {self.unit}".strip()
+        return f"| {self.bench} | {self.metric} | {value} | {self.goal} | {verdict} | {'; '.join(self.notes)} |"
+
+
+def latency_result(bench: str, metric: str, samples: list[float], goal: str = "",
+                   met: bool | None = None, notes: list[str] | None = None) -> Result:
+    """One row with p50 / p95 / p99 in ms (value = p95, the figure goals are usually about)."""
+    p50, p95, p99 = (percentile(samples, q) for q in (50, 95, 99))
+    return Result(bench, metric, p95, "ms", goal, met, notes or [f"{len(samples):,} samples"],
+                  display=f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms")
 
 
 def summary(samples: list[float]) -> dict[str, float]:

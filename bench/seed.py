@@ -114,7 +114,7 @@ def seed(total: int, open_: int, big_share: float = 0.25, chunk: int = 1_000_000
                 CASE WHEN g < %(open)s THEN due END, now() - interval '1 hour', now(),
                 CASE WHEN g < %(open)s THEN NULL ELSE now() END
             FROM generate_series(0, %(n)s - 1) AS i
-            CROSS JOIN LATERAL (SELECT %(done)s + i AS g) AS gi
+            CROSS JOIN LATERAL (SELECT (%(done)s + i)::bigint AS g) AS gi
             CROSS JOIN LATERAL (SELECT now() + ((g * 7919) %% 86400) * interval '1 second' AS due) AS d
             CROSS JOIN LATERAL (
                 SELECT CASE WHEN g < %(big)s THEN (%(tenants)s::bigint[])[1] ELSE (%(tenants)s::bigint[])[1 + (g %% %(nt)s)] END
@@ -133,3 +133,31 @@ def seed(total: int, open_: int, big_share: float = 0.25, chunk: int = 1_000_000
     seconds = time.perf_counter() - start
     _exec("INSERT INTO bench_seed_marker VALUES (%s, %s, %s)", [total, open_, seconds])
     return seconds
+
+
+def pending_escalations(policy: Any, n: int, *, ack_due_at: Any, expires_at: Any, role: str = "compliance_officer",
+                        entity_prefix: str = "C") -> list[Any]:
+    """`n` pending escalations of `policy` assigned to `role` (one stage, one approval needed), written in
+    bulk with their approval requests and stages, deadlines as given. Returns the escalations."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from approvals.models import ApprovalRequest, ApprovalStage
+    from escalations.models import Escalation
+    from escalations.policies import policy_snapshot
+
+    snapshot = policy_snapshot(policy)
+    now = timezone.now()
+    with transaction.atomic():
+        requests = ApprovalRequest.objects.bulk_create(
+            [ApprovalRequest(tenant_id=policy.tenant_id) for _ in range(n)], batch_size=5000)
+        ApprovalStage.objects.bulk_create(
+            [ApprovalStage(request=r, index=0, roles=[role], assigned_role=role, approvals_required=1, status="open",
+                           opened_at=now) for r in requests], batch_size=5000)
+        return Escalation.objects.bulk_create([
+            Escalation(tenant_id=policy.tenant_id, policy=policy, policy_version=policy.version,
+                       policy_snapshot=snapshot, approval=r, type=policy.type, reason="benchmark",
+                       source_system="bench", source_entity_type="customer", source_entity_id=f"{entity_prefix}-{i}",
+                       risk_level="medium", assigned_role=role, approvals_required=1, ack_due_at=ack_due_at,
+                       expires_at=expires_at, next_deadline_at=min(ack_due_at, expires_at))
+            for i, r in enumerate(requests)], batch_size=5000)

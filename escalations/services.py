@@ -305,7 +305,7 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
         refresh_next_deadline(escalation)
     escalation.save(force_insert=True)
     record_change(escalation, actor=actor, action="escalation.created", before=None, event="escalation.created",
-                  details={"trigger": check.reason, "policy_version": policy.version})
+                  details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})
     if escalation.status == EscalationStatus.APPROVED:
         record_change(escalation, actor=actor, action="escalation.approved", before=None, event="escalation.approved",
                       details={"auto_approved": True}, event_extra={"auto_approved": True})

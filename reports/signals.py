@@ -48,7 +48,7 @@ def count_audit_event(event: AuditEvent) -> None:
     """Map one committed audit event to the counters it stands for."""
     action, details = event.action, event.details or {}
     if action == "escalation.created":
-        metrics.ESCALATIONS_CREATED.labels(type=str(details.get("type") or _escalation_type(event))).inc()
+        metrics.ESCALATIONS_CREATED.labels(type=str(details.get("type", ""))).inc()
     elif action == "decision.recorded":
         decision = details.get("decision") or {}
         metrics.DECISIONS.labels(decision=str(decision.get("decision", "")), role=str(decision.get("role", ""))).inc()
@@ -71,12 +71,6 @@ def count_audit_event(event: AuditEvent) -> None:
             metrics.REESCALATIONS.labels(role=role, level=level).inc()
     elif action in OTP_FAILURE_ACTIONS:
         metrics.OTP_FAILURES.labels(reason=OTP_FAILURE_ACTIONS[action]).inc()
-
-
-def _escalation_type(event: AuditEvent) -> str:
-    from escalations.models import Escalation
-
-    return Escalation.objects.filter(pk=event.target_id).values_list("type", flat=True).first() or ""
 
 
 def count_audit_events(events: list[AuditEvent]) -> None:

@@ -52,14 +52,14 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 
 def credential_scope(request: HttpRequest) -> str | None:
     """The scope of a valid bearer credential, or None (the view will answer 401)."""
-    from accounts.services import credential_authenticate
+    from accounts.authentication import bearer_actor, bearer_secret
     from trustguard.errors import DomainError
 
-    scheme, _, secret = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = bearer_secret(request)
+    if secret is None:
         return None
     try:
-        return credential_authenticate(secret.strip()).credential_scope
+        return bearer_actor(request, secret).credential_scope
     except DomainError:
         return None
 

@@ -1,0 +1,118 @@
+"""Bench 2: decide under 50 concurrent approvers, each on their own escalation, over the API.
+
+Each decision is the whole path: personal-token authentication, the escalation row lock, the TOTP
+check under the person's step-up lock (a fresh code per decision), the decision, the escalation's
+close, the audit event on the tenant's hash chain and the outbox event, in one commit; then the
+escalation is read back for the 201 body.
+
+All approvers are compliance officers of one tenant (the worst case for the per-tenant audit chain).
+A TOTP time step counts once per person, so every decision is made by a different person: the bench
+keeps a pool of approvers (created once, reused by later runs) and a fresh escalation for each.
+Baseline in the same run: the bare JSON view at the same concurrency (what the machine's HTTP
+round trip costs when 50 clients share it).
+
+Goal: decision p95 < 30 ms.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from .common import Result, latency_result
+from .http import Request, RequestFactory, gunicorn, json_body, load
+
+CONCURRENCY = 50
+TENANT = "bench-decide"
+GOAL_MS = 30.0
+
+
+def _derived(*parts: str) -> bytes:
+    from django.conf import settings
+
+    return hmac.new(settings.SECRET_KEY.encode(), ":".join(("bench", *parts)).encode(), hashlib.sha256).digest()
+
+
+def approvers(tenant: Any, count: int) -> list[tuple[str, str]]:
+    """`count` compliance officers with a TOTP device and a personal token: [(token, base32 secret)].
+    Created on first use through the accounts services; later runs reuse them."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.actors import Actor
+    from accounts.models import Membership, PersonalToken, User
+    from accounts.roles import Role
+    from accounts.services import TOKEN_PREFIX, membership_add, personal_token_create, secret_digest
+
+    actor = Actor.for_system(tenant, "bench")
+    out = []
+    for i in range(count):
+        username = f"{TENANT}-approver-{i:04d}"
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User.objects.create_user(username=username, email=f"{username}@bench.example")
+        if not Membership.objects.filter(user=user, tenant=tenant, is_active=True).exists():
+            membership_add(tenant=tenant, user=user, role=Role.COMPLIANCE_OFFICER, actor=actor)
+        key = _derived(username, "totp")[:20]
+        TOTPDevice.objects.update_or_create(user=user, name="bench", defaults={"key": key.hex(), "confirmed": True})
+        token = TOKEN_PREFIX + base64.urlsafe_b64encode(_derived(username, "token")).decode().rstrip("=")
+        if not PersonalToken.objects.filter(digest=secret_digest(token)).exists():
+            personal_token_create(user=user, tenant=tenant, name="bench", actor=actor, secret=token)
+        out.append((token, base64.b32encode(key).decode()))
+    return out
+
+
+def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
+    import pyotp
+    from django.utils import timezone
+
+    from accounts.models import Tenant
+    from escalations.demo import seed_demo
+    from escalations.models import Policy
+
+    from .seed import pending_escalations
+
+    per_client = 2 if quick else 10
+    solo = 20 if quick else 100  # decisions one at a time: the latency of the path itself
+    count = CONCURRENCY * per_client + solo
+    seed_demo(TENANT)
+    tenant = Tenant.objects.get(slug=TENANT)
+    people = approvers(tenant, count)
+    now = timezone.now()
+    cases = pending_escalations(Policy.objects.get(tenant=tenant, type="SMR"), count,
+                                ack_due_at=now + timedelta(hours=1), expires_at=now + timedelta(hours=20),
+                                entity_prefix=f"D{int(now.timestamp())}")
+    ids = [str(case.pk) for case in cases]
+    totps = [pyotp.TOTP(secret) for _, secret in people]
+
+    def bare(client: int, seq: int) -> Request:
+        body = {"decision": "approve", "justification": "checked", "otp": "123456"}
+        return ("POST", "/bench/bare-json", {"Content-Type": "application/json"}, json_body(body))
+
+    def decider(offset: int, concurrency: int) -> RequestFactory:
+        def decide(client: int, seq: int) -> Request:
+            n = offset + seq * concurrency + client  # a different person and escalation for every request
+            body = {"decision": "approve", "justification": "Checked the customer file", "otp": totps[n].now()}
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {people[n][0]}"}
+            return ("POST", f"/api/v1/escalations/{ids[n]}/decisions", headers, json_body(body))
+
+        return decide
+
+    with gunicorn() as server:
+        load(server, bare, concurrency=CONCURRENCY, seconds=2.0).require({201})  # warm every worker and thread
+        alone = load(server, decider(0, 1), concurrency=1, per_client=solo, processes=1).require({201})
+        baseline = load(server, bare, concurrency=CONCURRENCY, per_client=per_client * 4).require({201})
+        decided = load(server, decider(solo, CONCURRENCY), concurrency=CONCURRENCY,
+                       per_client=per_client).require({201})
+    p95 = decided.p(95)
+    return [
+        latency_result("2 decide", "one approver at a time p50 / p95 / p99", alone.latencies_ms),
+        latency_result("2 decide", "bare view, 50 clients p50 / p95 / p99", baseline.latencies_ms),
+        latency_result("2 decide", "50 approvers at once p50 / p95 / p99", decided.latencies_ms,
+                       f"p95 < {GOAL_MS:.0f} ms", p95 < GOAL_MS,
+                       notes=[f"{decided.ok:,} decisions on distinct escalations of one tenant"]),
+        Result("2 decide", "decisions per second (50 at once)", decided.rps, "/s"),
+        Result("2 decide", "decide p95 / bare view p95 (50 clients)", p95 / baseline.p(95), "x"),
+    ], {}

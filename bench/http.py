@@ -1,0 +1,223 @@
+"""HTTP plumbing for benches 1, 2 and 6: gunicorn with the production config, and a load generator.
+
+The server is `gunicorn -c gunicorn.conf.py trustguard.wsgi` with bench.settings (production settings
+plus the bare baseline views), on a free loopback port, against the bench's PostgreSQL and Redis.
+
+The load generator is closed-loop: `concurrency` clients, each on its own keep-alive connection,
+send a request, wait for the answer, send the next. Clients run as threads spread over forked
+processes (so one client process's GIL does not become the bottleneck) and start together.
+A request is built by `make_request(client, seq)`, so every request can carry its own idempotency
+key, escalation or one-time code.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .common import Result, latency_result, percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+Request = tuple[str, str, dict[str, str], bytes | None]  # method, path, headers, body
+RequestFactory = Callable[[int, int], Request]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    port: int
+    log: Path
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@contextmanager
+def gunicorn(**env: str) -> Iterator[Server]:
+    """Start gunicorn (the repository's gunicorn.conf.py) and wait until it answers; stop it after."""
+    from django.db import connections
+
+    connections.close_all()  # the workers open their own; nothing shared across fork
+    port = free_port()
+    log = ROOT / "var" / "bench" / "gunicorn.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "GUNICORN_BIND": f"127.0.0.1:{port}",
+                 # The throttle runs (its Redis round trip is part of every API call) but never refuses.
+                 "TRUSTGUARD_RATE_LIMIT": "100000000", **env}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "trustguard.wsgi"],
+            cwd=ROOT, env=child_env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"gunicorn exited with {process.returncode}; see {log}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/bench/bare-json")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn did not answer within 60 s; see {log}")
+            time.sleep(0.2)
+        yield Server(port=port, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@dataclass
+class Load:
+    """What a load run measured: latencies of successful requests (ms), status counts, wall time."""
+
+    latencies_ms: list[float]
+    statuses: dict[int, int]
+    seconds: float
+    samples: list[str] = field(default_factory=list)  # a few unexpected answers, for the error message
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies_ms, q)
+
+    def require(self, expected: set[int]) -> Load:
+        bad = {status: n for status, n in self.statuses.items() if status not in expected}
+        if bad:
+            raise SystemExit(f"unexpected answers {bad}; first: {self.samples[:3]}")
+        return self
+
+
+def _client_thread(port: int, make_request: RequestFactory, client: int, count: int | None, stop_at: list[float],
+                   start: threading.Event, out: dict[str, Any], expected: set[int]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    latencies, statuses, samples = out["latencies"], out["statuses"], out["samples"]
+    start.wait()
+    seq = 0
+    while (count is None or seq < count) and (not stop_at or time.perf_counter() < stop_at[0]):
+        method, path, headers, body = make_request(client, seq)
+        seq += 1
+        began = time.perf_counter()
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            statuses[-1] = statuses.get(-1, 0) + 1
+            samples.append(repr(exc))
+            continue
+        elapsed = (time.perf_counter() - began) * 1000
+        statuses[response.status] = statuses.get(response.status, 0) + 1
+        if response.status in expected:
+            latencies.append(elapsed)
+        elif len(samples) < 5:
+            samples.append(f"{response.status} {method} {path}: {payload[:300]!r}")
+        if response.getheader("Connection", "").lower() == "close":
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.close()
+
+
+def _client_process(port: int, make_request: RequestFactory, clients: list[int], count: int | None,
+                    seconds: float | None, go: Any, results: Any, expected: set[int]) -> None:
+    start = threading.Event()
+    outs: list[dict[str, Any]] = [{"latencies": [], "statuses": {}, "samples": []} for _ in clients]
+    stop_at: list[float] = []
+    threads = [threading.Thread(target=_client_thread,
+                                args=(port, make_request, client, count, stop_at, start, out, expected))
+               for client, out in zip(clients, outs, strict=True)]
+    for thread in threads:
+        thread.start()
+    go.wait()
+    if seconds is not None:
+        stop_at.append(time.perf_counter() + seconds)
+    start.set()
+    for thread in threads:
+        thread.join()
+    statuses: dict[int, int] = {}
+    for out in outs:
+        for status, n in out["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    results.put(([ms for out in outs for ms in out["latencies"]], statuses,
+                 [s for out in outs for s in out["samples"]][:5], time.perf_counter()))
+
+
+def load(server: Server, make_request: RequestFactory, *, concurrency: int, seconds: float | None = None,
+         per_client: int | None = None, processes: int = 2, expected: frozenset[int] = frozenset({200, 201}),
+         ) -> Load:
+    """Run `concurrency` closed-loop clients for `seconds`, or for `per_client` requests each."""
+    if (seconds is None) == (per_client is None):
+        raise ValueError("give seconds or per_client")
+    context = multiprocessing.get_context("fork")
+    go, results = context.Event(), context.Queue()
+    groups = [list(range(concurrency))[i::processes] for i in range(processes)]
+    groups = [group for group in groups if group]
+    workers = [context.Process(target=_client_process,
+                               args=(server.port, make_request, group, per_client, seconds, go, results,
+                                     set(expected)))
+               for group in groups]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.5)  # let every client thread connect and wait at the start line
+    started = time.perf_counter()
+    go.set()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    samples: list[str] = []
+    finished = started
+    for _ in workers:
+        part, part_statuses, part_samples, ended = results.get(timeout=600)
+        latencies += part
+        samples += part_samples
+        finished = max(finished, ended)
+        for status, n in part_statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
+    for worker in workers:
+        worker.join()
+    return Load(latencies, statuses, finished - started, samples)
+
+
+def json_body(data: object) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def compare(bench: str, labels: tuple[str, str], baseline: Load, subject: Load, goal: float) -> list[Result]:
+    """The shared result rows of an HTTP bench: both sides' throughput and latency, and the ratio.
+    `labels` names the subject and the kind of bare view."""
+    ratio = subject.rps / baseline.rps
+    out = []
+    for name, run in ((f"bare view ({labels[1]})", baseline), (labels[0], subject)):
+        out += [Result(bench, f"{name} req/s", run.rps, "/s"),
+                latency_result(bench, f"{name} p50 / p95 / p99", run.latencies_ms)]
+    out.append(Result(bench, f"{labels[0]} / bare view", ratio * 100, "%", f">= {goal:.0%}", ratio >= goal))
+    return out
