@@ -48,8 +48,11 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy .
 
+## bench: the benchmarks (docs/PERFORMANCE.md) on a scratch PostgreSQL database and Redis; BENCH_ARGS=--quick for a smoke run
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/trustguard_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/15
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -7,18 +7,50 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 
-def setup_django() -> None:
-    """Benchmarks run on PostgreSQL (DATABASE_URL) with the test settings' fast password hashing."""
+def ensure_database(url: str) -> None:
+    """Create the benchmark database if it does not exist yet (on the same server, via `postgres`)."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = unquote(parts.path.lstrip("/"))
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+        return
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise SystemExit(f"bench cannot reach PostgreSQL: {exc}") from None
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django(migrate: bool = True) -> None:
+    """Benchmarks run on PostgreSQL (DATABASE_URL, created and migrated if needed) and Redis (REDIS_URL),
+    with the test settings' fast password hashing."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("bench needs PostgreSQL: set DATABASE_URL=postgres://... (a database it may fill)")
+    if not os.environ.get("REDIS_URL", "").startswith("redis"):
+        raise SystemExit("bench needs Redis (the production cache and broker): set REDIS_URL=redis://...")
+    ensure_database(url)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trustguard.settings_test")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
     django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+    from accounts.models import Tenant
+
+    others = list(Tenant.objects.exclude(slug__startswith="bench").values_list("slug", flat=True)[:3])
+    if others:  # the benches truncate and fill tables: never on a database with real tenants
+        raise SystemExit(f"DATABASE_URL holds tenants that are not the bench's ({', '.join(others)}): "
+                         "point it at a scratch database (make bench uses BENCH_DATABASE_URL)")
 
 
 def percentile(samples: list[float], p: float) -> float:
