@@ -61,17 +61,24 @@ def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requ
     if not stages:
         raise ValidationFailed("an approval request needs at least one stage", errors={"route": ["Empty route."]})
     now = timezone.now()
-    request = ApprovalRequest.objects.create(tenant=tenant, requester_user=requester_user,
-                                             requester_email=requester_email or "",
-                                             allow_self_approval=allow_self_approval)
-    ApprovalStage.objects.bulk_create(
-        ApprovalStage(request=request, index=i, roles=list(spec.roles), assigned_role=spec.roles[0],
-                      approvals_required=spec.approvals_required)
-        for i, spec in enumerate(stages)
-    )
-    if _open_next_stage(request, -1, now) is None:
-        request.status, request.decided_at = ApprovalRequest.Status.APPROVED, now
-    request.save(update_fields=["status", "decided_at", "current_stage"])
+    # Decided before writing (two INSERTs, no follow-up UPDATEs): leading stages that need no
+    # approval are complete, the first that needs one is open, the rest wait.
+    first_open = next((i for i, spec in enumerate(stages) if spec.approvals_required > 0), None)
+    request = ApprovalRequest.objects.create(
+        tenant=tenant, requester_user=requester_user, requester_email=requester_email or "",
+        allow_self_approval=allow_self_approval, current_stage=first_open or 0,
+        status=ApprovalRequest.Status.OPEN if first_open is not None else ApprovalRequest.Status.APPROVED,
+        decided_at=None if first_open is not None else now)
+    built = []
+    for i, spec in enumerate(stages):
+        stage = ApprovalStage(request=request, index=i, roles=list(spec.roles), assigned_role=spec.roles[0],
+                              approvals_required=spec.approvals_required)
+        if first_open is None or i < first_open:
+            stage.status, stage.opened_at, stage.completed_at = ApprovalStage.Status.COMPLETE, now, now
+        elif i == first_open:
+            stage.status, stage.opened_at = ApprovalStage.Status.OPEN, now
+        built.append(stage)
+    ApprovalStage.objects.bulk_create(built)
     return request
 
 

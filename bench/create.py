@@ -48,7 +48,7 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
 
     api_key = seed_demo("bench-http")["api_keys"]["vendor"]
     with gunicorn() as server:
-        bare, created = measure(server, api_key, 3.0 if quick else 15.0)
+        bare, created = measure(server, api_key, 1.5 if quick else 15.0)
     results = compare("1 create", ("POST /api/v1/escalations", "JSON POST"), bare, created, GOAL_RATIO)
     results.insert(0, Result("1 create", "clients (closed loop)", CONCURRENCY, "", notes=["gunicorn.conf.py"]))
     return results, {}

@@ -74,8 +74,8 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
 
     from .seed import pending_escalations
 
-    per_client = 2 if quick else 10
-    solo = 20 if quick else 100  # decisions one at a time: the latency of the path itself
+    per_client = 1 if quick else 10
+    solo = 10 if quick else 100  # decisions one at a time: the latency of the path itself
     count = CONCURRENCY * per_client + solo
     seed_demo(TENANT)
     tenant = Tenant.objects.get(slug=TENANT)

@@ -46,7 +46,7 @@ def explain(sql: str, params: tuple) -> str:
 def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
     from accounts.models import Tenant
 
-    total, open_ = (200_000, 60_000) if quick else (10_000_000, 1_000_000)
+    total, open_ = (100_000, 60_000) if quick else (10_000_000, 1_000_000)
     seconds = seed(total, open_)
     tenant = Tenant.objects.get(slug=BIG_TENANT_SLUG)
     base = queue(tenant.pk, "compliance_officer")
