@@ -146,11 +146,19 @@ def validate_decision_input(*, decision: str, justification: str, conditions: Se
     return justification, cleaned_conditions
 
 
-def approval_decide(*, request: ApprovalRequest, user: User, roles: frozenset[str], decision: str, justification: str,
-                    conditions: Sequence[str] = (), defer_until: datetime | None = None) -> DecisionOutcome:
+def approval_lock(request_id: int) -> tuple[ApprovalRequest, ApprovalStage]:
+    """Lock a request and then its current stage (always in this order: no deadlock between deciders)."""
+    locked = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+    return locked, ApprovalStage.objects.select_for_update().get(request=locked, index=locked.current_stage)
+
+
+def approval_decide(*, request: ApprovalRequest, stage: ApprovalStage, user: User, roles: frozenset[str],
+                    decision: str, justification: str, conditions: Sequence[str] = (),
+                    defer_until: datetime | None = None) -> DecisionOutcome:
     """Record one decision and apply its consequence.
 
-    1. Lock the request and its current stage; re-check the rules on the locked rows.
+    1. `request` and `stage` come from approval_lock in the caller's transaction; the rules are
+       checked on them here (approval_check_decider), whatever the caller checked before.
     2. Write the immutable decision (the unique constraint refuses a second approval by one person).
     3. Approve: count it; a met quorum completes the stage and opens the next, or approves the request.
        Reject: the stage and the request are rejected. Defer: recorded; the request stays open.
@@ -158,9 +166,6 @@ def approval_decide(*, request: ApprovalRequest, user: User, roles: frozenset[st
     justification, cleaned_conditions = validate_decision_input(
         decision=decision, justification=justification, conditions=conditions, defer_until=defer_until)
     now = timezone.now()
-
-    request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
-    stage = ApprovalStage.objects.select_for_update().get(request=request, index=request.current_stage)
     self_approved = approval_check_decider(request=request, stage=stage, user=user, roles=roles, decision=decision)
     deciding_role = next(r for r in stage.eligible_roles if r in roles)
     try:

@@ -26,6 +26,7 @@ from approvals.services import (
     approval_check_decider,
     approval_close,
     approval_decide,
+    approval_lock,
     approval_request_create,
     current_stage,
     validate_decision_input,
@@ -314,12 +315,14 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
 
 # --- acknowledge -----------------------------------------------------------------------------------
 
-def _require_assigned(actor: Actor, escalation: Escalation, capability: str) -> None:
+def _require_assigned(actor: Actor, escalation: Escalation, capability: str,
+                      stage: ApprovalStage | None = None) -> None:
+    """A person with `capability` and a role of the current stage (`stage`, when the caller has it locked)."""
     if actor.user is None:
         raise PermissionDenied("only a person of the assigned role can do this", slug="person-required")
     if not actor.can(capability):
         raise PermissionDenied(f"this needs {capability}", slug="missing-capability")
-    stage = current_stage(escalation.approval)
+    stage = stage or current_stage(escalation.approval)
     if not set(stage.eligible_roles) & actor.roles:
         raise PermissionDenied(f"this escalation is assigned to {escalation.assigned_role}", slug="not-assigned")
 
@@ -367,11 +370,10 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
         raise Conflict(f"the escalation is already {escalation.status}; decisions are final", slug="already-decided")
     validate_decision_input(decision=decision, justification=justification, conditions=conditions,
                             defer_until=defer_until)
-    _require_assigned(actor, escalation, Capability.ESCALATION_DECIDE)
+    approval, stage = approval_lock(escalation.approval_id)
+    _require_assigned(actor, escalation, Capability.ESCALATION_DECIDE, stage)
     assert actor.user is not None
-    approval = escalation.approval
-    approval_check_decider(request=approval, stage=current_stage(approval), user=actor.user, roles=actor.roles,
-                           decision=decision)
+    approval_check_decider(request=approval, stage=stage, user=actor.user, roles=actor.roles, decision=decision)
     verified = stepup_verify(actor=actor, subject=stepup_subject(escalation), code=otp)
     if not verified.ok:
         assert verified.error is not None
@@ -379,7 +381,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
 
     before = audit_state(escalation)
     now = timezone.now()
-    outcome = approval_decide(request=approval, user=actor.user, roles=actor.roles, decision=decision,
+    outcome = approval_decide(request=approval, stage=stage, user=actor.user, roles=actor.roles, decision=decision,
                               justification=justification, conditions=conditions, defer_until=defer_until)
     record = outcome.decision
     decision_data = {"id": str(record.id), "decision": record.decision, "role": record.role, "stage": record.stage,
@@ -388,7 +390,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     if record.conditions:
         escalation.conditions = [*escalation.conditions, *record.conditions]
     was_deferred = escalation.status == EscalationStatus.DEFERRED
-    sync_from_approval(escalation, outcome.decision.request)
+    sync_from_approval(escalation, approval, outcome.opened_stage or stage)
 
     if outcome.request_status == ApprovalRequest.Status.APPROVED:
         close(escalation, EscalationStatus.APPROVED, now)

@@ -229,6 +229,7 @@ EXEMPT: dict[str, str] = {
     "accounts.challenges.challenge_consume": "marks a code used inside escalation_decide, audited there",
     "approvals.services.approval_request_create": "engine step inside escalation_create, audited there",
     "approvals.services.approval_decide": "engine step inside escalation_decide, audited there",
+    "approvals.services.approval_lock": "a lock (SELECT ... FOR UPDATE), writes nothing",
     "approvals.services.approval_close": "engine step inside escalation_cancel (and sweeps), audited there",
     "approvals.services.approval_close_many": "engine step inside sweep_deadlines (expiry), audited there",
     "approvals.services.approval_stages_reassign": "engine step inside sweep_deadlines (re-escalation), audited there",
