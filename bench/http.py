@@ -16,6 +16,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -117,12 +118,17 @@ class Load:
 
 
 def _client_thread(port: int, make_request: RequestFactory, client: int, count: int | None, stop_at: list[float],
-                   start: threading.Event, out: dict[str, Any], expected: set[int]) -> None:
+                   start: threading.Event, out: dict[str, Any], expected: set[int], think: float) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     latencies, statuses, samples = out["latencies"], out["statuses"], out["samples"]
+    pause = random.Random(client)
     start.wait()
+    if think:
+        time.sleep(pause.uniform(0, think))  # people do not all start at the same instant
     seq = 0
     while (count is None or seq < count) and (not stop_at or time.perf_counter() < stop_at[0]):
+        if think and seq:
+            time.sleep(pause.expovariate(1 / think))  # reading the next case before deciding it
         method, path, headers, body = make_request(client, seq)
         seq += 1
         began = time.perf_counter()
@@ -149,12 +155,12 @@ def _client_thread(port: int, make_request: RequestFactory, client: int, count: 
 
 
 def _client_process(port: int, make_request: RequestFactory, clients: list[int], count: int | None,
-                    seconds: float | None, go: Any, results: Any, expected: set[int]) -> None:
+                    seconds: float | None, go: Any, results: Any, expected: set[int], think: float) -> None:
     start = threading.Event()
     outs: list[dict[str, Any]] = [{"latencies": [], "statuses": {}, "samples": []} for _ in clients]
     stop_at: list[float] = []
     threads = [threading.Thread(target=_client_thread,
-                                args=(port, make_request, client, count, stop_at, start, out, expected))
+                                args=(port, make_request, client, count, stop_at, start, out, expected, think))
                for client, out in zip(clients, outs, strict=True)]
     for thread in threads:
         thread.start()
@@ -174,8 +180,11 @@ def _client_process(port: int, make_request: RequestFactory, clients: list[int],
 
 def load(server: Server, make_request: RequestFactory, *, concurrency: int, seconds: float | None = None,
          per_client: int | None = None, processes: int = 2, expected: frozenset[int] = frozenset({200, 201}),
-         ) -> Load:
-    """Run `concurrency` closed-loop clients for `seconds`, or for `per_client` requests each."""
+         think: float = 0.0) -> Load:
+    """Run `concurrency` clients for `seconds`, or for `per_client` requests each. Closed loop (the next
+    request as soon as the answer is in) unless `think` > 0: then each client starts at a random moment
+    within `think` seconds and pauses a random time (exponential, mean `think`) between requests, as
+    people working a queue do; latencies never include the pauses."""
     if (seconds is None) == (per_client is None):
         raise ValueError("give seconds or per_client")
     context = multiprocessing.get_context("fork")
@@ -184,7 +193,7 @@ def load(server: Server, make_request: RequestFactory, *, concurrency: int, seco
     groups = [group for group in groups if group]
     workers = [context.Process(target=_client_process,
                                args=(server.port, make_request, group, per_client, seconds, go, results,
-                                     set(expected)))
+                                     set(expected), think))
                for group in groups]
     for worker in workers:
         worker.start()

@@ -137,13 +137,18 @@ def overdue_q(now: datetime) -> Q:
             | Q(status__in=(EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED), expires_at__lt=now))
 
 
+PENDING_BADGE_CAP = 999  # the header badge says "999+" beyond this
+
+
 def pending_count(*, actor: Actor) -> int:
-    """Open escalations waiting for one of my roles (the badge in the header)."""
+    """Open escalations waiting for one of my roles (the badge in the header), counted up to
+    PENDING_BADGE_CAP + 1: the badge is polled by every open dashboard, so its cost must not grow
+    with the queue (a COUNT over 250,000 queued rows takes ~0.5 s; this stops at 1,000 index entries)."""
     if not actor.roles:
         return 0
     return _visible(actor).filter(
         assigned_role__in=actor.roles, status__in=(EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED)
-    ).count()
+    )[:PENDING_BADGE_CAP + 1].count()
 
 
 def _encode_cursor(esc: Escalation) -> str:

@@ -8,7 +8,6 @@ badges refresh themselves and a decision swaps the case in place.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +23,14 @@ from accounts.roles import Capability
 from accounts.totp import has_confirmed_device
 from accounts.web import tenant_view
 from approvals.models import Decision
+from notifications.selectors import inbox_unread_count
 from trustguard.errors import DomainError
 
 from . import services
 from .attachments import SAFE_TYPES, LinkExpired, LinkRefused, attachment_check, attachment_token, attachments_of
 from .models import Escalation, EscalationStatus
 from .selectors import (
+    PENDING_BADGE_CAP,
     QueueFilters,
     escalation_for_page,
     escalation_history,
@@ -41,6 +42,7 @@ from .selectors import (
     pending_count,
     queue_types,
 )
+from .stepup import otp_challenge_send
 
 DECISION_CHOICES = [
     ("approve", "Approve"),
@@ -57,37 +59,10 @@ def is_htmx(request: HttpRequest) -> bool:
     return bool(getattr(request, "htmx", False))
 
 
-def challenge_sender() -> Callable[..., Any] | None:
-    """otp_challenge_send(actor=, escalation=, channel=) when the challenge service exists (written on
-    another branch, in escalations.stepup or escalations.services); without it the button is left out."""
-    import importlib
-
-    for module_name in ("escalations.stepup", "escalations.services"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        sender = getattr(module, "otp_challenge_send", None)
-        if sender is not None:
-            return sender  # type: ignore[no-any-return]
-    return None
-
-
-def unread_notifications(request: HttpRequest) -> int | None:
-    """Unread in-app notifications from the notifications app's selector, if it has one; else None (no badge)."""
-    try:
-        from notifications import selectors as notification_selectors  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    count = getattr(notification_selectors, "inbox_unread_count", None)
-    if count is None:
-        return None
-    return int(count(user_id=request.user.pk, tenant_id=request.actor.tenant.pk))  # type: ignore[attr-defined]
-
-
 def badge_context(request: HttpRequest) -> dict[str, Any]:
-    return {"pending_count": pending_count(actor=request.actor),  # type: ignore[attr-defined]
-            "unread_count": unread_notifications(request)}
+    actor = request.actor  # type: ignore[attr-defined]
+    return {"pending_count": pending_count(actor=actor), "pending_cap": PENDING_BADGE_CAP,
+            "unread_count": inbox_unread_count(user_id=actor.user.pk, tenant_id=actor.tenant.pk)}
 
 
 # --- queue -------------------------------------------------------------------------------------------
@@ -150,13 +125,11 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
     i_approved = any(d.decided_by_id == request.user.pk and d.decision == Decision.Kind.APPROVE for d in decisions)
     is_open = escalation.status in (EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED, EscalationStatus.DEFERRED)
     user = request.user
-    sender = challenge_sender()
     channels = []
-    if sender is not None:
-        if actor.tenant.email_otp_allowed and user.email:  # type: ignore[union-attr]
-            channels.append(("email", "email"))
-        if user.phone_number:  # type: ignore[union-attr]
-            channels.append(("sms", "text message"))
+    if actor.tenant.email_otp_allowed and user.email:  # type: ignore[union-attr]
+        channels.append(("email", "email"))
+    if user.phone_number:  # type: ignore[union-attr]
+        channels.append(("sms", "text message"))
     context = {
         "e": escalation, "stages": stages, "decisions": decisions, "current_stage": current,
         "history": escalation_history(escalation),
@@ -273,14 +246,11 @@ def _sentence(text: str) -> str:
 @require_POST
 @tenant_view
 def send_code(request: HttpRequest, pk: str) -> HttpResponse:
-    """Send a one-time code bound to me and this escalation (when the challenge service exists)."""
-    sender = challenge_sender()
-    if sender is None:
-        raise Http404("Codes by email or SMS are not available.")
+    """Send a one-time code bound to me and this escalation, by email or SMS."""
     escalation = _case_or_404(request, pk)
     channel = request.POST.get("channel", "")
     try:
-        sender(actor=request.actor, escalation=escalation, channel=channel)  # type: ignore[attr-defined]
+        otp_challenge_send(actor=request.actor, escalation=escalation, channel=channel)  # type: ignore[attr-defined]
     except DomainError as exc:
         return _respond_case(request, pk, status=exc.status, errors={"otp": [_sentence(exc.detail)]})
     message = f"A code is on its way by {'text message' if channel == 'sms' else 'email'}. It works for 5 minutes."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actors import Actor
 from accounts.models import Tenant
-from approvals.models import Decision
+from approvals.models import ApprovalRequest, Decision
 from escalations.models import Escalation, EscalationStatus
 from escalations.selectors import escalation_visible, escalations_visible_to
 from tests.conftest import totp_code
@@ -55,6 +56,23 @@ def test_the_queue_is_sorted_by_the_most_urgent_deadline_first(raise_escalation,
     page = signed_in("ceo").get("/").content.decode()
 
     assert page.index("ORD-SOONER") < page.index("ORD-LATER")
+
+
+def test_the_waiting_badge_counts_to_999_then_says_999_plus(raise_escalation, signed_in):
+    first = raise_escalation()
+    badge = signed_in("ceo").get("/badges/").content.decode()
+    assert found(r'data-testid="pending-badge">\s*<span class="pill-count">([^<]*)<', badge) == "1"
+
+    copies = []
+    for request in ApprovalRequest.objects.bulk_create(
+            [ApprovalRequest(tenant_id=first.tenant_id) for _ in range(999)]):
+        copy = Escalation.objects.get(pk=first.pk)
+        copy.pk, copy.approval, copy.source_entity_id = uuid.uuid4(), request, f"ORD-{request.pk}"
+        copies.append(copy)
+    Escalation.objects.bulk_create(copies)  # 1,000 waiting for the CEO now
+
+    badge = signed_in("ceo").get("/badges/").content.decode()
+    assert found(r'data-testid="pending-badge">\s*<span class="pill-count">([^<]*)<', badge) == "999+"
 
 
 def test_a_compliance_officer_does_not_see_the_ceos_items_in_their_own_queue(raise_escalation, signed_in):
