@@ -37,7 +37,8 @@ class ApprovalStage(models.Model):
         COMPLETE = "complete"
         REJECTED = "rejected"
 
-    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="stages")
+    # Indexed by approval_stage_unique (request, index), whose prefix serves every lookup by request.
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="stages", db_index=False)
     index = models.PositiveSmallIntegerField()
     # Roles whose members may decide at this stage; `assigned_role` is who is being asked now
     # (a re-escalation moves it up a ladder, and that role may then decide too).

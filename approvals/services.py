@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Tenant, User
-from trustguard.bulk import bulk_update_rows
+from trustguard.bulk import update_rows
 from trustguard.errors import Conflict, PermissionDenied, ValidationFailed
 
 from .models import ApprovalRequest, ApprovalStage, Decision
@@ -207,21 +207,32 @@ def approval_close(*, request: ApprovalRequest, status: str) -> ApprovalRequest:
     return request
 
 
-def approval_stages_reassign(*, roles_by_request: Mapping[int, str]) -> dict[int, ApprovalStage]:
+@dataclass(frozen=True, slots=True)
+class StageState:
+    """A stage as approval_stages_reassign leaves it: what the escalation copies from its current stage."""
+
+    index: int
+    assigned_role: str
+    approvals_required: int
+    approvals_received: int
+
+
+def approval_stages_reassign(*, roles_by_request: Mapping[int, str]) -> dict[int, StageState]:
     """Ask other roles at the current stages (re-escalation sweeps): {request id: role} -> {request id: stage}.
 
     Approvals already given still count.
 
-    Locks the current stages in pk order with one query and writes them with one more.
+    Locks the current stages in pk order with one query (read as tuples, no model instances) and writes
+    them with one more.
     """
     if not roles_by_request:
         return {}
     stages = list(ApprovalStage.objects.select_for_update(of=("self",))
-                  .filter(request_id__in=list(roles_by_request), index=F("request__current_stage")).order_by("pk"))
-    for stage in stages:
-        stage.assigned_role = roles_by_request[stage.request_id]
-    bulk_update_rows(ApprovalStage, stages, ["assigned_role"])
-    return {stage.request_id: stage for stage in stages}
+                  .filter(request_id__in=list(roles_by_request), index=F("request__current_stage")).order_by("pk")
+                  .values_list("pk", "request_id", "index", "approvals_required", "approvals_received"))
+    update_rows(ApprovalStage, ["assigned_role"], [(pk, roles_by_request[request]) for pk, request, *_ in stages])
+    return {request: StageState(index, roles_by_request[request], required, received)
+            for _, request, index, required, received in stages}
 
 
 def approval_close_many(*, status_by_request: Mapping[int, str]) -> None:
@@ -230,7 +241,6 @@ def approval_close_many(*, status_by_request: Mapping[int, str]) -> None:
         return
     now = timezone.now()
     requests = list(ApprovalRequest.objects.select_for_update()
-                    .filter(pk__in=list(status_by_request), status=ApprovalRequest.Status.OPEN).order_by("pk"))
-    for request in requests:
-        request.status, request.decided_at = status_by_request[request.pk], now
-    bulk_update_rows(ApprovalRequest, requests, ["status", "decided_at"])
+                    .filter(pk__in=list(status_by_request), status=ApprovalRequest.Status.OPEN).order_by("pk")
+                    .values_list("pk", flat=True))
+    update_rows(ApprovalRequest, ["status", "decided_at"], [(pk, status_by_request[pk], now) for pk in requests])

@@ -10,10 +10,11 @@ import hashlib
 import ipaddress
 import json
 import math
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -21,8 +22,8 @@ from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
 from trustguard import context
-from trustguard.bulk import bulk_insert_rows
-from trustguard.jsonutil import canonical_json
+from trustguard.bulk import copy_rows
+from trustguard.jsonutil import canonical_json, json_datetime
 
 from .models import AuditChainHead, AuditEvent
 from .signals import audit_events_recorded
@@ -93,8 +94,8 @@ def _clean_text(value: object, limit: int) -> str:
     return str(value or "").replace("\x00", "")[:limit]
 
 
-def _clean_json(value: Any) -> Any:
-    """JSON as the database will give it back (so the hash verifies later), without NULs (jsonb refuses them)."""
+def _clean_json_slow(value: Any) -> Any:
+    """JSON as the database will give it back: the reference for _clean_json (any value DjangoJSONEncoder takes)."""
     value = json.loads(json.dumps(value, cls=DjangoJSONEncoder), parse_constant=str)
 
     def strip(v: Any) -> Any:
@@ -113,6 +114,66 @@ def _clean_json(value: Any) -> Any:
         return v
 
     return strip(value)
+
+
+class _NotPlain(Exception):
+    """A value _clean_plain leaves to _clean_json_slow."""
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # what json.dumps writes for them
+
+
+def _clean_plain(v: Any) -> Any:
+    """_clean_json_slow in one walk, without the JSON round trip, for the types services pass.
+
+    Leaves anything else (dates, Decimals, non-str keys, ...) to _clean_json_slow by raising _NotPlain.
+    Flat dicts of scalars (the usual before/after state) are cleaned without a call per value.
+    """
+    kind = type(v)
+    if kind is str:
+        return v.replace("\x00", "") if "\x00" in v else v
+    if v is None or kind is int or kind is bool:
+        return v
+    if kind is dict:
+        out = {}
+        for key, item in v.items():
+            if type(key) is not str:
+                raise _NotPlain
+            if "\x00" in key:
+                key = key.replace("\x00", "")
+            item_kind = type(item)
+            if item_kind is str:
+                out[key] = item.replace("\x00", "") if "\x00" in item else item
+            elif item is None or item_kind is int or item_kind is bool:
+                out[key] = item
+            elif item_kind is datetime:
+                out[key] = json_datetime(item)
+            else:
+                out[key] = _clean_plain(item)
+        return out
+    if kind is list or kind is tuple:
+        return [_clean_plain(item) for item in v]
+    if kind is datetime:
+        return json_datetime(v)
+    if kind is uuid.UUID:
+        return str(v)
+    if kind is float:
+        if not math.isfinite(v):
+            return _NON_FINITE[repr(v)]
+        return int(v) if v.is_integer() and abs(v) >= 1e16 else v
+    if isinstance(v, str):  # a TextChoices member, say: JSON keeps its text
+        return _clean_plain(str.__str__(v))
+    if isinstance(v, int):  # an IntegerChoices member: JSON keeps its number
+        return int.__int__(v)
+    raise _NotPlain
+
+
+def _clean_json(value: Any) -> Any:
+    """JSON as the database will give it back (so the hash verifies later), without NULs (jsonb refuses them)."""
+    try:
+        return _clean_plain(value)
+    except _NotPlain:
+        return _clean_json_slow(value)
 
 
 def _clean_ip(value: str | None) -> str | None:
@@ -198,8 +259,7 @@ def audit_record(
     return event
 
 
-@dataclass(frozen=True)
-class AuditEntry:
+class AuditEntry(NamedTuple):
     """One event for audit_record_many: the same fields audit_record takes."""
 
     tenant_id: int | None
@@ -212,12 +272,90 @@ class AuditEntry:
     details: dict[str, Any] | None = None
 
 
-def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
+class RecordedEvent(NamedTuple):
+    """An event audit_record_many wrote: AuditEvent's fields as stored, without the row id (COPY returns none).
+
+    What the audit_events_recorded signal carries for a batch: a model instance per row would cost more
+    than writing the row.
+    """
+
+    chain_key: str
+    seq: int
+    tenant_id: int | None
+    action: str
+    actor_type: str
+    actor_id: str
+    actor_label: str
+    target_type: str
+    target_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    details: dict[str, Any]
+    ip: str | None
+    user_agent: str
+    request_id: str
+    created_at: datetime
+    prev_hash: str
+    hash: str
+
+
+# The columns written, in RecordedEvent's order (before, after and details as JSON text).
+_BATCH_FIELDS = RecordedEvent._fields
+
+
+class _ChainWriter:
+    """Hashes a batch's events onto one chain, writing each event's JSON once.
+
+    canonical_json(event_payload(event)) is a JSON object with sorted keys; the parts that are the same
+    for the whole batch (chain, tenant, time, request context) are encoded once here, and each event's
+    before/after/details are encoded once and used both in the hash input and in the stored row.
+    """
+
+    def __init__(self, head: AuditChainHead, *, tenant_id: int | None, ctx: context.RequestContext | None,
+                 now: datetime) -> None:
+        self.head = head
+        self.tenant_id = tenant_id
+        self.now = now
+        self.ip = _clean_ip(ctx.ip) if ctx else None
+        self.user_agent = _clean_text(ctx.user_agent, 512) if ctx else ""
+        self.request_id = _clean_text(ctx.request_id, 128) if ctx else ""
+        created = now.astimezone(UTC).isoformat()
+        self._middle = f',"chain":{canonical_json(head.chain_key)},"created_at":{canonical_json(created)},"details":'
+        self._context = f',"ip":{canonical_json(self.ip)},"request_id":{canonical_json(self.request_id)},"seq":'
+        self._tail = f',"tenant":{canonical_json(tenant_id)},"user_agent":{canonical_json(self.user_agent)}}}'
+
+    def add(self, entry: AuditEntry, actor: tuple[str, str, str, str]) -> tuple[RecordedEvent, list[Any]]:
+        """The next event of the chain, and its row for COPY. `actor` is (type, id, label, its JSON)."""
+        head = self.head
+        action = _clean_text(entry.action, 64)
+        target_type, target_id = _clean_text(entry.target_type, 64), _clean_text(entry.target_id, 64)
+        before = _clean_json(entry.before) if entry.before is not None else None
+        after = _clean_json(entry.after) if entry.after is not None else None
+        details = _clean_json(entry.details or {})
+        before_json, after_json, details_json = canonical_json(before), canonical_json(after), canonical_json(details)
+        seq = head.last_seq + 1
+        payload = (f'{{"action":{canonical_json(action)},"actor":{actor[3]},"after":{after_json},"before":{before_json}'
+                   f'{self._middle}{details_json}{self._context}{seq},"target":{canonical_json([target_type, target_id])}'
+                   f'{self._tail}')
+        digest = hashlib.sha256((head.last_hash + payload).encode()).hexdigest()
+        event = RecordedEvent(head.chain_key, seq, self.tenant_id, action, actor[0], actor[1], actor[2], target_type,
+                              target_id, before, after, details, self.ip, self.user_agent, self.request_id, self.now,
+                              head.last_hash, digest)
+        head.last_seq, head.last_hash = seq, digest
+        row = list(event)
+        row[9] = None if before is None else before_json
+        row[10] = None if after is None else after_json
+        row[11] = details_json
+        return event, row
+
+
+def audit_record_many(entries: Sequence[AuditEntry]) -> list[RecordedEvent]:
     """audit_record for a batch (sweeps): the same events and chain, in a few queries.
 
     1. Lock every chain head involved, in key order (two batch writers never deadlock).
-    2. Build and hash each event onto its chain in the order given (the same builder as audit_record).
-    3. Insert them in bulk and move each head once.
+    2. Build and hash each event onto its chain in the order given, every value normalised as audit_record
+       does (the hash input is canonical_json(event_payload(event)), as verification recomputes it).
+    3. Insert them with COPY and move each head once.
 
     Same rule as audit_record: call it last in the business transaction.
     """
@@ -229,13 +367,27 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     heads = {key: lock_chain_head(key) for key in keys}
     ctx = context.current()
     now = timezone.now()
-    events = [
-        _new_event(heads[chain_key_for(entry.tenant_id)], tenant_id=entry.tenant_id, action=entry.action,
-                   actor=entry.actor, target_type=entry.target_type, target_id=entry.target_id, before=entry.before,
-                   after=entry.after, details=entry.details, ctx=ctx, now=now)
-        for entry in entries
-    ]
-    bulk_insert_rows(AuditEvent, events)
+    writers: dict[int | None, _ChainWriter] = {}
+    actors: dict[int, tuple[str, str, str, str]] = {}
+    events: list[RecordedEvent] = []
+
+    def rows() -> Iterator[list[Any]]:
+        """Built while COPY streams them: the database inserts one part while the next is hashed."""
+        for entry in entries:
+            writer = writers.get(entry.tenant_id)
+            if writer is None:
+                writer = writers[entry.tenant_id] = _ChainWriter(heads[chain_key_for(entry.tenant_id)],
+                                                                 tenant_id=entry.tenant_id, ctx=ctx, now=now)
+            actor = actors.get(id(entry.actor))
+            if actor is None:  # batches share a handful of actor objects (entries keep them alive meanwhile)
+                who = (_clean_text(entry.actor.actor_type, 16), _clean_text(entry.actor.actor_id, 64),
+                       _clean_text(entry.actor.actor_label, 255))
+                actor = actors[id(entry.actor)] = (*who, canonical_json(list(who)))
+            event, row = writer.add(entry, actor)
+            events.append(event)
+            yield row
+
+    copy_rows(AuditEvent, _BATCH_FIELDS, rows())
     for key in keys:
         head = heads[key]
         AuditChainHead.objects.filter(chain_key=key).update(last_seq=head.last_seq, last_hash=head.last_hash)

@@ -7,5 +7,6 @@ Receivers that count or notify should defer to transaction.on_commit: the change
 
 from django.dispatch import Signal
 
-# kwargs: events (list[AuditEvent])
+# kwargs: events: a sequence of AuditEvent (audit_record) or of audit.services.RecordedEvent (audit_record_many:
+# the same fields without the row id, which its COPY does not return)
 audit_events_recorded = Signal()

@@ -120,8 +120,10 @@ FINAL_STATUSES = (EscalationStatus.APPROVED, EscalationStatus.REJECTED, Escalati
 
 class Escalation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, related_name="escalations")
-    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="escalations")
+    # No index of their own: a lookup by tenant uses any of the (tenant, ...) indexes in Meta.indexes, and no
+    # query filters by policy (policies are never deleted: the admin refuses; escalations PROTECT them).
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, related_name="escalations", db_index=False)
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="escalations", db_index=False)
     policy_version = models.PositiveIntegerField()
     # The policy as it was at creation: editing a policy never changes escalations in flight.
     policy_snapshot = models.JSONField()
@@ -142,10 +144,11 @@ class Escalation(models.Model):
     # A customer to keep informed ("your order is under review"), when the source gives one.
     contact = models.JSONField(default=dict, blank=True)
 
+    # These three are indexed only where set (Meta.indexes): most rows have one of them empty.
     requested_by_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                          related_name="+")
+                                          related_name="+", db_index=False)
     requested_by_api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT,
-                                             related_name="+")
+                                             related_name="+", db_index=False)
     requested_by_email = models.EmailField(blank=True)
 
     status = models.CharField(max_length=16, choices=EscalationStatus.choices, default=EscalationStatus.PENDING)
@@ -157,7 +160,7 @@ class Escalation(models.Model):
     conditions = models.JSONField(default=list, blank=True)
 
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                        related_name="+")
+                                        related_name="+", db_index=False)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     ack_due_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
@@ -189,6 +192,8 @@ class Escalation(models.Model):
             models.CheckConstraint(condition=~models.Q(status="deferred") | models.Q(defer_until__isnull=False),
                                    name="escalation_deferred_has_until"),
         ]
+        # Every index costs each UPDATE that is not HOT (the sweeps' re-escalation changes indexed columns, so
+        # it never is) one more insertion: keep only indexes some query needs (docs/OPERATIONS.md "Throughput").
         indexes = [
             # The approver queue: open items of one role, most urgent first.
             models.Index(fields=["tenant", "assigned_role", "next_deadline_at", "id"], name="esc_queue_idx",
@@ -196,11 +201,20 @@ class Escalation(models.Model):
             models.Index(fields=["tenant", "next_deadline_at", "id"], name="esc_tenant_deadline_idx"),
             models.Index(fields=["tenant", "status", "created_at"], name="esc_tenant_status_idx"),
             models.Index(fields=["tenant", "source_entity_id"], name="esc_source_entity_idx"),
-            # Sweeps: each scans only the rows it may act on.
-            models.Index(fields=["ack_due_at"], name="esc_ack_due_idx", condition=models.Q(status="pending")),
-            models.Index(fields=["expires_at"], name="esc_expiry_idx",
+            # Sweeps: each scans only the rows it may act on, in its claim order (deadline, id), so that
+            # SELECT ... ORDER BY deadline, id LIMIT n FOR UPDATE SKIP LOCKED stops after n rows, unsorted.
+            models.Index(fields=["ack_due_at", "id"], name="esc_ack_due_idx", condition=models.Q(status="pending")),
+            models.Index(fields=["expires_at", "id"], name="esc_expiry_idx",
                          condition=models.Q(status__in=["pending", "acknowledged"])),
-            models.Index(fields=["defer_until"], name="esc_defer_idx", condition=models.Q(status="deferred")),
+            models.Index(fields=["defer_until", "id"], name="esc_defer_idx", condition=models.Q(status="deferred")),
+            # Foreign keys indexed where set: an API key's own requests, a person's own requests (the
+            # escalation.view rule), and the PROTECT checks when a user or key row is deleted.
+            models.Index(fields=["requested_by_api_key"], name="esc_requested_by_key_idx",
+                         condition=models.Q(requested_by_api_key__isnull=False)),
+            models.Index(fields=["requested_by_user"], name="esc_requested_by_user_idx",
+                         condition=models.Q(requested_by_user__isnull=False)),
+            models.Index(fields=["acknowledged_by"], name="esc_acknowledged_by_idx",
+                         condition=models.Q(acknowledged_by__isnull=False)),
         ]
 
     def __str__(self) -> str:

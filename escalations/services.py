@@ -23,6 +23,7 @@ from accounts.roles import Capability
 from accounts.stepup import StepUpSubject, stepup_verify
 from approvals.models import ApprovalRequest, ApprovalStage, Decision
 from approvals.services import (
+    StageState,
     approval_check_decider,
     approval_close,
     approval_decide,
@@ -39,6 +40,7 @@ from trustguard.phones import normalize_phone
 
 from .models import OPEN_STATUSES, Escalation, EscalationStatus, Policy, RiskLevel, Urgency
 from .policies import match_trigger, policy_for, policy_snapshot, stage_specs
+from .sweep_rows import SweptEscalation
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -84,7 +86,7 @@ def stepup_subject(escalation: Escalation) -> StepUpSubject:
     return StepUpSubject(type="escalation", id=str(escalation.pk), content_hash=content_hash(escalation))
 
 
-def refresh_next_deadline(escalation: Escalation) -> None:
+def refresh_next_deadline(escalation: Escalation | SweptEscalation) -> None:
     """The queue's sort key: the deadline that matters in the current status."""
     if escalation.status == EscalationStatus.PENDING:
         candidates = [d for d in (escalation.ack_due_at, escalation.expires_at) if d]
@@ -97,7 +99,7 @@ def refresh_next_deadline(escalation: Escalation) -> None:
         escalation.next_deadline_at = None
 
 
-def audit_state(escalation: Escalation) -> dict[str, Any]:
+def audit_state(escalation: Escalation | SweptEscalation) -> dict[str, Any]:
     return {
         "status": escalation.status, "assigned_role": escalation.assigned_role,
         "escalation_level": escalation.escalation_level, "current_stage": escalation.current_stage,
@@ -106,7 +108,7 @@ def audit_state(escalation: Escalation) -> dict[str, Any]:
     }
 
 
-def event_data(escalation: Escalation, **extra: Any) -> dict[str, Any]:
+def event_data(escalation: Escalation | SweptEscalation, **extra: Any) -> dict[str, Any]:
     """The public data of an escalation event (no payload, no contact details)."""
     data: dict[str, Any] = {
         "id": str(escalation.pk), "type": escalation.type, "status": escalation.status,
@@ -141,8 +143,8 @@ def lock_escalation(escalation: Escalation | str) -> Escalation:
     return Escalation.objects.select_for_update().select_related("tenant").get(pk=pk)
 
 
-def sync_from_approval(escalation: Escalation, request: ApprovalRequest | None,
-                       stage: ApprovalStage | None = None) -> None:
+def sync_from_approval(escalation: Escalation | SweptEscalation, request: ApprovalRequest | None,
+                       stage: ApprovalStage | StageState | None = None) -> None:
     """Copy the engine's current stage (of `request`, unless a sweep passes the stage) into the escalation."""
     if stage is None:
         assert request is not None
@@ -162,14 +164,14 @@ def open_for_acknowledgement(escalation: Escalation, now: datetime) -> None:
     escalation.reminder_sent_at = escalation.top_alerted_at = None
 
 
-def resume_from_deferral(escalation: Escalation, now: datetime) -> None:
+def resume_from_deferral(escalation: Escalation | SweptEscalation, now: datetime) -> None:
     """Deferred time does not count: the expiry moves by as long as the escalation slept."""
     if escalation.deferred_at is not None:
         escalation.expires_at += now - escalation.deferred_at
     escalation.defer_until = escalation.deferred_at = None
 
 
-def close(escalation: Escalation, status: str, now: datetime) -> None:
+def close(escalation: Escalation | SweptEscalation, status: str, now: datetime) -> None:
     escalation.status = status
     escalation.closed_at = now
     if status in (EscalationStatus.APPROVED, EscalationStatus.REJECTED):

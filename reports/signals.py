@@ -8,6 +8,8 @@ audit row on purpose, so failures are counted too.)
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from django.apps import apps
@@ -15,10 +17,14 @@ from django.db import transaction
 from django.db.models.signals import post_save
 
 from audit.models import AuditEvent
+from audit.services import RecordedEvent
 from audit.signals import audit_events_recorded
 from trustguard import metrics
 
 from . import health_checks
+
+# audit_record sends model instances; the sweeps' batch writer (audit_record_many) sends RecordedEvent tuples.
+Event = AuditEvent | RecordedEvent
 
 ACTION_ESCALATED = "escalation.escalated"
 ACTION_SLA_BREACHED = "escalation.sla_breached"
@@ -28,7 +34,7 @@ CLOSING_ACTIONS = {"escalation.cancelled": "cancelled", "escalation.expired": "e
 OTP_FAILURE_ACTIONS = {"otp.failed": "wrong_code", "otp.replay_refused": "replay", "otp.locked_out": "locked_out"}
 
 
-def _state(event: AuditEvent, key: str) -> Any:
+def _state(event: Event, key: str) -> Any:
     """The state before the change (what missed a deadline), else after."""
     for side in (event.before, event.after):
         if isinstance(side, dict) and side.get(key) is not None:
@@ -36,7 +42,7 @@ def _state(event: AuditEvent, key: str) -> Any:
     return None
 
 
-def _observe_decision_time(event: AuditEvent) -> None:
+def _observe_decision_time(event: Event) -> None:
     from escalations.models import Escalation  # the top app may read the case; the leaf never does
 
     row = Escalation.objects.filter(pk=event.target_id).values_list("created_at", flat=True).first()
@@ -44,7 +50,7 @@ def _observe_decision_time(event: AuditEvent) -> None:
         metrics.TIME_TO_DECISION.observe(max(0.0, (event.created_at - row).total_seconds()))
 
 
-def count_audit_event(event: AuditEvent) -> None:
+def count_audit_event(event: Event) -> None:
     """Map one committed audit event to the counters it stands for."""
     action, details = event.action, event.details or {}
     if action == "escalation.created":
@@ -63,22 +69,36 @@ def count_audit_event(event: AuditEvent) -> None:
     elif action == "escalation.rejected" and details.get("reason") == "expired":
         metrics.ESCALATIONS_CLOSED.labels(outcome="rejected_on_expiry").inc()
     elif action in (ACTION_ESCALATED, ACTION_SLA_BREACHED):
-        # Every missed acknowledgement deadline is a breach: it moves the case up the ladder
-        # ("escalated") or, at the top, raises an alert ("sla_breached"). Labels: who missed it.
-        role, level = str(_state(event, "assigned_role") or ""), str(_state(event, "escalation_level") or 0)
-        metrics.SLA_BREACHES.labels(role=role, level=level).inc()
-        if action == ACTION_ESCALATED:
-            metrics.REESCALATIONS.labels(role=role, level=level).inc()
+        _count_breaches(action, *_breach_labels(event))
     elif action in OTP_FAILURE_ACTIONS:
         metrics.OTP_FAILURES.labels(reason=OTP_FAILURE_ACTIONS[action]).inc()
 
 
-def count_audit_events(events: list[AuditEvent]) -> None:
+def _breach_labels(event: Event) -> tuple[str, str]:
+    """Every missed acknowledgement deadline is a breach: it moves the case up the ladder ("escalated")
+    or, at the top, raises an alert ("sla_breached"). Labels: who missed it (role, level)."""
+    return str(_state(event, "assigned_role") or ""), str(_state(event, "escalation_level") or 0)
+
+
+def _count_breaches(action: str, role: str, level: str, n: int = 1) -> None:
+    metrics.SLA_BREACHES.labels(role=role, level=level).inc(n)
+    if action == ACTION_ESCALATED:
+        metrics.REESCALATIONS.labels(role=role, level=level).inc(n)
+
+
+def count_audit_events(events: Sequence[Event]) -> None:
+    """count_audit_event for each; a sweep's thousands of breaches are added up per label first."""
+    breaches: Counter[tuple[str, str, str]] = Counter()
     for event in events:
-        count_audit_event(event)
+        if event.action in (ACTION_ESCALATED, ACTION_SLA_BREACHED):
+            breaches[(event.action, *_breach_labels(event))] += 1
+        else:
+            count_audit_event(event)
+    for (action, role, level), n in breaches.items():
+        _count_breaches(action, role, level, n)
 
 
-def _on_audit_events(sender: type[AuditEvent], events: list[AuditEvent], **kwargs: Any) -> None:
+def _on_audit_events(sender: type[AuditEvent], events: Sequence[Event], **kwargs: Any) -> None:
     transaction.on_commit(lambda: count_audit_events(events))
 
 

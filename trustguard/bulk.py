@@ -1,68 +1,120 @@
-"""A fast bulk UPDATE for batch jobs (the deadline sweeps).
+"""Fast bulk writes of plain rows for batch jobs (the deadline sweeps): no model instances, few round trips.
 
-Django's QuerySet.bulk_update builds a CASE WHEN per row and field: fine for tens of rows, but for
-a 1,000-row chunk it spends seconds building and parsing the expression. On PostgreSQL this writes
-one `UPDATE t SET f = v.f FROM (VALUES ...) AS v WHERE t.pk = v.pk` per batch instead; elsewhere
-(SQLite, `make run`) it falls back to bulk_update. Like bulk_update: no save(), no signals, no auto_now.
+The sweeps change thousands of rows per chunk. Building a model instance per row and preparing every
+value through its field (get_db_prep_save) costs more than the database's own work, and so does a
+client-side-bound statement with one placeholder per value (psycopg quotes each into the SQL text).
+These take rows as tuples of values the driver can send as they are (str, int, bool, datetime with
+tzinfo, UUID, None, and JSON already serialised to text), in the model's field order given:
+
+- select_rows: a queryset's rows as plain tuples, timestamps parsed by psycopg's C loader;
+- update_rows: one `UPDATE t SET f = v.f FROM unnest(<one binary array per column>) AS v ...` per batch;
+- copy_rows: `COPY t (...) FROM STDIN`, the fastest bulk insert PostgreSQL has.
+
+Like bulk_update/bulk_create: no save(), no signals, no auto_now, no defaults: the caller supplies
+every value. On any other database (SQLite for `make run`) both fall back to executemany.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import psycopg
 from django.db import connections, models, router
+from django.db.models import QuerySet
+from psycopg.pq import Format
+
+Row = Sequence[Any]
 
 
-def bulk_update_rows(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str], *,
-                     batch_size: int = 1000) -> None:
-    if not objs or not fields:
-        return
+def _columns(model: type[models.Model], fields: Sequence[str]) -> list[models.Field[Any, Any]]:
+    return [model._meta.get_field(name) for name in fields]  # type: ignore[misc]
+
+
+def _prepared(connection: Any, columns: Sequence[models.Field[Any, Any]], rows: Iterable[Row]) -> list[list[Any]]:
+    """Values as each field would store them, for the fallback (JSON is given as text already)."""
+
+    def prep(column: models.Field[Any, Any], value: Any) -> Any:
+        return value if isinstance(column, models.JSONField) else column.get_db_prep_save(value, connection)
+
+    return [[prep(column, value) for column, value in zip(columns, row, strict=True)] for row in rows]
+
+
+def select_rows(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
+    """The rows of a values_list() queryset, for batch jobs: as list(queryset), minus its cost per value.
+
+    On PostgreSQL with the session in UTC (Django's, with USE_TZ) the compiled query runs on a cursor
+    whose timestamps are parsed by psycopg's C loader: Django's own loader (which applies the connection's
+    time zone) subclasses the pure-Python one and costs ~10 µs per timestamp, more than the rest of a
+    sweep's row. Both give datetimes in UTC. No from_db_value runs, so select JSON as text (Cast) and
+    list model fields before annotations (the SELECT's own order). Elsewhere it is list(queryset).
+    """
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql" or connection.timezone_name != "UTC":
+        return list(queryset)
+    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    with connection.cursor() as cursor:
+        oid = psycopg.adapters.types["timestamptz"].oid
+        cursor.cursor.adapters.register_loader(oid, psycopg.adapters.get_loader(oid, Format.TEXT))
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[Row], *,
+                batch_size: int = 5000) -> int:
+    """UPDATE each row's `fields` by primary key: every row is (pk, value of fields[0], value of fields[1], ...)."""
+    if not rows or not fields:
+        return 0
     connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_update(objs, list(fields), batch_size=batch_size)
-        return
-    qn = connection.ops.quote_name
     meta = model._meta
     pk = meta.pk
     assert pk is not None
-    targets = [meta.get_field(name) for name in fields]
-    columns: list[Any] = [pk, *targets]
-    row = "(" + ", ".join(f"%s::{column.db_type(connection)}" for column in columns) + ")"
-    assignments = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in columns[1:])
-    pk_type, pk_col = pk.db_type(connection), qn(str(pk.column))
-    names = ", ".join(qn(c.column) for c in columns)
-    with connection.cursor() as cursor:
-        for start in range(0, len(objs), batch_size):
-            batch = objs[start:start + batch_size]
-            params = [column.get_db_prep_save(getattr(obj, column.attname), connection)
-                      for obj in batch for column in columns]
-            # The extra `= ANY(pks)` makes the planner fetch the rows by primary key: joined to the VALUES
-            # list alone it may hash-join against a scan of the whole table on every chunk.
-            cursor.execute(
-                f"UPDATE {qn(meta.db_table)} AS t SET {assignments} "  # noqa: S608 (identifiers are quoted model metadata)
-                f"FROM (VALUES {', '.join([row] * len(batch))}) AS v ({names}) "
-                f"WHERE t.{pk_col} = v.{pk_col} AND t.{pk_col} = ANY(%s::{pk_type}[])",
-                [*params, [pk.get_db_prep_save(obj.pk, connection) for obj in batch]],
-            )
-
-
-def bulk_insert_rows(model: type[models.Model], objs: Sequence[models.Model]) -> None:
-    """bulk_create without returning ids, fast on PostgreSQL: COPY ... FROM STDIN instead of a giant INSERT.
-
-    For append-only rows written by batch jobs (outbox, audit). Auto-increment keys are left to the
-    database; the objects' pk stays unset. Elsewhere it falls back to bulk_create.
-    """
-    if not objs:
-        return
-    connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(objs, batch_size=1000)
-        return
+    targets = _columns(model, fields)
     qn = connection.ops.quote_name
-    columns = [f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))]
+    table, pk_col = qn(meta.db_table), qn(str(pk.column))
+    if connection.vendor != "postgresql":
+        assignments = ", ".join(f"{qn(str(f.column))} = %s" for f in targets)
+        with connection.cursor() as cursor:
+            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk_col} = %s",  # noqa: S608 (quoted metadata)
+                               [[*row[1:], row[0]] for row in _prepared(connection, [pk, *targets], rows)])
+        return len(rows)
+    columns = [pk, *targets]
+    names = ", ".join(qn(str(c.column)) for c in columns)
+    arrays = ", ".join(f"%b::{c.db_type(connection)}[]" for c in columns)
+    assignments = ", ".join(f"{qn(str(f.column))} = v.{qn(str(f.column))}" for f in targets)
+    # The extra `= ANY(pks)` makes the planner fetch the rows by primary key: joined to the unnest()
+    # alone it may hash-join against a scan of the whole table on every chunk.
+    sql = (f"UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) AS v ({names}) "  # noqa: S608
+           f"WHERE t.{pk_col} = v.{pk_col} AND t.{pk_col} = ANY(%b::{pk.db_type(connection)}[])")
+    updated = 0
+    connection.ensure_connection()
+    # A server-side-bound cursor sends each column as one binary array; Django's (client-side binding)
+    # would render every value into the SQL text.
+    with psycopg.Cursor(connection.connection) as cursor:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            values = [list(column) for column in zip(*batch, strict=True)]
+            cursor.execute(sql, [*values, values[0]])
+            updated += cursor.rowcount
+    return updated
+
+
+def copy_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Row]) -> None:
+    """INSERT append-only rows (outbox, audit) in bulk: COPY ... FROM STDIN on PostgreSQL.
+
+    Auto-increment keys are left to the database (leave the primary key out of `fields`).
+    """
+    connection = connections[router.db_for_write(model)]
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    columns = _columns(model, fields)
     names = ", ".join(qn(str(f.column)) for f in columns)
-    with connection.cursor() as cursor, cursor.cursor.copy(
-            f"COPY {qn(model._meta.db_table)} ({names}) FROM STDIN") as copy:
-        for obj in objs:
-            copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in columns])
+    if connection.vendor != "postgresql":
+        placeholders = ", ".join(["%s"] * len(fields))
+        with connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})",  # noqa: S608
+                               _prepared(connection, columns, rows))
+        return
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)

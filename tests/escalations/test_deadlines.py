@@ -101,6 +101,30 @@ def test_an_unacknowledged_case_climbs_co_to_sm_to_gb_and_stops_at_the_top(vendo
     assert_chain_intact(case.tenant_id)
 
 
+def test_a_top_of_ladder_alert_and_a_re_escalation_in_one_chunk_each_keep_their_own_state(vendor, clock):
+    at_top = open_case(vendor)
+    for _ in range(2):  # compliance officer -> senior manager -> governing body (level 2, the policy's maximum)
+        clock.shift(4 * HOUR + SECOND)
+        sweep_deadlines()
+    fresh = escalation_create(actor=vendor, type="SMR", reason="Unusual cash deposits",
+                              source=SourceRef("core-banking", "customer", "CUST-43"))
+    top_before = Escalation.objects.get(pk=at_top.pk)
+    assert fresh.ack_due_at == top_before.ack_due_at == T0 + 12 * HOUR + 2 * SECOND
+
+    clock.shift(4 * HOUR + SECOND)  # both missed the same deadline: one chunk writes an alert and a move up
+    result = sweep_deadlines()
+
+    assert (result.top_alerts, result.escalated) == (1, 1)
+    top_after, fresh_after = Escalation.objects.get(pk=at_top.pk), Escalation.objects.get(pk=fresh.pk)
+    assert (top_after.assigned_role, top_after.escalation_level, top_after.current_stage) == ("governing_body", 2, 0)
+    assert (top_after.ack_due_at, top_after.next_deadline_at) == (top_before.ack_due_at, top_before.next_deadline_at)
+    assert top_after.top_alerted_at == T0 + 12 * HOUR + 3 * SECOND
+    assert (fresh_after.assigned_role, fresh_after.escalation_level) == ("senior_manager", 1)
+    assert fresh_after.ack_due_at == T0 + 16 * HOUR + 3 * SECOND
+    assert fresh_after.updated_at == top_after.updated_at == T0 + 12 * HOUR + 3 * SECOND
+    assert_chain_intact(at_top.tenant_id)
+
+
 def test_the_senior_manager_asked_after_a_re_escalation_may_decide(vendor, demo_actor, clock):
     case = open_case(vendor)
     clock.shift(4 * HOUR + SECOND)
