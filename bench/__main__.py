@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .common import setup_django
 
-BENCHES = {"3": "queue", "4": "sweep_deadlines"}  # numbered as in the benchmarks issue
+BENCHES = {"3": "queue", "4": "sweep_deadlines", "5": "relay"}  # numbered as in the benchmarks issue
 
 
 def main() -> None:
