@@ -26,10 +26,18 @@ _PREFIX = "tg:breaker:"
 class CacheCircuitStorage(pybreaker.CircuitBreakerStorage):
     """pybreaker storage in the Django cache, shared by all processes that share the cache."""
 
-    def __init__(self, target: str, state: str = pybreaker.STATE_CLOSED) -> None:
+    def __init__(self, target: str) -> None:
         super().__init__("cache")
         self._key = f"{_PREFIX}{target}:"
-        self._safe(lambda: cache.add(self._key + "state", state, timeout=None))
+        # No key means closed (see `state`), so nothing is written up front. A storage lives for one
+        # attempt (one is built per attempt), and the first read of the state also reads the failure
+        # count (one round trip): pybreaker reads the state twice as the call starts, the first read
+        # serves both; and a success resets the count only if it was not already 0 at that read. (If
+        # another worker's failure lands in between, this success leaves it counted; the next success
+        # resets it. Consecutive failures across parallel workers are approximate anyway.) Every write
+        # goes through.
+        self._state: str | None = None
+        self._fail_known_zero = False
 
     def _safe(self, func, default=None):  # type: ignore[no-untyped-def]
         try:
@@ -52,17 +60,27 @@ class CacheCircuitStorage(pybreaker.CircuitBreakerStorage):
 
     @property
     def state(self) -> str:
-        return self._safe(lambda: cache.get(self._key + "state"), None) or pybreaker.STATE_CLOSED
+        if self._state is None:
+            keys = (self._key + "state", self._key + "fail")
+            values = self._safe(lambda: cache.get_many(keys), None) or {}
+            self._state = values.get(keys[0]) or pybreaker.STATE_CLOSED
+            self._fail_known_zero = not values.get(keys[1])
+        return self._state
 
     @state.setter
     def state(self, state: str) -> None:
+        self._state = state
         self._safe(lambda: cache.set(self._key + "state", state, timeout=None))
 
     def increment_counter(self) -> None:
+        self._fail_known_zero = False
         self._incr("fail")
 
     def reset_counter(self) -> None:
+        if self._fail_known_zero:
+            return
         self._safe(lambda: cache.set(self._key + "fail", 0, timeout=None))
+        self._fail_known_zero = True
 
     def increment_success_counter(self) -> None:
         self._incr("success")
@@ -88,21 +106,24 @@ class CacheCircuitStorage(pybreaker.CircuitBreakerStorage):
         self._safe(lambda: cache.set(self._key + "opened_at", now.timestamp(), timeout=None))
 
 
-def breaker_for(target: str) -> pybreaker.CircuitBreaker:
-    """A breaker object for `target`; cheap to build, since all state is in the cache."""
+def breaker_for(target: str, storage: CacheCircuitStorage | None = None) -> pybreaker.CircuitBreaker:
+    """A breaker object for `target`; cheap to build, since all state is in the cache.
+
+    `storage` may be the one breaker_open_until just read (its state is then not read again).
+    """
     return pybreaker.CircuitBreaker(
         fail_max=settings.BREAKER_FAIL_MAX,
         reset_timeout=settings.BREAKER_RESET_SECONDS,
-        state_storage=CacheCircuitStorage(target),
+        state_storage=storage or CacheCircuitStorage(target),
         # Report the target's own error (a 500, a timeout) rather than pybreaker's, for last_error.
         throw_new_error_on_trip=False,
         name=target,
     )
 
 
-def breaker_open_until(target: str) -> datetime | None:
+def breaker_open_until(target: str, storage: CacheCircuitStorage | None = None) -> datetime | None:
     """When an open breaker allows its next trial call; None when calls may go through now."""
-    storage = CacheCircuitStorage(target)
+    storage = storage or CacheCircuitStorage(target)
     if storage.state != pybreaker.STATE_OPEN:
         return None
     opened_at = storage.opened_at

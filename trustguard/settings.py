@@ -288,6 +288,9 @@ DELIVERY_BACKOFF_BASE_SECONDS = env_int("TRUSTGUARD_DELIVERY_BACKOFF_BASE", 30, 
 DELIVERY_BACKOFF_MAX_SECONDS = env_int("TRUSTGUARD_DELIVERY_BACKOFF_MAX", 6 * 3600, minimum=1)
 # An attempt in flight holds its delivery this long; a worker killed mid-send lets it go after that.
 DELIVERY_LEASE_SECONDS = env_int("TRUSTGUARD_DELIVERY_LEASE_SECONDS", 120, minimum=1)
+# A relay batch's new deliveries are kicked as at most this many tasks (slices of ids); fewer
+# deliveries get one task each. Set it to at least the delivery workers' total concurrency.
+DELIVERY_KICK_TASKS = env_int("TRUSTGUARD_DELIVERY_KICK_TASKS", 32, minimum=1, maximum=10_000)
 WEBHOOK_TIMEOUT_SECONDS = env_int("TRUSTGUARD_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=60)
 # Circuit breakers (one per external target): open after this many consecutive failures, retry after reset.
 BREAKER_FAIL_MAX = env_int("TRUSTGUARD_BREAKER_FAIL_MAX", 5, minimum=1)
