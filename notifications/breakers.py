@@ -8,11 +8,19 @@ unaffected because each has its own keys.
 
 Cache keys: ``tg:breaker:<target>:{state,fail,success,opened_at}``. If the cache is unreachable the
 breaker reads as closed: losing the breaker must not stop delivery.
+
+A healthy target is the common case and every attempt asks about its breaker, so a process remembers
+for CLOSED_MEMORY_SECONDS that a target's breaker was closed with no failure counted, and asks the
+cache again after that or as soon as this process counts a failure there. A breaker opened by another
+process is therefore seen here within that second (a few more requests may reach a target that just
+started failing; each failure is still counted in the cache, so it opens no later).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pybreaker
@@ -21,6 +29,23 @@ from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
 _PREFIX = "tg:breaker:"
+CLOSED_MEMORY_SECONDS = 1.0
+_closed_at: dict[str, float] = {}  # target -> when this process last read its breaker closed, no failure counted
+_closed_lock = threading.Lock()
+
+
+def _remember_closed(target: str, closed: bool) -> None:
+    with _closed_lock:
+        if closed:
+            _closed_at[target] = time.monotonic()
+        else:
+            _closed_at.pop(target, None)
+
+
+def _known_closed(target: str) -> bool:
+    with _closed_lock:
+        at = _closed_at.get(target)
+    return at is not None and time.monotonic() - at < CLOSED_MEMORY_SECONDS
 
 
 class CacheCircuitStorage(pybreaker.CircuitBreakerStorage):
@@ -28,6 +53,7 @@ class CacheCircuitStorage(pybreaker.CircuitBreakerStorage):
 
     def __init__(self, target: str) -> None:
         super().__init__("cache")
+        self._target = target
         self._key = f"{_PREFIX}{target}:"
         # No key means closed (see `state`), so nothing is written up front. A storage lives for one
         # attempt (one is built per attempt), and the first read of the state also reads the failure
@@ -61,19 +87,25 @@ class CacheCircuitStorage(pybreaker.CircuitBreakerStorage):
     @property
     def state(self) -> str:
         if self._state is None:
+            if _known_closed(self._target):
+                self._state, self._fail_known_zero = pybreaker.STATE_CLOSED, True
+                return self._state
             keys = (self._key + "state", self._key + "fail")
             values = self._safe(lambda: cache.get_many(keys), None) or {}
             self._state = values.get(keys[0]) or pybreaker.STATE_CLOSED
             self._fail_known_zero = not values.get(keys[1])
+            _remember_closed(self._target, self._state == pybreaker.STATE_CLOSED and self._fail_known_zero)
         return self._state
 
     @state.setter
     def state(self, state: str) -> None:
         self._state = state
+        _remember_closed(self._target, False)  # read it from the cache next time
         self._safe(lambda: cache.set(self._key + "state", state, timeout=None))
 
     def increment_counter(self) -> None:
         self._fail_known_zero = False
+        _remember_closed(self._target, False)
         self._incr("fail")
 
     def reset_counter(self) -> None:
@@ -139,6 +171,7 @@ def breaker_state(target: str) -> str:
 
 def breaker_reset(target: str) -> None:
     """Forget a target's breaker state (tests, or an operator who fixed the receiver)."""
+    _remember_closed(target, False)
     for name in ("state", "fail", "success", "opened_at"):
         try:
             cache.delete(f"{_PREFIX}{target}:{name}")

@@ -179,9 +179,10 @@ def webhook_post(*, url: str, event_id: str, envelope: dict[str, object], secret
 
     The host is resolved and checked again here (DNS may have changed since the endpoint was saved),
     and the connection goes to the checked address with the original Host and TLS server name. The
-    connection is kept for the next request to the same checked target from this thread; a kept
-    connection the receiver closed meanwhile is retried once on a fresh one (the request never
-    reached the application, and a duplicate is allowed anyway: receivers de-duplicate by webhook-id).
+    connection is kept for the next request to the same checked target from this thread; a request
+    whose connection is closed or reset under it (typically a kept one the receiver dropped) is sent
+    once more on a fresh connection at once. (Should the first have reached the receiver after all, that
+    is a duplicate, which at least once allows: receivers de-duplicate by webhook-id.)
     """
     try:
         target = resolve_target(url)
@@ -207,10 +208,10 @@ def webhook_post(*, url: str, event_id: str, envelope: dict[str, object], secret
             break
         except httpx.TimeoutException:
             raise SendFailed(f"timed out after {timeout}s") from None
-        except httpx.RemoteProtocolError:
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # Closed or reset under us: typically a kept connection the receiver (or a proxy) dropped.
             if attempt == 2:
-                raise SendFailed("connection failed: RemoteProtocolError") from None
-            # "Server disconnected without sending a response": a kept connection closed by the receiver.
+                raise SendFailed(f"connection failed: {type(exc).__name__}") from None
         except httpx.HTTPError as exc:
             raise SendFailed(f"connection failed: {type(exc).__name__}") from None
     if not 200 <= status < 300:

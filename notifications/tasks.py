@@ -10,8 +10,8 @@ from . import services
 
 @shared_task(name="notifications.relay", ignore_result=True, acks_late=True)
 def relay() -> int:
-    relayed = services.outbox_relay()
-    if relayed >= services.RELAY_BATCH * services.RELAY_MAX_BATCHES:
+    relayed, more = services.outbox_relay_step()
+    if more:
         # A backlog (a sweep's burst): go on in a fresh task rather than wait for the beat sweep,
         # keeping each task short.
         services.kick_relay()

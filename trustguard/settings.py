@@ -156,6 +156,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes every database connection before and after every task unless this is
+# set, so each task (each webhook attempt at low volume) opened a new PostgreSQL connection. With it,
+# trustguard/celery_db.py applies Django's own rules at task boundaries instead (CONN_MAX_AGE, and a
+# connection that saw an error is checked), as for web requests; the fixup still recycles after this
+# many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 

@@ -251,6 +251,7 @@ EXEMPT: dict[str, str] = {
     "notifications.services.kick_relay": "queues a Celery task, no data",
     "notifications.services.kick_deliveries": "queues Celery tasks, no data",
     "notifications.services.outbox_relay": "delivery machinery: fans audited changes' outbox rows out to deliveries",
+    "notifications.services.outbox_relay_step": "delivery machinery (outbox_relay for the relay task)",
     "notifications.services.delivery_attempt": "delivery machinery; the Delivery row (attempts, errors, dead "
                                                "letter) is its own record",
     "notifications.services.deliveries_deliver_due": "delivery machinery (calls delivery_attempt)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,7 +41,8 @@ class KeepAliveReceiver:
     url: str
     # (client port, webhook-id) per request that reached the handler, dropped ones included
     seen: list[tuple[int, str]] = field(default_factory=list)
-    drop_second_request_on_a_connection: bool = False
+    # "close" or "reset": how to hang up on the second request of a connection without answering it
+    drop_second_request: str = ""
 
 
 @pytest.fixture
@@ -56,7 +59,10 @@ def keepalive_receiver() -> Iterator[KeepAliveReceiver]:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             receiver.seen.append((self.client_address[1], self.headers.get("webhook-id") or ""))
             self.served += 1
-            if receiver.drop_second_request_on_a_connection and self.served == 2:
+            if receiver.drop_second_request and self.served == 2:
+                if receiver.drop_second_request == "reset":  # RST instead of FIN: the client reads ECONNRESET
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
                 self.close_connection = True  # hang up without an answer, as a receiver's idle timeout would
                 return
             self.send_response(200)
@@ -89,8 +95,10 @@ def test_webhooks_to_one_receiver_go_over_one_kept_connection(make_tenant, keepa
 
 
 @pytest.mark.django_db
-def test_a_kept_connection_the_receiver_dropped_is_retried_once_on_a_fresh_one(make_tenant, keepalive_receiver):
-    keepalive_receiver.drop_second_request_on_a_connection = True
+@pytest.mark.parametrize("hang_up", ["close", "reset"])
+def test_a_kept_connection_the_receiver_dropped_is_retried_once_on_a_fresh_one(make_tenant, keepalive_receiver,
+                                                                               hang_up):
+    keepalive_receiver.drop_second_request = hang_up
     tenant = make_tenant("acme")
     webhook_endpoint_create(tenant_id=tenant.pk, actor=SYSTEM, url=keepalive_receiver.url)
     emit(tenant, 2)

@@ -129,15 +129,15 @@ def test_a_relay_batch_kicks_its_deliveries_as_at_most_the_configured_number_of_
 
 def test_a_backlog_longer_than_one_relay_task_goes_on_in_a_new_task(make_tenant, monkeypatch):
     tenant = make_tenant("acme")
-    emit_things(tenant, 7)
+    emit_things(tenant, 12)
     kicks: list[str] = []
-    monkeypatch.setattr(services, "RELAY_BATCH", 2)
-    monkeypatch.setattr(services, "RELAY_MAX_BATCHES", 2)
-    monkeypatch.setattr(services, "outbox_relay", lambda: services._relay_batch(2) + services._relay_batch(2))
+    step = services.outbox_relay_step
+    monkeypatch.setattr(services, "outbox_relay_step", lambda: step(batch=4, max_batches=2))  # batches of 1, 2
     monkeypatch.setattr(services, "kick_relay", lambda: kicks.append("relay"))
 
-    assert tasks.relay() == 4 and kicks == ["relay"]  # 3 left: on in a new task
-    assert tasks.relay() == 3 and kicks == ["relay"]  # drained: no new task
+    assert tasks.relay() == 3 and kicks == ["relay"]  # 9 left: on in a new task
+    assert step(batch=4, max_batches=10) == (9, False)  # 1, 2, 4, then 2 of 4: drained
+    assert tasks.relay() == 0 and kicks == ["relay"]  # nothing left: no new task
 
 
 def test_deliver_many_attempts_each_and_hands_on_what_its_time_budget_leaves(make_tenant, http_receiver, monkeypatch):
@@ -150,8 +150,10 @@ def test_deliver_many_attempts_each_and_hands_on_what_its_time_budget_leaves(mak
     monkeypatch.setattr(services, "kick_deliveries", lambda rest: handed_on.append(list(rest)))
 
     assert services.deliveries_attempt(delivery_ids=ids[:2]) == {"delivered": 2}
-    assert services.deliveries_attempt(delivery_ids=ids[2:], time_budget_seconds=-1) == {}
-    assert handed_on == [ids[2:]] and len(http_receiver.requests) == 2
+    assert handed_on == []
+    # Over budget after the first: the rest is handed on.
+    assert services.deliveries_attempt(delivery_ids=ids[2:] + ids[:2], time_budget_seconds=-1) == {"delivered": 1}
+    assert handed_on == [ids[:2]] and len(http_receiver.requests) == 3
 
 
 def test_plain_text_messages_are_not_html_escaped():
