@@ -416,14 +416,18 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
     threads = int(os.environ.get("BENCH_RELAY_THREADS", "32"))
     # (N, latency): a receiver answering in 200 ms (a typical remote webhook endpoint; C/latency = 160/s at
     # C=32, within what one worker process can do on 2 cores) and in 20 ms (1,600/s: bound by CPU here).
-    runs = [(200, 0.2), (200, 0.02)] if quick else [(3_200, 0.2), (2_000, 0.02)]
+    runs = [(200, 0.2), (200, 0.02)] if quick else [(3_000, 0.2), (2_000, 0.02)]
+    if os.environ.get("BENCH_RELAY_RUNS"):  # e.g. "3200:0.2,2000:0.02" (N:latency in seconds)
+        runs = [(int(n), float(latency)) for n, latency in
+                (run.split(":") for run in os.environ["BENCH_RELAY_RUNS"].split(","))]
+    cases = [int(n) for n in os.environ.get("BENCH_RELAY_DB_CASES", "100,100" if quick else "4000,1000").split(",")]
     receiver = start_receiver(runs[0][1])
     try:
         drain_leftovers()
         _purge_queue()
         s = setup(receiver.url)
-        results = measure_db(s, 300 if quick else 5_000, "webhook only")
-        results += measure_db(s, 100 if quick else 1_000, "with recipients")
+        results = measure_db(s, cases[0], "webhook only")  # 3 events per case
+        results += measure_db(s, cases[1], "with recipients")
         results += measure_e2e(s, receiver, runs, processes, threads)
     finally:
         receiver.close()
