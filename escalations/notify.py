@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import Tenant, User
 from accounts.roles import Role
 from accounts.selectors import role_members
 from notifications.models import OutboxEvent
@@ -41,15 +43,55 @@ def _hours_between(start: datetime | None, end: datetime | None) -> int | None:
     return max(1, math.ceil((end - start).total_seconds() / 3600))
 
 
-def escalation_recipients(event: OutboxEvent) -> list[Recipient]:
+NOTIFIED_EVENTS = APPROVER_EVENTS | REQUESTER_EVENTS | CUSTOMER_EVENTS
+MembersOf = Callable[[Tenant, str], Sequence[User]]
+
+
+def _escalation_id(event: OutboxEvent) -> uuid.UUID | None:
     try:
-        escalation_id = uuid.UUID(event.aggregate_id)
+        return uuid.UUID(event.aggregate_id)
     except ValueError:
-        return []
+        return None
+
+
+def _members_of(tenant: Tenant, role: str) -> list[User]:
+    return list(role_members(tenant=tenant, role=role))
+
+
+def escalation_recipients(event: OutboxEvent) -> list[Recipient]:
+    escalation_id = _escalation_id(event)
+    if event.type not in NOTIFIED_EVENTS or escalation_id is None:
+        return []  # e.g. acknowledged, executed: the source system hears these through its webhooks only
     escalation = (Escalation.objects.select_related("tenant", "requested_by_user")
                   .filter(pk=escalation_id, tenant_id=event.tenant_id).first())
     if escalation is None:
         return []
+    return _recipients(event, escalation, _members_of)
+
+
+def escalation_recipients_many(events: Sequence[OutboxEvent]) -> dict[int, list[Recipient]]:
+    """escalation_recipients for a relay batch: the cases in one query, each role's members once."""
+    wanted = {event.pk: escalation_id for event in events
+              if event.type in NOTIFIED_EVENTS and (escalation_id := _escalation_id(event)) is not None}
+    escalations = {e.pk: e for e in Escalation.objects.select_related("tenant", "requested_by_user")
+                   .filter(pk__in=set(wanted.values()))}
+    members: dict[tuple[int, str], list[User]] = {}
+
+    def members_of(tenant: Tenant, role: str) -> list[User]:
+        if (tenant.pk, role) not in members:
+            members[(tenant.pk, role)] = _members_of(tenant, role)
+        return members[(tenant.pk, role)]
+
+    out: dict[int, list[Recipient]] = {}
+    for event in events:
+        escalation_id = wanted.get(event.pk)
+        escalation = escalations.get(escalation_id) if escalation_id is not None else None
+        if escalation is not None and escalation.tenant_id == event.tenant_id:
+            out[event.pk] = _recipients(event, escalation, members_of)
+    return out
+
+
+def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersOf) -> list[Recipient]:
     data: dict[str, Any] = event.data or {}
     channels = tuple(escalation.policy_snapshot.get("notify_channels") or ("in_app",))
     status = data.get("status", escalation.status)
@@ -68,7 +110,7 @@ def escalation_recipients(event: OutboxEvent) -> list[Recipient]:
     out: list[Recipient] = []
 
     if event.type in APPROVER_EVENTS and status in ("pending", "acknowledged") and role:
-        for user in role_members(tenant=escalation.tenant, role=role):
+        for user in members_of(escalation.tenant, role):
             out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
                                  phone=user.phone_number, context=staff_context, data=links))
 

@@ -8,11 +8,19 @@ unaffected because each has its own keys.
 
 Cache keys: ``tg:breaker:<target>:{state,fail,success,opened_at}``. If the cache is unreachable the
 breaker reads as closed: losing the breaker must not stop delivery.
+
+A healthy target is the common case and every attempt asks about its breaker, so a process remembers
+for CLOSED_MEMORY_SECONDS that a target's breaker was closed with no failure counted, and asks the
+cache again after that or as soon as this process counts a failure there. A breaker opened by another
+process is therefore seen here within that second (a few more requests may reach a target that just
+started failing; each failure is still counted in the cache, so it opens no later).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pybreaker
@@ -21,15 +29,41 @@ from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
 _PREFIX = "tg:breaker:"
+CLOSED_MEMORY_SECONDS = 1.0
+_closed_at: dict[str, float] = {}  # target -> when this process last read its breaker closed, no failure counted
+_closed_lock = threading.Lock()
+
+
+def _remember_closed(target: str, closed: bool) -> None:
+    with _closed_lock:
+        if closed:
+            _closed_at[target] = time.monotonic()
+        else:
+            _closed_at.pop(target, None)
+
+
+def _known_closed(target: str) -> bool:
+    with _closed_lock:
+        at = _closed_at.get(target)
+    return at is not None and time.monotonic() - at < CLOSED_MEMORY_SECONDS
 
 
 class CacheCircuitStorage(pybreaker.CircuitBreakerStorage):
     """pybreaker storage in the Django cache, shared by all processes that share the cache."""
 
-    def __init__(self, target: str, state: str = pybreaker.STATE_CLOSED) -> None:
+    def __init__(self, target: str) -> None:
         super().__init__("cache")
+        self._target = target
         self._key = f"{_PREFIX}{target}:"
-        self._safe(lambda: cache.add(self._key + "state", state, timeout=None))
+        # No key means closed (see `state`), so nothing is written up front. A storage lives for one
+        # attempt (one is built per attempt), and the first read of the state also reads the failure
+        # count (one round trip): pybreaker reads the state twice as the call starts, the first read
+        # serves both; and a success resets the count only if it was not already 0 at that read. (If
+        # another worker's failure lands in between, this success leaves it counted; the next success
+        # resets it. Consecutive failures across parallel workers are approximate anyway.) Every write
+        # goes through.
+        self._state: str | None = None
+        self._fail_known_zero = False
 
     def _safe(self, func, default=None):  # type: ignore[no-untyped-def]
         try:
@@ -52,17 +86,33 @@ class CacheCircuitStorage(pybreaker.CircuitBreakerStorage):
 
     @property
     def state(self) -> str:
-        return self._safe(lambda: cache.get(self._key + "state"), None) or pybreaker.STATE_CLOSED
+        if self._state is None:
+            if _known_closed(self._target):
+                self._state, self._fail_known_zero = pybreaker.STATE_CLOSED, True
+                return self._state
+            keys = (self._key + "state", self._key + "fail")
+            values = self._safe(lambda: cache.get_many(keys), None) or {}
+            self._state = values.get(keys[0]) or pybreaker.STATE_CLOSED
+            self._fail_known_zero = not values.get(keys[1])
+            _remember_closed(self._target, self._state == pybreaker.STATE_CLOSED and self._fail_known_zero)
+        return self._state
 
     @state.setter
     def state(self, state: str) -> None:
+        self._state = state
+        _remember_closed(self._target, False)  # read it from the cache next time
         self._safe(lambda: cache.set(self._key + "state", state, timeout=None))
 
     def increment_counter(self) -> None:
+        self._fail_known_zero = False
+        _remember_closed(self._target, False)
         self._incr("fail")
 
     def reset_counter(self) -> None:
+        if self._fail_known_zero:
+            return
         self._safe(lambda: cache.set(self._key + "fail", 0, timeout=None))
+        self._fail_known_zero = True
 
     def increment_success_counter(self) -> None:
         self._incr("success")
@@ -88,21 +138,24 @@ class CacheCircuitStorage(pybreaker.CircuitBreakerStorage):
         self._safe(lambda: cache.set(self._key + "opened_at", now.timestamp(), timeout=None))
 
 
-def breaker_for(target: str) -> pybreaker.CircuitBreaker:
-    """A breaker object for `target`; cheap to build, since all state is in the cache."""
+def breaker_for(target: str, storage: CacheCircuitStorage | None = None) -> pybreaker.CircuitBreaker:
+    """A breaker object for `target`; cheap to build, since all state is in the cache.
+
+    `storage` may be the one breaker_open_until just read (its state is then not read again).
+    """
     return pybreaker.CircuitBreaker(
         fail_max=settings.BREAKER_FAIL_MAX,
         reset_timeout=settings.BREAKER_RESET_SECONDS,
-        state_storage=CacheCircuitStorage(target),
+        state_storage=storage or CacheCircuitStorage(target),
         # Report the target's own error (a 500, a timeout) rather than pybreaker's, for last_error.
         throw_new_error_on_trip=False,
         name=target,
     )
 
 
-def breaker_open_until(target: str) -> datetime | None:
+def breaker_open_until(target: str, storage: CacheCircuitStorage | None = None) -> datetime | None:
     """When an open breaker allows its next trial call; None when calls may go through now."""
-    storage = CacheCircuitStorage(target)
+    storage = storage or CacheCircuitStorage(target)
     if storage.state != pybreaker.STATE_OPEN:
         return None
     opened_at = storage.opened_at
@@ -118,6 +171,7 @@ def breaker_state(target: str) -> str:
 
 def breaker_reset(target: str) -> None:
     """Forget a target's breaker state (tests, or an operator who fixed the receiver)."""
+    _remember_closed(target, False)
     for name in ("state", "fail", "success", "opened_at"):
         try:
             cache.delete(f"{_PREFIX}{target}:{name}")

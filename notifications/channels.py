@@ -6,7 +6,11 @@ Each sender returns a SendResult or raises SendFailed (with the HTTP status when
 from __future__ import annotations
 
 import json
+import ssl
 import sys
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -20,7 +24,7 @@ from standardwebhooks import Webhook
 
 from trustguard.logging import mask_phone
 
-from .ssrf import TargetRefused, resolve_target
+from .ssrf import ResolvedTarget, TargetRefused, resolve_target
 
 
 class SendFailed(Exception):
@@ -119,11 +123,66 @@ def webhook_headers(*, event_id: str, payload: str, secrets: list[str], at: date
     }
 
 
+# Webhook connections are kept per worker thread (httpx clients are not shared across threads here) and
+# per checked target: the pool key is (scheme, host name, checked IP, port), so a kept connection always
+# goes to the address the SSRF guard approved for that very host name (and its TLS server name).
+_KEEPALIVE_SECONDS = 2.0  # below common server idle timeouts (Node: 5 s), so a kept connection is rarely stale
+_CLIENTS_PER_THREAD = 32  # least recently used clients beyond this are closed
+_BODY_READ_LIMIT = 64 * 1024  # a reply body up to this is read (so the connection can be kept); longer: dropped
+_local = threading.local()
+_ssl_lock = threading.Lock()
+_ssl_context: ssl.SSLContext | None = None
+
+
+def _shared_ssl_context() -> ssl.SSLContext:
+    # Building a context loads the CA bundle (milliseconds of CPU): once per process, not per request.
+    global _ssl_context
+    with _ssl_lock:
+        if _ssl_context is None:
+            _ssl_context = httpx.create_ssl_context(trust_env=False)
+        return _ssl_context
+
+
+def _client_for(target: ResolvedTarget) -> httpx.Client:
+    clients: OrderedDict[tuple[str, str, str, int], httpx.Client] | None = getattr(_local, "clients", None)
+    if clients is None:
+        clients = _local.clients = OrderedDict()
+    key = (target.scheme, target.host, target.address, target.port)
+    client = clients.get(key)
+    if client is None:
+        # trust_env=False: an HTTP(S)_PROXY variable must not route around the pinned address.
+        client = httpx.Client(verify=_shared_ssl_context(), follow_redirects=False, trust_env=False,
+                              limits=httpx.Limits(max_connections=4, max_keepalive_connections=1,
+                                                  keepalive_expiry=_KEEPALIVE_SECONDS))
+        clients[key] = client
+        while len(clients) > _CLIENTS_PER_THREAD:
+            clients.popitem(last=False)[1].close()
+    clients.move_to_end(key)
+    return client
+
+
+def _read_small_body(response: httpx.Response, deadline: float) -> None:
+    """Read a short reply so its connection can serve the next request; give up on a long or slow one
+    (httpx then closes that connection). The delivery's outcome is the status, already known."""
+    read = 0
+    try:
+        for chunk in response.iter_raw(16 * 1024):
+            read += len(chunk)
+            if read > _BODY_READ_LIMIT or time.monotonic() > deadline:
+                return
+    except httpx.HTTPError:
+        return
+
+
 def webhook_post(*, url: str, event_id: str, envelope: dict[str, object], secrets: list[str], at: datetime) -> SendResult:
     """POST the event; any non-2xx, redirect, timeout or refused target is a failure.
 
     The host is resolved and checked again here (DNS may have changed since the endpoint was saved),
-    and the connection goes to the checked address with the original Host and TLS server name.
+    and the connection goes to the checked address with the original Host and TLS server name. The
+    connection is kept for the next request to the same checked target from this thread; a request
+    whose connection is closed or reset under it (typically a kept one the receiver dropped) is sent
+    once more on a fresh connection at once. (Should the first have reached the receiver after all, that
+    is a duplicate, which at least once allows: receivers de-duplicate by webhook-id.)
     """
     try:
         target = resolve_target(url)
@@ -138,17 +197,23 @@ def webhook_post(*, url: str, event_id: str, envelope: dict[str, object], secret
         "host": target.host if target.port == default_port else f"{target.host}:{target.port}",
     }
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    timeout = httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS)
-    try:
-        # trust_env=False: an HTTP(S)_PROXY variable must not route around the pinned address.
-        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client, client.stream(
-                "POST", target.pinned_url(url), content=payload.encode(), headers=headers,
-                extensions=extensions) as response:
-            status = response.status_code  # the body is never read: receivers owe us nothing but a status
-    except httpx.TimeoutException:
-        raise SendFailed(f"timed out after {settings.WEBHOOK_TIMEOUT_SECONDS}s") from None
-    except httpx.HTTPError as exc:
-        raise SendFailed(f"connection failed: {type(exc).__name__}") from None
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    client = _client_for(target)
+    for attempt in (1, 2):
+        try:
+            with client.stream("POST", target.pinned_url(url), content=payload.encode(), headers=headers,
+                               extensions=extensions, timeout=httpx.Timeout(timeout)) as response:
+                status = response.status_code
+                _read_small_body(response, time.monotonic() + timeout)
+            break
+        except httpx.TimeoutException:
+            raise SendFailed(f"timed out after {timeout}s") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # Closed or reset under us: typically a kept connection the receiver (or a proxy) dropped.
+            if attempt == 2:
+                raise SendFailed(f"connection failed: {type(exc).__name__}") from None
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"connection failed: {type(exc).__name__}") from None
     if not 200 <= status < 300:
         raise SendFailed(f"receiver answered HTTP {status}", status_code=status)
     return SendResult(provider="webhook", status_code=status)

@@ -1,13 +1,15 @@
 """Who is told about an event: resolvers registered by higher apps (notifications imports none of them).
 
 escalations registers its resolver in EscalationsConfig.ready():
-    register_recipient_resolver("escalation", escalation_recipients)
+    register_recipient_resolver("escalation", escalation_recipients, many=escalation_recipients_many)
 A resolver gets the OutboxEvent and returns the recipients; the relay renders and queues the messages.
+The optional `many` resolver answers for a whole relay batch at once ({event pk: recipients}), so the
+relay's queries do not grow with the batch; it must give the same answer as the single one per event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +31,39 @@ class Recipient:
 
 
 RecipientResolver = Callable[["OutboxEvent"], Iterable[Recipient]]
+ManyRecipientResolver = Callable[[Sequence["OutboxEvent"]], Mapping[int, Iterable[Recipient]]]
 _RESOLVERS: dict[str, RecipientResolver] = {}
+_MANY_RESOLVERS: dict[str, ManyRecipientResolver] = {}
 
 
-def register_recipient_resolver(aggregate_type: str, func: RecipientResolver) -> None:
+def register_recipient_resolver(aggregate_type: str, func: RecipientResolver, *,
+                                many: ManyRecipientResolver | None = None) -> None:
     _RESOLVERS[aggregate_type] = func
+    if many is not None:
+        _MANY_RESOLVERS[aggregate_type] = many
+    else:
+        _MANY_RESOLVERS.pop(aggregate_type, None)
 
 
 def recipients_for(event: OutboxEvent) -> list[Recipient]:
     resolver = _RESOLVERS.get(event.aggregate_type)
     return list(resolver(event)) if resolver else []
+
+
+def recipients_for_many(events: Sequence[OutboxEvent]) -> dict[int, list[Recipient]]:
+    """{event pk: recipients} for a batch: one call per aggregate type (its `many` resolver when it has
+    one, else the single resolver per event). An exception propagates: the caller falls back per event."""
+    by_type: dict[str, list[OutboxEvent]] = {}
+    for event in events:
+        by_type.setdefault(event.aggregate_type, []).append(event)
+    out: dict[int, list[Recipient]] = {}
+    for aggregate_type, group in by_type.items():
+        many = _MANY_RESOLVERS.get(aggregate_type)
+        if many is not None:
+            answered = many(group)
+            for event in group:
+                out[event.pk] = list(answered.get(event.pk, ()))
+        else:
+            for event in group:
+                out[event.pk] = recipients_for(event)
+    return out

@@ -2,13 +2,15 @@
 
 Delivery guarantees (see docs/WEBHOOKS.md):
 - An event row exists iff the business transaction commits (event_emit runs inside it).
-- The relay claims unrelayed rows with SKIP LOCKED and fans each out to its deliveries in one
-  transaction, so an event is fanned out exactly once. It has no high-water mark: a row that
+- The relay claims and marks a batch of unrelayed rows with SKIP LOCKED and fans the batch out to
+  its deliveries and messages in the same transaction (set-wise: a few statements per batch, not
+  per event), so an event is fanned out exactly once. It has no high-water mark: a row that
   commits late (a lower id committed after higher ones were relayed) is still unrelayed and is
   picked up by the next pass.
-- A delivery is attempted at least once: an attempt takes a lease (next_attempt_at moves past
-  the send's timeout) before the network call, so a worker killed mid-send leaves it due again.
-  Receivers de-duplicate by event id (the webhook-id header).
+- A delivery is attempted at least once: an attempt takes a lease (counts the attempt and moves
+  next_attempt_at past the send's timeout, by a conditional update only one worker can win) before
+  the network call, so a worker killed mid-send leaves it due again. Receivers de-duplicate by event
+  id (the webhook-id header).
 - Per aggregate (escalation) and target, deliveries go out in event order: a delivery waits while
   an earlier one of the same target and aggregate is pending or its event is not yet relayed.
   A dead letter no longer holds the line (the operator replays it).
@@ -21,8 +23,9 @@ import hashlib
 import logging
 import random
 import secrets as _secrets
+import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -32,19 +35,20 @@ import pybreaker
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
-from django.template import Engine
+from django.db.models import ForeignKey, Q
+from django.template import Engine, Template
 from django.template.exceptions import TemplateDoesNotExist
 from django.utils import timezone
 
 from audit.services import AuditActor, audit_record
-from trustguard.bulk import copy_rows
+from trustguard.bulk import bulk_insert_columns, copy_rows
 from trustguard.errors import Conflict, NotFound, ValidationFailed
 from trustguard.jsonutil import json_text, to_jsonable
 from trustguard.logging import mask_pii
 
 from . import channels as channel_senders
-from .breakers import breaker_for, breaker_open_until
+from . import sql
+from .breakers import CacheCircuitStorage, breaker_for, breaker_open_until
 from .crypto import decrypt, encrypt
 from .models import (
     Channel,
@@ -55,7 +59,7 @@ from .models import (
     OutboxEvent,
     WebhookEndpoint,
 )
-from .registry import Recipient, recipients_for
+from .registry import Recipient, recipients_for, recipients_for_many
 from .ssrf import TargetRefused, parse_url, resolve_target
 
 logger = logging.getLogger(__name__)
@@ -104,85 +108,206 @@ def kick_relay() -> None:
 
 
 def kick_deliveries(delivery_ids: Iterable[int]) -> None:
-    for delivery_id in delivery_ids:
-        _publish("notifications.deliver", delivery_id)
+    """Queue the attempts of new or newly due deliveries, over one broker connection.
+
+    Up to DELIVERY_KICK_TASKS ids: one notifications.deliver task each. More (a relay batch): that many
+    notifications.deliver_many tasks, each with a consecutive slice of the ids, so publishing stays a
+    fixed cost per batch while the workers still get one task per concurrency slot. If the broker is
+    down the rest are not tried: the deliveries are due rows, and the notifications.deliver_due sweep
+    sends them instead.
+    """
+    ids = list(delivery_ids)
+    if not ids:
+        return
+    from trustguard.celery import app
+
+    tasks = min(len(ids), settings.DELIVERY_KICK_TASKS)
+    size, extra = divmod(len(ids), tasks)
+    try:
+        with app.producer_or_acquire() as producer:
+            start = 0
+            for n in range(tasks):
+                chunk = ids[start:start + size + (1 if n < extra else 0)]
+                start += len(chunk)
+                if len(chunk) == 1:
+                    app.send_task("notifications.deliver", args=[chunk[0]], retry=False, producer=producer)
+                else:
+                    app.send_task("notifications.deliver_many", args=[chunk], retry=False, producer=producer)
+    except Exception:
+        logger.warning("could not publish notifications.deliver for %d deliveries; the periodic sweep will pick "
+                       "the work up", len(ids), exc_info=True)
 
 
-def outbox_relay(*, batch: int = 100, max_batches: int = 50) -> int:
+# A batch is one transaction: big enough that its fixed cost (claim, endpoint and recipient queries, the
+# inserts, the mark, the kicks) is spread over many events, small enough that its locks are held briefly.
+RELAY_BATCH = 1000
+RELAY_MAX_BATCHES = 10
+
+
+def outbox_relay(*, batch: int = RELAY_BATCH, max_batches: int = RELAY_MAX_BATCHES) -> int:
     """Fan out unrelayed events (oldest first) to their deliveries and messages; return how many."""
+    return outbox_relay_step(batch=batch, max_batches=max_batches)[0]
+
+
+def outbox_relay_step(*, batch: int = RELAY_BATCH, max_batches: int = RELAY_MAX_BATCHES) -> tuple[int, bool]:
+    """outbox_relay, also saying whether it stopped at max_batches with events probably still waiting.
+
+    Batches start at a tenth of `batch` and double up to it: the first deliveries of a burst are kicked
+    after a small batch's commit, not after a full one's.
+    """
     total = 0
+    size = max(1, batch // 10)
     for _ in range(max_batches):
-        relayed = _relay_batch(batch)
+        relayed = _relay_batch(size)
         total += relayed
-        if relayed < batch:
-            break
-    return total
+        if relayed < size:
+            return total, False
+        size = min(batch, size * 2)
+    return total, True
 
 
 def _relay_batch(batch: int) -> int:
-    new_deliveries: list[int] = []
+    """Claim up to `batch` unrelayed events and fan them out in one transaction, set-wise.
+
+    1. Claim and mark them (SKIP LOCKED, oldest first); load their tenants and the tenants' active
+       endpoints once.
+    2. Insert every webhook delivery of the batch in one statement.
+    3. Resolve recipients, addresses and messages for the whole batch inside a savepoint. If anything
+       there fails, redo it event by event, each in its own savepoint: a broken resolver or template
+       loses only that event's messages (logged), never the webhooks, and never blocks the queue.
+    4. After commit, kick every new delivery.
+    """
     with transaction.atomic():
-        events = list(OutboxEvent.objects.select_for_update(skip_locked=True)
-                      .filter(relayed_at__isnull=True).order_by("id")[:batch])
+        now = timezone.now()
+        events = sql.claim_events(batch, now)
         if not events:
             return 0
+        tenant_ids = {e.tenant_id for e in events}
+        _attach_tenants(events, tenant_ids)
         endpoints_by_tenant: dict[int, list[WebhookEndpoint]] = {}
-        for endpoint in WebhookEndpoint.objects.filter(tenant_id__in={e.tenant_id for e in events}, is_active=True):
+        for endpoint in WebhookEndpoint.objects.filter(tenant_id__in=tenant_ids, is_active=True):
             endpoints_by_tenant.setdefault(endpoint.tenant_id, []).append(endpoint)
-        for event in events:
-            new_deliveries += _fan_out(event, endpoints_by_tenant.get(event.tenant_id, []))
-        OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(relayed_at=timezone.now())
+        new_deliveries = _insert_webhook_deliveries(events, endpoints_by_tenant, now)
+        try:
+            with transaction.atomic():
+                new_deliveries += _dispatch_messages(events, recipients_for_many, now)
+        except Exception:
+            logger.warning("notification dispatch failed for a batch of %d events; retrying event by event",
+                           len(events), exc_info=True)
+            for event in events:
+                try:
+                    with transaction.atomic():
+                        new_deliveries += _dispatch_messages([event], _recipients_one_by_one, now)
+                except Exception:
+                    logger.exception("notification dispatch failed for event %s (%s)", event.event_id, event.type)
         transaction.on_commit(lambda: kick_deliveries(new_deliveries))
     return len(events)
 
 
-def _fan_out(event: OutboxEvent, endpoints: list[WebhookEndpoint]) -> list[int]:
-    """One delivery per subscribed endpoint, one message per recipient and channel."""
-    now = timezone.now()
-    aggregate_key = f"{event.aggregate_type}:{event.aggregate_id}"[:140]
-    created: list[Delivery] = []
-    for endpoint in endpoints:
-        # An endpoint hears what happened after it was registered, not the tenant's history.
-        if endpoint.wants(event.type) and endpoint.created_at <= event.occurred_at:
-            created.append(Delivery(
-                tenant_id=event.tenant_id, kind=Delivery.Kind.WEBHOOK, event=event, endpoint=endpoint,
-                order_key=f"webhook:{endpoint.pk}", aggregate_key=aggregate_key, event_seq=event.pk,
-                next_attempt_at=now))
-    Delivery.objects.bulk_create(created)
-    ids = [d.pk for d in created]
-    try:
-        # A savepoint: a broken resolver or template loses this event's messages (logged), never
-        # the webhooks, and never blocks the queue behind it.
-        with transaction.atomic():
-            ids += _dispatch_messages(event, aggregate_key, now)
-    except Exception:
-        logger.exception("notification dispatch failed for event %s (%s)", event.event_id, event.type)
-    return ids
+def _attach_tenants(events: Sequence[OutboxEvent], tenant_ids: set[int]) -> None:
+    """The envelope names the tenant: one query for the batch (not one per event, nor one object per row
+    as select_related would build)."""
+    field = OutboxEvent._meta.get_field("tenant")
+    assert isinstance(field, ForeignKey) and not isinstance(field.related_model, str)
+    tenants = field.related_model._default_manager.in_bulk(tenant_ids)
+    for event in events:
+        field.set_cached_value(event, tenants[event.tenant_id])
 
 
-def _dispatch_messages(event: OutboxEvent, aggregate_key: str, now: datetime) -> list[int]:
-    ids: list[int] = []
-    seen: set[tuple[str, str]] = set()
-    for recipient in recipients_for(event):
-        for channel, address in _addresses(recipient):
-            if (channel, address.lower()) in seen:
-                continue  # one person, one message per channel, even if reached by two routes
-            seen.add((channel, address.lower()))
-            context = {**recipient.context, "event": event.envelope(), "audience": recipient.audience}
-            subject, body = render_message(channel=channel, audience=recipient.audience, event_type=event.type,
-                                           context=context)
-            message = Message.objects.create(
-                tenant_id=event.tenant_id, channel=channel, purpose=event.type, audience=recipient.audience,
-                event=event, user_id=recipient.user_id, to_address="" if channel == Channel.IN_APP else address,
-                subject=subject, body=body, data=to_jsonable(dict(recipient.data)),
-                sent_at=now if channel == Channel.IN_APP else None, provider="in_app" if channel == Channel.IN_APP else "")
-            if channel != Channel.IN_APP:
-                delivery = Delivery.objects.create(
-                    tenant_id=event.tenant_id, kind=channel, message=message, event=event,
-                    order_key=f"{channel}:{_address_key(address)}", aggregate_key=aggregate_key, event_seq=event.pk,
-                    next_attempt_at=now)
-                ids.append(delivery.pk)
-    return ids
+def _aggregate_key(event: OutboxEvent) -> str:
+    return f"{event.aggregate_type}:{event.aggregate_id}"[:140]
+
+
+def _insert_webhook_deliveries(events: Sequence[OutboxEvent], endpoints_by_tenant: dict[int, list[WebhookEndpoint]],
+                               now: datetime) -> list[int]:
+    """One delivery per event and subscribed endpoint, inserted in one statement; their ids."""
+    rows: dict[str, list[Any]] = {name: [] for name in (
+        "tenant_id", "event_id", "endpoint_id", "order_key", "aggregate_key", "event_seq")}
+    for event in events:
+        for endpoint in endpoints_by_tenant.get(event.tenant_id, ()):
+            # An endpoint hears what happened after it was registered, not the tenant's history.
+            if endpoint.wants(event.type) and endpoint.created_at <= event.occurred_at:
+                rows["tenant_id"].append(event.tenant_id)
+                rows["event_id"].append(event.pk)
+                rows["endpoint_id"].append(endpoint.pk)
+                rows["order_key"].append(f"webhook:{endpoint.pk}")
+                rows["aggregate_key"].append(_aggregate_key(event))
+                rows["event_seq"].append(event.pk)
+    return bulk_insert_columns(Delivery, rows, constants={"kind": Delivery.Kind.WEBHOOK, "next_attempt_at": now})
+
+
+def _recipients_one_by_one(events: Sequence[OutboxEvent]) -> dict[int, list[Recipient]]:
+    # The fallback path: the single resolver, in case the batch resolver is what is broken.
+    return {event.pk: recipients_for(event) for event in events}
+
+
+@dataclass
+class _People:
+    """The active users among a batch's recipients and the channels each turned off (two queries)."""
+
+    users: dict[int, Any]
+    disabled: dict[int, set[str]]
+
+    @classmethod
+    def load(cls, recipients: Iterable[Recipient]) -> _People:
+        user_ids = {r.user_id for r in recipients if r.user_id is not None}
+        if not user_ids:
+            return cls({}, {})
+        users = {u.pk: u for u in get_user_model().objects.filter(pk__in=user_ids, is_active=True)}
+        disabled: dict[int, set[str]] = {}
+        for user_id, channel in ChannelPreference.objects.filter(user_id__in=list(users), enabled=False).values_list(
+                "user_id", "channel"):
+            disabled.setdefault(user_id, set()).add(channel)
+        return cls(users, disabled)
+
+
+_MESSAGE_COLUMNS = ("id", "tenant_id", "channel", "purpose", "audience", "event_id", "user_id", "to_address",
+                    "subject", "body", "data", "sent_at", "provider")
+_DELIVERY_COLUMNS = ("tenant_id", "kind", "message_id", "event_id", "order_key", "aggregate_key", "event_seq")
+
+
+def _dispatch_messages(events: Sequence[OutboxEvent],
+                       resolve: Callable[[Sequence[OutboxEvent]], dict[int, list[Recipient]]],
+                       now: datetime) -> list[int]:
+    """Messages (one per person, channel and event) and their deliveries for `events`, inserted in bulk;
+    the new deliveries' ids."""
+    recipients = resolve(events)
+    people = _People.load(r for found in recipients.values() for r in found)
+    # Recipients that share a context (e.g. every member of the assigned role) get the same text:
+    # render it once per event, channel and audience.
+    rendered: dict[tuple[int, str, str, int], tuple[str, str]] = {}
+    messages: dict[str, list[Any]] = {name: [] for name in _MESSAGE_COLUMNS}
+    deliveries: dict[str, list[Any]] = {name: [] for name in _DELIVERY_COLUMNS}
+    for event in events:
+        envelope: dict[str, object] | None = None
+        seen: set[tuple[str, str]] = set()
+        for recipient in recipients.get(event.pk, ()):
+            for channel, address in _addresses(recipient, people):
+                if (channel, address.lower()) in seen:
+                    continue  # one person, one message per channel, even if reached by two routes
+                seen.add((channel, address.lower()))
+                key = (event.pk, channel, recipient.audience, id(recipient.context))
+                if key not in rendered:
+                    envelope = envelope or event.envelope()
+                    context = {**recipient.context, "event": envelope, "audience": recipient.audience}
+                    rendered[key] = render_message(channel=channel, audience=recipient.audience,
+                                                   event_type=event.type, context=context)
+                subject, body = rendered[key]
+                in_app = channel == Channel.IN_APP
+                message_id = uuid.uuid4()
+                for name, value in zip(_MESSAGE_COLUMNS, (
+                        message_id, event.tenant_id, channel, event.type, recipient.audience, event.pk,
+                        recipient.user_id, "" if in_app else address, subject, body,
+                        to_jsonable(dict(recipient.data)), now if in_app else None, "in_app" if in_app else ""),
+                        strict=True):
+                    messages[name].append(value)
+                if not in_app:
+                    for name, value in zip(_DELIVERY_COLUMNS, (
+                            event.tenant_id, channel, message_id, event.pk, f"{channel}:{_address_key(address)}",
+                            _aggregate_key(event), event.pk), strict=True):
+                        deliveries[name].append(value)
+    bulk_insert_columns(Message, messages)
+    return bulk_insert_columns(Delivery, deliveries, constants={"next_attempt_at": now})
 
 
 def _address_key(address: str) -> str:
@@ -190,18 +315,17 @@ def _address_key(address: str) -> str:
     return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]
 
 
-def _addresses(recipient: Recipient) -> list[tuple[str, str]]:
+def _addresses(recipient: Recipient, people: _People) -> list[tuple[str, str]]:
     """(channel, address) pairs for a recipient, after their channel preferences."""
     from trustguard.phones import normalize_phone
 
     user = None
     disabled: set[str] = set()
     if recipient.user_id is not None:
-        user = get_user_model().objects.filter(pk=recipient.user_id, is_active=True).first()
+        user = people.users.get(recipient.user_id)
         if user is None:
-            return []
-        disabled = set(ChannelPreference.objects.filter(user_id=user.pk, enabled=False)
-                       .values_list("channel", flat=True))
+            return []  # gone or deactivated
+        disabled = people.disabled.get(user.pk, set())
     out: list[tuple[str, str]] = []
     for channel in recipient.channels:
         if channel in disabled:
@@ -230,29 +354,35 @@ def _template_engine() -> Engine:
     return Engine(app_dirs=True, autoescape=False)
 
 
+@lru_cache(maxsize=1024)
+def _message_template(channel: str, audience: str, event_type: str, suffix: str) -> Template | None:
+    # Which file answers is fixed for the process (as in Django's cached loader): look it up once.
+    names = [f"notifications/{channel}/{audience}/{event_type}{suffix}",
+             f"notifications/{channel}/{audience}/default{suffix}",
+             f"notifications/{channel}/default{suffix}",
+             f"notifications/default{suffix}"]
+    try:
+        return _template_engine().select_template(names)
+    except TemplateDoesNotExist:
+        return None
+
+
 def render_message(*, channel: str, audience: str, event_type: str, context: dict[str, Any]) -> tuple[str, str]:
     """(subject, body) from notifications/<channel>/<audience>/<event>.txt, falling back to defaults."""
-    engine = _template_engine()
-
-    def pick(suffix: str) -> str:
-        names = [f"notifications/{channel}/{audience}/{event_type}{suffix}",
-                 f"notifications/{channel}/{audience}/default{suffix}",
-                 f"notifications/{channel}/default{suffix}",
-                 f"notifications/default{suffix}"]
-        return engine.select_template(names).render(_context(context)).strip()
-
-    body = pick(".txt")
-    try:
-        subject = " ".join(pick(".subject.txt").split())[:300]
-    except TemplateDoesNotExist:
-        subject = ""
+    body_template = _message_template(channel, audience, event_type, ".txt")
+    if body_template is None:
+        raise TemplateDoesNotExist(f"notifications/{channel}/{audience}/{event_type}.txt and its defaults")
+    body = body_template.render(_context(context)).strip()
+    subject_template = _message_template(channel, audience, event_type, ".subject.txt")
+    subject = " ".join(subject_template.render(_context(context)).split())[:300] if subject_template else ""
     return subject, body
 
 
 def _context(values: dict[str, Any]) -> Any:
     from django.template import Context
 
-    return Context(values)
+    # The engine's autoescape=False applies only to contexts built with it in mind: say it here too.
+    return Context(values, autoescape=_template_engine().autoescape)
 
 
 # --- messages (personal: one-time codes, notices) -------------------------------------------------------
@@ -324,17 +454,18 @@ def breaker_target(delivery: Delivery) -> str:
 def delivery_attempt(*, delivery_id: int) -> str:
     """Try one due delivery once; return what happened (delivered, retry, dead, waiting, ...).
 
-    1. Claim it (SKIP LOCKED), check order and breaker, count the attempt and take a lease; commit.
+    1. Claim it: check it is still due, in order and its target's breaker closed, count the attempt and
+       take a lease (a conditional update: of two workers claiming one delivery, one wins).
     2. Send, outside any transaction, through the target's circuit breaker.
     3. Record success, or schedule a retry with backoff, or dead-letter it after the last attempt.
     """
     claimed = _delivery_claim(delivery_id)
     if isinstance(claimed, str):
         return claimed
-    delivery = claimed
+    delivery, breaker_storage = claimed
     target = breaker_target(delivery)
     try:
-        result = breaker_for(target).call(_send, delivery)
+        result = breaker_for(target, breaker_storage).call(_send, delivery)
     except pybreaker.CircuitBreakerError:
         # Another worker opened the breaker between our check and the call: not an attempt.
         _delivery_release(delivery, breaker_open_until(target))
@@ -345,10 +476,19 @@ def delivery_attempt(*, delivery_id: int) -> str:
     return "delivered"
 
 
-def _delivery_claim(delivery_id: int) -> Delivery | str:
+def _delivery_claim(delivery_id: int) -> tuple[Delivery, CacheCircuitStorage] | str:
+    """The delivery with what its attempt needs, leased to this worker (attempt counted); or why not.
+
+    The common case is one statement (PostgreSQL): lease it if it may go now. Otherwise one statement
+    reads it with the order check (one snapshot) and says why not; if it turns out it may go after all,
+    a conditional update takes the lease unless another worker changed the row since. No lock is held
+    in between: of two workers claiming one delivery, one wins the update.
+    """
     now = timezone.now()
-    with transaction.atomic():
-        delivery = Delivery.objects.select_for_update(skip_locked=True).filter(pk=delivery_id).first()
+    lease = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    delivery = sql.claim_if_ready(delivery_id, now, lease)
+    if delivery is None:
+        delivery = sql.read_for_attempt(delivery_id)
         if delivery is None:
             return "busy-or-missing"
         if delivery.status != DeliveryStatus.PENDING:
@@ -356,45 +496,49 @@ def _delivery_claim(delivery_id: int) -> Delivery | str:
         if delivery.next_attempt_at > now:
             return "not-due"
         if delivery.endpoint is not None and not delivery.endpoint.is_active:
-            _dead_letter(delivery, "the webhook endpoint was deleted", now)
-            delivery.save()
-            return "dead"
+            return _dead_letter_for_deleted_endpoint(delivery, now)
         wait_until = _waits_for_earlier(delivery, now)
         if wait_until is not None:
             # Not before the earlier one may go; its completion kicks this one at once anyway.
             # (Without this, a long line behind one failing delivery would fill every sweep.)
-            delivery.next_attempt_at = wait_until
-            delivery.save(update_fields=["next_attempt_at"])
+            sql.update_if_unchanged(delivery, now, next_attempt_at=wait_until, count_attempt=False)
             return "waiting-for-earlier-event"
-        until = breaker_open_until(breaker_target(delivery))
-        if until is not None:
-            # Skip an endpoint that keeps failing until its breaker may try again; not an attempt.
-            delivery.next_attempt_at = until
-            delivery.save(update_fields=["next_attempt_at"])
-            return "circuit-open"
-        delivery.attempts += 1
-        delivery.last_attempt_at = now
-        delivery.next_attempt_at = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-        delivery.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
-    return delivery
+        if not sql.update_if_unchanged(delivery, now, next_attempt_at=lease, count_attempt=True):
+            return "busy-or-missing"  # another worker claimed it first
+        delivery.attempts, delivery.last_attempt_at, delivery.next_attempt_at = delivery.attempts + 1, now, lease
+    target = breaker_target(delivery)
+    breaker_storage = CacheCircuitStorage(target)
+    until = breaker_open_until(target, breaker_storage)
+    if until is not None:
+        # Skip an endpoint that keeps failing until its breaker may try again: give the attempt back.
+        _delivery_release(delivery, until)
+        return "circuit-open"
+    return delivery, breaker_storage
+
+
+def _dead_letter_for_deleted_endpoint(delivery: Delivery, now: datetime) -> str:
+    with transaction.atomic():
+        row = (Delivery.objects.select_for_update(skip_locked=True, of=("self",)).select_related("message")
+               .filter(pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts).first())
+        if row is None:
+            return "busy-or-missing"
+        _dead_letter(row, "the webhook endpoint was deleted", now)
+        row.save()
+    return "dead"
 
 
 def _waits_for_earlier(delivery: Delivery, now: datetime) -> datetime | None:
     """When an earlier delivery of the same target and aggregate is still to go: when to look again.
 
-    The unrelayed-event check comes first: a relay committing between the two statements then shows
-    up in the second (its deliveries), never slips between them.
+    Reads the claim's annotations. Both checks ran in the claim's one statement, so on one snapshot: an
+    earlier event whose relay commits meanwhile shows up either as unrelayed or as its pending
+    deliveries, never as neither.
     """
     if delivery.event_seq is None or not delivery.order_key:
         return None
-    event = delivery.event
-    assert event is not None
-    if OutboxEvent.objects.filter(aggregate_type=event.aggregate_type, aggregate_id=event.aggregate_id,
-                                  id__lt=event.pk, relayed_at__isnull=True).exists():
+    if getattr(delivery, "earlier_unrelayed", False):
         return now + timedelta(seconds=5)
-    earliest = (Delivery.objects.filter(order_key=delivery.order_key, aggregate_key=delivery.aggregate_key,
-                                        event_seq__lt=delivery.event_seq, status=DeliveryStatus.PENDING)
-                .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
+    earliest: datetime | None = getattr(delivery, "earliest_pending", None)
     if earliest is not None:
         return max(earliest, now + timedelta(seconds=1))
     return None
@@ -455,35 +599,45 @@ def _delivery_failed(delivery: Delivery, exc: Exception) -> str:
 
 def _delivery_succeeded(delivery: Delivery, result: channel_senders.SendResult) -> None:
     now = timezone.now()
-    with transaction.atomic():
-        row = Delivery.objects.select_for_update().get(pk=delivery.pk)
-        if row.status == DeliveryStatus.DELIVERED:
-            return
-        row.status, row.delivered_at, row.last_error = DeliveryStatus.DELIVERED, now, ""
-        row.last_status_code = result.status_code
-        row.save()
-        if row.message_id:
-            updates: dict[str, Any] = {"sent_at": now, "provider": result.provider[:32],
-                                       "provider_message_id": result.provider_message_id[:200],
-                                       "cost": result.cost, "cost_currency": result.cost_currency}
-            if delivery.message is not None and delivery.message.sensitive:
-                updates["body"] = ""  # the code has done its job; do not keep it
-            Message.objects.filter(pk=row.message_id).update(**updates)
-        successors = _next_in_line(row)
+    if not delivery.message_id:
+        # A webhook: the mark and the next in line, one statement on PostgreSQL. (Elsewhere two: should the
+        # worker die between them, the next one is not kicked now but is due by its own time, at most a
+        # lease away, when the deliver_due sweep sends it; the order holds either way, as every claim
+        # checks it.)
+        marked, successors = sql.mark_delivered_and_next(delivery, now, result.status_code)
+        if marked and successors:
+            kick_deliveries(successors)
+        return
+    with transaction.atomic():  # a message's delivery and its sent_at (and a spent code's blanking) go together
+        if not sql.mark_delivered(delivery.pk, now, result.status_code):
+            return  # another attempt (after a lost lease) recorded it already
+        updates: dict[str, Any] = {"sent_at": now, "provider": result.provider[:32],
+                                   "provider_message_id": result.provider_message_id[:200],
+                                   "cost": result.cost, "cost_currency": result.cost_currency}
+        if delivery.message is not None and delivery.message.sensitive:
+            updates["body"] = ""  # the code has done its job; do not keep it
+        Message.objects.filter(pk=delivery.message_id).update(**updates)
+        successors = _next_in_line(delivery)
         transaction.on_commit(lambda: kick_deliveries(successors))
 
 
 def _next_in_line(delivery: Delivery) -> list[int]:
     """The next pending delivery of the same target and aggregate, now free to go (made due now)."""
-    if delivery.event_seq is None or not delivery.order_key:
-        return []
-    ids = list(Delivery.objects.filter(order_key=delivery.order_key, aggregate_key=delivery.aggregate_key,
-                                       event_seq__gt=delivery.event_seq, status=DeliveryStatus.PENDING)
-               .order_by("event_seq", "id").values_list("id", flat=True)[:1])
-    # It was only waiting for this one (never tried, so no backoff of its own to respect).
-    Delivery.objects.filter(pk__in=ids, attempts=0, next_attempt_at__gt=timezone.now()).update(
-        next_attempt_at=timezone.now())
-    return ids
+    return sql.next_in_line(delivery, timezone.now())
+
+
+def deliveries_attempt(*, delivery_ids: Sequence[int], time_budget_seconds: float = 60.0) -> dict[str, int]:
+    """delivery_attempt for each id in turn (a kicked slice); what the time budget leaves is kicked again
+    (slow receivers: the task stays well within its time limit)."""
+    started = time.monotonic()
+    outcomes: dict[str, int] = {}
+    for n, delivery_id in enumerate(delivery_ids):
+        if n and time.monotonic() - started > time_budget_seconds:
+            kick_deliveries(delivery_ids[n:])
+            break
+        outcome = delivery_attempt(delivery_id=delivery_id)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 def deliveries_deliver_due(*, limit: int = 200, time_budget_seconds: float = 60.0) -> dict[str, int]:

@@ -10,9 +10,19 @@ from . import services
 
 @shared_task(name="notifications.relay", ignore_result=True, acks_late=True)
 def relay() -> int:
-    return services.outbox_relay()
+    relayed, more = services.outbox_relay_step()
+    if more:
+        # A backlog (a sweep's burst): go on in a fresh task rather than wait for the beat sweep,
+        # keeping each task short.
+        services.kick_relay()
+    return relayed
 
 
 @shared_task(name="notifications.deliver", ignore_result=True, acks_late=True)
 def deliver(delivery_id: int) -> str:
     return services.delivery_attempt(delivery_id=int(delivery_id))
+
+
+@shared_task(name="notifications.deliver_many", ignore_result=True, acks_late=True)
+def deliver_many(delivery_ids: list[int]) -> dict[str, int]:
+    return services.deliveries_attempt(delivery_ids=[int(i) for i in delivery_ids])

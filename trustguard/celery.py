@@ -10,4 +10,5 @@ app = Celery("trustguard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-from . import celery_context  # noqa: E402, F401  (correlation ids flow into tasks)
+# Signal handlers: correlation ids flow into tasks; database connections follow Django's rules.
+from . import celery_context, celery_db  # noqa: E402, F401

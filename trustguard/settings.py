@@ -156,6 +156,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes every database connection before and after every task unless this is
+# set, so each task (each webhook attempt at low volume) opened a new PostgreSQL connection. With it,
+# trustguard/celery_db.py applies Django's own rules at task boundaries instead (CONN_MAX_AGE, and a
+# connection that saw an error is checked), as for web requests; the fixup still recycles after this
+# many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
@@ -288,6 +294,9 @@ DELIVERY_BACKOFF_BASE_SECONDS = env_int("TRUSTGUARD_DELIVERY_BACKOFF_BASE", 30, 
 DELIVERY_BACKOFF_MAX_SECONDS = env_int("TRUSTGUARD_DELIVERY_BACKOFF_MAX", 6 * 3600, minimum=1)
 # An attempt in flight holds its delivery this long; a worker killed mid-send lets it go after that.
 DELIVERY_LEASE_SECONDS = env_int("TRUSTGUARD_DELIVERY_LEASE_SECONDS", 120, minimum=1)
+# A relay batch's new deliveries are kicked as at most this many tasks (slices of ids); fewer
+# deliveries get one task each. Set it to at least the delivery workers' total concurrency.
+DELIVERY_KICK_TASKS = env_int("TRUSTGUARD_DELIVERY_KICK_TASKS", 32, minimum=1, maximum=10_000)
 WEBHOOK_TIMEOUT_SECONDS = env_int("TRUSTGUARD_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=60)
 # Circuit breakers (one per external target): open after this many consecutive failures, retry after reset.
 BREAKER_FAIL_MAX = env_int("TRUSTGUARD_BREAKER_FAIL_MAX", 5, minimum=1)

@@ -252,9 +252,11 @@ EXEMPT: dict[str, str] = {
     "notifications.services.kick_relay": "queues a Celery task, no data",
     "notifications.services.kick_deliveries": "queues Celery tasks, no data",
     "notifications.services.outbox_relay": "delivery machinery: fans audited changes' outbox rows out to deliveries",
+    "notifications.services.outbox_relay_step": "delivery machinery (outbox_relay for the relay task)",
     "notifications.services.delivery_attempt": "delivery machinery; the Delivery row (attempts, errors, dead "
                                                "letter) is its own record",
     "notifications.services.deliveries_deliver_due": "delivery machinery (calls delivery_attempt)",
+    "notifications.services.deliveries_attempt": "delivery machinery (calls delivery_attempt)",
     "notifications.services.message_send": "delivery machinery: queues a message for an audited action "
                                            "(e.g. otp_challenge_send audits otp.challenge_sent)",
     "notifications.services.notification_mark_read": "a person's own inbox state",
