@@ -30,7 +30,9 @@ def main() -> None:
     for number, module in BENCHES.items():
         if args.only and number not in args.only:
             continue
+        bench_started = time.perf_counter()
         results, extra = importlib.import_module(f"bench.{module}").run(args.quick)
+        print(f"bench {number} ({module}) took {time.perf_counter() - bench_started:.1f} s", flush=True)
         rows.extend(results)
         plans.update(extra)
     print(f"TrustGuard benchmarks ({'quick' if args.quick else 'full'}) on {platform.node()}, "
