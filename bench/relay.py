@@ -157,31 +157,19 @@ def seed_events(s: Setup, cases: int, types: tuple[str, ...]) -> tuple[int, int]
     from django.db import transaction
     from django.utils import timezone
 
-    from accounts.roles import Role
-    from approvals.models import ApprovalRequest, ApprovalStage
-    from escalations.models import Escalation, Policy
-    from escalations.policies import policy_snapshot
+    from escalations.models import Policy
     from escalations.services import event_data
     from notifications.models import OutboxEvent
     from trustguard.jsonutil import to_jsonable
 
+    from .seed import pending_escalations
+
     policy = Policy.objects.get(pk=s.policy_id)
-    snapshot = policy_snapshot(policy)
     now = timezone.now()
     with transaction.atomic():
-        requests = ApprovalRequest.objects.bulk_create(
-            [ApprovalRequest(tenant_id=s.tenant_id) for _ in range(cases)], batch_size=5000)
-        ApprovalStage.objects.bulk_create(
-            [ApprovalStage(request=r, index=0, roles=[Role.COMPLIANCE_OFFICER], assigned_role=Role.COMPLIANCE_OFFICER,
-                           approvals_required=1, status="open", opened_at=now) for r in requests], batch_size=5000)
-        escalations = Escalation.objects.bulk_create([
-            Escalation(tenant_id=s.tenant_id, policy=policy, policy_version=policy.version, policy_snapshot=snapshot,
-                       approval=r, type="SMR", reason="benchmark", source_system="bench", source_entity_type="customer",
-                       source_entity_id=f"C-{i}", risk_level="medium", assigned_role=Role.COMPLIANCE_OFFICER,
-                       approvals_required=1, requested_by_email="analyst@bank.example",
-                       contact={"email": f"customer{i}@example.com"}, ack_due_at=now + timedelta_hours(1),
-                       expires_at=now + timedelta_hours(20), next_deadline_at=now + timedelta_hours(1))
-            for i, r in enumerate(requests)], batch_size=5000)
+        escalations = pending_escalations(policy, cases, ack_due_at=now + timedelta_hours(1),
+                                          expires_at=now + timedelta_hours(20),
+                                          requested_by_email="analyst@bank.example", customer_contact=True)
         first = _next_outbox_id()
         rows = []
         for escalation in escalations:

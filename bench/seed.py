@@ -154,9 +154,11 @@ def _load(total: int, open_: int, big_share: float, chunk: int) -> None:
 
 
 def pending_escalations(policy: Any, n: int, *, ack_due_at: Any, expires_at: Any, role: str = "compliance_officer",
-                        entity_prefix: str = "C") -> list[Any]:
+                        entity_prefix: str = "C", requested_by_email: str = "",
+                        customer_contact: bool = False) -> list[Any]:
     """`n` pending escalations of `policy` assigned to `role` (one stage, one approval needed), written in
-    bulk with their approval requests and stages, deadlines as given. Returns the escalations."""
+    bulk with their approval requests and stages, deadlines as given; optionally a requester by email and
+    a customer to keep informed (customer<i>@example.com), who get notifications. Returns the escalations."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -177,5 +179,7 @@ def pending_escalations(policy: Any, n: int, *, ack_due_at: Any, expires_at: Any
                        policy_snapshot=snapshot, approval=r, type=policy.type, reason="benchmark",
                        source_system="bench", source_entity_type="customer", source_entity_id=f"{entity_prefix}-{i}",
                        risk_level="medium", assigned_role=role, approvals_required=1, ack_due_at=ack_due_at,
-                       expires_at=expires_at, next_deadline_at=min(ack_due_at, expires_at))
+                       expires_at=expires_at, next_deadline_at=min(ack_due_at, expires_at),
+                       requested_by_email=requested_by_email,
+                       contact={"email": f"customer{i}@example.com"} if customer_contact else {})
             for i, r in enumerate(requests)], batch_size=5000)
