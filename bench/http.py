@@ -206,7 +206,7 @@ def load(server: Server, make_request: RequestFactory, *, concurrency: int, seco
     groups = [group for group in groups if group]
     workers = [context.Process(target=_client_process,
                                args=(server.port, make_request, group, per_client, seconds, go, results,
-                                     set(expected), think))
+                                     set(expected), think), daemon=True)
                for group in groups]
     for worker in workers:
         worker.start()

@@ -36,7 +36,6 @@ without fan-out first, so only this bench's rows are measured: point DATABASE_UR
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -296,15 +295,19 @@ def start_workers(processes: int, threads: int, log_dir: Path) -> list[subproces
             [sys.executable, "-m", "celery", "-A", "trustguard", "worker", "--pool=threads",
              f"--concurrency={threads}", "--without-gossip", "--without-mingle", "--loglevel=WARNING",
              "-n", f"{name}@%h"],
-            cwd=ROOT, env=_worker_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)))
+            cwd=ROOT, env=_worker_env(), stdout=out, stderr=subprocess.STDOUT)))
     workers = [process for _, process in started]
     waiting = {name for name, _ in started}
     deadline = time.monotonic() + 60
-    while waiting and time.monotonic() < deadline:
-        if any(process.poll() is not None for process in workers):
-            break
-        for reply in app.control.ping(timeout=0.5):
-            waiting = {name for name in waiting if not next(iter(reply)).startswith(name + "@")}
+    # The pings use a connection of their own, closed here, not one from the app's pool: a pooled connection
+    # left waiting on its reply queue is closed again by kombu's after-fork hook in every process the HTTP
+    # benches fork afterwards, and that child then reads the shared socket forever.
+    with app.connection_for_write() as connection:
+        while waiting and time.monotonic() < deadline:
+            if any(process.poll() is not None for process in workers):
+                break
+            for reply in app.control.ping(timeout=0.5, connection=connection):
+                waiting = {name for name in waiting if not next(iter(reply)).startswith(name + "@")}
     if waiting:
         for process in workers:
             stop_worker(process)
@@ -313,12 +316,14 @@ def start_workers(processes: int, threads: int, log_dir: Path) -> list[subproces
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    """A warm shutdown (SIGTERM), then SIGKILL. The workers run the threads pool, so there are no children
+    to reap; they stay in the bench's process group, so whoever kills that group kills them too."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+        process.terminate()
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            process.kill()
             process.wait(10)
 
 
