@@ -79,6 +79,9 @@ def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requ
             stage.status, stage.opened_at = ApprovalStage.Status.OPEN, now
         built.append(stage)
     ApprovalStage.objects.bulk_create(built)
+    # The request comes back with what was just written in hand, as prefetch_related would leave it:
+    # `request.stages.all()` and `request.decisions.all()` (none yet) answer without a query.
+    request._prefetched_objects_cache = {"stages": built, "decisions": []}  # type: ignore[attr-defined]
     return request
 
 

@@ -194,7 +194,9 @@ class EscalationCollectionView(APIView):
             type=data.get("type"), amount=_money(data.get("amount")), risk_level=data.get("risk_level"),
             urgency=data.get("urgency") or "normal", flags=data.get("flags", ()), payload=data.get("payload"),
             requested_by=data.get("requested_by", ""), contact=data.get("contact"))
-        response = escalation_response(actor, escalation.pk, status.HTTP_201_CREATED)
+        # The rows were just written and are all in hand (the approval with its stages, the requester,
+        # the tenant): the body is built from them, not read back (3 queries, a quarter of a create).
+        response = Response(escalation_dict(escalation), status=status.HTTP_201_CREATED)
         response["Location"] = f"/api/v1/escalations/{escalation.pk}"
         return response
 

@@ -300,7 +300,7 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
         requested_by_user=actor.user, requested_by_api_key=actor.api_key, requested_by_email=requester_email,
         expires_at=now + timedelta(seconds=policy.expiry_seconds),
     )
-    sync_from_approval(escalation, approval)
+    sync_from_approval(escalation, approval, next(s for s in approval.stages.all() if s.index == approval.current_stage))
     if approval.status == ApprovalRequest.Status.APPROVED:
         close(escalation, EscalationStatus.APPROVED, now)
     else:

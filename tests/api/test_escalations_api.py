@@ -93,6 +93,21 @@ def test_a_low_risk_change_that_needs_no_approval_is_created_approved(api):
     assert body["approvals_required"] == 0
 
 
+@pytest.mark.parametrize("body", [
+    ORDER,
+    {"type": "OPERATION_CHANGE", "risk_level": "low", "reason": "Add a column",
+     "source": {"system": "dba", "entity_type": "change", "entity_id": "CHG-1"}, "payload": {"z": 1, "a": [1.5, None]}},
+], ids=["pending", "approved-at-once"])
+def test_the_201_body_is_what_the_escalation_reads_as_afterwards(api, body):
+    """The create's body is built from the rows it wrote, not read back: it must still say exactly what a
+    GET of the committed escalation says (a stage, a timestamp or a default that differed would show)."""
+    vendor = api("vendor")
+    created = create(vendor, body)
+
+    detail = vendor.get(f"/escalations/{created['id']}").json()
+    assert created == {k: v for k, v in detail.items() if k != "history"}
+
+
 def test_create_without_an_idempotency_key_is_refused(api):
     response = api("vendor").post("/escalations", ORDER)
 
