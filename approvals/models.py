@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pgtrigger
 from django.conf import settings
 from django.db import models
+
+from trustguard.ids import uuid7
 
 
 class ApprovalRequest(models.Model):
@@ -74,7 +74,7 @@ class Decision(models.Model):
         REJECT = "reject"
         DEFER = "defer"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="decisions")
     stage = models.PositiveSmallIntegerField()
     decision = models.CharField(max_length=8, choices=Kind.choices)

@@ -53,8 +53,8 @@ def _open_next_stage(request: ApprovalRequest, after_index: int, now: datetime) 
 
 
 def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requester_user: User | None,
-                            requester_email: str, allow_self_approval: bool) -> ApprovalRequest:
-    """Create a request with its stages and open the first stage that needs approvals.
+                            requester_email: str, allow_self_approval: bool) -> tuple[ApprovalRequest, list[ApprovalStage]]:
+    """Create a request with its stages and open the first stage that needs approvals; return both.
 
     A request whose stages all need zero approvals is approved at once.
     """
@@ -79,10 +79,7 @@ def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requ
             stage.status, stage.opened_at = ApprovalStage.Status.OPEN, now
         built.append(stage)
     ApprovalStage.objects.bulk_create(built)
-    # The request comes back with what was just written in hand, as prefetch_related would leave it:
-    # `request.stages.all()` and `request.decisions.all()` (none yet) answer without a query.
-    request._prefetched_objects_cache = {"stages": built, "decisions": []}  # type: ignore[attr-defined]
-    return request
+    return request, built
 
 
 def is_requester(request: ApprovalRequest, user: User) -> bool:

@@ -12,6 +12,11 @@ from typing import Any
 
 from django.db import connection, transaction
 
+# A version 7 id (trustguard.ids.uuid7: the millisecond first, then random bits) made in SQL, as the app
+# makes its ids: the seeded rows' keys are in creation order, like the rows the app writes.
+UUID7_SQL = ("encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing substring(int8send("
+             "(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid")
+
 BIG_TENANT_SLUG = "bench-000"
 TENANTS = 100
 ROLES = ["compliance_officer", "senior_manager", "governing_body", "ceo"]
@@ -126,7 +131,7 @@ def _load(total: int, open_: int, big_share: float, chunk: int) -> None:
                 urgency, flags, payload, contact, requested_by_email, status, current_stage, assigned_role,
                 escalation_level, approvals_required, approvals_received, conditions, ack_due_at, expires_at,
                 next_deadline_at, created_at, updated_at, closed_at)
-            SELECT gen_random_uuid(), t.tenant_id, t.policy_id, 1, '{{}}'::jsonb, %(a)s + i, 'HIGH_VALUE', 'bench',
+            SELECT {UUID7_SQL}, t.tenant_id, t.policy_id, 1, '{{}}'::jsonb, %(a)s + i, 'HIGH_VALUE', 'bench',
                 'shop', 'order', 'ORD-' || (%(done)s + i), '', 100000000 + (%(done)s + i), 'NGN', 'medium', 'normal',
                 '[]', '{{}}', '{{}}', '', CASE WHEN g < %(open)s THEN 'pending' ELSE 'approved' END, 0,
                 CASE WHEN g < %(big)s THEN 'compliance_officer' ELSE (%(roles)s::text[])[1 + (g %% 4)] END,

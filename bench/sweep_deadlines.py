@@ -51,6 +51,8 @@ def seed(rows: int, kind: str, *, slug: str, now: datetime) -> Seeded:
     from escalations.models import Policy
     from escalations.policies import policy_snapshot
 
+    from .seed import UUID7_SQL
+
     started = time.perf_counter()
     seed_demo(slug)
     policy = Policy.objects.get(tenant__slug=slug, type="SMR")
@@ -68,7 +70,7 @@ def seed(rows: int, kind: str, *, slug: str, now: datetime) -> Seeded:
         # As escalation_create leaves them (created by the tenant's vendor key), minus the audit and outbox
         # rows of the creation: the sweep does not read those.
         cursor.execute(
-            """
+            f"""
             WITH request AS (
                 INSERT INTO approvals_approvalrequest (tenant_id, status, requester_email, allow_self_approval,
                                                        current_stage, created_at)
@@ -87,8 +89,8 @@ def seed(rows: int, kind: str, *, slug: str, now: datetime) -> Seeded:
                 contact, requested_by_api_key_id, requested_by_email, status, current_stage, assigned_role,
                 escalation_level, approvals_required, approvals_received, conditions, ack_due_at, expires_at,
                 next_deadline_at, created_at, updated_at)
-            SELECT gen_random_uuid(), %(tenant)s, %(policy)s, %(version)s, %(snapshot)s::jsonb, id, 'SMR', 'benchmark',
-                   'bench', 'customer', 'C-' || i, '', '', 'medium', 'normal', '[]', '{}', '{}', %(key)s, '',
+            SELECT {UUID7_SQL}, %(tenant)s, %(policy)s, %(version)s, %(snapshot)s::jsonb, id, 'SMR', 'benchmark',
+                   'bench', 'customer', 'C-' || i, '', '', 'medium', 'normal', '[]', '{{}}', '{{}}', %(key)s, '',
                    'pending', 0, %(role)s, 0, 1, 0, '[]', d.ack_due, d.expires, LEAST(d.ack_due, d.expires),
                    %(created)s, %(created)s
             FROM numbered

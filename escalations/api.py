@@ -194,9 +194,10 @@ class EscalationCollectionView(APIView):
             type=data.get("type"), amount=_money(data.get("amount")), risk_level=data.get("risk_level"),
             urgency=data.get("urgency") or "normal", flags=data.get("flags", ()), payload=data.get("payload"),
             requested_by=data.get("requested_by", ""), contact=data.get("contact"))
-        # The rows were just written and are all in hand (the approval with its stages, the requester,
-        # the tenant): the body is built from them, not read back (3 queries, a quarter of a create).
-        response = Response(escalation_dict(escalation), status=status.HTTP_201_CREATED)
+        # Built from the rows just written (the escalation, its approval, tenant and requester are in hand;
+        # a new escalation has no decisions) instead of re-reading it with its relations: 1 query, not 3.
+        body = escalation_dict(escalation, stages=list(escalation.approval.stages.all()), decisions=[])
+        response = Response(body, status=status.HTTP_201_CREATED)
         response["Location"] = f"/api/v1/escalations/{escalation.pk}"
         return response
 

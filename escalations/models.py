@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
 from accounts.roles import Role
+from trustguard.ids import uuid7
 
 
 class RiskLevel(models.TextChoices):
@@ -119,7 +118,7 @@ FINAL_STATUSES = (EscalationStatus.APPROVED, EscalationStatus.REJECTED, Escalati
 
 
 class Escalation(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # No index of their own: a lookup by tenant uses any of the (tenant, ...) indexes in Meta.indexes, and no
     # query filters by policy (policies are never deleted: the admin refuses; escalations PROTECT them).
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, related_name="escalations", db_index=False)

@@ -255,11 +255,13 @@ class EscalationOutput(serializers.Serializer):
         return escalation_dict(instance)
 
 
-def escalation_dict(e: Any) -> dict[str, Any]:
-    """The contract's Escalation, from a row loaded with selectors.with_api_relations()."""
+def escalation_dict(e: Any, *, stages: list[Any] | None = None, decisions: list[Any] | None = None) -> dict[str, Any]:
+    """The contract's Escalation, from a row loaded with selectors.with_api_relations() (or with its
+    approval's `stages` and `decisions` given, when the caller already holds them)."""
     esc_id = str(e.pk)
     approval = e.approval
-    stages = list(approval.stages.all())
+    stages = list(approval.stages.all()) if stages is None else stages
+    decisions = list(approval.decisions.all()) if decisions is None else decisions
     open_ = e.status in ("pending", "acknowledged", "deferred")
     requester = ({"type": "user", "name": e.requested_by_user.username} if e.requested_by_user_id
                  else {"type": "api_key", "name": e.requested_by_api_key.name if e.requested_by_api_key_id else ""})
@@ -284,7 +286,7 @@ def escalation_dict(e: Any) -> dict[str, Any]:
         "created_at": iso(e.created_at), "updated_at": iso(e.updated_at), "decided_at": iso(e.decided_at),
         "executed_at": iso(e.executed_at), "execution_result": e.execution_result,
         "policy_version": e.policy_version,
-        "decisions": [decision_dict(d, esc_id) for d in approval.decisions.all()],
+        "decisions": [decision_dict(d, esc_id) for d in decisions],
     }
 
 

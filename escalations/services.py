@@ -285,7 +285,7 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
     policy, risk = check.policy, check.risk_level or RiskLevel.MEDIUM
     snapshot = policy_snapshot(policy)
     requester_email = (actor.user.email if actor.user else requested_by or "").strip()
-    approval = approval_request_create(
+    approval, stages = approval_request_create(
         tenant=actor.tenant, stages=stage_specs(snapshot, risk), requester_user=actor.user,
         requester_email=requester_email,
         allow_self_approval=actor.tenant.single_employee_mode or policy.single_employee_mode,
@@ -300,7 +300,7 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
         requested_by_user=actor.user, requested_by_api_key=actor.api_key, requested_by_email=requester_email,
         expires_at=now + timedelta(seconds=policy.expiry_seconds),
     )
-    sync_from_approval(escalation, approval, next(s for s in approval.stages.all() if s.index == approval.current_stage))
+    sync_from_approval(escalation, approval, stages[approval.current_stage])
     if approval.status == ApprovalRequest.Status.APPROVED:
         close(escalation, EscalationStatus.APPROVED, now)
     else:

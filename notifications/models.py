@@ -9,13 +9,17 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from trustguard.ids import uuid7
+
 
 class OutboxEvent(models.Model):
     """One domain event. Written with the change; relayed to subscribers after commit."""
 
     id = models.BigAutoField(primary_key=True)
-    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, related_name="+")
+    event_id = models.UUIDField(default=uuid7, unique=True, editable=False)
+    # No index: nothing reads the outbox by tenant (the relay reads by id, history by aggregate), and every
+    # event written would pay for one. Deleting a tenant (PROTECT) scans the table once, which is rare.
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     type = models.CharField(max_length=64)
     version = models.PositiveSmallIntegerField(default=1)
     aggregate_type = models.CharField(max_length=64)
@@ -116,7 +120,7 @@ class ChannelPreference(models.Model):
 class Message(models.Model):
     """One personal message (email, SMS or in-app inbox item), rendered when it was queued."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     purpose = models.CharField(max_length=64, help_text="The event type, or e.g. otp_challenge.")

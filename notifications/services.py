@@ -43,6 +43,7 @@ from django.utils import timezone
 from audit.services import AuditActor, audit_record
 from trustguard.bulk import bulk_insert_columns, copy_rows
 from trustguard.errors import Conflict, NotFound, ValidationFailed
+from trustguard.ids import uuid7, uuid7_many
 from trustguard.jsonutil import json_text, to_jsonable
 from trustguard.logging import mask_pii
 
@@ -294,7 +295,7 @@ def _dispatch_messages(events: Sequence[OutboxEvent],
                                                    event_type=event.type, context=context)
                 subject, body = rendered[key]
                 in_app = channel == Channel.IN_APP
-                message_id = uuid.uuid4()
+                message_id = uuid7()
                 for name, value in zip(_MESSAGE_COLUMNS, (
                         message_id, event.tenant_id, channel, event.type, recipient.audience, event.pk,
                         recipient.user_id, "" if in_app else address, subject, body,
@@ -832,11 +833,8 @@ def event_emit_many(events: Sequence[EventSpec]) -> int:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_emit_many must run inside the transaction of the changes it announces")
     now = timezone.now()
-    # Random (version 4) event ids, as uuid.uuid4() makes them, from one read of the OS's randomness.
-    randomness = _secrets.token_bytes(16 * len(events))
     copy_rows(OutboxEvent, _BATCH_FIELDS, (
-        (uuid.UUID(bytes=randomness[16 * i:16 * i + 16], version=4), e.tenant_id, e.type, e.version,
-         e.aggregate_type, str(e.aggregate_id), json_text(e.data), now)
-        for i, e in enumerate(events)))
+        (event_id, e.tenant_id, e.type, e.version, e.aggregate_type, str(e.aggregate_id), json_text(e.data), now)
+        for event_id, e in zip(uuid7_many(len(events)), events, strict=True)))
     transaction.on_commit(kick_relay)
     return len(events)
