@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
@@ -27,6 +28,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def _https_by_default(field: models.Field[Any, Any], **kwargs: Any) -> forms.Field | None:
+    """A URL typed without a scheme is https (Django 6's default). The admin also builds the model's own
+    form field when it shows `url` read-only, so the form's Meta says it, not only the declared field."""
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
 class WebhookEndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https")
     event_types = forms.CharField(required=False, help_text="Comma-separated, e.g. escalation.approved, escalation.*; "
@@ -35,6 +44,7 @@ class WebhookEndpointForm(forms.ModelForm):
     class Meta:
         model = WebhookEndpoint
         fields = ["tenant", "url", "event_types", "description"]
+        formfield_callback = _https_by_default
 
     def clean_event_types(self) -> list[str]:
         raw = self.cleaned_data.get("event_types") or ""
