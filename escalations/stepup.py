@@ -67,7 +67,7 @@ def otp_challenge_send(*, actor: Actor, escalation: Escalation, channel: str) ->
         tenant_id=actor.tenant.pk, channel=channel, subject="Your TrustGuard code",
         body=(f"Your TrustGuard code is {code}. It lets you decide {escalation.type} "
               f"({escalation.source_entity_id}) and expires in {minutes} minutes. Never share it."),
-        purpose="otp_challenge", to_user_id=user.pk, sensitive=True,
+        purpose="otp_challenge", to_user_id=user.pk, sensitive=True, valid_until=challenge.expires_at,
     )
     audit_record(tenant_id=actor.tenant.pk, action="otp.challenge_sent", actor=actor, target_type="escalation",
                  target_id=escalation.pk, details={"channel": channel, "challenge": str(challenge.id)})

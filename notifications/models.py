@@ -133,6 +133,9 @@ class Message(models.Model):
     # For a sensitive message (a one-time code) the body is encrypted and blanked once delivered.
     body = models.TextField(blank=True)
     sensitive = models.BooleanField(default=False)
+    valid_until = models.DateTimeField(null=True, blank=True,
+                                       help_text="When it stops being of use (a one-time code's expiry): not sent "
+                                                 "or retried after that.")
     data = models.JSONField(default=dict, blank=True, help_text="Links for the in-app inbox (e.g. the escalation id).")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -389,8 +389,10 @@ def _context(values: dict[str, Any]) -> Any:
 # --- messages (personal: one-time codes, notices) -------------------------------------------------------
 
 def message_send(*, tenant_id: int, channel: str, subject: str, body: str, purpose: str,
-                 to_user_id: int | None = None, to_address: str = "", sensitive: bool = False) -> Message:
-    """Queue one personal message in the current transaction; it is sent after commit, at least once.
+                 to_user_id: int | None = None, to_address: str = "", sensitive: bool = False,
+                 valid_until: datetime | None = None) -> Message:
+    """Queue one personal message in the current transaction; it is sent after commit, at least once
+    (until `valid_until`, when given: a one-time code that arrives after it expired only misleads).
 
     A sensitive body (a one-time code) is encrypted at rest, never logged, and blanked once delivered.
     """
@@ -420,7 +422,7 @@ def message_send(*, tenant_id: int, channel: str, subject: str, body: str, purpo
     message = Message.objects.create(
         tenant_id=tenant_id, channel=channel, purpose=purpose, user=user,
         to_address="" if channel == Channel.IN_APP else address, subject=subject[:300],
-        body=encrypt(body) if sensitive else body, sensitive=sensitive,
+        body=encrypt(body) if sensitive else body, sensitive=sensitive, valid_until=valid_until,
         sent_at=now if channel == Channel.IN_APP else None, provider="in_app" if channel == Channel.IN_APP else "")
     if channel != Channel.IN_APP:
         delivery = Delivery.objects.create(tenant_id=tenant_id, kind=channel, message=message, next_attempt_at=now)
@@ -556,6 +558,8 @@ def _send(delivery: Delivery) -> channel_senders.SendResult:
     assert message is not None
     if message.sensitive and not message.body:
         raise channel_senders.SendFailed("the sensitive body was already discarded")
+    if message.valid_until is not None and timezone.now() >= message.valid_until:
+        raise channel_senders.SendFailed("it expired before it could be sent")
     if delivery.kind == Delivery.Kind.EMAIL:
         return channel_senders.email_send(to=message.to_address, subject=message.subject, body=message_body(message))
     return channel_senders.sms_provider().send(to=message.to_address, body=message_body(message))
@@ -586,12 +590,14 @@ def _delivery_failed(delivery: Delivery, exc: Exception) -> str:
         if row.status != DeliveryStatus.PENDING or row.attempts != delivery.attempts:
             return "stale"  # a newer attempt owns the row now
         row.last_status_code = status_code
-        if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+        retry_at = now + timedelta(seconds=backoff_seconds(row.attempts))
+        valid_until = row.message.valid_until if row.message is not None else None
+        if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS or (valid_until is not None and retry_at >= valid_until):
             _dead_letter(row, error, now)
             outcome = "dead"
         else:
             row.last_error = error[:2000]
-            row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempts))
+            row.next_attempt_at = retry_at
             outcome = "retry"
         row.save()
     logger.info("delivery %s attempt %s failed (%s): %s", delivery.pk, delivery.attempts, outcome, error)

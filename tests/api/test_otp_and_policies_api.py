@@ -12,6 +12,7 @@ import notifications.services
 from accounts.models import OtpChallenge, Tenant, User
 from escalations.models import Policy
 from escalations.services import stepup_subject
+from notifications.models import Message
 from tests.api.conftest import ORDER, Api, assert_problem
 from trustguard.jobs import registered_jobs
 
@@ -45,6 +46,8 @@ def test_the_assigned_approver_gets_a_code_by_email_and_decides_with_it(api, dja
     assert challenge.user.username == "ceo"
     assert challenge.subject_id == escalation["id"]
     assert challenge.content_hash == stepup_subject(challenge_escalation(escalation)).content_hash
+    message = Message.objects.get(purpose="otp_challenge", user=challenge.user)
+    assert message.valid_until == challenge.expires_at  # never sent, nor retried, after the code expired
     codes = [m for msg in mail.outbox for m in re.findall(r"\b\d{6}\b", str(msg.body))]
     assert codes, "the code was not delivered by email"
     decided = api("ceo").post(f"/escalations/{escalation['id']}/decisions",

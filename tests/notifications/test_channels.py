@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from escalations.models import Policy
 from escalations.services import Money, SourceRef, escalation_create, escalation_decide
 from notifications.models import Channel, Delivery, DeliveryStatus, Message
-from notifications.services import message_send
+from notifications.services import backoff_seconds, message_send
 from tests.conftest import totp_code
 
 from .conftest import deliver, pending, relay
@@ -89,6 +91,37 @@ def test_a_refused_sms_is_retried_and_records_the_provider_status(demo, twilio):
     delivery = Delivery.objects.get(pk=message.delivery.pk)
     assert delivery.last_status_code == 400 and "21211" in delivery.last_error
     assert "2348031234567" not in delivery.last_error
+
+
+def test_a_one_time_code_is_retried_while_it_is_valid_and_dead_lettered_once_a_retry_would_come_too_late(demo, twilio):
+    twilio.statuses = [503, 503]
+    now = timezone.now()
+    with transaction.atomic():
+        message = message_send(tenant_id=demo["tenant_obj"].pk, channel="sms", subject="", body="Your code is 493817",
+                               purpose="otp_challenge", to_address="+2348031234567", sensitive=True,
+                               valid_until=now + timedelta(seconds=backoff_seconds(1) + 60))
+
+    assert deliver(message.delivery) == "retry"  # the retry still lands inside the code's lifetime
+    delivery = Delivery.objects.get(pk=message.delivery.pk)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=now)
+    Message.objects.filter(pk=message.pk).update(valid_until=timezone.now() + timedelta(seconds=1))
+
+    assert deliver(delivery) == "dead"  # the next retry would come after the code expired
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DEAD and len(twilio.requests) == 2
+    assert Message.objects.get(pk=message.pk).body == ""  # the code is discarded with it
+
+
+def test_a_one_time_code_that_expired_while_queued_is_not_sent(demo, twilio):
+    with transaction.atomic():
+        message = message_send(tenant_id=demo["tenant_obj"].pk, channel="sms", subject="", body="Your code is 493817",
+                               purpose="otp_challenge", to_address="+2348031234567", sensitive=True,
+                               valid_until=timezone.now() - timedelta(seconds=1))
+
+    assert deliver(message.delivery) == "dead"
+
+    assert twilio.requests == []
+    assert "expired before it could be sent" in Delivery.objects.get(pk=message.delivery.pk).last_error
 
 
 def test_a_one_time_code_is_encrypted_at_rest_and_discarded_once_delivered(demo, smtp_receiver, caplog):
