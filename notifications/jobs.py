@@ -5,12 +5,20 @@ from __future__ import annotations
 from trustguard.jobs import periodic_job
 
 from . import services
+from .retention import notifications_purge
 
 
 @periodic_job("notifications.relay_outbox", order=200)
 def relay_outbox() -> str:
     """Safety net for lost on-commit kicks (broker down, worker killed): relay every unrelayed event."""
     return f"relayed {services.outbox_relay()} events"
+
+
+@periodic_job("notifications.purge", order=900)
+def purge() -> str:
+    """Finished deliveries, messages and events older than the retention (notifications/retention.py)."""
+    purged = notifications_purge()
+    return f"purged {purged.deliveries} deliveries, {purged.messages} messages, {purged.events} events"
 
 
 @periodic_job("notifications.deliver_due", order=210)

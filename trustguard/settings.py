@@ -180,6 +180,7 @@ _JOB_SCHEDULES: dict[str, object] = {
     "audit.verify_chains": crontab(hour=3, minute=47),
     "api.purge_idempotency_keys": 3600.0,
     "reports.purge_exports": 3600.0,
+    "notifications.purge": crontab(hour=3, minute=31),
 }
 CELERY_BEAT_SCHEDULE.update(
     {name: {"task": "trustguard.run_job", "schedule": schedule, "args": [name]} for name, schedule in _JOB_SCHEDULES.items()}
@@ -292,6 +293,8 @@ DEFAULT_PHONE_REGION = env_str("TRUSTGUARD_DEFAULT_PHONE_REGION", "NG")
 DELIVERY_MAX_ATTEMPTS = env_int("TRUSTGUARD_DELIVERY_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
 DELIVERY_BACKOFF_BASE_SECONDS = env_int("TRUSTGUARD_DELIVERY_BACKOFF_BASE", 30, minimum=1)
 DELIVERY_BACKOFF_MAX_SECONDS = env_int("TRUSTGUARD_DELIVERY_BACKOFF_MAX", 6 * 3600, minimum=1)
+# Finished deliveries, messages and relayed events are deleted after this many days (notifications/retention.py).
+NOTIFICATION_RETENTION_DAYS = env_int("TRUSTGUARD_NOTIFICATION_RETENTION_DAYS", 90, minimum=1)
 # An attempt in flight holds its delivery this long; a worker killed mid-send lets it go after that.
 DELIVERY_LEASE_SECONDS = env_int("TRUSTGUARD_DELIVERY_LEASE_SECONDS", 120, minimum=1)
 # A relay batch's new deliveries are kicked as at most this many tasks (slices of ids); fewer
