@@ -152,6 +152,20 @@ def credential_revoke(*, credential: ApiKey | PersonalToken, actor: Actor) -> Ap
     return locked
 
 
+@transaction.atomic
+def credential_restore(*, credential: ApiKey | PersonalToken, actor: Actor) -> ApiKey | PersonalToken:
+    """Undo a revocation (the demo seed restores its well-known credentials); audited like the revocation."""
+    kind = "api_key" if isinstance(credential, ApiKey) else "personal_token"
+    locked = type(credential).objects.select_for_update().get(pk=credential.pk)
+    if locked.revoked_at is not None:
+        revoked_at, locked.revoked_at = locked.revoked_at, None
+        locked.save(update_fields=["revoked_at"])
+        audit_record(tenant_id=locked.tenant_id, action="credential.restored", actor=actor, target_type=kind,
+                     target_id=locked.pk, before={"prefix": locked.prefix, "revoked_at": revoked_at},
+                     after={"prefix": locked.prefix, "revoked_at": None})
+    return locked
+
+
 def credential_authenticate(secret: str) -> Actor:
     """Resolve a bearer secret to an Actor. Unknown, revoked or malformed: NotAuthenticated (401)."""
     if secret.startswith(API_KEY_PREFIX):

@@ -22,6 +22,7 @@ from accounts.services import (
     API_KEY_PREFIX,
     TOKEN_PREFIX,
     api_key_create,
+    credential_restore,
     membership_add,
     personal_token_create,
     secret_digest,
@@ -72,12 +73,12 @@ def _token(prefix: str, *parts: str) -> str:
     return prefix + base64.urlsafe_b64encode(_derive(*parts)).decode().rstrip("=")
 
 
-def _ensure_credential(model: type[ApiKey] | type[PersonalToken], secret: str, create: Any) -> None:
+def _ensure_credential(model: type[ApiKey] | type[PersonalToken], secret: str, create: Any, actor: Actor) -> None:
     existing = model.objects.filter(digest=secret_digest(secret)).first()
     if existing is None:
         create(secret)
     elif existing.revoked_at is not None:
-        model.objects.filter(pk=existing.pk).update(revoked_at=None)
+        credential_restore(credential=existing, actor=actor)
 
 
 @transaction.atomic
@@ -98,7 +99,7 @@ def seed_demo(slug: str = "demo") -> dict[str, Any]:
 
     vendor_secret = _token(API_KEY_PREFIX, slug, "vendor")
     _ensure_credential(ApiKey, vendor_secret,
-                       lambda s: api_key_create(tenant=tenant, name="vendor", actor=actor, secret=s))
+                       lambda s: api_key_create(tenant=tenant, name="vendor", actor=actor, secret=s), actor)
 
     users = []
     for name, role, full_name, phone in DEMO_PEOPLE:
@@ -119,7 +120,7 @@ def seed_demo(slug: str = "demo") -> dict[str, Any]:
                                             defaults={"key": totp_key.hex(), "confirmed": True})
         api_token = _token(TOKEN_PREFIX, slug, name, "token")
         _ensure_credential(PersonalToken, api_token, lambda s, u=user: personal_token_create(
-            user=u, tenant=tenant, name="demo token", actor=actor, secret=s))
+            user=u, tenant=tenant, name="demo token", actor=actor, secret=s), actor)
         users.append({"username": username, "email": email, "role": str(role), "password": password,
                       "totp_secret": base64.b32encode(totp_key).decode(), "api_token": api_token})
     return {"tenant": slug, "api_keys": {"vendor": vendor_secret}, "users": users}

@@ -58,6 +58,23 @@ def test_seeding_twice_is_idempotent_and_prints_the_same_secrets():
     assert TriggerRule.objects.count() == 2
 
 
+def test_seeding_again_restores_a_revoked_demo_key_and_records_it_on_the_audit_chain():
+    from accounts.actors import Actor
+    from accounts.models import ApiKey
+    from accounts.services import credential_revoke
+    from audit.models import AuditEvent
+
+    data = json.loads(seed("--json"))
+    key = ApiKey.objects.get(tenant__slug="demo", name="vendor")
+    credential_revoke(credential=key, actor=Actor.for_system(key.tenant, "test"))
+
+    seed("--json")
+
+    assert credential_authenticate(data["api_keys"]["vendor"]).api_key == key
+    restored = AuditEvent.objects.get(action="credential.restored", target_id=str(key.pk))
+    assert restored.before["revoked_at"] and restored.after == {"prefix": key.prefix, "revoked_at": None}
+
+
 def test_another_tenant_gets_prefixed_usernames():
     data = json.loads(seed("--tenant", "acme", "--json"))
 

@@ -177,6 +177,11 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
     "accounts.services.credential_revoke": (
         lambda w: accounts_services.credential_revoke(credential=ApiKey.objects.get(name="vendor", tenant=w.tenant),
                                                       actor=w.actor("ops")), {"credential.revoked"}),
+    "accounts.services.credential_restore": (
+        lambda w: accounts_services.credential_restore(
+            credential=accounts_services.credential_revoke(credential=ApiKey.objects.get(name="vendor", tenant=w.tenant),
+                                                           actor=w.actor("ops")), actor=w.actor("ops")),
+        {"credential.revoked", "credential.restored"}),
     "accounts.stepup.stepup_verify": (
         lambda w: _otp_failures(w),
         {"otp.failed", "otp.replay_refused", "otp.locked_out"}),
