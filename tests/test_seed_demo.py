@@ -72,7 +72,8 @@ def test_seeding_again_restores_a_revoked_demo_key_and_records_it_on_the_audit_c
 
     assert credential_authenticate(data["api_keys"]["vendor"]).api_key == key
     restored = AuditEvent.objects.get(action="credential.restored", target_id=str(key.pk))
-    assert restored.before["revoked_at"] and restored.after == {"prefix": key.prefix, "revoked_at": None}
+    assert restored.before is not None and restored.before["revoked_at"]
+    assert restored.after == {"prefix": key.prefix, "revoked_at": None}
 
 
 def test_another_tenant_gets_prefixed_usernames():
