@@ -139,8 +139,10 @@ def record_change(escalation: Escalation, *, actor: Actor, action: str, before: 
 
 
 def lock_escalation(escalation: Escalation | str) -> Escalation:
+    """Lock the escalation's row (only it: a plain FOR UPDATE would lock the joined tenant row too, and
+    with it serialise every action of the tenant and block each insert that references the tenant)."""
     pk = escalation.pk if isinstance(escalation, Escalation) else escalation
-    return Escalation.objects.select_for_update().select_related("tenant").get(pk=pk)
+    return Escalation.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=pk)
 
 
 def sync_from_approval(escalation: Escalation | SweptEscalation, request: ApprovalRequest | None,
