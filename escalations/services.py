@@ -139,10 +139,6 @@ def record_change(escalation: Escalation, *, actor: Actor, action: str, before: 
                  target_id=escalation.pk, before=before, after=audit_state(escalation), details=details)
 
 
-# What the API representation (serializers.escalation_dict) reads besides the row and its approval.
-REPRESENTED_RELATIONS = ("tenant", "requested_by_user", "requested_by_api_key", "acknowledged_by")
-
-
 def lock_escalation(escalation: Escalation | str, *, actor: Actor | None = None,
                     related: Sequence[str] = ("tenant",)) -> Escalation:
     """Lock the escalation's row, reading the `related` rows with it (read, not locked).
@@ -150,23 +146,24 @@ def lock_escalation(escalation: Escalation | str, *, actor: Actor | None = None,
     Only the escalation's row: a plain FOR UPDATE would lock the joined tenant row too, and with it
     serialise every action of the tenant (and block each insert that references the tenant).
     With `actor`, an id is looked up as selectors.escalation_for_action does (in the actor's tenant;
-    for a key, among its own requests): NotFound otherwise, in the same query as the lock.
+    for a key, among its own requests; NotFound otherwise) in the same query, and the escalation's
+    tenant is the actor's, already in hand.
     """
     queryset = Escalation.objects.select_for_update(of=("self",)).select_related(*related)
     if isinstance(escalation, Escalation):
-        return queryset.get(pk=escalation.pk)
-    if actor is None:
+        found = queryset.get(pk=escalation.pk)
+    elif actor is None:
         return queryset.get(pk=escalation)
-    try:
-        pk = uuid.UUID(str(escalation))
-    except ValueError:
-        raise NotFound("no such escalation", slug="not-found") from None
-    queryset = queryset.filter(tenant=actor.tenant, pk=pk)
-    if actor.api_key is not None:
-        queryset = queryset.filter(requested_by_api_key=actor.api_key)
-    found = queryset.first()
-    if found is None:
-        raise NotFound("no such escalation", slug="not-found")
+    else:
+        scope: dict[str, Any] = {"tenant": actor.tenant}
+        if actor.api_key is not None:
+            scope["requested_by_api_key"] = actor.api_key
+        try:
+            found = queryset.get(pk=uuid.UUID(str(escalation)), **scope)
+        except (ValueError, Escalation.DoesNotExist):
+            raise NotFound("no such escalation", slug="not-found") from None
+    if actor is not None and found.tenant_id == actor.tenant.pk:
+        found.tenant = actor.tenant
     return found
 
 
@@ -397,7 +394,9 @@ def escalation_decide(*, actor: Actor, escalation: Escalation | str, decision: s
 def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justification: str, otp: str | None,
             conditions: Sequence[str], defer_until: datetime | None) -> Escalation | DomainError:
     """1. Lock and check state and rules (no code spent). 2. Verify the code. 3. Decide and record."""
-    escalation = lock_escalation(escalation, actor=actor, related=REPRESENTED_RELATIONS)
+    # The key that created it is joined for the response (a vendor's case, the usual one); a requesting
+    # or acknowledging person is read only when there is one.
+    escalation = lock_escalation(escalation, actor=actor, related=("requested_by_api_key",))
     if escalation.is_final:
         raise Conflict(f"the escalation is already {escalation.status}; decisions are final", slug="already-decided")
     validate_decision_input(decision=decision, justification=justification, conditions=conditions,
