@@ -67,12 +67,18 @@ class Actor:
 
     # --- authority ---
     @cached_property
+    def _authority(self) -> tuple[frozenset[str], frozenset[str]]:
+        """A person's (roles, capabilities), read together once: most requests ask both."""
+        from .selectors import user_authority
+
+        assert self.user is not None
+        return user_authority(user=self.user, tenant=self.tenant)
+
+    @cached_property
     def roles(self) -> frozenset[str]:
         if not self.user:
             return frozenset()
-        from .selectors import user_roles
-
-        return user_roles(user=self.user, tenant=self.tenant)
+        return self._authority[0]
 
     @cached_property
     def capabilities(self) -> frozenset[str]:
@@ -80,10 +86,7 @@ class Actor:
             return API_KEY_CAPABILITIES
         if self.system:
             return frozenset()
-        from .selectors import user_capabilities
-
-        assert self.user is not None
-        return user_capabilities(user=self.user, tenant=self.tenant)
+        return self._authority[1]
 
     def can(self, capability: str) -> bool:
         """May this actor do `capability` in its tenant? The one question code asks."""

@@ -43,8 +43,12 @@ class StepUpResult:
 
 
 def _locked_state(user: User) -> StepUpState:
-    StepUpState.objects.get_or_create(user=user)
-    return StepUpState.objects.select_for_update().get(user=user)
+    """The person's step-up state, locked; created on first use (one query once it exists)."""
+    state = StepUpState.objects.select_for_update().filter(user=user).first()
+    if state is None:
+        StepUpState.objects.get_or_create(user=user)
+        state = StepUpState.objects.select_for_update().get(user=user)
+    return state
 
 
 def lockout_remaining(state: StepUpState, now: datetime) -> int:

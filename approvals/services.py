@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.models import Tenant, User
@@ -40,7 +41,10 @@ class DecisionOutcome:
 
 def _open_next_stage(request: ApprovalRequest, after_index: int, now: datetime) -> ApprovalStage | None:
     """Open the first stage after `after_index` that needs approvals; stages needing none complete at once."""
-    for stage in request.stages.filter(index__gt=after_index).order_by("index"):
+    # approval_lock has the stages (locked, in index order) in hand: no second read of them.
+    stages = (list(request.stages.all()) if "stages" in _prefetched(request)
+              else request.stages.filter(index__gt=after_index).order_by("index"))
+    for stage in (s for s in stages if s.index > after_index):
         if stage.approvals_required == 0:
             stage.status, stage.opened_at, stage.completed_at = ApprovalStage.Status.COMPLETE, now, now
             stage.save(update_fields=["status", "opened_at", "completed_at"])
@@ -89,6 +93,18 @@ def is_requester(request: ApprovalRequest, user: User) -> bool:
     return bool(request.requester_email and user.email and request.requester_email.lower() == user.email.lower())
 
 
+def _prefetched(request: ApprovalRequest) -> dict[str, Any]:
+    """The relations of `request` already in hand (Django's prefetch cache), by name."""
+    return getattr(request, "_prefetched_objects_cache", {})
+
+
+def _has_approved(request: ApprovalRequest, user: User) -> bool:
+    if "decisions" in _prefetched(request):  # every decision so far, read under the request's lock
+        return any(d.decided_by_id == user.pk and d.decision == Decision.Kind.APPROVE
+                   for d in request.decisions.all())
+    return request.decisions.filter(decided_by=user, decision=Decision.Kind.APPROVE).exists()
+
+
 def current_stage(request: ApprovalRequest) -> ApprovalStage:
     return request.stages.get(index=request.current_stage)
 
@@ -117,7 +133,7 @@ def approval_check_decider(*, request: ApprovalRequest, stage: ApprovalStage, us
     self_approval = decision == Decision.Kind.APPROVE and is_requester(request, user)
     if self_approval and not request.allow_self_approval:
         raise PermissionDenied("the requester may not approve their own request (four-eyes rule)", slug="four-eyes")
-    if decision == Decision.Kind.APPROVE and request.decisions.filter(decided_by=user, decision=Decision.Kind.APPROVE).exists():
+    if decision == Decision.Kind.APPROVE and _has_approved(request, user):
         raise Conflict("you have already approved this request; a second approval must come from someone else",
                        slug="duplicate-approval")
     return self_approval
@@ -147,9 +163,21 @@ def validate_decision_input(*, decision: str, justification: str, conditions: Se
 
 
 def approval_lock(request_id: int) -> tuple[ApprovalRequest, ApprovalStage]:
-    """Lock a request and then its current stage (always in this order: no deadlock between deciders)."""
+    """Lock a request, then its stages in index order (always in this order: no deadlock between deciders);
+    return it and its current stage.
+
+    The stages and the decisions so far stay on the request (request.stages.all() and
+    request.decisions.all() read nothing more): the rules, the engine (which keeps them current) and
+    the caller's response use them. Decisions need no lock: they are only written under the request's.
+    """
     locked = ApprovalRequest.objects.select_for_update().get(pk=request_id)
-    return locked, ApprovalStage.objects.select_for_update().get(request=locked, index=locked.current_stage)
+    prefetch_related_objects(
+        [locked], Prefetch("stages", queryset=ApprovalStage.objects.select_for_update().order_by("index")),
+        Prefetch("decisions", queryset=Decision.objects.select_related("decided_by").order_by("decided_at", "id")))
+    stage = next((s for s in locked.stages.all() if s.index == locked.current_stage), None)
+    if stage is None:
+        raise ApprovalStage.DoesNotExist(f"request {locked.pk} has no stage {locked.current_stage}")
+    return locked, stage
 
 
 def approval_decide(*, request: ApprovalRequest, stage: ApprovalStage, user: User, roles: frozenset[str],
@@ -177,6 +205,9 @@ def approval_decide(*, request: ApprovalRequest, stage: ApprovalStage, user: Use
             )
     except IntegrityError as exc:
         raise Conflict("you have already approved this request", slug="duplicate-approval") from exc
+    if "decisions" in _prefetched(request):  # keep request.decisions.all() what the database now holds
+        decisions = request.decisions.all()
+        decisions._result_cache = sorted([*decisions, record], key=lambda d: (d.decided_at, d.id))
 
     outcome = DecisionOutcome(decision=record)
     if decision == Decision.Kind.APPROVE:

@@ -261,11 +261,12 @@ class EscalationDecisionView(APIView):
     def post(self, request: Request, escalation_id: str) -> Response:
         actor = actor_of(request)
         data = validated(DecisionInput, request)
-        escalation = selectors.escalation_for_action(actor=actor, escalation_id=escalation_id)
-        escalation_decide(actor=actor, escalation=escalation, decision=data["decision"],
-                          justification=data["justification"], otp=data["otp"],
-                          conditions=data.get("conditions", ()), defer_until=data.get("defer_until"))
-        return escalation_response(actor, escalation.pk, status.HTTP_201_CREATED)
+        # The service looks the id up in the actor's scope (404 as escalation_for_action) in its locking
+        # read, and returns the escalation as committed with everything the body shows: no read-back.
+        escalation = escalation_decide(actor=actor, escalation=escalation_id, decision=data["decision"],
+                                       justification=data["justification"], otp=data["otp"],
+                                       conditions=data.get("conditions", ()), defer_until=data.get("defer_until"))
+        return Response(escalation_dict(escalation), status=status.HTTP_201_CREATED)
 
 
 class EscalationCancelView(APIView):

@@ -8,6 +8,7 @@ chain lock, held until commit), and leave network work to the relay after commit
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,7 +35,7 @@ from approvals.services import (
 )
 from audit.services import audit_record
 from notifications.services import event_emit
-from trustguard.errors import Conflict, DomainError, PermissionDenied, Unprocessable, ValidationFailed
+from trustguard.errors import Conflict, DomainError, NotFound, PermissionDenied, Unprocessable, ValidationFailed
 from trustguard.jsonutil import canonical_json
 from trustguard.phones import normalize_phone
 
@@ -138,9 +139,32 @@ def record_change(escalation: Escalation, *, actor: Actor, action: str, before: 
                  target_id=escalation.pk, before=before, after=audit_state(escalation), details=details)
 
 
-def lock_escalation(escalation: Escalation | str) -> Escalation:
-    pk = escalation.pk if isinstance(escalation, Escalation) else escalation
-    return Escalation.objects.select_for_update().select_related("tenant").get(pk=pk)
+def lock_escalation(escalation: Escalation | str, *, actor: Actor | None = None,
+                    related: Sequence[str] = ("tenant",)) -> Escalation:
+    """Lock the escalation's row, reading the `related` rows with it (read, not locked).
+
+    Only the escalation's row: a plain FOR UPDATE would lock the joined tenant row too, and with it
+    serialise every action of the tenant (and block each insert that references the tenant).
+    With `actor`, an id is looked up as selectors.escalation_for_action does (in the actor's tenant;
+    for a key, among its own requests; NotFound otherwise) in the same query, and the escalation's
+    tenant is the actor's, already in hand.
+    """
+    queryset = Escalation.objects.select_for_update(of=("self",)).select_related(*related)
+    if isinstance(escalation, Escalation):
+        found = queryset.get(pk=escalation.pk)
+    elif actor is None:
+        return queryset.get(pk=escalation)
+    else:
+        scope: dict[str, Any] = {"tenant": actor.tenant}
+        if actor.api_key is not None:
+            scope["requested_by_api_key"] = actor.api_key
+        try:
+            found = queryset.get(pk=uuid.UUID(str(escalation)), **scope)
+        except (ValueError, Escalation.DoesNotExist):
+            raise NotFound("no such escalation", slug="not-found") from None
+    if actor is not None and found.tenant_id == actor.tenant.pk:
+        found.tenant = actor.tenant
+    return found
 
 
 def sync_from_approval(escalation: Escalation | SweptEscalation, request: ApprovalRequest | None,
@@ -355,6 +379,9 @@ def escalation_decide(*, actor: Actor, escalation: Escalation | str, decision: s
 
     A wrong code is counted and audited (that part commits) and then refused; a refused decision
     never consumes a code, and an accepted code always has its decision.
+    `escalation` may be an id, looked up in the actor's tenant (NotFound outside it). The escalation
+    returned carries, as committed, what the API representation reads: its approval with the stages
+    and decisions, and the related rows.
     """
     result = _decide(actor=actor, escalation=escalation, decision=decision, justification=justification, otp=otp,
                      conditions=conditions, defer_until=defer_until)
@@ -367,12 +394,15 @@ def escalation_decide(*, actor: Actor, escalation: Escalation | str, decision: s
 def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justification: str, otp: str | None,
             conditions: Sequence[str], defer_until: datetime | None) -> Escalation | DomainError:
     """1. Lock and check state and rules (no code spent). 2. Verify the code. 3. Decide and record."""
-    escalation = lock_escalation(escalation)
+    # The key that created it is joined for the response (a vendor's case, the usual one); a requesting
+    # or acknowledging person is read only when there is one.
+    escalation = lock_escalation(escalation, actor=actor, related=("requested_by_api_key",))
     if escalation.is_final:
         raise Conflict(f"the escalation is already {escalation.status}; decisions are final", slug="already-decided")
     validate_decision_input(decision=decision, justification=justification, conditions=conditions,
                             defer_until=defer_until)
     approval, stage = approval_lock(escalation.approval_id)
+    escalation.approval = approval  # locked, with its stages and decisions: kept current by approval_decide
     _require_assigned(actor, escalation, Capability.ESCALATION_DECIDE, stage)
     assert actor.user is not None
     approval_check_decider(request=approval, stage=stage, user=actor.user, roles=actor.roles, decision=decision)

@@ -83,3 +83,24 @@ def test_api_keys_create_but_never_decide(vendor):
     assert vendor.can("escalation.create")
     assert not vendor.can(Capability.ESCALATION_DECIDE)
     assert not vendor.can(Capability.POLICY_MANAGE)
+
+
+def test_roles_and_capabilities_read_together_match_each_read_alone(make_tenant, make_person):
+    from guardian.shortcuts import assign_perm
+
+    from accounts.roles import codename
+    from accounts.selectors import user_authority, user_capabilities, user_roles
+
+    acme, globex = make_tenant("acme"), make_tenant("globex")
+    co = make_person(acme, Role.COMPLIANCE_OFFICER, "co")
+    assign_perm(f"accounts.{codename(Capability.POLICY_MANAGE)}", co, acme)  # a direct, per-user grant
+    departed = make_person(acme, Role.CEO, "departed")
+    departed.is_active = False
+    departed.save(update_fields=["is_active"])
+
+    for user, tenant in ((co, acme), (co, globex), (departed, acme)):
+        expected = (user_roles(user=user, tenant=tenant), user_capabilities(user=user, tenant=tenant))
+        assert user_authority(user=user, tenant=tenant) == expected
+    assert Capability.POLICY_MANAGE in Actor(tenant=acme, user=co).capabilities
+    assert Actor(tenant=acme, user=departed).capabilities == frozenset()
+    assert Actor(tenant=acme, user=departed).roles == frozenset({Role.CEO})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -336,6 +337,60 @@ def test_a_wrong_code_is_403_and_another_role_is_403(api):
                                    {"decision": "approve", "justification": "ok", "otp": "000000"}), 403)
     assert_problem(api("sm").post(f"/escalations/{escalation['id']}/decisions",
                                   {"decision": "approve", "justification": "ok", "otp": otp("sm")}), 403)
+
+
+def decide_and_compare_with_detail(api: Callable[[str | None], Api], who: str, escalation_id: str, body: dict) -> dict:
+    """POST a decision; its 201 body must be exactly what GET then shows (without the history)."""
+    response = api(who).post(f"/escalations/{escalation_id}/decisions", {**body, "otp": otp(who)})
+    assert response.status_code == 201, response.content
+    detail = api("ceo").get(f"/escalations/{escalation_id}").json()
+    detail.pop("history")
+    assert response.json() == detail
+    return response.json()
+
+
+def test_the_decision_response_is_the_escalation_as_committed_through_stages_and_deferrals(api):
+    escalation = create(api("vendor"), {**ORDER, "type": "HIGH_RISK_CDD"})
+    path_id = escalation["id"]
+
+    opened = decide_and_compare_with_detail(api, "co", path_id, {
+        "decision": "approve", "justification": "File complete", "conditions": ["Refresh KYC yearly"]})
+    deferred = decide_and_compare_with_detail(api, "sm", path_id, {
+        "decision": "defer", "justification": "Waiting for the source of funds",
+        "defer_until": "2099-01-02T10:30:00.123456+01:00"})
+    approved = decide_and_compare_with_detail(api, "sm", path_id, {
+        "decision": "approve", "justification": "Source of funds seen"})
+
+    assert (opened["current_stage"], opened["status"], opened["route"][0]["status"]) == (1, "pending", "complete")
+    assert (deferred["status"], deferred["defer_until"]) == ("deferred", "2099-01-02T09:30:00.123456Z")
+    assert approved["status"] == "approved"
+    assert [d["decision"] for d in approved["decisions"]] == ["approve", "defer", "approve"]
+    assert approved["conditions"] == ["Refresh KYC yearly"]
+
+
+def test_the_decision_response_shows_a_partial_quorum_a_person_requester_and_the_acknowledger(api):
+    change = create(api("vendor"), {**ORDER, "type": "OPERATION_CHANGE", "risk_level": "high"})
+    partial = decide_and_compare_with_detail(api, "sm", change["id"], {"decision": "approve", "justification": "ok"})
+    closed = decide_and_compare_with_detail(api, "sm2", change["id"], {"decision": "approve", "justification": "ok"})
+    assert (partial["approvals_received"], partial["status"]) == (1, "pending")
+    assert (closed["approvals_received"], closed["status"]) == (2, "approved")
+
+    manual = create(api("co"))
+    assert api("ceo").post(f"/escalations/{manual['id']}/acknowledge").status_code == 200
+    rejected = decide_and_compare_with_detail(api, "ceo", manual["id"], {"decision": "reject", "justification": "no"})
+    assert (rejected["status"], rejected["acknowledged_by"]) == ("rejected", "ceo")
+    assert rejected["requester"] == {"type": "user", "name": "co"}
+
+
+def test_a_decision_on_another_tenants_or_a_malformed_id_is_404(api, other):
+    escalation = create(api("vendor"))
+    outsider_ceo = Api(other["by_name"]["ceo"]["api_token"])
+
+    assert_problem(outsider_ceo.post(f"/escalations/{escalation['id']}/decisions", {
+        "decision": "approve", "justification": "ok", "otp": otp("other-ceo")}), 404)
+    assert_problem(api("ceo").post("/escalations/not-a-uuid/decisions", {
+        "decision": "approve", "justification": "ok", "otp": otp("ceo")}), 404)
+    assert Escalation.objects.get(pk=escalation["id"]).status == "pending"
 
 
 def test_a_decision_on_a_final_escalation_is_409(api):

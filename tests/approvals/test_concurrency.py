@@ -6,14 +6,14 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts.actors import Actor
 from accounts.services import api_key_create
 from approvals.models import Decision
 from escalations.models import EscalationStatus
 from escalations.policies import policy_upsert
-from escalations.services import SourceRef, escalation_create, escalation_decide
+from escalations.services import SourceRef, escalation_create, escalation_decide, lock_escalation
 from tests.conftest import totp_code
 from trustguard.errors import DomainError
 
@@ -100,3 +100,32 @@ def test_one_person_approving_twenty_times_at_once_counts_once(make_tenant, make
     escalation.refresh_from_db()
     assert escalation.approvals_received == 1
     assert Decision.objects.count() == 1
+
+
+def test_an_escalation_locked_by_one_action_does_not_hold_up_another_of_the_same_tenant(make_tenant, make_person):
+    tenant, _, first = setup_change(make_tenant, make_person, quorum=1, people=1)
+    key, _ = api_key_create(tenant=tenant, name="second-tool", actor=Actor.for_system(tenant, "test"))
+    second = escalation_create(actor=Actor(tenant=tenant, api_key=key), type="BIG_CHANGE", reason="Resize",
+                               source=SourceRef("second-tool", "change", "CHG-2"))
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_first() -> None:
+        try:
+            with transaction.atomic():
+                lock_escalation(first)
+                held.set()
+                release.wait(60)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_first)
+    holder.start()
+    try:
+        assert held.wait(60)
+        with transaction.atomic():
+            # A lock on the tenant's row (a bare FOR UPDATE over the join) would make this wait, then fail.
+            connection.cursor().execute("SET LOCAL lock_timeout = '5s'")
+            assert lock_escalation(second).pk == second.pk
+    finally:
+        release.set()
+        holder.join(timeout=60)
