@@ -169,6 +169,18 @@ def _decode_cursor(cursor: str) -> tuple[datetime | None, str] | None:
         return None
 
 
+# What a queue card prints (escalations.queue_cards) and the cursor needs, and nothing else: the rows'
+# JSON columns (payload, contact, policy snapshot, ...) and the policy's rules are most of what a row
+# weighs, and decoding them for 26 rows was a good part of the page's CPU. A card that reads a field
+# not listed here would cost one query per card (the page's query-count test catches that).
+QUEUE_CARD_FIELDS = (
+    "id", "policy__name", "type", "reason", "source_system", "source_entity_type", "source_entity_id",
+    "amount_minor", "currency", "risk_level", "urgency", "status", "assigned_role", "escalation_level",
+    "approvals_required", "approvals_received", "ack_due_at", "expires_at", "defer_until",
+    "next_deadline_at", "created_at",
+)
+
+
 @dataclass
 class Page:
     items: list[Escalation]
@@ -185,7 +197,7 @@ def paginate_queue(qs: QuerySet[Escalation], *, cursor: str = "", size: int = QU
         else:
             qs = qs.filter(Q(next_deadline_at__gt=deadline) | Q(next_deadline_at=deadline, id__gt=pk)
                            | Q(next_deadline_at__isnull=True))
-    rows = list(qs.select_related("policy")[: size + 1])
+    rows = list(qs.select_related("policy").only(*QUEUE_CARD_FIELDS)[: size + 1])
     has_more = len(rows) > size
     items = rows[:size]
     return Page(items=items, next_cursor=_encode_cursor(items[-1]) if has_more else None)
