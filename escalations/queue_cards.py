@@ -22,8 +22,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.utils.translation import get_language
 
-from .models import Escalation
-from .templatetags.dashboard import age, format_money, risk_badge, role_label, sla, status_badge, urgency_badge
+from .templatetags.dashboard import age, deadline_of, format_money, risk_badge, role_label, status_badge, urgency_badge
 
 # Any valid pk: the detail URL is reversed once per page and the real pk put in its place (a
 # UUID's text needs no quoting in a path, so this gives what reverse() would for each card).
@@ -51,8 +50,8 @@ def _format_minute(naive: datetime, offset: timedelta | None, tzname: str | None
     return dateformat.format(naive.replace(tzinfo=zone), datetime_format)
 
 
-def queue_cards(items: list[Escalation]) -> list[dict[str, Any]]:
-    """One dict per escalation with everything its card prints, in the queue's order."""
+def queue_cards(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dict per queue row (selectors.QUEUE_CARD_FIELDS) with everything its card prints, in order."""
     detail_url = reverse("dashboard:detail", args=[_PK_PLACEHOLDER])
     datetime_format = get_format("DATETIME_FORMAT")
     tz = timezone.get_current_timezone()
@@ -79,36 +78,38 @@ def queue_cards(items: list[Escalation]) -> list[dict[str, Any]]:
 
     cards = []
     for e in items:
-        pk = str(e.pk)
-        deadline = sla(e)
+        pk = str(e["id"])
+        deadline = deadline_of(status=e["status"], ack_due_at=e["ack_due_at"], expires_at=e["expires_at"],
+                               defer_until=e["defer_until"])
         when = deadline["when"]
         when_iso, when_title = local(when) if when is not None else ("", "")
-        created_iso, created_title = local(e.created_at)
-        if e.assigned_role not in roles:
-            roles[e.assigned_role] = role_label(e.assigned_role)
+        created_iso, created_title = local(e["created_at"])
+        role = e["assigned_role"]
+        if role not in roles:
+            roles[role] = role_label(role)
         cards.append({
             "pk": pk,
             "url": detail_url.replace(_PK_PLACEHOLDER, pk),
-            "money": format_money(e.amount_minor, e.currency),
-            "title": e.policy.name or e.type,
-            "source_entity_id": e.source_entity_id,
-            "source_system": e.source_system,
-            "source_entity_type": e.source_entity_type,
-            "type": e.type,
-            "reason": Truncator(e.reason).chars(REASON_CHARS),
+            "money": format_money(e["amount_minor"], e["currency"]),
+            "title": e["policy__name"] or e["type"],
+            "source_entity_id": e["source_entity_id"],
+            "source_system": e["source_system"],
+            "source_entity_type": e["source_entity_type"],
+            "type": e["type"],
+            "reason": Truncator(e["reason"]).chars(REASON_CHARS),
             "sla_state": deadline["state"],
             "deadline_icon": _DEADLINE_ICONS.get(deadline["state"], _OTHER_DEADLINE_ICON),
             "deadline_label": deadline["label"],
             "deadline_iso": when_iso,
             "deadline_title": when_title,
-            "status_badge": badge(status_badge, e.status),
-            "risk_badge": badge(risk_badge, e.risk_level),
-            "urgency_badge": badge(urgency_badge, e.urgency) if e.urgency != "normal" else "",
-            "escalation_level": e.escalation_level,
+            "status_badge": badge(status_badge, e["status"]),
+            "risk_badge": badge(risk_badge, e["risk_level"]),
+            "urgency_badge": badge(urgency_badge, e["urgency"]) if e["urgency"] != "normal" else "",
+            "escalation_level": e["escalation_level"],
             "created_iso": created_iso,
             "created_title": created_title,
-            "age": age(e.created_at),
-            "role": roles[e.assigned_role],
-            "approvals": (f"{e.approvals_received}/{e.approvals_required}" if e.approvals_required > 1 else ""),
+            "age": age(e["created_at"]),
+            "role": roles[role],
+            "approvals": (f"{e['approvals_received']}/{e['approvals_required']}" if e["approvals_required"] > 1 else ""),
         })
     return cards

@@ -23,7 +23,7 @@ def as_template_prints(value: datetime) -> tuple[str, str]:
 
 
 def card_of(escalation: Escalation) -> dict:
-    row = Escalation.objects.select_related("policy").only(*QUEUE_CARD_FIELDS).get(pk=escalation.pk)
+    row = Escalation.objects.filter(pk=escalation.pk).values(*QUEUE_CARD_FIELDS).get()
     return queue_cards([row])[0]
 
 
