@@ -29,6 +29,7 @@ from trustguard.errors import DomainError
 from . import services
 from .attachments import SAFE_TYPES, LinkExpired, LinkRefused, attachment_check, attachment_token, attachments_of
 from .models import Escalation, EscalationStatus
+from .queue_cards import queue_cards
 from .selectors import (
     PENDING_BADGE_CAP,
     QueueFilters,
@@ -76,10 +77,11 @@ def queue(request: HttpRequest) -> HttpResponse:
     # People who decide start with their own queue; those who only oversee (operators) with everything.
     filters = QueueFilters.from_query(request.GET, default_scope="mine" if actor.can(Capability.ESCALATION_VIEW) else "all")
     page = paginate_queue(escalation_queue(actor=actor, filters=filters), cursor=request.GET.get("cursor", ""))
+    cards = queue_cards(page.items)
     query = request.GET.copy()
     query.pop("cursor", None)
     context = {
-        "page": page, "filters": filters, "filter_query": query.urlencode(),
+        "page": page, "cards": cards, "filters": filters, "filter_query": query.urlencode(),
         "types": queue_types(actor=actor), "statuses": EscalationStatus.choices,
         "can_view_all": actor.can(Capability.ESCALATION_VIEW_ALL), "is_filtered": _is_filtered(filters),
         "appending": bool(request.GET.get("cursor")),
