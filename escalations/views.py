@@ -23,8 +23,9 @@ from accounts.roles import Capability
 from accounts.totp import has_confirmed_device
 from accounts.web import tenant_view
 from approvals.models import Decision
-from notifications.selectors import inbox_unread_count
-from trustguard.errors import DomainError
+from notifications.selectors import inbox, inbox_unread_count
+from notifications.services import message_body, notification_mark_read, notifications_mark_all_read
+from trustguard.errors import DomainError, NotFound
 
 from . import services
 from .attachments import SAFE_TYPES, LinkExpired, LinkRefused, attachment_check, attachment_token, attachments_of
@@ -88,6 +89,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "active_filters": sum(bool(x) for x in (filters.status, filters.type, filters.risk, filters.overdue,
                                                 filters.scope == "all")),
         "my_roles": sorted(actor.roles),
+        "badges_follow_queue": True,
         **badge_context(request),
     }
     if is_htmx(request):
@@ -104,6 +106,45 @@ def _is_filtered(filters: QueueFilters) -> bool:
 @tenant_view
 def badges(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/partials/badges.html", badge_context(request))
+
+
+# --- inbox -------------------------------------------------------------------------------------------
+
+INBOX_PAGE = 50
+
+
+@require_GET
+@tenant_view
+def inbox_page(request: HttpRequest) -> HttpResponse:
+    """My in-app notifications in this tenant, newest first; unread ones stand out."""
+    actor = request.actor  # type: ignore[attr-defined]
+    items = [{"message": m, "body": message_body(m), "escalation": (m.data or {}).get("escalation")}
+             for m in inbox(user_id=actor.user.pk, tenant_id=actor.tenant.pk)[:INBOX_PAGE]]
+    return render(request, "dashboard/inbox.html", {"items": items, "page_size": INBOX_PAGE, **badge_context(request)})
+
+
+@require_POST
+@tenant_view
+def inbox_open(request: HttpRequest, message_id: str) -> HttpResponse:
+    """Mark one notification read and go to what it is about (the case, when it names one)."""
+    actor = request.actor  # type: ignore[attr-defined]
+    try:
+        message = notification_mark_read(user_id=actor.user.pk, tenant_id=actor.tenant.pk, message_id=message_id)
+    except NotFound:
+        raise Http404("No such notification.") from None
+    escalation_id = (message.data or {}).get("escalation")
+    if escalation_id and escalation_visible(actor=actor, pk=escalation_id):
+        return redirect("dashboard:detail", escalation_id)
+    return redirect("dashboard:inbox")
+
+
+@require_POST
+@tenant_view
+def inbox_read_all(request: HttpRequest) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    marked = notifications_mark_all_read(user_id=actor.user.pk, tenant_id=actor.tenant.pk)
+    messages.success(request, f"Marked {marked} notification{'' if marked == 1 else 's'} as read.")
+    return redirect("dashboard:inbox")
 
 
 # --- one case ----------------------------------------------------------------------------------------

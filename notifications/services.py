@@ -806,6 +806,12 @@ def notification_mark_read(*, user_id: int, tenant_id: int, message_id: object) 
     return message
 
 
+def notifications_mark_all_read(*, user_id: int, tenant_id: int) -> int:
+    """Mark every unread inbox item of the person in this tenant read; return how many there were."""
+    return Message.objects.filter(user_id=user_id, tenant_id=tenant_id, channel=Channel.IN_APP,
+                                  read_at__isnull=True).update(read_at=timezone.now())
+
+
 def channel_preference_set(*, user_id: int, channel: str, enabled: bool) -> ChannelPreference:
     if channel not in Channel.values:
         raise ValidationFailed(f"unknown channel {channel!r}", errors={"channel": ["Choose email, sms or in_app."]})

@@ -265,6 +265,7 @@ EXEMPT: dict[str, str] = {
     "notifications.services.message_send": "delivery machinery: queues a message for an audited action "
                                            "(e.g. otp_challenge_send audits otp.challenge_sent)",
     "notifications.services.notification_mark_read": "a person's own inbox state",
+    "notifications.services.notifications_mark_all_read": "a person's own inbox state",
     "notifications.services.channel_preference_set": "a person's own notification opt-out (inbox settings), "
                                                      "not tenant configuration",
     "notifications.services.render_message": "pure function",
