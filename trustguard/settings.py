@@ -239,6 +239,10 @@ HEALTH_OUTBOX_BACKLOG_WARN = env_int("TRUSTGUARD_HEALTH_OUTBOX_BACKLOG_WARN", 10
 HEALTH_OUTBOX_AGE_WARN_SECONDS = env_int("TRUSTGUARD_HEALTH_OUTBOX_AGE_WARN", 300, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------
+# Sessions are written to the database and read through the cache (Redis, or the file cache of the
+# embedded setup: shared by every process either way, so a logout is seen everywhere at once): a
+# dashboard request costs no session query once its session is cached.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -139,6 +139,19 @@ def test_the_queue_renders_in_a_bounded_number_of_queries(queued, raise_escalati
     assert response.content.decode().count('data-testid="queue-item"') == min(queued, 25)
 
 
+def test_a_signed_in_page_reads_its_session_from_the_cache_not_the_database(signed_in):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = signed_in("ceo")
+    client.get("/")  # the first read after login may fill the cache
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/").status_code == 200
+
+    assert not [q["sql"] for q in queries.captured_queries if "django_session" in q["sql"]]
+
+
 @pytest.mark.parametrize("decisions", [0, 1])
 def test_the_case_page_renders_in_a_bounded_number_of_queries(decisions, order_with_receipt, signed_in, demo_actor,
                                                               django_assert_max_num_queries):
