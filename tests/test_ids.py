@@ -33,3 +33,16 @@ def test_the_random_part_is_random():
     assert len(set(values)) == 10_000
     assert len({v.int & ((1 << 62) - 1) for v in values}) == 10_000  # rand_b differs, not only rand_a
     assert len({(v.int >> 64) & 0xFFF for v in values}) > 3_000  # rand_a takes most of its 4,096 values
+
+
+def test_a_version_7_id_tells_when_it_was_made_and_other_ids_do_not():
+    from datetime import UTC, datetime
+
+    from trustguard.ids import uuid7_time
+
+    before = datetime.now(UTC)
+    made = uuid7_time(str(uuid7()))
+
+    assert made is not None and abs((made - before).total_seconds()) < 1
+    assert uuid7_time(uuid.uuid4()) is None
+    assert uuid7_time("not-an-id") is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from datetime import UTC, datetime
 
 _RAND_A = (1 << 12) - 1
 _RAND_B = (1 << 62) - 1
@@ -33,3 +34,14 @@ def uuid7_many(count: int) -> list[uuid.UUID]:
 def uuid7() -> uuid.UUID:
     """A version 7 id: sorts by creation time (to the millisecond), random after that."""
     return uuid7_many(1)[0]
+
+
+def uuid7_time(value: object) -> datetime | None:
+    """When a version 7 id was made (UTC, to the millisecond); None for any other id."""
+    try:
+        parsed = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+    if parsed.version != 7:
+        return None
+    return datetime.fromtimestamp((parsed.int >> 80) / 1000, tz=UTC)

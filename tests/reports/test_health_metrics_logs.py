@@ -111,6 +111,7 @@ def test_metrics_count_creations_decisions_and_otp_failures(demo, vendor, demo_a
     created = sample("trustguard_escalations_created_total", type="SMR")
     approvals = sample("trustguard_decisions_total", decision="approve", role="compliance_officer")
     otp_failures = sample("trustguard_otp_failures_total", reason="wrong_code")
+    decided = sample("trustguard_time_to_decision_seconds_count")
 
     with django_capture_on_commit_callbacks(execute=True):
         case = escalation_create(actor=vendor, type="SMR", reason="Odd", source=SourceRef("shop", "order", "1"))
@@ -134,6 +135,7 @@ def test_metrics_count_creations_decisions_and_otp_failures(demo, vendor, demo_a
     assert sample("trustguard_decisions_total", decision="approve", role="compliance_officer") == approvals + 1
     assert sample("trustguard_otp_failures_total", reason="wrong_code") == otp_failures + 1
     assert "trustguard_time_to_decision_seconds_bucket" in text
+    assert sample("trustguard_time_to_decision_seconds_count") == decided + 1  # from the id's own time
     assert "trustguard_outbox_backlog" in text
     assert "django_http_requests_total_by_method_total" in text  # django-prometheus's own
 
