@@ -14,6 +14,7 @@ from .models import Membership, Tenant, TenantRoleGroup, User
 
 
 def user_roles(*, user: User, tenant: Tenant) -> frozenset[str]:
+    """The reference for user_authority's roles (the ORM reading; the application asks user_authority)."""
     return frozenset(
         Membership.objects.filter(user=user, tenant=tenant, is_active=True).values_list("role", flat=True)
     )
@@ -22,7 +23,8 @@ def user_roles(*, user: User, tenant: Tenant) -> frozenset[str]:
 def user_capabilities(*, user: User, tenant: Tenant) -> frozenset[str]:
     """Capabilities granted on the tenant object to the user's tenant-role groups (or to the user).
 
-    One query: guardian's group and user object permissions, joined to the permission names.
+    One query: guardian's group and user object permissions, joined to the permission names. The
+    reference for user_authority, which the application asks (tests hold the two equal).
     """
     if not user.is_active:
         return frozenset()

@@ -10,13 +10,18 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import ApiKey, Membership, PersonalToken
-from accounts.selectors import user_capabilities
+from accounts.selectors import user_authority
 from accounts.services import secret_digest
 from audit.models import AuditEvent
 from escalations.models import Policy
 from tests.dashboard.conftest import user
 
 pytestmark = pytest.mark.django_db
+
+
+def capabilities_of(*, user, tenant) -> frozenset[str]:
+    """What the application asks (Actor.capabilities reads user_authority)."""
+    return user_authority(user=user, tenant=tenant)[1]
 
 
 @pytest.fixture
@@ -91,13 +96,13 @@ def test_resetting_an_authenticator_removes_the_persons_devices(operator):
 
 def test_adding_a_membership_in_the_admin_grants_the_roles_capabilities(operator, make_tenant, demo):
     other = make_tenant("other")
-    assert "escalation.decide" not in user_capabilities(user=user("co"), tenant=other)
+    assert "escalation.decide" not in capabilities_of(user=user("co"), tenant=other)
 
     operator.post("/admin/accounts/membership/add/", {"tenant": other.pk, "user": user("co").pk,
                                                       "role": "compliance_officer"})
 
     assert Membership.objects.filter(tenant=other, user=user("co"), is_active=True).exists()
-    assert "escalation.decide" in user_capabilities(user=user("co"), tenant=other)
+    assert "escalation.decide" in capabilities_of(user=user("co"), tenant=other)
 
 
 def test_the_capability_matrix_grants_and_revokes_per_role(operator, demo):
@@ -110,9 +115,9 @@ def test_the_capability_matrix_grants_and_revokes_per_role(operator, demo):
     kept = [c for c in checked if c != "compliance_officer|escalation.view_all"] + ["client_facing|escalation.view"]
     operator.post(url, {name: "on" for name in kept})
 
-    assert "escalation.view_all" not in user_capabilities(user=user("co"), tenant=tenant)
-    assert "escalation.view" in user_capabilities(user=user("analyst"), tenant=tenant)
-    assert "escalation.decide" in user_capabilities(user=user("ceo"), tenant=tenant)  # untouched
+    assert "escalation.view_all" not in capabilities_of(user=user("co"), tenant=tenant)
+    assert "escalation.view" in capabilities_of(user=user("analyst"), tenant=tenant)
+    assert "escalation.decide" in capabilities_of(user=user("ceo"), tenant=tenant)  # untouched
 
 
 def test_editing_a_policy_in_the_admin_bumps_its_version_and_validates_roles(operator, demo):
