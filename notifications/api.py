@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from trustguard.api.serializers import reject_unknown_query_params
 from trustguard.errors import PermissionDenied
 
 from . import selectors, services
@@ -129,16 +130,24 @@ def _notification_body(message: Any) -> dict[str, Any]:
 INBOX_LIMIT = 100
 
 
+class InboxQuerySerializer(serializers.Serializer):
+    unread = serializers.BooleanField(required=False, default=False,
+                                      help_text="true (or 1): only unread items. Anything but a boolean is a 400.")
+
+
 class NotificationListView(APIView):
     @extend_schema(
-        operation_id="notifications_list", tags=["notifications"],
+        operation_id="notifications_list", tags=["notifications"], parameters=[InboxQuerySerializer],
         description=f"The caller's in-app inbox in this tenant, newest first (at most {INBOX_LIMIT}). "
-                    "`?unread=1` lists only unread items.",
+                    "`?unread=1` lists only unread items; an unknown parameter is a 400, not ignored.",
         responses=inline_serializer("Inbox", {"unread_count": serializers.IntegerField(),
                                               "results": NotificationSerializer(many=True)}))
     def get(self, request: Request) -> Response:
         actor = _require_person(request)
-        unread_only = request.query_params.get("unread") in ("1", "true")
+        reject_unknown_query_params(request.query_params, set(InboxQuerySerializer().fields))
+        query = InboxQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        unread_only = query.validated_data["unread"]
         items = selectors.inbox(user_id=actor.user.pk, tenant_id=actor.tenant.pk, unread_only=unread_only)[:INBOX_LIMIT]
         return Response({
             "unread_count": selectors.inbox_unread_count(user_id=actor.user.pk, tenant_id=actor.tenant.pk),

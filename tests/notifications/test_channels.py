@@ -234,6 +234,20 @@ def test_the_inbox_lists_notifications_with_an_unread_count_and_marks_them_read(
     assert ceo.post(f"/api/v1/notifications/{item['id']}/read").status_code == 200  # idempotent
 
 
+def test_the_inbox_refuses_a_misspelt_or_non_boolean_filter_instead_of_listing_everything(demo, vendor):
+    from tests.api.conftest import assert_problem
+
+    big_order(vendor)
+    relay()
+    ceo = client_for(demo["by_name"]["ceo"]["api_token"])
+    ceo.post(f"/api/v1/notifications/{ceo.get('/api/v1/notifications').json()['results'][0]['id']}/read")
+
+    assert "unrad" in assert_problem(ceo.get("/api/v1/notifications?unrad=1"), 400)["errors"]
+    assert "unread" in assert_problem(ceo.get("/api/v1/notifications?unread=yes please"), 400)["errors"]
+    assert ceo.get("/api/v1/notifications?unread=true").json()["results"] == []
+    assert len(ceo.get("/api/v1/notifications?unread=0").json()["results"]) == 1
+
+
 def test_someone_elses_notification_is_not_found_and_an_api_key_has_no_inbox(demo, vendor, make_tenant, make_person):
     big_order(vendor)
     relay()
