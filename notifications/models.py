@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -155,6 +156,10 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.purpose} {self.id}"
+
+    def of_use_at(self, when: datetime) -> bool:
+        """Is it still worth sending at `when` (before its `valid_until`, when it has one)?"""
+        return self.valid_until is None or when < self.valid_until
 
 
 class DeliveryStatus(models.TextChoices):

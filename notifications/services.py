@@ -558,7 +558,7 @@ def _send(delivery: Delivery) -> channel_senders.SendResult:
     assert message is not None
     if message.sensitive and not message.body:
         raise channel_senders.SendFailed("the sensitive body was already discarded")
-    if message.valid_until is not None and timezone.now() >= message.valid_until:
+    if not message.of_use_at(timezone.now()):
         raise channel_senders.SendFailed("it expired before it could be sent")
     if delivery.kind == Delivery.Kind.EMAIL:
         return channel_senders.email_send(to=message.to_address, subject=message.subject, body=message_body(message))
@@ -591,8 +591,8 @@ def _delivery_failed(delivery: Delivery, exc: Exception) -> str:
             return "stale"  # a newer attempt owns the row now
         row.last_status_code = status_code
         retry_at = now + timedelta(seconds=backoff_seconds(row.attempts))
-        valid_until = row.message.valid_until if row.message is not None else None
-        if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS or (valid_until is not None and retry_at >= valid_until):
+        too_late = row.message is not None and not row.message.of_use_at(retry_at)
+        if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS or too_late:
             _dead_letter(row, error, now)
             outcome = "dead"
         else:
