@@ -6,6 +6,7 @@ import pgtrigger
 from django.conf import settings
 from django.db import models
 
+from trustguard.db_protections import sqlite_refusal
 from trustguard.ids import uuid7
 
 
@@ -67,7 +68,7 @@ class ApprovalStage(models.Model):
 
 
 class Decision(models.Model):
-    """Immutable once written (the database refuses UPDATE and DELETE on PostgreSQL)."""
+    """Immutable once written (the database refuses UPDATE and DELETE: pgtrigger below, SQLITE_TRIGGERS)."""
 
     class Kind(models.TextChoices):
         APPROVE = "approve"
@@ -101,3 +102,10 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.decided_by_id} at stage {self.stage}"
+
+
+# The same rule on SQLite (the embedded default), where pgtrigger does not apply (trustguard.db_protections).
+SQLITE_TRIGGERS = [
+    sqlite_refusal("approvals_decision", "UPDATE", "decisions are immutable"),
+    sqlite_refusal("approvals_decision", "DELETE", "decisions are immutable"),
+]

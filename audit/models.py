@@ -4,9 +4,10 @@ Each tenant has its own chain (``chain_key``); events without a tenant go to the
 An event's hash covers the previous hash and the canonical JSON of the event, so altering,
 removing or reordering any row is detectable (``audit.verification``).
 
-The database enforces append-only on PostgreSQL (pgtrigger triggers below) and, as far as its
-triggers allow, on SQLite (migration 0003): UPDATE is always refused; DELETE only for events that
-a retention checkpoint already covers, which only ``audit.retention`` writes, signed.
+The database enforces append-only on both engines, PostgreSQL (pgtrigger triggers below) and SQLite
+(SQLITE_TRIGGERS, the same rules): UPDATE is always refused; DELETE only for events that a retention
+checkpoint already covers, which only ``audit.retention`` writes, signed. trustguard.db_protections keeps
+them installed after every migration and its system check refuses to start without them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from __future__ import annotations
 import pgtrigger
 from django.db import models
 
+from trustguard.db_protections import sqlite_refusal
+
 # The one way to delete audit events: retention first writes a signed checkpoint covering them
 # (in the same transaction), then deletes. Anyone else's DELETE finds no checkpoint and fails.
-# (A subquery is not allowed in a trigger's WHEN clause, hence the check inside the function;
-# no % in the SQL, which would be read as a query placeholder on the way to the database.)
-_DELETE_ONLY_PRUNED = """
-    IF OLD.seq > COALESCE((SELECT MAX(c.seq) FROM audit_auditcheckpoint c WHERE c.chain_key = OLD.chain_key), 0) THEN
+# (PostgreSQL allows no subquery in a trigger's WHEN clause, hence the check inside the function; SQLite
+# does, and its trigger below uses the same condition as its WHEN. No % in the SQL, which would be read
+# as a query placeholder on the way to the database.)
+_NOT_PRUNED = "OLD.seq > COALESCE((SELECT MAX(c.seq) FROM audit_auditcheckpoint c WHERE c.chain_key = OLD.chain_key), 0)"
+_DELETE_ONLY_PRUNED = f"""
+    IF {_NOT_PRUNED} THEN
         RAISE EXCEPTION USING ERRCODE = 'integrity_constraint_violation',
             MESSAGE = 'audit events are append-only: ' || OLD.chain_key || ' #' || OLD.seq
                       || ' is not covered by a retention checkpoint';
@@ -108,3 +113,14 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain_key} pruned through #{self.seq}"
+
+
+# The same rules on SQLite (the embedded default), where pgtrigger does not apply. Declared to
+# trustguard.db_protections in AuditConfig.ready(); the migrations that first installed them hold frozen copies.
+SQLITE_TRIGGERS = [
+    sqlite_refusal("audit_auditevent", "UPDATE", "audit events are append-only"),
+    sqlite_refusal("audit_auditevent", "DELETE", "audit events are append-only: not covered by a retention checkpoint",
+                   when=_NOT_PRUNED),
+    sqlite_refusal("audit_auditcheckpoint", "UPDATE", "audit checkpoints are append-only"),
+    sqlite_refusal("audit_auditcheckpoint", "DELETE", "audit checkpoints are append-only"),
+]

@@ -1,12 +1,19 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TrustguardConfig(AppConfig):
-    """The project itself as an app: its models (idempotency keys), management commands and jobs."""
+    """The project itself as an app: its models (idempotency keys), checks, management commands and jobs."""
 
     name = "trustguard"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Registers periodic jobs of the API plumbing (trustguard.jobs registry) and schema extensions.
+        from . import checks  # noqa: F401  (system checks)
         from .api import jobs, schema  # noqa: F401
+        from .db_protections import sqlite_triggers_reinstall_after_migrate
+
+        # After every migrate, whichever app's migrations rebuilt a table (sent once, after the whole plan).
+        post_migrate.connect(sqlite_triggers_reinstall_after_migrate, sender=self,
+                             dispatch_uid="trustguard.sqlite_triggers_reinstall")

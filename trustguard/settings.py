@@ -121,6 +121,10 @@ else:
             "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE", "timeout": 20},
         }
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, except `flush`: it goes round the append-only triggers, as TRUNCATE does on
+    # PostgreSQL (trustguard/sqlite_backend).
+    DATABASES["default"]["ENGINE"] = "trustguard.sqlite_backend"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 

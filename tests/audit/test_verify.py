@@ -14,6 +14,7 @@ from accounts.actors import Actor
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from audit.services import PLATFORM_CHAIN, audit_record, chain_key_for
 from audit.verification import verify_chain
+from trustguard.db_protections import expected_triggers
 from trustguard.jobs import run_job
 
 
@@ -36,14 +37,15 @@ def verify_audit(*args: str) -> tuple[int, str]:
 def behind_the_applications_back(sql: str, params: list) -> None:
     """What a DBA with superuser rights can do: switch the triggers off and change a row.
 
-    PostgreSQL: session_replication_role = replica (triggers do not fire). SQLite: drop the trigger,
-    inside the test's transaction (SQLite's DDL is transactional, so it comes back afterwards).
+    PostgreSQL: session_replication_role = replica (triggers do not fire). SQLite: drop the triggers,
+    inside the test's transaction (SQLite's DDL is transactional, so they come back afterwards).
     """
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL session_replication_role = replica")
         else:
-            cursor.execute("DROP TRIGGER IF EXISTS audit_auditevent_no_update")
+            for trigger in expected_triggers("sqlite"):
+                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger.name}")
         cursor.execute(sql, params)
 
 

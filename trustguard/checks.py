@@ -1,0 +1,67 @@
+"""System checks of the project (registered in TrustguardConfig.ready()).
+
+`database_protections`: every trigger declared in trustguard.db_protections exists, enabled, on the engine in
+use. It runs with `manage.py check`, runserver and every management command that checks, and at the web
+process's start-up (trustguard/wsgi.py), so an application whose audit log the database no longer guards
+refuses to start instead of running unprotected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.migrations.executor import MigrationExecutor
+
+from .db_protections import triggers_missing
+
+TAG = "database_protections"
+_REPAIR = {
+    "sqlite": "`manage.py migrate --skip-checks` installs it again.",
+    "postgresql": "`manage.py pgtrigger install` installs it again; `manage.py pgtrigger enable` switches it back on.",
+}
+
+
+def _migrations_pending(alias: str) -> bool:
+    executor = MigrationExecutor(connections[alias])
+    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
+@register(TAG)
+def database_protections(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """trustguard.E010: an expected trigger is missing or disabled. W010: pending migrations will add it. W011: no database."""
+    messages: list[CheckMessage] = []
+    for alias in databases or [DEFAULT_DB_ALIAS]:
+        connection = connections[alias]
+        try:
+            problems = triggers_missing(connection)
+            pending = bool(problems) and _migrations_pending(alias)
+        except DatabaseError as exc:
+            # Nothing to guard can be reached (a build step without a database, say); whatever needs
+            # the database will fail on its own.
+            messages.append(Warning(f"Could not check the database's protection triggers ({alias}): {exc}",
+                                    id="trustguard.W011"))
+            continue
+        for problem in problems:
+            trigger = problem.trigger
+            text = (f"Database {alias!r} ({connection.vendor}): trigger {trigger.name} on {trigger.table} is "
+                    f"{problem.problem}; it refuses {trigger.refuses}.")
+            if pending:
+                messages.append(Warning(text, hint="Run `manage.py migrate`: pending migrations install it.",
+                                        id="trustguard.W010"))
+            else:
+                messages.append(Error(text, id="trustguard.E010", hint=_REPAIR[connection.vendor] + (
+                    " Then find out who removed it: `manage.py verify_audit` checks what it protected.")))
+    return messages
+
+
+def refuse_to_start_unprotected() -> None:
+    """Raise SystemCheckError when the database's protections are not in place (web process start-up)."""
+    from django.core.checks import run_checks
+    from django.core.management.base import SystemCheckError
+
+    errors = [message for message in run_checks(tags=[TAG]) if message.is_serious()]
+    connections.close_all()  # the check's connection is not a request's
+    if errors:
+        raise SystemCheckError("TrustGuard refuses to start:\n" + "\n".join(f"{e}\n  HINT: {e.hint}" for e in errors))
