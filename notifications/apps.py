@@ -6,4 +6,4 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import jobs  # noqa: F401  (registers the periodic jobs)
+        from . import jobs, restore_checks  # noqa: F401  (register the periodic jobs and the restore check)

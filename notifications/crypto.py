@@ -11,8 +11,19 @@ import base64
 import hashlib
 from functools import lru_cache
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
+
+KEY_VARIABLE = "TRUSTGUARD_WEBHOOK_SECRET_KEY"
+
+
+class SecretUnreadable(Exception):
+    """A stored secret that the configured key cannot decrypt: the key changed or was lost (e.g. a
+    database restored without it), or the stored value was altered. Names the key, never the value."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} cannot be decrypted with the configured {KEY_VARIABLE} (SECRET_KEY when it is "
+                         "unset): the key differs from the one it was stored with (see docs/BACKUP.md)")
 
 
 @lru_cache(maxsize=4)
@@ -33,5 +44,8 @@ def encrypt(value: str) -> str:
     return fernet().encrypt(value.encode()).decode()
 
 
-def decrypt(token: str) -> str:
-    return fernet().decrypt(token.encode()).decode()
+def decrypt(token: str, *, what: str = "a stored secret") -> str:
+    try:
+        return fernet().decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise SecretUnreadable(what) from exc

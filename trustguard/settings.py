@@ -126,6 +126,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # PostgreSQL (trustguard/sqlite_backend).
     DATABASES["default"]["ENGINE"] = "trustguard.sqlite_backend"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Where `manage.py backup` (`make backup`) writes; copy what lands here off the machine (docs/BACKUP.md).
+BACKUP_DIR = Path(env_str("TRUSTGUARD_BACKUP_DIR") or VAR_DIR / "backups")
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 # --- Broker and cache ---------------------------------------------------------------------

@@ -1,0 +1,28 @@
+"""What a restored database needs from this app's keys: every active webhook secret decrypts."""
+
+from __future__ import annotations
+
+from trustguard.backup.checks import register_restore_check
+
+from .crypto import KEY_VARIABLE, SecretUnreadable
+from .models import WebhookEndpoint
+from .services import endpoint_signing_secrets
+
+
+@register_restore_check("webhook secrets")
+def webhook_secrets_readable() -> tuple[bool, str]:
+    total, unreadable = 0, []
+    for endpoint in WebhookEndpoint.objects.filter(is_active=True).order_by("pk").iterator():
+        total += 1
+        try:
+            endpoint_signing_secrets(endpoint)
+        except SecretUnreadable:
+            unreadable.append(str(endpoint.pk))
+    if unreadable:
+        return False, (f"{len(unreadable)} of {total} active webhook endpoints' signing secrets do not decrypt with "
+                       f"the configured {KEY_VARIABLE} (SECRET_KEY when it is unset), endpoints "
+                       f"{', '.join(unreadable[:10])}: restore that key, or rotate those endpoints' secrets (admin: "
+                       "Webhook endpoints, 'Rotate the signing secret') and give the new ones to their receivers")
+    if not total:
+        return True, "no active webhook endpoints"
+    return True, f"the signing secrets of all {total} active webhook endpoints decrypt"
