@@ -19,11 +19,12 @@ KEY_VARIABLE = "TRUSTGUARD_WEBHOOK_SECRET_KEY"
 
 class SecretUnreadable(Exception):
     """A stored secret that the configured key cannot decrypt: the key changed or was lost (e.g. a
-    database restored without it), or the stored value was altered. Names the key, never the value."""
+    database restored without it), or the stored value was altered. Names the key, never the value.
+    A delivery that meets one fails with this message (logged, kept as its last error) and is retried."""
 
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} cannot be decrypted with the configured {KEY_VARIABLE} (SECRET_KEY when it is "
-                         "unset): the key differs from the one it was stored with (see docs/BACKUP.md)")
+    def __init__(self) -> None:
+        super().__init__(f"a stored secret cannot be decrypted with the configured {KEY_VARIABLE} (SECRET_KEY when "
+                         "it is unset): the key differs from the one it was stored with (see docs/BACKUP.md)")
 
 
 @lru_cache(maxsize=4)
@@ -44,8 +45,8 @@ def encrypt(value: str) -> str:
     return fernet().encrypt(value.encode()).decode()
 
 
-def decrypt(token: str, *, what: str = "a stored secret") -> str:
+def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise SecretUnreadable(what) from exc
+        raise SecretUnreadable from exc

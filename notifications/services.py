@@ -50,7 +50,7 @@ from trustguard.logging import mask_pii
 from . import channels as channel_senders
 from . import sql
 from .breakers import CacheCircuitStorage, breaker_for, breaker_open_until
-from .crypto import SecretUnreadable, decrypt, encrypt
+from .crypto import decrypt, encrypt
 from .models import (
     Channel,
     ChannelPreference,
@@ -433,7 +433,7 @@ def message_send(*, tenant_id: int, channel: str, subject: str, body: str, purpo
 def message_body(message: Message) -> str:
     """The body to send or show (decrypted when sensitive; blank once a sensitive one is delivered)."""
     if message.sensitive and message.body:
-        return decrypt(message.body, what=f"the body of message {message.pk}")
+        return decrypt(message.body)
     return message.body
 
 
@@ -548,16 +548,6 @@ def _waits_for_earlier(delivery: Delivery, now: datetime) -> datetime | None:
 
 
 def _send(delivery: Delivery) -> channel_senders.SendResult:
-    try:
-        return _send_unchecked(delivery)
-    except SecretUnreadable as exc:
-        # A key problem (lost or changed key, e.g. after a restore), not the receiver's: say so where operators
-        # look (the log, the delivery's last error, the dead letter), and retry: restoring the key heals it.
-        logger.error("delivery %s: %s", delivery.pk, exc)
-        raise channel_senders.SendFailed(str(exc)) from exc
-
-
-def _send_unchecked(delivery: Delivery) -> channel_senders.SendResult:
     if delivery.kind == Delivery.Kind.WEBHOOK:
         endpoint, event = delivery.endpoint, delivery.event
         assert endpoint is not None and event is not None
@@ -718,10 +708,10 @@ def new_webhook_secret() -> str:
 
 
 def endpoint_signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
-    keys = [decrypt(endpoint.secret_encrypted, what=f"webhook endpoint {endpoint.pk}'s signing secret")]
+    keys = [decrypt(endpoint.secret_encrypted)]
     if endpoint.previous_secret_encrypted and endpoint.previous_secret_expires_at \
             and endpoint.previous_secret_expires_at > timezone.now():
-        keys.append(decrypt(endpoint.previous_secret_encrypted, what=f"webhook endpoint {endpoint.pk}'s previous signing secret"))
+        keys.append(decrypt(endpoint.previous_secret_encrypted))
     return keys
 
 

@@ -67,7 +67,7 @@ def test_without_the_webhook_key_a_delivery_fails_with_an_error_naming_the_key_a
 
     delivery = Delivery.objects.get(kind=Delivery.Kind.WEBHOOK)
     assert outcome == "retry" and http_receiver.requests == []
-    assert "signing secret cannot be decrypted with the configured TRUSTGUARD_WEBHOOK_SECRET_KEY" in delivery.last_error
+    assert "cannot be decrypted with the configured TRUSTGUARD_WEBHOOK_SECRET_KEY" in delivery.last_error
     assert any("TRUSTGUARD_WEBHOOK_SECRET_KEY" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
 
 
