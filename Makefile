@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV_ENV := DEBUG=1
 
-.PHONY: run test lint typecheck bench migrate seed clean superuser
+.PHONY: run test lint typecheck bench migrate seed clean superuser backup restore
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/trustguard_bench
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/15
 bench: $(VENV)/.dev-installed
 	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python -m bench $(BENCH_ARGS)
+
+## backup: back up the configured database into var/backups (safe while it runs; docs/BACKUP.md); BACKUP_ARGS="--keep 48"
+backup: $(VENV)/.run-installed
+	$(DEV_ENV) $(BIN)/python manage.py backup $(BACKUP_ARGS)
+
+## restore: make restore BACKUP=var/backups/<file> [RESTORE_ARGS=--replace], with web, worker and beat stopped
+restore: $(VENV)/.run-installed
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=var/backups/<file> [RESTORE_ARGS=--replace]" >&2; exit 2; }
+	$(DEV_ENV) $(BIN)/python manage.py restore $(RESTORE_ARGS) "$(BACKUP)"
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

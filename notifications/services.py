@@ -50,7 +50,7 @@ from trustguard.logging import mask_pii
 from . import channels as channel_senders
 from . import sql
 from .breakers import CacheCircuitStorage, breaker_for, breaker_open_until
-from .crypto import decrypt, encrypt
+from .crypto import SecretUnreadable, decrypt, encrypt
 from .models import (
     Channel,
     ChannelPreference,
@@ -711,7 +711,12 @@ def endpoint_signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
     keys = [decrypt(endpoint.secret_encrypted)]
     if endpoint.previous_secret_encrypted and endpoint.previous_secret_expires_at \
             and endpoint.previous_secret_expires_at > timezone.now():
-        keys.append(decrypt(endpoint.previous_secret_encrypted))
+        try:
+            keys.append(decrypt(endpoint.previous_secret_encrypted))
+        except SecretUnreadable:
+            # Rotated away from a secret stored under a key that is lost (docs/BACKUP.md): the new one signs alone.
+            logger.warning("webhook endpoint %s: its previous secret is unreadable; signing with the new one only",
+                           endpoint.pk)
     return keys
 
 

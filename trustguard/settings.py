@@ -21,6 +21,9 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG=0")
     # Development only: a fixed, obviously-unsafe key so sessions survive restarts of `make run`.
     SECRET_KEY = "dev-insecure-trustguard-key-do-not-use-in-production"
+# Older keys that still verify what they signed (sessions, retention checkpoints): rotate SECRET_KEY by
+# moving the old one here. Comma-separated; SECRET_KEY_FALLBACKS_FILE works too.
+SECRET_KEY_FALLBACKS = [key.strip() for key in (env_str("SECRET_KEY_FALLBACKS") or "").split(",") if key.strip()]
 # Keyed hash for API keys and tokens. Separate from SECRET_KEY so rotating the session key
 # does not revoke every integration.
 CREDENTIAL_PEPPER = env_str("TRUSTGUARD_CREDENTIAL_PEPPER") or SECRET_KEY

@@ -28,6 +28,7 @@ class SecretKey:
     setting: str  # the settings attribute that holds it (a string, or a list of keys newest first)
     lost: str  # what stops working when it is lost
     derived_from: str = ""  # unset, the application derives it from this setting
+    fallbacks: str = ""  # the setting of older keys that still decrypt or verify (a rotation in progress)
 
 
 KEYS: tuple[SecretKey, ...] = (
@@ -36,6 +37,7 @@ KEYS: tuple[SecretKey, ...] = (
         "sessions (everyone signs in again), password-reset and attachment links; the signatures of the audit "
         "trail's retention checkpoints (verify_audit fails on a pruned chain unless the old key is listed in "
         "SECRET_KEY_FALLBACKS); and every key below that was left unset, because it is derived from this one",
+        fallbacks="SECRET_KEY_FALLBACKS",
     ),
     SecretKey(
         "TRUSTGUARD_CREDENTIAL_PEPPER", "CREDENTIAL_PEPPER",
@@ -53,11 +55,12 @@ KEYS: tuple[SecretKey, ...] = (
 
 
 def key_values(key: SecretKey) -> list[str]:
-    """The key material in use (a derived key: the material it is derived from), newest first."""
+    """The key material in use (a derived key: the material it is derived from), newest first, then its fallbacks."""
     value = getattr(settings, key.setting, None) or (getattr(settings, key.derived_from, None) if key.derived_from else None)
-    if not value:
-        return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
+    values = [] if not value else [value] if isinstance(value, str) else [str(v) for v in value]
+    if key.fallbacks:
+        values += [str(v) for v in getattr(settings, key.fallbacks, None) or []]
+    return values
 
 
 def fingerprint(value: str) -> str:
