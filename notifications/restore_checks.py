@@ -24,4 +24,4 @@ def webhook_secrets_readable() -> tuple[bool, str]:
                        "Webhook endpoints, 'Rotate the signing secret') and give the new ones to their receivers")
     if not total:
         return True, "no active webhook endpoints"
-    return True, f"the signing secrets of all {total} active webhook endpoints decrypt"
+    return True, f"every active webhook endpoint's signing secret decrypts ({total})"
