@@ -133,20 +133,24 @@ class Web:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         log = (work / f"{name}-web.log").open("w")
+        self.log = log.name
         self.process = subprocess.Popen(  # noqa: S603 (our own command line)
             [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "trustguard.wsgi"],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
             env={**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "4"})
+
+    def wait_until_serving(self) -> Web:
         deadline = time.monotonic() + 90
+        log = self.log
         while True:
-            expect(self.process.poll() is None, f"gunicorn exited; see {log.name}")
+            expect(self.process.poll() is None, f"gunicorn exited; see {log}")
             try:
                 urllib.request.urlopen(self.base + "/healthz", timeout=5)  # noqa: S310 (our own server)
-                return
+                return self
             except urllib.error.HTTPError:
-                return  # it answers (503 without beat is fine here)
+                return self  # it answers (503 without beat is fine here)
             except OSError:
-                expect(time.monotonic() < deadline, f"gunicorn did not answer within 90 s; see {log.name}")
+                expect(time.monotonic() < deadline, f"gunicorn did not answer within 90 s; see {log}")
                 time.sleep(0.3)
 
     def call(self, method: str, path: str, token: str = "", body: Any = None) -> tuple[int, Any]:
@@ -164,7 +168,7 @@ class Web:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown (SIGTERM waits for graceful_timeout)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -273,14 +277,15 @@ def _drill(work: Path, bindir: Path, config: Path, primary: Cluster, restored: C
     keys = production_keys()
     env = {**app_env(work, primary), **keys}
     manage(env, "migrate", "--no-input", "-v0")
+    web = Web(env, work, "primary")  # starts while the demo is seeded
+    webs.append(web)
     demo = json.loads(manage(env, "seed_demo", "--json").stdout)
     vendor = demo["api_keys"]["vendor"]
     people = {u["username"]: u for u in demo["users"]}
-    say("migrated and seeded the demo tenant")
+    web.wait_until_serving()
+    say("migrated, seeded the demo tenant, serving the app")
 
     # 2. An online backup while a vendor keeps writing.
-    web = Web(env, work, "primary")
-    webs.append(web)
     created: list[str] = []
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -377,6 +382,7 @@ def _drill(work: Path, bindir: Path, config: Path, primary: Cluster, restored: C
 
     web = Web(restored_env, work, "restored")
     webs.append(web)
+    web.wait_until_serving()
     status, health = web.call("GET", "/healthz")
     expect(health["checks"]["database"]["status"] == "ok", f"/healthz: {status} {health}")
     status, body = web.call("GET", f"/api/v1/escalations/{batch_a[1]}", vendor)
