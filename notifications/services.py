@@ -41,6 +41,7 @@ from django.template.exceptions import TemplateDoesNotExist
 from django.utils import timezone
 
 from audit.services import AuditActor, audit_record
+from trustguard.broker import broker_publish, broker_publish_one
 from trustguard.bulk import bulk_insert_columns, copy_rows
 from trustguard.errors import Conflict, NotFound, ValidationFailed
 from trustguard.ids import uuid7, uuid7_many
@@ -94,18 +95,9 @@ def event_emit(*, tenant_id: int, type: str, aggregate_type: str, aggregate_id: 
     return event
 
 
-def _publish(task_name: str, *args: object) -> None:
-    """Send a task without letting a broker outage reach the caller (the sweeps are the safety net)."""
-    from trustguard.celery import app
-
-    try:
-        app.send_task(task_name, args=list(args), retry=False)
-    except Exception:
-        logger.warning("could not publish %s; the periodic sweep will pick the work up", task_name, exc_info=True)
-
-
 def kick_relay() -> None:
-    _publish("notifications.relay")
+    """Ask a worker to relay now (best-effort: if the broker is down the relay_outbox sweep does it)."""
+    broker_publish_one("notifications.relay")
 
 
 def kick_deliveries(delivery_ids: Iterable[int]) -> None:
@@ -113,30 +105,25 @@ def kick_deliveries(delivery_ids: Iterable[int]) -> None:
 
     Up to DELIVERY_KICK_TASKS ids: one notifications.deliver task each. More (a relay batch): that many
     notifications.deliver_many tasks, each with a consecutive slice of the ids, so publishing stays a
-    fixed cost per batch while the workers still get one task per concurrency slot. If the broker is
-    down the rest are not tried: the deliveries are due rows, and the notifications.deliver_due sweep
-    sends them instead.
+    fixed cost per batch while the workers still get one task per concurrency slot. Best-effort
+    (trustguard.broker): if the broker is down the deliveries stay due rows, and the
+    notifications.deliver_due sweep sends them instead.
     """
     ids = list(delivery_ids)
     if not ids:
         return
-    from trustguard.celery import app
-
     tasks = min(len(ids), settings.DELIVERY_KICK_TASKS)
     size, extra = divmod(len(ids), tasks)
-    try:
-        with app.producer_or_acquire() as producer:
-            start = 0
-            for n in range(tasks):
-                chunk = ids[start:start + size + (1 if n < extra else 0)]
-                start += len(chunk)
-                if len(chunk) == 1:
-                    app.send_task("notifications.deliver", args=[chunk[0]], retry=False, producer=producer)
-                else:
-                    app.send_task("notifications.deliver_many", args=[chunk], retry=False, producer=producer)
-    except Exception:
-        logger.warning("could not publish notifications.deliver for %d deliveries; the periodic sweep will pick "
-                       "the work up", len(ids), exc_info=True)
+    messages: list[tuple[str, list[Any]]] = []
+    start = 0
+    for n in range(tasks):
+        chunk = ids[start:start + size + (1 if n < extra else 0)]
+        start += len(chunk)
+        if len(chunk) == 1:
+            messages.append(("notifications.deliver", [chunk[0]]))
+        else:
+            messages.append(("notifications.deliver_many", [chunk]))
+    broker_publish(messages)
 
 
 # A batch is one transaction: big enough that its fixed cost (claim, endpoint and recipient queries, the

@@ -21,6 +21,7 @@ from accounts.actors import Actor
 from accounts.roles import Capability
 from audit.services import audit_record
 from trustguard import metrics
+from trustguard.broker import broker_publish, broker_publish_one
 from trustguard.errors import Conflict, NotFound, PermissionDenied
 
 from .exports import DATASETS, ExportFilters, write_export
@@ -29,6 +30,11 @@ from .models import ExportFormat, ExportJob
 logger = logging.getLogger(__name__)
 # A job still "running" after this long lost its worker (acks_late gave the task back): take it over.
 STALE_RUNNING_AFTER = timedelta(hours=2)
+# A job still queued this long after it was created, or after a sweep last kicked it, missed its kick (the broker
+# was down, or a worker lost it): reports.kick_queued_exports publishes its run again.
+KICK_QUEUED_AFTER = timedelta(seconds=60)
+KICK_AGAIN_AFTER = timedelta(minutes=10)
+EXPORT_TASK = "reports.export_job_run"
 
 
 def require_capability(actor: Actor, capability: str) -> None:
@@ -57,9 +63,8 @@ def export_job_create(*, actor: Actor, dataset: str, fmt: str, filters: ExportFi
                                    filters=filters.as_json())
     audit_record(tenant_id=actor.tenant.pk, action="export.requested", actor=actor, target_type="export_job",
                  target_id=job.pk, details={"dataset": dataset, "format": fmt, "filters": job.filters})
-    from .tasks import export_job_run_task
-
-    transaction.on_commit(lambda: export_job_run_task.delay(str(job.pk)))
+    # Best-effort: if the broker is down the job waits as a queued row for reports.kick_queued_exports.
+    transaction.on_commit(lambda: broker_publish_one(EXPORT_TASK, str(job.pk)))
     return job
 
 
@@ -143,6 +148,20 @@ def export_job_run(*, job_id: Any) -> ExportJob | None:
     metrics.EXPORTS.labels(dataset=job.dataset, format=job.format, mode="job").inc()
     job.refresh_from_db()
     return job
+
+
+def export_jobs_kick_queued(*, now: Any = None, limit: int = 100) -> int:
+    """Publish again the run of each job queued for a while (its kick was lost) or running too long (its worker
+    died), at most once per KICK_AGAIN_AFTER. A run sent twice is harmless: it claims the job conditionally."""
+    now = now or timezone.now()
+    stuck = (Q(status=ExportJob.Status.QUEUED, created_at__lt=now - KICK_QUEUED_AFTER)
+             | Q(status=ExportJob.Status.RUNNING, started_at__lt=now - STALE_RUNNING_AFTER))
+    not_lately = Q(kicked_at__isnull=True) | Q(kicked_at__lt=now - KICK_AGAIN_AFTER)
+    ids = list(ExportJob.objects.filter(stuck, not_lately).order_by("created_at").values_list("pk", flat=True)[:limit])
+    if not ids or not broker_publish([(EXPORT_TASK, [str(pk)]) for pk in ids]):
+        return 0
+    ExportJob.objects.filter(pk__in=ids).update(kicked_at=now)
+    return len(ids)
 
 
 def export_jobs_purge(*, now: Any = None) -> int:

@@ -9,6 +9,7 @@ imports an app (an app that lacks a model simply registers nothing, or a check t
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,10 +65,34 @@ def _check_database() -> dict[str, Any]:
 
 @register_check("broker", critical=True)
 def _check_broker() -> dict[str, Any]:
-    with Connection(settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
-                    connect_timeout=2) as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
-    return {"status": "ok", "transport": settings.CELERY_BROKER_URL.split("://", 1)[0]}
+    """Can a connection be made (a file written, for the filesystem broker) now; and this process's breaker
+    for publishing (trustguard.broker), which says whether requests are skipping their kicks."""
+    from .broker import broker_breaker_report, broker_transport, publish_connection_options
+
+    transport = broker_transport()
+    result: dict[str, Any] = {"transport": transport, **broker_breaker_report()}
+    try:
+        if transport == "filesystem":
+            _probe_broker_folder()
+        else:
+            with Connection(settings.CELERY_BROKER_URL, transport_options=publish_connection_options(),
+                            connect_timeout=2) as conn:
+                conn.ensure_connection(max_retries=0, timeout=2)
+    except Exception as exc:
+        return {"status": "fail", "detail": exc.__class__.__name__, **result}
+    return {"status": "ok", **result}
+
+
+def _probe_broker_folder() -> None:
+    """kombu's filesystem transport never fails to "connect": write and remove a file where messages go
+    (a full disk or a folder without permissions fails here as a publish would)."""
+    folder = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_out") or "")
+    path = os.path.join(folder, f".healthz-{os.getpid()}-{threading.get_ident()}")
+    with open(path, "wb") as probe:
+        probe.write(b"x")
+        probe.flush()
+        os.fsync(probe.fileno())
+    os.unlink(path)
 
 
 @register_check("beat", critical=True)
@@ -82,13 +107,16 @@ def _check_beat() -> dict[str, Any]:
 
 
 def celery_queue_depth() -> int | None:
-    """Messages waiting in the default Celery queue (Redis: LLEN of the list kombu uses)."""
+    """Messages waiting in the default Celery queue (Redis: LLEN of the list kombu uses; RabbitMQ: the
+    queue's message count; the filesystem broker: its message files)."""
+    from .broker import broker_transport
+
     queue = getattr(settings, "CELERY_DEFAULT_QUEUE_NAME", "celery")
-    redis_url = getattr(settings, "REDIS_URL", None)
-    if redis_url:
+    transport = broker_transport()
+    if transport in ("redis", "rediss"):
         import redis
 
-        client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+        client = redis.Redis.from_url(str(settings.CELERY_BROKER_URL), socket_connect_timeout=2, socket_timeout=2)
         try:
             # kombu keeps prioritised messages in sibling lists "<queue>\x06\x16<priority>".
             pipe = client.pipeline()
@@ -97,6 +125,10 @@ def celery_queue_depth() -> int | None:
             return sum(int(n) for n in pipe.execute())
         finally:
             client.close()
+    if transport in ("amqp", "amqps", "pyamqp"):
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=0, timeout=2)
+            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
     folder = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in") or "")
     if folder and os.path.isdir(folder):
         # kombu's filesystem transport: one file per waiting message.

@@ -36,6 +36,10 @@ OTP_FAILURES = Counter("trustguard_otp_failures", "Refused one-time codes.", ["r
 DELIVERY_FAILURES = Counter("trustguard_delivery_failures", "Failed delivery attempts (webhook, email, SMS).",
                             ["kind", "outcome"])
 EXPORTS = Counter("trustguard_exports", "Exports served or run.", ["dataset", "format", "mode"])
+BROKER_PUBLISHES_SKIPPED = Counter(
+    "trustguard_broker_publishes_skipped",
+    "Task publishes (kicks) skipped because the broker failed or its breaker was open; a sweep does the work.",
+    ["task", "reason"])
 TIME_TO_DECISION = Histogram("trustguard_time_to_decision_seconds",
                              "From creation to the final human decision.", buckets=_DURATION_BUCKETS)
 

@@ -135,13 +135,19 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 # --- Broker and cache ---------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", ("redis", "rediss"))
+# The Celery broker: REDIS_URL unless CELERY_BROKER_URL names another Redis or RabbitMQ (docs/DEPLOYMENT.md,
+# "Redis or RabbitMQ"); the cache stays on REDIS_URL either way.
+CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", ("redis", "rediss", "amqp", "amqps", "pyamqp")) or REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if CELERY_BROKER_URL and CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}}
+if not CELERY_BROKER_URL:
     # Embedded default: kombu's filesystem transport, so worker and beat are real processes
-    # without a broker server. Good for one machine; production uses Redis.
+    # without a broker server. Good for one machine; production uses Redis or RabbitMQ.
     _queue_dir = VAR_DIR / "broker"
     (_queue_dir / "processed").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
@@ -152,7 +158,12 @@ else:
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}}
+# Publishing from a request (relay kicks, export jobs) is best-effort (trustguard/broker.py): it gives up after
+# this long, and after BROKER_BREAKER_FAIL_MAX failures in a row a process stops trying for
+# BROKER_BREAKER_RESET_SECONDS (one trial publish then). The work is in the database; beat's sweeps send it.
+BROKER_PUBLISH_TIMEOUT_SECONDS = env_int("TRUSTGUARD_BROKER_PUBLISH_TIMEOUT_MS", 500, minimum=50, maximum=10_000) / 1000
+BROKER_BREAKER_FAIL_MAX = env_int("TRUSTGUARD_BROKER_BREAKER_FAIL_MAX", 3, minimum=1)
+BROKER_BREAKER_RESET_SECONDS = env_int("TRUSTGUARD_BROKER_BREAKER_RESET_SECONDS", 10, minimum=1)
 
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
@@ -189,6 +200,7 @@ _JOB_SCHEDULES: dict[str, object] = {
     "audit.verify_chains": crontab(hour=3, minute=47),
     "api.purge_idempotency_keys": 3600.0,
     "reports.purge_exports": 3600.0,
+    "reports.kick_queued_exports": 60.0,
     "notifications.purge": crontab(hour=3, minute=31),
 }
 CELERY_BEAT_SCHEDULE.update(

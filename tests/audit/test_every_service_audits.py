@@ -256,6 +256,7 @@ EXEMPT: dict[str, str] = {
     "notifications.services.event_emit_many": "the outbox rows of audited changes (sweeps), in their transaction",
     "notifications.services.kick_relay": "queues a Celery task, no data",
     "notifications.services.kick_deliveries": "queues Celery tasks, no data",
+    "reports.services.export_jobs_kick_queued": "queues Celery tasks again for audited export jobs (kicked_at only)",
     "notifications.services.outbox_relay": "delivery machinery: fans audited changes' outbox rows out to deliveries",
     "notifications.services.outbox_relay_step": "delivery machinery (outbox_relay for the relay task)",
     "notifications.services.delivery_attempt": "delivery machinery; the Delivery row (attempts, errors, dead "
