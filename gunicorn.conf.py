@@ -1,6 +1,6 @@
 """gunicorn settings for production (`gunicorn trustguard.wsgi`) and for the HTTP benchmarks.
 
-Every value can be overridden by the environment (WEB_CONCURRENCY, GUNICORN_THREADS, PORT, ...) or
+Every value can be overridden by the environment (BIND or PORT, WEB_CONCURRENCY, GUNICORN_THREADS, ...) or
 on the command line. Threads matter: a gthread worker keeps client connections alive and a slow
 client never pins a whole process; the ORM keeps one database connection per thread.
 """
@@ -8,7 +8,11 @@ client never pins a whole process; the ORM keeps one database connection per thr
 import multiprocessing
 import os
 
-bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+# BIND (or GUNICORN_BIND) is the whole address, e.g. 0.0.0.0:8000 in a container; otherwise loopback on PORT.
+bind = os.environ.get("BIND") or os.environ.get("GUNICORN_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
+# X-Forwarded-Proto and friends are believed from these addresses only (gunicorn reads FORWARDED_ALLOW_IPS too);
+# the compose file sets "*" because only the proxy reaches the web containers there.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))

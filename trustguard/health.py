@@ -176,3 +176,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
     response = JsonResponse(body, status=status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Can this web process serve requests: it answers and reaches the database. For load balancers and the
+    container's health check. Not /healthz: a broker or beat outage turns that 503, and taking every web
+    server out of rotation then would turn a broker outage into a full one (the API works without the broker)."""
+    try:
+        result = _check_database()
+        status = 200
+    except Exception as exc:
+        result, status = {"status": "fail", "detail": exc.__class__.__name__}, 503
+    response = JsonResponse({"status": result["status"], "checks": {"database": result}}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response

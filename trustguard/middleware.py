@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from . import context
@@ -13,8 +14,16 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is trivially forged unless a trusted proxy sets it,
-    # and a forged address in an audit log is worse than a proxy's address.
+    """The client's address for the audit log and login lockouts.
+
+    REMOTE_ADDR, unless TRUSTGUARD_BEHIND_PROXY says a reverse proxy is the only way in: then the last
+    X-Forwarded-For entry, the one that proxy appended. Earlier entries are whatever the client sent (trivially
+    forged), and a forged address in an audit log is worse than a proxy's address.
+    """
+    if settings.BEHIND_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if forwarded:
+            return forwarded[:64]
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -63,6 +63,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (compressed, hashed names, far-future caching) from the web process itself: no separate
+    # file server needed behind the proxy (docs/DEPLOYMENT.md).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "trustguard.csp.ContentSecurityPolicyMiddleware",
     "trustguard.middleware.RequestIdMiddleware",
     "trustguard.request_log.RequestLogMiddleware",
@@ -270,6 +273,19 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Production behind TLS (docs/DEPLOYMENT.md; `manage.py check --deploy` is clean with .env.example's values).
+# Off by default so that `make run` and the tests speak plain HTTP on loopback.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# The load balancer's and the container's health checks come in over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a reverse proxy that terminates TLS: trust its X-Forwarded-Proto (https) and take the client's address
+# from the last X-Forwarded-For entry, the one the proxy appended (trustguard.middleware.client_ip). Only set it
+# when nothing but the proxy can reach the web servers: otherwise a client could forge both headers.
+BEHIND_PROXY = env_bool("TRUSTGUARD_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 AXES_FAILURE_LIMIT = env_int("TRUSTGUARD_LOGIN_FAILURE_LIMIT", 5, minimum=1)
@@ -277,6 +293,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The same client address as the audit log's (the proxy's X-Forwarded-For entry behind a proxy).
+AXES_CLIENT_IP_CALLABLE = "trustguard.middleware.client_ip"
 GUARDIAN_MONKEY_PATCH_USER = False
 ANONYMOUS_USER_NAME = None
 
@@ -342,8 +360,14 @@ TIME_ZONE = env_str("TIME_ZONE", "Africa/Lagos")
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env_str("TRUSTGUARD_STATIC_ROOT") or VAR_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# collectstatic writes hashed, compressed copies (the Docker image does it at build time); with DEBUG=1 the
+# files are served from the source folders as they are.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -8,3 +8,8 @@ from .settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Pages render without a collectstatic run (the hashed manifest is production's; tests/test_deploy.py builds it).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+# No collected folder in tests: WhiteNoise serves from the source folders, as with DEBUG=1.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .health import healthz
+from .health import healthz, readyz
 from .metrics import metrics_view
 
 # Public: the OpenAPI schema and its interactive docs (assets served locally by drf-spectacular-sidecar).
@@ -11,6 +11,7 @@ docs_view = SpectacularSwaggerView.as_view(url_name="api-schema", authentication
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("escalations.urls")),
