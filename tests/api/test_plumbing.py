@@ -105,6 +105,75 @@ def test_a_server_error_is_not_stored_so_a_retry_runs_again(demo):
     assert IdempotencyKey.objects.get(key="retry-me").status_code == 201
 
 
+def test_a_server_error_rolls_back_what_the_view_wrote(demo):
+    def half_done_view(request):  # writes, then fails
+        Escalation.objects.all().delete()
+        PersonalToken.objects.all().delete()
+        return HttpResponse(status=500)
+
+    headers = {"Authorization": f"Bearer {demo['api_keys']['vendor']}", "Idempotency-Key": "half"}
+    before = PersonalToken.objects.count()
+
+    response = IdempotencyMiddleware(half_done_view)(
+        RequestFactory().post("/api/v1/anything", data="{}", content_type="application/json", headers=headers))
+
+    assert response.status_code == 500
+    assert PersonalToken.objects.count() == before > 0
+    assert not IdempotencyKey.objects.filter(key="half").exists()
+
+
+def _claim(demo: dict, key: str, body: str, age: timedelta) -> IdempotencyKey:
+    scope = "key:" + str(demo["tenant_obj"].api_keys.get(name="vendor").pk)
+    return IdempotencyKey.objects.create(scope=scope, key=key, method="POST", path="/api/v1/escalations",
+                                         fingerprint=request_fingerprint("POST", "/api/v1/escalations", body.encode()),
+                                         created_at=timezone.now() - age)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_left_by_a_request_that_died_is_taken_over_at_once(api, demo):
+    # A web server killed mid-request: its transaction rolled back, its committed claim is left unlocked.
+    key, body = str(uuid.uuid4()), json.dumps(ORDER)
+    _claim(demo, key, body, age=timedelta(seconds=5))
+
+    response = api("vendor").post("/escalations", raw=body, key=key)
+
+    assert response.status_code == 201, response.content
+    assert Escalation.objects.count() == 1
+    assert IdempotencyKey.objects.get(key=key).state == IdempotencyKey.State.DONE
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_whose_request_still_runs_is_409_however_long_it_runs(api, demo):
+    key, body = str(uuid.uuid4()), json.dumps(ORDER)
+    claim = _claim(demo, key, body, age=timedelta(seconds=30))
+    holding, done = threading.Event(), threading.Event()
+
+    def running_request() -> None:  # holds the claim's lock as a request in progress does
+        try:
+            from django.db import transaction
+
+            with transaction.atomic():
+                list(IdempotencyKey.objects.select_for_update().filter(pk=claim.pk))
+                holding.set()
+                done.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=running_request)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        response = api("vendor").post("/escalations", raw=body, key=key)
+    finally:
+        done.set()
+        thread.join(30)
+
+    assert_problem(response, 409)
+    assert not Escalation.objects.exists()
+
+
 def test_a_key_works_on_any_write_not_only_create(api):
     escalation = api("vendor").post("/escalations", ORDER, key=str(uuid.uuid4())).json()
     key = str(uuid.uuid4())

@@ -5,10 +5,16 @@ A middleware, so every app's API gets it without per-view code:
 1. A request with `Idempotency-Key` and a valid credential claims (scope, key) with an INSERT in its
    own committed transaction, *before* the view runs. The unique constraint decides races: of two
    concurrent duplicates exactly one runs the view, so there is exactly one side effect.
-2. A loser finds the row: another body (method + path + body hash) -> 422; still running -> 409;
+2. The view then runs in one transaction with the claim's row locked, and its response is stored in that
+   same transaction: the side effect and the stored answer commit together or not at all. A process
+   killed mid-request (a web server that dies) therefore leaves no side effect and an unlocked claim,
+   which a retry takes over at once on PostgreSQL (elsewhere after ABANDONED_AFTER); a process killed
+   just after its commit leaves the answer, which the retry gets replayed. Never two side effects.
+3. A loser finds the row: another body (method + path + body hash) -> 422; still running -> 409;
    finished -> the stored response, replayed with `Idempotent-Replayed: true`.
-3. After the view: 2xx-4xx responses are stored (except 429: a rate limit is transient, and storing
-   it would make the key useless); 5xx and streamed responses release the claim so a retry runs again.
+4. 2xx-4xx responses are stored (except 429: a rate limit is transient, and storing it would make the
+   key useless; what the request wrote, such as a counted wrong code, still commits). A 5xx rolls back
+   everything the view wrote and releases the claim, so a retry runs again; a streamed response releases it.
 Keys live 24 h (job "api.purge_idempotency_keys").
 """
 
@@ -18,9 +24,9 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -37,6 +43,9 @@ PREFIX = "/api/v1/"
 KEY_TTL = timedelta(hours=24)
 # A claim still "in flight" after this long belongs to a process that died mid-request: reclaimable.
 ABANDONED_AFTER = timedelta(minutes=10)
+# On PostgreSQL a running request holds its claim's row lock; an unlocked claim older than this (the moment
+# between the claim's INSERT and the lock) belongs to a request that died: reclaimable at once.
+UNLOCKED_GRACE = timedelta(seconds=2)
 MAX_KEY_LENGTH = 255
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, no spaces
 _STORED_HEADERS = ("Content-Type", "Location", "Allow", "Content-Language")
@@ -86,7 +95,8 @@ def claim(*, scope: str, key: str, fingerprint: str, method: str, path: str) -> 
         if existing is None:
             continue  # released between our INSERT and this read: try again
         stale = existing.created_at <= now - KEY_TTL or (
-            existing.state == IdempotencyKey.State.IN_FLIGHT and existing.created_at <= now - ABANDONED_AFTER)
+            existing.state == IdempotencyKey.State.IN_FLIGHT and (
+                existing.created_at <= now - ABANDONED_AFTER or _claimer_died(existing, now)))
         if stale:
             # Conditional on the row we saw, so two reclaimers cannot both delete a fresh claim.
             IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at, state=existing.state).delete()
@@ -103,6 +113,17 @@ def claim(*, scope: str, key: str, fingerprint: str, method: str, path: str) -> 
         return _replay(existing)
     return problem_http_response(409, "idempotency-request-in-progress", "Request in progress",
                                  "Could not claim this Idempotency-Key. Retry shortly.", headers={"Retry-After": "1"})
+
+
+def _claimer_died(existing: IdempotencyKey, now: datetime) -> bool:
+    """PostgreSQL: nobody holds the in-flight claim's row lock, so the request that made it is gone (its
+    connection closed, its transaction rolled back). Elsewhere: never said (ABANDONED_AFTER applies)."""
+    if connection.vendor != "postgresql" or existing.created_at > now - UNLOCKED_GRACE:
+        return False
+    with transaction.atomic():
+        free = IdempotencyKey.objects.select_for_update(skip_locked=True).filter(
+            pk=existing.pk, state=IdempotencyKey.State.IN_FLIGHT)
+        return bool(list(free.values_list("pk", flat=True)))
 
 
 def _release(record: IdempotencyKey) -> None:
@@ -138,13 +159,25 @@ class IdempotencyMiddleware:
         outcome = claim(scope=scope, key=key, fingerprint=fingerprint, method=request.method, path=request.path)
         if isinstance(outcome, HttpResponse):
             return outcome
+        release = False
         try:
-            response = self.get_response(request)
+            with transaction.atomic():
+                held = IdempotencyKey.objects.select_for_update().filter(pk=outcome.pk)
+                if not list(held.values_list("pk", flat=True)):  # taken over as dead in the instant before the lock
+                    return problem_http_response(
+                        409, "idempotency-request-in-progress", "Request in progress",
+                        "Could not claim this Idempotency-Key. Retry shortly.", headers={"Retry-After": "1"})
+                response = self.get_response(request)
+                if response.status_code >= 500:
+                    transaction.set_rollback(True)  # no half-written state; the claim goes below
+                    release = True
+                elif response.status_code in _NOT_STORED or response.streaming:
+                    _release(outcome)
+                else:
+                    _store(outcome, response)
         except BaseException:
             _release(outcome)
             raise
-        if response.status_code >= 500 or response.status_code in _NOT_STORED or response.streaming:
+        if release:
             _release(outcome)
-        else:
-            _store(outcome, response)
         return response
