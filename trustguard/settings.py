@@ -179,8 +179,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Reconnects after a broker outage instead of exiting (a Celery 5.7 bug on Redis: trustguard/celery_consumer.py).
-CELERY_WORKER_CONSUMER = "trustguard.celery_consumer:Consumer"
 # Celery's Django fixup closes every database connection before and after every task unless this is
 # set, so each task (each webhook attempt at low volume) opened a new PostgreSQL connection. With it,
 # trustguard/celery_db.py applies Django's own rules at task boundaries instead (CONN_MAX_AGE, and a

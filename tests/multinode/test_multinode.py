@@ -45,7 +45,7 @@ pytestmark = [
 ]
 TENANT = "mn"
 LATENCY_RATIO = 1.5
-APPROVERS = 20
+APPROVERS = 48
 
 
 @dataclass
@@ -163,7 +163,8 @@ def assert_latency_kept(driver: Driver, figures: Figures, label: str, normal: li
     for kind in ("create", "decide"):
         windows = [driver.window(kind, a, b) for a, b in normal]
         during = driver.window(kind, *down)
-        assert all(len(w) >= 20 for w in windows) and len(during) >= 40, (kind, [len(w) for w in windows], len(during))
+        # Enough samples for a p95 that means something (decisions are fewer: a code counts once per person and step).
+        assert all(len(w) >= 25 for w in windows) and len(during) >= 50, (kind, [len(w) for w in windows], len(during))
         # "Normal" is the slower of the two normal windows of this run (before and after), so a neighbour's burst
         # in one of them does not make the machine look faster than it is.
         normal_p95 = max(percentile(w, 95) for w in windows)
