@@ -179,6 +179,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker waits for the broker however long it is away (Celery gives up after 100 tries by default: ~50 minutes).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Celery's Django fixup closes every database connection before and after every task unless this is
 # set, so each task (each webhook attempt at low volume) opened a new PostgreSQL connection. With it,
 # trustguard/celery_db.py applies Django's own rules at task boundaries instead (CONN_MAX_AGE, and a

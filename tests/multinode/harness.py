@@ -325,6 +325,7 @@ class Approver:
     token: str
     totp: Any  # pyotp.TOTP
     last_step: int = 0
+    busy: bool = False  # a decision of this person in flight: the next waits (codes must arrive in step order)
 
 
 class Driver:
@@ -350,7 +351,7 @@ class Driver:
         self._approver_lock = threading.Lock()
         self._seq = 0
 
-    def start(self, creators: int = 2, deciders: int = 2) -> None:
+    def start(self, creators: int = 2, deciders: int = 3) -> None:
         for n in range(creators):
             self._threads.append(threading.Thread(target=self._loop, args=(self._create_one, n), daemon=True))
         for n in range(deciders):
@@ -430,8 +431,8 @@ class Driver:
         with self._approver_lock:
             for approver in self.approvers:
                 use = max(step, approver.last_step + 1)
-                if use <= step + 1:
-                    approver.last_step = use
+                if use <= step + 1 and not approver.busy:
+                    approver.last_step, approver.busy = use, True
                     return approver, approver.totp.at(use * 30)
         return None
 
@@ -451,7 +452,11 @@ class Driver:
             return
         approver, code = picked
         body = {"decision": "approve", "justification": "Checked the customer file", "otp": code}
-        decision = self._send("decide", f"/api/v1/escalations/{escalation_id}/decisions", body, approver.token, rng)
+        try:
+            decision = self._send("decide", f"/api/v1/escalations/{escalation_id}/decisions", body, approver.token, rng)
+        finally:
+            with self._approver_lock:
+                approver.busy = False
         with self._lock:
             self.decided[escalation_id] = str(decision.get("id", ""))
 
