@@ -116,22 +116,16 @@ def test_two_relays_at_once_fan_each_event_out_exactly_once(make_tenant, http_re
 @pytest.mark.django_db(transaction=True)
 def test_a_broker_outage_does_not_break_the_business_transaction(make_tenant, settings, caplog):
     """The on-commit kick fails to publish; the change stands and the beat sweep relays it."""
-    from trustguard.celery import app
-
-    def use_broker(url: str) -> None:
-        # Drop the cached connection and producer pools so the next publish connects to `url`.
-        app.conf.broker_url = url
-        app._pool = None
-        app.amqp._producer_pool = None
+    from trustguard.broker import broker_breaker_reset
 
     tenant = make_tenant("acme")
-    original = app.conf.broker_url
-    use_broker("redis://127.0.0.1:1/0")  # nothing listens there
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there (trustguard.broker publishes to it)
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
     try:
         with transaction.atomic():
             emit(tenant)
     finally:
-        use_broker(original)
+        broker_breaker_reset()
 
     assert OutboxEvent.objects.filter(relayed_at__isnull=True).count() == 1
     assert "could not publish notifications.relay" in caplog.text
