@@ -352,6 +352,7 @@ class Driver:
         self._seq = 0
 
     def start(self, creators: int = 2, deciders: int = 3) -> None:
+        self._threads.append(threading.Thread(target=self._probe, daemon=True))
         for n in range(creators):
             self._threads.append(threading.Thread(target=self._loop, args=(self._create_one, n), daemon=True))
         for n in range(deciders):
@@ -412,6 +413,22 @@ class Driver:
             return 0, b""
         finally:
             conn.close()
+
+    def _probe(self) -> None:
+        """The control: GET /readyz (a request and a database query, no broker) every 100 ms on either server, so
+        the test can tell a machine that got slower (a neighbour's burst) from a request path that did."""
+        server = 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                status = self.cluster.get(server, "/readyz")[0]
+            except (OSError, http.client.HTTPException):
+                status = 0
+            if status == 200:
+                with self._lock:
+                    self.attempts.append(Attempt("probe", server, started, time.monotonic(), status, 0))
+            server = 1 - server
+            time.sleep(0.1)
 
     def _create_one(self, rng: random.Random) -> None:
         with self._lock:

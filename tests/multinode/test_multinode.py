@@ -160,6 +160,11 @@ def outage(cluster: Cluster, world: World, figures: Figures, *, stop: Any, start
 
 def assert_latency_kept(driver: Driver, figures: Figures, label: str, normal: list[tuple[float, float]],
                         down: tuple[float, float]) -> None:
+    probe_normal = percentile([ms for a, b in normal for ms in driver.window("probe", a, b)], 95)
+    probe_down = percentile(driver.window("probe", *down), 95)
+    # How much slower the machine itself was during the outage (GET /readyz: no broker on its path), >= 1.
+    slowdown = max(1.0, probe_down / probe_normal)
+    figures.add(f"{label}: control GET /readyz p95 normal {probe_normal:.0f} ms, during the outage {probe_down:.0f} ms")
     for kind in ("create", "decide"):
         # "Normal" is both normal windows of this run together (before the outage and after the recovery), so a
         # neighbour's burst in one of them weighs no more than its share.
@@ -168,12 +173,16 @@ def assert_latency_kept(driver: Driver, figures: Figures, label: str, normal: li
         during = driver.window(kind, *down)
         normal_p95 = percentile(pooled, 95)
         down_p95 = percentile(during, 95)
+        ratio = down_p95 / normal_p95
         figures.add(f"{label}: {kind} p95 normal {normal_p95:.0f} ms ({'+'.join(str(len(w)) for w in windows)} "
-                    f"samples), during the outage {down_p95:.0f} ms ({len(during)} samples): "
-                    f"{down_p95 / normal_p95:.2f}x")
+                    f"samples), during the outage {down_p95:.0f} ms ({len(during)} samples): {ratio:.2f}x"
+                    + (f" ({ratio / slowdown:.2f}x of the machine's own slowdown)" if slowdown > 1 else ""))
         # Enough samples for a p95 that means something (decisions are fewer: a code counts once per person and step).
         assert len(pooled) >= 40 and len(during) >= 40, (kind, [len(w) for w in windows], len(during))
-        assert down_p95 <= LATENCY_RATIO * normal_p95, f"{kind}: {down_p95:.0f} ms vs {normal_p95:.0f} ms"
+        # Within 1.5x; on a machine that was itself slower during the outage (other work on its two cores, seen
+        # by the control), within 1.5x of that. A request that waited for the broker (seconds) fails either way.
+        assert ratio <= LATENCY_RATIO or ratio / slowdown <= LATENCY_RATIO, (
+            f"{kind}: {down_p95:.0f} ms vs {normal_p95:.0f} ms (control {slowdown:.2f}x)")
 
 
 def assert_exactly_once(world: World, driver: Driver, figures: Figures, label: str,
@@ -222,7 +231,8 @@ def assert_exactly_once(world: World, driver: Driver, figures: Figures, label: s
         assert all(a.server == server and a.ended >= at for a in errors), [a for a in errors if a.server != server][:5]
         assert all(a.status == 0 or a.started <= at for a in errors)  # 5xx only from a request in flight
     duplicates = len(received) - len(set(received))
-    figures.add(f"{label}: {len(driver.attempts)} requests ({len(driver.created)} creates, {len(driver.decided)} "
+    requests = sum(1 for a in driver.attempts if a.kind != "probe")
+    figures.add(f"{label}: {requests} requests ({len(driver.created)} creates, {len(driver.decided)} "
                 f"decisions; {sum(1 for a in driver.attempts if a.retry)} retries, {len(errors)} refused or cut at the "
                 f"killed server), {len(events)} events, {len(received)} webhooks received, {duplicates} duplicates "
                 f"de-duplicated, {len(swept)} overdue cases re-escalated once each, audit chain {out.getvalue().strip()}")
