@@ -310,6 +310,12 @@ def _drill(work: Path, bindir: Path, config: Path, primary: Cluster, restored: C
         writer.join()
     expect(not errors, f"the vendor's writes failed: {errors}")
     say(f"full backup taken online; the vendor created {during} escalations during it ({len(created)} so far)")
+    # pgBackRest keeps a backup's stop time in whole seconds and restores to T only from a backup that stopped
+    # strictly before T's second: T must fall at least one whole second after the backup stopped.
+    info = json.loads(_pgbackrest(config, "--output=json", "info").stdout)
+    backup_stopped = info[0]["backup"][-1]["timestamp"]["stop"]
+    while time.time() < backup_stopped + 1.5:
+        time.sleep(0.1)
 
     # 3. Batch A, then T.
     batch_a = [create(web, vendor, 1000 + i) for i in range(5)]
