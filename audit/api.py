@@ -86,12 +86,13 @@ def _moment(params: Any, name: str, errors: dict[str, list[str]]) -> datetime | 
         return None
     try:
         moment = parse_datetime(raw)
-    except ValueError:
-        moment = None
-    if moment is None:
-        errors[name] = ["An ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z."]
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if moment is not None:
+            # In UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 allows (e.g. +20:24).
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: e.g. 0001-01-01T00:00+01:00, before the first moment
+        pass
+    errors[name] = ["An ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z."]
+    return None
 
 
 ACTOR_TYPES = ("user", "api_key", "system")

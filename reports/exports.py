@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from accounts.models import Tenant
 from approvals.models import Decision
@@ -222,6 +223,12 @@ def json_pieces(rows: Iterator[tuple[Any, ...]], header: list[str],
     return _pieces(lines())
 
 
+def xlsx_cell(value: Any) -> Any:
+    """cell(), and the control characters a workbook cannot hold (XML 1.0 forbids them) shown as U+FFFD."""
+    value = cell(value)
+    return ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", value) if isinstance(value, str) else value
+
+
 def write_xlsx(rows: Iterator[tuple[Any, ...]], header: list[str], out: IO[bytes],
                progress: Callable[[int], None] | None = None, title: str = "export") -> int:
     """Write-only workbook: openpyxl streams rows to a temporary XML file, not into memory."""
@@ -231,7 +238,7 @@ def write_xlsx(rows: Iterator[tuple[Any, ...]], header: list[str], out: IO[bytes
     n = 0
     for n, row in enumerate(rows, 1):
         # openpyxl would store "=..." as a formula; cell() makes it text first.
-        sheet.append([cell(v) for v in row])
+        sheet.append([xlsx_cell(v) for v in row])
         if progress and n % settings.EXPORT_CHUNK_SIZE == 0:
             progress(n)
     workbook.save(out)

@@ -137,6 +137,20 @@ def test_the_audit_endpoint_is_in_the_openapi_schema(demo):
     assert "/api/v1/audit" in schema["paths"]
 
 
+@pytest.mark.parametrize("offset", ["+20:24", "-23:59", "+00:00"])
+def test_a_time_filter_takes_any_iso_offset(demo, offset):
+    events = get(token(demo, "ops"), created_before=f"2999-01-01T10:00:00{offset}").json()["results"]
+
+    assert events and events == get(token(demo, "ops")).json()["results"]
+
+
+def test_a_time_filter_before_the_first_moment_is_a_400(demo):
+    response = get(token(demo, "ops"), created_after="0001-01-01T00:00:00+01:00")
+
+    assert response.status_code == 400
+    assert "created_after" in response.json()["errors"]
+
+
 @pytest.mark.parametrize("name", ["action", "actor", "actor_type", "actor_id", "target_type", "target_id", "cursor"])
 def test_a_nul_character_in_a_filter_is_not_a_500(demo, name):
     response = get(token(demo, "ops"), **{name: "x\x00y"})

@@ -123,6 +123,18 @@ def test_an_xlsx_export_stores_formulas_as_text(cases, api):
     assert row[header.index("amount_minor")] in ("", None)
 
 
+def test_an_xlsx_export_holds_text_with_control_characters(demo, vendor, api):
+    escalation_create(actor=vendor, type="SMR", reason="Pasted from a terminal:\x07\x1b[0m done\ttab",
+                      source=SourceRef("shop", "order", "CTRL-1"))
+
+    response = api("co").get("/api/v1/exports/escalations.xlsx", {"type": "SMR"})
+
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(body_of(response)), read_only=True).active
+    header, row = list(sheet.iter_rows(values_only=True))
+    assert row[header.index("reason")] == "Pasted from a terminal:\ufffd\ufffd[0m done\ttab"
+
+
 def test_another_tenant_s_rows_never_appear(cases, outsider, api):
     rows = csv_rows(api("co").get("/api/v1/exports/escalations.csv"))
     events = json.loads(body_of(api("co").get("/api/v1/exports/audit.json")))
