@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.actors import Actor
 from accounts.models import Tenant
@@ -14,6 +14,7 @@ from accounts.roles import Role
 from approvals.services import StageSpec
 from audit.services import audit_record
 from trustguard.errors import NotFound, ValidationFailed
+from trustguard.locks import for_update
 
 from .models import ExpiryOutcome, Policy, RiskLevel, TriggerRule
 
@@ -154,19 +155,32 @@ def validate_policy_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 @transaction.atomic
 def policy_upsert(*, tenant: Tenant, type: str, fields: dict[str, Any], actor: Actor) -> Policy:
-    """Create or edit a policy; an edit bumps its version. Escalations in flight keep their snapshot."""
+    """Create or edit a policy; an edit bumps its version. Escalations in flight keep their snapshot.
+
+    1. Lock the policy row (only it: trustguard.locks) and edit it, or
+    2. insert it; when a concurrent first PUT of the same type inserted it first (the unique constraint
+       says so), lock the winner's row and apply this request as an edit of it.
+    """
     cleaned = validate_policy_fields(fields)
-    policy = Policy.objects.select_for_update().filter(tenant=tenant, type=type).first()
-    before = policy_snapshot(policy) if policy else None
+    policy = for_update(Policy.objects.filter(tenant=tenant, type=type)).first()
     if policy is None:
         if "route" not in cleaned:
             raise ValidationFailed("a new policy needs a route", errors={"route": ["This field is required."]})
-        policy = Policy(tenant=tenant, type=type, name=cleaned.pop("name", type.replace("_", " ").title()))
-    else:
-        policy.version += 1
+        try:
+            with transaction.atomic():
+                created = Policy(tenant=tenant, type=type, name=cleaned.get("name", type.replace("_", " ").title()))
+                return _policy_write(created, None, cleaned, actor)
+        except IntegrityError:
+            policy = for_update(Policy.objects.filter(tenant=tenant, type=type)).get()
+    before = policy_snapshot(policy)
+    policy.version += 1
+    return _policy_write(policy, before, cleaned, actor)
+
+
+def _policy_write(policy: Policy, before: dict[str, Any] | None, cleaned: dict[str, Any], actor: Actor) -> Policy:
     for name, value in cleaned.items():
         setattr(policy, name, value)
     policy.save()
-    audit_record(tenant_id=tenant.pk, action="policy.changed", actor=actor, target_type="policy", target_id=type,
-                 before=before, after=policy_snapshot(policy))
+    audit_record(tenant_id=policy.tenant_id, action="policy.changed", actor=actor, target_type="policy",
+                 target_id=policy.type, before=before, after=policy_snapshot(policy))
     return policy

@@ -46,6 +46,7 @@ from trustguard.bulk import bulk_insert_columns, copy_rows
 from trustguard.errors import Conflict, NotFound, ValidationFailed
 from trustguard.ids import uuid7, uuid7_many
 from trustguard.jsonutil import json_text, to_jsonable
+from trustguard.locks import for_update
 from trustguard.logging import mask_pii
 
 from . import channels as channel_senders
@@ -669,7 +670,7 @@ def delivery_replay(*, delivery_id: int, actor: AuditActor, tenant_id: int | Non
     """Give a dead letter a fresh set of attempts, now. Audited."""
     with transaction.atomic():
         filters = Q(pk=delivery_id) & (Q(tenant_id=tenant_id) if tenant_id is not None else Q())
-        delivery = Delivery.objects.select_for_update().filter(filters).first()
+        delivery = for_update(Delivery.objects.filter(filters)).first()
         if delivery is None:
             raise NotFound("no such delivery")
         if delivery.status != DeliveryStatus.DEAD:
@@ -747,8 +748,8 @@ def uuid_or_404(value: object, what: str) -> uuid.UUID:
 
 
 def _locked_endpoint(tenant_id: int, endpoint_id: object) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.select_for_update().filter(
-        pk=uuid_or_404(endpoint_id, "webhook endpoint"), tenant_id=tenant_id, is_active=True).first()
+    endpoint = for_update(WebhookEndpoint.objects.filter(
+        pk=uuid_or_404(endpoint_id, "webhook endpoint"), tenant_id=tenant_id, is_active=True)).first()
     if endpoint is None:
         raise NotFound("no such webhook endpoint")
     return endpoint
@@ -787,9 +788,9 @@ def webhook_url_check(url: str) -> None:
 
 def notification_mark_read(*, user_id: int, tenant_id: int, message_id: object) -> Message:
     with transaction.atomic():
-        message = Message.objects.select_for_update().filter(
+        message = for_update(Message.objects.filter(
             pk=uuid_or_404(message_id, "notification"), user_id=user_id, tenant_id=tenant_id,
-            channel=Channel.IN_APP).first()
+            channel=Channel.IN_APP)).first()
         if message is None:
             raise NotFound("no such notification")
         if message.read_at is None:

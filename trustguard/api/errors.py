@@ -93,6 +93,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     if not isinstance(exc, exceptions.APIException):
+        from .concurrency import collision, conflict_body_args, mark_conflict
+
+        if collision(exc):  # a concurrent write got in the way: docs/CONCURRENCY.md
+            return mark_conflict(problem_response(problem_body(*conflict_body_args()), {"Retry-After": "1"}))
         return None  # a real bug: let Django log it and answer 500
     slug, title = next(((s, t) for cls, (s, t) in _DRF_SLUGS.items() if isinstance(exc, cls)), ("error", "Error"))
     body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": exc.status_code}

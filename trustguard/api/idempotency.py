@@ -15,6 +15,9 @@ A middleware, so every app's API gets it without per-view code:
 4. 2xx-4xx responses are stored (except 429: a rate limit is transient, and storing it would make the
    key useless; what the request wrote, such as a counted wrong code, still commits). A 5xx rolls back
    everything the view wrote and releases the claim, so a retry runs again; a streamed response releases it.
+5. A collision with a concurrent write (deadlock, serialization failure) re-runs the view in a fresh
+   transaction, still holding the claim; a 409 `concurrent-write` that ends it is not stored (docs/CONCURRENCY.md).
+   Writes without a key run in one transaction the same way (trustguard.api.concurrency).
 Keys live 24 h (job "api.purge_idempotency_keys").
 """
 
@@ -32,6 +35,7 @@ from django.utils import timezone
 
 from trustguard.models import IdempotencyKey
 
+from .concurrency import WRITE_METHODS, in_request_transaction, is_conflict
 from .errors import problem_http_response
 
 logger = logging.getLogger(__name__)
@@ -142,11 +146,11 @@ class IdempotencyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method not in METHODS or not request.path.startswith(PREFIX):
+        if request.method not in WRITE_METHODS or not request.path.startswith(PREFIX):
             return self.get_response(request)
-        key = request.headers.get(HEADER)
+        key = request.headers.get(HEADER) if request.method in METHODS else None
         if key is None:
-            return self.get_response(request)
+            return in_request_transaction(request, self.get_response)
         if not _KEY_RE.fullmatch(key):
             return problem_http_response(
                 400, "validation-error", "Invalid request",
@@ -159,25 +163,26 @@ class IdempotencyMiddleware:
         outcome = claim(scope=scope, key=key, fingerprint=fingerprint, method=request.method, path=request.path)
         if isinstance(outcome, HttpResponse):
             return outcome
-        release = False
+
+        def hold_claim() -> HttpResponse | None:
+            held = IdempotencyKey.objects.select_for_update().filter(pk=outcome.pk)
+            if not list(held.values_list("pk", flat=True)):  # taken over as dead in the instant before the lock
+                return problem_http_response(
+                    409, "idempotency-request-in-progress", "Request in progress",
+                    "Could not claim this Idempotency-Key. Retry shortly.", headers={"Retry-After": "1"})
+            return None
+
+        def keep_answer(response: HttpResponse) -> None:
+            if response.status_code in _NOT_STORED or response.streaming:
+                _release(outcome)
+            else:
+                _store(outcome, response)
+
         try:
-            with transaction.atomic():
-                held = IdempotencyKey.objects.select_for_update().filter(pk=outcome.pk)
-                if not list(held.values_list("pk", flat=True)):  # taken over as dead in the instant before the lock
-                    return problem_http_response(
-                        409, "idempotency-request-in-progress", "Request in progress",
-                        "Could not claim this Idempotency-Key. Retry shortly.", headers={"Retry-After": "1"})
-                response = self.get_response(request)
-                if response.status_code >= 500:
-                    transaction.set_rollback(True)  # no half-written state; the claim goes below
-                    release = True
-                elif response.status_code in _NOT_STORED or response.streaming:
-                    _release(outcome)
-                else:
-                    _store(outcome, response)
+            response = in_request_transaction(request, self.get_response, before=hold_claim, after=keep_answer)
         except BaseException:
             _release(outcome)
             raise
-        if release:
-            _release(outcome)
+        if response.status_code >= 500 or is_conflict(response):
+            _release(outcome)  # nothing was written: a retry with the same key runs again
         return response

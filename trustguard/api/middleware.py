@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
+from .concurrency import collision, conflict_response
 from .errors import PROBLEM_CONTENT_TYPE, problem_http_response
 
 logger = logging.getLogger("trustguard.api")
@@ -78,6 +79,8 @@ class ApiGuardMiddleware:
             return None
         if isinstance(exception, RequestDataTooBig):
             return _too_large()
+        if collision(exception):  # outside DRF's handler (docs/CONCURRENCY.md)
+            return conflict_response()
         # The last resort. There must be no input that gets here: each one is a bug to fix.
         logger.exception("unhandled error in %s %s", request.method, request.path)
         return problem_http_response(500, "internal-error", "Internal error",

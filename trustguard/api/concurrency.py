@@ -1,0 +1,124 @@
+"""What a write does when a concurrent write gets in its way (docs/CONCURRENCY.md).
+
+1. Every write under /api/v1/ (POST, PUT, PATCH, DELETE) runs in ONE database transaction: the view's
+   services nest in it as savepoints, and the answer is decided only once it has committed.
+2. When PostgreSQL picks that transaction as a deadlock victim, cannot serialise it, or a concurrent
+   writer won a unique-constraint race, the whole transaction is rolled back and the request runs again
+   (up to ATTEMPTS times, after a short random pause). Safe: nothing of the first run survives the
+   rollback, and network work is only ever scheduled with `transaction.on_commit`.
+3. If it still collides, the answer is 409 problem+json `concurrent-write` with `Retry-After`: nothing
+   was changed and the client should send the request again (with the same Idempotency-Key if it had one).
+4. A read that writes (an export's audit record) is not retried; a collision there is the same 409.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest, HttpResponse
+
+from .errors import problem_http_response
+
+logger = logging.getLogger("trustguard.api")
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ATTEMPTS = 4
+BACKOFF_SECONDS = 0.02  # the n-th retry waits up to BACKOFF_SECONDS * 2**n, at random
+# SQLSTATEs that mean "a concurrent transaction got in the way; the same request may well succeed now".
+RETRYABLE_SQLSTATES = {
+    "40001": "serialization failure",
+    "40P01": "deadlock",
+    "55P03": "lock not available",
+    "23505": "unique constraint race",
+}
+CONFLICT_SLUG = "concurrent-write"
+# Set on a response that answers a collision, so the request transaction knows to roll back and retry.
+MARKER = "_trustguard_concurrent_write"
+
+
+def collision(exc: BaseException | None) -> str | None:
+    """Which collision `exc` (or what caused it) is, or None when it is not one."""
+    seen = 0
+    while exc is not None and seen < 8:
+        sqlstate = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "diag", None), "sqlstate", None)
+        if sqlstate in RETRYABLE_SQLSTATES:
+            return RETRYABLE_SQLSTATES[sqlstate]
+        # SQLite: another connection holds the write lock past the busy timeout.
+        if isinstance(exc, DatabaseError) and "database is locked" in str(exc):
+            return "database locked"
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def conflict_body_args() -> tuple[int, str, str, str]:
+    return (409, CONFLICT_SLUG, "Conflicting concurrent write",
+            "Another request changed the same data at the same moment, so nothing was changed. "
+            "Send the request again (with the same Idempotency-Key, if it had one).")
+
+
+def conflict_response() -> HttpResponse:
+    return mark_conflict(problem_http_response(*conflict_body_args(), headers={"Retry-After": "1"}))
+
+
+def mark_conflict(response: Any) -> Any:
+    """Mark a response (this module's, or the DRF exception handler's) as the answer to a collision."""
+    setattr(response, MARKER, True)
+    return response
+
+
+def is_conflict(response: HttpResponse) -> bool:
+    return bool(getattr(response, MARKER, False))
+
+
+class _RollBack(Exception):
+    """Leaves the request's atomic block so that everything the attempt wrote is rolled back."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def in_request_transaction(request: HttpRequest, get_response: Callable[[HttpRequest], HttpResponse], *,
+                           before: Callable[[], HttpResponse | None] | None = None,
+                           after: Callable[[HttpResponse], None] | None = None) -> HttpResponse:
+    """Run the rest of the request in one transaction; retry it whole after a collision (module docstring).
+
+    `before` runs first in each attempt's transaction (an answer from it ends the request: the
+    idempotency claim's lock); `after` runs last in it with the view's response (storing that answer).
+    A 5xx is rolled back and not retried.
+    """
+    # Read (and kept by Django) now: DRF then parses each attempt's body from that copy.
+    request.body  # noqa: B018
+    response: HttpResponse | None = None
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** attempt))
+        try:
+            with transaction.atomic():
+                early = before() if before else None
+                if early is not None:
+                    return early
+                response = get_response(request)
+                if is_conflict(response):
+                    raise _RollBack(response)
+                if response.status_code >= 500:
+                    transaction.set_rollback(True)  # no half-written state
+                elif after is not None:
+                    after(response)
+            return response
+        except _RollBack as rolled_back:
+            response = rolled_back.response
+            what = "conflict answered by the view"
+        except DatabaseError as exc:  # raised at COMMIT (deferred constraints) or outside the view
+            what = collision(exc) or ""
+            if not what:
+                raise
+            response = conflict_response()
+        logger.warning("concurrent write (%s) in %s %s, attempt %d of %d", what, request.method, request.path,
+                       attempt + 1, ATTEMPTS)
+    assert response is not None
+    return response
