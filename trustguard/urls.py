@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
+from .api.schema import CachedSchemaView
 from .health import healthz, readyz
 from .metrics import metrics_view
 
 # Public: the OpenAPI schema and its interactive docs (assets served locally by drf-spectacular-sidecar).
-schema_view = SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[])
+schema_view = CachedSchemaView.as_view(authentication_classes=[], permission_classes=[])
 docs_view = SpectacularSwaggerView.as_view(url_name="api-schema", authentication_classes=[], permission_classes=[])
 
 urlpatterns = [

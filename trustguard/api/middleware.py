@@ -2,6 +2,8 @@
 
 - A body over settings.MAX_REQUEST_BODY_BYTES: 413 before anything reads it.
 - NUL characters in the query string: 400 (PostgreSQL cannot store or compare them).
+- A query parameter the OpenAPI schema does not document for the operation, or a value outside what it
+  documents (enum, type, length, pattern): 400 naming it, for every view (trustguard.api.schema).
 - Django's own HTML error pages (unknown URL, a crash in a middleware) become problem+json.
 - A view that raises a non-API exception (a bug): logged with its traceback, answered as a 500 problem.
 """
@@ -17,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 
 from .concurrency import collision, conflict_response
 from .errors import PROBLEM_CONTENT_TYPE, problem_http_response
+from .schema import query_errors, query_parameters
 
 logger = logging.getLogger("trustguard.api")
 
@@ -62,6 +65,11 @@ class ApiGuardMiddleware:
                                          "NUL characters are not allowed in the URL.",
                                          errors={(key.replace("\x00", "") or "_"): ["NUL characters are not allowed."]
                                                  for key in bad} or None)
+        documented = query_parameters(request.method or "GET", request.path)
+        if documented is not None and (errors := query_errors(request.GET, documented)):
+            # One rule for every view: what the OpenAPI schema does not document (or allow) is refused.
+            return problem_http_response(400, "validation-error", "Invalid request",
+                                         "Invalid query parameters: " + ", ".join(sorted(errors)), errors=errors)
         response = self.get_response(request)
         if response.status_code >= 400 and not _is_json(response):
             status = response.status_code

@@ -1,4 +1,5 @@
-"""The API's JSON parser: DRF's, plus the limits PostgreSQL and Python need on every input.
+"""The API's JSON parser: DRF's, plus the limits PostgreSQL and Python need on every input, and an object
+at the top (a `null`, array or scalar body is a 400 naming it, whatever the view).
 
 Applied to every app's API through DEFAULT_PARSER_CLASSES, so no view has to remember them.
 """
@@ -9,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 MAX_JSON_DEPTH = 32
@@ -40,6 +41,16 @@ def check_json_value(data: Any) -> str | None:
     return None
 
 
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else "a number"
+
+
 class StrictJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         try:
@@ -49,4 +60,8 @@ class StrictJSONParser(JSONParser):
         problem = check_json_value(data)
         if problem:
             raise ParseError(f"JSON parse error - {problem}")
+        if not isinstance(data, dict):
+            # Every request body of the API is an object; `null`, `[]`, `"x"` or `1` would otherwise reach
+            # serializers and views that (rightly) expect a mapping.
+            raise ValidationError({"_": [f"The request body must be a JSON object, not {_json_kind(data)}."]})
         return data

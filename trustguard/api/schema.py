@@ -3,14 +3,23 @@
 - the Bearer security scheme of accounts.authentication.BearerAuthentication;
 - request bodies of StrictSerializer declare `additionalProperties: false` (they do refuse unknown keys);
 - every /api/v1/ operation documents its problem+json error responses and, for writes, the
-  Idempotency-Key header (required on POST /api/v1/escalations).
+  Idempotency-Key header (required on POST /api/v1/escalations);
+- the document is generated once per process, under a lock, and served from memory: drf-spectacular's
+  generator is not thread-safe (12 concurrent first requests on a fresh gthread server got 500s).
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import threading
 from typing import Any
 
+from django.utils import translation
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from .errors import PROBLEM_CONTENT_TYPE
 from .idempotency import HEADER, MAX_KEY_LENGTH, METHODS, PREFIX, REPLAYED_HEADER
@@ -110,3 +119,92 @@ def postprocess_api(result: dict[str, Any], generator: Any, request: Any, public
                                            "with the same Idempotency-Key.",
                             "schema": {"type": "string", "enum": ["true"]}}
     return result
+
+
+_schemas: dict[tuple[str | None, str], dict[str, Any]] = {}
+_schema_lock = threading.Lock()
+
+
+def api_schema(version: str | None = None) -> dict[str, Any]:
+    """The OpenAPI document (as served at /api/schema/), generated once per process and language."""
+    key = (version, translation.get_language() or "")
+    schema = _schemas.get(key)
+    if schema is None:
+        with _schema_lock:
+            schema = _schemas.get(key)
+            if schema is None:
+                generator = SpectacularAPIView.generator_class(api_version=version)
+                schema = _schemas[key] = generator.get_schema(request=None, public=True)
+    return schema
+
+
+class CachedSchemaView(SpectacularAPIView):
+    """drf-spectacular's schema view, serving the one document api_schema() generated."""
+
+    def _get_schema_response(self, request: Request) -> Response:
+        version = self.api_version or request.version or self._get_version_parameter(request)
+        return Response(data=api_schema(version), headers={  # renderers only read it
+            "Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'})
+
+
+# --- query parameters: refused unless the schema names them, and checked against what it says ----------
+
+_BOOLEAN_WORDS = frozenset({"true", "false", "1", "0"})
+
+
+@functools.cache
+def _operations() -> list[tuple[re.Pattern[str], dict[str, Any]]]:
+    """(path regex, operations) of every /api/v1/ path of the schema; literal paths before templated ones."""
+    paths = [(path, ops) for path, ops in api_schema().get("paths", {}).items() if path.startswith(PREFIX)]
+    paths.sort(key=lambda item: item[0].count("{"))
+    return [(re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path))), ops) for path, ops in paths]
+
+
+def query_parameters(method: str, path: str) -> dict[str, dict[str, Any]] | None:
+    """The query parameters the schema documents for this request, by name; None if it documents no such
+    operation (the URL resolver and the view answer 404 or 405)."""
+    for pattern, operations in _operations():
+        if pattern.fullmatch(path):
+            operation = operations.get(method.lower())
+            if operation is None:
+                return None
+            return {p["name"]: p for p in operation.get("parameters", []) if p.get("in") == "query"}
+    return None
+
+
+def query_errors(query: Any, documented: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """What is wrong with the query string against the documented parameters (name -> messages)."""
+    errors: dict[str, list[str]] = {}
+    for name, values in query.lists():
+        param = documented.get(name)
+        if param is None:
+            errors[name or "(empty name)"] = ["Unknown query parameter."]
+            continue
+        for value in values:
+            if value == "" and param.get("allowEmptyValue"):
+                continue  # "not given", as DRF reads it
+            problem = _value_error(value, param.get("schema", {}))
+            if problem:
+                errors[name] = [problem]
+    return errors
+
+
+def _value_error(value: str, schema: dict[str, Any]) -> str | None:
+    kind = schema.get("type")
+    if "enum" in schema and value not in {str(v) for v in schema["enum"]}:
+        return "One of: " + ", ".join(str(v) for v in schema["enum"]) + "."
+    if kind == "integer":
+        if not re.fullmatch(r"-?[0-9]{1,18}", value):
+            return "A whole number."
+        number = int(value)
+        if not schema.get("minimum", number) <= number <= schema.get("maximum", number):
+            return f"From {schema.get('minimum', '-inf')} to {schema.get('maximum', 'inf')}."
+    elif kind == "boolean":
+        if value.lower() not in _BOOLEAN_WORDS:
+            return "true or false (or 1 or 0)."
+    elif kind == "string":
+        if len(value) > schema.get("maxLength", len(value)) or len(value) < schema.get("minLength", 0):
+            return f"From {schema.get('minLength', 0)} to {schema.get('maxLength')} characters."
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            return f"Must match {schema['pattern']}."
+    return None
