@@ -95,6 +95,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "DJANGO_SETTINGS_MODULE": "trustguard.settings_test", "DEBUG": "0", "LOG_JSON": "1", "LOG_LEVEL": "INFO",
         "DATABASE_URL": f"{base}/{name}", "REDIS_URL": os.environ["REDIS_URL"], "TRUSTGUARD_VAR_DIR": str(tmp / "var"),
         "TRUSTGUARD_RATE_LIMIT": "0",  # thousands of requests a minute from one credential, on purpose
+        "TRUSTGUARD_WEBHOOK_ALLOW_PRIVATE": "1",  # webhook targets on loopback: this machine resolves no other name
         "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "BIND": f"127.0.0.1:{port}",
         "GUNICORN_LOG_LEVEL": "info",
     }
@@ -161,7 +162,7 @@ class _AnyId(dict):  # type: ignore[type-arg]
 def test_ninety_concurrent_configuration_writes_of_one_tenant_all_succeed(deployment: Deployment) -> None:
     ops = deployment.headers("ops")
     base = f"{deployment.url}/api/v1"
-    hook = httpx.post(f"{base}/webhooks", json={"url": "https://hooks.example.com/tg"}, headers=ops, timeout=30)
+    hook = httpx.post(f"{base}/webhooks", json={"url": "http://127.0.0.1:9/tg"}, headers=ops, timeout=30)
     assert hook.status_code == 201, hook.text
     hook_id = hook.json()["id"]
     calls: list[Any] = []
@@ -169,7 +170,7 @@ def test_ninety_concurrent_configuration_writes_of_one_tenant_all_succeed(deploy
         calls.append(lambda i=i: httpx.put(f"{base}/policies/OPERATION_CHANGE", json={"expiry_seconds": 3600 + i},
                                            headers=ops, timeout=60))
         calls.append(lambda: httpx.post(f"{base}/webhooks/{hook_id}/rotate-secret", headers=ops, timeout=60))
-        calls.append(lambda i=i: httpx.post(f"{base}/webhooks", json={"url": f"https://hooks.example.com/{i}"},
+        calls.append(lambda i=i: httpx.post(f"{base}/webhooks", json={"url": f"http://127.0.0.1:9/{i}"},
                                             headers=ops, timeout=60))
 
     responses = _at_once(calls)

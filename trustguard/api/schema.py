@@ -28,12 +28,15 @@ from .idempotency import HEADER, MAX_KEY_LENGTH, METHODS, PREFIX, REPLAYED_HEADE
 IDEMPOTENCY_REQUIRED: set[tuple[str, str]] = {("post", "/api/v1/escalations")}
 
 ERROR_RESPONSES: dict[str, str] = {
-    "400": "Invalid request: malformed JSON, a wrong type, an unknown field or value (see `errors`).",
+    "400": "Invalid request: malformed JSON, a body that is not a JSON object, a wrong type, an unknown field or "
+           "value, or a query parameter this operation does not document (see `errors`).",
     "401": "Missing, unknown or revoked bearer secret.",
     "403": "The credential may not do this (missing capability, not assigned, not the requester, four-eyes).",
     "404": "No such object in your tenant (objects of other tenants are never shown).",
     "406": "The Accept header asks for a format the API does not produce (use application/json).",
-    "409": "Conflict with the current state, or a request with the same Idempotency-Key is still running.",
+    "409": "Conflict with the current state; a request with the same Idempotency-Key is still running; or "
+           "`concurrent-write`: a concurrent request changed the same data, nothing was changed, retry after "
+           "`Retry-After` seconds (docs/CONCURRENCY.md).",
     "413": "The request body is too large.",
     "415": "The request body is not application/json.",
     "422": "Well-formed but unprocessable, or an Idempotency-Key reused with a different request.",
@@ -89,7 +92,30 @@ def _idempotency_parameter(required: bool) -> dict[str, Any]:
     }
 
 
+def _add_links(paths: dict[str, Any]) -> None:
+    """OpenAPI links from what a POST creates (`id` in its 201/202 body) to the operations on that object:
+    POST /webhooks -> /webhooks/{endpoint_id}..., POST /exports -> /exports/jobs/{job_id}...; clients (and
+    schemathesis' stateful phase) follow them."""
+    for path, operations in paths.items():
+        post = operations.get("post")
+        if not path.startswith(PREFIX) or post is None:
+            continue
+        for code in ("201", "202"):
+            if code not in post.get("responses", {}):
+                continue
+            links = post["responses"][code].setdefault("links", {})
+            for other, other_ops in paths.items():
+                match = re.fullmatch(re.escape(path) + r"(?:/[a-z]+)?/\{(\w+)\}(/[\w./-]*)?", other)
+                if not match or "{" in (match.group(2) or ""):
+                    continue
+                for operation in other_ops.values():
+                    if isinstance(operation, dict) and "operationId" in operation:
+                        links[operation["operationId"]] = {"operationId": operation["operationId"],
+                                                           "parameters": {match.group(1): "$response.body#/id"}}
+
+
 def postprocess_api(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    _add_links(result.get("paths", {}))
     components = result.setdefault("components", {})
     components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     problem_ref = {"$ref": "#/components/schemas/Problem"}
