@@ -117,3 +117,13 @@ def test_the_schema_view_serves_the_generated_document():
 
     assert response.status_code == 200
     assert json.loads(response.content)["paths"] == api_schema()["paths"]
+
+
+def test_sqlite_busy_past_its_timeout_counts_as_a_collision_and_other_errors_do_not():
+    from django.db import OperationalError, ProgrammingError
+
+    from trustguard.api.concurrency import collision
+
+    assert collision(OperationalError("database is locked")) == "database locked"
+    assert collision(ProgrammingError("no such table: x")) is None
+    assert collision(ValueError("database is locked")) is None
