@@ -81,7 +81,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(ServiceBackedHistoryAdmin):
-    list_display = ("slug", "name", "single_employee_mode", "email_otp_allowed", "created_at")
+    list_display = ("slug", "name", "locale", "single_employee_mode", "email_otp_allowed", "created_at")
     list_filter = ("single_employee_mode", "email_otp_allowed")
     search_fields = ("slug", "name")
     readonly_fields = ("created_at",)
@@ -98,8 +98,10 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
         # A new tenant gets its role groups and the default capability matrix from the service.
         created = tenant_create(slug=obj.slug, name=obj.name, single_employee_mode=obj.single_employee_mode)
         obj.pk, obj._state.adding = created.pk, False
-        Tenant.objects.filter(pk=created.pk).update(email_otp_allowed=obj.email_otp_allowed,
-                                                   audit_retention_days=obj.audit_retention_days)
+        Tenant.objects.filter(pk=created.pk).update(
+            email_otp_allowed=obj.email_otp_allowed, audit_retention_days=obj.audit_retention_days,
+            locale=obj.locale, customer_approved_text=obj.customer_approved_text,
+            customer_rejected_text=obj.customer_rejected_text)
 
     def get_urls(self) -> list[Any]:
         custom = [path("<int:tenant_id>/capabilities/", self.admin_site.admin_view(self.capabilities_view),

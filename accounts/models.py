@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from simple_history.models import HistoricalRecords
 
+from trustguard.money import DEFAULT_LOCALE, validate_locale
+
 from .roles import Capability, Role, codename
 
 
@@ -20,6 +22,17 @@ class Tenant(models.Model):
     # NIST SP 800-63B does not count email as an out-of-band authenticator; a tenant may refuse it.
     email_otp_allowed = models.BooleanField(default=True)
     audit_retention_days = models.PositiveIntegerField(default=7 * 365 + 2)
+    # How people of this tenant read money and dates in messages, pages and reports (trustguard.money).
+    locale = models.CharField(max_length=16, default=DEFAULT_LOCALE, validators=[validate_locale],
+                              help_text="e.g. en_NG prints ₦2,500,000.00")
+    # What the tenant's customers are told when a review ends; blank = the wording in the message template.
+    # {entity_type} and {entity_id} are replaced (e.g. "Your {entity_type} {entity_id} has been approved.").
+    customer_approved_text = models.CharField(max_length=300, blank=True, help_text=(
+        "Told to the customer when their request is approved. Blank: \"Your order ORD-1 has been approved.\" "
+        "{entity_type} and {entity_id} are filled in."))
+    customer_rejected_text = models.CharField(max_length=300, blank=True, help_text=(
+        "Told to the customer when their request is rejected. Blank: \"Your order ORD-1 has been declined.\" "
+        "{entity_type} and {entity_id} are filled in."))
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

@@ -15,6 +15,11 @@ class Role(models.TextChoices):
     OPERATOR = "operator", "Operator"
 
 
+def role_label(role: str) -> str:
+    """How people read a role ("CEO", "Compliance officer"); an unknown (custom) role as it is written."""
+    return str(Role(role).label) if role in Role.values else role
+
+
 class Capability(models.TextChoices):
     ESCALATION_VIEW = "escalation.view", "View escalations assigned to own role"
     ESCALATION_VIEW_ALL = "escalation.view_all", "View all escalations of the tenant"

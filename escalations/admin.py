@@ -16,10 +16,10 @@ from django.utils.html import format_html, format_html_join
 from accounts.actors import Actor
 from accounts.admin import ServiceBackedHistoryAdmin, audited_save
 from trustguard.errors import ValidationFailed
+from trustguard.money import format_money
 
 from .models import Escalation, Policy, TriggerRule
 from .policies import SNAPSHOT_FIELDS, policy_upsert, validate_policy_fields
-from .templatetags.dashboard import format_money
 
 EDITABLE_POLICY_FIELDS = [f for f in SNAPSHOT_FIELDS if f not in ("type", "version")] + ["is_active"]
 
@@ -91,7 +91,7 @@ class EscalationAdmin(admin.ModelAdmin):
 
     @admin.display(description="amount")
     def amount(self, obj: Escalation) -> str:
-        return format_money(obj.amount_minor, obj.currency)
+        return format_money(obj.amount_minor, obj.currency, obj.tenant.locale)  # tenant: list_select_related
 
     @admin.display(description="decisions")
     def decisions(self, obj: Escalation) -> str:

@@ -1,28 +1,35 @@
 """Who hears about an escalation event, registered with notifications in EscalationsConfig.ready().
 
-- The assigned role's members: on creation, re-escalation (escalation.escalated), reminders, the
-  top-of-ladder overdue alert (escalation.sla_breached) and the end of a deferral (escalation.resumed).
+- The current stage's role members: when a stage opens (creation; escalation.approval_recorded that completed
+  a stage and opened the next), on re-escalation (escalation.escalated), reminders, the top-of-ladder overdue
+  alert (escalation.sla_breached) and the end of a deferral (escalation.resumed). Their inbox items ask for
+  a decision (data.action) and are marked done when the case closes (approved, rejected, expired, cancelled).
 - The requester: on every decision (approved, rejected, deferred), expiry and cancellation.
 - The customer in `contact` ({email?, phone?}): on creation ("under review") and on the outcome.
 - The source system hears everything through its webhooks (not here).
 Channels follow the policy snapshot's notify_channels (in-app only when it names none).
+Messages read as a person would: money formatted in the tenant's locale, names and role labels rather than
+usernames, and an absolute link to the case page (TRUSTGUARD_SITE_URL).
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Tenant, User
-from accounts.roles import Role
+from accounts.roles import role_label
 from accounts.selectors import role_members
+from approvals.models import Decision
 from notifications.models import OutboxEvent
 from notifications.registry import Recipient
+from trustguard.links import case_url
+from trustguard.money import format_money
 
 from .models import Escalation
 
@@ -30,11 +37,19 @@ from .models import Escalation
 # the deadline sweeps.
 APPROVER_EVENTS = {"escalation.created", "escalation.escalated", "escalation.reminder", "escalation.sla_breached",
                    "escalation.resumed"}
+# A decision that completed a stage and opened the next one: the next stage's approvers are asked.
+STAGE_OPENED = "escalation.approval_recorded"
 REQUESTER_EVENTS = {"escalation.approved", "escalation.rejected", "escalation.deferred", "escalation.expired",
                     "escalation.cancelled"}
 CUSTOMER_EVENTS = {"escalation.created", "escalation.approved", "escalation.rejected", "escalation.expired",
                    "escalation.cancelled"}
+CLOSING_EVENTS = {"escalation.approved", "escalation.rejected", "escalation.expired", "escalation.cancelled"}
 CUSTOMER_CHANNELS = ("email", "sms")
+# The customer's outcome wording when the tenant sets none (Tenant.customer_*_text).
+DEFAULT_CUSTOMER_OUTCOME = {
+    "escalation.approved": "Your {entity_type} {entity_id} has been approved.",
+    "escalation.rejected": "Your {entity_type} {entity_id} has been declined.",
+}
 
 
 def _hours_between(start: datetime | None, end: datetime | None) -> int | None:
@@ -43,8 +58,24 @@ def _hours_between(start: datetime | None, end: datetime | None) -> int | None:
     return max(1, math.ceil((end - start).total_seconds() / 3600))
 
 
-NOTIFIED_EVENTS = APPROVER_EVENTS | REQUESTER_EVENTS | CUSTOMER_EVENTS
+NOTIFIED_EVENTS = APPROVER_EVENTS | REQUESTER_EVENTS | CUSTOMER_EVENTS | {STAGE_OPENED}
 MembersOf = Callable[[Tenant, str], Sequence[User]]
+DeciderOf = Callable[[str], User | None]
+
+
+def asks_approvers(event: OutboxEvent) -> bool:
+    """Does this event put the case before (new) approvers? Stage openings and the chasing events."""
+    data = event.data or {}
+    return event.type in APPROVER_EVENTS or (event.type == STAGE_OPENED and bool(data.get("stage_completed")))
+
+
+def escalation_closes(event: OutboxEvent) -> bool:
+    """The case is closed: nobody needs to decide it any more (notifications marks the inbox items done)."""
+    return event.type in CLOSING_EVENTS
+
+
+def _wanted(event: OutboxEvent) -> bool:
+    return event.type in NOTIFIED_EVENTS and (event.type != STAGE_OPENED or asks_approvers(event))
 
 
 def _escalation_id(event: OutboxEvent) -> uuid.UUID | None:
@@ -58,23 +89,50 @@ def _members_of(tenant: Tenant, role: str) -> list[User]:
     return list(role_members(tenant=tenant, role=role))
 
 
+def _decision_id(event: OutboxEvent) -> str | None:
+    decision = (event.data or {}).get("decision")
+    return str(decision["id"]) if isinstance(decision, dict) and decision.get("id") else None
+
+
+def _deciders(decision_ids: Iterable[str]) -> dict[str, User]:
+    ids = [i for i in decision_ids if _is_uuid(i)]
+    if not ids:
+        return {}
+    return {str(d.pk): d.decided_by for d in Decision.objects.filter(pk__in=ids).select_related("decided_by")}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+_SELECT = ("tenant", "requested_by_user", "requested_by_api_key")
+
+
 def escalation_recipients(event: OutboxEvent) -> list[Recipient]:
     escalation_id = _escalation_id(event)
-    if event.type not in NOTIFIED_EVENTS or escalation_id is None:
+    if not _wanted(event) or escalation_id is None:
         return []  # e.g. acknowledged, executed: the source system hears these through its webhooks only
-    escalation = (Escalation.objects.select_related("tenant", "requested_by_user")
+    escalation = (Escalation.objects.select_related(*_SELECT)
                   .filter(pk=escalation_id, tenant_id=event.tenant_id).first())
     if escalation is None:
         return []
-    return _recipients(event, escalation, _members_of)
+    decision_id = _decision_id(event)
+    deciders = _deciders([decision_id] if decision_id else [])
+    return _recipients(event, escalation, _members_of, deciders.get)
 
 
 def escalation_recipients_many(events: Sequence[OutboxEvent]) -> dict[int, list[Recipient]]:
-    """escalation_recipients for a relay batch: the cases in one query, each role's members once."""
+    """escalation_recipients for a relay batch: the cases in one query, each role's members once, the deciders
+    in one query."""
     wanted = {event.pk: escalation_id for event in events
-              if event.type in NOTIFIED_EVENTS and (escalation_id := _escalation_id(event)) is not None}
-    escalations = {e.pk: e for e in Escalation.objects.select_related("tenant", "requested_by_user")
+              if _wanted(event) and (escalation_id := _escalation_id(event)) is not None}
+    escalations = {e.pk: e for e in Escalation.objects.select_related(*_SELECT)
                    .filter(pk__in=set(wanted.values()))}
+    deciders = _deciders({d for event in events if event.pk in wanted and (d := _decision_id(event))})
     members: dict[tuple[int, str], list[User]] = {}
 
     def members_of(tenant: Tenant, role: str) -> list[User]:
@@ -87,32 +145,80 @@ def escalation_recipients_many(events: Sequence[OutboxEvent]) -> dict[int, list[
         escalation_id = wanted.get(event.pk)
         escalation = escalations.get(escalation_id) if escalation_id is not None else None
         if escalation is not None and escalation.tenant_id == event.tenant_id:
-            out[event.pk] = _recipients(event, escalation, members_of)
+            out[event.pk] = _recipients(event, escalation, members_of, deciders.get)
     return out
 
 
-def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersOf) -> list[Recipient]:
+def person_name(user: User | None) -> str:
+    """How a person is named to others: their full name, else their username."""
+    if user is None:
+        return ""
+    return user.get_full_name().strip() or user.get_username()
+
+
+def requester_name(escalation: Escalation) -> str:
+    """Who asked: the person, else the email the source system gave, else the source system (its key's name)."""
+    if escalation.requested_by_user is not None:
+        return person_name(escalation.requested_by_user)
+    if escalation.requested_by_email:
+        return escalation.requested_by_email
+    key = escalation.requested_by_api_key
+    return f"{escalation.source_system} ({key.name})" if key is not None else escalation.source_system
+
+
+def _customer_outcome(escalation: Escalation, event_type: str) -> str:
+    """The tenant's wording for an approved or rejected outcome ({entity_type}, {entity_id} filled in)."""
+    tenant = escalation.tenant
+    custom = {"escalation.approved": tenant.customer_approved_text,
+              "escalation.rejected": tenant.customer_rejected_text}.get(event_type, "")
+    wording = custom.strip() or DEFAULT_CUSTOMER_OUTCOME.get(event_type, "")
+    # Plain replacement, not str.format: the tenant's text may hold braces of its own.
+    return (wording.replace("{entity_type}", escalation.source_entity_type)
+            .replace("{entity_id}", escalation.source_entity_id))
+
+
+def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersOf,
+                decider_of: DeciderOf) -> list[Recipient]:
     data: dict[str, Any] = event.data or {}
+    tenant = escalation.tenant
     channels = tuple(escalation.policy_snapshot.get("notify_channels") or ("in_app",))
     status = data.get("status", escalation.status)
     role = data.get("assigned_role") or escalation.assigned_role
     expires_at = parse_datetime(data["expires_at"]) if data.get("expires_at") else escalation.expires_at
+    amount = data.get("amount") or {}
+    money = format_money(amount["value_minor"], amount["currency"], tenant.locale) if amount.get("currency") else ""
+    source = data.get("source") or {}
+    decision = dict(data.get("decision") or {})
+    if decision:
+        decided_by = decider_of(str(decision.get("id", "")))
+        decision["decided_by_name"] = person_name(decided_by) or decision.get("decided_by", "")
+        decision["role_label"] = role_label(str(decision.get("role", "")))
+        decision["stage_number"] = int(decision.get("stage") or 0) + 1
+    entity = " ".join(x for x in (source.get("entity_type"), source.get("entity_id")) if x)
     staff_context = {
-        "tenant_name": escalation.tenant.name, "escalation_id": str(escalation.pk), "type": escalation.type,
-        "reason": escalation.reason, "status": status, "role": role,
-        "role_label": Role(role).label if role in Role.values else role,
-        "amount": data.get("amount"), "source": data.get("source") or {}, "decision": data.get("decision") or {},
+        "tenant_name": tenant.name, "escalation_id": str(escalation.pk), "type": escalation.type,
+        "title": escalation.policy_snapshot.get("name") or escalation.type,
+        "reason": escalation.reason, "status": status, "role": role, "role_label": role_label(role),
+        "amount": amount or None, "money": money, "entity": entity,
+        # "₦2,500,000.00 order ORD-1001": what is asked about, in a few words.
+        "what": " ".join(x for x in (money, entity) if x) or escalation.type,
+        "source": source, "decision": decision,
+        "requester_name": requester_name(escalation), "url": case_url(escalation.pk),
+        "stage_number": int(data.get("current_stage") or 0) + 1,
+        "stage_opened": event.type == STAGE_OPENED,
         "escalation_level": data.get("escalation_level"), "expires_at": expires_at,
         "ack_due_at": parse_datetime(data["ack_due_at"]) if data.get("ack_due_at") else None,
         "defer_until": parse_datetime(data["defer_until"]) if data.get("defer_until") else None,
+        "cancel_reason": data.get("reason") if event.type == "escalation.cancelled" else "",
     }
     links = {"escalation": str(escalation.pk), "event": event.type}
     out: list[Recipient] = []
 
-    if event.type in APPROVER_EVENTS and status in ("pending", "acknowledged") and role:
-        for user in members_of(escalation.tenant, role):
+    if asks_approvers(event) and status in ("pending", "acknowledged") and role:
+        asks = {**links, "action": "decide"}
+        for user in members_of(tenant, role):
             out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
-                                 phone=user.phone_number, context=staff_context, data=links))
+                                 phone=user.phone_number, context=staff_context, data=asks))
 
     if event.type in REQUESTER_EVENTS:
         requester = escalation.requested_by_user
@@ -128,10 +234,11 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
                      and (event.type != "escalation.created" or status == "pending"))
     customer_channels = tuple(c for c in CUSTOMER_CHANNELS if c in channels)
     if tell_customer and customer_channels:
-        # A third party: only what they need (their own reference and the wait), no internal detail.
+        # A third party: only what they need (their own reference, the wait, the outcome), no internal detail.
         customer_context = {
-            "tenant_name": escalation.tenant.name, "entity_type": escalation.source_entity_type,
+            "tenant_name": tenant.name, "entity_type": escalation.source_entity_type,
             "entity_id": escalation.source_entity_id, "status": status,
+            "outcome": _customer_outcome(escalation, event.type),
             "answer_within_hours": _hours_between(event.occurred_at, expires_at),
         }
         out.append(Recipient(audience="customer", channels=customer_channels,

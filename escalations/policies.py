@@ -15,6 +15,7 @@ from approvals.services import StageSpec
 from audit.services import audit_record
 from trustguard.errors import NotFound, ValidationFailed
 from trustguard.locks import for_update
+from trustguard.money import format_money
 
 from .models import ExpiryOutcome, Policy, RiskLevel, TriggerRule
 
@@ -122,8 +123,10 @@ def match_trigger(*, tenant: Tenant, amount_minor: int | None, currency: str, fl
         if (rule.kind == TriggerRule.Kind.AMOUNT_AT_LEAST and amount_minor is not None
                 and currency == rule.currency and rule.threshold_minor is not None
                 and amount_minor >= rule.threshold_minor):
+            # People read this reason (the case page, messages, reports): money as money.
             return RuleMatch(rule.escalation_type, rule.risk_level or None,
-                             f"amount {amount_minor} {currency} >= {rule.threshold_minor}")
+                             f"amount {format_money(amount_minor, currency, tenant.locale)} is at least "
+                             f"{format_money(rule.threshold_minor, currency, tenant.locale)}")
     return None
 
 

@@ -22,7 +22,9 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.utils.translation import get_language
 
-from .templatetags.dashboard import age, deadline_of, format_money, risk_badge, role_label, status_badge, urgency_badge
+from trustguard.money import format_money
+
+from .templatetags.dashboard import age, deadline_of, risk_badge, role_label, status_badge, urgency_badge
 
 # Any valid pk: the detail URL is reversed once per page and the real pk put in its place (a
 # UUID's text needs no quoting in a path, so this gives what reverse() would for each card).
@@ -50,8 +52,9 @@ def _format_minute(naive: datetime, offset: timedelta | None, tzname: str | None
     return dateformat.format(naive.replace(tzinfo=zone), datetime_format)
 
 
-def queue_cards(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One dict per queue row (selectors.QUEUE_CARD_FIELDS) with everything its card prints, in order."""
+def queue_cards(items: list[dict[str, Any]], *, locale: str | None = None) -> list[dict[str, Any]]:
+    """One dict per queue row (selectors.QUEUE_CARD_FIELDS) with everything its card prints, in order;
+    money in `locale` (the tenant's)."""
     detail_url = reverse("dashboard:detail", args=[_PK_PLACEHOLDER])
     datetime_format = get_format("DATETIME_FORMAT")
     tz = timezone.get_current_timezone()
@@ -90,7 +93,7 @@ def queue_cards(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cards.append({
             "pk": pk,
             "url": detail_url.replace(_PK_PLACEHOLDER, pk),
-            "money": format_money(e["amount_minor"], e["currency"]),
+            "money": format_money(e["amount_minor"], e["currency"], locale),
             "title": e["policy__name"] or e["type"],
             "source_entity_id": e["source_entity_id"],
             "source_system": e["source_system"],

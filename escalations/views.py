@@ -78,7 +78,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     # People who decide start with their own queue; those who only oversee (operators) with everything.
     filters = QueueFilters.from_query(request.GET, default_scope="mine" if actor.can(Capability.ESCALATION_VIEW) else "all")
     page = paginate_queue(escalation_queue(actor=actor, filters=filters), cursor=request.GET.get("cursor", ""))
-    cards = queue_cards(page.items)
+    cards = queue_cards(page.items, locale=actor.tenant.locale)
     query = request.GET.copy()
     query.pop("cursor", None)
     context = {
@@ -186,6 +186,7 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
         "approvals_missing": max(escalation.approvals_required - escalation.approvals_received, 0),
         "waiting": escalation_waiting_for(escalation),
         "i_approved": i_approved, "assigned_to_me": assigned_to_me,
+        "can_export": actor.can(Capability.AUDIT_EXPORT),
         "decision_choices": DECISION_CHOICES, "challenge_channels": channels,
         "form": {"decision": "approve", "justification": "", "conditions": "", "defer_until": ""},
         "errors": {}, "now": timezone.now(),

@@ -118,12 +118,16 @@ class NotificationSerializer(serializers.Serializer):
     links = serializers.DictField(read_only=True, help_text="What it is about, e.g. {\"escalation\": \"<id>\"}.")
     created_at = serializers.DateTimeField(read_only=True)
     read_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    done_at = serializers.DateTimeField(
+        read_only=True, allow_null=True,
+        help_text="An item that asked for a decision is done once its case closed (decided, cancelled, expired) "
+                  "by anyone; a done item no longer counts as unread.")
 
 
 def _notification_body(message: Any) -> dict[str, Any]:
     return {"id": str(message.pk), "purpose": message.purpose, "subject": message.subject,
             "body": services.message_body(message), "links": message.data, "created_at": message.created_at,
-            "read_at": message.read_at}
+            "read_at": message.read_at, "done_at": message.done_at}
 
 
 INBOX_LIMIT = 100
@@ -138,7 +142,8 @@ class NotificationListView(APIView):
     @extend_schema(
         operation_id="notifications_list", tags=["notifications"], parameters=[InboxQuerySerializer],
         description=f"The caller's in-app inbox in this tenant, newest first (at most {INBOX_LIMIT}). "
-                    "`?unread=1` lists only unread items; an unknown parameter is a 400, not ignored (as on every operation).",
+                    "`?unread=1` lists only unread items (neither read nor done); an unknown parameter is a 400, "
+                    "not ignored (as on every operation).",
         responses=inline_serializer("Inbox", {"unread_count": serializers.IntegerField(),
                                               "results": NotificationSerializer(many=True)}))
     def get(self, request: Request) -> Response:

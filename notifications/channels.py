@@ -19,7 +19,7 @@ from typing import Protocol
 
 import httpx
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMultiAlternatives, get_connection
 from standardwebhooks import Webhook
 
 from trustguard.logging import mask_phone
@@ -44,11 +44,14 @@ class SendResult:
 
 # --- email -------------------------------------------------------------------------------------
 
-def email_send(*, to: str, subject: str, body: str) -> SendResult:
-    """Through Django's email backend (console in dev, SMTP or an anymail ESP by settings)."""
+def email_send(*, to: str, subject: str, body: str, html: str = "") -> SendResult:
+    """Through Django's email backend (console in dev, SMTP or an anymail ESP by settings); with `html`, a
+    multipart/alternative message whose text part is `body`."""
     message_id = make_msgid(domain="trustguard.local")
-    email = EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to],
-                         headers={"Message-ID": message_id})
+    email = EmailMultiAlternatives(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to],
+                                   headers={"Message-ID": message_id})
+    if html:
+        email.attach_alternative(html, "text/html")
     email.connection = get_connection(fail_silently=False)
     if email.send() != 1:
         raise SendFailed("the email backend did not accept the message")

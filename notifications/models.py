@@ -133,6 +133,8 @@ class Message(models.Model):
     subject = models.CharField(max_length=300, blank=True)
     # For a sensitive message (a one-time code) the body is encrypted and blanked once delivered.
     body = models.TextField(blank=True)
+    # An email's HTML part (the text part is `body`); empty for other channels and for plain-text emails.
+    body_html = models.TextField(blank=True)
     sensitive = models.BooleanField(default=False)
     valid_until = models.DateTimeField(null=True, blank=True,
                                        help_text="When it stops being of use (a one-time code's expiry): not sent "
@@ -141,6 +143,8 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # An inbox item that asked for something (data.action) is done once what it asked about has closed.
+    done_at = models.DateTimeField(null=True, blank=True)
     provider = models.CharField(max_length=32, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
     cost = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)

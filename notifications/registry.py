@@ -27,22 +27,35 @@ class Recipient:
     email: str = ""
     phone: str = ""
     context: Mapping[str, Any] = field(default_factory=dict)
-    data: Mapping[str, Any] = field(default_factory=dict)  # stored on in-app messages (links)
+    # Stored on in-app messages: links ({"escalation": id}), and "action" when the item asks for one (done at close).
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 RecipientResolver = Callable[["OutboxEvent"], Iterable[Recipient]]
 ManyRecipientResolver = Callable[[Sequence["OutboxEvent"]], Mapping[int, Iterable[Recipient]]]
+ClosesAggregate = Callable[["OutboxEvent"], bool]
 _RESOLVERS: dict[str, RecipientResolver] = {}
 _MANY_RESOLVERS: dict[str, ManyRecipientResolver] = {}
+_CLOSES: dict[str, ClosesAggregate] = {}
 
 
 def register_recipient_resolver(aggregate_type: str, func: RecipientResolver, *,
-                                many: ManyRecipientResolver | None = None) -> None:
+                                many: ManyRecipientResolver | None = None,
+                                closes: ClosesAggregate | None = None) -> None:
+    """`closes(event)` says the event closes its aggregate: the inbox items that asked for action about it
+    (Recipient.data["action"]) are then marked done, for everyone."""
     _RESOLVERS[aggregate_type] = func
+    _MANY_RESOLVERS.pop(aggregate_type, None)
+    _CLOSES.pop(aggregate_type, None)
     if many is not None:
         _MANY_RESOLVERS[aggregate_type] = many
-    else:
-        _MANY_RESOLVERS.pop(aggregate_type, None)
+    if closes is not None:
+        _CLOSES[aggregate_type] = closes
+
+
+def closes_aggregate(event: OutboxEvent) -> bool:
+    closes = _CLOSES.get(event.aggregate_type)
+    return bool(closes and closes(event))
 
 
 def recipients_for(event: OutboxEvent) -> list[Recipient]:

@@ -13,7 +13,8 @@ from .services import uuid_or_404
 def inbox(*, user_id: int, tenant_id: int, unread_only: bool = False) -> QuerySet[Message]:
     qs = Message.objects.filter(user_id=user_id, tenant_id=tenant_id, channel=Channel.IN_APP)
     if unread_only:
-        qs = qs.filter(read_at__isnull=True)
+        # Done (its case closed) needs no attention any more, read or not.
+        qs = qs.filter(read_at__isnull=True, done_at__isnull=True)
     return qs.order_by("-created_at", "-id")
 
 

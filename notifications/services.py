@@ -62,7 +62,7 @@ from .models import (
     OutboxEvent,
     WebhookEndpoint,
 )
-from .registry import Recipient, recipients_for, recipients_for_many
+from .registry import Recipient, closes_aggregate, recipients_for, recipients_for_many
 from .ssrf import TargetRefused, parse_url, resolve_target
 
 logger = logging.getLogger(__name__)
@@ -189,8 +189,30 @@ def _relay_batch(batch: int) -> int:
                         new_deliveries += _dispatch_messages([event], _recipients_one_by_one, now)
                 except Exception:
                     logger.exception("notification dispatch failed for event %s (%s)", event.event_id, event.type)
+        try:
+            with transaction.atomic():
+                inbox_items_done(events, now)
+        except Exception:
+            # Never hold the queue for this: the items just keep saying what they said.
+            logger.exception("marking inbox items done failed for a batch of %d events", len(events))
         transaction.on_commit(lambda: kick_deliveries(new_deliveries))
     return len(events)
+
+
+def inbox_items_done(events: Sequence[OutboxEvent], now: datetime) -> int:
+    """Mark done, for everyone, the inbox items that asked for action about an aggregate these events close
+    (a decided, cancelled or expired case no longer "needs your decision"). After the batch's own messages:
+    an item written in the same batch, before the closing event, is covered too."""
+    closing = [e for e in events if closes_aggregate(e)]
+    if not closing:
+        return 0
+    about = Q()
+    for event in closing:
+        about |= Q(tenant_id=event.tenant_id, event__aggregate_type=event.aggregate_type,
+                   event__aggregate_id=event.aggregate_id)
+    # Through the event's aggregate (outbox_aggregate_idx), then the messages of those events (their FK index).
+    return (Message.objects.filter(about, channel=Channel.IN_APP, done_at__isnull=True)
+            .filter(data__has_key="action").update(done_at=now))
 
 
 def _attach_tenants(events: Sequence[OutboxEvent], tenant_ids: set[int]) -> None:
@@ -251,7 +273,7 @@ class _People:
 
 
 _MESSAGE_COLUMNS = ("id", "tenant_id", "channel", "purpose", "audience", "event_id", "user_id", "to_address",
-                    "subject", "body", "data", "sent_at", "provider")
+                    "subject", "body", "body_html", "data", "sent_at", "provider")
 _DELIVERY_COLUMNS = ("tenant_id", "kind", "message_id", "event_id", "order_key", "aggregate_key", "event_seq")
 
 
@@ -264,7 +286,7 @@ def _dispatch_messages(events: Sequence[OutboxEvent],
     people = _People.load(r for found in recipients.values() for r in found)
     # Recipients that share a context (e.g. every member of the assigned role) get the same text:
     # render it once per event, channel and audience.
-    rendered: dict[tuple[int, str, str, int], tuple[str, str]] = {}
+    rendered: dict[tuple[int, str, str, int], Rendered] = {}
     messages: dict[str, list[Any]] = {name: [] for name in _MESSAGE_COLUMNS}
     deliveries: dict[str, list[Any]] = {name: [] for name in _DELIVERY_COLUMNS}
     for event in events:
@@ -281,12 +303,12 @@ def _dispatch_messages(events: Sequence[OutboxEvent],
                     context = {**recipient.context, "event": envelope, "audience": recipient.audience}
                     rendered[key] = render_message(channel=channel, audience=recipient.audience,
                                                    event_type=event.type, context=context)
-                subject, body = rendered[key]
+                subject, body, html = rendered[key]
                 in_app = channel == Channel.IN_APP
                 message_id = uuid7()
                 for name, value in zip(_MESSAGE_COLUMNS, (
                         message_id, event.tenant_id, channel, event.type, recipient.audience, event.pk,
-                        recipient.user_id, "" if in_app else address, subject, body,
+                        recipient.user_id, "" if in_app else address, subject, body, html,
                         to_jsonable(dict(recipient.data)), now if in_app else None, "in_app" if in_app else ""),
                         strict=True):
                     messages[name].append(value)
@@ -337,10 +359,10 @@ def _addresses(recipient: Recipient, people: _People) -> list[tuple[str, str]]:
     return out
 
 
-@lru_cache(maxsize=1)
-def _template_engine() -> Engine:
-    # Plain-text messages: no HTML autoescaping ("O&#x27;Brien" in an SMS helps nobody).
-    return Engine(app_dirs=True, autoescape=False)
+@lru_cache(maxsize=2)
+def _template_engine(html: bool = False) -> Engine:
+    # Plain-text messages: no HTML autoescaping ("O&#x27;Brien" in an SMS helps nobody). HTML parts escape.
+    return Engine(app_dirs=True, autoescape=html)
 
 
 @lru_cache(maxsize=1024)
@@ -351,27 +373,41 @@ def _message_template(channel: str, audience: str, event_type: str, suffix: str)
              f"notifications/{channel}/default{suffix}",
              f"notifications/default{suffix}"]
     try:
-        return _template_engine().select_template(names)
+        return _template_engine(suffix.endswith(".html")).select_template(names)
     except TemplateDoesNotExist:
         return None
 
 
-def render_message(*, channel: str, audience: str, event_type: str, context: dict[str, Any]) -> tuple[str, str]:
-    """(subject, body) from notifications/<channel>/<audience>/<event>.txt, falling back to defaults."""
+class Rendered(NamedTuple):
+    """A message as its recipient reads it: subject, text body, and (email) the HTML part."""
+
+    subject: str
+    body: str
+    html: str = ""
+
+
+def render_message(*, channel: str, audience: str, event_type: str, context: dict[str, Any]) -> Rendered:
+    """From notifications/<channel>/<audience>/<event>.txt (.subject.txt, and .html for email), falling back to
+    the audience's, the channel's and the global defaults."""
     body_template = _message_template(channel, audience, event_type, ".txt")
     if body_template is None:
         raise TemplateDoesNotExist(f"notifications/{channel}/{audience}/{event_type}.txt and its defaults")
     body = body_template.render(_context(context)).strip()
     subject_template = _message_template(channel, audience, event_type, ".subject.txt")
     subject = " ".join(subject_template.render(_context(context)).split())[:300] if subject_template else ""
-    return subject, body
+    html = ""
+    if channel == Channel.EMAIL:
+        html_template = _message_template(channel, audience, event_type, ".html")
+        if html_template is not None:
+            html = html_template.render(_context({**context, "subject": subject}, html=True)).strip()
+    return Rendered(subject, body, html)
 
 
-def _context(values: dict[str, Any]) -> Any:
+def _context(values: dict[str, Any], *, html: bool = False) -> Any:
     from django.template import Context
 
-    # The engine's autoescape=False applies only to contexts built with it in mind: say it here too.
-    return Context(values, autoescape=_template_engine().autoescape)
+    # The engine's autoescape applies only to contexts built with it in mind: say it here too.
+    return Context(values, autoescape=html)
 
 
 # --- messages (personal: one-time codes, notices) -------------------------------------------------------
@@ -549,7 +585,8 @@ def _send(delivery: Delivery) -> channel_senders.SendResult:
     if not message.of_use_at(timezone.now()):
         raise channel_senders.SendFailed("it expired before it could be sent")
     if delivery.kind == Delivery.Kind.EMAIL:
-        return channel_senders.email_send(to=message.to_address, subject=message.subject, body=message_body(message))
+        return channel_senders.email_send(to=message.to_address, subject=message.subject, body=message_body(message),
+                                          html=message.body_html)
     return channel_senders.sms_provider().send(to=message.to_address, body=message_body(message))
 
 

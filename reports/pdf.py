@@ -7,20 +7,43 @@ from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
+import font_roboto
 from django.utils import timezone
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.styles import StyleSheet1, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from accounts.roles import role_label
 from approvals.models import Decision
 from audit.models import AuditEvent
 from escalations.models import Escalation
 from trustguard.jsonutil import canonical_json
+from trustguard.money import format_money
 
-_STYLES = getSampleStyleSheet()
+# A TrueType font with ₦ and the other currency signs (reportlab's built-in Helvetica has none of them: a
+# black box), shipped by the pinned font-roboto package and embedded (subset) in every report.
+FONT, FONT_BOLD = "Roboto", "Roboto-Bold"
+pdfmetrics.registerFont(TTFont(FONT, font_roboto.Roboto))  # type: ignore[attr-defined]
+pdfmetrics.registerFont(TTFont(FONT_BOLD, font_roboto.RobotoBold))  # type: ignore[attr-defined]
+pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
+
+
+def _styles() -> StyleSheet1:
+    styles = getSampleStyleSheet()
+    for style in styles.byName.values():
+        bold = "Bold" in getattr(style, "fontName", "") or style.name.startswith(("Title", "Heading"))
+        style.fontName = FONT_BOLD if bold else FONT  # type: ignore[attr-defined]
+    return styles
+
+
+_STYLES = _styles()
 _TABLE_STYLE = TableStyle([
+    ("FONTNAME", (0, 0), (-1, -1), FONT),
+    ("FONTNAME", (0, 0), (-1, 0), FONT_BOLD),
     ("FONTSIZE", (0, 0), (-1, -1), 7.5),
     ("VALIGN", (0, 0), (-1, -1), "TOP"),
     ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
@@ -57,8 +80,7 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
                             bottomMargin=15 * mm, title=f"Escalation {escalation.pk}", author="TrustGuard")
-    amount = (f"{escalation.amount_minor} {escalation.currency} (minor units)"
-              if escalation.amount_minor is not None else "-")
+    amount = format_money(escalation.amount_minor, escalation.currency, escalation.tenant.locale)
     facts = [
         ["Escalation", str(escalation.pk)], ["Tenant", escalation.tenant.slug], ["Type", escalation.type],
         ["Status", escalation.status], ["Reason", _small(escalation.reason)],
@@ -66,7 +88,9 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
         ["Amount", amount], ["Risk / urgency", f"{escalation.risk_level} / {escalation.urgency}"],
         ["Requested by", escalation.requested_by_email or "-"],
         ["Assigned role / level", f"{escalation.assigned_role} / {escalation.escalation_level}"],
-        ["Approvals", f"{escalation.approvals_received} of {escalation.approvals_required} (stage {escalation.current_stage})"],
+        # Stages are numbered as the case page shows them: from 1.
+        ["Approvals", f"{escalation.approvals_received} of {escalation.approvals_required} "
+                      f"(stage {escalation.current_stage + 1})"],
         ["Conditions", _small("; ".join(escalation.conditions) or "-")],
         ["Created", _when(escalation.created_at)], ["Acknowledged", _when(escalation.acknowledged_at)],
         ["Decided", _when(escalation.decided_at)], ["Closed", _when(escalation.closed_at)],
@@ -82,7 +106,8 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
     if decisions:
         story.append(_table([["When", "Decision", "By", "Role", "Stage", "Justification", "Conditions"]] + [
             [_small(_when(d.decided_at)), d.decision + (" (self)" if d.self_approved else ""),
-             _small(d.decided_by.username), _small(d.role), str(d.stage), _small(d.justification),
+             _small(d.decided_by.get_full_name() or d.decided_by.username), _small(role_label(d.role)),
+             str(d.stage + 1), _small(d.justification),
              _small("; ".join(d.conditions) or "-")] for d in decisions],
             [26 * mm, 18 * mm, 20 * mm, 24 * mm, 10 * mm, 50 * mm, 32 * mm]))
     else:

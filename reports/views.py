@@ -20,13 +20,15 @@ from accounts.actors import Actor
 from accounts.models import Tenant
 from accounts.roles import Capability
 from accounts.selectors import tenants_of
-from trustguard.errors import DomainError
+from accounts.web import tenant_view
+from trustguard.errors import DomainError, NotFound
 from trustguard.health import health_report
 
 from .exports import CONTENT_TYPES, ExportFilters
 from .models import ExportDataset, ExportFormat, ExportJob
+from .pdf import escalation_report_pdf
 from .selectors import ReportFilters, report_summary
-from .services import export_job_create, export_job_file_open
+from .services import escalation_report_record, export_job_create, export_job_file_open
 
 RECENT_JOBS = 10
 
@@ -119,3 +121,23 @@ def health_page(request: HttpRequest) -> HttpResponse:
     status, body = health_report()
     return render(request, "reports/health.html", {"status": status, "body": body,
                                                    "checks": sorted(body["checks"].items())}, status=200)
+
+
+@require_GET
+@tenant_view
+def escalation_pdf(request: HttpRequest, pk: str) -> HttpResponse:
+    """The case page's "Download PDF": the regulator's report, for a person with audit.export (else 404, as
+    for another tenant's case). The same service as the API's report.pdf (authorised and audited there)."""
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    escalation_id = _uuid(pk)
+    try:
+        if escalation_id is None:
+            raise NotFound("no such escalation")
+        escalation = escalation_report_record(actor=actor, escalation_id=escalation_id)
+    except DomainError:
+        return HttpResponse("No such escalation.", status=404, content_type="text/plain")
+    response = HttpResponse(escalation_report_pdf(escalation=escalation, generated_by=actor.actor_label),
+                            content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="escalation-{escalation.pk}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    return response

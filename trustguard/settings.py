@@ -29,6 +29,9 @@ SECRET_KEY_FALLBACKS = [key.strip() for key in (env_str("SECRET_KEY_FALLBACKS") 
 CREDENTIAL_PEPPER = env_str("TRUSTGUARD_CREDENTIAL_PEPPER") or SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+# Every link that leaves the server (email, SMS, in-app) is absolute on this base URL.
+PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+SITE_URL = (env_url("TRUSTGUARD_SITE_URL", ("http", "https")) or f"http://127.0.0.1:{PORT}").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", ["http://localhost:8000", "http://127.0.0.1:8000"])
 
 INSTALLED_APPS = [

@@ -4,41 +4,32 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from babel.numbers import UnknownCurrencyError, format_currency, get_currency_precision
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from accounts.roles import role_label
 from trustguard.logging import mask_email, mask_phone
+from trustguard.money import format_money
 
 register = template.Library()
-
-# en_NG prints ₦2,500,000.00; the numbering is the same as en for other currencies.
-MONEY_LOCALE = "en_NG"
 
 
 @register.filter
 def money(escalation: Any) -> str:
-    """₦2,500,000.00 from amount_minor + currency; an em dash when there is no amount."""
+    """₦2,500,000.00 from amount_minor + currency, in the escalation's tenant's locale; an em dash when none."""
     minor, currency = getattr(escalation, "amount_minor", None), getattr(escalation, "currency", "")
-    return format_money(minor, currency)
+    return format_money(minor, currency, tenant_locale(escalation))
 
 
-@lru_cache(maxsize=4096)
-def format_money(minor: int | None, currency: str) -> str:
-    """Memoised: babel's formatting takes ~10 us, and the queue prints the same amounts on every refresh."""
-    if minor is None or not currency:
-        return "—"
-    try:
-        digits = get_currency_precision(currency)
-        return format_currency(Decimal(minor).scaleb(-digits), currency, locale=MONEY_LOCALE)
-    except (UnknownCurrencyError, ValueError):
-        return f"{minor} {currency} (minor units)"
+def tenant_locale(obj: Any) -> str | None:
+    """The locale of the tenant `obj` belongs to, when that tenant is already loaded (no query for it)."""
+    state = getattr(obj, "_state", None)
+    tenant = state.fields_cache.get("tenant") if state is not None else None
+    return getattr(tenant, "locale", None)
 
 
 def compact_duration(delta: timedelta) -> str:
@@ -117,14 +108,7 @@ def status_badge(status: str) -> SafeString:
     return format_html('<span class="badge status status-{}">{}</span>', status, status.capitalize())
 
 
-@register.filter
-def role_label(role: str) -> str:
-    from accounts.roles import Role
-
-    try:
-        return str(Role(role).label)
-    except ValueError:
-        return role
+register.filter("role_label", role_label)
 
 
 @register.filter

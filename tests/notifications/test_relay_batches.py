@@ -157,8 +157,10 @@ def test_deliver_many_attempts_each_and_hands_on_what_its_time_budget_leaves(mak
 
 
 def test_plain_text_messages_are_not_html_escaped():
-    _, body = render_message(channel="email", audience="approver", event_type="escalation.created", context={
+    rendered = render_message(channel="email", audience="approver", event_type="escalation.created", context={
         "type": "SMR", "reason": "O'Brien & Sons <wire>", "role_label": "Compliance officer",
         "event": {"type": "escalation.created"}})
 
-    assert "O'Brien & Sons <wire>" in body and "&#x27;" not in body
+    assert "O'Brien & Sons <wire>" in rendered.body and "&#x27;" not in rendered.body
+    # ...while the HTML part of the same email escapes it.
+    assert "O&#x27;Brien &amp; Sons &lt;wire&gt;" in rendered.html and "<wire>" not in rendered.html
