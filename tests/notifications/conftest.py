@@ -118,6 +118,15 @@ def smtp_receiver(settings: Any) -> Iterator[SmtpReceiver]:
     breaker_reset("email:smtp")
 
 
+def email_part(message: Any, content_type: str = "text/plain") -> str:
+    """The decoded text (or HTML) part of a received email, multipart or not."""
+    for part in message.walk():
+        if part.get_content_type() == content_type:
+            payload = part.get_payload(decode=True)
+            return payload.decode(part.get_content_charset() or "utf-8")
+    raise AssertionError(f"no {content_type} part in {message['Subject']!r}")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
