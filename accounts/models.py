@@ -31,7 +31,7 @@ class Tenant(models.Model):
         "Told to the customer when their request is approved. Blank: \"Your order ORD-1 has been approved.\" "
         "{entity_type} and {entity_id} are filled in."))
     customer_rejected_text = models.CharField(max_length=300, blank=True, help_text=(
-        "Told to the customer when their request is rejected. Blank: \"Your order ORD-1 has been declined.\" "
+        "Told to the customer when their request is rejected. Blank: \"Your order ORD-1 has been rejected.\" "
         "{entity_type} and {entity_id} are filled in."))
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()

@@ -48,7 +48,7 @@ CUSTOMER_CHANNELS = ("email", "sms")
 # The customer's outcome wording when the tenant sets none (Tenant.customer_*_text).
 DEFAULT_CUSTOMER_OUTCOME = {
     "escalation.approved": "Your {entity_type} {entity_id} has been approved.",
-    "escalation.rejected": "Your {entity_type} {entity_id} has been declined.",
+    "escalation.rejected": "Your {entity_type} {entity_id} has been rejected.",
 }
 
 

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicaltenant',
             name='customer_rejected_text',
-            field=models.CharField(blank=True, help_text='Told to the customer when their request is rejected. Blank: "Your order ORD-1 has been declined." {entity_type} and {entity_id} are filled in.', max_length=300),
+            field=models.CharField(blank=True, help_text='Told to the customer when their request is rejected. Blank: "Your order ORD-1 has been rejected." {entity_type} and {entity_id} are filled in.', max_length=300),
         ),
         migrations.AddField(
             model_name='historicaltenant',
@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='tenant',
             name='customer_rejected_text',
-            field=models.CharField(blank=True, help_text='Told to the customer when their request is rejected. Blank: "Your order ORD-1 has been declined." {entity_type} and {entity_id} are filled in.', max_length=300),
+            field=models.CharField(blank=True, help_text='Told to the customer when their request is rejected. Blank: "Your order ORD-1 has been rejected." {entity_type} and {entity_id} are filled in.', max_length=300),
         ),
         migrations.AddField(
             model_name='tenant',
