@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from email.header import decode_header, make_header
-from zoneinfo import ZoneInfo
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -76,8 +76,8 @@ def sign_in_through(link: str, username: str, password: str) -> Client:
     assert login.path == "/accounts/login/" and parse_qs(login.query)["next"] == [path]
     page = client.get(to_login["Location"])
     assert f'name="next" value="{path}"' in page.content.decode()
-    signed_in = client.post("/accounts/login/", {"username": username, "password": password, "next": path})
-    assert signed_in.status_code == 302 and signed_in["Location"] == path
+    answer = client.post("/accounts/login/", {"username": username, "password": password, "next": path})
+    assert answer.status_code == 302 and answer["Location"] == path
     return client
 
 
