@@ -21,6 +21,7 @@ from accounts.roles import role_label
 from approvals.models import Decision
 from audit.models import AuditEvent
 from escalations.models import Escalation
+from escalations.notify import requester_name
 from trustguard.jsonutil import canonical_json
 from trustguard.money import format_money
 
@@ -79,15 +80,16 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
                                         target_id=str(escalation.pk)).order_by("seq"))
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
-                            bottomMargin=15 * mm, title=f"Escalation {escalation.pk}", author="TrustGuard")
+                            bottomMargin=15 * mm, title=f"Escalation {escalation.pk}", author="TrustGuard",
+                            initialFontName=FONT)
     amount = format_money(escalation.amount_minor, escalation.currency, escalation.tenant.locale)
     facts = [
         ["Escalation", str(escalation.pk)], ["Tenant", escalation.tenant.slug], ["Type", escalation.type],
         ["Status", escalation.status], ["Reason", _small(escalation.reason)],
         ["Source", f"{escalation.source_system} / {escalation.source_entity_type} / {escalation.source_entity_id}"],
         ["Amount", amount], ["Risk / urgency", f"{escalation.risk_level} / {escalation.urgency}"],
-        ["Requested by", escalation.requested_by_email or "-"],
-        ["Assigned role / level", f"{escalation.assigned_role} / {escalation.escalation_level}"],
+        ["Requested by", requester_name(escalation)],
+        ["Assigned role / level", f"{role_label(escalation.assigned_role)} / level {escalation.escalation_level}"],
         # Stages are numbered as the case page shows them: from 1.
         ["Approvals", f"{escalation.approvals_received} of {escalation.approvals_required} "
                       f"(stage {escalation.current_stage + 1})"],
@@ -109,7 +111,7 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
              _small(d.decided_by.get_full_name() or d.decided_by.username), _small(role_label(d.role)),
              str(d.stage + 1), _small(d.justification),
              _small("; ".join(d.conditions) or "-")] for d in decisions],
-            [26 * mm, 18 * mm, 20 * mm, 24 * mm, 10 * mm, 50 * mm, 32 * mm]))
+            [26 * mm, 18 * mm, 28 * mm, 26 * mm, 10 * mm, 42 * mm, 30 * mm]))
     else:
         story.append(_p("No decisions recorded."))
     story += [Spacer(1, 4 * mm), _p("Audit trail", "Heading2")]
