@@ -191,7 +191,7 @@ def _relay_batch(batch: int) -> int:
                     logger.exception("notification dispatch failed for event %s (%s)", event.event_id, event.type)
         try:
             with transaction.atomic():
-                inbox_items_done(events, now)
+                _inbox_items_done(events, now)
         except Exception:
             # Never hold the queue for this: the items just keep saying what they said.
             logger.exception("marking inbox items done failed for a batch of %d events", len(events))
@@ -199,7 +199,7 @@ def _relay_batch(batch: int) -> int:
     return len(events)
 
 
-def inbox_items_done(events: Sequence[OutboxEvent], now: datetime) -> int:
+def _inbox_items_done(events: Sequence[OutboxEvent], now: datetime) -> int:
     """Mark done, for everyone, the inbox items that asked for action about an aggregate these events close
     (a decided, cancelled or expired case no longer "needs your decision"). After the batch's own messages:
     an item written in the same batch, before the closing event, is covered too."""
