@@ -206,12 +206,15 @@ def _inbox_items_done(events: Sequence[OutboxEvent], now: datetime) -> int:
     closing = [e for e in events if closes_aggregate(e)]
     if not closing:
         return 0
-    about = Q()
+    aggregates: dict[str, set[str]] = {}
     for event in closing:
-        about |= Q(tenant_id=event.tenant_id, event__aggregate_type=event.aggregate_type,
-                   event__aggregate_id=event.aggregate_id)
-    # Through the event's aggregate (outbox_aggregate_idx), then the messages of those events (their FK index).
-    return (Message.objects.filter(about, channel=Channel.IN_APP, done_at__isnull=True)
+        aggregates.setdefault(event.aggregate_type, set()).add(event.aggregate_id)
+    about = Q()
+    for aggregate_type, ids in aggregates.items():
+        about |= Q(event__aggregate_type=aggregate_type, event__aggregate_id__in=ids)
+    # Through the events' aggregate (outbox_aggregate_idx), then the messages of those events (their FK index).
+    return (Message.objects.filter(about, tenant_id__in={e.tenant_id for e in closing}, channel=Channel.IN_APP,
+                                   done_at__isnull=True)
             .filter(data__has_key="action").update(done_at=now))
 
 
