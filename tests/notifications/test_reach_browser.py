@@ -13,7 +13,7 @@ import pytest
 from tests.dashboard.test_browser import ARTIFACTS, PHONE, browser  # noqa: F401  (browser is a fixture)
 
 from .conftest import email_part, relay
-from .test_reach import NAIRA, big_order, link_in, received, send_all_email
+from .test_reach import NAIRA, big_order, received, send_all_email
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
