@@ -19,10 +19,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.actors import Actor
 from accounts.roles import Capability
 from accounts.totp import has_confirmed_device
-from accounts.web import SESSION_TENANT_KEY, tenant_view
+from accounts.web import tenant_view
 from approvals.models import Decision
 from notifications.selectors import inbox, inbox_unread_count
 from notifications.services import message_body, notification_mark_read, notifications_mark_all_read
@@ -199,17 +198,7 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
 @require_GET
 @tenant_view
 def detail(request: HttpRequest, pk: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
-    escalation = escalation_for_page(actor=actor, pk=pk)
-    if escalation is None:
-        # A link from a message names a case, not a tenant: a person of several organisations who works in
-        # another one just now is switched to the case's (where they may see it), not shown a 404.
-        for tenant in getattr(request, "tenants", []):
-            if tenant.pk != actor.tenant.pk and escalation_for_page(actor=Actor(tenant=tenant, user=actor.user), pk=pk):
-                request.session[SESSION_TENANT_KEY] = tenant.pk
-                messages.info(request, f"You are now working in {tenant.name}.")
-                return redirect("dashboard:detail", pk)
-        raise Http404("No such escalation.")
+    escalation = _case_or_404(request, pk)
     return render(request, "dashboard/detail.html", {**_case_context(request, escalation), **badge_context(request)})
 
 
