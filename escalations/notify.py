@@ -211,7 +211,7 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         "defer_until": parse_datetime(data["defer_until"]) if data.get("defer_until") else None,
         "cancel_reason": data.get("reason") if event.type == "escalation.cancelled" else "",
     }
-    links = {"escalation": str(escalation.pk), "event": event.type}
+    links = {"escalation": str(escalation.pk), "event": event.type, "url": staff_context["url"]}
     out: list[Recipient] = []
 
     if asks_approvers(event) and status in ("pending", "acknowledged") and role:

@@ -130,6 +130,8 @@ def test_when_stage_one_completes_stage_two_s_approvers_get_an_email_and_an_inbo
     inbox = sm.get("/api/v1/notifications").json()
     assert inbox["unread_count"] == 1
     assert inbox["results"][0]["subject"].startswith(f"Approve {NAIRA}") and inbox["results"][0]["done_at"] is None
+    assert inbox["results"][0]["links"] == {"escalation": str(case.pk), "event": "escalation.approval_recorded",
+                                            "url": f"{SITE}/e/{case.pk}/", "action": "decide"}
     # Nobody else heard twice: the compliance officers are not asked again.
     assert not stage_two.filter(user__username__in=("co", "co2")).exists()
 
@@ -249,3 +251,11 @@ def test_the_tenant_s_locale_decides_how_money_reads(demo, vendor):
 
     assert Message.objects.get(channel=Channel.IN_APP, user__username="ceo").subject.startswith(
         "Approve £1,200.00 order ORD-UK by ")
+
+
+def test_a_trigger_reason_reads_money_as_money(demo, vendor):
+    from escalations.services import escalation_check
+
+    check = escalation_check(actor=vendor, amount=Money(250_000_000, "NGN"))
+
+    assert check.reason == f"amount {NAIRA} is at least ₦1,000,000.00"
