@@ -115,8 +115,9 @@ class NotificationSerializer(serializers.Serializer):
     purpose = serializers.CharField(read_only=True, help_text="The event type, e.g. escalation.created.")
     subject = serializers.CharField(read_only=True)
     body = serializers.CharField(read_only=True)
-    links = serializers.DictField(read_only=True, help_text="What it is about, e.g. {\"escalation\": \"<id>\", \"url\": \"<the case page, absolute>\"}; "
-                                            "\"action\": \"decide\" when it asks for a decision.")
+    links = serializers.DictField(read_only=True, help_text=(
+        "What it is about, e.g. {\"escalation\": \"<id>\", \"url\": \"<the case page, absolute>\"}; "
+        "\"action\": \"decide\" when it asks for a decision."))
     created_at = serializers.DateTimeField(read_only=True)
     read_at = serializers.DateTimeField(read_only=True, allow_null=True)
     done_at = serializers.DateTimeField(
