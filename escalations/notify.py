@@ -204,6 +204,7 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         "what": " ".join(x for x in (money, entity) if x) or escalation.type,
         "source": source, "decision": decision,
         "requester_name": requester_name(escalation), "url": case_url(escalation.pk),
+        "requested_through": source.get("system") or "",
         "stage_number": int(data.get("current_stage") or 0) + 1,
         "stage_opened": event.type == STAGE_OPENED,
         "escalation_level": data.get("escalation_level"), "expires_at": expires_at,
