@@ -56,8 +56,8 @@ def test_the_pdf_prints_money_as_money_and_stages_as_the_page_numbers_them(two_s
     assert "Senior manager / level 0" in text and "kyc (vendor)" in text
     assert "Chioma Okafor" in text and "Compliance officer" in text
     # The ₦ sign is drawn from an embedded TrueType font, not Helvetica's missing glyph.
-    fonts = {str(font["/BaseFont"]) for page in reader.pages
-             for font in (page["/Resources"]["/Font"].get_object().values())}
+    fonts = {str(font.get_object()["/BaseFont"]) for page in reader.pages
+             for font in page["/Resources"].get_object()["/Font"].get_object().values()}  # type: ignore[index,union-attr]
     assert any(name.endswith("+Roboto-Regular") for name in fonts), fonts
     assert not any("Helvetica" in name for name in fonts), fonts
 
