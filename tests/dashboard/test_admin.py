@@ -161,7 +161,7 @@ def test_editing_a_trigger_rule_or_tenant_in_the_admin_is_audited(operator, demo
         "tenant": tenant.pk, "kind": "amount_at_least", "escalation_type": "HIGH_VALUE", "currency": "NGN",
         "threshold_minor": 50_000_000, "flag": "", "risk_level": "", "priority": 20, "is_active": "on"})
     operator.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {
-        "name": "Demo Bank", "audit_retention_days": 2557, "email_otp_allowed": "on",
+        "name": "Demo Bank", "audit_retention_days": 2557, "email_otp_allowed": "on", "locale": "en_NG",
         "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0})
 
     change = AuditEvent.objects.get(action="trigger_rule.changed", target_id=str(rule.pk))
@@ -178,3 +178,15 @@ def test_history_pages_offer_no_revert_that_would_bypass_the_services(operator, 
 
     assert page.status_code == 200
     assert b"Revert" not in page.content
+
+
+def test_a_tenant_s_locale_must_be_one_babel_knows(operator, demo):
+    tenant = demo["tenant_obj"]
+
+    page = operator.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {
+        "name": "Demo Ltd", "audit_retention_days": 2557, "locale": "klingon_XX",
+        "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0})
+
+    assert page.status_code == 200 and "is not a locale" in page.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.locale == "en_NG"
