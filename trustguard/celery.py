@@ -16,3 +16,24 @@ app.autodiscover_tasks()
 
 # Signal handlers: correlation ids flow into tasks; database connections follow Django's rules.
 from . import celery_context, celery_db  # noqa: E402, F401
+
+from celery.signals import beat_init, worker_init  # noqa: E402
+
+
+@worker_init.connect(dispatch_uid="trustguard_refuse_unprotected_worker")
+@beat_init.connect(dispatch_uid="trustguard_refuse_unprotected_beat")
+def refuse_to_start_unprotected(**kwargs: object) -> None:
+    """Worker and beat, like the web process (wsgi.py), refuse to start without the database's protections.
+
+    SystemExit, not the check's exception: Celery logs and swallows a signal receiver's Exception.
+    """
+    import django
+    from django.core.management.base import SystemCheckError
+
+    from .checks import refuse_to_start_unprotected as check
+
+    django.setup()
+    try:
+        check()
+    except SystemCheckError as exc:
+        raise SystemExit(str(exc)) from exc
