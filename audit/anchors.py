@@ -164,9 +164,9 @@ def anchors_check(anchors: list[Anchor], *, chain_keys: set[str] | None = None) 
                     problem = (f"the retention checkpoint at seq {seq} does not have the hash {anchor.describe()} "
                                "recorded: the chain was rewritten before it was pruned")
                 elif seq > end:
-                    problem = (f"truncated: {anchor.describe()} saw the chain at seq {seq}, but it "
-                               + (f"ends at seq {end}" if end else "holds no events at all")
-                               + ": events at the end were removed (and the head rewound)")
+                    problem = f"truncated: {anchor.describe()} saw the chain at seq {seq}, but it " + (
+                        f"ends at seq {end}: events at the end were removed and the head rewound" if end
+                        else "holds no events at all: the chain was emptied")
                 elif seq not in held:
                     problem = f"seq {seq}, anchored by {anchor.describe()}, is missing: events were removed"
                 elif held[seq] != digest:

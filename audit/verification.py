@@ -114,8 +114,8 @@ def verify_chain(chain_key: str) -> ChainReport:
         seq, digest = anchored
         if seq > last_seq:
             return ChainReport(chain_key, report.events, False,
-                               f"the chain ends at seq {last_seq} but was anchored at seq {seq}: events at the end "
-                               "were removed and the head rewritten", None, last_seq + 1)
+                               f"truncated: the chain ends at seq {last_seq} but was anchored (on the platform chain) "
+                               f"at seq {seq}: events at the end were removed and the head rewound", None, last_seq + 1)
         if seq > start_seq and not AuditEvent.objects.filter(chain_key=chain_key, seq=seq, hash=digest).exists():
             event = AuditEvent.objects.filter(chain_key=chain_key, seq=seq).first()
             return ChainReport(chain_key, report.events, False, f"seq {seq} no longer has the anchored hash: the chain "
