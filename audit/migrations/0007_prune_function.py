@@ -5,7 +5,8 @@ cannot DELETE; this function is the one way it removes events, and only a prefix
 just before covers, whole and linked (seq without gaps, each prev_hash the hash before it, the last hash the
 checkpoint's). The HMACs were verified by the caller, which holds the audit key; the database does not. The
 DELETE trigger of 0002 still applies. search_path is pinned to the schema it is created in (a definer's rights must
-not follow a caller's search_path). The SQL is frozen here, as migrations are.
+not follow a caller's search_path; no percent sign: the SQL goes through the driver's placeholders). The SQL is
+frozen here, as migrations are.
 """
 
 from django.db import migrations
@@ -45,7 +46,8 @@ BEGIN
 END
 $$;
 DO $$ BEGIN
-    EXECUTE format('ALTER FUNCTION audit_prune_prefix(text, bigint) SET search_path = %I, pg_temp', current_schema());
+    EXECUTE 'ALTER FUNCTION audit_prune_prefix(text, bigint) SET search_path = '
+            || quote_ident(current_schema()) || ', pg_temp';
 END $$;
 REVOKE ALL ON FUNCTION audit_prune_prefix(text, bigint) FROM PUBLIC;
 """
