@@ -227,7 +227,9 @@ def _new_event(head: AuditChainHead, *, tenant_id: int | None, action: str, acto
         key_id=sealing_key()[0],
         prev_hash=head.last_hash,
     )
-    event.hash = compute_hash(head.last_hash, event)  # type: ignore[assignment]  (the newest key is in the ring)
+    digest = compute_hash(head.last_hash, event)
+    assert digest is not None  # sealed with the ring's newest key, which the ring holds
+    event.hash = digest
     head.last_seq, head.last_hash = event.seq, event.hash
     return event
 

@@ -15,9 +15,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Signal handlers: correlation ids flow into tasks; database connections follow Django's rules.
-from . import celery_context, celery_db  # noqa: E402, F401
-
 from celery.signals import beat_init, worker_init  # noqa: E402
+
+from . import celery_context, celery_db  # noqa: E402, F401
 
 
 @worker_init.connect(dispatch_uid="trustguard_refuse_unprotected_worker")

@@ -1,10 +1,11 @@
 """System checks of the project (registered in TrustguardConfig.ready()).
 
 `database_protections`: every trigger declared in trustguard.db_protections exists, enabled, on the engine in
-use (apps add their own protections under the same tag: audit's keys). `database_role` (deployment): the processes
-do not connect as a role that could change the insert-only tables. It runs with `manage.py check`, runserver and every management command that checks, and at the web
-process's start-up (trustguard/wsgi.py), so an application whose audit log the database no longer guards
-refuses to start instead of running unprotected.
+use (apps add their own protections under the same tag: audit's keys). It runs with `manage.py check`, runserver
+and every management command that checks, and at the start-up of web (trustguard/wsgi.py), worker and beat
+(trustguard/celery.py), so an application whose audit log the database no longer guards refuses to start instead
+of running unprotected. `database_role` (a deployment check, run at the same start-ups): the processes do not
+connect as a role that could change the insert-only tables.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.core.management.sql import emit_post_migrate_signal
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -173,7 +173,7 @@ def test_chains_an_older_release_left_unkeyed_are_sealed_by_migrate_and_then_ver
     assert AuditEvent.objects.filter(chain_key=key).count() == 4  # idempotent
 
 
-def test_after_a_point_in_time_restore_later_anchors_are_set_aside_with_an_audit_event(make_tenant, settings, app_role):  # noqa: F811,E501
+def test_after_a_point_in_time_restore_later_anchors_are_set_aside_with_an_audit_event(make_tenant, settings, app_role):  # noqa: F811
     acme = make_tenant("acme")
     key = chain_key_for(acme.pk)
     record(acme, 2)
@@ -194,10 +194,10 @@ def test_after_a_point_in_time_restore_later_anchors_are_set_aside_with_an_audit
     assert code == 1 and f"BROKEN {key}: first broken event seq=" in out and "truncated: anchor" in out
     assert verify_audit("--anchors", str(settings.AUDIT_ANCHOR_DIR), "--until", restore_point.isoformat())[0] == 0
 
-    out = StringIO()
-    call_command("audit_anchors_set_aside", "--after", restore_point.isoformat(), "--reason", "INC-42", stdout=out)
+    printed = StringIO()
+    call_command("audit_anchors_set_aside", "--after", restore_point.isoformat(), "--reason", "INC-42", stdout=printed)
 
-    assert out.getvalue().startswith("set aside 1 anchors written after")
+    assert printed.getvalue().startswith("set aside 1 anchors written after")
     [aside] = [p for p in settings.AUDIT_ANCHOR_DIR.iterdir() if p.is_dir()]
     assert len(list(aside.iterdir())) == 1
     event = AuditEvent.objects.get(action="audit.anchors_set_aside")

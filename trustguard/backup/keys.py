@@ -1,9 +1,9 @@
 """The keys that live outside the database, what is lost without each, and fingerprints to tell them apart.
 
 A database backup is only half a backup: what the database holds under these keys (hashed API keys,
-encrypted webhook secrets, the sealed audit trail and its signed checkpoints and anchors) is useless without them, and they are never in the
-database. docs/BACKUP.md has the same table for operators; a test keeps the two in step. A new key is
-one more `SecretKey` here and one more row there.
+encrypted webhook secrets, the sealed audit trail and its signed checkpoints and anchors) is useless
+without them, and they are never in the database. docs/BACKUP.md has the same table for operators; a test
+keeps the two in step. A new key is one more `SecretKey` here and one more row there.
 
 A manifest records a fingerprint of each key the backup was taken with, so a restore can say which
 key differs and what that costs, before anyone finds out from a wave of 401s. A fingerprint is
