@@ -43,7 +43,7 @@ def _seal_problem(event: AuditEvent, keyed_before: bool) -> str:
     if expected is None:
         return (f"sealed with audit key {event.key_id!r}, which TRUSTGUARD_AUDIT_KEY does not hold: it cannot be "
                 "verified (a retired key left out of the ring, or a forged row)")
-    if not hmac.compare_digest(expected, event.hash):
+    if not hmac.compare_digest(expected.encode(), event.hash.encode()):  # bytes: a forged hash may be any text
         return (f"hash mismatch: the {event.action} event was altered or forged after it was written (its hash is "
                 "not its seal under the audit key)")
     return ""

@@ -250,3 +250,13 @@ def test_the_application_role_writes_and_verifies_the_audit_trail(make_tenant, a
         record(acme, 3)
         assert verify_chain(chain_key_for(acme.pk)).ok
         assert run_job("audit.verify_chains").startswith("OK ")
+
+
+def test_a_forged_hash_of_any_text_is_reported_not_crashed_on(make_tenant):
+    acme = make_tenant("acme")
+    victim = record(acme, 2)[1]
+    as_superuser("UPDATE audit_auditevent SET hash = %s WHERE id = %s", ["é" * 64, victim.pk])
+
+    code, out = verify_audit("--tenant", "acme")
+
+    assert code == 1 and f"event id={victim.pk} " in out and "altered or forged" in out
