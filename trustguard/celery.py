@@ -25,14 +25,18 @@ from . import celery_context, celery_db  # noqa: E402, F401
 def refuse_to_start_unprotected(**kwargs: object) -> None:
     """Worker and beat, like the web process (wsgi.py), refuse to start without the database's protections.
 
-    SystemExit, not the check's exception: Celery logs and swallows a signal receiver's Exception.
+    SystemExit, not the check's exception: Celery logs and swallows a signal receiver's Exception. The apps are
+    loaded without django.setup(), which would configure logging again and lose Celery's log lines (its handlers
+    write to a redirected stderr).
     """
-    import django
+    from django.apps import apps
+    from django.conf import settings
     from django.core.management.base import SystemCheckError
 
     from .checks import refuse_to_start_unprotected as check
 
-    django.setup()
+    if not apps.ready:
+        apps.populate(settings.INSTALLED_APPS)
     try:
         check()
     except SystemCheckError as exc:
