@@ -30,7 +30,7 @@ COPY . .
 # Static files are collected (hashed, compressed) at build time; whitenoise serves them from the web process.
 # The throwaway key only lets the settings load: nothing is signed here.
 RUN SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --no-input -v0 \
-    && mkdir -p /app/var/exports \
+    && mkdir -p /app/var/exports /app/var/audit-anchors \
     && chown -R trustguard:trustguard /app/var
 USER 10001:10001
 EXPOSE 8000

@@ -44,8 +44,12 @@ class AuditEventSerializer(serializers.Serializer):
     user_agent = serializers.CharField()
     request_id = serializers.CharField(help_text="The correlation id (X-Request-ID) of the request or job.")
     created_at = serializers.DateTimeField()
+    key_id = serializers.CharField(help_text="Id of the audit key that sealed the event (empty: written before the "
+                                             "chain was keyed).")
     prev_hash = serializers.CharField()
-    hash = serializers.CharField(help_text="sha256(prev_hash + canonical JSON of the event)")
+    hash = serializers.CharField(help_text="HMAC-SHA256 under the audit key `key_id` of prev_hash + the canonical JSON "
+                                           "of the event (SHA-256 when key_id is empty); the key is held outside the "
+                                           "database, so `manage.py verify_audit` checks it.")
 
 
 class AuditPageSerializer(serializers.Serializer):
@@ -60,7 +64,8 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
         "target": {"type": event.target_type, "id": event.target_id},
         "before": event.before, "after": event.after, "details": event.details,
         "ip": event.ip, "user_agent": event.user_agent, "request_id": event.request_id,
-        "created_at": event.created_at.isoformat(), "prev_hash": event.prev_hash, "hash": event.hash,
+        "created_at": event.created_at.isoformat(), "key_id": event.key_id, "prev_hash": event.prev_hash,
+        "hash": event.hash,
     }
 
 

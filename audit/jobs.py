@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 
 from trustguard.jobs import periodic_job
 
 from .alerts import chain_break_alert
+from .anchors import anchor_write, anchors_check, anchors_read
 from .models import AuditChainHead
 from .retention import retention_apply
 from .services import PLATFORM_CHAIN, SystemActor, audit_record
-from .verification import ANCHOR_ACTION, all_chain_keys, verify_chains
+from .verification import ANCHOR_ACTION, ChainReport, all_chain_keys, merge_reports, verify_chains
 
 logger = logging.getLogger("trustguard.audit")
 
@@ -28,28 +31,35 @@ def apply_retention() -> str:
 
 @periodic_job("audit.verify_chains", order=210)
 def verify_audit_chains() -> str:
+    """Verify every chain, and that the database still holds every head anchored outside it; then anchor again."""
     reports = verify_chains(all_chain_keys())
+    anchors, unreadable = anchors_read(settings.AUDIT_ANCHOR_DIR)
+    reports = merge_reports(reports, anchors_check(anchors))
+    reports += [ChainReport("anchors", 0, False, problem) for problem in unreadable]
     chain_break_alert(reports=reports, job="audit.verify_chains")
     broken = [r for r in reports if not r.ok]
     total = sum(r.events for r in reports)
     if broken:
         return f"BROKEN {len(broken)} of {len(reports)} chains: " + "; ".join(r.describe() for r in broken)
-    chains_anchor()
-    return f"OK {total} events in {len(reports)} chains"
+    anchor = chains_anchor()
+    return f"OK {total} events in {len(reports)} chains" + (f"; anchored in {anchor}" if anchor else "")
 
 
-def chains_anchor() -> None:
-    """Record every tenant chain's verified head on the platform chain, and in the log.
+def chains_anchor() -> Path | None:
+    """Anchor every chain's verified head: on the platform chain, in the log, and in a signed file outside the database.
 
-    A later verification checks that each chain still holds its anchored head, so cutting off a
-    chain's tail and rewriting its head row to match is found; the log line (shipped off the
-    machine) is the copy a database superuser cannot rewrite.
+    A later verification checks that each chain still holds its anchored head, so cutting off a chain's tail and
+    rewinding its head row to match is found. The file (audit.anchors, TRUSTGUARD_AUDIT_ANCHOR_DIR) is the copy
+    nobody with only the database can rewrite; it holds the platform chain's head too, after this anchor's event.
     """
     with transaction.atomic():
         heads = {h.chain_key: [h.last_seq, h.last_hash] for h in
                  AuditChainHead.objects.exclude(chain_key=PLATFORM_CHAIN).order_by("chain_key")}
         if not heads:
-            return
+            return None
         audit_record(tenant_id=None, action=ANCHOR_ACTION, actor=SystemActor("audit.verify_chains"),
                      target_type="audit_chain", target_id="*", details={"heads": heads})
+        everything = {h.chain_key: (h.last_seq, h.last_hash) for h in AuditChainHead.objects.all()}
         logger.info("audit chain heads anchored: %s", heads)
+    # After the commit (outside any transaction, as beat runs it): the anchor names only committed heads.
+    return anchor_write(everything)

@@ -1,8 +1,9 @@
 """Append-only, hash-chained audit events.
 
 Each tenant has its own chain (``chain_key``); events without a tenant go to the platform chain.
-An event's hash covers the previous hash and the canonical JSON of the event, so altering,
-removing or reordering any row is detectable (``audit.verification``).
+An event's hash is an HMAC, under a key held outside the database (audit.keys), of the previous hash and
+the canonical JSON of the event, so altering, removing, reordering or forging any row is detectable
+(``audit.verification``); anchors written outside the database (audit.anchors) catch a cut-off tail.
 
 The database enforces append-only on both engines, PostgreSQL (pgtrigger triggers below) and SQLite
 (SQLITE_TRIGGERS, the same rules): UPDATE is always refused; DELETE only for events that a retention
@@ -65,6 +66,9 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField()
+    # The audit key that sealed the event (settings.AUDIT_KEYS): its hash is an HMAC under that key. Empty: an
+    # event written before the chain was keyed (plain SHA-256), accepted only before a chain's first keyed event.
+    key_id = models.CharField(max_length=32, blank=True, default="")
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64)
 

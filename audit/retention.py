@@ -11,7 +11,8 @@ periods and cases register callbacks here at start-up:
 Only a prefix of a chain is ever pruned: every event before the first one that is still held.
 Events of a long-open case interleave with old ones, so everything from that case's first
 event on stays. Pruning writes a signed checkpoint (the last pruned seq and hash) in the same
-transaction, and the database lets a DELETE through only for events a checkpoint covers.
+transaction, and the database lets a DELETE through only for events a checkpoint covers (on
+PostgreSQL only through audit_prune_prefix: the application's role may not DELETE audit events).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .checkpoints import checkpoint_sign, latest_checkpoint
@@ -108,13 +109,24 @@ def _prune_batch(chain_key: str, now: datetime) -> tuple[int, str]:
                               created_at=now)
         new.signature = checkpoint_sign(new)
         new.save(force_insert=True)
-        deleted, _ = AuditEvent.objects.filter(chain_key=chain_key, seq__gt=start_seq, seq__lte=end_seq).delete()
+        deleted = _delete_prefix(chain_key, start_seq, end_seq)
         tenant_id = None if chain_key == PLATFORM_CHAIN else int(chain_key.split(":", 1)[1])
         audit_record(tenant_id=tenant_id, action="audit.pruned", actor=SystemActor("audit.apply_retention"),
                      target_type="audit_chain", target_id=chain_key,
                      details={"through_seq": end_seq, "through_hash": last_hash, "pruned": deleted,
                               "kept_from": boundary})
         return deleted, ""
+
+
+def _delete_prefix(chain_key: str, start_seq: int, end_seq: int) -> int:
+    """Delete the events a checkpoint now covers. PostgreSQL: through audit_prune_prefix (migration 0007), the one
+    DELETE the application's role may make (docs/AUDIT.md, "Least privilege"); SQLite: directly."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT audit_prune_prefix(%s, %s)", [chain_key, end_seq])
+            return int(cursor.fetchone()[0])
+    deleted, _ = AuditEvent.objects.filter(chain_key=chain_key, seq__gt=start_seq, seq__lte=end_seq).delete()
+    return deleted
 
 
 def retention_apply(*, chain_keys: list[str] | None = None, now: datetime | None = None) -> list[PruneResult]:

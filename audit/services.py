@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
@@ -25,6 +26,7 @@ from trustguard import context
 from trustguard.bulk import copy_rows
 from trustguard.jsonutil import canonical_json, json_datetime
 
+from .keys import seal, sealing_key
 from .models import AuditChainHead, AuditEvent
 from .signals import audit_events_recorded
 
@@ -65,7 +67,7 @@ def chain_key_for(tenant_id: int | None) -> str:
     return f"tenant:{tenant_id}" if tenant_id is not None else PLATFORM_CHAIN
 
 
-def event_payload(event: AuditEvent) -> dict[str, Any]:
+def event_payload(event: AuditEvent | RecordedEvent) -> dict[str, Any]:
     """The fields covered by the hash (everything but the hashes themselves and the row id)."""
     created = event.created_at.astimezone(UTC).isoformat()
     return {
@@ -82,11 +84,16 @@ def event_payload(event: AuditEvent) -> dict[str, Any]:
         "user_agent": event.user_agent,
         "request_id": event.request_id,
         "created_at": created,
+        **({"key": event.key_id} if event.key_id else {}),
     }
 
 
-def compute_hash(prev_hash: str, event: AuditEvent) -> str:
-    return hashlib.sha256((prev_hash + canonical_json(event_payload(event))).encode()).hexdigest()
+def compute_hash(prev_hash: str, event: AuditEvent | RecordedEvent) -> str | None:
+    """The hash the event must carry: the HMAC under its key (None: the ring lacks that key); unkeyed: SHA-256."""
+    message = prev_hash + canonical_json(event_payload(event))
+    if not event.key_id:
+        return hashlib.sha256(message.encode()).hexdigest()
+    return seal(event.key_id, message)
 
 
 def _clean_text(value: object, limit: int) -> str:
@@ -217,9 +224,12 @@ def _new_event(head: AuditChainHead, *, tenant_id: int | None, action: str, acto
         user_agent=_clean_text(ctx.user_agent, 512) if ctx else "",
         request_id=_clean_text(ctx.request_id, 128) if ctx else "",
         created_at=now,
+        key_id=sealing_key()[0],
         prev_hash=head.last_hash,
     )
-    event.hash = compute_hash(head.last_hash, event)
+    digest = compute_hash(head.last_hash, event)
+    assert digest is not None  # sealed with the ring's newest key, which the ring holds
+    event.hash = digest
     head.last_seq, head.last_hash = event.seq, event.hash
     return event
 
@@ -241,7 +251,7 @@ def audit_record(
        is held until commit, so the next writer sees this event's hash: the chain never forks.
     2. Build the event with the request context (ip, user agent, correlation id), every value
        normalised to what the database will give back, so the hash verifies later.
-    3. Hash it onto the previous hash, insert it, move the head.
+    3. Seal it onto the previous hash (HMAC under the newest audit key), insert it, move the head.
 
     Call it as late as possible in the business transaction: the head lock is held until commit.
     """
@@ -295,6 +305,7 @@ class RecordedEvent(NamedTuple):
     user_agent: str
     request_id: str
     created_at: datetime
+    key_id: str
     prev_hash: str
     hash: str
 
@@ -304,7 +315,7 @@ _BATCH_FIELDS = RecordedEvent._fields
 
 
 class _ChainWriter:
-    """Hashes a batch's events onto one chain, writing each event's JSON once.
+    """Seals a batch's events onto one chain (HMAC under the newest audit key), writing each event's JSON once.
 
     canonical_json(event_payload(event)) is a JSON object with sorted keys; the parts that are the same
     for the whole batch (chain, tenant, time, request context) are encoded once here, and each event's
@@ -319,9 +330,11 @@ class _ChainWriter:
         self.ip = _clean_ip(ctx.ip) if ctx else None
         self.user_agent = _clean_text(ctx.user_agent, 512) if ctx else ""
         self.request_id = _clean_text(ctx.request_id, 128) if ctx else ""
+        self.key_id, self._mac = sealing_key()
         created = now.astimezone(UTC).isoformat()
         self._middle = f',"chain":{canonical_json(head.chain_key)},"created_at":{canonical_json(created)},"details":'
-        self._context = f',"ip":{canonical_json(self.ip)},"request_id":{canonical_json(self.request_id)},"seq":'
+        self._context = (f',"ip":{canonical_json(self.ip)},"key":{canonical_json(self.key_id)},'
+                         f'"request_id":{canonical_json(self.request_id)},"seq":')
         self._tail = f',"tenant":{canonical_json(tenant_id)},"user_agent":{canonical_json(self.user_agent)}}}'
 
     def add(self, entry: AuditEntry, actor: tuple[str, str, str, str]) -> tuple[RecordedEvent, list[Any]]:
@@ -337,10 +350,12 @@ class _ChainWriter:
         payload = (f'{{"action":{canonical_json(action)},"actor":{actor[3]},"after":{after_json},"before":{before_json}'
                    f'{self._middle}{details_json}{self._context}{seq},"target":{canonical_json([target_type, target_id])}'
                    f'{self._tail}')
-        digest = hashlib.sha256((head.last_hash + payload).encode()).hexdigest()
+        mac = self._mac.copy()
+        mac.update((head.last_hash + payload).encode())
+        digest = mac.hexdigest()
         event = RecordedEvent(head.chain_key, seq, self.tenant_id, action, actor[0], actor[1], actor[2], target_type,
                               target_id, before, after, details, self.ip, self.user_agent, self.request_id, self.now,
-                              head.last_hash, digest)
+                              self.key_id, head.last_hash, digest)
         head.last_seq, head.last_hash = seq, digest
         row = list(event)
         row[9] = None if before is None else before_json
@@ -393,3 +408,28 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[RecordedEvent]:
         AuditChainHead.objects.filter(chain_key=key).update(last_seq=head.last_seq, last_hash=head.last_hash)
     audit_events_recorded.send(sender=AuditEvent, events=events)
     return events
+
+
+def chains_seal_unkeyed(using: str = "default") -> list[str]:
+    """Seal every chain whose last event is unkeyed (written before the chain was keyed); returns their keys.
+
+    One keyed `audit.chain_keyed` event each: its seal covers the previous hash, so it pins every unkeyed event
+    before it, which verification then accepts (audit.verification). Run after every `migrate` (post_migrate):
+    idempotent, and a no-op once every chain is keyed.
+    """
+    unkeyed = AuditEvent.objects.using(using).filter(chain_key=OuterRef("chain_key"), seq=OuterRef("last_seq"),
+                                                     key_id="")
+    keys = list(AuditChainHead.objects.using(using).filter(Exists(unkeyed)).order_by("chain_key")
+                .values_list("chain_key", flat=True))
+    for key in keys:
+        tenant_id = None if key == PLATFORM_CHAIN else int(key.split(":", 1)[1])
+        with transaction.atomic(using=using):
+            head = lock_chain_head(key)
+            audit_record(tenant_id=tenant_id, action="audit.chain_keyed", actor=SystemActor("migrate"),
+                         target_type="audit_chain", target_id=key, details={"sealed_through_seq": head.last_seq})
+    return keys
+
+
+def chains_seal_unkeyed_after_migrate(using: str = "default", **kwargs: Any) -> None:
+    """post_migrate: seal what older releases wrote (see chains_seal_unkeyed)."""
+    chains_seal_unkeyed(using)

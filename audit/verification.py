@@ -1,7 +1,11 @@
-"""Verifying hash chains: every event hashes onto its predecessor, from the checkpoint to the head."""
+"""Verifying hash chains: every event is sealed onto its predecessor, from the checkpoint to the head.
+
+What the database alone can show. Anchors kept outside it (audit.anchors) show what it no longer holds.
+"""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,10 +34,29 @@ class ChainReport:
         return f"BROKEN {self.chain_key}: first broken event {where}: {self.problem}"
 
 
+def _seal_problem(event: AuditEvent, keyed_before: bool) -> str:
+    """Why the event's hash is not the one its key gives (empty when it is)."""
+    if not event.key_id and keyed_before:
+        return (f"forged: the {event.action} event is not sealed with the audit key, after events that are "
+                "(a row inserted or rewritten by someone without the key)")
+    expected = compute_hash(event.prev_hash, event)
+    if expected is None:
+        return (f"sealed with audit key {event.key_id!r}, which TRUSTGUARD_AUDIT_KEY does not hold: it cannot be "
+                "verified (a retired key left out of the ring, or a forged row)")
+    if not hmac.compare_digest(expected.encode(), event.hash.encode()):  # bytes: a forged hash may be any text
+        return (f"hash mismatch: the {event.action} event was altered or forged after it was written (its hash is "
+                "not its seal under the audit key)")
+    return ""
+
+
 def verify_events(events: Iterable[AuditEvent], *, chain_key: str, start_seq: int, start_hash: str,
                   ) -> tuple[ChainReport, int, str]:
-    """Walk `events` (in seq order) from (start_seq, start_hash); return the report and where it ended."""
-    expected_seq, prev_hash, count = start_seq + 1, start_hash, 0
+    """Walk `events` (in seq order) from (start_seq, start_hash); return the report and where it ended.
+
+    Events written before the chain was keyed (no key_id, plain SHA-256) are accepted only before the first keyed
+    one; verify_chain also wants the last event keyed, so that a keyed seal pins every unkeyed event before it.
+    """
+    expected_seq, prev_hash, count, keyed = start_seq + 1, start_hash, 0, False
     for event in events:
         problem = ""
         if event.seq != expected_seq:
@@ -42,11 +65,12 @@ def verify_events(events: Iterable[AuditEvent], *, chain_key: str, start_seq: in
                        else f"seq {event.seq} out of order (expected {expected_seq})")
         elif event.prev_hash != prev_hash:
             problem = "prev_hash does not match the previous event's hash (an event was removed or reordered)"
-        elif compute_hash(event.prev_hash, event) != event.hash:
-            problem = f"hash mismatch: the {event.action} event was altered after it was written"
+        else:
+            problem = _seal_problem(event, keyed)
         if problem:
             return ChainReport(chain_key, count, False, problem, event.pk, event.seq), expected_seq - 1, prev_hash
         count += 1
+        keyed = keyed or bool(event.key_id)
         expected_seq, prev_hash = event.seq + 1, event.hash
     return ChainReport(chain_key, count, True), expected_seq - 1, prev_hash
 
@@ -78,13 +102,20 @@ def verify_chain(chain_key: str) -> ChainReport:
         return ChainReport(chain_key, report.events, False,
                            f"the chain ends at seq {last_seq} but its head is at seq {head_seq}: "
                            "events at the end were removed (or the head was altered)", None, last_seq + 1)
+    if last_seq > start_seq:
+        last = AuditEvent.objects.filter(chain_key=chain_key, seq=last_seq).only("id", "key_id", "action").first()
+        if last is not None and not last.key_id:
+            return ChainReport(chain_key, report.events, False,
+                               f"forged: the chain ends with the unkeyed {last.action} event: nothing sealed with the "
+                               "audit key follows it (`manage.py migrate` seals the chains it finds unkeyed)",
+                               last.pk, last_seq)
     anchored = _anchored_head(chain_key)
     if anchored is not None:
         seq, digest = anchored
         if seq > last_seq:
             return ChainReport(chain_key, report.events, False,
-                               f"the chain ends at seq {last_seq} but was anchored at seq {seq}: events at the end "
-                               "were removed and the head rewritten", None, last_seq + 1)
+                               f"truncated: the chain ends at seq {last_seq} but was anchored (on the platform chain) "
+                               f"at seq {seq}: events at the end were removed and the head rewound", None, last_seq + 1)
         if seq > start_seq and not AuditEvent.objects.filter(chain_key=chain_key, seq=seq, hash=digest).exists():
             event = AuditEvent.objects.filter(chain_key=chain_key, seq=seq).first()
             return ChainReport(chain_key, report.events, False, f"seq {seq} no longer has the anchored hash: the chain "
@@ -113,3 +144,17 @@ def all_chain_keys() -> list[str]:
 
 def verify_chains(keys: Iterable[str]) -> list[ChainReport]:
     return [verify_chain(key) for key in keys]
+
+
+def merge_reports(chains: list[ChainReport], anchored: list[ChainReport]) -> list[ChainReport]:
+    """One report per chain: the chain's own first problem, else what the anchors found (chains gone from the
+    database entirely show by their anchors alone)."""
+    by_key = {report.chain_key: report for report in chains}
+    for report in anchored:
+        own = by_key.get(report.chain_key)
+        if own is None:
+            by_key[report.chain_key] = report
+        elif own.ok and not report.ok:
+            by_key[report.chain_key] = ChainReport(own.chain_key, own.events, False, report.problem, report.event_id,
+                                                   report.seq)
+    return [by_key[key] for key in sorted(by_key)]

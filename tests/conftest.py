@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -15,6 +18,18 @@ from accounts.actors import Actor
 from accounts.models import Tenant, User
 from accounts.services import membership_add, tenant_create
 from escalations.demo import seed_demo
+
+
+@pytest.fixture(scope="session")
+def _anchor_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield tmp_path_factory.mktemp("audit-anchors")
+
+
+@pytest.fixture(autouse=True)
+def _audit_anchor_dir(_anchor_dirs: Path, settings: Any, request: pytest.FixtureRequest) -> Path:
+    """Each test its own (not yet created) anchor directory: anchors outlive the test's database rollback."""
+    settings.AUDIT_ANCHOR_DIR = _anchor_dirs / uuid.uuid4().hex
+    return settings.AUDIT_ANCHOR_DIR  # type: ignore[no-any-return]
 
 
 @pytest.fixture

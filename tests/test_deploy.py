@@ -9,6 +9,7 @@ Docker itself is not on these machines: nothing here builds the image or starts 
 from __future__ import annotations
 
 import ast
+import base64
 import os
 import re
 import runpy
@@ -36,6 +37,8 @@ def production_env() -> dict[str, str]:
             name, _, value = line.partition("=")
             env[name.strip()] = value.strip()
     env["SECRET_KEY"] = secrets.token_urlsafe(50)
+    env["TRUSTGUARD_AUDIT_KEY"] = "a1:" + secrets.token_urlsafe(32)
+    env["TRUSTGUARD_AUDIT_SIGNING_KEY"] = "s1:" + base64.urlsafe_b64encode(os.urandom(32)).decode()
     return env
 
 
@@ -79,7 +82,8 @@ def _variables_read_by_the_code() -> set[str]:
             target = None
             if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
                 func = ast.unparse(node.func)
-                if func in {"env_str", "env_bool", "env_int", "env_list", "env_url", "os.environ.get", "os.getenv"}:
+                if func in {"env_str", "env_bool", "env_int", "env_list", "env_url", "env_key_ring", "os.environ.get",
+                            "os.getenv"}:
                     target = node.args[0].value
             elif (isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ"
                   and isinstance(node.slice, ast.Constant)):

@@ -10,6 +10,14 @@ Apps declare, in AppConfig.ready(), the triggers that guard their tables, per en
 
 A system check (trustguard/checks.py) fails when one is missing or disabled on the engine in use, so
 `manage.py check`, runserver and the web process's start-up (trustguard/wsgi.py) refuse to run without them.
+
+Triggers stop the application, not whoever owns the tables: the owner may `ALTER TABLE ... DISABLE TRIGGER` or
+TRUNCATE. So on PostgreSQL the application connects as a role of its own (docs/DEPLOYMENT.md, "Least privilege"):
+`migrate` runs as the owner and grants that role (settings.DB_APP_ROLE) what it needs and no more
+(`pg_app_role_grant`): on the tables apps declare insert-only (`expect_insert_only`) SELECT and INSERT alone, and
+EXECUTE on the functions they declare (`expect_app_function`), the one door through which such rows may leave.
+Web, worker and beat refuse to start (DEBUG=0) while connected as a role that could change those tables
+(`insert_only_violations`).
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ class ExpectedTrigger:
 
 
 _EXPECTED: dict[str, dict[str, ExpectedTrigger]] = defaultdict(dict)
+_INSERT_ONLY: set[str] = set()
+_APP_FUNCTIONS: set[str] = set()
 
 
 def expect_triggers(vendor: str, *triggers: ExpectedTrigger) -> None:
@@ -116,3 +126,86 @@ def sqlite_triggers_reinstall_after_migrate(using: str = "default", **kwargs: An
     from django.db import connections
 
     sqlite_triggers_install(connections[using])
+
+
+def expect_insert_only(*tables: str) -> None:
+    """Declare tables the application's database role may only SELECT and INSERT (PostgreSQL)."""
+    _INSERT_ONLY.update(tables)
+
+
+def expect_app_function(signature: str) -> None:
+    """Declare a function (`name(argtypes)`) the application's role may EXECUTE (a SECURITY DEFINER door)."""
+    _APP_FUNCTIONS.add(signature)
+
+
+def insert_only_tables() -> list[str]:
+    return sorted(_INSERT_ONLY)
+
+
+def _quote(connection: BaseDatabaseWrapper, name: str) -> str:
+    return str(connection.ops.quote_name(name))
+
+
+def pg_app_role_grant(connection: BaseDatabaseWrapper, role: str) -> None:
+    """Grant `role` what the application needs in the current schema, insert-only tables excepted. Idempotent.
+
+    Every table: SELECT, INSERT, UPDATE, DELETE; insert-only tables: SELECT, INSERT (UPDATE, DELETE, TRUNCATE,
+    REFERENCES and TRIGGER revoked); sequences: USAGE, SELECT, UPDATE; the declared functions: EXECUTE. The role
+    owns nothing, so it cannot ALTER a table (and so not DISABLE TRIGGER), nor TRUNCATE one.
+    """
+    if connection.vendor != "postgresql" or not role:
+        return
+    tables = set(connection.introspection.table_names())
+    who = _quote(connection, role)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        schema = _quote(connection, cursor.fetchone()[0])
+        cursor.execute(f"GRANT USAGE ON SCHEMA {schema} TO {who}")
+        # Table by table (never ALL TABLES and then a REVOKE): an insert-only table is never writable for a moment.
+        insert_only = sorted(_INSERT_ONLY & tables)
+        others = ", ".join(_quote(connection, t) for t in sorted(tables - _INSERT_ONLY))
+        if others:
+            cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {others} TO {who}")
+        if insert_only:
+            listed = ", ".join(_quote(connection, t) for t in insert_only)
+            cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {listed} FROM {who}")
+            cursor.execute(f"GRANT SELECT, INSERT ON {listed} TO {who}")
+        cursor.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {who}")
+        for signature in sorted(_APP_FUNCTIONS):
+            cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [signature])
+            if cursor.fetchone()[0]:
+                cursor.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {who}")
+
+
+def pg_app_role_grant_after_migrate(using: str = "default", **kwargs: Any) -> None:
+    """post_migrate: grant settings.DB_APP_ROLE its privileges on whatever the migrations created."""
+    from django.conf import settings
+    from django.db import connections
+
+    pg_app_role_grant(connections[using], getattr(settings, "DB_APP_ROLE", ""))
+
+
+def insert_only_violations(connection: BaseDatabaseWrapper) -> list[str]:
+    """What the connected role may do to insert-only tables beyond SELECT and INSERT (PostgreSQL; empty elsewhere)."""
+    if connection.vendor != "postgresql":
+        return []
+    tables = sorted(_INSERT_ONLY & set(connection.introspection.table_names()))
+    found = []
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(
+                "SELECT r.rolsuper, pg_has_role(current_user, c.relowner, 'MEMBER'), "
+                "has_table_privilege(current_user, c.oid, 'UPDATE'), has_table_privilege(current_user, c.oid, 'DELETE'), "
+                "has_table_privilege(current_user, c.oid, 'TRUNCATE'), current_user "
+                "FROM pg_class c, pg_roles r WHERE c.oid = to_regclass(%s) AND r.rolname = current_user", [table])
+            row = cursor.fetchone()
+            if row is None:
+                continue
+            superuser, owner, update, delete, truncate, user = row
+            if superuser or owner:
+                found.append(f"role {user!r} {'is a superuser' if superuser else 'owns'} {table}: it can disable its "
+                             "triggers, TRUNCATE it and rewrite it")
+            elif update or delete or truncate:
+                verbs = [v for v, ok in (("UPDATE", update), ("DELETE", delete), ("TRUNCATE", truncate)) if ok]
+                found.append(f"role {user!r} may {', '.join(verbs)} {table}")
+    return found

@@ -69,3 +69,30 @@ def env_url(name: str, schemes: tuple[str, ...]) -> str | None:
         allowed = ", ".join(s + "://" for s in schemes)
         raise ImproperlyConfigured(f"{name} must be a URL starting with one of {allowed} (got {scheme or 'no scheme'})")
     return value
+
+
+def env_key_ring(name: str, *, min_length: int = 0) -> list[tuple[str, str]]:
+    """A key ring: comma-separated `id:secret` (or bare `secret`, whose id is derived from it), newest first.
+
+    The first key seals (or signs); every key verifies, so rotating is: put the new key first, keep the old
+    ones after it. A key id is 1-32 letters, digits, `-` or `_`; ids are unique within the ring.
+    """
+    import hashlib
+    import re
+
+    raw = env_str(name) or ""
+    ring: list[tuple[str, str]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key_id, sep, secret = item.partition(":")
+        if not sep:
+            key_id, secret = hashlib.sha256(f"trustguard.key-id:{item}".encode()).hexdigest()[:8], item
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", key_id):
+            raise ImproperlyConfigured(f"{name}: key id {key_id!r} must be 1-32 letters, digits, '-' or '_'")
+        if len(secret) < min_length:
+            raise ImproperlyConfigured(f"{name}: key {key_id!r} must be at least {min_length} characters")
+        if any(key_id == known for known, _ in ring):
+            raise ImproperlyConfigured(f"{name}: key id {key_id!r} appears twice")
+        ring.append((key_id, secret))
+    return ring

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str, env_url
+from .env import env_bool, env_int, env_key_ring, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TRUSTGUARD_VAR_DIR") or BASE_DIR / "var")
@@ -355,7 +357,31 @@ BREAKER_RESET_SECONDS = env_int("TRUSTGUARD_BREAKER_RESET_SECONDS", 60, minimum=
 # Key that encrypts webhook signing secrets at rest (Fernet). Defaults to one derived from SECRET_KEY.
 WEBHOOK_SECRET_KEY = env_str("TRUSTGUARD_WEBHOOK_SECRET_KEY", "") or ""
 
-# --- Audit --------------------------------------------------------------------------------
+# --- Audit (docs/AUDIT.md) ----------------------------------------------------------------
+# The audit chain's keys are never in the database. TRUSTGUARD_AUDIT_KEY: the HMAC key ring that seals every event
+# (`id:secret,...`, newest first: the first seals, all verify). TRUSTGUARD_AUDIT_SIGNING_KEY: the Ed25519 key ring that
+# signs the anchors written to TRUSTGUARD_AUDIT_ANCHOR_DIR (`id:<32 bytes, base64>,...`). Required when DEBUG=0 (a
+# system check, audit/checks.py); development derives fixed ones from SECRET_KEY.
+AUDIT_KEYS = env_key_ring("TRUSTGUARD_AUDIT_KEY", min_length=32)
+AUDIT_SIGNING_KEYS = env_key_ring("TRUSTGUARD_AUDIT_SIGNING_KEY")
+if DEBUG and not AUDIT_KEYS:
+    AUDIT_KEYS = [("dev", hashlib.sha256(f"trustguard.audit.key:{SECRET_KEY}".encode()).hexdigest())]
+if DEBUG and not AUDIT_SIGNING_KEYS:
+    AUDIT_SIGNING_KEYS = [("dev", base64.urlsafe_b64encode(
+        hashlib.sha256(f"trustguard.audit.signing-key:{SECRET_KEY}".encode()).digest()).decode())]
+# Anchors (signed chain heads) go outside the database: one new file per anchor, never rewritten. Default: a folder
+# per database under var/, so two databases on one machine never check each other's anchors.
+_DB = DATABASES["default"]
+AUDIT_ANCHOR_DIR = Path(env_str("TRUSTGUARD_AUDIT_ANCHOR_DIR") or VAR_DIR / "audit-anchors" / (
+    f"sqlite-{Path(str(_DB['NAME'])).stem}" if "sqlite" in _DB["ENGINE"]
+    else f"postgresql-{_DB.get('HOST') or 'local'}-{_DB.get('PORT') or 5432}-{_DB['NAME']}"))
+# 1: mail every anchor to TRUSTGUARD_ADMIN_EMAILS too (one more copy outside the database, once a night).
+AUDIT_ANCHOR_EMAIL = env_bool("TRUSTGUARD_AUDIT_ANCHOR_EMAIL", False)
+# Least privilege on PostgreSQL (docs/DEPLOYMENT.md): `migrate`, run as the tables' owner, grants this role what the
+# application needs and no more (audit events, checkpoints and decisions: SELECT and INSERT only).
+DB_APP_ROLE = env_str("TRUSTGUARD_DB_APP_ROLE") or ""
+# Web, worker and beat refuse to start as the tables' owner (or a superuser) when DEBUG=0, unless this is 1.
+ALLOW_OWNER_ROLE = env_bool("TRUSTGUARD_ALLOW_OWNER_ROLE", False)
 # Mailed (after the ERROR log and the platform audit event) when nightly verification finds a broken chain.
 ADMINS = [("TrustGuard operators", email) for email in env_list("TRUSTGUARD_ADMIN_EMAILS", [])]
 

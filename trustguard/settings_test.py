@@ -3,6 +3,11 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-never-used-in-production")
+os.environ.setdefault("TRUSTGUARD_AUDIT_KEY", "test:test-only-audit-key-never-used-in-production")
+os.environ.setdefault("TRUSTGUARD_AUDIT_SIGNING_KEY", "test:dGVzdC1vbmx5LWVkMjU1MTktc2VlZC0zMi1ieXRlcyE=")
+# The suite connects as the database's superuser (it creates and empties the test database); tests of the
+# least-privilege check switch this off.
+os.environ.setdefault("TRUSTGUARD_ALLOW_OWNER_ROLE", "1")
 
 from .settings import *  # noqa: F403
 

@@ -248,6 +248,9 @@ EXEMPT: dict[str, str] = {
     "audit.services.lock_chain_head": "a lock taken by audit_record and retention",
     "audit.services.event_payload": "pure function",
     "audit.services.compute_hash": "pure function",
+    "audit.services.chains_seal_unkeyed": "is the audit trail (appends audit.chain_keyed to chains an older release "
+                                          "left unkeyed; tests/audit/test_keyed_chain.py)",
+    "audit.services.chains_seal_unkeyed_after_migrate": "post_migrate handler of chains_seal_unkeyed",
     "audit.retention.register_retention_period": "start-up registration, no data",
     "audit.retention.register_retention_hold": "start-up registration, no data",
     "audit.retention.default_retention_days": "a setting",

@@ -181,4 +181,4 @@ def test_cutting_off_the_end_and_rewriting_the_head_is_found_by_the_nightly_anch
 
     report = verify_chain(key)
     assert not report.ok
-    assert f"anchored at seq {anchored.last_seq}" in report.problem
+    assert f"anchored (on the platform chain) at seq {anchored.last_seq}" in report.problem

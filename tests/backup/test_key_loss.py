@@ -40,13 +40,17 @@ def written_under_the_old_keys(demo, settings, http_receiver):  # noqa: F811 (th
     vendor = demo["api_keys"]["vendor"]
     assert api(vendor).status_code == 200
     return {"manifest": {"rows": {}, "keys": key_fingerprints()}, "vendor": vendor, "ceo": demo["by_name"]["ceo"]["api_token"],
-            "old": (settings.SECRET_KEY, settings.CREDENTIAL_PEPPER)}
+            "old": (settings.SECRET_KEY, settings.CREDENTIAL_PEPPER),
+            "old_audit": (settings.AUDIT_KEYS, settings.AUDIT_SIGNING_KEYS)}
 
 
 def lose_the_keys(settings) -> None:
-    """Another SECRET_KEY, no pepper and no webhook key set: what a host without the secret store starts with."""
+    """Another SECRET_KEY, no pepper and no webhook key set, new audit keys: what a host without the secret store
+    starts with."""
     settings.SECRET_KEY = "a-new-secret-key-on-the-rebuilt-host-" + "s" * 20
     settings.CREDENTIAL_PEPPER, settings.WEBHOOK_SECRET_KEY = settings.SECRET_KEY, ""
+    settings.AUDIT_KEYS = [("rebuilt", "a-new-audit-key-on-the-rebuilt-host-" + "a" * 20)]
+    settings.AUDIT_SIGNING_KEYS = [("rebuilt", "YS1uZXctc2lnbmluZy1rZXktb24tdGhlLWhvc3QhISE=")]
 
 
 def test_without_the_pepper_every_api_key_and_token_answers_401_not_500(written_under_the_old_keys, settings):
@@ -78,17 +82,19 @@ def test_the_restore_checks_name_each_lost_key_and_what_it_costs(written_under_t
     results = {r.name: r for r in restore_checks_run(manifest=written_under_the_old_keys["manifest"])}
 
     assert not results["keys"].ok and not results["webhook secrets"].ok
-    for key in KEYS:  # all three differ: the pepper was set, the webhook key was derived from the old SECRET_KEY
+    for key in KEYS:  # all differ: the pepper was set, the webhook key was derived from the old SECRET_KEY
         assert f"{key.variable} differs from the one this backup was taken with: lost without it: {key.lost}" \
             in results["keys"].detail
     assert "TRUSTGUARD_WEBHOOK_SECRET_KEY" in results["webhook secrets"].detail
-    assert results["audit"].ok and results["migrations"].ok  # the data itself is whole
+    assert results["migrations"].ok  # the data itself is whole, but its proof is gone with the audit key:
+    assert not results["audit"].ok and "which TRUSTGUARD_AUDIT_KEY does not hold" in results["audit"].detail
 
 
 def test_with_the_keys_put_back_credentials_webhooks_and_the_checks_work_again(written_under_the_old_keys, settings,
                                                                                   http_receiver):  # noqa: F811
     lose_the_keys(settings)
     settings.SECRET_KEY, settings.CREDENTIAL_PEPPER = written_under_the_old_keys["old"]
+    settings.AUDIT_KEYS, settings.AUDIT_SIGNING_KEYS = written_under_the_old_keys["old_audit"]
 
     created = api(written_under_the_old_keys["vendor"], "post", body=ESCALATION)
     relay()
@@ -103,6 +109,7 @@ def test_after_losing_the_webhook_key_rotating_an_endpoint_secret_gets_its_deliv
     assert api(written_under_the_old_keys["vendor"], "post", body=ESCALATION).status_code == 201
     relay()
     lose_the_keys(settings)
+    settings.AUDIT_KEYS, settings.AUDIT_SIGNING_KEYS = written_under_the_old_keys["old_audit"]  # not at issue here
     endpoint = WebhookEndpoint.objects.get()
 
     _, new_secret = webhook_endpoint_rotate_secret(tenant_id=endpoint.tenant_id, actor=OperatorActor.system("test"),

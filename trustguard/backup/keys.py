@@ -1,9 +1,9 @@
 """The keys that live outside the database, what is lost without each, and fingerprints to tell them apart.
 
 A database backup is only half a backup: what the database holds under these keys (hashed API keys,
-encrypted webhook secrets, signed audit checkpoints) is useless without them, and they are never in the
-database. docs/BACKUP.md has the same table for operators; a test keeps the two in step. A new key is
-one more `SecretKey` here and one more row there.
+encrypted webhook secrets, the sealed audit trail and its signed checkpoints and anchors) is useless
+without them, and they are never in the database. docs/BACKUP.md has the same table for operators; a test
+keeps the two in step. A new key is one more `SecretKey` here and one more row there.
 
 A manifest records a fingerprint of each key the backup was taken with, so a restore can say which
 key differs and what that costs, before anyone finds out from a wave of 401s. A fingerprint is
@@ -25,7 +25,7 @@ _ROUNDS = 100_000
 @dataclass(frozen=True)
 class SecretKey:
     variable: str  # the environment variable (VARIABLE_FILE also works)
-    setting: str  # the settings attribute that holds it (a string, or a list of keys newest first)
+    setting: str  # the settings attribute that holds it (a string, a list of keys or a key ring, newest first)
     lost: str  # what stops working when it is lost
     derived_from: str = ""  # unset, the application derives it from this setting
     fallbacks: str = ""  # the setting of older keys that still decrypt or verify (a rotation in progress)
@@ -46,6 +46,17 @@ KEYS: tuple[SecretKey, ...] = (
         derived_from="SECRET_KEY",
     ),
     SecretKey(
+        "TRUSTGUARD_AUDIT_KEY", "AUDIT_KEYS",
+        "the proof behind the audit trail: verify_audit can no longer check the events sealed with it (each chain "
+        "reports a key TRUSTGUARD_AUDIT_KEY does not hold), so altered or forged events can no longer be told from "
+        "real ones; the events stay readable",
+    ),
+    SecretKey(
+        "TRUSTGUARD_AUDIT_SIGNING_KEY", "AUDIT_SIGNING_KEYS",
+        "the anchors signed with it: verify_audit --anchors refuses them, so a cut-off or emptied audit chain "
+        "from before the loss can no longer be proven; new anchors need a new key",
+    ),
+    SecretKey(
         "TRUSTGUARD_WEBHOOK_SECRET_KEY", "WEBHOOK_SECRET_KEY",
         "the webhook signing secrets (encrypted under it): deliveries fail with an error naming this key until "
         "each endpoint's secret is rotated and given to its receiver; one-time codes waiting to be sent",
@@ -57,7 +68,9 @@ KEYS: tuple[SecretKey, ...] = (
 def key_values(key: SecretKey) -> list[str]:
     """The key material in use (a derived key: the material it is derived from), newest first, then its fallbacks."""
     value = getattr(settings, key.setting, None) or (getattr(settings, key.derived_from, None) if key.derived_from else None)
-    values = [] if not value else [value] if isinstance(value, str) else [str(v) for v in value]
+    # A key ring is [(key id, secret), ...]: the secrets are the material.
+    values = [] if not value else [value] if isinstance(value, str) else [
+        str(v[1]) if isinstance(v, tuple | list) else str(v) for v in value]
     if key.fallbacks:
         values += [str(v) for v in getattr(settings, key.fallbacks, None) or []]
     return values
