@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from django.test import Client, RequestFactory
 
 from trustguard.middleware import client_ip
@@ -36,6 +37,7 @@ def production_env() -> dict[str, str]:
             name, _, value = line.partition("=")
             env[name.strip()] = value.strip()
     env["SECRET_KEY"] = secrets.token_urlsafe(50)
+    env["TRUSTGUARD_FIELD_KEYS"] = Fernet.generate_key().decode()
     return env
 
 

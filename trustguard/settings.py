@@ -9,6 +9,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from .crypto import derive_key, parse_keys
 from .env import env_bool, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,6 +28,12 @@ SECRET_KEY_FALLBACKS = [key.strip() for key in (env_str("SECRET_KEY_FALLBACKS") 
 # Keyed hash for API keys and tokens. Separate from SECRET_KEY so rotating the session key
 # does not revoke every integration.
 CREDENTIAL_PEPPER = env_str("TRUSTGUARD_CREDENTIAL_PEPPER") or SECRET_KEY
+# Field keys (trustguard/crypto.py): Fernet keys, newest first, that encrypt TOTP seeds, webhook secrets, one-time
+# codes waiting to be sent and stored API responses. Never in the database. DEBUG only: derived from SECRET_KEY when
+# unset; with DEBUG=0 the system check trustguard.E020 refuses to start without them.
+FIELD_KEYS = parse_keys(env_str("TRUSTGUARD_FIELD_KEYS"))
+if not FIELD_KEYS and DEBUG:
+    FIELD_KEYS = [derive_key(SECRET_KEY)]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", ["http://localhost:8000", "http://127.0.0.1:8000"])
@@ -349,7 +356,8 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("TRUSTGUARD_WEBHOOK_TIMEOUT", 10, minimum=1, m
 # Circuit breakers (one per external target): open after this many consecutive failures, retry after reset.
 BREAKER_FAIL_MAX = env_int("TRUSTGUARD_BREAKER_FAIL_MAX", 5, minimum=1)
 BREAKER_RESET_SECONDS = env_int("TRUSTGUARD_BREAKER_RESET_SECONDS", 60, minimum=1)
-# Key that encrypts webhook signing secrets at rest (Fernet). Defaults to one derived from SECRET_KEY.
+# Before field keys: the key webhook secrets were encrypted under. Only read (trustguard/crypto.py) so that values
+# written then still decrypt until `manage.py rotate_field_keys` has moved them under TRUSTGUARD_FIELD_KEYS.
 WEBHOOK_SECRET_KEY = env_str("TRUSTGUARD_WEBHOOK_SECRET_KEY", "") or ""
 
 # --- Audit --------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-never-used-in-production")
+# A fixed field key for tests (and the server processes they start, which inherit the environment).
+os.environ.setdefault("TRUSTGUARD_FIELD_KEYS", "dGVzdC1vbmx5LWZpZWxkLWtleS1uZXZlci1pbi1wcjA=")
 
 from .settings import *  # noqa: F403
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from django.test import Client
 from standardwebhooks import Webhook
 
@@ -40,13 +41,13 @@ def written_under_the_old_keys(demo, settings, http_receiver):  # noqa: F811 (th
     vendor = demo["api_keys"]["vendor"]
     assert api(vendor).status_code == 200
     return {"manifest": {"rows": {}, "keys": key_fingerprints()}, "vendor": vendor, "ceo": demo["by_name"]["ceo"]["api_token"],
-            "old": (settings.SECRET_KEY, settings.CREDENTIAL_PEPPER)}
+            "old": (settings.SECRET_KEY, settings.CREDENTIAL_PEPPER), "field_keys": list(settings.FIELD_KEYS)}
 
 
 def lose_the_keys(settings) -> None:
-    """Another SECRET_KEY, no pepper and no webhook key set: what a host without the secret store starts with."""
+    """Another SECRET_KEY, no pepper and new field keys: what a host without the secret store starts with."""
     settings.SECRET_KEY = "a-new-secret-key-on-the-rebuilt-host-" + "s" * 20
-    settings.CREDENTIAL_PEPPER, settings.WEBHOOK_SECRET_KEY = settings.SECRET_KEY, ""
+    settings.CREDENTIAL_PEPPER, settings.FIELD_KEYS = settings.SECRET_KEY, [Fernet.generate_key().decode()]
 
 
 def test_without_the_pepper_every_api_key_and_token_answers_401_not_500(written_under_the_old_keys, settings):
@@ -68,8 +69,8 @@ def test_without_the_webhook_key_a_delivery_fails_with_an_error_naming_the_key_a
 
     delivery = Delivery.objects.get(kind=Delivery.Kind.WEBHOOK)
     assert outcome == "retry" and http_receiver.requests == []
-    assert "cannot be decrypted with the configured TRUSTGUARD_WEBHOOK_SECRET_KEY" in delivery.last_error
-    assert any("TRUSTGUARD_WEBHOOK_SECRET_KEY" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    assert "cannot be decrypted with the configured TRUSTGUARD_FIELD_KEYS" in delivery.last_error
+    assert any("TRUSTGUARD_FIELD_KEYS" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
 
 
 def test_the_restore_checks_name_each_lost_key_and_what_it_costs(written_under_the_old_keys, settings):
@@ -78,10 +79,10 @@ def test_the_restore_checks_name_each_lost_key_and_what_it_costs(written_under_t
     results = {r.name: r for r in restore_checks_run(manifest=written_under_the_old_keys["manifest"])}
 
     assert not results["keys"].ok and not results["webhook secrets"].ok
-    for key in KEYS:  # all three differ: the pepper was set, the webhook key was derived from the old SECRET_KEY
+    for key in KEYS:  # all three differ
         assert f"{key.variable} differs from the one this backup was taken with: lost without it: {key.lost}" \
             in results["keys"].detail
-    assert "TRUSTGUARD_WEBHOOK_SECRET_KEY" in results["webhook secrets"].detail
+    assert "TRUSTGUARD_FIELD_KEYS" in results["webhook secrets"].detail
     assert results["audit"].ok and results["migrations"].ok  # the data itself is whole
 
 
@@ -89,6 +90,7 @@ def test_with_the_keys_put_back_credentials_webhooks_and_the_checks_work_again(w
                                                                                   http_receiver):  # noqa: F811
     lose_the_keys(settings)
     settings.SECRET_KEY, settings.CREDENTIAL_PEPPER = written_under_the_old_keys["old"]
+    settings.FIELD_KEYS = written_under_the_old_keys["field_keys"]
 
     created = api(written_under_the_old_keys["vendor"], "post", body=ESCALATION)
     relay()
@@ -119,7 +121,7 @@ def test_a_secret_key_rotated_with_the_old_one_kept_as_a_fallback_still_matches_
     old_secret_key, pepper = written_under_the_old_keys["old"]
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "the-rotated-secret-key-" + "r" * 30, [old_secret_key]
     # What was derived from the old key is set explicitly now (docs/BACKUP.md: set every key in production).
-    settings.CREDENTIAL_PEPPER, settings.WEBHOOK_SECRET_KEY = pepper, old_secret_key
+    settings.CREDENTIAL_PEPPER = pepper
 
     results = {r.name: r for r in restore_checks_run(manifest=written_under_the_old_keys["manifest"])}
 

@@ -9,10 +9,9 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actors import Actor
-from accounts.models import Tenant
+from accounts.models import SealedTOTPDevice, Tenant
 from approvals.models import ApprovalRequest, Decision
 from escalations.models import Escalation, EscalationStatus
 from escalations.selectors import escalation_visible, escalations_visible_to
@@ -469,21 +468,21 @@ def test_totp_enrolment_counts_only_after_a_confirming_code(make_tenant, make_pe
 
     tenant: Tenant = make_tenant("fresh")
     person = make_person(tenant, "ceo", "newbie")
-    TOTPDevice.objects.filter(user=person).delete()
+    SealedTOTPDevice.objects.filter(user=person).delete()
     client.post("/accounts/login/", {"username": "newbie", "password": "correct horse battery"})
 
     page = client.get("/accounts/authenticator/").content.decode()
     secret = found(r'data-testid="totp-secret">([A-Z2-7 ]+)<', page).replace(" ", "")
     assert "<svg" in page
-    assert not TOTPDevice.objects.filter(user=person, confirmed=True).exists()
+    assert not SealedTOTPDevice.objects.filter(user=person, confirmed=True).exists()
 
     bad = client.post("/accounts/authenticator/", {"code": wrong(pyotp.TOTP(secret).now())})
     assert bad.status_code == 400
-    assert not TOTPDevice.objects.filter(user=person, confirmed=True).exists()
+    assert not SealedTOTPDevice.objects.filter(user=person, confirmed=True).exists()
 
     good = client.post("/accounts/authenticator/", {"code": pyotp.TOTP(secret).now()})
     assert good.status_code == 302
-    assert TOTPDevice.objects.filter(user=person, confirmed=True).count() == 1
+    assert SealedTOTPDevice.objects.filter(user=person, confirmed=True).count() == 1
     assert "is set up" in client.get("/accounts/authenticator/").content.decode()
 
 
