@@ -157,3 +157,14 @@ def decrypt_bytes(stored: bytes) -> bytes:
     if not stored.startswith(_BYTES_MARKER):
         return stored
     return _open(stored[len(_BYTES_MARKER):].decode())
+
+
+# Every column that holds values of encrypt(): (model label, field, filter). `manage.py rotate_field_keys`
+# re-encrypts them; a new encrypted column is one more line here. (Stored API responses are not listed: they
+# live 24 h, so an old key retired a day after the rotation has nothing left under it.)
+ENCRYPTED_FIELDS: tuple[tuple[str, str, dict[str, object]], ...] = (
+    ("accounts.SealedTOTPDevice", "key_encrypted", {}),
+    ("notifications.WebhookEndpoint", "secret_encrypted", {}),
+    ("notifications.WebhookEndpoint", "previous_secret_encrypted", {}),
+    ("notifications.Message", "body", {"sensitive": True}),
+)
