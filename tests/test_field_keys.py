@@ -51,7 +51,7 @@ def test_a_value_under_a_key_no_longer_configured_is_named_by_its_key_id_and_lef
     settings.FIELD_KEYS = [Fernet.generate_key().decode()]
 
     with pytest.raises(crypto.SecretUnreadable, match=f"key id {stored.split(':')[0]}"):
-        SealedTOTPDevice.objects.get(user=person).key
+        _ = SealedTOTPDevice.objects.get(user=person).key
     assert "1 unreadable" in rotate()
     assert SealedTOTPDevice.objects.get(user=person).key_encrypted == stored
 

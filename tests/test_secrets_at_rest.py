@@ -61,7 +61,7 @@ def redis_contents() -> bytes:
     client = redis.Redis.from_url(settings.REDIS_URL)
     out = []
     for key in client.scan_iter(count=1000):
-        kind = client.type(key).decode()
+        kind = client.type(key).decode()  # type: ignore[union-attr]
         value: Any = {"string": lambda k: client.get(k), "hash": lambda k: client.hgetall(k),
                       "list": lambda k: client.lrange(k, 0, -1), "set": lambda k: client.smembers(k),
                       "zset": lambda k: client.zrange(k, 0, -1)}.get(kind, lambda k: b"")(key)
