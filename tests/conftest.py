@@ -16,6 +16,14 @@ from accounts.services import membership_add, tenant_create
 from escalations.demo import seed_demo
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Every test starts with no request counted (Redis keeps counters across tests; the database does not)."""
+    from trustguard.api import throttling
+
+    throttling.reset()
+
+
 @pytest.fixture
 def demo(db: None) -> dict:
     """The demo tenant of CONTRACT.md, seeded as `seed_demo --json` would print it."""

@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "trustguard.request_log.RequestLogMiddleware",
     # /api/: body limit, problem+json for every error; then idempotency keys for writes under /api/v1/.
     "trustguard.api.middleware.ApiGuardMiddleware",
+    # /api/: rate limits per credential and per address, before any transaction (trustguard/api/throttling.py).
+    "trustguard.api.throttling.RateLimitMiddleware",
     "trustguard.api.idempotency.IdempotencyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -211,6 +213,7 @@ _JOB_SCHEDULES: dict[str, object] = {
     "audit.apply_retention": crontab(hour=3, minute=17),
     "audit.verify_chains": crontab(hour=3, minute=47),
     "api.purge_idempotency_keys": 3600.0,
+    "api.purge_rate_limits": 3600.0,
     "reports.purge_exports": 3600.0,
     "reports.kick_queued_exports": 60.0,
     "notifications.purge": crontab(hour=3, minute=31),
@@ -222,6 +225,8 @@ BEAT_HEARTBEAT_MAX_AGE = timedelta(minutes=3)
 
 # --- API --------------------------------------------------------------------------------
 RATE_LIMIT_PER_MINUTE = env_int("TRUSTGUARD_RATE_LIMIT", 600, minimum=0)
+# Requests per minute per client address without a credential or with one that fails (guessing tokens); 0 = off.
+AUTH_RATE_LIMIT_PER_MINUTE = env_int("TRUSTGUARD_AUTH_RATE_LIMIT", 60, minimum=0)
 WEBHOOK_ALLOW_PRIVATE = env_bool("TRUSTGUARD_WEBHOOK_ALLOW_PRIVATE", False)
 MAX_REQUEST_BODY_BYTES = env_int("TRUSTGUARD_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
@@ -230,7 +235,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["trustguard.api.parsers.StrictJSONParser"],
-    "DEFAULT_THROTTLE_CLASSES": ["trustguard.api.throttling.CredentialRateThrottle"],
+    # Rate limits are trustguard.api.throttling.RateLimitMiddleware: failed authentication is limited too.
+    "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "trustguard.api.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -294,6 +300,8 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # from the last X-Forwarded-For entry, the one the proxy appended (trustguard.middleware.client_ip). Only set it
 # when nothing but the proxy can reach the web servers: otherwise a client could forge both headers.
 BEHIND_PROXY = env_bool("TRUSTGUARD_BEHIND_PROXY", False)
+# The header the proxy puts the client's address in (its last comma-separated entry is used), e.g. X-Real-IP.
+PROXY_CLIENT_IP_HEADER = env_str("TRUSTGUARD_PROXY_CLIENT_IP_HEADER", "X-Forwarded-For") or "X-Forwarded-For"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
