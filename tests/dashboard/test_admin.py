@@ -127,6 +127,7 @@ def test_editing_a_policy_in_the_admin_bumps_its_version_and_validates_roles(ope
         "default_risk_level": "medium", "ack_sla_seconds": 7200, "expiry_seconds": 86400,
         "ladder": '["compliance_officer", "senior_manager"]', "max_escalation_level": 2,
         "notify_channels": '["email"]', "expiry_outcome": "expire", "high_risk_expiry_outcome": "expire",
+        "max_deferral_seconds": 30 * 86400,
         "is_active": "on",
     }
 

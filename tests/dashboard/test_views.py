@@ -159,7 +159,7 @@ def test_the_case_page_renders_in_a_bounded_number_of_queries(decisions, order_w
     if decisions:
         escalation_decide(actor=demo_actor("ceo"), escalation=order_with_receipt, decision="defer",
                           justification="Waiting for the bank", otp=totp_code(user("ceo")),
-                          defer_until=timezone.now() + timedelta(days=1))
+                          defer_until=timezone.now() + timedelta(hours=12))
     client = signed_in("ceo")
 
     with django_assert_max_num_queries(11):
@@ -324,13 +324,13 @@ def test_the_compliance_officer_acknowledges_and_defers(raise_escalation, signed
     acknowledged = client.post(f"/e/{case.pk}/acknowledge/")
     deferred = client.post(f"/e/{case.pk}/decide/", {
         "decision": "defer", "justification": "Waiting for the passport copy", "otp": totp_code(user("co")),
-        "defer_until": (timezone.localtime() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")})
+        "defer_until": (timezone.localtime() + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M")})
 
     assert acknowledged.status_code == deferred.status_code == 302
     case.refresh_from_db()
     assert case.status == EscalationStatus.DEFERRED
     assert case.acknowledged_by == user("co")
-    assert case.defer_until > timezone.now() + timedelta(days=1)
+    assert case.defer_until > timezone.now() + timedelta(hours=6)
 
 
 def test_acknowledging_twice_is_a_409_with_a_message(raise_escalation, signed_in):
