@@ -223,7 +223,8 @@ def deadline_passed(escalation: Escalation, now: datetime) -> DomainError | None
         return None
     return Conflict(f"the escalation's deadline expires_at ({expires_at.isoformat()}) has passed: it is now "
                     f"{escalation.status}", slug="deadline-passed",
-                    extra={"deadline": "expires_at", "expires_at": expires_at.isoformat(), "status": escalation.status})
+                    extra={"deadline": "expires_at", "expires_at": expires_at.isoformat(),
+                           "escalation_status": escalation.status})
 
 
 def deferral_check(escalation: Escalation, defer_until: datetime, now: datetime) -> bool:
