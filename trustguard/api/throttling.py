@@ -1,4 +1,4 @@
-"""Rate limits for /api/: per credential, and per client address for unauthenticated and failed-authentication calls.
+"""Rate limits for /api/v1/: per credential, and per client address for unauthenticated and failed-authentication calls.
 
 - A valid credential: TRUSTGUARD_RATE_LIMIT requests per minute (settings.RATE_LIMIT_PER_MINUTE; 0 = off), keyed by
   the credential, not the address (many vendors sit behind one NAT; one vendor calls from many hosts).
@@ -42,7 +42,9 @@ from .errors import problem_http_response
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "/api/"
+# The API that takes credentials. The public schema and docs (/api/schema/, /api/docs/) check none and are left
+# alone: nothing to guess there.
+PREFIX = "/api/v1/"
 WINDOW_SECONDS = 60
 _KEY_PREFIX = "trustguard:rl:"
 _LUA = """
