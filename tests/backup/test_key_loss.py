@@ -83,6 +83,7 @@ def test_the_restore_checks_name_each_lost_key_and_what_it_costs(written_under_t
         assert f"{key.variable} differs from the one this backup was taken with: lost without it: {key.lost}" \
             in results["keys"].detail
     assert "TRUSTGUARD_FIELD_KEYS" in results["webhook secrets"].detail
+    assert not results["authenticator seeds"].ok and "Reset authenticator" in results["authenticator seeds"].detail
     assert results["audit"].ok and results["migrations"].ok  # the data itself is whole
 
 
@@ -113,7 +114,8 @@ def test_after_losing_the_webhook_key_rotating_an_endpoint_secret_gets_its_deliv
     assert deliver(pending()[0]) == "delivered"
     got = http_receiver.requests[0]
     Webhook(new_secret).verify(got.body, got.headers)  # the old secret, unreadable now, no longer signs
-    assert [r.name for r in restore_checks_run() if not r.ok] == []
+    # The webhooks are healed; the authenticators still need resetting (their seeds were under the lost key).
+    assert [r.name for r in restore_checks_run() if not r.ok] == ["authenticator seeds"]
 
 
 def test_a_secret_key_rotated_with_the_old_one_kept_as_a_fallback_still_matches_the_backup(written_under_the_old_keys,
