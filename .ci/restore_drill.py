@@ -205,7 +205,7 @@ def production_keys() -> dict[str, str]:
     """The keys kept outside the database (docs/BACKUP.md): the restored side gets the very same ones."""
     return {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50),
             "TRUSTGUARD_CREDENTIAL_PEPPER": secrets.token_urlsafe(32),
-            "TRUSTGUARD_WEBHOOK_SECRET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "TRUSTGUARD_FIELD_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "TRUSTGUARD_AUDIT_KEY": "a1:" + secrets.token_urlsafe(32),
             "TRUSTGUARD_AUDIT_SIGNING_KEY": "s1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
             # The drill's private cluster has one role, its superuser (least privilege: tests/test_least_privilege.py).

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.shortcuts import get_perms
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -290,3 +291,9 @@ class PersonalTokenAdmin(CredentialAdminMixin, ServiceBackedHistoryAdmin):
                                               actor=operator_actor(request, obj.tenant))
         obj.pk, obj.prefix, obj._state.adding = token.pk, token.prefix, False
         self._show_secret_once(request, secret)
+
+
+# django-otp's TOTP device admin would create devices whose seed is stored in clear: TrustGuard's devices are
+# SealedTOTPDevice (encrypted seeds), enrolled by their owners and reset with the People action above.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)

@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import audit_hooks  # noqa: F401  (login audit signals, tenants' audit retention periods)
+        from . import audit_hooks, restore_checks  # noqa: F401  (login audit signals, retention periods; restore check)

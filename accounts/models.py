@@ -7,8 +7,12 @@ import uuid
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.db.models.functions import Lower
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.util import random_hex
 from simple_history.models import HistoricalRecords
 
+from trustguard import crypto
 from trustguard.money import DEFAULT_LOCALE, validate_locale
 
 from .roles import Capability, Role, codename
@@ -44,7 +48,8 @@ class Tenant(models.Model):
         return self.slug
 
 
-class User(AbstractUser):
+# django-stubs cannot follow SealedTOTPDevice.user (declared on django-otp's untyped Device) back here.
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     email = models.EmailField("email address")
     # E.164 (+2348031234567); normalised by accounts.phones on the way in.
     phone_number = models.CharField(max_length=20, blank=True)
@@ -163,3 +168,49 @@ class OtpChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"challenge for {self.user_id} on {self.subject_type}:{self.subject_id}"
+
+
+def new_sealed_totp_key() -> str:
+    """A fresh 20-byte TOTP seed (django-otp's default), encrypted under the field keys."""
+    return crypto.encrypt(random_hex(20))
+
+
+class SealedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
+    """django-otp's TOTP device with its seed encrypted under the field keys (TRUSTGUARD_FIELD_KEYS).
+
+    django-otp's TOTPDevice keeps the seed in clear, so whoever reads a backup could mint every approver's
+    codes. This is the same device (same fields, and django-otp's own verify_token and config_url), except
+    that `key` (hex, as in TOTPDevice) is a property over `key_encrypted`. Rows of TOTPDevice were moved
+    here, encrypted, by migration 0002 (reversible).
+    """
+
+    key_encrypted = models.TextField(default=new_sealed_totp_key, editable=False)
+    step = models.PositiveSmallIntegerField(default=30, help_text="The time step in seconds.")
+    t0 = models.BigIntegerField(default=0, help_text="The Unix time at which to begin counting steps.")
+    digits = models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1, help_text="Time steps in the past or future to allow.")
+    drift = models.SmallIntegerField(default=0, help_text="Time steps the prover deviates from our clock.")
+    last_t = models.BigIntegerField(default=-1, help_text="The time step of the latest verified token.")
+
+    class Meta(Device.Meta):
+        verbose_name = "authenticator (TOTP)"
+
+    @property
+    def key(self) -> str:
+        """The seed, hex (TOTPDevice's format). Raises crypto.SecretUnreadable when the field key is not configured."""
+        return crypto.decrypt(self.key_encrypted)
+
+    @key.setter
+    def key(self, value: str) -> None:
+        bytes.fromhex(value)  # hex, as django-otp's key_validator wants: a bad value fails here, not at first use
+        self.key_encrypted = crypto.encrypt(value)
+
+    @property
+    def bin_key(self) -> bytes:
+        return bytes.fromhex(self.key)
+
+    # django-otp's own TOTP logic, unchanged: it reads the seed through bin_key.
+    verify_token = TOTPDevice.verify_token
+    get_throttle_factor = TOTPDevice.get_throttle_factor
+    config_url = TOTPDevice.config_url
+    _read_str_from_settings = TOTPDevice._read_str_from_settings

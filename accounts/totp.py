@@ -8,23 +8,22 @@ from io import BytesIO
 import qrcode
 import qrcode.image.svg
 from django.db import transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import audit_record
 from trustguard.errors import Conflict, ValidationFailed
 
 from .actors import Actor
-from .models import User
+from .models import SealedTOTPDevice, User
 
 ENROL_DEVICE_NAME = "authenticator"
 
 
 def has_confirmed_device(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return SealedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 @transaction.atomic
-def totp_enrolment_start(*, user: User) -> TOTPDevice:
+def totp_enrolment_start(*, user: User) -> SealedTOTPDevice:
     """The person's pending (unconfirmed) device, created on first visit and reused after.
 
     Refused while a confirmed device exists: adding a second authenticator from a session alone
@@ -32,14 +31,14 @@ def totp_enrolment_start(*, user: User) -> TOTPDevice:
     """
     if has_confirmed_device(user):
         raise Conflict("you already have a confirmed authenticator", slug="totp-already-enrolled")
-    device = TOTPDevice.objects.filter(user=user, confirmed=False, name=ENROL_DEVICE_NAME).order_by("pk").first()
-    return device or TOTPDevice.objects.create(user=user, name=ENROL_DEVICE_NAME, confirmed=False)
+    device = SealedTOTPDevice.objects.filter(user=user, confirmed=False, name=ENROL_DEVICE_NAME).order_by("pk").first()
+    return device or SealedTOTPDevice.objects.create(user=user, name=ENROL_DEVICE_NAME, confirmed=False)
 
 
 @transaction.atomic
-def totp_enrolment_confirm(*, user: User, device_id: int, code: str, actor: Actor | None) -> TOTPDevice:
+def totp_enrolment_confirm(*, user: User, device_id: int, code: str, actor: Actor | None) -> SealedTOTPDevice:
     """Confirm the pending device with a code it produced; only then does it count for decisions."""
-    device = TOTPDevice.objects.select_for_update().filter(pk=device_id, user=user, confirmed=False).first()
+    device = SealedTOTPDevice.objects.select_for_update().filter(pk=device_id, user=user, confirmed=False).first()
     if device is None:
         raise Conflict("there is no authenticator waiting for confirmation", slug="totp-no-pending-device")
     code = (code or "").strip().replace(" ", "")
@@ -56,7 +55,7 @@ def totp_enrolment_confirm(*, user: User, device_id: int, code: str, actor: Acto
 @transaction.atomic
 def totp_device_reset(*, user: User, actor: Actor | None, operator: User | None = None) -> int:
     """Delete all of a person's authenticators (lost phone); they enrol again at next login. Returns how many."""
-    count, _ = TOTPDevice.objects.filter(user=user).delete()
+    count, _ = SealedTOTPDevice.objects.filter(user=user).delete()
     audit_record(tenant_id=actor.tenant.pk if actor else None, action="totp.reset",
                  actor=actor or _self(operator or user), target_type="user", target_id=user.pk,
                  details={"devices_removed": count})
@@ -83,7 +82,7 @@ def qr_svg(uri: str) -> str:
     return svg[svg.index("<svg"):]
 
 
-def secret_base32(device: TOTPDevice) -> str:
+def secret_base32(device: SealedTOTPDevice) -> str:
     """The secret for typing into an app by hand, in groups of four."""
     raw = base64.b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(raw[i:i + 4] for i in range(0, len(raw), 4))

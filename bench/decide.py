@@ -45,10 +45,8 @@ def _derived(*parts: str) -> bytes:
 def approvers(tenant: Any, count: int) -> list[tuple[str, str]]:
     """`count` compliance officers with a TOTP device and a personal token: [(token, base32 secret)].
     Created on first use through the accounts services; later runs reuse them."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
     from accounts.actors import Actor
-    from accounts.models import Membership, PersonalToken, User
+    from accounts.models import Membership, PersonalToken, SealedTOTPDevice, User
     from accounts.roles import Role
     from accounts.services import TOKEN_PREFIX, membership_add, personal_token_create, secret_digest
 
@@ -62,7 +60,7 @@ def approvers(tenant: Any, count: int) -> list[tuple[str, str]]:
         if not Membership.objects.filter(user=user, tenant=tenant, is_active=True).exists():
             membership_add(tenant=tenant, user=user, role=Role.COMPLIANCE_OFFICER, actor=actor)
         key = _derived(username, "totp")[:20]
-        TOTPDevice.objects.update_or_create(user=user, name="bench", defaults={"key": key.hex(), "confirmed": True})
+        SealedTOTPDevice.objects.update_or_create(user=user, name="bench", defaults={"key": key.hex(), "confirmed": True})
         token = TOKEN_PREFIX + base64.urlsafe_b64encode(_derived(username, "token")).decode().rstrip("=")
         if not PersonalToken.objects.filter(digest=secret_digest(token)).exists():
             personal_token_create(user=user, tenant=tenant, name="bench", actor=actor, secret=token)

@@ -221,7 +221,9 @@ class EscalationAcknowledgeView(APIView):
     @extend_schema(tags=[TAG_ESC], operation_id="escalations_acknowledge", request=EmptyInput,
                    responses={200: EscalationOutput},
                    summary="Take it: pending -> acknowledged (assigned role)",
-                   description="Stops re-escalation at this level. The body is empty or {}.",
+                   description="Stops re-escalation at this level. The body is empty or {}. After the escalation's "
+                               "`expires_at`: 409 (`deadline-passed`, naming the deadline), and the escalation takes "
+                               "its expiry outcome at once, whether or not the sweep has run.",
                    examples=[OpenApiExample("Acknowledged", response_only=True, value={
                        **_ESCALATION_EXAMPLE, "status": "acknowledged", "acknowledged_by": "ceo",
                        "acknowledged_at": "2026-11-23T10:05:00Z"})])
@@ -239,7 +241,11 @@ class EscalationDecisionView(APIView):
         summary="Approve, reject or defer (assigned role, fresh OTP)",
         description="Needs a one-time code: TOTP from the person's authenticator app, or a code from "
                     "POST /otp/challenge. A code counts once (replay: 403); 5 wrong codes lock deciding for 15 "
-                    "minutes (429). The requester never approves their own escalation (403, four eyes).",
+                    "minutes (429). The requester never approves their own escalation (403, four eyes). After "
+                    "the escalation's `expires_at`: 409 (`deadline-passed`, with `deadline: \"expires_at\"`), and "
+                    "the escalation takes its expiry outcome at once, whether or not the sweep has run. A deferral's "
+                    "`defer_until` is at most the policy's `max_deferral_seconds` ahead (default 30 days) and not "
+                    "after `expires_at` unless the policy has `deferral_may_extend_expiry` (400 naming defer_until).",
         examples=[OpenApiExample("Approve with a condition", request_only=True, value={
             "decision": "approve", "justification": "Customer known for 3 years; stock reserved.",
             "conditions": ["Ship only after payment clears"], "otp": "123456"}),

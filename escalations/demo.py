@@ -13,10 +13,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actors import Actor
-from accounts.models import ApiKey, Membership, PersonalToken, Tenant, User
+from accounts.models import ApiKey, Membership, PersonalToken, SealedTOTPDevice, Tenant, User
 from accounts.roles import Role
 from accounts.services import (
     API_KEY_PREFIX,
@@ -116,7 +115,7 @@ def seed_demo(slug: str = "demo") -> dict[str, Any]:
         if not Membership.objects.filter(user=user, tenant=tenant, role=role, is_active=True).exists():
             membership_add(tenant=tenant, user=user, role=role, actor=actor)
         totp_key = _derive(slug, name, "totp")[:20]
-        TOTPDevice.objects.update_or_create(user=user, name="demo authenticator",
+        SealedTOTPDevice.objects.update_or_create(user=user, name="demo authenticator",
                                             defaults={"key": totp_key.hex(), "confirmed": True})
         api_token = _token(TOKEN_PREFIX, slug, name, "token")
         _ensure_credential(PersonalToken, api_token, lambda s, u=user: personal_token_create(

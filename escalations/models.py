@@ -28,6 +28,9 @@ class ExpiryOutcome(models.TextChoices):
     REJECT = "reject"
 
 
+DEFAULT_MAX_DEFERRAL_SECONDS = 30 * 24 * 3600
+
+
 class Policy(models.Model):
     """How one escalation type is handled in one tenant. Escalations keep a snapshot of it."""
 
@@ -47,6 +50,10 @@ class Policy(models.Model):
     expiry_outcome = models.CharField(max_length=8, choices=ExpiryOutcome.choices, default=ExpiryOutcome.EXPIRE)
     high_risk_expiry_outcome = models.CharField(max_length=8, choices=ExpiryOutcome.choices,
                                                 default=ExpiryOutcome.EXPIRE)
+    # A deferral is bounded: at most this far ahead, and never past the case's expires_at unless the policy lets a
+    # deferral extend it (then the deferral is audited and notified as extending the expiry).
+    max_deferral_seconds = models.PositiveIntegerField(default=DEFAULT_MAX_DEFERRAL_SECONDS)
+    deferral_may_extend_expiry = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
@@ -60,6 +67,7 @@ class Policy(models.Model):
             models.CheckConstraint(condition=models.Q(max_escalation_level__lte=3), name="policy_max_level_le_3"),
             models.CheckConstraint(condition=models.Q(ack_sla_seconds__gte=60), name="policy_ack_sla_min"),
             models.CheckConstraint(condition=models.Q(expiry_seconds__gte=60), name="policy_expiry_min"),
+            models.CheckConstraint(condition=models.Q(max_deferral_seconds__gte=60), name="policy_max_deferral_min"),
         ]
 
     def __str__(self) -> str:

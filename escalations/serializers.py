@@ -137,6 +137,12 @@ class PolicyInput(StrictSerializer):
     single_employee_mode = serializers.BooleanField(required=False)
     expiry_outcome = serializers.ChoiceField(choices=ExpiryOutcome.choices, required=False)
     high_risk_expiry_outcome = serializers.ChoiceField(choices=ExpiryOutcome.choices, required=False)
+    max_deferral_seconds = StrictIntegerField(
+        min_value=60, max_value=INT_MAX, required=False,
+        help_text="How far ahead a deferral may reach (default 30 days); a later defer_until is 400.")
+    deferral_may_extend_expiry = serializers.BooleanField(
+        required=False, help_text="false (default): defer_until may not pass the case's expires_at (400). true: it may; "
+                                  "such a deferral is audited and its escalation.deferred event says extends_expiry.")
     is_active = serializers.BooleanField(required=False)
 
 
@@ -353,6 +359,8 @@ class PolicyOutput(serializers.Serializer):
     single_employee_mode = serializers.BooleanField()
     expiry_outcome = serializers.ChoiceField(choices=ExpiryOutcome.choices)
     high_risk_expiry_outcome = serializers.ChoiceField(choices=ExpiryOutcome.choices)
+    max_deferral_seconds = serializers.IntegerField()
+    deferral_may_extend_expiry = serializers.BooleanField()
     is_active = serializers.BooleanField()
     version = serializers.IntegerField()
     updated_at = serializers.DateTimeField()
@@ -368,5 +376,7 @@ class PolicyOutput(serializers.Serializer):
             "ladder": policy.ladder, "max_escalation_level": policy.max_escalation_level,
             "notify_channels": policy.notify_channels, "single_employee_mode": policy.single_employee_mode,
             "expiry_outcome": policy.expiry_outcome, "high_risk_expiry_outcome": policy.high_risk_expiry_outcome,
+            "max_deferral_seconds": policy.max_deferral_seconds,
+            "deferral_may_extend_expiry": policy.deferral_may_extend_expiry,
             "is_active": policy.is_active, "version": policy.version, "updated_at": iso(policy.updated_at),
         }

@@ -39,7 +39,15 @@ from trustguard.errors import Conflict, DomainError, NotFound, PermissionDenied,
 from trustguard.jsonutil import canonical_json
 from trustguard.phones import normalize_phone
 
-from .models import OPEN_STATUSES, Escalation, EscalationStatus, Policy, RiskLevel, Urgency
+from .models import (
+    DEFAULT_MAX_DEFERRAL_SECONDS,
+    OPEN_STATUSES,
+    Escalation,
+    EscalationStatus,
+    Policy,
+    RiskLevel,
+    Urgency,
+)
 from .policies import match_trigger, policy_for, policy_snapshot, stage_specs
 from .sweep_rows import SweptEscalation
 
@@ -193,6 +201,61 @@ def resume_from_deferral(escalation: Escalation | SweptEscalation, now: datetime
     if escalation.deferred_at is not None:
         escalation.expires_at += now - escalation.deferred_at
     escalation.defer_until = escalation.deferred_at = None
+
+
+def deadline_passed(escalation: Escalation, now: datetime) -> DomainError | None:
+    """Past expires_at and not yet swept: the sweep's own expiry, applied now; 409 naming the deadline.
+
+    The caller (a decision, an acknowledgement) holds the row lock, returns the error so that its transaction
+    commits the case's outcome, and raises it after the commit.
+    """
+    if escalation.status not in OPEN_STATUSES or escalation.expires_at > now:
+        return None
+    if escalation.status == EscalationStatus.DEFERRED and escalation.deferred_at is not None:
+        return None  # its clock is stopped: the expiry moves on when it wakes
+    from .sweeps import deadlines_apply_one  # the sweeps build on this module
+
+    expires_at = escalation.expires_at
+    deadlines_apply_one(escalation.pk, now)
+    escalation.refresh_from_db(fields=["status", "closed_at", "decided_at", "defer_until", "deferred_at",
+                                       "expires_at", "next_deadline_at", "updated_at"])
+    if escalation.status in OPEN_STATUSES:  # the deferral woke, with its clock stopped: still in time
+        return None
+    return Conflict(f"the escalation's deadline expires_at ({expires_at.isoformat()}) has passed: it is now "
+                    f"{escalation.status}", slug="deadline-passed",
+                    extra={"deadline": "expires_at", "expires_at": expires_at.isoformat(),
+                           "escalation_status": escalation.status})
+
+
+def deferral_check(escalation: Escalation, defer_until: datetime, now: datetime) -> bool:
+    """A deferral within the policy's bounds (400 naming defer_until otherwise); True when it extends the expiry.
+
+    At most max_deferral_seconds ahead (30 days by default). A policy with deferral_may_extend_expiry stops the SLA
+    clock while deferred (the time slept is added to expires_at on waking) and lets defer_until pass expires_at;
+    such a deferral's audit event and escalation.deferred event say extends_expiry. Otherwise the clock runs on and
+    defer_until may not pass expires_at: the hard expiry stands, whoever defers.
+    """
+    snapshot = escalation.policy_snapshot
+    longest = timedelta(seconds=snapshot.get("max_deferral_seconds", DEFAULT_MAX_DEFERRAL_SECONDS))
+    if defer_until > now + longest:
+        raise ValidationFailed(f"defer_until may be at most {_duration(longest)} ahead (the policy's max_deferral_seconds)",
+                               slug="deferral-too-long",
+                               errors={"defer_until": [f"At most {_duration(longest)} from now."]})
+    expires_at = escalation.expires_at
+    if escalation.deferred_at is not None:  # deferred with its clock stopped: the expiry it would have on waking now
+        expires_at += now - escalation.deferred_at
+    extends = bool(snapshot.get("deferral_may_extend_expiry", False))
+    if defer_until > expires_at and not extends:
+        raise ValidationFailed(f"defer_until may not be after the escalation's expires_at ({expires_at.isoformat()})",
+                               slug="deferral-past-expiry",
+                               errors={"defer_until": [f"Not after expires_at ({expires_at.isoformat()}); the policy "
+                                                       "does not let a deferral extend the expiry."]})
+    return extends
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 86400} days" if seconds % 86400 == 0 else f"{seconds} seconds"
 
 
 def close(escalation: Escalation | SweptEscalation, status: str, now: datetime) -> None:
@@ -353,10 +416,20 @@ def _require_assigned(actor: Actor, escalation: Escalation, capability: str,
         raise PermissionDenied(f"this escalation is assigned to {escalation.assigned_role}", slug="not-assigned")
 
 
-@transaction.atomic
 def escalation_acknowledge(*, actor: Actor, escalation: Escalation | str) -> Escalation:
-    """The assigned role takes it: stops re-escalation at this level."""
+    """The assigned role takes it: stops re-escalation at this level. Refused (409) past expires_at."""
+    result = _acknowledge(actor=actor, escalation=escalation)
+    if isinstance(result, DomainError):
+        raise result  # after the commit: the case's expiry stands
+    return result
+
+
+@transaction.atomic
+def _acknowledge(*, actor: Actor, escalation: Escalation | str) -> Escalation | DomainError:
     escalation = lock_escalation(escalation)
+    passed = deadline_passed(escalation, timezone.now())
+    if passed is not None:
+        return passed
     if escalation.status != EscalationStatus.PENDING:
         raise Conflict(f"only a pending escalation can be acknowledged (it is {escalation.status})",
                        slug="invalid-state")
@@ -397,10 +470,14 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     # The key that created it is joined for the response (a vendor's case, the usual one); a requesting
     # or acknowledging person is read only when there is one.
     escalation = lock_escalation(escalation, actor=actor, related=("requested_by_api_key",))
+    passed = deadline_passed(escalation, timezone.now())
+    if passed is not None:
+        return passed
     if escalation.is_final:
         raise Conflict(f"the escalation is already {escalation.status}; decisions are final", slug="already-decided")
     validate_decision_input(decision=decision, justification=justification, conditions=conditions,
                             defer_until=defer_until)
+    extends_expiry = deferral_check(escalation, defer_until, timezone.now()) if defer_until else False
     approval, stage = approval_lock(escalation.approval_id)
     escalation.approval = approval  # locked, with its stages and decisions: kept current by approval_decide
     _require_assigned(actor, escalation, Capability.ESCALATION_DECIDE, stage)
@@ -431,10 +508,14 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
         close(escalation, EscalationStatus.REJECTED, now)
         event = "escalation.rejected"
     elif record.decision == Decision.Kind.DEFER:
-        if not was_deferred:
-            escalation.deferred_at = now
+        if was_deferred:
+            resume_from_deferral(escalation, now)  # a deferral of a deferral: the first one's sleep ends now
+        # The SLA clock stops only where the policy lets a deferral extend the expiry (resume_from_deferral adds the
+        # time slept back); otherwise expires_at stands, and defer_until is before it (deferral_check).
+        escalation.deferred_at = now if extends_expiry else None
         escalation.status, escalation.defer_until = EscalationStatus.DEFERRED, record.defer_until
         event = "escalation.deferred"
+        decision_data["extends_expiry"] = extends_expiry
     else:
         # A partial approval, or a stage completed and the next one opened.
         if was_deferred:

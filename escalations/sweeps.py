@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -411,4 +412,19 @@ def sweep_deadlines(*, now: datetime | None = None, chunk_size: int = CHUNK_SIZE
         if only and p.name not in only:
             continue
         total += _run_pass(p.name, p.due, p.order, p.act, now=now, chunk_size=chunk_size)
+    return total
+
+
+def deadlines_apply_one(escalation_id: uuid.UUID, now: datetime) -> SweepResult:
+    """The deferral wake-up and expiry passes for one escalation, in the caller's transaction.
+
+    A decision or acknowledgement that arrives after the case's deadline, before beat's sweep got to it,
+    moves the case to its outcome through this very code (the sweep's own transitions, events and audit),
+    so the outcome never depends on when the sweep last ran. The caller holds the row's lock.
+    """
+    total = SweepResult()
+    for p in PASSES[:2]:  # deferral, then expiry: the order of sweep_deadlines
+        chunk = _Chunk(now)
+        total += p.act(_claim(p.due(now).filter(pk=escalation_id), p.order, 1), chunk)
+        chunk.flush()
     return total

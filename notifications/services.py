@@ -43,6 +43,7 @@ from django.utils import timezone
 from audit.services import AuditActor, audit_record
 from trustguard.broker import broker_publish, broker_publish_one
 from trustguard.bulk import bulk_insert_columns, copy_rows
+from trustguard.crypto import SecretUnreadable, decrypt, encrypt
 from trustguard.errors import Conflict, NotFound, ValidationFailed
 from trustguard.ids import uuid7, uuid7_many
 from trustguard.jsonutil import json_text, to_jsonable
@@ -52,7 +53,6 @@ from trustguard.logging import mask_pii
 from . import channels as channel_senders
 from . import sql
 from .breakers import CacheCircuitStorage, breaker_for, breaker_open_until
-from .crypto import SecretUnreadable, decrypt, encrypt
 from .models import (
     Channel,
     ChannelPreference,
@@ -803,6 +803,9 @@ def webhook_endpoint_rotate_secret(*, tenant_id: int, actor: AuditActor, endpoin
         endpoint.previous_secret_encrypted = endpoint.secret_encrypted
         endpoint.previous_secret_expires_at = timezone.now() + ROTATION_GRACE
         endpoint.secret_encrypted, endpoint.secret_prefix = encrypt(secret), secret[:12]
+        # The history row says the secret changed (its prefix shows which one is current); the secret columns
+        # themselves are excluded from history, so no copy of either secret lands there, encrypted or not.
+        endpoint._change_reason = "signing secret rotated"  # type: ignore[attr-defined]
         endpoint.save()
         audit_record(tenant_id=tenant_id, action="webhook.secret_rotated", actor=actor,
                      target_type="webhook_endpoint", target_id=endpoint.pk)

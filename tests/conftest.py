@@ -12,10 +12,9 @@ from typing import Any
 import pyotp
 import pytest
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actors import Actor
-from accounts.models import Tenant, User
+from accounts.models import SealedTOTPDevice, Tenant, User
 from accounts.services import membership_add, tenant_create
 from escalations.demo import seed_demo
 
@@ -30,6 +29,14 @@ def _audit_anchor_dir(_anchor_dirs: Path, settings: Any, request: pytest.Fixture
     """Each test its own (not yet created) anchor directory: anchors outlive the test's database rollback."""
     settings.AUDIT_ANCHOR_DIR = _anchor_dirs / uuid.uuid4().hex
     return settings.AUDIT_ANCHOR_DIR  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Every test starts with no request counted (Redis keeps counters across tests; the database does not)."""
+    from trustguard.api import throttling
+
+    throttling.reset()
 
 
 @pytest.fixture
@@ -72,7 +79,7 @@ def make_person(db: None) -> Callable[..., User]:
         user = User.objects.create_user(username=username, email=email or f"{username}@{tenant.slug}.example",
                                         password="correct horse battery")
         membership_add(tenant=tenant, user=user, role=role, actor=Actor.for_system(tenant, "test"))
-        TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+        SealedTOTPDevice.objects.create(user=user, name="phone", confirmed=True)
         return user
 
     return _make
@@ -81,7 +88,7 @@ def make_person(db: None) -> Callable[..., User]:
 def totp_code(user: User, at: datetime | None = None) -> str:
     """The code the person's authenticator app shows: now (or at `at`), or, when this step was
     already used, the next step's code (within the device's tolerance), as a person would wait for."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    device = SealedTOTPDevice.objects.filter(user=user, confirmed=True).first()
     assert device is not None
     totp = pyotp.TOTP(base64.b32encode(bytes.fromhex(device.key)).decode())
     moment = at or timezone.now()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from django.test import Client, RequestFactory
 
 from trustguard.middleware import client_ip
@@ -39,6 +40,7 @@ def production_env() -> dict[str, str]:
     env["SECRET_KEY"] = secrets.token_urlsafe(50)
     env["TRUSTGUARD_AUDIT_KEY"] = "a1:" + secrets.token_urlsafe(32)
     env["TRUSTGUARD_AUDIT_SIGNING_KEY"] = "s1:" + base64.urlsafe_b64encode(os.urandom(32)).decode()
+    env["TRUSTGUARD_FIELD_KEYS"] = Fernet.generate_key().decode()
     return env
 
 

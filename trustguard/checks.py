@@ -85,14 +85,30 @@ def database_role(app_configs: Any = None, databases: Any = None, **kwargs: Any)
 def refuse_to_start_unprotected() -> None:
     """Raise SystemCheckError when the database's protections are not in place (web, worker and beat start-up).
 
-    Protections: the triggers, the audit keys (audit/checks.py, same tag), and (DEBUG=0) a database role that cannot
-    change the audit trail.
+    Protections: the triggers, the audit keys (audit/checks.py, same tag), the field keys, and (DEBUG=0) a database
+    role that cannot change the audit trail.
     """
     from django.core.checks import run_checks
     from django.core.management.base import SystemCheckError
 
-    messages = run_checks(tags=[TAG, ROLE_TAG], include_deployment_checks=True)
+    messages = run_checks(tags=[TAG, ROLE_TAG, KEYS_TAG], include_deployment_checks=True)
     errors = [message for message in messages if message.is_serious()]
     connections.close_all()  # the check's connection is not a request's
     if errors:
         raise SystemCheckError("TrustGuard refuses to start:\n" + "\n".join(f"{e}\n  HINT: {e.hint}" for e in errors))
+
+
+KEYS_TAG = "trustguard_keys"
+
+
+@register(KEYS_TAG)
+def field_keys_configured(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """trustguard.E020: DEBUG=0 without TRUSTGUARD_FIELD_KEYS (secrets at rest would have no key)."""
+    from django.conf import settings
+
+    if settings.FIELD_KEYS:
+        return []
+    return [Error("TRUSTGUARD_FIELD_KEYS (or TRUSTGUARD_FIELD_KEYS_FILE) is required when DEBUG=0: it encrypts TOTP "
+                  "seeds, webhook secrets and stored API responses at rest.", id="trustguard.E020",
+                  hint="Generate one with `python -c 'from cryptography.fernet import Fernet; "
+                       "print(Fernet.generate_key().decode())'` and keep it outside the database (docs/BACKUP.md).")]

@@ -17,11 +17,13 @@ def client_ip(request: HttpRequest) -> str | None:
     """The client's address for the audit log and login lockouts.
 
     REMOTE_ADDR, unless TRUSTGUARD_BEHIND_PROXY says a reverse proxy is the only way in: then the last
-    X-Forwarded-For entry, the one that proxy appended. Earlier entries are whatever the client sent (trivially
-    forged), and a forged address in an audit log is worse than a proxy's address.
+    entry of TRUSTGUARD_PROXY_CLIENT_IP_HEADER (X-Forwarded-For), the one that proxy appended. Earlier entries are
+    whatever the client sent (trivially forged), and a forged address in an audit log (or a rate limit keyed by it)
+    is worse than a proxy's address.
     """
     if settings.BEHIND_PROXY:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        header = "HTTP_" + settings.PROXY_CLIENT_IP_HEADER.upper().replace("-", "_")
+        forwarded = request.META.get(header, "").rsplit(",", 1)[-1].strip()
         if forwarded:
             return forwarded[:64]
     return request.META.get("REMOTE_ADDR") or None

@@ -33,3 +33,17 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}/{self.key} ({self.state})"
+
+
+class RateLimitWindow(models.Model):
+    """A rate-limit counter where there is no Redis (trustguard/api/throttling.py): one row per credential or address.
+
+    The window starts at the key's first request and ends at ends_at_ms (Unix ms); counting is one atomic upsert.
+    """
+
+    key = models.CharField(max_length=200, primary_key=True)
+    ends_at_ms = models.BigIntegerField(db_index=True)
+    count = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -11,6 +11,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from .crypto import derive_key, parse_keys
 from .env import env_bool, env_int, env_key_ring, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,6 +30,12 @@ SECRET_KEY_FALLBACKS = [key.strip() for key in (env_str("SECRET_KEY_FALLBACKS") 
 # Keyed hash for API keys and tokens. Separate from SECRET_KEY so rotating the session key
 # does not revoke every integration.
 CREDENTIAL_PEPPER = env_str("TRUSTGUARD_CREDENTIAL_PEPPER") or SECRET_KEY
+# Field keys (trustguard/crypto.py): Fernet keys, newest first, that encrypt TOTP seeds, webhook secrets, one-time
+# codes waiting to be sent and stored API responses. Never in the database. DEBUG only: derived from SECRET_KEY when
+# unset; with DEBUG=0 the system check trustguard.E020 refuses to start without them.
+FIELD_KEYS = parse_keys(env_str("TRUSTGUARD_FIELD_KEYS"))
+if not FIELD_KEYS and DEBUG:
+    FIELD_KEYS = [derive_key(SECRET_KEY)]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 # Every link that leaves the server (email, SMS, in-app) is absolute on this base URL.
@@ -76,6 +83,8 @@ MIDDLEWARE = [
     "trustguard.request_log.RequestLogMiddleware",
     # /api/: body limit, problem+json for every error; then idempotency keys for writes under /api/v1/.
     "trustguard.api.middleware.ApiGuardMiddleware",
+    # /api/: rate limits per credential and per address, before any transaction (trustguard/api/throttling.py).
+    "trustguard.api.throttling.RateLimitMiddleware",
     "trustguard.api.idempotency.IdempotencyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -209,6 +218,7 @@ _JOB_SCHEDULES: dict[str, object] = {
     "audit.apply_retention": crontab(hour=3, minute=17),
     "audit.verify_chains": crontab(hour=3, minute=47),
     "api.purge_idempotency_keys": 3600.0,
+    "api.purge_rate_limits": 3600.0,
     "reports.purge_exports": 3600.0,
     "reports.kick_queued_exports": 60.0,
     "notifications.purge": crontab(hour=3, minute=31),
@@ -220,6 +230,8 @@ BEAT_HEARTBEAT_MAX_AGE = timedelta(minutes=3)
 
 # --- API --------------------------------------------------------------------------------
 RATE_LIMIT_PER_MINUTE = env_int("TRUSTGUARD_RATE_LIMIT", 600, minimum=0)
+# Requests per minute per client address without a credential or with one that fails (guessing tokens); 0 = off.
+AUTH_RATE_LIMIT_PER_MINUTE = env_int("TRUSTGUARD_AUTH_RATE_LIMIT", 60, minimum=0)
 WEBHOOK_ALLOW_PRIVATE = env_bool("TRUSTGUARD_WEBHOOK_ALLOW_PRIVATE", False)
 MAX_REQUEST_BODY_BYTES = env_int("TRUSTGUARD_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
@@ -228,7 +240,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["trustguard.api.parsers.StrictJSONParser"],
-    "DEFAULT_THROTTLE_CLASSES": ["trustguard.api.throttling.CredentialRateThrottle"],
+    # Rate limits are trustguard.api.throttling.RateLimitMiddleware: failed authentication is limited too.
+    "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "trustguard.api.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -292,6 +305,8 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # from the last X-Forwarded-For entry, the one the proxy appended (trustguard.middleware.client_ip). Only set it
 # when nothing but the proxy can reach the web servers: otherwise a client could forge both headers.
 BEHIND_PROXY = env_bool("TRUSTGUARD_BEHIND_PROXY", False)
+# The header the proxy puts the client's address in (its last comma-separated entry is used), e.g. X-Real-IP.
+PROXY_CLIENT_IP_HEADER = env_str("TRUSTGUARD_PROXY_CLIENT_IP_HEADER", "X-Forwarded-For") or "X-Forwarded-For"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -354,7 +369,8 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("TRUSTGUARD_WEBHOOK_TIMEOUT", 10, minimum=1, m
 # Circuit breakers (one per external target): open after this many consecutive failures, retry after reset.
 BREAKER_FAIL_MAX = env_int("TRUSTGUARD_BREAKER_FAIL_MAX", 5, minimum=1)
 BREAKER_RESET_SECONDS = env_int("TRUSTGUARD_BREAKER_RESET_SECONDS", 60, minimum=1)
-# Key that encrypts webhook signing secrets at rest (Fernet). Defaults to one derived from SECRET_KEY.
+# Before field keys: the key webhook secrets were encrypted under. Only read (trustguard/crypto.py) so that values
+# written then still decrypt until `manage.py rotate_field_keys` has moved them under TRUSTGUARD_FIELD_KEYS.
 WEBHOOK_SECRET_KEY = env_str("TRUSTGUARD_WEBHOOK_SECRET_KEY", "") or ""
 
 # --- Audit (docs/AUDIT.md) ----------------------------------------------------------------

@@ -8,6 +8,8 @@ os.environ.setdefault("TRUSTGUARD_AUDIT_SIGNING_KEY", "test:dGVzdC1vbmx5LWVkMjU1
 # The suite connects as the database's superuser (it creates and empties the test database); tests of the
 # least-privilege check switch this off.
 os.environ.setdefault("TRUSTGUARD_ALLOW_OWNER_ROLE", "1")
+# A fixed field key for tests (and the server processes they start, which inherit the environment).
+os.environ.setdefault("TRUSTGUARD_FIELD_KEYS", "dGVzdC1vbmx5LWZpZWxkLWtleS1uZXZlci1pbi1wcjA=")
 
 from .settings import *  # noqa: F403
 

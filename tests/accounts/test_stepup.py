@@ -37,7 +37,7 @@ def reject(actor, escalation, otp):
 
 def defer(actor, escalation, otp):
     return escalation_decide(actor=actor, escalation=escalation, decision="defer", justification="Need ID",
-                             defer_until=timezone.now() + timedelta(days=1), otp=otp)
+                             defer_until=timezone.now() + timedelta(hours=12), otp=otp)
 
 
 def test_a_valid_totp_code_lets_the_decision_through(demo_actor, sanctions):

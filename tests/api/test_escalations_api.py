@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 
@@ -355,14 +356,16 @@ def test_the_decision_response_is_the_escalation_as_committed_through_stages_and
 
     opened = decide_and_compare_with_detail(api, "co", path_id, {
         "decision": "approve", "justification": "File complete", "conditions": ["Refresh KYC yearly"]})
+    # Within the case's expiry (deferrals are bounded by it), written with an offset and microseconds.
+    until = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).replace(microsecond=123456)
     deferred = decide_and_compare_with_detail(api, "sm", path_id, {
         "decision": "defer", "justification": "Waiting for the source of funds",
-        "defer_until": "2099-01-02T10:30:00.123456+01:00"})
+        "defer_until": until.astimezone(dt.timezone(dt.timedelta(hours=1))).isoformat()})
     approved = decide_and_compare_with_detail(api, "sm", path_id, {
         "decision": "approve", "justification": "Source of funds seen"})
 
     assert (opened["current_stage"], opened["status"], opened["route"][0]["status"]) == (1, "pending", "complete")
-    assert (deferred["status"], deferred["defer_until"]) == ("deferred", "2099-01-02T09:30:00.123456Z")
+    assert (deferred["status"], deferred["defer_until"]) == ("deferred", until.isoformat().replace("+00:00", "Z"))
     assert approved["status"] == "approved"
     assert [d["decision"] for d in approved["decisions"]] == ["approve", "defer", "approve"]
     assert approved["conditions"] == ["Refresh KYC yearly"]

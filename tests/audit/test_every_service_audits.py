@@ -116,6 +116,12 @@ def _deadlines(w: World) -> None:
     sweep_deadlines(now=now + timedelta(days=30))
 
 
+def _decided_too_late(w: World) -> None:
+    case = w.case()
+    with time_machine.travel(case.expires_at + timedelta(seconds=1), tick=False):
+        _swallow(lambda: _decide(w, case=case, otp="000000"))  # 409: the deadline passed; the case is expired
+
+
 def _webhook(w: World):
     with override_settings(WEBHOOK_ALLOW_PRIVATE=True):  # the endpoint never gets a delivery here
         endpoint, _ = notification_services.webhook_endpoint_create(
@@ -199,6 +205,8 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
         {"policy.changed"}),
     "escalations.sweeps.sweep_deadlines": (
         _deadlines, {"escalation.resumed", "escalation.escalated", "escalation.expired"}),
+    "escalations.sweeps.deadlines_apply_one": (_decided_too_late, {"escalation.expired"}),
+    "escalations.services.deadline_passed": (_decided_too_late, {"escalation.expired"}),
     "notifications.services.webhook_endpoint_create": (_webhook, {"webhook.created"}),
     "notifications.services.webhook_endpoint_rotate_secret": (
         lambda w: notification_services.webhook_endpoint_rotate_secret(
@@ -300,6 +308,7 @@ EXEMPT: dict[str, str] = {
     "escalations.services.open_for_acknowledgement": "in-memory helper of audited services",
     "escalations.services.resume_from_deferral": "in-memory helper of audited services",
     "escalations.services.close": "in-memory helper of audited services",
+    "escalations.services.deferral_check": "a check inside escalation_decide (a refused deferral writes nothing)",
     "escalations.services.escalation_check": "a dry run, creates nothing",
     "escalations.services.is_requester": "a check, writes nothing",
     "escalations.policies.normalize_route": "pure function",

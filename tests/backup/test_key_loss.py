@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from django.test import Client
 from standardwebhooks import Webhook
 
@@ -40,15 +41,15 @@ def written_under_the_old_keys(demo, settings, http_receiver):  # noqa: F811 (th
     vendor = demo["api_keys"]["vendor"]
     assert api(vendor).status_code == 200
     return {"manifest": {"rows": {}, "keys": key_fingerprints()}, "vendor": vendor, "ceo": demo["by_name"]["ceo"]["api_token"],
-            "old": (settings.SECRET_KEY, settings.CREDENTIAL_PEPPER),
+            "old": (settings.SECRET_KEY, settings.CREDENTIAL_PEPPER), "field_keys": list(settings.FIELD_KEYS),
             "old_audit": (settings.AUDIT_KEYS, settings.AUDIT_SIGNING_KEYS)}
 
 
 def lose_the_keys(settings) -> None:
-    """Another SECRET_KEY, no pepper and no webhook key set, new audit keys: what a host without the secret store
+    """Another SECRET_KEY, no pepper, new field keys and new audit keys: what a host without the secret store
     starts with."""
     settings.SECRET_KEY = "a-new-secret-key-on-the-rebuilt-host-" + "s" * 20
-    settings.CREDENTIAL_PEPPER, settings.WEBHOOK_SECRET_KEY = settings.SECRET_KEY, ""
+    settings.CREDENTIAL_PEPPER, settings.FIELD_KEYS = settings.SECRET_KEY, [Fernet.generate_key().decode()]
     settings.AUDIT_KEYS = [("rebuilt", "a-new-audit-key-on-the-rebuilt-host-" + "a" * 20)]
     settings.AUDIT_SIGNING_KEYS = [("rebuilt", "YS1uZXctc2lnbmluZy1rZXktb24tdGhlLWhvc3QhISE=")]
 
@@ -72,8 +73,8 @@ def test_without_the_webhook_key_a_delivery_fails_with_an_error_naming_the_key_a
 
     delivery = Delivery.objects.get(kind=Delivery.Kind.WEBHOOK)
     assert outcome == "retry" and http_receiver.requests == []
-    assert "cannot be decrypted with the configured TRUSTGUARD_WEBHOOK_SECRET_KEY" in delivery.last_error
-    assert any("TRUSTGUARD_WEBHOOK_SECRET_KEY" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    assert "cannot be decrypted with the configured TRUSTGUARD_FIELD_KEYS" in delivery.last_error
+    assert any("TRUSTGUARD_FIELD_KEYS" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
 
 
 def test_the_restore_checks_name_each_lost_key_and_what_it_costs(written_under_the_old_keys, settings):
@@ -82,10 +83,11 @@ def test_the_restore_checks_name_each_lost_key_and_what_it_costs(written_under_t
     results = {r.name: r for r in restore_checks_run(manifest=written_under_the_old_keys["manifest"])}
 
     assert not results["keys"].ok and not results["webhook secrets"].ok
-    for key in KEYS:  # all differ: the pepper was set, the webhook key was derived from the old SECRET_KEY
+    for key in KEYS:  # all differ
         assert f"{key.variable} differs from the one this backup was taken with: lost without it: {key.lost}" \
             in results["keys"].detail
-    assert "TRUSTGUARD_WEBHOOK_SECRET_KEY" in results["webhook secrets"].detail
+    assert "TRUSTGUARD_FIELD_KEYS" in results["webhook secrets"].detail
+    assert not results["authenticator seeds"].ok and "Reset authenticator" in results["authenticator seeds"].detail
     assert results["migrations"].ok  # the data itself is whole, but its proof is gone with the audit key:
     assert not results["audit"].ok and "which TRUSTGUARD_AUDIT_KEY does not hold" in results["audit"].detail
 
@@ -95,6 +97,7 @@ def test_with_the_keys_put_back_credentials_webhooks_and_the_checks_work_again(w
     lose_the_keys(settings)
     settings.SECRET_KEY, settings.CREDENTIAL_PEPPER = written_under_the_old_keys["old"]
     settings.AUDIT_KEYS, settings.AUDIT_SIGNING_KEYS = written_under_the_old_keys["old_audit"]
+    settings.FIELD_KEYS = written_under_the_old_keys["field_keys"]
 
     created = api(written_under_the_old_keys["vendor"], "post", body=ESCALATION)
     relay()
@@ -118,7 +121,8 @@ def test_after_losing_the_webhook_key_rotating_an_endpoint_secret_gets_its_deliv
     assert deliver(pending()[0]) == "delivered"
     got = http_receiver.requests[0]
     Webhook(new_secret).verify(got.body, got.headers)  # the old secret, unreadable now, no longer signs
-    assert [r.name for r in restore_checks_run() if not r.ok] == []
+    # The webhooks are healed; the authenticators still need resetting (their seeds were under the lost key).
+    assert [r.name for r in restore_checks_run() if not r.ok] == ["authenticator seeds"]
 
 
 def test_a_secret_key_rotated_with_the_old_one_kept_as_a_fallback_still_matches_the_backup(written_under_the_old_keys,
@@ -126,7 +130,7 @@ def test_a_secret_key_rotated_with_the_old_one_kept_as_a_fallback_still_matches_
     old_secret_key, pepper = written_under_the_old_keys["old"]
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "the-rotated-secret-key-" + "r" * 30, [old_secret_key]
     # What was derived from the old key is set explicitly now (docs/BACKUP.md: set every key in production).
-    settings.CREDENTIAL_PEPPER, settings.WEBHOOK_SECRET_KEY = pepper, old_secret_key
+    settings.CREDENTIAL_PEPPER = pepper
 
     results = {r.name: r for r in restore_checks_run(manifest=written_under_the_old_keys["manifest"])}
 

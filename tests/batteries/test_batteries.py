@@ -95,6 +95,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         "DJANGO_SETTINGS_MODULE": "trustguard.settings_test", "DEBUG": "0", "LOG_JSON": "1", "LOG_LEVEL": "INFO",
         "DATABASE_URL": f"{base}/{name}", "REDIS_URL": os.environ["REDIS_URL"], "TRUSTGUARD_VAR_DIR": str(tmp / "var"),
         "TRUSTGUARD_RATE_LIMIT": "0",  # thousands of requests a minute from one credential, on purpose
+        "TRUSTGUARD_AUTH_RATE_LIMIT": "0",  # and unauthenticated ones (schemathesis checks the 401s) from one address
         "TRUSTGUARD_WEBHOOK_ALLOW_PRIVATE": "1",  # webhook targets on loopback: this machine resolves no other name
         "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "BIND": f"127.0.0.1:{port}",
         "GUNICORN_LOG_LEVEL": "info",

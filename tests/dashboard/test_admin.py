@@ -7,9 +7,8 @@ import re
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import ApiKey, Membership, PersonalToken
+from accounts.models import ApiKey, Membership, PersonalToken, SealedTOTPDevice
 from accounts.selectors import user_authority
 from accounts.services import secret_digest
 from audit.models import AuditEvent
@@ -86,11 +85,11 @@ def test_a_personal_token_is_refused_for_someone_without_a_role_in_the_tenant(op
 
 def test_resetting_an_authenticator_removes_the_persons_devices(operator):
     ceo = user("ceo")
-    assert TOTPDevice.objects.filter(user=ceo).exists()
+    assert SealedTOTPDevice.objects.filter(user=ceo).exists()
 
     operator.post("/admin/accounts/user/", {"action": "reset_authenticator", "_selected_action": [ceo.pk]})
 
-    assert not TOTPDevice.objects.filter(user=ceo).exists()
+    assert not SealedTOTPDevice.objects.filter(user=ceo).exists()
     assert AuditEvent.objects.filter(action="totp.reset", target_id=str(ceo.pk)).exists()
 
 
@@ -128,6 +127,7 @@ def test_editing_a_policy_in_the_admin_bumps_its_version_and_validates_roles(ope
         "default_risk_level": "medium", "ack_sla_seconds": 7200, "expiry_seconds": 86400,
         "ladder": '["compliance_officer", "senior_manager"]', "max_escalation_level": 2,
         "notify_channels": '["email"]', "expiry_outcome": "expire", "high_risk_expiry_outcome": "expire",
+        "max_deferral_seconds": 30 * 86400,
         "is_active": "on",
     }
 

@@ -163,7 +163,7 @@ def test_a_compliance_officer_acknowledges_and_then_defers(open_as, raise_escala
     page.check("#d-defer")
     expect(page.locator("#d-defer-until")).to_be_visible()
     expect(page.locator("#d-conditions")).to_be_hidden()
-    page.fill("#d-defer-until", (timezone.localtime() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#d-defer-until", (timezone.localtime() + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M"))
     page.fill("#d-justification", "Waiting for the customer's passport copy.")
     page.fill("#d-otp", totp_code(user("co")))
     page.click("button:has-text('Submit decision')")

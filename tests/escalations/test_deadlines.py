@@ -12,7 +12,7 @@ from accounts.models import Membership
 from approvals.models import ApprovalRequest
 from audit.models import AuditEvent
 from audit.services import compute_hash
-from escalations.models import Escalation, EscalationStatus
+from escalations.models import Escalation, EscalationStatus, Policy
 from escalations.selectors import WaitingKind, escalation_waiting_for
 from escalations.services import SourceRef, escalation_acknowledge, escalation_create, escalation_decide
 from escalations.sweeps import sweep_deadlines
@@ -217,7 +217,9 @@ def test_a_high_risk_case_whose_policy_says_reject_is_rejected_on_expiry(vendor,
 
 # --- deferral -----------------------------------------------------------------------------------------
 
-def test_a_deferred_case_wakes_up_and_its_deferred_time_does_not_count(vendor, demo_actor, clock):
+def test_a_deferred_case_wakes_up_and_its_deferred_time_does_not_count_where_the_policy_lets_deferrals_extend(
+        vendor, demo_actor, clock):
+    Policy.objects.filter(tenant=vendor.tenant, type="SMR").update(deferral_may_extend_expiry=True)
     case = open_case(vendor)
     original_expiry = case.expires_at
     clock.shift(HOUR)

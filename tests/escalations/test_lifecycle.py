@@ -230,7 +230,7 @@ def test_a_deferral_needs_a_future_date_and_parks_the_escalation(vendor, demo_ac
 
     with pytest.raises(ValidationFailed):
         decide(demo_actor("co"), case, decision="defer")
-    until = timezone.now() + timedelta(days=2)
+    until = timezone.now() + timedelta(hours=12)  # within its 24 h expiry
     case = decide(demo_actor("co"), case, decision="defer", defer_until=until)
 
     assert case.status == EscalationStatus.DEFERRED

@@ -67,10 +67,8 @@ class Figures:
 
 @pytest.fixture
 def world(settings: Any) -> Any:
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
     from accounts.actors import Actor
-    from accounts.models import Tenant, User
+    from accounts.models import SealedTOTPDevice, Tenant, User
     from accounts.roles import Role
     from accounts.services import membership_add, personal_token_create
     from escalations.demo import seed_demo
@@ -90,7 +88,7 @@ def world(settings: Any) -> Any:
         user = User.objects.create_user(username=f"mn-approver-{i}", email=f"mn-approver-{i}@bank.example")
         membership_add(tenant=tenant, user=user, role=Role.COMPLIANCE_OFFICER, actor=actor)
         key = os.urandom(20)
-        TOTPDevice.objects.create(user=user, name="phone", key=key.hex(), confirmed=True)
+        SealedTOTPDevice.objects.create(user=user, name="phone", key=key.hex(), confirmed=True)
         _, token = personal_token_create(user=user, tenant=tenant, name="multinode", actor=actor)
         approvers.append(Approver(token=token, totp=pyotp.TOTP(base64.b32encode(key).decode())))
     receiver = Receiver()

@@ -18,7 +18,8 @@ A middleware, so every app's API gets it without per-view code:
 5. A collision with a concurrent write (deadlock, serialization failure) re-runs the view in a fresh
    transaction, still holding the claim; a 409 `concurrent-write` that ends it is not stored (docs/CONCURRENCY.md).
    Writes without a key run in one transaction the same way (trustguard.api.concurrency).
-Keys live 24 h (job "api.purge_idempotency_keys").
+Keys live 24 h (job "api.purge_idempotency_keys"). Stored bodies are encrypted with the field keys
+(trustguard/crypto.py): a response may carry a secret shown once (a webhook's signing secret).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from trustguard.crypto import SecretUnreadable, decrypt_bytes, encrypt_bytes
 from trustguard.models import IdempotencyKey
 
 from .concurrency import WRITE_METHODS, in_request_transaction, is_conflict
@@ -78,7 +80,15 @@ def credential_scope(request: HttpRequest) -> str | None:
 
 
 def _replay(record: IdempotencyKey) -> HttpResponse:
-    response = HttpResponse(bytes(record.response_body or b""), status=record.status_code or 200)
+    try:
+        body = decrypt_bytes(bytes(record.response_body or b""))
+    except SecretUnreadable as exc:
+        # Stored under a field key no longer configured: the answer is lost, the side effect happened.
+        logger.error("idempotency key %s: the stored response cannot be replayed: %s", record.pk, exc)
+        return problem_http_response(409, "idempotency-response-unreadable", "Stored response unreadable",
+                                     "This request was already processed, but its stored response cannot be read "
+                                     "any more. Fetch the resource instead of repeating the request.")
+    response = HttpResponse(body, status=record.status_code or 200)
     for name, value in (record.response_headers or {}).items():
         response[name] = value
     response[REPLAYED_HEADER] = "true"
@@ -138,7 +148,7 @@ def _store(record: IdempotencyKey, response: HttpResponse) -> None:
     headers = {name: response[name] for name in _STORED_HEADERS if response.has_header(name)}
     IdempotencyKey.objects.filter(pk=record.pk).update(
         state=IdempotencyKey.State.DONE, status_code=response.status_code, response_headers=headers,
-        response_body=bytes(response.content), completed_at=timezone.now())
+        response_body=encrypt_bytes(bytes(response.content)), completed_at=timezone.now())
 
 
 class IdempotencyMiddleware:

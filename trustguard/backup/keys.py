@@ -1,9 +1,9 @@
 """The keys that live outside the database, what is lost without each, and fingerprints to tell them apart.
 
 A database backup is only half a backup: what the database holds under these keys (hashed API keys,
-encrypted webhook secrets, the sealed audit trail and its signed checkpoints and anchors) is useless
-without them, and they are never in the database. docs/BACKUP.md has the same table for operators; a test
-keeps the two in step. A new key is one more `SecretKey` here and one more row there.
+encrypted TOTP seeds and webhook secrets, the sealed audit trail and its signed checkpoints and anchors)
+is useless without them, and they are never in the database. docs/BACKUP.md has the same table for
+operators; a test keeps the two in step. A new key is one more `SecretKey` here and one more row there.
 
 A manifest records a fingerprint of each key the backup was taken with, so a restore can say which
 key differs and what that costs, before anyone finds out from a wave of 401s. A fingerprint is
@@ -57,10 +57,11 @@ KEYS: tuple[SecretKey, ...] = (
         "from before the loss can no longer be proven; new anchors need a new key",
     ),
     SecretKey(
-        "TRUSTGUARD_WEBHOOK_SECRET_KEY", "WEBHOOK_SECRET_KEY",
-        "the webhook signing secrets (encrypted under it): deliveries fail with an error naming this key until "
-        "each endpoint's secret is rotated and given to its receiver; one-time codes waiting to be sent",
-        derived_from="SECRET_KEY",
+        "TRUSTGUARD_FIELD_KEYS", "FIELD_KEYS",
+        "everything encrypted at rest under them: every person's TOTP seed (step-up fails until an operator resets "
+        "each authenticator and its owner enrols again), the webhook signing secrets (deliveries fail with an error "
+        "naming the key id until each endpoint's secret is rotated and given to its receiver), one-time codes "
+        "waiting to be sent, and the stored responses of idempotent requests (a retry gets 409)",
     ),
 )
 
