@@ -133,18 +133,18 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(VAR_DIR / "trustguard.sqlite3"),
-            # WAL + IMMEDIATE: web, worker and beat share one file without "database is locked".
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE", "timeout": 20},
-        }
-    }
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "trustguard.sqlite3")}}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's SQLite backend, except `flush`: it goes round the append-only triggers, as TRUNCATE does on
     # PostgreSQL (trustguard/sqlite_backend).
     DATABASES["default"]["ENGINE"] = "trustguard.sqlite_backend"
+    # Every SQLite database (the embedded default, or DATABASE_URL=sqlite:///...), so that web threads, worker and
+    # beat share one file without "database is locked" (a 500): WAL lets readers run beside the one writer;
+    # IMMEDIATE takes the write lock at BEGIN, so a transaction waits for it there (up to `timeout` seconds)
+    # instead of failing when its first write finds another writer (SQLite cannot wait at that point: a
+    # deferred transaction that read first would deadlock). Options given in DATABASE_URL's query win.
+    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE",
+                                       "timeout": 20, **DATABASES["default"].get("OPTIONS", {})}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Where `manage.py backup` (`make backup`) writes; copy what lands here off the machine (docs/BACKUP.md).
 BACKUP_DIR = Path(env_str("TRUSTGUARD_BACKUP_DIR") or VAR_DIR / "backups")

@@ -17,8 +17,9 @@ from accounts.actors import Actor
 from accounts.models import ApiKey, Tenant
 from escalations.demo import seed_demo
 from escalations.services import SourceRef, escalation_create
+from tests.processes import app_env
 
-from .conftest import app_env, manage
+from .conftest import manage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, app_env, manage, wait_for
+from tests.processes import app_env, wait_for
+
+from .conftest import ROOT, manage
 
 # django_db: the suite's test database must exist, as it is the source of the migrated file (migrated_sqlite).
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
