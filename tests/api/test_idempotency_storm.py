@@ -22,7 +22,7 @@ from trustguard.backup.engines import sqlite_snapshot
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 RETRIES_AT_ONCE = 12
 ROUNDS = 5
-ORDER = {"reason": "Large order", "amount": {"value_minor": 250_000_000, "currency": "NGN"},
+ORDER: dict[str, Any] = {"reason": "Large order", "amount": {"value_minor": 250_000_000, "currency": "NGN"},
          "source": {"system": "shop", "entity_type": "order", "entity_id": "ORD-STORM"},
          "requested_by": "buyer@shop.example"}
 
