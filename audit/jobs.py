@@ -1,14 +1,13 @@
-"""The audit app's periodic jobs (beat schedule: trustguard.settings; run all: `manage.py run_sweeps`)."""
+"""The audit app's periodic jobs: Celery tasks that beat runs (trustguard.periodic); `run_sweeps` runs them once."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+from celery import shared_task
 from django.conf import settings
 from django.db import transaction
-
-from trustguard.jobs import periodic_job
 
 from .alerts import chain_break_alert
 from .anchors import anchor_write, anchors_check, anchors_read
@@ -20,7 +19,7 @@ from .verification import ANCHOR_ACTION, ChainReport, all_chain_keys, merge_repo
 logger = logging.getLogger("trustguard.audit")
 
 
-@periodic_job("audit.apply_retention", order=200)
+@shared_task(name="audit.apply_retention", ignore_result=True, acks_late=True)
 def apply_retention() -> str:
     results = retention_apply()
     pruned = sum(r.pruned for r in results)
@@ -29,7 +28,7 @@ def apply_retention() -> str:
     return summary + (f"; REFUSED (broken chain): {', '.join(refused)}" if refused else "")
 
 
-@periodic_job("audit.verify_chains", order=210)
+@shared_task(name="audit.verify_chains", ignore_result=True, acks_late=True)
 def verify_audit_chains() -> str:
     """Verify every chain, and that the database still holds every head anchored outside it; then anchor again."""
     reports = verify_chains(all_chain_keys())

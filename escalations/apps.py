@@ -9,7 +9,7 @@ class EscalationsConfig(AppConfig):
         from audit.retention import register_retention_hold
         from notifications.registry import register_recipient_resolver
 
-        from . import jobs  # noqa: F401  (registers the periodic jobs)
+        from . import jobs  # noqa: F401  (registers the periodic jobs: Celery tasks)
         from .audit_retention import open_cases_hold
         from .notify import escalation_closes, escalation_recipients, escalation_recipients_many
 

@@ -1,13 +1,13 @@
-"""The escalations app's periodic jobs (trustguard.jobs): beat runs them, `run_sweeps` runs them once."""
+"""The escalations app's periodic jobs: Celery tasks that beat runs (trustguard.periodic); `run_sweeps` runs them once."""
 
 from __future__ import annotations
 
-from trustguard.jobs import periodic_job
+from celery import shared_task
 
 from .sweeps import sweep_deadlines as _sweep
 
 
-@periodic_job("escalations.sweep_deadlines", order=10)
+@shared_task(name="escalations.sweep_deadlines", ignore_result=True, acks_late=True)
 def sweep_deadlines() -> str:
     """Deferral wake-ups, expiry, re-escalation up the ladder, reminders (escalations.sweeps)."""
     return _sweep().summary()

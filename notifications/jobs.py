@@ -1,27 +1,27 @@
-"""Periodic jobs of the outbox (beat runs them; `manage.py run_sweeps` runs them once)."""
+"""Periodic jobs of the outbox: Celery tasks that beat runs (trustguard.periodic); `run_sweeps` runs them once."""
 
 from __future__ import annotations
 
-from trustguard.jobs import periodic_job
+from celery import shared_task
 
 from . import services
 from .retention import notifications_purge
 
 
-@periodic_job("notifications.relay_outbox", order=200)
+@shared_task(name="notifications.relay_outbox", ignore_result=True, acks_late=True)
 def relay_outbox() -> str:
     """Safety net for lost on-commit kicks (broker down, worker killed): relay every unrelayed event."""
     return f"relayed {services.outbox_relay()} events"
 
 
-@periodic_job("notifications.purge", order=900)
+@shared_task(name="notifications.purge", ignore_result=True, acks_late=True)
 def purge() -> str:
     """Finished deliveries, messages and events older than the retention (notifications/retention.py)."""
     purged = notifications_purge()
     return f"purged {purged.deliveries} deliveries, {purged.messages} messages, {purged.events} events"
 
 
-@periodic_job("notifications.deliver_due", order=210)
+@shared_task(name="notifications.deliver_due", ignore_result=True, acks_late=True)
 def deliver_due() -> str:
     outcomes = services.deliveries_deliver_due()
     if not outcomes:

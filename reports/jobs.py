@@ -1,15 +1,15 @@
-"""Periodic jobs of the reports app (run by beat through trustguard.run_job, and by run_sweeps)."""
+"""Periodic jobs of the reports app: Celery tasks that beat runs (trustguard.periodic); `run_sweeps` runs them once."""
 
-from trustguard.jobs import periodic_job
+from celery import shared_task
 
 from .services import export_jobs_kick_queued, export_jobs_purge
 
 
-@periodic_job("reports.purge_exports", order=900)
+@shared_task(name="reports.purge_exports", ignore_result=True, acks_late=True)
 def purge_exports() -> str:
     return f"purged {export_jobs_purge()} export jobs"
 
 
-@periodic_job("reports.kick_queued_exports", order=850)
+@shared_task(name="reports.kick_queued_exports", ignore_result=True, acks_late=True)
 def kick_queued_exports() -> str:
     return f"kicked {export_jobs_kick_queued()} export jobs waiting for a worker"

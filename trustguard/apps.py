@@ -9,7 +9,7 @@ class TrustguardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers periodic jobs of the API plumbing (trustguard.jobs registry) and schema extensions.
+        # Registers the periodic jobs of the API plumbing (Celery tasks) and schema extensions.
         from . import checks  # noqa: F401  (system checks)
         from .api import jobs, schema  # noqa: F401
         from .db_protections import pg_app_role_grant_after_migrate, sqlite_triggers_reinstall_after_migrate

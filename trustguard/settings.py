@@ -201,31 +201,27 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # connection that saw an error is checked), as for web requests; the fixup still recycles after this
 # many tasks.
 CELERY_DB_REUSE_MAX = 1000
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# trustguard.beat.Scheduler: django-celery-beat's DatabaseScheduler, which writes the defaults below only for entries
+# that do not exist yet (an operator's retime or pause in the admin survives restarts). Run exactly one beat.
+CELERY_BEAT_SCHEDULER = "trustguard.beat:Scheduler"
 CELERY_TIMEZONE = "UTC"
 
-# The beat schedule, in one place. django-celery-beat copies it into the database, where
-# operators can pause or retime entries in the admin. Run exactly one beat per deployment.
+# The periodic jobs (trustguard.periodic): one Celery task each, named like its beat entry, with its default
+# schedule, in the order `run_sweeps` runs them.
 SWEEP_INTERVAL_SECONDS = env_int("TRUSTGUARD_SWEEP_INTERVAL", 30, minimum=5)
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "heartbeat": {"task": "trustguard.heartbeat", "schedule": 30.0},
-}
-# Every registered periodic job (trustguard.jobs) runs through the one task trustguard.run_job.
-_JOB_SCHEDULES: dict[str, object] = {
+PERIODIC_JOBS: dict[str, object] = {
     "escalations.sweep_deadlines": float(SWEEP_INTERVAL_SECONDS),
-    "notifications.relay_outbox": 15.0,
-    "notifications.deliver_due": 15.0,
     "audit.apply_retention": crontab(hour=3, minute=17),
+    "notifications.relay_outbox": 15.0,
     "audit.verify_chains": crontab(hour=3, minute=47),
+    "notifications.deliver_due": 15.0,
     "api.purge_idempotency_keys": 3600.0,
     "api.purge_rate_limits": 3600.0,
-    "reports.purge_exports": 3600.0,
     "reports.kick_queued_exports": 60.0,
     "notifications.purge": crontab(hour=3, minute=31),
+    "reports.purge_exports": 3600.0,
 }
-CELERY_BEAT_SCHEDULE.update(
-    {name: {"task": "trustguard.run_job", "schedule": schedule, "args": [name]} for name, schedule in _JOB_SCHEDULES.items()}
-)
+BEAT_HEARTBEAT_INTERVAL_SECONDS = 30.0
 BEAT_HEARTBEAT_MAX_AGE = timedelta(minutes=3)
 
 # --- API --------------------------------------------------------------------------------

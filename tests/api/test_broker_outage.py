@@ -26,7 +26,7 @@ from reports.models import ExportJob
 from tests.api.conftest import ORDER
 from trustguard.broker import broker_breaker_report, broker_breaker_reset, broker_publish_one
 from trustguard.health import beat_heartbeat_write
-from trustguard.jobs import run_job
+from trustguard.periodic import job_run
 
 pytestmark = pytest.mark.django_db
 
@@ -171,10 +171,10 @@ def test_an_export_job_whose_kick_was_lost_is_sent_by_the_sweep_once_and_not_aga
     queue = tmp_path / "queue"
     queue.mkdir()
     filesystem_broker(settings, queue)  # the broker is back
-    assert run_job("reports.kick_queued_exports") == "kicked 0 export jobs waiting for a worker"  # too early
+    assert job_run("reports.kick_queued_exports") == "kicked 0 export jobs waiting for a worker"  # too early
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
-        first = run_job("reports.kick_queued_exports")
-        again = run_job("reports.kick_queued_exports")
+        first = job_run("reports.kick_queued_exports")
+        again = job_run("reports.kick_queued_exports")
 
     assert first == "kicked 1 export jobs waiting for a worker"
     assert again == "kicked 0 export jobs waiting for a worker"  # no flood of duplicates while it waits

@@ -18,8 +18,8 @@ from escalations.models import Escalation
 from tests.api.conftest import ORDER, Api, assert_problem
 from trustguard.api.idempotency import IdempotencyMiddleware, request_fingerprint
 from trustguard.api.middleware import ApiGuardMiddleware
-from trustguard.jobs import run_job
 from trustguard.models import IdempotencyKey
+from trustguard.periodic import job_run
 
 pytestmark = pytest.mark.django_db
 
@@ -200,7 +200,7 @@ def test_the_purge_job_forgets_keys_older_than_a_day():
     fresh = IdempotencyKey.objects.create(scope="key:1", key="fresh", fingerprint="f", method="POST", path="/",
                                           created_at=now - timedelta(hours=23))
 
-    summary = run_job("api.purge_idempotency_keys")
+    summary = job_run("api.purge_idempotency_keys")
 
     assert summary == "purged 1 idempotency keys"
     assert not IdempotencyKey.objects.filter(pk=old.pk).exists()

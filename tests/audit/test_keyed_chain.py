@@ -27,7 +27,7 @@ from audit.retention import retention_apply
 from audit.services import AuditEntry, audit_record, audit_record_many, chain_key_for
 from audit.verification import verify_chain
 from trustguard.checks import database_role
-from trustguard.jobs import run_job
+from trustguard.periodic import job_run
 
 from .test_tamper import acting_as, app_role, forged_hash  # noqa: F401  (app_role: a fixture)
 from .test_verify import behind_the_applications_back as as_superuser
@@ -87,10 +87,10 @@ def test_a_row_sealed_with_another_key_under_a_known_key_id_is_found(make_tenant
 def test_anchors_signed_with_a_retired_signing_key_verify_while_it_stays_in_the_ring(make_tenant, settings):
     record(make_tenant("acme"))
     settings.AUDIT_SIGNING_KEYS = [S1]
-    assert run_job("audit.verify_chains").startswith("OK ")
+    assert job_run("audit.verify_chains").startswith("OK ")
 
     settings.AUDIT_SIGNING_KEYS = [S2, S1]
-    assert run_job("audit.verify_chains").startswith("OK ")
+    assert job_run("audit.verify_chains").startswith("OK ")
     anchors, problems = anchors_read(settings.AUDIT_ANCHOR_DIR)
     assert problems == [] and len(anchors) == 2
     assert sorted(json.loads(p.read_text())["key_id"] for p in settings.AUDIT_ANCHOR_DIR.iterdir()) == ["s1", "s2"]
@@ -102,7 +102,7 @@ def test_anchors_signed_with_a_retired_signing_key_verify_while_it_stays_in_the_
 
 def test_an_anchor_file_is_new_read_only_and_an_edited_one_is_refused(make_tenant, settings):
     record(make_tenant("acme"))
-    run_job("audit.verify_chains")
+    job_run("audit.verify_chains")
     [path] = list(settings.AUDIT_ANCHOR_DIR.iterdir())
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
     assert anchor_write({"x": (1, "0" * 64)}) != path  # a second anchor is another file
@@ -120,7 +120,7 @@ def test_anchors_are_mailed_to_the_operators_when_asked(make_tenant, settings):
     settings.ADMINS, settings.AUDIT_ANCHOR_EMAIL = [("Ops", "ops@trustguard.example")], True
     record(make_tenant("acme"))
 
-    run_job("audit.verify_chains")
+    job_run("audit.verify_chains")
 
     [message] = mail.outbox
     assert "Audit anchor " in message.subject and '"signature"' in message.body
@@ -132,7 +132,7 @@ def test_retention_and_anchors_keep_working_together(make_tenant, settings, app_
         acme = make_tenant("acme")
         Tenant.objects.filter(pk=acme.pk).update(audit_retention_days=30)
         record(acme, 4)
-        assert run_job("audit.verify_chains").startswith("OK ")  # anchors a head retention will prune
+        assert job_run("audit.verify_chains").startswith("OK ")  # anchors a head retention will prune
     record(acme, 2)
 
     with acting_as(app_role):  # PostgreSQL: as the application's role, through audit_prune_prefix
@@ -141,7 +141,7 @@ def test_retention_and_anchors_keep_working_together(make_tenant, settings, app_
     assert result.pruned >= 4 and not result.refused
     assert AuditCheckpoint.objects.filter(chain_key=chain_key_for(acme.pk)).exists()
     assert verify_audit("--anchors")[0] == 0
-    assert run_job("audit.verify_chains").startswith("OK ")  # and anchors the pruned chain's head again
+    assert job_run("audit.verify_chains").startswith("OK ")  # and anchors the pruned chain's head again
     assert verify_audit("--anchors")[0] == 0
 
 
@@ -177,12 +177,12 @@ def test_after_a_point_in_time_restore_later_anchors_are_set_aside_with_an_audit
     acme = make_tenant("acme")
     key = chain_key_for(acme.pk)
     record(acme, 2)
-    run_job("audit.verify_chains")
+    job_run("audit.verify_chains")
     restore_point = timezone.now()
     at_t = {h.chain_key: (h.last_seq, h.last_hash) for h in AuditChainHead.objects.all()}
     record(acme, 3)
     with time_machine.travel(restore_point + timedelta(minutes=5)):
-        run_job("audit.verify_chains")
+        job_run("audit.verify_chains")
     # The restore to T: every chain back to its head at T (what PostgreSQL's recovery gives).
     for chain, (seq, digest) in at_t.items():
         as_superuser("DELETE FROM audit_auditevent WHERE chain_key = %s AND seq > %s", [chain, seq])
@@ -203,7 +203,7 @@ def test_after_a_point_in_time_restore_later_anchors_are_set_aside_with_an_audit
     event = AuditEvent.objects.get(action="audit.anchors_set_aside")
     assert event.details["reason"] == "INC-42" and event.details["into"] == aside.name
     assert verify_audit("--anchors")[0] == 0
-    assert run_job("audit.verify_chains").startswith("OK ")
+    assert job_run("audit.verify_chains").startswith("OK ")
 
 
 def test_verify_audit_refuses_a_time_without_its_offset_and_a_missing_directory(settings, db):
@@ -249,7 +249,7 @@ def test_the_application_role_writes_and_verifies_the_audit_trail(make_tenant, a
     with acting_as(app_role):
         record(acme, 3)
         assert verify_chain(chain_key_for(acme.pk)).ok
-        assert run_job("audit.verify_chains").startswith("OK ")
+        assert job_run("audit.verify_chains").startswith("OK ")
 
 
 def test_a_forged_hash_of_any_text_is_reported_not_crashed_on(make_tenant):

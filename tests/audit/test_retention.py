@@ -18,7 +18,7 @@ from audit.services import audit_record, chain_key_for
 from audit.verification import verify_chain
 from escalations.demo import seed_demo
 from escalations.services import SourceRef, escalation_cancel, escalation_create
-from trustguard.jobs import run_job
+from trustguard.periodic import job_run
 
 pytestmark = pytest.mark.django_db
 YEAR = timedelta(days=365)
@@ -127,13 +127,13 @@ def test_pruning_twice_moves_the_checkpoint_forward_and_verify_audit_still_passe
 
     retention_apply(chain_keys=[key], now=now - 2 * YEAR)  # only the first case is past retention then
     assert events_of(first) == [] and events_of(second) != []
-    summary = run_job("audit.apply_retention")  # the nightly job, at the real now
+    summary = job_run("audit.apply_retention")  # the nightly job, at the real now
 
     assert summary.startswith("pruned ")
     assert events_of(second) == []
     assert AuditCheckpoint.objects.filter(chain_key=key).count() == 2
     assert verify_chain(key).ok
-    assert run_job("audit.verify_chains").startswith("OK ")
+    assert job_run("audit.verify_chains").startswith("OK ")
 
 
 @pytest.mark.postgres

@@ -25,8 +25,8 @@ from audit.anchors import anchors_check, anchors_read
 from audit.models import AuditChainHead, AuditEvent
 from audit.services import audit_record, chain_key_for, event_payload
 from trustguard.db_protections import pg_app_role_grant
-from trustguard.jobs import run_job
 from trustguard.jsonutil import canonical_json
+from trustguard.periodic import job_run
 
 from .test_verify import behind_the_applications_back as as_superuser
 
@@ -114,7 +114,7 @@ def chain(make_tenant, app_role) -> dict:
     """A tenant chain of five events, verified and anchored outside the database (the nightly job)."""
     acme = make_tenant("acme")
     events = record(acme, 5)
-    assert run_job("audit.verify_chains").startswith("OK ")
+    assert job_run("audit.verify_chains").startswith("OK ")
     key = chain_key_for(acme.pk)
     return {"tenant": acme, "key": key, "events": list(AuditEvent.objects.filter(chain_key=key).order_by("seq")),
             "recorded": events, "role": app_role}
@@ -232,7 +232,7 @@ def test_the_nightly_job_finds_a_cut_off_tail_through_the_anchors_and_writes_no_
     before = sorted(settings.AUDIT_ANCHOR_DIR.iterdir())
     delete_last_and_rewind_head(chain)
 
-    summary = run_job("audit.verify_chains")
+    summary = job_run("audit.verify_chains")
 
     assert summary.startswith("BROKEN") and "truncated" in summary
     assert sorted(settings.AUDIT_ANCHOR_DIR.iterdir()) == before

@@ -15,7 +15,7 @@ from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from audit.services import PLATFORM_CHAIN, audit_record, chain_key_for
 from audit.verification import verify_chain
 from trustguard.db_protections import expected_triggers
-from trustguard.jobs import run_job
+from trustguard.periodic import job_run
 
 
 def record(tenant, action="test.happened", **kwargs):
@@ -136,7 +136,7 @@ def test_the_nightly_job_alerts_operators_when_a_chain_is_broken(make_tenant, se
     behind_the_applications_back("UPDATE audit_auditevent SET action = 'nothing.happened' WHERE id = %s", [victim.pk])
 
     with caplog.at_level(logging.ERROR, logger="trustguard.audit"), django_capture_on_commit_callbacks(execute=True):
-        summary = run_job("audit.verify_chains")
+        summary = job_run("audit.verify_chains")
 
     assert summary.startswith("BROKEN 1 of")
     assert any(f"event id={victim.pk}" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
@@ -150,7 +150,7 @@ def test_the_nightly_job_stays_quiet_when_every_chain_is_intact(make_tenant, set
     settings.ADMINS = [("Ops", "ops@trustguard.example")]
     record(make_tenant("acme"))
 
-    summary = run_job("audit.verify_chains")
+    summary = job_run("audit.verify_chains")
 
     assert summary.startswith("OK ")
     assert not AuditEvent.objects.filter(action="audit.chain_broken").exists()
@@ -170,7 +170,7 @@ def test_a_missing_chain_head_is_reported(make_tenant):
 def test_cutting_off_the_end_and_rewriting_the_head_is_found_by_the_nightly_anchor(make_tenant):
     acme = make_tenant("acme")
     record(acme)
-    assert run_job("audit.verify_chains").startswith("OK ")  # anchors acme's head on the platform chain
+    assert job_run("audit.verify_chains").startswith("OK ")  # anchors acme's head on the platform chain
     key = chain_key_for(acme.pk)
     anchored = AuditChainHead.objects.get(chain_key=key)
     survivor = AuditEvent.objects.get(chain_key=key, seq=anchored.last_seq - 1)

@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from escalations.services import Money, SourceRef, escalation_create
 from notifications.models import Channel, Delivery, DeliveryStatus, Message, OutboxEvent
 from notifications.services import OperatorActor, message_send, webhook_endpoint_create
-from trustguard.jobs import run_job
+from trustguard.periodic import job_run
 
 from .conftest import deliver, relay
 
@@ -57,7 +57,7 @@ def test_the_nightly_purge_deletes_only_finished_work_older_than_the_retention(d
     old_events = set(OutboxEvent.objects.filter(aggregate_id=str(old.pk)).values_list("pk", flat=True))
     assert old_events and Message.objects.filter(event_id__in=old_events, channel=Channel.IN_APP).exists()
 
-    summary = run_job("notifications.purge")
+    summary = job_run("notifications.purge")
 
     assert not OutboxEvent.objects.filter(pk__in=old_events).exists()
     assert not Message.objects.filter(event_id__in=old_events).exists()
@@ -74,7 +74,7 @@ def test_the_nightly_purge_deletes_only_finished_work_older_than_the_retention(d
     assert recorded.tenant_id is None and recorded.details["events"] > 0 and recorded.details["messages"] > 0
     assert summary.startswith("purged ") and str(recorded.details["deliveries"]) in summary
 
-    assert run_job("notifications.purge") == "purged 0 deliveries, 0 messages, 0 events"
+    assert job_run("notifications.purge") == "purged 0 deliveries, 0 messages, 0 events"
     assert AuditEvent.objects.filter(action="notifications.purged").count() == 1  # nothing deleted, nothing recorded
 
 

@@ -66,7 +66,7 @@ def _beat_until(done: Callable[[], bool], timeout: float) -> bool:
         if done():
             return True
         for job in ("notifications.relay_outbox", "notifications.deliver_due"):
-            app.send_task("trustguard.run_job", args=[job])
+            app.send_task(job)
         time.sleep(1)
     return done()
 

@@ -1,19 +1,20 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from trustguard.jobs import registered_jobs, run_job
+from trustguard.periodic import job_run, periodic_jobs
 
 
 class Command(BaseCommand):
-    help = "Run every periodic job once, synchronously (the same jobs beat runs), and print what each did."
+    help = "Run every periodic job once, synchronously (the same Celery tasks beat runs), and print what each did."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--only", action="append", default=[], help="run only this job (repeatable)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        jobs = [job for job in registered_jobs() if not options["only"] or job.name in options["only"]]
-        for job in jobs:
-            self.stdout.write(f"{job.name}: {run_job(job.name)}")
-        if not jobs:
-            self.stdout.write("no periodic jobs registered")
+        unknown = sorted(set(options["only"]) - set(periodic_jobs()))
+        if unknown:
+            raise CommandError(f"no periodic job named {', '.join(unknown)}; known: {', '.join(periodic_jobs())}")
+        for name in periodic_jobs():
+            if not options["only"] or name in options["only"]:
+                self.stdout.write(f"{name}: {job_run(name)}")
