@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 DEV_ENV := DEBUG=1
+# make run serves on 127.0.0.1:$(PORT): PORT=8123 make run
+PORT ?= 8000
 
 .PHONY: run test lint typecheck bench migrate seed clean superuser backup restore
 
@@ -24,17 +26,17 @@ migrate: $(VENV)/.run-installed
 seed: migrate
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo
 
-## run: set up, migrate, seed the demo, start web + Celery worker + beat (Ctrl-C stops all)
+## run: set up, migrate, seed the demo, start web + Celery worker + beat on 127.0.0.1:$(PORT) (Ctrl-C stops all)
 run: seed
 	@echo ""
 	@echo "TrustGuard is starting:"
-	@echo "  dashboard  http://127.0.0.1:8000/"
-	@echo "  admin      http://127.0.0.1:8000/admin/   (demo operator: ops)"
-	@echo "  API docs   http://127.0.0.1:8000/api/docs/"
-	@echo "  health     http://127.0.0.1:8000/healthz"
+	@echo "  dashboard  http://127.0.0.1:$(PORT)/"
+	@echo "  admin      http://127.0.0.1:$(PORT)/admin/   (demo operator: ops)"
+	@echo "  API docs   http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "  health     http://127.0.0.1:$(PORT)/healthz   (503 naming beat until the first heartbeat, a few seconds)"
 	@echo "Demo logins are listed above (password and TOTP secret per person)."
 	@echo ""
-	$(DEV_ENV) $(BIN)/honcho start -f Procfile
+	$(DEV_ENV) PORT=$(PORT) $(BIN)/honcho start -f Procfile --port $(PORT)
 
 ## test: set up, lint, type-check, run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test: $(VENV)/.dev-installed

@@ -16,7 +16,8 @@ from trustguard.beat import Scheduler
 from trustguard.celery import app
 from trustguard.periodic import periodic_jobs
 
-pytestmark = pytest.mark.django_db
+# transaction=True: beat closes "old" database connections as it sets up, as it does between ticks.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def beat_starts() -> Scheduler:

@@ -38,10 +38,11 @@ if not FIELD_KEYS and DEBUG:
     FIELD_KEYS = [derive_key(SECRET_KEY)]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
-# Every link that leaves the server (email, SMS, in-app) is absolute on this base URL.
+# The port `make run` serves on (its web process gets PORT from honcho; gunicorn.conf.py reads it too).
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+# Every link that leaves the server (email, SMS, in-app) is absolute on this base URL.
 SITE_URL = (env_url("TRUSTGUARD_SITE_URL", ("http", "https")) or f"http://127.0.0.1:{PORT}").rstrip("/")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", ["http://localhost:8000", "http://127.0.0.1:8000"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"http://localhost:{PORT}", f"http://127.0.0.1:{PORT}"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
