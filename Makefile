@@ -36,7 +36,16 @@ run: seed
 	@echo "  health     http://127.0.0.1:$(PORT)/healthz   (503 naming beat until the first heartbeat, a few seconds)"
 	@echo "Demo logins are listed above (password and TOTP secret per person)."
 	@echo ""
-	$(DEV_ENV) PORT=$(PORT) $(BIN)/honcho start -f Procfile --port $(PORT)
+	$(DEV_ENV) PORT=$(PORT) $(BIN)/python -c "$$HONCHO_WARM" start -f Procfile --port $(PORT)
+
+# honcho, except that on Ctrl-C it gives the processes 30 s (not 5) to stop warm before it SIGKILLs them: the
+# worker drains, finishes what it runs and exits (a few seconds when idle; see the Procfile).
+export define HONCHO_WARM
+import sys, honcho.command, honcho.manager
+honcho.manager.KILL_WAIT = 30
+sys.argv[0] = "honcho"
+honcho.command.main()
+endef
 
 ## test: set up, lint, type-check, run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test: $(VENV)/.dev-installed
