@@ -62,3 +62,17 @@ def test_development_defaults_need_no_service():
     result = start({"DEBUG": "1"})
 
     assert result.returncode == 0, result.stderr
+
+
+def test_the_default_csrf_origins_follow_port():
+    clean = {"PATH": os.environ["PATH"], "TRUSTGUARD_VAR_DIR": str(ROOT / "var" / "settings-test"), "DEBUG": "1",
+             "DJANGO_SETTINGS_MODULE": "trustguard.settings"}
+    script = "from django.conf import settings; print(','.join(settings.CSRF_TRUSTED_ORIGINS))"
+
+    def origins(**env: str) -> str:
+        return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**clean, **env}, capture_output=True,
+                              text=True, timeout=60, check=True).stdout.strip()
+
+    assert origins(PORT="8123") == "http://localhost:8123,http://127.0.0.1:8123"
+    assert origins() == "http://localhost:8000,http://127.0.0.1:8000"
+    assert origins(PORT="8123", CSRF_TRUSTED_ORIGINS="https://tg.example") == "https://tg.example"
