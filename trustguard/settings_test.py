@@ -1,6 +1,9 @@
 """Test settings: the production settings with a test key and fast password hashing."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-never-used-in-production")
 os.environ.setdefault("TRUSTGUARD_AUDIT_KEY", "test:test-only-audit-key-never-used-in-production")
@@ -10,6 +13,13 @@ os.environ.setdefault("TRUSTGUARD_AUDIT_SIGNING_KEY", "test:dGVzdC1vbmx5LWVkMjU1
 os.environ.setdefault("TRUSTGUARD_ALLOW_OWNER_ROLE", "1")
 # A fixed field key for tests (and the server processes they start, which inherit the environment).
 os.environ.setdefault("TRUSTGUARD_FIELD_KEYS", "dGVzdC1vbmx5LWZpZWxkLWtleS1uZXZlci1pbi1wcjA=")
+# A test run's working files (the file cache that holds beat's heartbeat and the sessions, the filesystem broker's
+# queue, exports) live in a folder of its own, not in the checkout's var/: that one is shared with a `make run` of
+# the same checkout (whose worker consumes the run's messages and writes its cache) and keeps what earlier runs
+# left. The processes the tests start inherit the folder through the environment; the run removes it at exit.
+if not os.environ.get("TRUSTGUARD_VAR_DIR"):
+    os.environ["TRUSTGUARD_VAR_DIR"] = tempfile.mkdtemp(prefix="trustguard-test-var-")
+    atexit.register(shutil.rmtree, os.environ["TRUSTGUARD_VAR_DIR"], True)
 
 from .settings import *  # noqa: F403
 
