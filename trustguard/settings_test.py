@@ -3,6 +3,7 @@
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-never-used-in-production")
@@ -17,7 +18,8 @@ os.environ.setdefault("TRUSTGUARD_FIELD_KEYS", "dGVzdC1vbmx5LWZpZWxkLWtleS1uZXZl
 # queue, exports) live in a folder of its own, not in the checkout's var/: that one is shared with a `make run` of
 # the same checkout (whose worker consumes the run's messages and writes its cache) and keeps what earlier runs
 # left. The processes the tests start inherit the folder through the environment; the run removes it at exit.
-if not os.environ.get("TRUSTGUARD_VAR_DIR"):
+# Only in a test run (pytest): mypy's Django plugin loads these settings too, and exits without running atexit.
+if not os.environ.get("TRUSTGUARD_VAR_DIR") and "pytest" in sys.modules:
     os.environ["TRUSTGUARD_VAR_DIR"] = tempfile.mkdtemp(prefix="trustguard-test-var-")
     atexit.register(shutil.rmtree, os.environ["TRUSTGUARD_VAR_DIR"], True)
 
