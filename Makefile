@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 DEV_ENV := DEBUG=1
 # make run serves on 127.0.0.1:$(PORT): PORT=8123 make run
 PORT ?= 8000
+# Links in emails, SMS and the inbox point at the web process, also from the worker (honcho gives each process
+# its own PORT: the worker's and beat's are not the web's).
+TRUSTGUARD_SITE_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run test lint typecheck bench migrate seed clean superuser backup restore
 
@@ -36,7 +39,7 @@ run: seed
 	@echo "  health     http://127.0.0.1:$(PORT)/healthz   (503 naming beat until the first heartbeat, a few seconds)"
 	@echo "Demo logins are listed above (password and TOTP secret per person)."
 	@echo ""
-	$(DEV_ENV) PORT=$(PORT) $(BIN)/python -c "$$HONCHO_WARM" start -f Procfile --port $(PORT)
+	$(DEV_ENV) PORT=$(PORT) TRUSTGUARD_SITE_URL=$(TRUSTGUARD_SITE_URL) $(BIN)/python -c "$$HONCHO_WARM" start -f Procfile --port $(PORT)
 
 # honcho, except that on Ctrl-C it gives the processes 30 s (not 5) to stop warm before it SIGKILLs them: the
 # worker drains, finishes what it runs and exits (a few seconds when idle; see the Procfile).
