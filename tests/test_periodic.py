@@ -62,7 +62,7 @@ def test_an_operators_retime_and_pause_survive_a_restart_of_beat():
 
 
 def test_entries_of_the_retired_registry_task_keep_their_schedule_and_run_their_own_task():
-    migration = importlib.import_module("trustguard.migrations.0002_beat_entries_run_their_own_task")
+    migration = importlib.import_module("trustguard.migrations.0003_beat_entries_run_their_own_task")
     every_15s, _ = IntervalSchedule.objects.get_or_create(every=15, period=IntervalSchedule.SECONDS)
     nightly, _ = CrontabSchedule.objects.get_or_create(hour="4", minute="0")
     PeriodicTask.objects.create(name="escalations.sweep_deadlines", task="trustguard.run_job",

@@ -30,7 +30,7 @@ def entries_run_the_registry_task(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("trustguard", "0001_initial"),
+        ("trustguard", "0002_rate_limit_window"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
