@@ -50,6 +50,7 @@ def run(deployment: dict[str, str], url: str, *args: str, **extra: str) -> subpr
     env = {"PATH": os.environ["PATH"], "DEBUG": "0", "SECRET_KEY": "least-privilege-test-" + "k" * 40,
            "TRUSTGUARD_AUDIT_KEY": "k1:least-privilege-audit-key-" + "a" * 20,
            "TRUSTGUARD_AUDIT_SIGNING_KEY": "s1:" + base64.urlsafe_b64encode(b"s" * 32).decode(),
+           "TRUSTGUARD_FIELD_KEYS": base64.urlsafe_b64encode(b"f" * 32).decode(),
            "TRUSTGUARD_VAR_DIR": deployment["var"], "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **extra}
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
                           check=False)
