@@ -26,6 +26,7 @@ from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from audit.retention import retention_apply
 from audit.services import AuditEntry, audit_record, audit_record_many, chain_key_for
 from audit.verification import verify_chain
+from tests.audit.commands import verify_audit
 from trustguard.checks import database_role
 from trustguard.periodic import job_run
 
@@ -43,15 +44,6 @@ def record(tenant, n: int = 1) -> list[AuditEvent]:
     with transaction.atomic():
         return [audit_record(tenant_id=tenant.pk, action="test.happened", actor=Actor.for_system(tenant, "test"),
                              details={"i": i}) for i in range(n)]
-
-
-def verify_audit(*args: str) -> tuple[int, str]:
-    out = StringIO()
-    try:
-        call_command("verify_audit", *args, stdout=out)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue()
-    return 0, out.getvalue()
 
 
 def test_events_are_sealed_with_the_newest_key_and_every_key_of_the_ring_verifies(make_tenant, settings):

@@ -13,17 +13,15 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 from accounts.actors import Actor
 from audit.anchors import anchors_check, anchors_read
 from audit.models import AuditChainHead, AuditEvent
 from audit.services import audit_record, chain_key_for, event_payload
+from tests.audit.commands import verify_audit
 from trustguard.db_protections import pg_app_role_grant
 from trustguard.jsonutil import canonical_json
 from trustguard.periodic import job_run
@@ -38,15 +36,6 @@ def record(tenant, n: int = 1) -> list[AuditEvent]:
         return [audit_record(tenant_id=tenant.pk, action="decision.recorded", actor=Actor.for_system(tenant, "test"),
                              target_type="escalation", target_id=str(i), details={"decision": "reject", "i": i})
                 for i in range(n)]
-
-
-def verify_audit(*args: str) -> tuple[int, str]:
-    out = StringIO()
-    try:
-        call_command("verify_audit", *args, stdout=out)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue()
-    return 0, out.getvalue()
 
 
 def app_role_name() -> str:

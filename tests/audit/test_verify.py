@@ -6,14 +6,13 @@ import logging
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 from accounts.actors import Actor
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from audit.services import PLATFORM_CHAIN, audit_record, chain_key_for
 from audit.verification import verify_chain
+from tests.audit.commands import verify_audit
 from trustguard.db_protections import expected_triggers
 from trustguard.periodic import job_run
 
@@ -21,17 +20,6 @@ from trustguard.periodic import job_run
 def record(tenant, action="test.happened", **kwargs):
     with transaction.atomic():
         return audit_record(tenant_id=tenant.pk, action=action, actor=Actor.for_system(tenant, "test"), **kwargs)
-
-
-def verify_audit(*args: str) -> tuple[int, str]:
-    from io import StringIO
-
-    out = StringIO()
-    try:
-        call_command("verify_audit", *args, stdout=out)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue()
-    return 0, out.getvalue()
 
 
 def behind_the_applications_back(sql: str, params: list) -> None:
