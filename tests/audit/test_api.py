@@ -144,6 +144,14 @@ def test_a_time_filter_takes_any_iso_offset(demo, offset):
     assert events and events == get(token(demo, "ops")).json()["results"]
 
 
+def test_an_unknown_filter_is_a_400_naming_it(demo):
+    response = get(token(demo, "ops"), acter="co")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert "acter" in response.json()["errors"]
+
+
 def test_a_time_filter_before_the_first_moment_is_a_400(demo):
     response = get(token(demo, "ops"), created_after="0001-01-01T00:00:00+01:00")
 
