@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import PersonalToken
 from escalations.models import Escalation
 from tests.api.conftest import ORDER, Api, assert_problem
+from tests.locking import held_elsewhere
 from trustguard.api.idempotency import IdempotencyMiddleware, request_fingerprint
 from trustguard.api.middleware import ApiGuardMiddleware
 from trustguard.models import IdempotencyKey
@@ -147,27 +148,9 @@ def test_a_claim_left_by_a_request_that_died_is_taken_over_at_once(api, demo):
 def test_a_claim_whose_request_still_runs_is_409_however_long_it_runs(api, demo):
     key, body = str(uuid.uuid4()), json.dumps(ORDER)
     claim = _claim(demo, key, body, age=timedelta(seconds=30))
-    holding, done = threading.Event(), threading.Event()
-
-    def running_request() -> None:  # holds the claim's lock as a request in progress does
-        try:
-            from django.db import transaction
-
-            with transaction.atomic():
-                list(IdempotencyKey.objects.select_for_update().filter(pk=claim.pk))
-                holding.set()
-                done.wait(30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=running_request)
-    thread.start()
-    try:
-        assert holding.wait(10)
+    # Another connection holds the claim's lock, as a request in progress does.
+    with held_elsewhere(lambda: list(IdempotencyKey.objects.select_for_update().filter(pk=claim.pk))):
         response = api("vendor").post("/escalations", raw=body, key=key)
-    finally:
-        done.set()
-        thread.join(30)
 
     assert_problem(response, 409)
     assert not Escalation.objects.exists()

@@ -15,6 +15,7 @@ from escalations.models import EscalationStatus
 from escalations.policies import policy_upsert
 from escalations.services import SourceRef, escalation_create, escalation_decide, lock_escalation
 from tests.conftest import totp_code
+from tests.locking import held_elsewhere
 from trustguard.errors import DomainError
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -107,25 +108,7 @@ def test_an_escalation_locked_by_one_action_does_not_hold_up_another_of_the_same
     key, _ = api_key_create(tenant=tenant, name="second-tool", actor=Actor.for_system(tenant, "test"))
     second = escalation_create(actor=Actor(tenant=tenant, api_key=key), type="BIG_CHANGE", reason="Resize",
                                source=SourceRef("second-tool", "change", "CHG-2"))
-    held, release = threading.Event(), threading.Event()
-
-    def hold_the_first() -> None:
-        try:
-            with transaction.atomic():
-                lock_escalation(first)
-                held.set()
-                release.wait(60)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_first)
-    holder.start()
-    try:
-        assert held.wait(60)
-        with transaction.atomic():
-            # A lock on the tenant's row (a bare FOR UPDATE over the join) would make this wait, then fail.
-            connection.cursor().execute("SET LOCAL lock_timeout = '5s'")
-            assert lock_escalation(second).pk == second.pk
-    finally:
-        release.set()
-        holder.join(timeout=60)
+    with held_elsewhere(lambda: lock_escalation(first), wait=60), transaction.atomic():
+        # A lock on the tenant's row (a bare FOR UPDATE over the join) would make this wait, then fail.
+        connection.cursor().execute("SET LOCAL lock_timeout = '5s'")
+        assert lock_escalation(second).pk == second.pk
