@@ -191,8 +191,11 @@ def generated() -> dict[str, int]:
 def test_schemathesis_finds_no_failure(deployment: Deployment, generated: dict[str, int], who: str,
                                        tmp_path: Path) -> None:
     report = tmp_path / f"schemathesis-{who}.json"
+    # One worker: schemathesis's workers are threads, and hypothesis describes filter lambdas with ast.parse,
+    # which on CPython 3.11.7 is not thread-safe (gh-106905, fixed in 3.11.8): two threads parsing at once
+    # raised "SystemError: AST constructor recursion depth mismatch" inside schemathesis, not in our server.
     command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{deployment.url}/api/schema/?format=json",
-               "--checks", CHECKS, "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--workers", "2",
+               "--checks", CHECKS, "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--workers", "1",
                "--phases", "examples,coverage,fuzzing,stateful", "--suppress-health-check", "all",
                "--request-timeout", "30", "--report", "json", "--report-json-path", str(report),
                "--header", f"Authorization: Bearer {deployment.secret(who)}"]
