@@ -170,7 +170,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime | None, str] | None:
         return None
 
 
-# What a queue card prints (escalations.queue_cards) and the cursor needs, and nothing else: the rows'
+# What a queue card prints (dashboard.queue_cards) and the cursor needs, and nothing else: the rows'
 # JSON columns (payload, contact, policy snapshot, ...) and the policy's rules are most of what a row
 # weighs, and decoding them for 26 rows was a good part of the page's CPU. The page reads them as
 # plain rows (.values()): building 52 model instances cost about as much as formatting the cards.

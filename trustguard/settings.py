@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "notifications",
     "escalations",
     "reports",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

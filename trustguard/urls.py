@@ -26,5 +26,5 @@ urlpatterns = [
     path("api/schema", schema_view),
     path("api/docs", docs_view),
     path("accounts/", include("accounts.urls")),
-    path("", include("escalations.dashboard_urls")),
+    path("", include("dashboard.urls")),
 ]

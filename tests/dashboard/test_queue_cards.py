@@ -1,4 +1,4 @@
-"""The queue's cards, formatted in Python (escalations.queue_cards): what the template tags printed, escaped."""
+"""The queue's cards, formatted in Python (dashboard.queue_cards): what the template tags printed, escaped."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from django.template import engines
 from django.utils import formats, timezone
 
+from dashboard.queue_cards import queue_cards
 from escalations.models import Escalation
-from escalations.queue_cards import queue_cards
 from escalations.selectors import QUEUE_CARD_FIELDS
 
 pytestmark = pytest.mark.django_db

@@ -23,15 +23,10 @@ from accounts.roles import Capability
 from accounts.totp import has_confirmed_device
 from accounts.web import tenant_view
 from approvals.models import Decision
-from notifications.selectors import inbox, inbox_unread_count
-from notifications.services import message_body, notification_mark_read, notifications_mark_all_read
-from trustguard.errors import DomainError, NotFound
-
-from . import services
-from .attachments import SAFE_TYPES, LinkExpired, LinkRefused, attachment_check, attachment_token, attachments_of
-from .models import Escalation, EscalationStatus
-from .queue_cards import queue_cards
-from .selectors import (
+from escalations import services
+from escalations.attachments import SAFE_TYPES, LinkExpired, LinkRefused, attachment_check, attachment_token, attachments_of
+from escalations.models import Escalation, EscalationStatus
+from escalations.selectors import (
     PENDING_BADGE_CAP,
     QueueFilters,
     escalation_for_page,
@@ -44,7 +39,12 @@ from .selectors import (
     pending_count,
     queue_types,
 )
-from .stepup import otp_challenge_send
+from escalations.stepup import otp_challenge_send
+from notifications.selectors import inbox, inbox_unread_count
+from notifications.services import message_body, notification_mark_read, notifications_mark_all_read
+from trustguard.errors import DomainError, NotFound
+
+from .queue_cards import queue_cards
 
 DECISION_CHOICES = [
     ("approve", "Approve"),
