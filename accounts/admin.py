@@ -23,6 +23,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.shortcuts import get_perms
 from simple_history.admin import SimpleHistoryAdmin
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 
 from .actors import Actor
@@ -94,7 +95,7 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         if change:
-            audited_save(request, obj, tenant=obj, action="tenant.changed", target_type="tenant")
+            audited_save(request, obj, tenant=obj, action=AuditAction.TENANT_CHANGED, target_type="tenant")
             return
         # A new tenant gets its role groups and the default capability matrix from the service.
         created = tenant_create(slug=obj.slug, name=obj.name, single_employee_mode=obj.single_employee_mode)

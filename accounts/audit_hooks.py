@@ -11,6 +11,7 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from audit.actions import AuditAction
 from audit.retention import register_retention_period
 from audit.services import audit_record
 
@@ -46,7 +47,7 @@ class _LoginActor:
 def audit_login_succeeded(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     with transaction.atomic():
         for tenant_id in _login_chains(user):
-            audit_record(tenant_id=tenant_id, action="login.succeeded", actor=_LoginActor(user, user.username),
+            audit_record(tenant_id=tenant_id, action=AuditAction.LOGIN_SUCCEEDED, actor=_LoginActor(user, user.username),
                          target_type="user", target_id=user.pk)
 
 
@@ -59,8 +60,8 @@ def audit_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRe
     logger.warning("login failed for %s (%s)", username or "-", "known user" if user else "unknown user")
     with transaction.atomic():
         for tenant_id in _login_chains(user):
-            audit_record(tenant_id=tenant_id, action="login.failed", actor=_LoginActor(user, username), target_type="user",
-                         target_id=user.pk if user else "", details={"username": username})
+            audit_record(tenant_id=tenant_id, action=AuditAction.LOGIN_FAILED, actor=_LoginActor(user, username),
+                         target_type="user", target_id=user.pk if user else "", details={"username": username})
 
 
 @receiver(user_locked_out, dispatch_uid="audit_login_locked_out")
@@ -71,7 +72,7 @@ def audit_login_locked_out(sender: Any, request: HttpRequest | None = None, user
     user = User.objects.filter(username=name).first() if name else None
     with transaction.atomic():
         for tenant_id in _login_chains(user):
-            audit_record(tenant_id=tenant_id, action="login.locked_out", actor=_LoginActor(user, name),
+            audit_record(tenant_id=tenant_id, action=AuditAction.LOGIN_LOCKED_OUT, actor=_LoginActor(user, name),
                          target_type="user", target_id=user.pk if user else "", details={"username": name})
 
 

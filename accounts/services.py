@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from trustguard.errors import NotAuthenticated, ValidationFailed
 
@@ -56,7 +57,7 @@ def tenant_create(*, slug: str, name: str, actor: Actor | None = None, single_em
         tenant_role_group(tenant=tenant, role=role)
     audit_record(
         tenant_id=tenant.pk,
-        action="tenant.created",
+        action=AuditAction.TENANT_CREATED,
         actor=actor or Actor.for_system(tenant, "provisioning"),
         target_type="tenant",
         target_id=tenant.pk,
@@ -74,7 +75,7 @@ def _check_capability(capability: str) -> None:
 def capability_grant(*, tenant: Tenant, role: str, capability: str, actor: Actor) -> None:
     _check_capability(capability)
     assign_perm(codename(capability), tenant_role_group(tenant=tenant, role=role), tenant)
-    audit_record(tenant_id=tenant.pk, action="capability.granted", actor=actor, target_type="role", target_id=role,
+    audit_record(tenant_id=tenant.pk, action=AuditAction.CAPABILITY_GRANTED, actor=actor, target_type="role", target_id=role,
                  details={"capability": capability})
 
 
@@ -82,7 +83,7 @@ def capability_grant(*, tenant: Tenant, role: str, capability: str, actor: Actor
 def capability_revoke(*, tenant: Tenant, role: str, capability: str, actor: Actor) -> None:
     _check_capability(capability)
     remove_perm(codename(capability), tenant_role_group(tenant=tenant, role=role), tenant)
-    audit_record(tenant_id=tenant.pk, action="capability.revoked", actor=actor, target_type="role", target_id=role,
+    audit_record(tenant_id=tenant.pk, action=AuditAction.CAPABILITY_REVOKED, actor=actor, target_type="role", target_id=role,
                  details={"capability": capability})
 
 
@@ -98,7 +99,7 @@ def membership_add(*, tenant: Tenant, user: User, role: str, actor: Actor) -> Me
         membership.is_active = True
         membership.save(update_fields=["is_active"])
     user.groups.add(tenant_role_group(tenant=tenant, role=role))
-    audit_record(tenant_id=tenant.pk, action="membership.added", actor=actor, target_type="user", target_id=user.pk,
+    audit_record(tenant_id=tenant.pk, action=AuditAction.MEMBERSHIP_ADDED, actor=actor, target_type="user", target_id=user.pk,
                  after={"role": role, "username": user.username})
     return membership
 
@@ -108,7 +109,7 @@ def membership_deactivate(*, membership: Membership, actor: Actor) -> Membership
     membership.is_active = False
     membership.save(update_fields=["is_active"])
     membership.user.groups.remove(tenant_role_group(tenant=membership.tenant, role=membership.role))
-    audit_record(tenant_id=membership.tenant_id, action="membership.deactivated", actor=actor, target_type="user",
+    audit_record(tenant_id=membership.tenant_id, action=AuditAction.MEMBERSHIP_DEACTIVATED, actor=actor, target_type="user",
                  target_id=membership.user_id, before={"role": membership.role})
     return membership
 
@@ -124,7 +125,7 @@ def api_key_create(*, tenant: Tenant, name: str, actor: Actor, secret: str | Non
     secret = secret or _new_secret(API_KEY_PREFIX)
     key = ApiKey.objects.create(tenant=tenant, name=name, prefix=secret[:12], digest=secret_digest(secret),
                                 created_by=actor.user)
-    audit_record(tenant_id=tenant.pk, action="credential.created", actor=actor, target_type="api_key",
+    audit_record(tenant_id=tenant.pk, action=AuditAction.CREDENTIAL_CREATED, actor=actor, target_type="api_key",
                  target_id=key.pk, after={"name": name, "prefix": key.prefix})
     return key, secret
 
@@ -135,7 +136,7 @@ def personal_token_create(*, user: User, tenant: Tenant, name: str, actor: Actor
     secret = secret or _new_secret(TOKEN_PREFIX)
     token = PersonalToken.objects.create(user=user, tenant=tenant, name=name, prefix=secret[:12],
                                          digest=secret_digest(secret))
-    audit_record(tenant_id=tenant.pk, action="credential.created", actor=actor, target_type="personal_token",
+    audit_record(tenant_id=tenant.pk, action=AuditAction.CREDENTIAL_CREATED, actor=actor, target_type="personal_token",
                  target_id=token.pk, after={"name": name, "prefix": token.prefix, "user": user.username})
     return token, secret
 
@@ -147,7 +148,7 @@ def credential_revoke(*, credential: ApiKey | PersonalToken, actor: Actor) -> Ap
     if locked.revoked_at is None:
         locked.revoked_at = timezone.now()
         locked.save(update_fields=["revoked_at"])
-        audit_record(tenant_id=locked.tenant_id, action="credential.revoked", actor=actor, target_type=kind,
+        audit_record(tenant_id=locked.tenant_id, action=AuditAction.CREDENTIAL_REVOKED, actor=actor, target_type=kind,
                      target_id=locked.pk, before={"prefix": locked.prefix})
     return locked
 
@@ -160,7 +161,7 @@ def credential_restore(*, credential: ApiKey | PersonalToken, actor: Actor) -> A
     if locked.revoked_at is not None:
         revoked_at, locked.revoked_at = locked.revoked_at, None
         locked.save(update_fields=["revoked_at"])
-        audit_record(tenant_id=locked.tenant_id, action="credential.restored", actor=actor, target_type=kind,
+        audit_record(tenant_id=locked.tenant_id, action=AuditAction.CREDENTIAL_RESTORED, actor=actor, target_type=kind,
                      target_id=locked.pk, before={"prefix": locked.prefix, "revoked_at": revoked_at},
                      after={"prefix": locked.prefix, "revoked_at": None})
     return locked

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_otp.oath import TOTP
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from notifications.services import message_send
 from trustguard.crypto import SecretUnreadable
@@ -140,7 +141,7 @@ def stepup_verify(*, actor: Actor, subject: StepUpSubject, code: str | None) -> 
         return StepUpResult(True, method=method)
 
     if outcome == "replay":
-        audit_record(tenant_id=actor.tenant.pk, action="otp.replay_refused", actor=actor, target_type=subject.type,
+        audit_record(tenant_id=actor.tenant.pk, action=AuditAction.OTP_REPLAY_REFUSED, actor=actor, target_type=subject.type,
                      target_id=subject.id, details={"method": method})
         _warn_of_replay(actor, subject)
         return StepUpResult(False, error=PermissionDenied("this code has already been used", slug="otp-replayed"))
@@ -152,7 +153,7 @@ def stepup_verify(*, actor: Actor, subject: StepUpSubject, code: str | None) -> 
     if locked:
         state.locked_until, state.failures, state.window_started_at = now + settings.OTP_LOCKOUT, 0, None
     state.save(update_fields=["failures", "window_started_at", "locked_until"])
-    audit_record(tenant_id=actor.tenant.pk, action="otp.locked_out" if locked else "otp.failed", actor=actor,
+    audit_record(tenant_id=actor.tenant.pk, action=AuditAction.OTP_LOCKED_OUT if locked else AuditAction.OTP_FAILED, actor=actor,
                  target_type=subject.type, target_id=subject.id,
                  details={"failures": state.failures, "locked_until": state.locked_until})
     if locked:

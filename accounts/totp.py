@@ -9,6 +9,7 @@ import qrcode
 import qrcode.image.svg
 from django.db import transaction
 
+from audit.actions import AuditAction
 from audit.services import audit_record
 from trustguard.errors import Conflict, ValidationFailed
 
@@ -47,7 +48,7 @@ def totp_enrolment_confirm(*, user: User, device_id: int, code: str, actor: Acto
                                                                              "Check the time on your phone and try again."]})
     device.confirmed = True
     device.save(update_fields=["confirmed"])
-    audit_record(tenant_id=actor.tenant.pk if actor else None, action="totp.enrolled", actor=actor or _self(user),
+    audit_record(tenant_id=actor.tenant.pk if actor else None, action=AuditAction.TOTP_ENROLLED, actor=actor or _self(user),
                  target_type="user", target_id=user.pk, details={"device": device.pk})
     return device
 
@@ -56,7 +57,7 @@ def totp_enrolment_confirm(*, user: User, device_id: int, code: str, actor: Acto
 def totp_device_reset(*, user: User, actor: Actor | None, operator: User | None = None) -> int:
     """Delete all of a person's authenticators (lost phone); they enrol again at next login. Returns how many."""
     count, _ = SealedTOTPDevice.objects.filter(user=user).delete()
-    audit_record(tenant_id=actor.tenant.pk if actor else None, action="totp.reset",
+    audit_record(tenant_id=actor.tenant.pk if actor else None, action=AuditAction.TOTP_RESET,
                  actor=actor or _self(operator or user), target_type="user", target_id=user.pk,
                  details={"devices_removed": count})
     return count

@@ -7,6 +7,7 @@ import logging
 from django.core.mail import mail_admins
 from django.db import transaction
 
+from .actions import AuditAction
 from .services import SystemActor, audit_record
 from .verification import ChainReport
 
@@ -21,7 +22,7 @@ def chain_break_alert(*, reports: list[ChainReport], job: str) -> None:
     for report in broken:
         logger.error("audit chain broken: %s", report.describe())
     with transaction.atomic():
-        audit_record(tenant_id=None, action="audit.chain_broken", actor=SystemActor(job), target_type="audit_chain",
+        audit_record(tenant_id=None, action=AuditAction.AUDIT_CHAIN_BROKEN, actor=SystemActor(job), target_type="audit_chain",
                      target_id=",".join(r.chain_key for r in broken)[:64],
                      details={"broken": [{"chain": r.chain_key, "event_id": r.event_id, "seq": r.seq,
                                           "problem": r.problem} for r in broken]})

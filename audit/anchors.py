@@ -33,6 +33,7 @@ from django.utils.dateparse import parse_datetime
 
 from trustguard.jsonutil import canonical_json
 
+from .actions import AuditAction
 from .checkpoints import latest_checkpoint
 from .keys import signing_key, verifying_keys
 from .models import AuditEvent
@@ -196,7 +197,7 @@ def anchors_set_aside(directory: Path, *, after: datetime, reason: str) -> list[
     now = timezone.now()
     target = directory / f"{SET_ASIDE_PREFIX}{now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
     with transaction.atomic():
-        audit_record(tenant_id=None, action="audit.anchors_set_aside", actor=SystemActor("audit_anchors_set_aside"),
+        audit_record(tenant_id=None, action=AuditAction.AUDIT_ANCHORS_SET_ASIDE, actor=SystemActor("audit_anchors_set_aside"),
                      target_type="audit_anchors", target_id=str(directory)[-64:],
                      details={"after": after, "into": target.name, "files": later, "reason": reason})
         if later:

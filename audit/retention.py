@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .actions import AuditAction
 from .checkpoints import checkpoint_sign, latest_checkpoint
 from .models import AuditCheckpoint, AuditEvent
 from .services import PLATFORM_CHAIN, SystemActor, audit_record, lock_chain_head
@@ -111,7 +112,7 @@ def _prune_batch(chain_key: str, now: datetime) -> tuple[int, str]:
         new.save(force_insert=True)
         deleted = _delete_prefix(chain_key, start_seq, end_seq)
         tenant_id = None if chain_key == PLATFORM_CHAIN else int(chain_key.split(":", 1)[1])
-        audit_record(tenant_id=tenant_id, action="audit.pruned", actor=SystemActor("audit.apply_retention"),
+        audit_record(tenant_id=tenant_id, action=AuditAction.AUDIT_PRUNED, actor=SystemActor("audit.apply_retention"),
                      target_type="audit_chain", target_id=chain_key,
                      details={"through_seq": end_seq, "through_hash": last_hash, "pruned": deleted,
                               "kept_from": boundary})

@@ -26,6 +26,7 @@ from trustguard import context
 from trustguard.bulk import copy_rows
 from trustguard.jsonutil import canonical_json, json_datetime
 
+from .actions import AuditAction
 from .keys import seal, sealing_key
 from .models import AuditChainHead, AuditEvent
 from .signals import audit_events_recorded
@@ -425,7 +426,7 @@ def chains_seal_unkeyed(using: str = "default") -> list[str]:
         tenant_id = None if key == PLATFORM_CHAIN else int(key.split(":", 1)[1])
         with transaction.atomic(using=using):
             head = lock_chain_head(key)
-            audit_record(tenant_id=tenant_id, action="audit.chain_keyed", actor=SystemActor("migrate"),
+            audit_record(tenant_id=tenant_id, action=AuditAction.AUDIT_CHAIN_KEYED, actor=SystemActor("migrate"),
                          target_type="audit_chain", target_id=key, details={"sealed_through_seq": head.last_seq})
     return keys
 

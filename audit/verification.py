@@ -9,11 +9,12 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .actions import AuditAction
 from .checkpoints import checkpoint_signature_valid, latest_checkpoint
 from .models import AuditChainHead, AuditEvent
 from .services import PLATFORM_CHAIN, compute_hash
 
-ANCHOR_ACTION = "audit.chains_anchored"
+ANCHOR_ACTION = AuditAction.AUDIT_CHAINS_ANCHORED
 
 CHUNK = 2000
 

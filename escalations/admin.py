@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.actors import Actor
 from accounts.admin import ServiceBackedHistoryAdmin, audited_save
+from audit.actions import AuditAction
 from trustguard.errors import ValidationFailed
 from trustguard.money import format_money
 
@@ -72,7 +73,7 @@ class TriggerRuleAdmin(ServiceBackedHistoryAdmin):
 
     def save_model(self, request: HttpRequest, obj: TriggerRule, form: Any, change: bool) -> None:
         # Trigger rules have no service of their own; the admin edit still leaves its audit event.
-        audited_save(request, obj, tenant=obj.tenant, action="trigger_rule.changed", target_type="trigger_rule")
+        audited_save(request, obj, tenant=obj.tenant, action=AuditAction.TRIGGER_RULE_CHANGED, target_type="trigger_rule")
 
 
 @admin.register(Escalation)

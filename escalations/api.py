@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.actors import Actor
 from accounts.roles import Capability, Role
+from audit.actions import AuditAction
 from trustguard.api.pagination import keyset_page
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
@@ -204,8 +205,8 @@ class EscalationDetailView(APIView):
     @extend_schema(tags=[TAG_ESC], operation_id="escalations_retrieve", responses={200: EscalationDetailOutput},
                    summary="One escalation with its decisions and history",
                    examples=[OpenApiExample("Pending", response_only=True, value={**_ESCALATION_EXAMPLE, "history": [
-                       {"seq": 41, "action": "escalation.created", "actor": "api_key:vendor", "actor_type": "api_key",
-                        "at": "2026-11-23T10:00:00Z", "before": None, "after": {"status": "pending"},
+                       {"seq": 41, "action": AuditAction.ESCALATION_CREATED.value, "actor": "api_key:vendor",
+                        "actor_type": "api_key", "at": "2026-11-23T10:00:00Z", "before": None, "after": {"status": "pending"},
                         "details": {"trigger": "amount 250000000 NGN >= 100000000"}}]})])
     def get(self, request: Request, escalation_id: str) -> Response:
         actor = actor_of(request)

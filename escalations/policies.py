@@ -12,6 +12,7 @@ from accounts.actors import Actor
 from accounts.models import Tenant
 from accounts.roles import Role
 from approvals.services import StageSpec
+from audit.actions import AuditAction
 from audit.services import audit_record
 from trustguard.errors import NotFound, ValidationFailed
 from trustguard.locks import for_update
@@ -185,6 +186,6 @@ def _policy_write(policy: Policy, before: dict[str, Any] | None, cleaned: dict[s
     for name, value in cleaned.items():
         setattr(policy, name, value)
     policy.save()
-    audit_record(tenant_id=policy.tenant_id, action="policy.changed", actor=actor, target_type="policy",
+    audit_record(tenant_id=policy.tenant_id, action=AuditAction.POLICY_CHANGED, actor=actor, target_type="policy",
                  target_id=policy.type, before=before, after=policy_snapshot(policy))
     return policy

@@ -33,6 +33,7 @@ from approvals.services import (
     current_stage,
     validate_decision_input,
 )
+from audit.actions import AuditAction
 from audit.services import audit_record
 from notifications.services import event_emit
 from trustguard.errors import Conflict, DomainError, NotFound, PermissionDenied, Unprocessable, ValidationFailed
@@ -394,10 +395,10 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
         open_for_acknowledgement(escalation, now)
         refresh_next_deadline(escalation)
     escalation.save(force_insert=True)
-    record_change(escalation, actor=actor, action="escalation.created", before=None, event="escalation.created",
+    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None, event="escalation.created",
                   details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})
     if escalation.status == EscalationStatus.APPROVED:
-        record_change(escalation, actor=actor, action="escalation.approved", before=None, event="escalation.approved",
+        record_change(escalation, actor=actor, action=AuditAction.ESCALATION_APPROVED, before=None, event="escalation.approved",
                       details={"auto_approved": True}, event_extra={"auto_approved": True})
     return escalation
 
@@ -439,7 +440,7 @@ def _acknowledge(*, actor: Actor, escalation: Escalation | str) -> Escalation | 
     escalation.acknowledged_by, escalation.acknowledged_at = actor.user, timezone.now()
     refresh_next_deadline(escalation)
     escalation.save()
-    record_change(escalation, actor=actor, action="escalation.acknowledged", before=before,
+    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_ACKNOWLEDGED, before=before,
                   event="escalation.acknowledged", event_extra={"acknowledged_by": actor.actor_label})
     return escalation
 
@@ -528,7 +529,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
         event = "escalation.approval_recorded"
     refresh_next_deadline(escalation)
     escalation.save()
-    record_change(escalation, actor=actor, action="decision.recorded", before=before, event=event,
+    record_change(escalation, actor=actor, action=AuditAction.DECISION_RECORDED, before=before, event=event,
                   details={"decision": decision_data, "otp_method": verified.method},
                   event_extra={"decision": decision_data, "stage_completed": outcome.stage_completed})
     return escalation
@@ -556,7 +557,7 @@ def escalation_cancel(*, actor: Actor, escalation: Escalation | str, reason: str
     approval_close(request=escalation.approval, status=ApprovalRequest.Status.CANCELLED)
     close(escalation, EscalationStatus.CANCELLED, timezone.now())
     escalation.save()
-    record_change(escalation, actor=actor, action="escalation.cancelled", before=before,
+    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CANCELLED, before=before,
                   event="escalation.cancelled", details={"reason": reason}, event_extra={"reason": reason})
     return escalation
 
@@ -575,6 +576,6 @@ def escalation_record_execution(*, actor: Actor, escalation: Escalation | str, r
     escalation.status = EscalationStatus.EXECUTED
     escalation.executed_at, escalation.execution_result = timezone.now(), result
     escalation.save()
-    record_change(escalation, actor=actor, action="escalation.executed", before=before, event="escalation.executed",
+    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_EXECUTED, before=before, event="escalation.executed",
                   details={"result": result}, event_extra={"execution_result": result})
     return escalation

@@ -11,6 +11,7 @@ from accounts.actors import Actor
 from accounts.challenges import challenge_create
 from accounts.models import OtpChallenge, StepUpState
 from accounts.roles import Capability
+from audit.actions import AuditAction
 from audit.services import audit_record
 from notifications.services import message_send
 from trustguard.errors import Conflict, TooManyRequests, ValidationFailed
@@ -69,6 +70,6 @@ def otp_challenge_send(*, actor: Actor, escalation: Escalation, channel: str) ->
               f"({escalation.source_entity_id}) and expires in {minutes} minutes. Never share it."),
         purpose="otp_challenge", to_user_id=user.pk, sensitive=True, valid_until=challenge.expires_at,
     )
-    audit_record(tenant_id=actor.tenant.pk, action="otp.challenge_sent", actor=actor, target_type="escalation",
+    audit_record(tenant_id=actor.tenant.pk, action=AuditAction.OTP_CHALLENGE_SENT, actor=actor, target_type="escalation",
                  target_id=escalation.pk, details={"channel": channel, "challenge": str(challenge.id)})
     return challenge

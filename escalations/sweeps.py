@@ -41,6 +41,7 @@ from accounts.models import Tenant
 from accounts.selectors import role_has_active_member
 from approvals.models import ApprovalRequest
 from approvals.services import approval_close_many, approval_stages_reassign
+from audit.actions import AuditAction
 from audit.services import AuditEntry, audit_record_many
 from notifications.services import EventSpec, event_emit_many
 from trustguard.bulk import select_rows, update_rows
@@ -244,7 +245,7 @@ def _wake(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
         escalation.ack_due_at = now + _ack_sla(escalation)
         escalation.reminder_sent_at = escalation.top_alerted_at = None
         refresh_next_deadline(escalation)
-        chunk.change(escalation, before=before, action="escalation.resumed", event=EVENT_RESUMED,
+        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_RESUMED, event=EVENT_RESUMED,
                      changed=("status", "defer_until", "deferred_at", "expires_at", "ack_due_at", "reminder_sent_at",
                               "top_alerted_at", "next_deadline_at"),
                      details={"deferred_until": deferred_until}, event_extra={"deferred_until": deferred_until})
@@ -276,12 +277,12 @@ def _expire(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
         changed = ("status", "closed_at", "decided_at", "defer_until", "deferred_at", "next_deadline_at")
         if outcome == ExpiryOutcome.REJECT:
             close(escalation, EscalationStatus.REJECTED, now)
-            chunk.change(escalation, before=before, action="escalation.rejected", event="escalation.rejected",
+            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REJECTED, event="escalation.rejected",
                          changed=changed, details=details, event_extra={"reason": "expired"})
             result.rejected_on_expiry += 1
         else:
             close(escalation, EscalationStatus.EXPIRED, now)
-            chunk.change(escalation, before=before, action="escalation.expired", event="escalation.expired",
+            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_EXPIRED, event="escalation.expired",
                          changed=changed, details=details, event_extra={"reason": "expired"})
             result.expired += 1
     return result
@@ -311,7 +312,7 @@ def _escalate(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
     for escalation in due:
         step = steps[escalation.pk]
         for role in step.skipped:
-            chunk.audit_only(escalation, action="escalation.ladder_level_skipped",
+            chunk.audit_only(escalation, action=AuditAction.ESCALATION_LADDER_LEVEL_SKIPPED,
                              details={"role": role, "reason": "no active member in the tenant",
                                       "from_role": escalation.assigned_role})
         result.levels_skipped += len(step.skipped)
@@ -319,7 +320,7 @@ def _escalate(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
         from_role, from_level, overdue_since = escalation.assigned_role, escalation.escalation_level, escalation.ack_due_at
         if step.role is None:
             escalation.top_alerted_at = now
-            chunk.change(escalation, before=before, action="escalation.sla_breached", event=EVENT_SLA_BREACHED,
+            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_SLA_BREACHED, event=EVENT_SLA_BREACHED,
                          changed=("top_alerted_at",),
                          details={"reason": step.top_reason, "ack_due_at": overdue_since},
                          event_extra={"reason": step.top_reason, "overdue_since": overdue_since})
@@ -338,7 +339,7 @@ def _escalate(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
         moved = {"from_role": from_role, "from_level": from_level, "to_role": escalation.assigned_role,
                  "to_level": escalation.escalation_level, "skipped_roles": list(step.skipped),
                  "overdue_since": overdue_since}
-        chunk.change(escalation, before=before, action="escalation.escalated", event="escalation.escalated",
+        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_ESCALATED, event="escalation.escalated",
                      changed=("escalation_level", "assigned_role", "current_stage", "approvals_required",
                               "approvals_received", "ack_due_at", "reminder_sent_at", "next_deadline_at"),
                      details=moved, event_extra=moved)
@@ -378,7 +379,7 @@ def _remind(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
             continue
         before = audit_state(escalation)
         escalation.reminder_sent_at = now
-        chunk.change(escalation, before=before, action="escalation.reminder_sent", event=EVENT_REMINDER,
+        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REMINDER_SENT, event=EVENT_REMINDER,
                      changed=("reminder_sent_at",), details={"ack_due_at": due_at},
                      event_extra={"ack_due_at": due_at, "level": escalation.escalation_level})
         result.reminders += 1

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import SystemActor, audit_record
 
 from .models import Channel, Delivery, DeliveryStatus, Message, OutboxEvent
@@ -70,7 +71,7 @@ def notifications_purge(*, before: datetime | None = None, batch: int = BATCH) -
     purged = Purged(deliveries, messages, events)
     if purged.total:
         with transaction.atomic():
-            audit_record(tenant_id=None, action="notifications.purged", actor=SystemActor("notifications.purge"),
+            audit_record(tenant_id=None, action=AuditAction.NOTIFICATIONS_PURGED, actor=SystemActor("notifications.purge"),
                          target_type="outbox", target_id="*",
                          details={"before": cutoff.isoformat(), "deliveries": deliveries, "messages": messages,
                                   "events": events})

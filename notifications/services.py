@@ -40,6 +40,7 @@ from django.template import Engine, Template
 from django.template.exceptions import TemplateDoesNotExist
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import AuditActor, audit_record
 from trustguard.broker import broker_publish, broker_publish_one
 from trustguard.bulk import bulk_insert_columns, copy_rows
@@ -722,7 +723,7 @@ def delivery_replay(*, delivery_id: int, actor: AuditActor, tenant_id: int | Non
         delivery.status, delivery.attempts, delivery.dead_at = DeliveryStatus.PENDING, 0, None
         delivery.next_attempt_at, delivery.replays = timezone.now(), delivery.replays + 1
         delivery.save()
-        audit_record(tenant_id=delivery.tenant_id, action="delivery.replayed", actor=actor, target_type="delivery",
+        audit_record(tenant_id=delivery.tenant_id, action=AuditAction.DELIVERY_REPLAYED, actor=actor, target_type="delivery",
                      target_id=delivery.pk, details={"kind": delivery.kind, "replays": delivery.replays,
                                                      "last_error": delivery.last_error[:500]})
         transaction.on_commit(lambda: kick_deliveries([delivery.pk]))
@@ -774,7 +775,7 @@ def webhook_endpoint_create(*, tenant_id: int, actor: AuditActor, url: str, even
         endpoint = WebhookEndpoint.objects.create(
             tenant_id=tenant_id, url=url, event_types=types, description=description[:200],
             secret_encrypted=encrypt(secret), secret_prefix=secret[:12])
-        audit_record(tenant_id=tenant_id, action="webhook.created", actor=actor, target_type="webhook_endpoint",
+        audit_record(tenant_id=tenant_id, action=AuditAction.WEBHOOK_CREATED, actor=actor, target_type="webhook_endpoint",
                      target_id=endpoint.pk, after={"url": url, "event_types": types})
     return endpoint, secret
 
@@ -807,7 +808,7 @@ def webhook_endpoint_rotate_secret(*, tenant_id: int, actor: AuditActor, endpoin
         # themselves are excluded from history, so no copy of either secret lands there, encrypted or not.
         endpoint._change_reason = "signing secret rotated"  # type: ignore[attr-defined]
         endpoint.save()
-        audit_record(tenant_id=tenant_id, action="webhook.secret_rotated", actor=actor,
+        audit_record(tenant_id=tenant_id, action=AuditAction.WEBHOOK_SECRET_ROTATED, actor=actor,
                      target_type="webhook_endpoint", target_id=endpoint.pk)
     return endpoint, secret
 
@@ -818,7 +819,7 @@ def webhook_endpoint_delete(*, tenant_id: int, actor: AuditActor, endpoint_id: o
         endpoint = _locked_endpoint(tenant_id, endpoint_id)
         endpoint.is_active, endpoint.deleted_at = False, timezone.now()
         endpoint.save(update_fields=["is_active", "deleted_at"])
-        audit_record(tenant_id=tenant_id, action="webhook.deleted", actor=actor, target_type="webhook_endpoint",
+        audit_record(tenant_id=tenant_id, action=AuditAction.WEBHOOK_DELETED, actor=actor, target_type="webhook_endpoint",
                      target_id=endpoint.pk, before={"url": endpoint.url, "event_types": endpoint.event_types})
 
 

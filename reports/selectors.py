@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from approvals.models import Decision
+from audit.actions import AuditAction
 from audit.models import AuditEvent
 from escalations.models import OPEN_STATUSES, Escalation, EscalationStatus
 
@@ -28,9 +29,9 @@ from .dbfuncs import PercentileCont, Seconds, UuidText
 # Written by the deadline sweep (escalations.sweeps) for each missed acknowledgement deadline:
 # "escalated" when the case moves one step up the ladder, "sla_breached" when it is already at
 # the top (an alert, once per breach). Both carry the state that missed the deadline in `before`.
-ACTION_ACKNOWLEDGED = "escalation.acknowledged"
-ACTION_ESCALATED = "escalation.escalated"
-ACTION_SLA_BREACHED = "escalation.sla_breached"
+ACTION_ACKNOWLEDGED = AuditAction.ESCALATION_ACKNOWLEDGED
+ACTION_ESCALATED = AuditAction.ESCALATION_ESCALATED
+ACTION_SLA_BREACHED = AuditAction.ESCALATION_SLA_BREACHED
 APPROVED_STATUSES = (EscalationStatus.APPROVED, EscalationStatus.EXECUTED)
 PERCENTILES = {"median_seconds": 0.5, "p90_seconds": 0.9}
 BOTTLENECK_COUNT = 3

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.roles import Capability
+from audit.actions import AuditAction
 from audit.services import audit_record
 from trustguard import metrics
 from trustguard.broker import broker_publish, broker_publish_one
@@ -46,7 +47,7 @@ def require_capability(actor: Actor, capability: str) -> None:
 def export_download_record(*, actor: Actor, dataset: str, fmt: str, filters: ExportFilters) -> None:
     """Authorise and audit a direct download (the stream itself runs after this commits)."""
     require_capability(actor, Capability.AUDIT_EXPORT)
-    audit_record(tenant_id=actor.tenant.pk, action="export.downloaded", actor=actor, target_type="export",
+    audit_record(tenant_id=actor.tenant.pk, action=AuditAction.EXPORT_DOWNLOADED, actor=actor, target_type="export",
                  target_id=f"{dataset}.{fmt}", details={"dataset": dataset, "format": fmt, "filters": filters.as_json(),
                                                         "mode": "direct"})
     metrics.EXPORTS.labels(dataset=dataset, format=fmt, mode="direct").inc()
@@ -61,7 +62,7 @@ def export_job_create(*, actor: Actor, dataset: str, fmt: str, filters: ExportFi
     job = ExportJob.objects.create(tenant=actor.tenant, requested_by_user=actor.user,
                                    requested_by_label=actor.actor_label, dataset=dataset, format=fmt,
                                    filters=filters.as_json())
-    audit_record(tenant_id=actor.tenant.pk, action="export.requested", actor=actor, target_type="export_job",
+    audit_record(tenant_id=actor.tenant.pk, action=AuditAction.EXPORT_REQUESTED, actor=actor, target_type="export_job",
                  target_id=job.pk, details={"dataset": dataset, "format": fmt, "filters": job.filters})
     # Best-effort: if the broker is down the job waits as a queued row for reports.kick_queued_exports.
     transaction.on_commit(lambda: broker_publish_one(EXPORT_TASK, str(job.pk)))
@@ -90,7 +91,7 @@ def export_job_file_open(*, actor: Actor, job_id: Any) -> tuple[ExportJob, Path]
     path = export_file_path(job)
     if not path.is_file():
         raise NotFound("the export file has been removed (exports are kept for a limited time)", slug="export-gone")
-    audit_record(tenant_id=actor.tenant.pk, action="export.downloaded", actor=actor, target_type="export_job",
+    audit_record(tenant_id=actor.tenant.pk, action=AuditAction.EXPORT_DOWNLOADED, actor=actor, target_type="export_job",
                  target_id=job.pk, details={"dataset": job.dataset, "format": job.format, "mode": "job"})
     return job, path
 
@@ -142,7 +143,7 @@ def export_job_run(*, job_id: Any) -> ExportJob | None:
         ExportJob.objects.filter(pk=job.pk).update(
             status=ExportJob.Status.DONE, rows_done=rows, rows_total=rows, file_name=file_name,
             file_size=(folder / file_name).stat().st_size, finished_at=timezone.now())
-        audit_record(tenant_id=job.tenant_id, action="export.completed",
+        audit_record(tenant_id=job.tenant_id, action=AuditAction.EXPORT_COMPLETED,
                      actor=Actor.for_system(job.tenant, "export"), target_type="export_job", target_id=job.pk,
                      details={"dataset": job.dataset, "format": job.format, "rows": rows})
     metrics.EXPORTS.labels(dataset=job.dataset, format=job.format, mode="job").inc()
@@ -185,6 +186,6 @@ def escalation_report_record(*, actor: Actor, escalation_id: Any) -> Any:
     escalation = Escalation.objects.select_related("tenant").filter(pk=escalation_id, tenant=actor.tenant).first()
     if escalation is None:
         raise NotFound("no such escalation")
-    audit_record(tenant_id=actor.tenant.pk, action="escalation.report_generated", actor=actor,
+    audit_record(tenant_id=actor.tenant.pk, action=AuditAction.ESCALATION_REPORT_GENERATED, actor=actor,
                  target_type="escalation", target_id=escalation.pk, details={"format": "pdf"})
     return escalation

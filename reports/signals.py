@@ -16,6 +16,7 @@ from django.apps import apps
 from django.db import transaction
 from django.db.models.signals import post_save
 
+from audit.actions import AuditAction
 from audit.models import AuditEvent
 from audit.services import RecordedEvent
 from audit.signals import audit_events_recorded
@@ -27,12 +28,13 @@ from . import health_checks
 # audit_record sends model instances; the sweeps' batch writer (audit_record_many) sends RecordedEvent tuples.
 Event = AuditEvent | RecordedEvent
 
-ACTION_ESCALATED = "escalation.escalated"
-ACTION_SLA_BREACHED = "escalation.sla_breached"
+ACTION_ESCALATED = AuditAction.ESCALATION_ESCALATED
+ACTION_SLA_BREACHED = AuditAction.ESCALATION_SLA_BREACHED
 FINAL_FROM_DECISION = {"approved", "rejected"}
-CLOSING_ACTIONS = {"escalation.cancelled": "cancelled", "escalation.expired": "expired",
-                   "escalation.executed": "executed"}
-OTP_FAILURE_ACTIONS = {"otp.failed": "wrong_code", "otp.replay_refused": "replay", "otp.locked_out": "locked_out"}
+CLOSING_ACTIONS: dict[str, str] = {AuditAction.ESCALATION_CANCELLED: "cancelled", AuditAction.ESCALATION_EXPIRED: "expired",
+                   AuditAction.ESCALATION_EXECUTED: "executed"}
+OTP_FAILURE_ACTIONS: dict[str, str] = {AuditAction.OTP_FAILED: "wrong_code", AuditAction.OTP_REPLAY_REFUSED: "replay",
+                       AuditAction.OTP_LOCKED_OUT: "locked_out"}
 
 
 def _state(event: Event, key: str) -> Any:
@@ -57,20 +59,20 @@ def _observe_decision_time(event: Event) -> None:
 def count_audit_event(event: Event) -> None:
     """Map one committed audit event to the counters it stands for."""
     action, details = event.action, event.details or {}
-    if action == "escalation.created":
+    if action == AuditAction.ESCALATION_CREATED:
         metrics.ESCALATIONS_CREATED.labels(type=str(details.get("type", ""))).inc()
-    elif action == "decision.recorded":
+    elif action == AuditAction.DECISION_RECORDED:
         decision = details.get("decision") or {}
         metrics.DECISIONS.labels(decision=str(decision.get("decision", "")), role=str(decision.get("role", ""))).inc()
         status = (event.after or {}).get("status")
         if status in FINAL_FROM_DECISION:
             metrics.ESCALATIONS_CLOSED.labels(outcome=status).inc()
             _observe_decision_time(event)
-    elif action == "escalation.approved" and details.get("auto_approved"):
+    elif action == AuditAction.ESCALATION_APPROVED and details.get("auto_approved"):
         metrics.ESCALATIONS_CLOSED.labels(outcome="auto_approved").inc()
     elif action in CLOSING_ACTIONS:
         metrics.ESCALATIONS_CLOSED.labels(outcome=CLOSING_ACTIONS[action]).inc()
-    elif action == "escalation.rejected" and details.get("reason") == "expired":
+    elif action == AuditAction.ESCALATION_REJECTED and details.get("reason") == "expired":
         metrics.ESCALATIONS_CLOSED.labels(outcome="rejected_on_expiry").inc()
     elif action in (ACTION_ESCALATED, ACTION_SLA_BREACHED):
         _count_breaches(action, *_breach_labels(event))

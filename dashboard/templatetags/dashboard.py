@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.roles import role_label
+from audit.actions import action_label as audit_action_label
 from trustguard.logging import mask_email, mask_phone
 from trustguard.money import format_money
 
@@ -209,30 +210,10 @@ def render_value(value: Any, depth: int = 0) -> SafeString:
     return escape(value)
 
 
-_ACTION_LABELS = {
-    "escalation.created": "Created",
-    "escalation.acknowledged": "Acknowledged",
-    "escalation.escalated": "Escalated to the next level",
-    "escalation.reminded": "Reminder sent",
-    "escalation.approved": "Approved",
-    "escalation.rejected": "Rejected",
-    "escalation.deferred": "Deferred",
-    "escalation.resumed": "Back from deferral",
-    "escalation.expired": "Expired",
-    "escalation.cancelled": "Cancelled",
-    "escalation.executed": "Executed",
-    "decision.recorded": "Decision recorded",
-    "otp.failed": "Wrong one-time code",
-    "otp.replay_refused": "Reused one-time code refused",
-    "otp.locked_out": "Locked out after wrong codes",
-    "otp.challenge_sent": "One-time code sent",
-}
-
-
 @register.filter
 def action_label(action: str) -> str:
-    """An audit action in words ("decision.recorded" -> "Decision recorded")."""
-    return _ACTION_LABELS.get(action) or humanize_key(action.split(".", 1)[-1].replace(".", " "))
+    """An audit action in words ("decision.recorded" -> "Decision recorded"): its label in the catalogue."""
+    return audit_action_label(action)
 
 
 _DECIDED = {"approve": "Approved", "reject": "Rejected", "defer": "Deferred"}

@@ -31,6 +31,7 @@ from django.utils import timezone
 from accounts import services as accounts_services
 from accounts.actors import Actor
 from accounts.models import ApiKey, Membership, User
+from audit.actions import AuditAction
 from audit.alerts import chain_break_alert
 from audit.models import AuditEvent
 from audit.retention import retention_apply
@@ -371,5 +372,7 @@ def test_a_state_changing_service_writes_its_audit_event(service, demo, vendor, 
 
     recorded = set(AuditEvent.objects.filter(id__gt=last_id).values_list("action", flat=True))
     assert expected <= recorded, f"{service} did not record {sorted(expected - recorded)}"
+    catalogue = {action.value for action in AuditAction}
+    assert recorded <= catalogue, f"{service} wrote actions the catalogue lacks: {sorted(recorded - catalogue)}"
     broken = [r.describe() for r in verify_chains(all_chain_keys()) if not r.ok]
     assert broken == [], f"{service} left a chain that does not verify"

@@ -1,0 +1,79 @@
+"""The catalogue of audit actions: every action any app writes, with its label in words.
+
+The value is what the chain stores and hashes, and what GET /audit returns as `action`: never change a
+value (old events keep theirs; the chain would no longer verify against a renamed one). Add a member for a
+new action; the dashboard, the admin and anything else that shows an action to a person reads its label here.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AuditAction(models.TextChoices):
+    # Escalations: the case's lifecycle (services and sweeps).
+    ESCALATION_CREATED = "escalation.created", "Created"
+    ESCALATION_APPROVED = "escalation.approved", "Approved"  # approved on creation (an auto-approve rule)
+    ESCALATION_ACKNOWLEDGED = "escalation.acknowledged", "Acknowledged"
+    DECISION_RECORDED = "decision.recorded", "Decision recorded"
+    ESCALATION_CANCELLED = "escalation.cancelled", "Cancelled"
+    ESCALATION_EXECUTED = "escalation.executed", "Executed"
+    ESCALATION_RESUMED = "escalation.resumed", "Back from deferral"
+    ESCALATION_REJECTED = "escalation.rejected", "Rejected"  # rejected when it expired (policy on expiry)
+    ESCALATION_EXPIRED = "escalation.expired", "Expired"
+    ESCALATION_ESCALATED = "escalation.escalated", "Escalated to the next level"
+    ESCALATION_LADDER_LEVEL_SKIPPED = "escalation.ladder_level_skipped", "Ladder level skipped"
+    ESCALATION_SLA_BREACHED = "escalation.sla_breached", "Sla breached"
+    ESCALATION_REMINDER_SENT = "escalation.reminder_sent", "Reminder sent"
+    ESCALATION_REPORT_GENERATED = "escalation.report_generated", "Report generated"
+    POLICY_CHANGED = "policy.changed", "Policy changed"
+    TRIGGER_RULE_CHANGED = "trigger_rule.changed", "Trigger rule changed"
+
+    # Step-up: second-factor codes.
+    OTP_CHALLENGE_SENT = "otp.challenge_sent", "One-time code sent"
+    OTP_FAILED = "otp.failed", "Wrong one-time code"
+    OTP_REPLAY_REFUSED = "otp.replay_refused", "Reused one-time code refused"
+    OTP_LOCKED_OUT = "otp.locked_out", "Locked out after wrong codes"
+    TOTP_ENROLLED = "totp.enrolled", "Authenticator enrolled"
+    TOTP_RESET = "totp.reset", "Authenticator reset"
+
+    # Accounts: sign-in, tenants, people, capabilities, credentials.
+    LOGIN_SUCCEEDED = "login.succeeded", "Signed in"
+    LOGIN_FAILED = "login.failed", "Sign-in failed"
+    LOGIN_LOCKED_OUT = "login.locked_out", "Sign-in locked out"
+    TENANT_CREATED = "tenant.created", "Tenant created"
+    TENANT_CHANGED = "tenant.changed", "Tenant changed"
+    CAPABILITY_GRANTED = "capability.granted", "Capability granted"
+    CAPABILITY_REVOKED = "capability.revoked", "Capability revoked"
+    MEMBERSHIP_ADDED = "membership.added", "Membership added"
+    MEMBERSHIP_DEACTIVATED = "membership.deactivated", "Membership deactivated"
+    CREDENTIAL_CREATED = "credential.created", "Credential created"
+    CREDENTIAL_REVOKED = "credential.revoked", "Credential revoked"
+    CREDENTIAL_RESTORED = "credential.restored", "Credential restored"
+
+    # Notifications: webhooks, deliveries, purges.
+    WEBHOOK_CREATED = "webhook.created", "Webhook created"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
+    WEBHOOK_DELETED = "webhook.deleted", "Webhook deleted"
+    DELIVERY_REPLAYED = "delivery.replayed", "Delivery replayed"
+    NOTIFICATIONS_PURGED = "notifications.purged", "Notifications purged"
+
+    # Reports: exports.
+    EXPORT_REQUESTED = "export.requested", "Export requested"
+    EXPORT_COMPLETED = "export.completed", "Export completed"
+    EXPORT_DOWNLOADED = "export.downloaded", "Export downloaded"
+
+    # The audit trail itself: verification, anchors, retention, keys.
+    AUDIT_CHAINS_ANCHORED = "audit.chains_anchored", "Chains anchored"
+    AUDIT_ANCHORS_SET_ASIDE = "audit.anchors_set_aside", "Anchors set aside"
+    AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Chain broken"
+    AUDIT_CHAIN_KEYED = "audit.chain_keyed", "Chain keyed"
+    AUDIT_PRUNED = "audit.pruned", "Events pruned"
+
+
+def action_label(action: str) -> str:
+    """An action in words: its catalogue label; one it lacks (an older release's) from its name."""
+    try:
+        return str(AuditAction(action).label)
+    except ValueError:
+        return action.split(".", 1)[-1].replace(".", " ").replace("_", " ").strip().capitalize()
