@@ -11,7 +11,7 @@ from django.db import transaction
 
 from audit.actions import AuditAction, action_label
 from audit.models import AuditEvent
-from escalations.templatetags.dashboard import action_label as dashboard_action_label
+from dashboard.templatetags.dashboard import action_label as dashboard_action_label
 
 PRODUCT_APPS = ("accounts", "approvals", "audit", "dashboard", "escalations", "notifications", "reports", "privacy",
                 "trustguard")
