@@ -46,13 +46,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from notifications.outbox import catalogue
+
 from .common import Result
 
 GOAL_RATE = 5_000.0
 GOAL_FRACTION = 0.80
 ROOT = Path(__file__).resolve().parents[1]
-WEBHOOK_ONLY = ("escalation.acknowledged", "escalation.approval_recorded", "escalation.executed")
-LIFECYCLE = ("escalation.created", "escalation.acknowledged", "escalation.approved")
+WEBHOOK_ONLY = (catalogue.ESCALATION_ACKNOWLEDGED.type, catalogue.ESCALATION_APPROVAL_RECORDED.type,
+                catalogue.ESCALATION_EXECUTED.type)
+LIFECYCLE = (catalogue.ESCALATION_CREATED.type, catalogue.ESCALATION_ACKNOWLEDGED.type, catalogue.ESCALATION_APPROVED.type)
 
 
 # --- the receiver ---------------------------------------------------------------------------------
@@ -174,8 +177,9 @@ def seed_events(s: Setup, cases: int, types: tuple[str, ...]) -> tuple[int, int]
         for escalation in escalations:
             base = to_jsonable(event_data(escalation))
             for type_ in types:
-                status = {"escalation.acknowledged": "acknowledged", "escalation.approved": "approved",
-                          "escalation.executed": "executed"}.get(type_, "pending")
+                status = {catalogue.ESCALATION_ACKNOWLEDGED.type: "acknowledged",
+                          catalogue.ESCALATION_APPROVED.type: "approved",
+                          catalogue.ESCALATION_EXECUTED.type: "executed"}.get(type_, "pending")
                 rows.append(OutboxEvent(tenant_id=s.tenant_id, type=type_, aggregate_type="escalation",
                                         aggregate_id=str(escalation.pk), data={**base, "status": status},
                                         occurred_at=now))
@@ -341,7 +345,7 @@ def _e2e_once(s: Setup, receiver: Receiver, workers: list[subprocess.Popen[bytes
     from notifications.models import Delivery, DeliveryStatus
     from trustguard.celery import app
 
-    first, last = seed_events(s, events, ("escalation.acknowledged",))
+    first, last = seed_events(s, events, (catalogue.ESCALATION_ACKNOWLEDGED.type,))
     assert last - first + 1 == events
     receiver.latency = latency
     receiver.reset()

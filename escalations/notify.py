@@ -27,6 +27,7 @@ from accounts.roles import role_label
 from accounts.selectors import role_members
 from approvals.models import Decision
 from notifications.models import OutboxEvent
+from notifications.outbox import catalogue
 from notifications.registry import Recipient
 from trustguard.links import case_url
 from trustguard.money import format_money
@@ -35,20 +36,21 @@ from .models import Escalation
 
 # reminder, sla_breached (overdue at the top of the ladder) and resumed (a deferral ran out) come from
 # the deadline sweeps.
-APPROVER_EVENTS = {"escalation.created", "escalation.escalated", "escalation.reminder", "escalation.sla_breached",
-                   "escalation.resumed"}
+APPROVER_EVENTS = {catalogue.ESCALATION_CREATED.type, catalogue.ESCALATION_ESCALATED.type, catalogue.ESCALATION_REMINDER.type,
+                   catalogue.ESCALATION_SLA_BREACHED.type, catalogue.ESCALATION_RESUMED.type}
 # A decision that completed a stage and opened the next one: the next stage's approvers are asked.
-STAGE_OPENED = "escalation.approval_recorded"
-REQUESTER_EVENTS = {"escalation.approved", "escalation.rejected", "escalation.deferred", "escalation.expired",
-                    "escalation.cancelled"}
-CUSTOMER_EVENTS = {"escalation.created", "escalation.approved", "escalation.rejected", "escalation.expired",
-                   "escalation.cancelled"}
-CLOSING_EVENTS = {"escalation.approved", "escalation.rejected", "escalation.expired", "escalation.cancelled"}
+STAGE_OPENED = catalogue.ESCALATION_APPROVAL_RECORDED.type
+REQUESTER_EVENTS = {catalogue.ESCALATION_APPROVED.type, catalogue.ESCALATION_REJECTED.type, catalogue.ESCALATION_DEFERRED.type,
+                    catalogue.ESCALATION_EXPIRED.type, catalogue.ESCALATION_CANCELLED.type}
+CUSTOMER_EVENTS = {catalogue.ESCALATION_CREATED.type, catalogue.ESCALATION_APPROVED.type, catalogue.ESCALATION_REJECTED.type,
+                   catalogue.ESCALATION_EXPIRED.type, catalogue.ESCALATION_CANCELLED.type}
+CLOSING_EVENTS = {catalogue.ESCALATION_APPROVED.type, catalogue.ESCALATION_REJECTED.type, catalogue.ESCALATION_EXPIRED.type,
+                  catalogue.ESCALATION_CANCELLED.type}
 CUSTOMER_CHANNELS = ("email", "sms")
 # The customer's outcome wording when the tenant sets none (Tenant.customer_*_text).
 DEFAULT_CUSTOMER_OUTCOME = {
-    "escalation.approved": "Your {entity_type} {entity_id} has been approved.",
-    "escalation.rejected": "Your {entity_type} {entity_id} has been rejected.",
+    catalogue.ESCALATION_APPROVED.type: "Your {entity_type} {entity_id} has been approved.",
+    catalogue.ESCALATION_REJECTED.type: "Your {entity_type} {entity_id} has been rejected.",
 }
 
 
@@ -169,8 +171,8 @@ def requester_name(escalation: Escalation) -> str:
 def _customer_outcome(escalation: Escalation, event_type: str) -> str:
     """The tenant's wording for an approved or rejected outcome ({entity_type}, {entity_id} filled in)."""
     tenant = escalation.tenant
-    custom = {"escalation.approved": tenant.customer_approved_text,
-              "escalation.rejected": tenant.customer_rejected_text}.get(event_type, "")
+    custom = {catalogue.ESCALATION_APPROVED.type: tenant.customer_approved_text,
+              catalogue.ESCALATION_REJECTED.type: tenant.customer_rejected_text}.get(event_type, "")
     wording = custom.strip() or DEFAULT_CUSTOMER_OUTCOME.get(event_type, "")
     # Plain replacement, not str.format: the tenant's text may hold braces of its own.
     return (wording.replace("{entity_type}", escalation.source_entity_type)
@@ -210,7 +212,7 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         "escalation_level": data.get("escalation_level"), "expires_at": expires_at,
         "ack_due_at": parse_datetime(data["ack_due_at"]) if data.get("ack_due_at") else None,
         "defer_until": parse_datetime(data["defer_until"]) if data.get("defer_until") else None,
-        "cancel_reason": data.get("reason") if event.type == "escalation.cancelled" else "",
+        "cancel_reason": data.get("reason") if event.type == catalogue.ESCALATION_CANCELLED.type else "",
     }
     links = {"escalation": str(escalation.pk), "event": event.type, "url": staff_context["url"]}
     out: list[Recipient] = []
@@ -232,7 +234,7 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
 
     contact = escalation.contact if isinstance(escalation.contact, dict) else {}
     tell_customer = (event.type in CUSTOMER_EVENTS and (contact.get("email") or contact.get("phone"))
-                     and (event.type != "escalation.created" or status == "pending"))
+                     and (event.type != catalogue.ESCALATION_CREATED.type or status == "pending"))
     customer_channels = tuple(c for c in CUSTOMER_CHANNELS if c in channels)
     if tell_customer and customer_channels:
         # A third party: only what they need (their own reference, the wait, the outcome), no internal detail.

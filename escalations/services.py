@@ -35,7 +35,9 @@ from approvals.services import (
 )
 from audit.actions import AuditAction
 from audit.services import audit_record
-from notifications.services import event_emit
+from notifications.outbox import catalogue as events
+from notifications.outbox.catalogue import EventKind
+from notifications.outbox.emit import event_emit
 from trustguard.errors import Conflict, DomainError, NotFound, PermissionDenied, Unprocessable, ValidationFailed
 from trustguard.jsonutil import canonical_json
 from trustguard.phones import normalize_phone
@@ -138,12 +140,12 @@ def event_data(escalation: Escalation | SweptEscalation, **extra: Any) -> dict[s
 
 
 def record_change(escalation: Escalation, *, actor: Actor, action: str, before: dict[str, Any] | None,
-                  event: str | None = None, details: dict[str, Any] | None = None,
+                  event: EventKind[Any] | None = None, details: dict[str, Any] | None = None,
                   event_extra: dict[str, Any] | None = None) -> None:
     """Write the outbox event (if any) and the audit event of one change, in the caller's transaction."""
-    if event:
-        event_emit(tenant_id=escalation.tenant_id, type=event, aggregate_type="escalation",
-                   aggregate_id=escalation.pk, data=event_data(escalation, **(event_extra or {})))
+    if event is not None:
+        event_emit(event(tenant_id=escalation.tenant_id, aggregate_id=escalation.pk,
+                         data=event_data(escalation, **(event_extra or {}))))
     audit_record(tenant_id=escalation.tenant_id, action=action, actor=actor, target_type="escalation",
                  target_id=escalation.pk, before=before, after=audit_state(escalation), details=details)
 
@@ -395,10 +397,10 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
         open_for_acknowledgement(escalation, now)
         refresh_next_deadline(escalation)
     escalation.save(force_insert=True)
-    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None, event="escalation.created",
+    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None, event=events.ESCALATION_CREATED,
                   details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})
     if escalation.status == EscalationStatus.APPROVED:
-        record_change(escalation, actor=actor, action=AuditAction.ESCALATION_APPROVED, before=None, event="escalation.approved",
+        record_change(escalation, actor=actor, action=AuditAction.ESCALATION_APPROVED, before=None, event=events.ESCALATION_APPROVED,
                       details={"auto_approved": True}, event_extra={"auto_approved": True})
     return escalation
 
@@ -441,7 +443,7 @@ def _acknowledge(*, actor: Actor, escalation: Escalation | str) -> Escalation | 
     refresh_next_deadline(escalation)
     escalation.save()
     record_change(escalation, actor=actor, action=AuditAction.ESCALATION_ACKNOWLEDGED, before=before,
-                  event="escalation.acknowledged", event_extra={"acknowledged_by": actor.actor_label})
+                  event=events.ESCALATION_ACKNOWLEDGED, event_extra={"acknowledged_by": actor.actor_label})
     return escalation
 
 
@@ -502,12 +504,13 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     was_deferred = escalation.status == EscalationStatus.DEFERRED
     sync_from_approval(escalation, approval, outcome.opened_stage or stage)
 
+    event: EventKind[Any]
     if outcome.request_status == ApprovalRequest.Status.APPROVED:
         close(escalation, EscalationStatus.APPROVED, now)
-        event = "escalation.approved"
+        event = events.ESCALATION_APPROVED
     elif outcome.request_status == ApprovalRequest.Status.REJECTED:
         close(escalation, EscalationStatus.REJECTED, now)
-        event = "escalation.rejected"
+        event = events.ESCALATION_REJECTED
     elif record.decision == Decision.Kind.DEFER:
         if was_deferred:
             resume_from_deferral(escalation, now)  # a deferral of a deferral: the first one's sleep ends now
@@ -515,7 +518,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
         # time slept back); otherwise expires_at stands, and defer_until is before it (deferral_check).
         escalation.deferred_at = now if extends_expiry else None
         escalation.status, escalation.defer_until = EscalationStatus.DEFERRED, record.defer_until
-        event = "escalation.deferred"
+        event = events.ESCALATION_DEFERRED
         decision_data["extends_expiry"] = extends_expiry
     else:
         # A partial approval, or a stage completed and the next one opened.
@@ -526,7 +529,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
         elif was_deferred:
             escalation.status = EscalationStatus.PENDING
             escalation.ack_due_at = now + timedelta(seconds=escalation.policy_snapshot["ack_sla_seconds"])
-        event = "escalation.approval_recorded"
+        event = events.ESCALATION_APPROVAL_RECORDED
     refresh_next_deadline(escalation)
     escalation.save()
     record_change(escalation, actor=actor, action=AuditAction.DECISION_RECORDED, before=before, event=event,
@@ -558,7 +561,7 @@ def escalation_cancel(*, actor: Actor, escalation: Escalation | str, reason: str
     close(escalation, EscalationStatus.CANCELLED, timezone.now())
     escalation.save()
     record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CANCELLED, before=before,
-                  event="escalation.cancelled", details={"reason": reason}, event_extra={"reason": reason})
+                  event=events.ESCALATION_CANCELLED, details={"reason": reason}, event_extra={"reason": reason})
     return escalation
 
 
@@ -576,6 +579,6 @@ def escalation_record_execution(*, actor: Actor, escalation: Escalation | str, r
     escalation.status = EscalationStatus.EXECUTED
     escalation.executed_at, escalation.execution_result = timezone.now(), result
     escalation.save()
-    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_EXECUTED, before=before, event="escalation.executed",
+    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_EXECUTED, before=before, event=events.ESCALATION_EXECUTED,
                   details={"result": result}, event_extra={"execution_result": result})
     return escalation

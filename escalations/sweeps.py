@@ -43,7 +43,9 @@ from approvals.models import ApprovalRequest
 from approvals.services import approval_close_many, approval_stages_reassign
 from audit.actions import AuditAction
 from audit.services import AuditEntry, audit_record_many
-from notifications.services import EventSpec, event_emit_many
+from notifications.outbox import catalogue as events
+from notifications.outbox.catalogue import Event, EventKind
+from notifications.outbox.emit import event_emit
 from trustguard.bulk import select_rows, update_rows
 
 from .ladder import LadderStep, next_ladder_step
@@ -64,11 +66,6 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 2000  # rows per transaction: fewer commits (each waits for the WAL to reach disk), locks held < 1 s
 SYSTEM_JOB = "sla_sweep"
 REMINDER_AT = 0.75  # remind the assigned role once 75% of its acknowledgement window has passed
-
-# Events this module emits besides the contract's (.escalated, .expired, .rejected):
-EVENT_RESUMED = "escalation.resumed"  # a deferral ran out: pending again at the same stage
-EVENT_SLA_BREACHED = "escalation.sla_breached"  # overdue at the top of the ladder: alert, wait for a person
-EVENT_REMINDER = "escalation.reminder"  # 75% of the acknowledgement window has passed
 
 
 @dataclass
@@ -107,7 +104,7 @@ class _Chunk:
         self.now = now
         self.rows: list[SweptEscalation] = []
         self.fields: set[str] = {"updated_at"}
-        self.events: list[EventSpec] = []
+        self.events: list[Event] = []
         self.audits: list[AuditEntry] = []
         self._actors: dict[int, Actor] = {}
         self._members: dict[tuple[int, str], bool] = {}
@@ -142,12 +139,12 @@ class _Chunk:
                                       escalation.pk, None, None, details))
 
     def change(self, escalation: SweptEscalation, *, changed: Iterable[str], before: dict[str, Any], action: str,
-               event: str, details: dict[str, Any] | None = None, event_extra: dict[str, Any] | None = None) -> None:
+               event: EventKind[Any], details: dict[str, Any] | None = None, event_extra: dict[str, Any] | None = None) -> None:
         escalation.updated_at = self.now  # a bulk UPDATE applies no auto_now
         self.rows.append(escalation)
         self.fields.update(changed)
-        self.events.append(EventSpec(escalation.tenant_id, event, "escalation", escalation.pk,
-                                     event_data(escalation, **(event_extra or {}))))
+        self.events.append(event(tenant_id=escalation.tenant_id, aggregate_id=escalation.pk,
+                                 data=event_data(escalation, **(event_extra or {}))))
         self.audits.append(AuditEntry(escalation.tenant_id, action, self.actor(escalation.tenant), "escalation",
                                       escalation.pk, before, audit_state(escalation), details))
 
@@ -157,7 +154,7 @@ class _Chunk:
             fields = sorted(self.fields)
             values = attrgetter(*fields)
             update_rows(Escalation, fields, [(row.id, *values(row)) for row in self.rows])
-        event_emit_many(self.events)
+        event_emit(self.events)
         audit_record_many(self.audits)
 
 
@@ -245,7 +242,7 @@ def _wake(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
         escalation.ack_due_at = now + _ack_sla(escalation)
         escalation.reminder_sent_at = escalation.top_alerted_at = None
         refresh_next_deadline(escalation)
-        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_RESUMED, event=EVENT_RESUMED,
+        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_RESUMED, event=events.ESCALATION_RESUMED,
                      changed=("status", "defer_until", "deferred_at", "expires_at", "ack_due_at", "reminder_sent_at",
                               "top_alerted_at", "next_deadline_at"),
                      details={"deferred_until": deferred_until}, event_extra={"deferred_until": deferred_until})
@@ -277,12 +274,12 @@ def _expire(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
         changed = ("status", "closed_at", "decided_at", "defer_until", "deferred_at", "next_deadline_at")
         if outcome == ExpiryOutcome.REJECT:
             close(escalation, EscalationStatus.REJECTED, now)
-            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REJECTED, event="escalation.rejected",
+            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REJECTED, event=events.ESCALATION_REJECTED,
                          changed=changed, details=details, event_extra={"reason": "expired"})
             result.rejected_on_expiry += 1
         else:
             close(escalation, EscalationStatus.EXPIRED, now)
-            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_EXPIRED, event="escalation.expired",
+            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_EXPIRED, event=events.ESCALATION_EXPIRED,
                          changed=changed, details=details, event_extra={"reason": "expired"})
             result.expired += 1
     return result
@@ -320,7 +317,7 @@ def _escalate(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
         from_role, from_level, overdue_since = escalation.assigned_role, escalation.escalation_level, escalation.ack_due_at
         if step.role is None:
             escalation.top_alerted_at = now
-            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_SLA_BREACHED, event=EVENT_SLA_BREACHED,
+            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_SLA_BREACHED, event=events.ESCALATION_SLA_BREACHED,
                          changed=("top_alerted_at",),
                          details={"reason": step.top_reason, "ack_due_at": overdue_since},
                          event_extra={"reason": step.top_reason, "overdue_since": overdue_since})
@@ -339,7 +336,7 @@ def _escalate(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
         moved = {"from_role": from_role, "from_level": from_level, "to_role": escalation.assigned_role,
                  "to_level": escalation.escalation_level, "skipped_roles": list(step.skipped),
                  "overdue_since": overdue_since}
-        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_ESCALATED, event="escalation.escalated",
+        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_ESCALATED, event=events.ESCALATION_ESCALATED,
                      changed=("escalation_level", "assigned_role", "current_stage", "approvals_required",
                               "approvals_received", "ack_due_at", "reminder_sent_at", "next_deadline_at"),
                      details=moved, event_extra=moved)
@@ -379,7 +376,7 @@ def _remind(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
             continue
         before = audit_state(escalation)
         escalation.reminder_sent_at = now
-        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REMINDER_SENT, event=EVENT_REMINDER,
+        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REMINDER_SENT, event=events.ESCALATION_REMINDER,
                      changed=("reminder_sent_at",), details={"ack_due_at": due_at},
                      event_extra={"ack_due_at": due_at, "level": escalation.escalation_level})
         result.reminders += 1

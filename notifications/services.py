@@ -1,7 +1,7 @@
 """Outbox writes, the relay, deliveries (retries, dead letters, replay), messages and webhook endpoints.
 
 Delivery guarantees (see docs/WEBHOOKS.md):
-- An event row exists iff the business transaction commits (event_emit runs inside it).
+- An event row exists iff the business transaction commits (outbox.emit.event_emit runs inside it).
 - The relay claims and marks a batch of unrelayed rows with SKIP LOCKED and fans the batch out to
   its deliveries and messages in the same transaction (set-wise: a few statements per batch, not
   per event), so an event is fanned out exactly once. It has no high-water mark: a row that
@@ -42,12 +42,12 @@ from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.services import AuditActor, audit_record
-from trustguard.broker import broker_publish, broker_publish_one
-from trustguard.bulk import bulk_insert_columns, copy_rows
+from trustguard.broker import broker_publish
+from trustguard.bulk import bulk_insert_columns
 from trustguard.crypto import SecretUnreadable, decrypt, encrypt
 from trustguard.errors import Conflict, NotFound, ValidationFailed
-from trustguard.ids import uuid7, uuid7_many
-from trustguard.jsonutil import json_text, to_jsonable
+from trustguard.ids import uuid7
+from trustguard.jsonutil import to_jsonable
 from trustguard.locks import for_update
 from trustguard.logging import mask_pii
 
@@ -63,6 +63,8 @@ from .models import (
     OutboxEvent,
     WebhookEndpoint,
 )
+from .outbox import catalogue
+from .outbox.catalogue import subscribable
 from .registry import Recipient, closes_aggregate, recipients_for, recipients_for_many
 from .ssrf import TargetRefused, parse_url, resolve_target
 
@@ -74,33 +76,6 @@ MAX_EVENT_TYPES = 50
 
 
 # --- outbox ---------------------------------------------------------------------------------------
-
-def event_emit(*, tenant_id: int, type: str, aggregate_type: str, aggregate_id: object, data: dict[str, Any],
-               version: int = 1) -> OutboxEvent:
-    """Write one event in the current transaction; it exists iff the transaction commits.
-
-    After commit the relay is kicked; if the broker is down the kick is lost and the beat sweep
-    (notifications.relay_outbox) relays the row instead.
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("event_emit must run inside the transaction of the change it announces")
-    event = OutboxEvent.objects.create(
-        tenant_id=tenant_id,
-        type=type,
-        version=version,
-        aggregate_type=aggregate_type,
-        aggregate_id=str(aggregate_id),
-        data=to_jsonable(data),
-        occurred_at=timezone.now(),
-    )
-    transaction.on_commit(kick_relay)
-    return event
-
-
-def kick_relay() -> None:
-    """Ask a worker to relay now (best-effort: if the broker is down the relay_outbox sweep does it)."""
-    broker_publish_one("notifications.relay")
-
 
 def kick_deliveries(delivery_ids: Iterable[int]) -> None:
     """Queue the attempts of new or newly due deliveries, over one broker connection.
@@ -750,15 +725,14 @@ def endpoint_signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
 
 
 def _validate_event_types(event_types: Any) -> list[str]:
-    import re
-
+    """A list of catalogued event types, or prefixes of them with ".*" (notifications.outbox.catalogue)."""
     if event_types is None:
         return []
-    pattern = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(\.\*)?$")
     if not isinstance(event_types, list) or len(event_types) > MAX_EVENT_TYPES or not all(
-            isinstance(t, str) and len(t) <= 64 and pattern.match(t) for t in event_types):
-        raise ValidationFailed("event_types must be a list of event types such as escalation.approved or escalation.*",
-                               errors={"event_types": ["A list of event types (e.g. escalation.approved, escalation.*)."]})
+            isinstance(t, str) and len(t) <= 64 and subscribable(t) for t in event_types):
+        example = f"{catalogue.ESCALATION_APPROVED.type}, {catalogue.ESCALATION_APPROVED.aggregate_type}.*"
+        raise ValidationFailed(f"event_types must be a list of event types such as {example.replace(', ', ' or ')}",
+                               errors={"event_types": [f"A list of event types (e.g. {example})."]})
     return sorted(set(event_types))
 
 
@@ -855,35 +829,3 @@ def channel_preference_set(*, user_id: int, channel: str, enabled: bool) -> Chan
     preference, _ = ChannelPreference.objects.update_or_create(user_id=user_id, channel=channel,
                                                                defaults={"enabled": enabled})
     return preference
-
-
-class EventSpec(NamedTuple):
-    """One event for event_emit_many: the same fields event_emit takes."""
-
-    tenant_id: int
-    type: str
-    aggregate_type: str
-    aggregate_id: object
-    data: dict[str, Any]
-    version: int = 1
-
-
-_BATCH_FIELDS = ("event_id", "tenant_id", "type", "version", "aggregate_type", "aggregate_id", "data", "occurred_at")
-
-
-def event_emit_many(events: Sequence[EventSpec]) -> int:
-    """event_emit for a batch (sweeps): one row per event, written with COPY in the current transaction.
-
-    Each event's data is serialised once, as event_emit stores it (DjangoJSONEncoder); no model instances.
-    Returns how many rows were written (their ids are the database's).
-    """
-    if not events:
-        return 0
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("event_emit_many must run inside the transaction of the changes it announces")
-    now = timezone.now()
-    copy_rows(OutboxEvent, _BATCH_FIELDS, (
-        (event_id, e.tenant_id, e.type, e.version, e.aggregate_type, str(e.aggregate_id), json_text(e.data), now)
-        for event_id, e in zip(uuid7_many(len(events)), events, strict=True)))
-    transaction.on_commit(kick_relay)
-    return len(events)

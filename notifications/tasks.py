@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from . import services
+from .outbox.emit import kick_relay
 
 
 @shared_task(name="notifications.relay", ignore_result=True, acks_late=True)
@@ -14,7 +15,7 @@ def relay() -> int:
     if more:
         # A backlog (a sweep's burst): go on in a fresh task rather than wait for the beat sweep,
         # keeping each task short.
-        services.kick_relay()
+        kick_relay()
     return relayed
 
 

@@ -57,7 +57,7 @@ from trustguard.errors import DomainError
 # Service modules not called services.py.
 EXTRA_SERVICE_MODULES = ["accounts.stepup", "accounts.challenges", "escalations.policies", "escalations.sweeps",
                          "escalations.ladder", "audit.retention",
-                         "audit.alerts"]
+                         "audit.alerts", "notifications.outbox.emit"]
 ORDER = SourceRef(system="shop", entity_type="order", entity_id="ORD-42")
 
 
@@ -264,9 +264,8 @@ EXEMPT: dict[str, str] = {
     "audit.retention.register_retention_hold": "start-up registration, no data",
     "audit.retention.default_retention_days": "a setting",
     "audit.retention.keep_from": "a read",
-    "notifications.services.event_emit": "the outbox row of an audited change, written in its transaction",
-    "notifications.services.event_emit_many": "the outbox rows of audited changes (sweeps), in their transaction",
-    "notifications.services.kick_relay": "queues a Celery task, no data",
+    "notifications.outbox.emit.event_emit": "the outbox rows of audited changes, written in their transaction",
+    "notifications.outbox.emit.kick_relay": "queues a Celery task, no data",
     "notifications.services.kick_deliveries": "queues Celery tasks, no data",
     "reports.services.export_jobs_kick_queued": "queues Celery tasks again for audited export jobs (kicked_at only)",
     "notifications.services.outbox_relay": "delivery machinery: fans audited changes' outbox rows out to deliveries",

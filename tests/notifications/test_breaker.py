@@ -22,12 +22,13 @@ pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 def make_events(tenant: Tenant, count: int) -> None:
     from django.db import transaction
 
-    from notifications.services import event_emit
+    from notifications.outbox.catalogue import Event
+    from notifications.outbox.emit import event_emit
 
     with transaction.atomic():
         for i in range(count):
-            event_emit(tenant_id=tenant.pk, type="order.flagged", aggregate_type="order", aggregate_id=f"o-{i}",
-                       data={"n": i})
+            event_emit(Event(tenant_id=tenant.pk, type="order.flagged", aggregate_type="order", aggregate_id=f"o-{i}",
+                       data={"n": i}))
 
 
 def test_the_breaker_opens_after_repeated_failures_and_closes_after_recovery(make_tenant, http_receiver, settings):

@@ -280,12 +280,14 @@ def test_a_dead_email_shows_in_the_dead_letters_and_the_status_is_recorded(demo,
 ])
 def test_deadline_events_reach_the_assigned_role(demo, vendor, event_type, subject_start):
     from escalations.services import event_data
-    from notifications.services import event_emit
+    from notifications.outbox.catalogue import event_kind
+    from notifications.outbox.emit import event_emit
 
     escalation = big_order(vendor)
     with transaction.atomic():
-        event_emit(tenant_id=escalation.tenant_id, type=event_type, aggregate_type="escalation",
-                   aggregate_id=escalation.pk, data=event_data(escalation))
+        kind = event_kind(event_type)
+        assert kind is not None
+        event_emit(kind(tenant_id=escalation.tenant_id, aggregate_id=escalation.pk, data=event_data(escalation)))
     relay()
 
     inbox = Message.objects.get(channel=Channel.IN_APP, user__username="ceo", purpose=event_type)

@@ -15,11 +15,12 @@ from django.db import connection, transaction
 
 from notifications.breakers import CacheCircuitStorage
 from notifications.models import Delivery, DeliveryStatus
+from notifications.outbox.catalogue import Event
+from notifications.outbox.emit import event_emit
 from notifications.services import (
     OperatorActor,
     breaker_target,
     delivery_attempt,
-    event_emit,
     webhook_endpoint_create,
     webhook_endpoint_delete,
 )
@@ -32,8 +33,8 @@ SYSTEM = OperatorActor.system("test")
 def emit(tenant: Any, count: int) -> None:
     with transaction.atomic():
         for i in range(count):
-            event_emit(tenant_id=tenant.pk, type="order.flagged", aggregate_type="order", aggregate_id=f"o-{i}",
-                       data={"n": i})
+            event_emit(Event(tenant_id=tenant.pk, type="order.flagged", aggregate_type="order", aggregate_id=f"o-{i}",
+                       data={"n": i}))
 
 
 @dataclass

@@ -9,14 +9,17 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from notifications.models import Delivery, OutboxEvent
-from notifications.services import OperatorActor, event_emit, webhook_endpoint_create
+from notifications.outbox.catalogue import Event
+from notifications.outbox.emit import event_emit
+from notifications.services import OperatorActor, webhook_endpoint_create
 
 from .conftest import relay
 
 
 def emit(tenant, type="escalation.created", aggregate_id="A-1"):
-    return event_emit(tenant_id=tenant.pk, type=type, aggregate_type="test", aggregate_id=aggregate_id,
-                      data={"id": aggregate_id})
+    (event_id,) = event_emit(Event(tenant_id=tenant.pk, type=type, aggregate_type="test", aggregate_id=aggregate_id,
+                                   data={"id": aggregate_id}))
+    return OutboxEvent.objects.get(event_id=event_id)
 
 
 @pytest.mark.postgres

@@ -1,4 +1,4 @@
-"""The sweeps' batch outbox writer stores each event as event_emit would, in the caller's transaction."""
+"""The one outbox writer stores one event or a batch alike, in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -8,30 +8,40 @@ import pytest
 from django.db import transaction
 
 from notifications.models import OutboxEvent
-from notifications.services import EventSpec, event_emit, event_emit_many
+from notifications.outbox.catalogue import Event
+from notifications.outbox.emit import event_emit
 
 DATA = {"id": "A-1", "when": datetime(2026, 3, 2, 8, 0, 0, 123456, UTC), "amount": None, "roles": ("co", "sm"),
         "nested": {"reason": "expired", "n": 2**40, "ratio": 0.25}}
 
 
 @pytest.mark.django_db
-def test_a_batch_of_events_is_stored_as_event_emit_stores_one(make_tenant):
+def test_a_batch_of_events_is_stored_as_one_event_is(make_tenant):
     tenant = make_tenant("acme")
 
     with transaction.atomic():
-        single = event_emit(tenant_id=tenant.pk, type="escalation.escalated", aggregate_type="escalation",
-                            aggregate_id="A-0", data=DATA)
-        written = event_emit_many([EventSpec(tenant.pk, "escalation.escalated", "escalation", f"A-{i}", DATA)
-                                   for i in range(1, 4)])
+        (single_id,) = event_emit(Event(tenant.pk, "escalation.escalated", "escalation", "A-0", DATA))
+        written = event_emit([Event(tenant.pk, "escalation.escalated", "escalation", f"A-{i}", DATA)
+                              for i in range(1, 4)])
 
+    single = OutboxEvent.objects.get(event_id=single_id)
     batch = list(OutboxEvent.objects.exclude(pk=single.pk).order_by("id"))
-    assert written == len(batch) == 3
+    assert len(written) == len(batch) == 3
+    assert [e.event_id for e in batch] == written  # the ids returned, in the order given
     assert [e.aggregate_id for e in batch] == ["A-1", "A-2", "A-3"]
-    single.refresh_from_db()
+    assert single.data == {"id": "A-1", "when": "2026-03-02T08:00:00.123Z", "amount": None, "roles": ["co", "sm"],
+                           "nested": {"reason": "expired", "n": 2**40, "ratio": 0.25}}  # as DjangoJSONEncoder says
     assert all(e.data == single.data and e.type == single.type and e.version == 1 for e in batch)
-    assert all(e.relayed_at is None and e.occurred_at is not None for e in batch)
+    assert all(e.relayed_at is None and e.occurred_at is not None for e in [single, *batch])
     assert all(e.event_id.version == 7 for e in batch) and single.event_id.version == 7  # time-ordered ids
     assert len({e.event_id for e in batch}) == 3
+
+
+@pytest.mark.django_db
+def test_an_empty_batch_writes_nothing(make_tenant):
+    with transaction.atomic():
+        assert event_emit([]) == []
+    assert not OutboxEvent.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -39,4 +49,7 @@ def test_a_batch_outside_a_transaction_is_a_programming_error(make_tenant):
     tenant = make_tenant("acme")
 
     with pytest.raises(RuntimeError):
-        event_emit_many([EventSpec(tenant.pk, "x", "escalation", "A-1", {})])
+        event_emit([Event(tenant.pk, "x", "escalation", "A-1", {})])
+    with pytest.raises(RuntimeError):
+        event_emit(Event(tenant.pk, "x", "escalation", "A-1", {}))
+    assert not OutboxEvent.objects.exists()

@@ -13,8 +13,10 @@ from escalations.notify import escalation_recipients, escalation_recipients_many
 from escalations.services import Money, SourceRef, escalation_acknowledge, escalation_create, escalation_decide
 from notifications import registry, services, tasks
 from notifications.models import Channel, Delivery, Message, OutboxEvent
+from notifications.outbox.catalogue import Event
+from notifications.outbox.emit import event_emit
 from notifications.registry import Recipient, register_recipient_resolver
-from notifications.services import OperatorActor, event_emit, render_message, webhook_endpoint_create
+from notifications.services import OperatorActor, render_message, webhook_endpoint_create
 from tests.conftest import totp_code
 
 from .conftest import relay
@@ -32,8 +34,9 @@ def test_resolvers() -> Iterator[None]:
 
 def emit_things(tenant: Any, count: int, type: str = "thing.happened") -> list[OutboxEvent]:
     with transaction.atomic():
-        return [event_emit(tenant_id=tenant.pk, type=type, aggregate_type="thing", aggregate_id=f"t-{i}",
-                           data={"n": i}) for i in range(count)]
+        ids = event_emit([Event(tenant_id=tenant.pk, type=type, aggregate_type="thing", aggregate_id=f"t-{i}",
+                                data={"n": i}) for i in range(count)])
+        return sorted(OutboxEvent.objects.filter(event_id__in=ids), key=lambda e: ids.index(e.event_id))
 
 
 def test_the_batch_resolver_names_the_same_recipients_as_the_single_one_for_every_lifecycle_event(
@@ -133,7 +136,7 @@ def test_a_backlog_longer_than_one_relay_task_goes_on_in_a_new_task(make_tenant,
     kicks: list[str] = []
     step = services.outbox_relay_step
     monkeypatch.setattr(services, "outbox_relay_step", lambda: step(batch=4, max_batches=2))  # batches of 1, 2
-    monkeypatch.setattr(services, "kick_relay", lambda: kicks.append("relay"))
+    monkeypatch.setattr(tasks, "kick_relay", lambda: kicks.append("relay"))
 
     assert tasks.relay() == 3 and kicks == ["relay"]  # 9 left: on in a new task
     assert step(batch=4, max_batches=10) == (9, False)  # 1, 2, 4, then 2 of 4: drained

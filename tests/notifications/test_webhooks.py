@@ -236,3 +236,14 @@ def test_bad_event_type_filters_are_a_400(ops, http_receiver):
     response = ops.post("/api/v1/webhooks", {"url": http_receiver.url, "event_types": ["DROP TABLE"]}, format="json")
 
     assert response.status_code == 400 and "event_types" in response.json()["errors"]
+
+
+def test_a_filter_names_event_types_of_the_catalogue_or_a_prefix_of_them(ops, http_receiver):
+    def subscribe(types: list[str]) -> int:
+        return ops.post("/api/v1/webhooks", {"url": http_receiver.url, "event_types": types},
+                        format="json").status_code
+
+    assert subscribe(["escalation.approved", "escalation.sla_breached"]) == 201
+    assert subscribe(["escalation.*"]) == 201
+    assert subscribe(["escalation.approvd"]) == 400  # a typo would never hear anything
+    assert subscribe(["order.*"]) == 400

@@ -16,7 +16,9 @@ import pytest
 from django.db import connection, transaction
 
 from notifications.models import Delivery, DeliveryStatus, OutboxEvent
-from notifications.services import OperatorActor, event_emit, webhook_endpoint_create
+from notifications.outbox.catalogue import Event
+from notifications.outbox.emit import event_emit
+from notifications.services import OperatorActor, webhook_endpoint_create
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,8 +85,8 @@ def test_a_worker_killed_mid_delivery_loses_no_event(make_tenant, http_receiver,
     first = worker()
     with transaction.atomic():  # the on-commit kick publishes the relay task to the worker
         for i in range(12):
-            event_emit(tenant_id=tenant.pk, type="escalation.created", aggregate_type="escalation",
-                       aggregate_id=f"esc-{i % 4}", data={"n": i})
+            event_emit(Event(tenant_id=tenant.pk, type="escalation.created", aggregate_type="escalation",
+                       aggregate_id=f"esc-{i % 4}", data={"n": i}))
     event_ids = {str(e) for e in OutboxEvent.objects.values_list("event_id", flat=True)}
 
     assert http_receiver.arrived.wait(60), "the worker never started delivering"
