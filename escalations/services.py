@@ -400,7 +400,8 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
     record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None, event=events.ESCALATION_CREATED,
                   details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})
     if escalation.status == EscalationStatus.APPROVED:
-        record_change(escalation, actor=actor, action=AuditAction.ESCALATION_APPROVED, before=None, event=events.ESCALATION_APPROVED,
+        record_change(escalation, actor=actor, action=AuditAction.ESCALATION_APPROVED, before=None,
+                      event=events.ESCALATION_APPROVED,
                       details={"auto_approved": True}, event_extra={"auto_approved": True})
     return escalation
 
@@ -579,6 +580,7 @@ def escalation_record_execution(*, actor: Actor, escalation: Escalation | str, r
     escalation.status = EscalationStatus.EXECUTED
     escalation.executed_at, escalation.execution_result = timezone.now(), result
     escalation.save()
-    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_EXECUTED, before=before, event=events.ESCALATION_EXECUTED,
+    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_EXECUTED, before=before,
+                  event=events.ESCALATION_EXECUTED,
                   details={"result": result}, event_extra={"execution_result": result})
     return escalation

@@ -317,7 +317,8 @@ def _escalate(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
         from_role, from_level, overdue_since = escalation.assigned_role, escalation.escalation_level, escalation.ack_due_at
         if step.role is None:
             escalation.top_alerted_at = now
-            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_SLA_BREACHED, event=events.ESCALATION_SLA_BREACHED,
+            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_SLA_BREACHED,
+                         event=events.ESCALATION_SLA_BREACHED,
                          changed=("top_alerted_at",),
                          details={"reason": step.top_reason, "ack_due_at": overdue_since},
                          event_extra={"reason": step.top_reason, "overdue_since": overdue_since})
