@@ -5,10 +5,6 @@ An outer layer (like the admin): it may import accounts for the caller's capabil
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +18,7 @@ from rest_framework.views import APIView
 
 from accounts.actors import Actor
 from accounts.roles import Capability
+from trustguard.api.pagination import KeysetPagination
 from trustguard.errors import PermissionDenied, ValidationFailed
 
 from .models import AuditEvent
@@ -69,22 +66,6 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def encode_cursor(event: AuditEvent) -> str:
-    raw = json.dumps([event.created_at.astimezone(UTC).isoformat(), event.pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(value: str) -> tuple[datetime, int]:
-    try:
-        created, pk = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        moment = parse_datetime(created)
-        if moment is None or moment.tzinfo is None or isinstance(pk, bool) or not isinstance(pk, int):
-            raise ValueError(value)
-        return moment, pk
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("the cursor is not one this API gave out", errors={"cursor": ["Invalid cursor."]}) from None
-
-
 def _moment(params: Any, name: str, errors: dict[str, list[str]]) -> datetime | None:
     raw = params.get(name)
     if not raw:
@@ -103,7 +84,12 @@ def _moment(params: Any, name: str, errors: dict[str, list[str]]) -> datetime | 
 ACTOR_TYPES = ("user", "api_key", "system")
 
 
-def parse_filters(params: Any) -> tuple[AuditFilter, int]:
+def audit_paginator() -> KeysetPagination:
+    """Newest first, on (created_at, id): the one keyset paginator."""
+    return KeysetPagination(key="created_at", descending=True, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT)
+
+
+def parse_filters(params: Any) -> AuditFilter:
     # PostgreSQL cannot compare text with a NUL in it: refuse it here, or it would be a 500 there.
     errors: dict[str, list[str]] = {name: ["Contains a NUL character."] for name, value in params.items()
                                     if "\x00" in value}
@@ -113,19 +99,12 @@ def parse_filters(params: Any) -> tuple[AuditFilter, int]:
         errors["actor_type"] = [f"One of {', '.join(ACTOR_TYPES)}."]
     actions = tuple(a.strip() for a in params.get("action", "").split(",") if a.strip())
     after, before = _moment(params, "created_after", errors), _moment(params, "created_before", errors)
-    limit = DEFAULT_LIMIT
-    if params.get("limit"):
-        raw = params["limit"]
-        # Not str.isdigit(): it says yes to "²", which int() refuses.
-        if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
-            errors["limit"] = [f"A whole number from 1 to {MAX_LIMIT}."]
-        else:
-            limit = int(raw)
+    audit_paginator().read_limit(params, errors)  # here too, so that one 400 names every bad parameter
     if errors:
         raise ValidationFailed("invalid filters: " + ", ".join(sorted(errors)), errors=errors)
     text = {name: params.get(name, "").strip()[:255] for name in
             ("actor", "actor_type", "actor_id", "target_type", "target_id")}
-    return AuditFilter(actions=actions, created_after=after, created_before=before, **text), limit
+    return AuditFilter(actions=actions, created_after=after, created_before=before, **text)
 
 
 _PARAMS = [
@@ -150,13 +129,7 @@ class AuditEventListView(APIView):
         actor: Actor = request.user  # type: ignore[assignment]
         if not actor.can(Capability.AUDIT_VIEW):
             raise PermissionDenied("reading the audit log needs audit.view", slug="missing-capability")
-        filters, limit = parse_filters(request.query_params)  # first: it also refuses NULs in the cursor
-        position = decode_cursor(request.query_params["cursor"]) if request.query_params.get("cursor") else None
-        page = list(audit_events_for_tenant(tenant_id=actor.tenant.pk, filters=filters, after=position)[:limit + 1])
-        next_url = None
-        if len(page) > limit:
-            page = page[:limit]
-            params = request.query_params.copy()
-            params["cursor"] = encode_cursor(page[-1])
-            next_url = request.build_absolute_uri(request.path + "?" + params.urlencode())
-        return Response({"next": next_url, "results": [event_json(e) for e in page]})
+        filters = parse_filters(request.query_params)  # first: it also refuses NULs in the cursor
+        paginator = audit_paginator()
+        page = paginator.paginate_queryset(audit_events_for_tenant(tenant_id=actor.tenant.pk, filters=filters), request)
+        return paginator.get_paginated_response([event_json(e) for e in page])

@@ -1,11 +1,11 @@
-"""Reading audit events: one tenant's events, filtered, newest first (keyset on created_at, id)."""
+"""Reading audit events: one tenant's events, filtered, newest first (ordered on created_at, id)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from .models import AuditEvent
 
@@ -22,9 +22,8 @@ class AuditFilter:
     created_before: datetime | None = None
 
 
-def audit_events_for_tenant(*, tenant_id: int, filters: AuditFilter, after: tuple[datetime, int] | None = None,
-                            ) -> QuerySet[AuditEvent]:
-    """The tenant's events matching `filters`, newest first; `after` is the (created_at, id) keyset position."""
+def audit_events_for_tenant(*, tenant_id: int, filters: AuditFilter) -> QuerySet[AuditEvent]:
+    """The tenant's events matching `filters`, newest first (GET /audit pages them with the one keyset paginator)."""
     qs = AuditEvent.objects.filter(tenant_id=tenant_id)  # never another tenant's chain, nor the platform's
     if filters.actions:
         qs = qs.filter(action__in=filters.actions)
@@ -42,7 +41,4 @@ def audit_events_for_tenant(*, tenant_id: int, filters: AuditFilter, after: tupl
         qs = qs.filter(created_at__gte=filters.created_after)
     if filters.created_before:
         qs = qs.filter(created_at__lt=filters.created_before)
-    if after is not None:
-        created_at, pk = after
-        qs = qs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
     return qs.order_by("-created_at", "-id")

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from accounts.actors import Actor
 from accounts.roles import Capability, Role
 from audit.actions import AuditAction
-from trustguard.api.pagination import keyset_page
+from trustguard.api.pagination import KeysetPagination
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
 from . import selectors
@@ -167,8 +167,9 @@ class EscalationCollectionView(APIView):
             actor=actor, status=f.get("status"), type=f.get("type"), assigned_role=f.get("assigned_role"),
             risk_level=f.get("risk_level"), source_entity_id=f.get("source_entity_id"),
             created_after=f.get("created_after"), created_before=f.get("created_before"), mine=f.get("mine", False))
-        page = keyset_page(request, queryset, key="next_deadline_at")
-        return Response({"next": page.next, "results": [escalation_dict(e) for e in page.items]})
+        paginator = KeysetPagination(key="next_deadline_at")
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response([escalation_dict(e) for e in page])
 
     @extend_schema(
         tags=[TAG_ESC], operation_id="escalations_create", request=EscalationCreateInput,

@@ -7,9 +7,6 @@ relation per row; the case page prefetches its route, decisions and history in o
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import statistics
 import uuid
 from dataclasses import dataclass, field
@@ -19,14 +16,14 @@ from typing import Any
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts.actors import Actor
 from accounts.roles import Capability
 from accounts.selectors import role_has_active_member
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
-from trustguard.errors import NotFound, PermissionDenied
+from trustguard.api.pagination import KeysetPagination, Page
+from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
 from .ladder import next_ladder_step
 from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
@@ -151,25 +148,6 @@ def pending_count(*, actor: Actor) -> int:
     )[:PENDING_BADGE_CAP + 1].count()
 
 
-def _encode_cursor(row: dict[str, Any]) -> str:
-    deadline = row["next_deadline_at"]
-    raw = json.dumps([deadline.isoformat() if deadline else None, str(row["id"])])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime | None, str] | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        deadline, pk = json.loads(raw)
-        when = parse_datetime(deadline) if deadline else None
-        if (deadline and when is None) or not isinstance(pk, str):
-            return None
-        uuid.UUID(pk)
-        return when, pk
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
-        return None
-
-
 # What a queue card prints (dashboard.queue_cards) and the cursor needs, and nothing else: the rows'
 # JSON columns (payload, contact, policy snapshot, ...) and the policy's rules are most of what a row
 # weighs, and decoding them for 26 rows was a good part of the page's CPU. The page reads them as
@@ -182,26 +160,13 @@ QUEUE_CARD_FIELDS = (
 )
 
 
-@dataclass
-class Page:
-    items: list[dict[str, Any]]  # rows of QUEUE_CARD_FIELDS
-    next_cursor: str | None = None
-
-
 def paginate_queue(qs: QuerySet[Escalation], *, cursor: str = "", size: int = QUEUE_PAGE_SIZE) -> Page:
-    """Keyset pagination on (next_deadline_at NULLS LAST, id): stable while rows come and go."""
-    position = _decode_cursor(cursor) if cursor else None
-    if position is not None:
-        deadline, pk = position
-        if deadline is None:
-            qs = qs.filter(next_deadline_at__isnull=True, id__gt=pk)
-        else:
-            qs = qs.filter(Q(next_deadline_at__gt=deadline) | Q(next_deadline_at=deadline, id__gt=pk)
-                           | Q(next_deadline_at__isnull=True))
-    rows = list(qs.values(*QUEUE_CARD_FIELDS)[: size + 1])
-    has_more = len(rows) > size
-    items = rows[:size]
-    return Page(items=items, next_cursor=_encode_cursor(items[-1]) if has_more else None)
+    """One page of the queue's cards on the one keyset paginator, (next_deadline_at NULLS LAST, id)."""
+    paginator, rows = KeysetPagination(key="next_deadline_at"), qs.values(*QUEUE_CARD_FIELDS)
+    try:
+        return paginator.page_of(rows, cursor=cursor, limit=size)
+    except ValidationFailed:  # a mangled "Load more" link: the queue from the top, never an error page
+        return paginator.page_of(rows, limit=size)
 
 
 def queue_types(*, actor: Actor) -> list[str]:
