@@ -12,11 +12,10 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from simple_history.models import HistoricalRecords
-
-from accounts.actors import Actor
 
 
 class _HistoryRequest:
@@ -28,9 +27,10 @@ class _HistoryRequest:
     @property
     def user(self) -> Any:
         user = getattr(self._request, "user", None)
-        if isinstance(user, Actor):
-            return user.user or AnonymousUser()
-        return user
+        if user is None or isinstance(user, AbstractBaseUser | AnonymousUser):
+            return user
+        # What DRF's authenticator put there (accounts' Actor): its person, if any. Plumbing never imports accounts.
+        return getattr(user, "user", None) or AnonymousUser()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._request, name)

@@ -66,17 +66,27 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 def credential_scope(request: HttpRequest) -> str | None:
-    """The scope of a valid bearer credential, or None (the view will answer 401)."""
-    from accounts.authentication import bearer_actor, bearer_secret
+    """The scope of a valid credential, or None (the view will answer 401).
+
+    Asked of DRF's configured authenticators, as the view will ask them: plumbing never imports accounts.
+    (BearerAuthentication keeps its lookup on the request, so DRF's own pass costs no second query.)
+    """
+    from rest_framework.exceptions import APIException
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
     from trustguard.errors import DomainError
 
-    secret = bearer_secret(request)
-    if secret is None:
-        return None
-    try:
-        return bearer_actor(request, secret).credential_scope
-    except DomainError:
-        return None
+    drf_request = Request(request)
+    for authenticator in APIView().get_authenticators():  # DEFAULT_AUTHENTICATION_CLASSES, instantiated
+        try:
+            result = authenticator.authenticate(drf_request)
+        except (DomainError, APIException):
+            return None
+        if result is not None:
+            scope = getattr(result[0], "credential_scope", None)
+            return scope if isinstance(scope, str) else None
+    return None
 
 
 def _replay(record: IdempotencyKey) -> HttpResponse:
