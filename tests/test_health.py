@@ -45,3 +45,34 @@ def test_an_unreachable_broker_is_unhealthy_and_named(client, settings):
 
     assert response.status_code == 503
     assert response.json()["failing"] == ["broker"]
+
+
+def test_the_answer_keeps_the_contract_s_shape_and_check_order(client):
+    beat_heartbeat_write()
+
+    body = client.get("/healthz").json()
+
+    assert list(body)[:2] == ["status", "checks"]
+    assert list(body["checks"]) == ["database", "broker", "beat", "queue", "outbox", "deliveries"]
+    assert [name for name, check in body["checks"].items() if check["critical"]] == ["database", "broker", "beat"]
+    assert body["checks"]["database"]["vendor"] in ("sqlite", "postgresql")
+
+
+def test_a_check_is_a_django_health_check_check_that_raises_what_it_reports():
+    import asyncio
+
+    from django.core.cache import cache
+    from health_check import HealthCheck
+    from health_check.exceptions import ServiceUnavailable
+
+    from trustguard.health import HEARTBEAT_KEY
+    from trustguard.health_checks import BeatCheck
+
+    cache.delete(HEARTBEAT_KEY)
+    check = BeatCheck()
+
+    result = asyncio.run(check.get_result())
+
+    assert isinstance(check, HealthCheck)
+    assert isinstance(result.error, ServiceUnavailable)
+    assert check.report == {"status": "fail", "detail": "no heartbeat from beat yet"}

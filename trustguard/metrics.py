@@ -1,6 +1,6 @@
 """Prometheus metrics: TrustGuard's own counters and histograms, scrape-time gauges, and /metrics.
 
-Counters are incremented in one place (reports.signals, from committed audit events), so no
+Counters are incremented in one place (trustguard.metrics_events, from committed audit events), so no
 service has to know about metrics. Gauges that describe the backlog (outbox, deliveries) are read
 from the database when Prometheus scrapes, so they are right whichever process did the work.
 
@@ -20,9 +20,9 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # Minutes to days: acknowledgement and decision times span both.
 _DURATION_BUCKETS = (60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600, 72 * 3600, 7 * 24 * 3600, float("inf"))
@@ -70,16 +70,19 @@ REGISTRY.register(_SCRAPE_COLLECTOR)  # type: ignore[arg-type]
 
 
 def _is_multiprocess() -> bool:
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    # The test django_prometheus's exporter makes: then it renders a fresh registry of the processes' files.
+    return "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ
 
 
-def render_metrics() -> bytes:
+def render_metrics(request: HttpRequest) -> HttpResponse:
+    """django_prometheus's exporter view; with several processes, the scrape-time gauges are added after the
+    files' metrics (they are read from the database, so every process would report the same figures)."""
+    response = ExportToDjangoView(request)
     if _is_multiprocess():
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        registry.register(_SCRAPE_COLLECTOR)  # type: ignore[arg-type]
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+        gauges = CollectorRegistry()
+        gauges.register(_SCRAPE_COLLECTOR)  # type: ignore[arg-type]
+        response.content = response.content + generate_latest(gauges)
+    return response
 
 
 def _authorised(request: HttpRequest) -> bool:
@@ -104,4 +107,4 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
                                 status=401, content_type="application/problem+json")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(render_metrics(), content_type=CONTENT_TYPE_LATEST)
+    return render_metrics(request)

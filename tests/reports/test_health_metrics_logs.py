@@ -219,9 +219,10 @@ def test_in_multi_process_mode_metrics_add_up_every_process_s_counts(tmp_path):
 
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "trustguard.settings_test"}
     script = ("import django; django.setup()\n"
+              "from django.test import RequestFactory\n"
               "from trustguard import metrics\n"
               "metrics.OTP_FAILURES.labels(reason='wrong_code').inc()\n"
-              "print(metrics.render_metrics().decode())\n")
+              "print(metrics.render_metrics(RequestFactory().get('/metrics')).content.decode())\n")
 
     for _ in range(2):  # two worker processes, each counting one failure
         output = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True,

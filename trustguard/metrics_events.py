@@ -20,10 +20,9 @@ from audit.actions import AuditAction
 from audit.models import AuditEvent
 from audit.services import RecordedEvent
 from audit.signals import audit_events_recorded
-from trustguard import metrics
-from trustguard.ids import uuid7_time
 
-from . import health_checks
+from . import health_checks, metrics
+from .ids import uuid7_time
 
 # audit_record sends model instances; the sweeps' batch writer (audit_record_many) sends RecordedEvent tuples.
 Event = AuditEvent | RecordedEvent
@@ -46,12 +45,12 @@ def _state(event: Event, key: str) -> Any:
 
 
 def _observe_decision_time(event: Event) -> None:
-    from escalations.models import Escalation  # the top app may read the case; the leaf never does
-
+    # Through the app registry: the project wires the apps, it imports only the leaf (audit) it listens to.
+    escalation = apps.get_model("escalations", "Escalation")
     # A version 7 id says when the escalation was made (to the millisecond, plenty for this histogram);
     # only an older, random id needs its row read.
     created = uuid7_time(event.target_id) or (
-        Escalation.objects.filter(pk=event.target_id).values_list("created_at", flat=True).first())
+        escalation._default_manager.filter(pk=event.target_id).values_list("created_at", flat=True).first())
     if created is not None:
         metrics.TIME_TO_DECISION.observe(max(0.0, (event.created_at - created).total_seconds()))
 
@@ -124,14 +123,14 @@ def _on_delivery_saved(sender: Any, instance: Any, created: bool, **kwargs: Any)
 
 
 def connect() -> None:
-    audit_events_recorded.connect(_on_audit_events, sender=AuditEvent, dispatch_uid="reports.metrics.audit_events")
+    audit_events_recorded.connect(_on_audit_events, sender=AuditEvent, dispatch_uid="trustguard.metrics.audit_events")
     # Delivery attempts are not audited (they are the outbox's plumbing); their row is saved per attempt.
     try:
         delivery = apps.get_model("notifications", "Delivery")
     except LookupError:
         delivery = None
     if delivery is not None and {"status", "last_error", "kind"} <= {f.name for f in delivery._meta.get_fields()}:
-        post_save.connect(_on_delivery_saved, sender=delivery, dispatch_uid="reports.metrics.delivery_saved")
+        post_save.connect(_on_delivery_saved, sender=delivery, dispatch_uid="trustguard.metrics.delivery_saved")
     metrics.register_gauge("trustguard_outbox", "Outbox events not yet relayed (backlog) and the oldest one's age.",
                            lambda: _figures(health_checks.outbox_figures(), {"backlog": "backlog",
                                                                              "oldest_age_seconds": "lag_seconds"}))
