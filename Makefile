@@ -50,14 +50,16 @@ sys.argv[0] = "honcho"
 honcho.command.main()
 endef
 
-## test: set up, lint, type-check, run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+## test: set up, lint (ruff, import-linter's layers), type-check, run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy .
@@ -78,7 +80,7 @@ restore: $(VENV)/.run-installed
 	$(DEV_ENV) $(BIN)/python manage.py restore $(RESTORE_ARGS) "$(BACKUP)"
 
 clean:
-	rm -rf var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
 
 ## superuser: create an admin login for the operators' admin
 superuser: migrate

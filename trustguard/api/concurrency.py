@@ -17,62 +17,26 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
 
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse
 
+from .collisions import CONFLICT_SLUG, RETRYABLE_SQLSTATES, collision, conflict_body_args, is_conflict, mark_conflict
 from .errors import problem_http_response
+
+# Also importable from here, where the policy is described.
+__all__ = ["ATTEMPTS", "CONFLICT_SLUG", "RETRYABLE_SQLSTATES", "WRITE_METHODS", "collision", "conflict_response",
+           "in_request_transaction", "is_conflict", "mark_conflict"]
 
 logger = logging.getLogger("trustguard.api")
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ATTEMPTS = 4
 BACKOFF_SECONDS = 0.02  # the n-th retry waits up to BACKOFF_SECONDS * 2**n, at random
-# SQLSTATEs that mean "a concurrent transaction got in the way; the same request may well succeed now".
-RETRYABLE_SQLSTATES = {
-    "40001": "serialization failure",
-    "40P01": "deadlock",
-    "55P03": "lock not available",
-    "23505": "unique constraint race",
-}
-CONFLICT_SLUG = "concurrent-write"
-# Set on a response that answers a collision, so the request transaction knows to roll back and retry.
-MARKER = "_trustguard_concurrent_write"
-
-
-def collision(exc: BaseException | None) -> str | None:
-    """Which collision `exc` (or what caused it) is, or None when it is not one."""
-    seen = 0
-    while exc is not None and seen < 8:
-        sqlstate = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "diag", None), "sqlstate", None)
-        if sqlstate in RETRYABLE_SQLSTATES:
-            return RETRYABLE_SQLSTATES[sqlstate]
-        # SQLite: another connection holds the write lock past the busy timeout.
-        if isinstance(exc, DatabaseError) and "database is locked" in str(exc):
-            return "database locked"
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
-
-
-def conflict_body_args() -> tuple[int, str, str, str]:
-    return (409, CONFLICT_SLUG, "Conflicting concurrent write",
-            "Another request changed the same data at the same moment, so nothing was changed. "
-            "Send the request again (with the same Idempotency-Key, if it had one).")
 
 
 def conflict_response() -> HttpResponse:
     return mark_conflict(problem_http_response(*conflict_body_args(), headers={"Retry-After": "1"}))
-
-
-def mark_conflict(response: Any) -> Any:
-    """Mark a response (this module's, or the DRF exception handler's) as the answer to a collision."""
-    setattr(response, MARKER, True)
-    return response
-
-
-def is_conflict(response: HttpResponse) -> bool:
-    return bool(getattr(response, MARKER, False))
 
 
 class _RollBack(Exception):

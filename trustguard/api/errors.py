@@ -15,6 +15,8 @@ from rest_framework.response import Response
 
 from trustguard.errors import PROBLEM_BASE, DomainError
 
+from .collisions import collision, conflict_body_args, mark_conflict
+
 logger = logging.getLogger(__name__)
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -93,8 +95,6 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     if not isinstance(exc, exceptions.APIException):
-        from .concurrency import collision, conflict_body_args, mark_conflict
-
         if collision(exc):  # a concurrent write got in the way: docs/CONCURRENCY.md
             return mark_conflict(problem_response(problem_body(*conflict_body_args()), {"Retry-After": "1"}))
         return None  # a real bug: let Django log it and answer 500
