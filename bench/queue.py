@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from django.db import connection
 from django.db.models import F, QuerySet
-from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
+from django.db.models.fields.tuple_lookups import Tuple
+
+from trustguard.api.pagination import RowAfter
 
 from .common import Result, latency_result, percentile, timed
 from .seed import BIG_TENANT_SLUG, seed
@@ -52,7 +54,7 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
     base = queue(tenant.pk, "compliance_officer")
     anchor = base[DEEP - 1 : DEEP][0]  # the last row before the deep page: what a cursor points at
     first_sql = _sql(base[:PAGE])
-    keyset = base.filter(TupleGreaterThan(Tuple(F("next_deadline_at"), F("id")), (anchor.next_deadline_at, anchor.id)))
+    keyset = base.filter(RowAfter(Tuple(F("next_deadline_at"), F("id")), (anchor.next_deadline_at, anchor.id)))
     deep_sql = _sql(keyset[:PAGE])
     offset_sql = _sql(base[DEEP : DEEP + PAGE])
     repeat = 200 if quick else 500
