@@ -13,17 +13,13 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
+from notifications.actors import OperatorActor
 from notifications.breakers import CacheCircuitStorage
+from notifications.deliveries.attempts import breaker_target, delivery_attempt
+from notifications.deliveries.webhooks import webhook_endpoint_create, webhook_endpoint_delete
 from notifications.models import Delivery, DeliveryStatus
 from notifications.outbox.catalogue import Event
 from notifications.outbox.emit import event_emit
-from notifications.services import (
-    OperatorActor,
-    breaker_target,
-    delivery_attempt,
-    webhook_endpoint_create,
-    webhook_endpoint_delete,
-)
 
 from .conftest import deliver, pending, relay
 
