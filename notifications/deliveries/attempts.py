@@ -23,6 +23,7 @@ from typing import Any
 import pybreaker
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from trustguard.logging import mask_pii
@@ -30,7 +31,7 @@ from trustguard.logging import mask_pii
 from .. import channels as channel_senders
 from .. import sql
 from ..breakers import CacheCircuitStorage, breaker_for, breaker_open_until
-from ..models import Delivery, DeliveryStatus, Message
+from ..models import Delivery, DeliveryStatus, Message, OutboxEvent
 from .queue import kick_deliveries
 from .webhooks import endpoint_signing_secrets
 
@@ -89,7 +90,7 @@ def _delivery_claim(delivery_id: int) -> tuple[Delivery, CacheCircuitStorage] | 
     lease = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     delivery = sql.claim_if_ready(delivery_id, now, lease)
     if delivery is None:
-        delivery = sql.read_for_attempt(delivery_id)
+        delivery = _read_for_attempt(delivery_id)
         if delivery is None:
             return "busy-or-missing"
         if delivery.status != DeliveryStatus.PENDING:
@@ -102,9 +103,9 @@ def _delivery_claim(delivery_id: int) -> tuple[Delivery, CacheCircuitStorage] | 
         if wait_until is not None:
             # Not before the earlier one may go; its completion kicks this one at once anyway.
             # (Without this, a long line behind one failing delivery would fill every sweep.)
-            sql.update_if_unchanged(delivery, now, next_attempt_at=wait_until, count_attempt=False)
+            _update_if_unchanged(delivery, now, next_attempt_at=wait_until, count_attempt=False)
             return "waiting-for-earlier-event"
-        if not sql.update_if_unchanged(delivery, now, next_attempt_at=lease, count_attempt=True):
+        if not _update_if_unchanged(delivery, now, next_attempt_at=lease, count_attempt=True):
             return "busy-or-missing"  # another worker claimed it first
         delivery.attempts, delivery.last_attempt_at, delivery.next_attempt_at = delivery.attempts + 1, now, lease
     target = breaker_target(delivery)
@@ -115,6 +116,30 @@ def _delivery_claim(delivery_id: int) -> tuple[Delivery, CacheCircuitStorage] | 
         _delivery_release(delivery, until)
         return "circuit-open"
     return delivery, breaker_storage
+
+
+def _read_for_attempt(delivery_id: int) -> Delivery | None:
+    """The delivery with its event (and the event's tenant), endpoint and message, in one statement; with
+    the order check on the same snapshot, as `earlier_unrelayed` (bool) and `earliest_pending` (datetime
+    or None)."""
+    earlier_unrelayed = OutboxEvent.objects.filter(
+        aggregate_type=OuterRef("event__aggregate_type"), aggregate_id=OuterRef("event__aggregate_id"),
+        id__lt=OuterRef("event_id"), relayed_at__isnull=True)
+    earliest_pending = (Delivery.objects.filter(
+        order_key=OuterRef("order_key"), aggregate_key=OuterRef("aggregate_key"), event_seq__lt=OuterRef("event_seq"),
+        status=DeliveryStatus.PENDING).order_by("next_attempt_at").values("next_attempt_at")[:1])
+    return (Delivery.objects.select_related("event__tenant", "endpoint", "message")
+            .annotate(earlier_unrelayed=Exists(earlier_unrelayed), earliest_pending=Subquery(earliest_pending))
+            .filter(pk=delivery_id).first())
+
+
+def _update_if_unchanged(delivery: Delivery, now: datetime, *, next_attempt_at: datetime, count_attempt: bool) -> bool:
+    """Move a pending, due delivery's next try (and count an attempt): only if no other worker changed
+    it since it was read (same attempt count, still pending and due). True when this call did it."""
+    return Delivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts, next_attempt_at__lte=now,
+    ).update(attempts=delivery.attempts + (1 if count_attempt else 0),
+             last_attempt_at=now if count_attempt else delivery.last_attempt_at, next_attempt_at=next_attempt_at) == 1
 
 
 def _dead_letter_for_deleted_endpoint(delivery: Delivery, now: datetime) -> str:
@@ -206,16 +231,16 @@ def _delivery_failed(delivery: Delivery, exc: Exception) -> str:
 def _delivery_succeeded(delivery: Delivery, result: channel_senders.SendResult) -> None:
     now = timezone.now()
     if not delivery.message_id:
-        # A webhook: the mark and the next in line, one statement on PostgreSQL. (Elsewhere two: should the
-        # worker die between them, the next one is not kicked now but is due by its own time, at most a
-        # lease away, when the deliver_due sweep sends it; the order holds either way, as every claim
-        # checks it.)
-        marked, successors = sql.mark_delivered_and_next(delivery, now, result.status_code)
-        if marked and successors:
+        # A webhook: the mark and the next in line, in one transaction that, as the claim's, does not wait
+        # for its WAL flush (sql.commit_without_flush).
+        with transaction.atomic():
+            sql.commit_without_flush()
+            successors = _next_in_line(delivery) if _mark_delivered(delivery, now, result.status_code) else []
+        if successors:
             kick_deliveries(successors)
         return
     with transaction.atomic():  # a message's delivery and its sent_at (and a spent code's blanking) go together
-        if not sql.mark_delivered(delivery.pk, now, result.status_code):
+        if not _mark_delivered(delivery, now, result.status_code):
             return  # another attempt (after a lost lease) recorded it already
         updates: dict[str, Any] = {"sent_at": now, "provider": result.provider[:32],
                                    "provider_message_id": result.provider_message_id[:200],
@@ -227,9 +252,24 @@ def _delivery_succeeded(delivery: Delivery, result: channel_senders.SendResult) 
         transaction.on_commit(lambda: kick_deliveries(successors))
 
 
+def _mark_delivered(delivery: Delivery, now: datetime, status_code: int | None) -> bool:
+    """Record a success unless one was recorded already (an earlier attempt whose lease ran out)."""
+    return Delivery.objects.filter(pk=delivery.pk).exclude(status=DeliveryStatus.DELIVERED).update(
+        status=DeliveryStatus.DELIVERED, delivered_at=now, last_error="", last_status_code=status_code) == 1
+
+
 def _next_in_line(delivery: Delivery) -> list[int]:
     """The next pending delivery of the same target and aggregate, now free to go (made due now)."""
-    return sql.next_in_line(delivery, timezone.now())
+    if delivery.event_seq is None or not delivery.order_key:
+        return []
+    ids = list(Delivery.objects.filter(
+        order_key=delivery.order_key, aggregate_key=delivery.aggregate_key, event_seq__gt=delivery.event_seq,
+        status=DeliveryStatus.PENDING).order_by("event_seq", "id").values_list("id", flat=True)[:1])
+    if ids:
+        # It was only waiting for this one (never tried, so no backoff of its own to respect).
+        now = timezone.now()
+        Delivery.objects.filter(pk=ids[0], attempts=0, next_attempt_at__gt=now).update(next_attempt_at=now)
+    return ids
 
 
 def deliveries_attempt(*, delivery_ids: Sequence[int], time_budget_seconds: float = 60.0) -> dict[str, int]:
