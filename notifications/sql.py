@@ -9,7 +9,10 @@
   statements and ~6 ms of CPU to compose and compile them on the 2-core bench machine: more than the
   rest of the attempt together. When the claim does not match, or on another database (SQLite for
   `make run`), the ORM path in deliveries.attempts reads the delivery and leases it conditionally.
-- commit_without_flush: the attempt's other transaction (recording a success) does not wait for the WAL.
+- mark_delivered_and_next: a webhook's success and the next in line made due, in one statement on
+  PostgreSQL. Through the ORM (a transaction of four or five statements) the bench's worker spent
+  ~1.2-1.6 ms more CPU per delivery (3.1 -> 4.4 ms at 200 ms latency; docs/PERFORMANCE.md, bench 5).
+  Elsewhere it says so (None) and deliveries.attempts records the success through the ORM.
 
 Parameters go through each field's get_db_prep_save and results through the converters the ORM's
 compiler applies (backend, then field), so values read and written are what the ORM would read and
@@ -31,7 +34,7 @@ from django.db import models
 from .models import Delivery, DeliveryStatus, Message, OutboxEvent, WebhookEndpoint
 
 Converter = Callable[[Any, Any, Any], Any]
-PENDING = DeliveryStatus.PENDING.value
+PENDING, DELIVERED = DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERED.value
 _local = threading.local()  # compiled statements and converters, per thread (as the ORM's connections are)
 
 
@@ -154,14 +157,16 @@ _EARLIER_UNRELAYED = ("EXISTS (SELECT 1 FROM {outbox} o WHERE o.aggregate_type =
 
 
 @dataclass(frozen=True)
-class _ClaimStatements:
+class _AttemptStatements:
     parts: dict[str, _Part]
     claim: str  # lease it if it may go now, and return it with its relations
-    claim_nondurable: str  # the same, committed without waiting for the WAL flush
+    succeed: str  # mark delivered, find (and make due) the next in line
+    claim_nondurable: str  # the same two, committed without waiting for the WAL flush
+    succeed_nondurable: str
 
 
-def _statements() -> _ClaimStatements:
-    cached: _ClaimStatements | None = getattr(_local, "attempt", None)
+def _statements() -> _AttemptStatements:
+    cached: _AttemptStatements | None = getattr(_local, "attempt", None)
     if cached is not None:
         return cached
     tenant = OutboxEvent._meta.get_field("tenant").related_model
@@ -184,12 +189,24 @@ def _statements() -> _ClaimStatements:
         "OR EXISTS (SELECT 1 FROM {delivery} p WHERE p.order_key = d.order_key AND p.aggregate_key = d.aggregate_key "
         "AND p.event_seq < d.event_seq AND p.status = %s))) RETURNING d.*) "
         "SELECT {columns} FROM claimed d {joins}")
+    succeed = (
+        "WITH {bookkeeping}done AS (UPDATE {delivery} SET status = %s, delivered_at = %s, last_error = '', "
+        "last_status_code = %s WHERE id = %s AND status <> %s{nondurable} RETURNING order_key, aggregate_key, event_seq), "
+        "next AS (SELECT p.id FROM {delivery} p, done WHERE done.event_seq IS NOT NULL AND done.order_key <> '' "
+        "AND p.order_key = done.order_key AND p.aggregate_key = done.aggregate_key AND p.event_seq > done.event_seq "
+        "AND p.status = %s ORDER BY p.event_seq, p.id LIMIT 1), "
+        # It was only waiting for this one (never tried, so no backoff of its own to respect).
+        "bumped AS (UPDATE {delivery} SET next_attempt_at = %s WHERE id IN (SELECT id FROM next) AND attempts = 0 "
+        "AND next_attempt_at > %s) "
+        "SELECT (SELECT count(*) FROM done), (SELECT id FROM next)")
     durable = {**names, "bookkeeping": "", "nondurable": ""}
-    # The same statement committing without waiting for its WAL flush (see claim_if_ready): the setting is
-    # made by the statement itself, for its own transaction only.
+    # The same statements committing without waiting for their WAL flush (see claim_if_ready): the setting
+    # is made by the statement itself, for its own transaction only.
     nondurable = {**names, "bookkeeping": "bookkeeping AS (SELECT set_config('synchronous_commit', 'off', true) AS v), ",
                   "nondurable": " AND (SELECT v FROM bookkeeping) IS NOT NULL"}
-    cached = _ClaimStatements(parts=parts, claim=claim.format(**durable), claim_nondurable=claim.format(**nondurable))
+    cached = _AttemptStatements(
+        parts=parts, claim=claim.format(**durable), succeed=succeed.format(**durable),
+        claim_nondurable=claim.format(**nondurable), succeed_nondurable=succeed.format(**nondurable))
     _local.attempt = cached
     return cached
 
@@ -212,7 +229,7 @@ def claim_if_ready(delivery_id: int, now: datetime, lease_until: datetime) -> De
     checks read one snapshot; return it with its relations. None when it may not, or elsewhere than
     PostgreSQL: then the ORM path of deliveries.attempts says why.
 
-    Outside a transaction this (and commit_without_flush, the success's) commit with synchronous_commit off: they
+    Outside a transaction this and mark_delivered_and_next commit with synchronous_commit off: they
     do not wait for the WAL to reach the disk (two flushes per attempt were most of its time on the
     bench machine). A PostgreSQL crash may then lose the last fraction of a second of them, which
     reverts those deliveries to due: they are sent again, as after a worker crash. At least once and
@@ -228,11 +245,15 @@ def claim_if_ready(delivery_id: int, now: datetime, lease_until: datetime) -> De
     return _delivery_from(rows[0], s.parts) if rows else None
 
 
-def commit_without_flush() -> None:
-    """PostgreSQL, in a transaction the caller opened outside any other: commit it without waiting for the
-    WAL flush, as claim_if_ready does (the same trade, for the same reason). Elsewhere, or nested, nothing."""
-    connection = default_connection
-    if not _postgres() or not connection.in_atomic_block or len(connection.atomic_blocks) > 1:
-        return
-    with _cursor() as cursor:
-        cursor.execute("SELECT set_config('synchronous_commit', 'off', true)")
+def mark_delivered_and_next(delivery: Delivery, now: datetime, status_code: int | None) -> tuple[bool, list[int]] | None:
+    """PostgreSQL: record a webhook's success unless one was recorded already, and make the next pending
+    delivery of its target and aggregate due; one statement (both or neither), committed as claim_if_ready's.
+    Returns (marked, [the next one's id]); None elsewhere than PostgreSQL."""
+    if not _postgres():
+        return None
+    at = _prep(Delivery, "next_attempt_at", now)
+    s = _statements()
+    statement = s.succeed if default_connection.in_atomic_block else s.succeed_nondurable
+    ((marked, successor),) = _fetchall(statement, [
+        DELIVERED, _prep(Delivery, "delivered_at", now), status_code, delivery.pk, DELIVERED, PENDING, at, at])
+    return bool(marked), ([successor] if marked and successor is not None else [])

@@ -231,12 +231,14 @@ def _delivery_failed(delivery: Delivery, exc: Exception) -> str:
 def _delivery_succeeded(delivery: Delivery, result: channel_senders.SendResult) -> None:
     now = timezone.now()
     if not delivery.message_id:
-        # A webhook: the mark and the next in line, in one transaction that, as the claim's, does not wait
-        # for its WAL flush (sql.commit_without_flush).
-        with transaction.atomic():
-            sql.commit_without_flush()
-            successors = _next_in_line(delivery) if _mark_delivered(delivery, now, result.status_code) else []
-        if successors:
+        # A webhook: the mark and the next in line together (one statement on PostgreSQL: sql.py says why).
+        done = sql.mark_delivered_and_next(delivery, now, result.status_code)
+        if done is None:  # not PostgreSQL
+            with transaction.atomic():
+                marked = _mark_delivered(delivery, now, result.status_code)
+                done = marked, (_next_in_line(delivery) if marked else [])
+        marked, successors = done
+        if marked and successors:
             kick_deliveries(successors)
         return
     with transaction.atomic():  # a message's delivery and its sent_at (and a spent code's blanking) go together
