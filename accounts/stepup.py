@@ -20,7 +20,7 @@ from django_otp.oath import TOTP
 
 from audit.actions import AuditAction
 from audit.services import audit_record
-from notifications.services import message_send
+from notifications.messages import message_send
 from trustguard.crypto import SecretUnreadable
 from trustguard.errors import DomainError, PermissionDenied, TooManyRequests, ValidationFailed
 

@@ -143,7 +143,8 @@ def setup(url: str) -> Setup:
 
     from escalations.demo import seed_demo
     from escalations.models import Policy
-    from notifications.services import OperatorActor, webhook_endpoint_create
+    from notifications.actors import OperatorActor
+    from notifications.deliveries.webhooks import webhook_endpoint_create
 
     slug = f"bench-relay-{time.time_ns() // 1_000_000}"
     seed_demo(slug)
@@ -224,7 +225,7 @@ def raw_claim_and_mark(batch: int) -> int:
 
 
 def relay_until_drained() -> int:
-    from notifications.services import outbox_relay
+    from notifications.relay import outbox_relay
 
     total = 0
     while True:
@@ -237,7 +238,7 @@ def relay_until_drained() -> int:
 def relay_batch_size() -> int:
     import inspect
 
-    from notifications.services import outbox_relay
+    from notifications.relay import outbox_relay
 
     return int(inspect.signature(outbox_relay).parameters["batch"].default)
 

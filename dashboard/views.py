@@ -40,8 +40,8 @@ from escalations.selectors import (
     queue_types,
 )
 from escalations.stepup import otp_challenge_send
+from notifications.inbox import notification_mark_read, notifications_mark_all_read
 from notifications.selectors import inbox, inbox_unread_count
-from notifications.services import message_body, notification_mark_read, notifications_mark_all_read
 from trustguard.errors import DomainError, NotFound
 
 from .queue_cards import queue_cards
@@ -118,7 +118,7 @@ INBOX_PAGE = 50
 def inbox_page(request: HttpRequest) -> HttpResponse:
     """My in-app notifications in this tenant, newest first; unread ones stand out."""
     actor = request.actor  # type: ignore[attr-defined]
-    items = [{"message": m, "body": message_body(m), "escalation": (m.data or {}).get("escalation")}
+    items = [{"message": m, "body": m.readable_body(), "escalation": (m.data or {}).get("escalation")}
              for m in inbox(user_id=actor.user.pk, tenant_id=actor.tenant.pk)[:INBOX_PAGE]]
     return render(request, "dashboard/inbox.html", {"items": items, "page_size": INBOX_PAGE, **badge_context(request)})
 

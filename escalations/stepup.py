@@ -13,7 +13,7 @@ from accounts.models import OtpChallenge, StepUpState
 from accounts.roles import Capability
 from audit.actions import AuditAction
 from audit.services import audit_record
-from notifications.services import message_send
+from notifications.messages import message_send
 from trustguard.errors import Conflict, TooManyRequests, ValidationFailed
 
 from .models import Escalation

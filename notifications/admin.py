@@ -13,7 +13,13 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from trustguard.errors import DomainError
 
-from . import services
+from .actors import OperatorActor
+from .deliveries.replay import delivery_replay
+from .deliveries.webhooks import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_rotate_secret,
+)
 from .models import Delivery, DeliveryStatus, Message, OutboxEvent, WebhookEndpoint
 
 
@@ -74,8 +80,8 @@ class WebhookEndpointAdmin(SimpleHistoryAdmin):
         if change:
             return
         try:
-            endpoint, secret = services.webhook_endpoint_create(
-                tenant_id=obj.tenant_id, actor=services.OperatorActor.staff(request.user), url=obj.url,
+            endpoint, secret = webhook_endpoint_create(
+                tenant_id=obj.tenant_id, actor=OperatorActor.staff(request.user), url=obj.url,
                 event_types=form.cleaned_data.get("event_types") or [], description=obj.description)
         except DomainError as exc:
             raise forms.ValidationError(exc.detail) from exc
@@ -86,15 +92,15 @@ class WebhookEndpointAdmin(SimpleHistoryAdmin):
     @admin.action(description="Rotate the signing secret (the old one signs for 24 h more)")
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         for endpoint in queryset.filter(is_active=True):
-            _, secret = services.webhook_endpoint_rotate_secret(
-                tenant_id=endpoint.tenant_id, actor=services.OperatorActor.staff(request.user), endpoint_id=endpoint.pk)
+            _, secret = webhook_endpoint_rotate_secret(
+                tenant_id=endpoint.tenant_id, actor=OperatorActor.staff(request.user), endpoint_id=endpoint.pk)
             messages.warning(request, f"New secret for {endpoint.url} (shown once): {secret}")
 
     @admin.action(description="Deactivate (stop delivering)")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         for endpoint in queryset.filter(is_active=True):
-            services.webhook_endpoint_delete(tenant_id=endpoint.tenant_id,
-                                             actor=services.OperatorActor.staff(request.user), endpoint_id=endpoint.pk)
+            webhook_endpoint_delete(tenant_id=endpoint.tenant_id,
+                                             actor=OperatorActor.staff(request.user), endpoint_id=endpoint.pk)
 
 
 class DeadLetterFilter(admin.SimpleListFilter):
@@ -136,7 +142,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         done, refused = 0, []
         for delivery in queryset:
             try:
-                services.delivery_replay(delivery_id=delivery.pk, actor=services.OperatorActor.staff(request.user))
+                delivery_replay(delivery_id=delivery.pk, actor=OperatorActor.staff(request.user))
                 done += 1
             except DomainError as exc:
                 refused.append(f"{delivery.pk}: {exc.detail}")

@@ -12,7 +12,9 @@ from rest_framework.views import APIView
 
 from trustguard.errors import PermissionDenied
 
-from . import selectors, services
+from . import selectors
+from .deliveries.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_rotate_secret
+from .inbox import channel_preference_set, notification_mark_read
 from .models import Channel, ChannelPreference
 
 
@@ -76,7 +78,7 @@ class WebhookListView(APIView):
         actor = _require_policy_manager(request)
         form = WebhookCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        endpoint, secret = services.webhook_endpoint_create(
+        endpoint, secret = webhook_endpoint_create(
             tenant_id=actor.tenant.pk, actor=actor, url=form.validated_data["url"],
             event_types=form.validated_data.get("event_types"), description=form.validated_data.get("description", ""))
         return Response(WebhookEndpointWithSecretSerializer(_endpoint_body(endpoint, secret)).data,
@@ -93,7 +95,7 @@ class WebhookDetailView(APIView):
     @extend_schema(operation_id="webhooks_destroy", responses={204: None}, tags=["webhooks"])
     def delete(self, request: Request, endpoint_id: str) -> Response:
         actor = _require_policy_manager(request)
-        services.webhook_endpoint_delete(tenant_id=actor.tenant.pk, actor=actor, endpoint_id=endpoint_id)
+        webhook_endpoint_delete(tenant_id=actor.tenant.pk, actor=actor, endpoint_id=endpoint_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -103,7 +105,7 @@ class WebhookRotateSecretView(APIView):
                    description="A new secret, shown once. The old one keeps signing (second signature) for 24 h.")
     def post(self, request: Request, endpoint_id: str) -> Response:
         actor = _require_policy_manager(request)
-        endpoint, secret = services.webhook_endpoint_rotate_secret(tenant_id=actor.tenant.pk, actor=actor,
+        endpoint, secret = webhook_endpoint_rotate_secret(tenant_id=actor.tenant.pk, actor=actor,
                                                                    endpoint_id=endpoint_id)
         return Response(WebhookEndpointWithSecretSerializer(_endpoint_body(endpoint, secret)).data)
 
@@ -128,7 +130,7 @@ class NotificationSerializer(serializers.Serializer):
 
 def _notification_body(message: Any) -> dict[str, Any]:
     return {"id": str(message.pk), "purpose": message.purpose, "subject": message.subject,
-            "body": services.message_body(message), "links": message.data, "created_at": message.created_at,
+            "body": message.readable_body(), "links": message.data, "created_at": message.created_at,
             "read_at": message.read_at, "done_at": message.done_at}
 
 
@@ -165,7 +167,7 @@ class NotificationReadView(APIView):
                    tags=["notifications"], description="Mark one notification read (idempotent).")
     def post(self, request: Request, message_id: str) -> Response:
         actor = _require_person(request)
-        message = services.notification_mark_read(user_id=actor.user.pk, tenant_id=actor.tenant.pk,
+        message = notification_mark_read(user_id=actor.user.pk, tenant_id=actor.tenant.pk,
                                                   message_id=message_id)
         return Response(NotificationSerializer(_notification_body(message)).data)
 
@@ -195,5 +197,5 @@ class NotificationPreferencesView(APIView):
         form = PreferencesSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         for channel, enabled in form.validated_data.items():
-            services.channel_preference_set(user_id=actor.user.pk, channel=channel, enabled=enabled)
+            channel_preference_set(user_id=actor.user.pk, channel=channel, enabled=enabled)
         return Response(self._current(actor.user.pk))

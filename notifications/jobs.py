@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from .deliveries.attempts import deliveries_deliver_due
+from .relay import outbox_relay
 from .retention import notifications_purge
 
 
 @shared_task(name="notifications.relay_outbox", ignore_result=True, acks_late=True)
 def relay_outbox() -> str:
     """Safety net for lost on-commit kicks (broker down, worker killed): relay every unrelayed event."""
-    return f"relayed {services.outbox_relay()} events"
+    return f"relayed {outbox_relay()} events"
 
 
 @shared_task(name="notifications.purge", ignore_result=True, acks_late=True)
@@ -23,7 +24,7 @@ def purge() -> str:
 
 @shared_task(name="notifications.deliver_due", ignore_result=True, acks_late=True)
 def deliver_due() -> str:
-    outcomes = services.deliveries_deliver_due()
+    outcomes = deliveries_deliver_due()
     if not outcomes:
         return "nothing due"
     return ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from trustguard.crypto import decrypt
 from trustguard.ids import uuid7
 
 
@@ -164,6 +165,12 @@ class Message(models.Model):
     def of_use_at(self, when: datetime) -> bool:
         """Is it still worth sending at `when` (before its `valid_until`, when it has one)?"""
         return self.valid_until is None or when < self.valid_until
+
+    def readable_body(self) -> str:
+        """The body to send or show (decrypted when sensitive; blank once a sensitive one is delivered)."""
+        if self.sensitive and self.body:
+            return decrypt(self.body)
+        return self.body
 
 
 class DeliveryStatus(models.TextChoices):

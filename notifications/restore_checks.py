@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from trustguard.backup.checks import register_restore_check
 
+from .deliveries.webhooks import endpoint_signing_secrets
 from .models import WebhookEndpoint
-from .services import endpoint_signing_secrets
 
 
 @register_restore_check("webhook secrets")

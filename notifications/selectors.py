@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 
 from trustguard.errors import NotFound
 
 from .models import Channel, Delivery, DeliveryStatus, Message, WebhookEndpoint
-from .services import uuid_or_404
+
+
+def uuid_or_404(value: object, what: str) -> uuid.UUID:
+    """Ids are opaque strings to clients; a malformed one is simply not found (never a 500)."""
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"no such {what}") from None
 
 
 def inbox(*, user_id: int, tenant_id: int, unread_only: bool = False) -> QuerySet[Message]:

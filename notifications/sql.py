@@ -1,14 +1,18 @@
-"""The outbox's hot statements, written out once instead of built by the ORM on every use.
+"""The relay's two hot statements, written out once instead of built by the ORM on every use
+(docs/PERFORMANCE.md, bench 5, measured their gain; everything else is the ORM).
 
-- The relay claims and marks a batch of events in one statement (UPDATE ... RETURNING), which the ORM
-  cannot express.
-- A webhook attempt, through the ORM, was eight statements and ~6 ms of CPU just to compose and compile
-  them on the 2-core bench machine: more than the rest of the attempt together (docs/PERFORMANCE.md,
-  bench 5). Here, on PostgreSQL, it is two: one claims the delivery if it may go now (pending, due,
-  endpoint active, nothing earlier of the same target and aggregate still to go) and returns it with
-  its event, tenant, endpoint and message; one records the success and finds the next in line. When
-  the claim does not match, or on another database (SQLite for `make run`), the careful path reads
-  the delivery and the order check first and leases it with a conditional update.
+- claim_events: the relay claims and marks a batch of events in one statement (UPDATE ... RETURNING),
+  which the ORM cannot express.
+- claim_if_ready: a delivery attempt takes its lease, on PostgreSQL, in one statement that checks it may
+  go now (pending, due, endpoint active, nothing earlier of the same target and aggregate still to go)
+  and returns it with its event, tenant, endpoint and message. Through the ORM that was several
+  statements and ~6 ms of CPU to compose and compile them on the 2-core bench machine: more than the
+  rest of the attempt together. When the claim does not match, or on another database (SQLite for
+  `make run`), the ORM path in deliveries.attempts reads the delivery and leases it conditionally.
+- mark_delivered_and_next: a webhook's success and the next in line made due, in one statement on
+  PostgreSQL. Through the ORM (a transaction of four or five statements) the bench's worker spent
+  ~1.2-1.6 ms more CPU per delivery (3.1 -> 4.4 ms at 200 ms latency; docs/PERFORMANCE.md, bench 5).
+  Elsewhere it says so (None) and deliveries.attempts records the success through the ORM.
 
 Parameters go through each field's get_db_prep_save and results through the converters the ORM's
 compiler applies (backend, then field), so values read and written are what the ORM would read and
@@ -63,12 +67,6 @@ def _cursor() -> Iterator[Any]:
 
         with default_connection.wrap_database_errors, psycopg.Cursor(django_cursor.cursor.connection) as cursor:
             yield cursor
-
-
-def _execute(sql: str, params: Sequence[Any]) -> int:
-    with _cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)
 
 
 def _fetchall(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -156,21 +154,15 @@ def claim_events(batch: int, now: datetime) -> list[OutboxEvent]:
 # An earlier event of the same aggregate not yet relayed (its deliveries may not exist yet).
 _EARLIER_UNRELAYED = ("EXISTS (SELECT 1 FROM {outbox} o WHERE o.aggregate_type = e.aggregate_type "
                       "AND o.aggregate_id = e.aggregate_id AND o.id < e.id AND o.relayed_at IS NULL)")
-# The earliest next try of an earlier pending delivery to the same target and aggregate.
-_EARLIEST_PENDING = ("(SELECT p.next_attempt_at FROM {delivery} p WHERE p.order_key = d.order_key "
-                     "AND p.aggregate_key = d.aggregate_key AND p.event_seq < d.event_seq AND p.status = %s "
-                     "ORDER BY p.next_attempt_at LIMIT 1)")
 
 
 @dataclass(frozen=True)
 class _AttemptStatements:
     parts: dict[str, _Part]
-    read: str  # the delivery, its relations and the order check: the careful path
-    claim: str  # PostgreSQL: lease it if it may go now, and return it with its relations
-    succeed: str  # PostgreSQL: mark delivered, find (and make due) the next in line
+    claim: str  # lease it if it may go now, and return it with its relations
+    succeed: str  # mark delivered, find (and make due) the next in line
     claim_nondurable: str  # the same two, committed without waiting for the WAL flush
     succeed_nondurable: str
-    earliest: tuple[Any, list[Converter]]
 
 
 def _statements() -> _AttemptStatements:
@@ -181,15 +173,13 @@ def _statements() -> _AttemptStatements:
     assert tenant is not None and not isinstance(tenant, str)
     parts = _parts({"d": Delivery, "e": OutboxEvent, "t": tenant, "w": WebhookEndpoint, "m": Message})
     columns = ", ".join(c for part in parts.values() for c in part.columns)
-    # The statements below are templates of quoted model tables and model columns; values are parameters.
+    # The statement is a template of quoted model tables and model columns; values are parameters.
     names = {"delivery": _t(Delivery), "outbox": _t(OutboxEvent), "tenant": _t(tenant),
              "endpoint": _t(WebhookEndpoint), "message": _t(Message), "columns": columns}
     names["earlier_unrelayed"] = _EARLIER_UNRELAYED.format(**names)
     names["joins"] = ("LEFT JOIN {outbox} e ON e.id = d.event_id LEFT JOIN {tenant} t ON t.id = e.tenant_id "
                       "LEFT JOIN {endpoint} w ON w.id = d.endpoint_id "
                       "LEFT JOIN {message} m ON m.id = d.message_id").format(**names)
-    names["earliest_pending"] = _EARLIEST_PENDING.format(**names)
-    read = "SELECT {columns}, {earlier_unrelayed}, {earliest_pending} FROM {delivery} d {joins} WHERE d.id = %s"
     claim = (
         "WITH {bookkeeping}claimed AS (UPDATE {delivery} AS d SET attempts = d.attempts + 1, last_attempt_at = %s, "
         "next_attempt_at = %s WHERE d.id = %s AND d.status = %s AND d.next_attempt_at <= %s{nondurable} "
@@ -210,14 +200,13 @@ def _statements() -> _AttemptStatements:
         "AND next_attempt_at > %s) "
         "SELECT (SELECT count(*) FROM done), (SELECT id FROM next)")
     durable = {**names, "bookkeeping": "", "nondurable": ""}
-    # The same statement committing without waiting for its WAL flush (see claim_if_ready): the setting is
-    # made by the statement itself, for its own transaction only.
+    # The same statements committing without waiting for their WAL flush (see claim_if_ready): the setting
+    # is made by the statement itself, for its own transaction only.
     nondurable = {**names, "bookkeeping": "bookkeeping AS (SELECT set_config('synchronous_commit', 'off', true) AS v), ",
                   "nondurable": " AND (SELECT v FROM bookkeeping) IS NOT NULL"}
     cached = _AttemptStatements(
-        parts=parts, read=read.format(**names), claim=claim.format(**durable), succeed=succeed.format(**durable),
-        claim_nondurable=claim.format(**nondurable), succeed_nondurable=succeed.format(**nondurable),
-        earliest=_converters(Delivery._meta.get_field("next_attempt_at"), "p"))
+        parts=parts, claim=claim.format(**durable), succeed=succeed.format(**durable),
+        claim_nondurable=claim.format(**nondurable), succeed_nondurable=succeed.format(**nondurable))
     _local.attempt = cached
     return cached
 
@@ -238,7 +227,7 @@ def claim_if_ready(delivery_id: int, now: datetime, lease_until: datetime) -> De
     """PostgreSQL: count an attempt and take the lease if the delivery may go now (pending, due, its
     endpoint active, nothing earlier of its target and aggregate still to go), in one statement whose
     checks read one snapshot; return it with its relations. None when it may not, or elsewhere than
-    PostgreSQL: then read_for_attempt says why.
+    PostgreSQL: then the ORM path of deliveries.attempts says why.
 
     Outside a transaction this and mark_delivered_and_next commit with synchronous_commit off: they
     do not wait for the WAL to reach the disk (two flushes per attempt were most of its time on the
@@ -256,69 +245,12 @@ def claim_if_ready(delivery_id: int, now: datetime, lease_until: datetime) -> De
     return _delivery_from(rows[0], s.parts) if rows else None
 
 
-def read_for_attempt(delivery_id: int) -> Delivery | None:
-    """The delivery with its event (and the event's tenant), endpoint and message, in one statement; with
-    the order check on the same snapshot, as `earlier_unrelayed` (bool) and `earliest_pending` (datetime
-    or None)."""
-    s = _statements()
-    rows = _fetchall(s.read, [PENDING, delivery_id])
-    if not rows:
-        return None
-    row = rows[0]
-    delivery = _delivery_from(row, s.parts)
-    order_at = s.parts["m"].end
-    earliest = row[order_at + 1]
-    expression, converters = s.earliest
-    for convert in converters:
-        earliest = convert(earliest, expression, default_connection)
-    delivery.earlier_unrelayed = bool(row[order_at])  # type: ignore[attr-defined]
-    delivery.earliest_pending = earliest  # type: ignore[attr-defined]
-    return delivery
-
-
-def update_if_unchanged(delivery: Delivery, now: datetime, *, next_attempt_at: datetime, count_attempt: bool) -> bool:
-    """Move a pending, due delivery's next try (and count an attempt): only if no other worker changed
-    it since it was read (same attempt count, still pending and due). True when this call did it."""
-    attempts = delivery.attempts + (1 if count_attempt else 0)
-    last_attempt_at = now if count_attempt else delivery.last_attempt_at
-    return _execute(
-        f"UPDATE {_t(Delivery)} SET attempts = %s, last_attempt_at = %s, next_attempt_at = %s "  # noqa: S608
-        "WHERE id = %s AND status = %s AND attempts = %s AND next_attempt_at <= %s",
-        [attempts, _prep(Delivery, "last_attempt_at", last_attempt_at),
-         _prep(Delivery, "next_attempt_at", next_attempt_at), delivery.pk, PENDING, delivery.attempts,
-         _prep(Delivery, "next_attempt_at", now)]) == 1
-
-
-def mark_delivered(delivery_id: int, now: datetime, status_code: int | None) -> bool:
-    """Record a success unless one was recorded already (an earlier attempt whose lease ran out)."""
-    return _execute(
-        f"UPDATE {_t(Delivery)} SET status = %s, delivered_at = %s, last_error = %s, last_status_code = %s "  # noqa: S608
-        "WHERE id = %s AND status <> %s",
-        [DELIVERED, _prep(Delivery, "delivered_at", now), "", status_code, delivery_id, DELIVERED]) == 1
-
-
-def next_in_line(delivery: Delivery, now: datetime) -> list[int]:
-    """The next pending delivery of the same target and aggregate (made due now if it was only waiting)."""
-    if delivery.event_seq is None or not delivery.order_key:
-        return []
-    ids = [row[0] for row in _fetchall(
-        f"SELECT id FROM {_t(Delivery)} WHERE order_key = %s AND aggregate_key = %s AND event_seq > %s "  # noqa: S608
-        "AND status = %s ORDER BY event_seq, id LIMIT 1",
-        [delivery.order_key, delivery.aggregate_key, delivery.event_seq, PENDING])]
-    if ids:
-        # It was only waiting for this one (never tried, so no backoff of its own to respect).
-        at = _prep(Delivery, "next_attempt_at", now)
-        _execute(f"UPDATE {_t(Delivery)} SET next_attempt_at = %s "  # noqa: S608
-                 "WHERE id = %s AND attempts = 0 AND next_attempt_at > %s", [at, ids[0], at])
-    return ids
-
-
-def mark_delivered_and_next(delivery: Delivery, now: datetime, status_code: int | None) -> tuple[bool, list[int]]:
-    """mark_delivered, then next_in_line: one statement on PostgreSQL (so both or neither happen)."""
+def mark_delivered_and_next(delivery: Delivery, now: datetime, status_code: int | None) -> tuple[bool, list[int]] | None:
+    """PostgreSQL: record a webhook's success unless one was recorded already, and make the next pending
+    delivery of its target and aggregate due; one statement (both or neither), committed as claim_if_ready's.
+    Returns (marked, [the next one's id]); None elsewhere than PostgreSQL."""
     if not _postgres():
-        if not mark_delivered(delivery.pk, now, status_code):
-            return False, []
-        return True, next_in_line(delivery, now)
+        return None
     at = _prep(Delivery, "next_attempt_at", now)
     s = _statements()
     statement = s.succeed if default_connection.in_atomic_block else s.succeed_nondurable

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from .deliveries.attempts import deliveries_attempt, delivery_attempt
 from .outbox.emit import kick_relay
+from .relay import outbox_relay_step
 
 
 @shared_task(name="notifications.relay", ignore_result=True, acks_late=True)
 def relay() -> int:
-    relayed, more = services.outbox_relay_step()
+    relayed, more = outbox_relay_step()
     if more:
         # A backlog (a sweep's burst): go on in a fresh task rather than wait for the beat sweep,
         # keeping each task short.
@@ -21,9 +22,9 @@ def relay() -> int:
 
 @shared_task(name="notifications.deliver", ignore_result=True, acks_late=True)
 def deliver(delivery_id: int) -> str:
-    return services.delivery_attempt(delivery_id=int(delivery_id))
+    return delivery_attempt(delivery_id=int(delivery_id))
 
 
 @shared_task(name="notifications.deliver_many", ignore_result=True, acks_late=True)
 def deliver_many(delivery_ids: list[int]) -> dict[str, int]:
-    return services.deliveries_attempt(delivery_ids=[int(i) for i in delivery_ids])
+    return deliveries_attempt(delivery_ids=[int(i) for i in delivery_ids])

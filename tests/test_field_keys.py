@@ -10,8 +10,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from accounts.models import SealedTOTPDevice
+from notifications.actors import OperatorActor
+from notifications.deliveries.webhooks import endpoint_signing_secrets, webhook_endpoint_create
 from notifications.models import WebhookEndpoint
-from notifications.services import OperatorActor, endpoint_signing_secrets, webhook_endpoint_create
 from trustguard import crypto
 from trustguard.checks import field_keys_configured
 

@@ -28,7 +28,6 @@ from accounts.models import SealedTOTPDevice, User
 from accounts.totp import totp_enrolment_start
 from escalations.demo import seed_demo
 from notifications.models import Message
-from notifications.services import message_body
 
 ESCALATION = {"type": "SANCTIONS_MATCH", "reason": "Screening hit", "requested_by": "kyc@bank.example",
               "source": {"system": "screening", "entity_type": "customer", "entity_id": "C-1"}}
@@ -102,7 +101,7 @@ def test_no_secret_the_product_created_is_in_clear_in_the_database_dump_redis_or
     challenge = call(people["co"]["api_token"], "/otp/challenge", {"escalation": escalation["id"], "channel": "email"})
     assert challenge.status_code == 201, challenge.content
     waiting = Message.objects.get(purpose="otp_challenge")
-    code_sentence = message_body(waiting).split(". ")[0]  # "Your TrustGuard code is 123456"
+    code_sentence = waiting.readable_body().split(". ")[0]  # "Your TrustGuard code is 123456"
     assert code_sentence[-6:].isdigit()
     secrets["challenge code"] = forms(code_sentence)
 

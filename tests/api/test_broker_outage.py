@@ -21,7 +21,7 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from notifications.models import OutboxEvent
-from notifications.services import outbox_relay
+from notifications.relay import outbox_relay
 from reports.models import ExportJob
 from tests.api.conftest import ORDER
 from trustguard.broker import broker_breaker_report, broker_breaker_reset, broker_publish_one

@@ -17,7 +17,7 @@ from django.test import Client, RequestFactory
 
 from accounts.models import Tenant
 from escalations.models import Policy
-from notifications.services import webhook_endpoint_create
+from notifications.deliveries.webhooks import webhook_endpoint_create
 from tests.approvals.test_concurrency import run_at_once
 from trustguard.api.concurrency import ATTEMPTS, CONFLICT_SLUG, collision, in_request_transaction, is_conflict
 from trustguard.api.errors import problem_exception_handler

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.core import mail
 
-import notifications.services
+import notifications.messages
 from accounts.models import OtpChallenge, Tenant, User
 from escalations.models import Policy
 from escalations.services import stepup_subject
@@ -19,8 +19,8 @@ from trustguard.periodic import job_run, periodic_jobs
 pytestmark = pytest.mark.django_db
 
 needs_message_send = pytest.mark.skipif(
-    not hasattr(notifications.services, "message_send"),
-    reason="needs notifications.services.message_send (the notifications work, feat/notif, not on main yet)")
+    not hasattr(notifications.messages, "message_send"),
+    reason="needs notifications.messages.message_send (the notifications work, feat/notif, not on main yet)")
 
 
 def create(api: Api) -> dict:

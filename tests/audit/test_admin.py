@@ -43,7 +43,7 @@ def test_a_policy_change_shows_in_its_admin_history(operator_client, demo, demo_
 
 
 def test_a_webhook_endpoint_keeps_a_history_without_its_secrets(operator_client, demo, demo_actor, settings):
-    from notifications.services import webhook_endpoint_create, webhook_endpoint_delete
+    from notifications.deliveries.webhooks import webhook_endpoint_create, webhook_endpoint_delete
 
     settings.WEBHOOK_ALLOW_PRIVATE = True
     endpoint, secret = webhook_endpoint_create(tenant_id=demo["tenant_obj"].pk, actor=demo_actor("ops"),

@@ -47,7 +47,12 @@ from escalations.services import (
     escalation_record_execution,
 )
 from escalations.sweeps import sweep_deadlines
-from notifications import services as notification_services
+from notifications.deliveries.replay import delivery_replay
+from notifications.deliveries.webhooks import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_rotate_secret,
+)
 from notifications.models import Delivery, DeliveryStatus, OutboxEvent
 from reports import services as report_services
 from reports.exports import ExportFilters
@@ -57,7 +62,10 @@ from trustguard.errors import DomainError
 # Service modules not called services.py.
 EXTRA_SERVICE_MODULES = ["accounts.stepup", "accounts.challenges", "escalations.policies", "escalations.sweeps",
                          "escalations.ladder", "audit.retention",
-                         "audit.alerts", "notifications.outbox.emit"]
+                         "audit.alerts", "notifications.outbox.emit", "notifications.relay",
+                         "notifications.deliveries.queue", "notifications.deliveries.attempts",
+                         "notifications.deliveries.replay", "notifications.deliveries.webhooks", "notifications.messages",
+                         "notifications.inbox"]
 ORDER = SourceRef(system="shop", entity_type="order", entity_id="ORD-42")
 
 
@@ -125,7 +133,7 @@ def _decided_too_late(w: World) -> None:
 
 def _webhook(w: World):
     with override_settings(WEBHOOK_ALLOW_PRIVATE=True):  # the endpoint never gets a delivery here
-        endpoint, _ = notification_services.webhook_endpoint_create(
+        endpoint, _ = webhook_endpoint_create(
             tenant_id=w.tenant.pk, actor=w.actor("ops"), url="https://127.0.0.1:9/hook")
     return endpoint
 
@@ -136,7 +144,7 @@ def _dead_letter_replayed(w: World) -> None:
     event = OutboxEvent.objects.filter(aggregate_id=str(case.pk)).latest("id")
     dead = Delivery.objects.create(tenant=w.tenant, kind=Delivery.Kind.WEBHOOK, endpoint=_webhook(w), event=event,
                                    status=DeliveryStatus.DEAD, next_attempt_at=now, dead_at=now, attempts=8)
-    notification_services.delivery_replay(delivery_id=dead.pk, actor=w.actor("ops"))
+    delivery_replay(delivery_id=dead.pk, actor=w.actor("ops"))
 
 
 def _export_run_and_downloaded(w: World) -> None:
@@ -208,14 +216,14 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
         _deadlines, {"escalation.resumed", "escalation.escalated", "escalation.expired"}),
     "escalations.sweeps.deadlines_apply_one": (_decided_too_late, {"escalation.expired"}),
     "escalations.services.deadline_passed": (_decided_too_late, {"escalation.expired"}),
-    "notifications.services.webhook_endpoint_create": (_webhook, {"webhook.created"}),
-    "notifications.services.webhook_endpoint_rotate_secret": (
-        lambda w: notification_services.webhook_endpoint_rotate_secret(
+    "notifications.deliveries.webhooks.webhook_endpoint_create": (_webhook, {"webhook.created"}),
+    "notifications.deliveries.webhooks.webhook_endpoint_rotate_secret": (
+        lambda w: webhook_endpoint_rotate_secret(
             tenant_id=w.tenant.pk, actor=w.actor("ops"), endpoint_id=_webhook(w).pk), {"webhook.secret_rotated"}),
-    "notifications.services.webhook_endpoint_delete": (
-        lambda w: notification_services.webhook_endpoint_delete(
+    "notifications.deliveries.webhooks.webhook_endpoint_delete": (
+        lambda w: webhook_endpoint_delete(
             tenant_id=w.tenant.pk, actor=w.actor("ops"), endpoint_id=_webhook(w).pk), {"webhook.deleted"}),
-    "notifications.services.delivery_replay": (_dead_letter_replayed, {"delivery.replayed"}),
+    "notifications.deliveries.replay.delivery_replay": (_dead_letter_replayed, {"delivery.replayed"}),
     "reports.services.export_download_record": (
         lambda w: report_services.export_download_record(actor=w.actor("ops"), dataset="audit", fmt="csv",
                                                          filters=ExportFilters()), {"export.downloaded"}),
@@ -266,28 +274,29 @@ EXEMPT: dict[str, str] = {
     "audit.retention.keep_from": "a read",
     "notifications.outbox.emit.event_emit": "the outbox rows of audited changes, written in their transaction",
     "notifications.outbox.emit.kick_relay": "queues a Celery task, no data",
-    "notifications.services.kick_deliveries": "queues Celery tasks, no data",
+    "notifications.deliveries.queue.kick_deliveries": "queues Celery tasks, no data",
     "reports.services.export_jobs_kick_queued": "queues Celery tasks again for audited export jobs (kicked_at only)",
-    "notifications.services.outbox_relay": "delivery machinery: fans audited changes' outbox rows out to deliveries",
-    "notifications.services.outbox_relay_step": "delivery machinery (outbox_relay for the relay task)",
-    "notifications.services.delivery_attempt": "delivery machinery; the Delivery row (attempts, errors, dead "
+    "notifications.relay.outbox_relay": "delivery machinery: fans audited changes' outbox rows out to deliveries",
+    "notifications.relay.outbox_relay_step": "delivery machinery (outbox_relay for the relay task)",
+    "notifications.deliveries.attempts.delivery_attempt": "delivery machinery; the Delivery row (attempts, errors, dead "
                                                "letter) is its own record",
-    "notifications.services.deliveries_deliver_due": "delivery machinery (calls delivery_attempt)",
-    "notifications.services.deliveries_attempt": "delivery machinery (calls delivery_attempt)",
-    "notifications.services.message_send": "delivery machinery: queues a message for an audited action "
+    "notifications.deliveries.attempts.deliveries_deliver_due": "delivery machinery (calls delivery_attempt)",
+    "notifications.deliveries.attempts.deliveries_attempt": "delivery machinery (calls delivery_attempt)",
+    "notifications.messages.message_send": "delivery machinery: queues a message for an audited action "
                                            "(e.g. otp_challenge_send audits otp.challenge_sent)",
-    "notifications.services.notification_mark_read": "a person's own inbox state",
-    "notifications.services.notifications_mark_all_read": "a person's own inbox state",
-    "notifications.services.channel_preference_set": "a person's own notification opt-out (inbox settings), "
+    "notifications.inbox.notification_mark_read": "a person's own inbox state",
+    "notifications.inbox.notifications_mark_all_read": "a person's own inbox state",
+    "notifications.inbox.channel_preference_set": "a person's own notification opt-out (inbox settings), "
                                                      "not tenant configuration",
-    "notifications.services.render_message": "pure function",
-    "notifications.services.message_body": "a read",
-    "notifications.services.backoff_seconds": "pure function",
-    "notifications.services.breaker_target": "pure function",
-    "notifications.services.new_webhook_secret": "pure function",
-    "notifications.services.endpoint_signing_secrets": "a read (decrypts)",
-    "notifications.services.uuid_or_404": "a check",
-    "notifications.services.webhook_url_check": "a check (resolves the host)",
+    "notifications.messages.render_message": "pure function",
+    "notifications.deliveries.attempts.backoff_seconds": "pure function",
+    "notifications.deliveries.attempts.breaker_target": "pure function",
+    "notifications.deliveries.webhooks.new_webhook_secret": "pure function",
+    "notifications.deliveries.webhooks.endpoint_signing_secrets": "a read (decrypts)",
+    "notifications.deliveries.queue.aggregate_key": "pure function",
+    "notifications.deliveries.queue.address_key": "pure function",
+    "notifications.messages.dispatch_messages": "delivery machinery: the relay's messages for audited changes' events",
+    "notifications.inbox.inbox_items_done": "delivery machinery: the relay marks inbox items of closed cases done",
     "reports.services.require_capability": "a check",
     "reports.services.export_job_get": "a read",
     "reports.services.export_file_path": "pure function",

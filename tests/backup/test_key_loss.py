@@ -16,8 +16,9 @@ from cryptography.fernet import Fernet
 from django.test import Client
 from standardwebhooks import Webhook
 
+from notifications.actors import OperatorActor
+from notifications.deliveries.webhooks import webhook_endpoint_create, webhook_endpoint_rotate_secret
 from notifications.models import Delivery, WebhookEndpoint
-from notifications.services import OperatorActor, webhook_endpoint_create, webhook_endpoint_rotate_secret
 from tests.notifications.conftest import deliver, http_receiver, pending, relay  # noqa: F401 (a fixture)
 from trustguard.backup.checks import restore_checks_run
 from trustguard.backup.keys import KEYS, key_fingerprints

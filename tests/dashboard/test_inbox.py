@@ -7,7 +7,7 @@ import re
 import pytest
 
 from notifications.models import Channel, Message
-from notifications.services import outbox_relay
+from notifications.relay import outbox_relay
 from tests.dashboard.conftest import user
 
 pytestmark = pytest.mark.django_db

@@ -75,7 +75,7 @@ def world(settings: Any) -> Any:
     from accounts.services import membership_add, personal_token_create
     from escalations.demo import seed_demo
     from escalations.models import Policy
-    from notifications.services import webhook_endpoint_create
+    from notifications.deliveries.webhooks import webhook_endpoint_create
 
     settings.WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on loopback
     cache.delete(HEARTBEAT_KEY)  # "healthy" means this run's beat and workers answered

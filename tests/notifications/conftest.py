@@ -15,8 +15,9 @@ from aiosmtpd.controller import Controller
 from django.db import transaction
 
 from notifications.breakers import breaker_reset
+from notifications.deliveries.attempts import delivery_attempt
 from notifications.models import Delivery, DeliveryStatus
-from notifications.services import delivery_attempt, outbox_relay
+from notifications.relay import outbox_relay
 
 
 @dataclass

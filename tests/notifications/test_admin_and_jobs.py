@@ -8,8 +8,8 @@ from django.db import transaction
 from django.test import Client
 
 from accounts.models import User
+from notifications.messages import message_send
 from notifications.models import Delivery, DeliveryStatus, Message, WebhookEndpoint
-from notifications.services import message_send
 from trustguard.periodic import periodic_jobs
 
 from .conftest import deliver

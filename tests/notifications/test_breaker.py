@@ -10,9 +10,11 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import Tenant
+from notifications.actors import OperatorActor
 from notifications.breakers import breaker_state
+from notifications.deliveries.attempts import breaker_target, deliveries_deliver_due
+from notifications.deliveries.webhooks import webhook_endpoint_create
 from notifications.models import Delivery, DeliveryStatus
-from notifications.services import OperatorActor, breaker_target, deliveries_deliver_due, webhook_endpoint_create
 
 from .conftest import deliver, relay
 

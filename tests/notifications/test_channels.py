@@ -15,8 +15,9 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from escalations.models import Policy
 from escalations.services import Money, SourceRef, escalation_create, escalation_decide
+from notifications.deliveries.attempts import backoff_seconds
+from notifications.messages import message_send
 from notifications.models import Channel, Delivery, DeliveryStatus, Message
-from notifications.services import backoff_seconds, message_send
 from tests.conftest import totp_code
 
 from .conftest import deliver, email_part, pending, relay

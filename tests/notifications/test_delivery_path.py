@@ -12,18 +12,15 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
+from notifications.actors import OperatorActor
 from notifications.breakers import CacheCircuitStorage
+from notifications.deliveries.attempts import breaker_target, delivery_attempt
+from notifications.deliveries.webhooks import webhook_endpoint_create, webhook_endpoint_delete
 from notifications.models import Delivery, DeliveryStatus
 from notifications.outbox.catalogue import Event
 from notifications.outbox.emit import event_emit
-from notifications.services import (
-    OperatorActor,
-    breaker_target,
-    delivery_attempt,
-    webhook_endpoint_create,
-    webhook_endpoint_delete,
-)
 
 from .conftest import deliver, pending, relay
 
@@ -194,3 +191,24 @@ def test_two_workers_attempting_one_delivery_at_once_send_it_once(make_tenant, h
     assert len(http_receiver.requests) == 1
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempts == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_success_makes_the_next_in_line_due_and_leaves_the_session_durable(make_tenant, http_receiver):
+    tenant = make_tenant("acme")
+    webhook_endpoint_create(tenant_id=tenant.pk, actor=SYSTEM, url=http_receiver.url)
+    with transaction.atomic():  # two events of one aggregate: the second waits for the first
+        event_emit([Event(tenant.pk, "order.flagged", "order", "o-1", {"n": n}) for n in (1, 2)])
+    relay()
+    first, second = pending()
+    assert deliver(second) == "waiting-for-earlier-event"
+
+    assert deliver(first) == "delivered"  # outside any transaction: committed without waiting for the WAL
+
+    second.refresh_from_db()
+    assert second.next_attempt_at <= timezone.now() and second.attempts == 0  # due again at once
+    with connection.cursor() as cursor:  # the no-flush setting was its transaction's only
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert deliver(second) == "delivered"

@@ -8,10 +8,11 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
+from notifications.actors import OperatorActor
+from notifications.deliveries.webhooks import webhook_endpoint_create
 from notifications.models import Delivery, OutboxEvent
 from notifications.outbox.catalogue import Event
 from notifications.outbox.emit import event_emit
-from notifications.services import OperatorActor, webhook_endpoint_create
 
 from .conftest import relay
 
@@ -98,7 +99,7 @@ def test_two_relays_at_once_fan_each_event_out_exactly_once(make_tenant, http_re
 
     def run() -> None:
         try:
-            from notifications.services import outbox_relay
+            from notifications.relay import outbox_relay
 
             counts.append(outbox_relay(batch=7))
         finally:
@@ -140,7 +141,7 @@ def test_a_broker_outage_does_not_break_the_business_transaction(make_tenant, se
 @pytest.mark.django_db(transaction=True)
 def test_a_later_event_waits_while_another_relay_still_holds_an_earlier_one_of_the_same_escalation(
         make_tenant, http_receiver):
-    from notifications.services import delivery_attempt
+    from notifications.deliveries.attempts import delivery_attempt
 
     tenant = make_tenant("acme")
     webhook_endpoint_create(tenant_id=tenant.pk, actor=OperatorActor.system("test"), url=http_receiver.url)
@@ -170,7 +171,7 @@ def test_a_later_event_waits_while_another_relay_still_holds_an_earlier_one_of_t
     release.set()
     thread.join(10)
     assert relay() == 1
-    from notifications.services import deliveries_deliver_due
+    from notifications.deliveries.attempts import deliveries_deliver_due
 
     Delivery.objects.update(next_attempt_at=first.occurred_at)  # both due now
     assert deliveries_deliver_due() == {"delivered": 2}

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.db import transaction
 
-from notifications.services import message_send
+from notifications.messages import message_send
 from trustguard.logging import MaskPiiFilter, mask_pii
 
 from .conftest import deliver

@@ -11,12 +11,16 @@ from django.db import transaction
 from accounts.roles import Role
 from escalations.notify import escalation_recipients, escalation_recipients_many
 from escalations.services import Money, SourceRef, escalation_acknowledge, escalation_create, escalation_decide
-from notifications import registry, services, tasks
+from notifications import registry, tasks
+from notifications import relay as relays
+from notifications.actors import OperatorActor
+from notifications.deliveries import attempts, queue
+from notifications.deliveries.webhooks import webhook_endpoint_create
+from notifications.messages import render_message
 from notifications.models import Channel, Delivery, Message, OutboxEvent
 from notifications.outbox.catalogue import Event
 from notifications.outbox.emit import event_emit
 from notifications.registry import Recipient, register_recipient_resolver
-from notifications.services import OperatorActor, render_message, webhook_endpoint_create
 from tests.conftest import totp_code
 
 from .conftest import relay
@@ -119,14 +123,14 @@ def test_a_relay_batch_kicks_its_deliveries_as_at_most_the_configured_number_of_
     sent.clear()
 
     with django_capture_on_commit_callbacks(execute=True):  # the kick runs on commit
-        services.outbox_relay()
+        relays.outbox_relay()
     ids = sorted(Delivery.objects.values_list("id", flat=True))
 
     assert [name for name, _ in sent] == ["notifications.deliver_many"] * 3
     kicked = [i for _, (chunk,) in sent for i in chunk]
     assert sorted(kicked) == ids and len(kicked) == 10  # each once
     sent.clear()
-    services.kick_deliveries(ids[:2])  # few: one task each, as before
+    queue.kick_deliveries(ids[:2])  # few: one task each, as before
     assert sent == [("notifications.deliver", [ids[0]]), ("notifications.deliver", [ids[1]])]
 
 
@@ -134,8 +138,8 @@ def test_a_backlog_longer_than_one_relay_task_goes_on_in_a_new_task(make_tenant,
     tenant = make_tenant("acme")
     emit_things(tenant, 12)
     kicks: list[str] = []
-    step = services.outbox_relay_step
-    monkeypatch.setattr(services, "outbox_relay_step", lambda: step(batch=4, max_batches=2))  # batches of 1, 2
+    step = relays.outbox_relay_step
+    monkeypatch.setattr(tasks, "outbox_relay_step", lambda: step(batch=4, max_batches=2))  # batches of 1, 2
     monkeypatch.setattr(tasks, "kick_relay", lambda: kicks.append("relay"))
 
     assert tasks.relay() == 3 and kicks == ["relay"]  # 9 left: on in a new task
@@ -150,12 +154,12 @@ def test_deliver_many_attempts_each_and_hands_on_what_its_time_budget_leaves(mak
     relay()
     ids = list(Delivery.objects.order_by("id").values_list("id", flat=True))
     handed_on: list[list[int]] = []
-    monkeypatch.setattr(services, "kick_deliveries", lambda rest: handed_on.append(list(rest)))
+    monkeypatch.setattr(attempts, "kick_deliveries", lambda rest: handed_on.append(list(rest)))
 
-    assert services.deliveries_attempt(delivery_ids=ids[:2]) == {"delivered": 2}
+    assert attempts.deliveries_attempt(delivery_ids=ids[:2]) == {"delivered": 2}
     assert handed_on == []
     # Over budget after the first: the rest is handed on.
-    assert services.deliveries_attempt(delivery_ids=ids[2:] + ids[:2], time_budget_seconds=-1) == {"delivered": 1}
+    assert attempts.deliveries_attempt(delivery_ids=ids[2:] + ids[:2], time_budget_seconds=-1) == {"delivered": 1}
     assert handed_on == [ids[:2]] and len(http_receiver.requests) == 3
 
 

@@ -11,8 +11,10 @@ from django.utils import timezone
 from accounts.models import User
 from audit.models import AuditEvent
 from escalations.services import Money, SourceRef, escalation_create
+from notifications.actors import OperatorActor
+from notifications.deliveries.webhooks import webhook_endpoint_create
+from notifications.messages import message_send
 from notifications.models import Channel, Delivery, DeliveryStatus, Message, OutboxEvent
-from notifications.services import OperatorActor, message_send, webhook_endpoint_create
 from trustguard.periodic import job_run
 
 from .conftest import deliver, relay

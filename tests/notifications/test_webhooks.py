@@ -12,8 +12,9 @@ from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
 from escalations.services import SourceRef, escalation_create, escalation_decide
+from notifications.actors import OperatorActor
+from notifications.deliveries.webhooks import webhook_endpoint_create, webhook_endpoint_rotate_secret
 from notifications.models import Delivery, DeliveryStatus, OutboxEvent, WebhookEndpoint
-from notifications.services import OperatorActor, webhook_endpoint_create, webhook_endpoint_rotate_secret
 from tests.conftest import totp_code
 
 from .conftest import deliver, pending, relay

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from django.db import connection, transaction
 
+from notifications.actors import OperatorActor
+from notifications.deliveries.webhooks import webhook_endpoint_create
 from notifications.models import Delivery, DeliveryStatus, OutboxEvent
 from notifications.outbox.catalogue import Event
 from notifications.outbox.emit import event_emit
-from notifications.services import OperatorActor, webhook_endpoint_create
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

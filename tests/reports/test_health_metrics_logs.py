@@ -236,7 +236,8 @@ def test_failed_deliveries_are_counted_and_a_dead_letter_shows_in_health(demo, s
     from django.db import transaction
 
     from notifications.breakers import breaker_reset
-    from notifications.services import delivery_attempt, message_send
+    from notifications.deliveries.attempts import delivery_attempt
+    from notifications.messages import message_send
 
     settings.DELIVERY_MAX_ATTEMPTS = 2
     settings.DELIVERY_BACKOFF_BASE_SECONDS = 0

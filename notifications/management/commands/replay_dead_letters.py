@@ -2,8 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from notifications.actors import OperatorActor
+from notifications.deliveries.replay import delivery_replay
 from notifications.selectors import dead_letters
-from notifications.services import OperatorActor, delivery_replay
 from trustguard.errors import DomainError
 
 

@@ -1,0 +1,228 @@
+"""Messages to people: email, SMS and in-app, rendered from templates.
+
+- dispatch_messages: the relay's fan-out of a batch of events to the people its resolvers name (one
+  message per person, channel and event; each distinct text rendered once), and their deliveries.
+- render_message: notifications/<channel>/<audience>/<event type>.txt (.subject.txt, .html for email),
+  falling back to the audience's, the channel's and the global defaults.
+- message_send: one personal message (a one-time code, a notice), queued in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.template import Context, Engine, Template
+from django.template.exceptions import TemplateDoesNotExist
+from django.utils import timezone
+
+from trustguard.bulk import bulk_insert_columns
+from trustguard.crypto import encrypt
+from trustguard.errors import NotFound, ValidationFailed
+from trustguard.ids import uuid7
+from trustguard.jsonutil import to_jsonable
+
+from .deliveries.queue import address_key, aggregate_key, kick_deliveries
+from .models import Channel, ChannelPreference, Delivery, Message, OutboxEvent
+from .registry import Recipient
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _People:
+    """The active users among a batch's recipients and the channels each turned off (two queries)."""
+
+    users: dict[int, Any]
+    disabled: dict[int, set[str]]
+
+    @classmethod
+    def load(cls, recipients: Iterable[Recipient]) -> _People:
+        user_ids = {r.user_id for r in recipients if r.user_id is not None}
+        if not user_ids:
+            return cls({}, {})
+        users = {u.pk: u for u in get_user_model().objects.filter(pk__in=user_ids, is_active=True)}
+        disabled: dict[int, set[str]] = {}
+        for user_id, channel in ChannelPreference.objects.filter(user_id__in=list(users), enabled=False).values_list(
+                "user_id", "channel"):
+            disabled.setdefault(user_id, set()).add(channel)
+        return cls(users, disabled)
+
+
+_MESSAGE_COLUMNS = ("id", "tenant_id", "channel", "purpose", "audience", "event_id", "user_id", "to_address",
+                    "subject", "body", "body_html", "data", "sent_at", "provider")
+_DELIVERY_COLUMNS = ("tenant_id", "kind", "message_id", "event_id", "order_key", "aggregate_key", "event_seq")
+
+
+def dispatch_messages(events: Sequence[OutboxEvent],
+                       resolve: Callable[[Sequence[OutboxEvent]], dict[int, list[Recipient]]],
+                       now: datetime) -> list[int]:
+    """Messages (one per person, channel and event) and their deliveries for `events`, inserted in bulk;
+    the new deliveries' ids."""
+    recipients = resolve(events)
+    people = _People.load(r for found in recipients.values() for r in found)
+    # Recipients that share a context (e.g. every member of the assigned role) get the same text:
+    # render it once per event, channel and audience.
+    rendered: dict[tuple[int, str, str, int], Rendered] = {}
+    messages: dict[str, list[Any]] = {name: [] for name in _MESSAGE_COLUMNS}
+    deliveries: dict[str, list[Any]] = {name: [] for name in _DELIVERY_COLUMNS}
+    for event in events:
+        envelope: dict[str, object] | None = None
+        seen: set[tuple[str, str]] = set()
+        for recipient in recipients.get(event.pk, ()):
+            for channel, address in _addresses(recipient, people):
+                if (channel, address.lower()) in seen:
+                    continue  # one person, one message per channel, even if reached by two routes
+                seen.add((channel, address.lower()))
+                key = (event.pk, channel, recipient.audience, id(recipient.context))
+                if key not in rendered:
+                    envelope = envelope or event.envelope()
+                    context = {**recipient.context, "event": envelope, "audience": recipient.audience}
+                    rendered[key] = render_message(channel=channel, audience=recipient.audience,
+                                                   event_type=event.type, context=context)
+                subject, body, html = rendered[key]
+                in_app = channel == Channel.IN_APP
+                message_id = uuid7()
+                for name, value in zip(_MESSAGE_COLUMNS, (
+                        message_id, event.tenant_id, channel, event.type, recipient.audience, event.pk,
+                        recipient.user_id, "" if in_app else address, subject, body, html,
+                        to_jsonable(dict(recipient.data)), now if in_app else None, "in_app" if in_app else ""),
+                        strict=True):
+                    messages[name].append(value)
+                if not in_app:
+                    for name, value in zip(_DELIVERY_COLUMNS, (
+                            event.tenant_id, channel, message_id, event.pk, f"{channel}:{address_key(address)}",
+                            aggregate_key(event), event.pk), strict=True):
+                        deliveries[name].append(value)
+    bulk_insert_columns(Message, messages)
+    return bulk_insert_columns(Delivery, deliveries, constants={"next_attempt_at": now})
+
+
+def _addresses(recipient: Recipient, people: _People) -> list[tuple[str, str]]:
+    """(channel, address) pairs for a recipient, after their channel preferences."""
+    from trustguard.phones import normalize_phone
+
+    user = None
+    disabled: set[str] = set()
+    if recipient.user_id is not None:
+        user = people.users.get(recipient.user_id)
+        if user is None:
+            return []  # gone or deactivated
+        disabled = people.disabled.get(user.pk, set())
+    out: list[tuple[str, str]] = []
+    for channel in recipient.channels:
+        if channel in disabled:
+            continue
+        if channel == Channel.EMAIL:
+            address = recipient.email or (user.email if user else "")
+        elif channel == Channel.SMS:
+            raw = recipient.phone or (getattr(user, "phone_number", "") if user else "")
+            try:
+                address = normalize_phone(raw) if raw else ""
+            except ValidationFailed:
+                logger.warning("skipping SMS to recipient %s: not a valid phone number", recipient.user_id or "-")
+                address = ""
+        elif channel == Channel.IN_APP:
+            address = f"user:{user.pk}" if user else ""
+        else:
+            address = ""
+        if address:
+            out.append((channel, address))
+    return out
+
+
+@lru_cache(maxsize=2)
+def _template_engine(html: bool = False) -> Engine:
+    # Plain-text messages: no HTML autoescaping ("O&#x27;Brien" in an SMS helps nobody). HTML parts escape.
+    return Engine(app_dirs=True, autoescape=html)
+
+
+@lru_cache(maxsize=1024)
+def _message_template(channel: str, audience: str, event_type: str, suffix: str) -> Template | None:
+    # Which file answers is fixed for the process (as in Django's cached loader): look it up once.
+    names = [f"notifications/{channel}/{audience}/{event_type}{suffix}",
+             f"notifications/{channel}/{audience}/default{suffix}",
+             f"notifications/{channel}/default{suffix}",
+             f"notifications/default{suffix}"]
+    try:
+        return _template_engine(suffix.endswith(".html")).select_template(names)
+    except TemplateDoesNotExist:
+        return None
+
+
+class Rendered(NamedTuple):
+    """A message as its recipient reads it: subject, text body, and (email) the HTML part."""
+
+    subject: str
+    body: str
+    html: str = ""
+
+
+def render_message(*, channel: str, audience: str, event_type: str, context: dict[str, Any]) -> Rendered:
+    """From notifications/<channel>/<audience>/<event>.txt (.subject.txt, and .html for email), falling back to
+    the audience's, the channel's and the global defaults."""
+    body_template = _message_template(channel, audience, event_type, ".txt")
+    if body_template is None:
+        raise TemplateDoesNotExist(f"notifications/{channel}/{audience}/{event_type}.txt and its defaults")
+    body = body_template.render(_context(context)).strip()
+    subject_template = _message_template(channel, audience, event_type, ".subject.txt")
+    subject = " ".join(subject_template.render(_context(context)).split())[:300] if subject_template else ""
+    html = ""
+    if channel == Channel.EMAIL:
+        html_template = _message_template(channel, audience, event_type, ".html")
+        if html_template is not None:
+            html = html_template.render(_context({**context, "subject": subject}, html=True)).strip()
+    return Rendered(subject, body, html)
+
+
+def _context(values: dict[str, Any], *, html: bool = False) -> Context:
+    # The engine's autoescape applies only to contexts built with it in mind: say it here too.
+    return Context(values, autoescape=html)
+
+
+def message_send(*, tenant_id: int, channel: str, subject: str, body: str, purpose: str,
+                 to_user_id: int | None = None, to_address: str = "", sensitive: bool = False,
+                 valid_until: datetime | None = None) -> Message:
+    """Queue one personal message in the current transaction; it is sent after commit, at least once
+    (until `valid_until`, when given: a one-time code that arrives after it expired only misleads).
+
+    A sensitive body (a one-time code) is encrypted at rest, never logged, and blanked once delivered.
+    """
+    from trustguard.phones import normalize_phone
+
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("message_send must run inside a transaction (the message exists iff it commits)")
+    if channel not in Channel.values:
+        raise ValidationFailed(f"unknown channel {channel!r}", errors={"channel": ["Choose email, sms or in_app."]})
+    user = None
+    if to_user_id is not None:
+        user = get_user_model().objects.filter(pk=to_user_id).first()
+        if user is None:
+            raise NotFound("no such person")
+    address = to_address.strip()
+    if channel == Channel.EMAIL:
+        address = address or (user.email if user else "")
+    elif channel == Channel.SMS:
+        raw = address or (getattr(user, "phone_number", "") if user else "")
+        address = normalize_phone(raw, field="phone") if raw else ""
+    elif user is None:
+        raise ValidationFailed("an in-app message needs a person", errors={"to_user_id": ["Required for in_app."]})
+    if channel != Channel.IN_APP and not address:
+        raise ValidationFailed(f"no {channel} address for this person", slug="no-address",
+                               errors={"channel": [f"The person has no {channel} address."]})
+    now = timezone.now()
+    message = Message.objects.create(
+        tenant_id=tenant_id, channel=channel, purpose=purpose, user=user,
+        to_address="" if channel == Channel.IN_APP else address, subject=subject[:300],
+        body=encrypt(body) if sensitive else body, sensitive=sensitive, valid_until=valid_until,
+        sent_at=now if channel == Channel.IN_APP else None, provider="in_app" if channel == Channel.IN_APP else "")
+    if channel != Channel.IN_APP:
+        delivery = Delivery.objects.create(tenant_id=tenant_id, kind=channel, message=message, next_attempt_at=now)
+        transaction.on_commit(lambda: kick_deliveries([delivery.pk]))
+    return message
