@@ -29,6 +29,7 @@ from approvals.models import Decision
 from notifications.models import OutboxEvent
 from notifications.outbox import catalogue
 from notifications.registry import Recipient
+from privacy.vault import FieldUnreadable, open_contact
 from trustguard.links import case_url
 from trustguard.money import format_money
 
@@ -232,7 +233,10 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
             out.append(Recipient(audience="requester", channels=("email",), email=escalation.requested_by_email,
                                  context=staff_context))
 
-    contact = escalation.contact if isinstance(escalation.contact, dict) else {}
+    try:  # sealed at rest (privacy.vault); an erased or unreadable contact is told nothing
+        contact = open_contact(escalation.contact)
+    except FieldUnreadable:
+        contact = {}
     tell_customer = (event.type in CUSTOMER_EVENTS and (contact.get("email") or contact.get("phone"))
                      and (event.type != catalogue.ESCALATION_CREATED.type or status == "pending"))
     customer_channels = tuple(c for c in CUSTOMER_CHANNELS if c in channels)

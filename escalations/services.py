@@ -38,6 +38,7 @@ from audit.services import audit_record
 from notifications.outbox import catalogue as events
 from notifications.outbox.catalogue import EventKind
 from notifications.outbox.emit import event_emit
+from privacy.vault import record_link, seal_case
 from trustguard.errors import Conflict, DomainError, NotFound, PermissionDenied, Unprocessable, ValidationFailed
 from trustguard.jsonutil import canonical_json
 from trustguard.phones import normalize_phone
@@ -381,12 +382,15 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
         allow_self_approval=actor.tenant.single_employee_mode or policy.single_employee_mode,
     )
     now = timezone.now()
+    # Personal data is sealed before it reaches a row: the customer's contact and the payload fields the
+    # tenant marks as personal, under the customer's own data key (privacy.vault; docs/PRIVACY.md).
+    sealed = seal_case(tenant_id=actor.tenant.pk, contact=contact, payload=payload)
     escalation = Escalation(
         tenant=actor.tenant, policy=policy, policy_version=policy.version, policy_snapshot=snapshot,
         approval=approval, type=policy.type, reason=reason.strip(), source_system=source.system,
         source_entity_type=source.entity_type, source_entity_id=source.entity_id, source_url=source.url or "",
         amount_minor=amount.value_minor if amount else None, currency=amount.currency if amount else "",
-        risk_level=risk, urgency=urgency, flags=list(flags), payload=payload or {}, contact=contact or {},
+        risk_level=risk, urgency=urgency, flags=list(flags), payload=sealed.payload, contact=sealed.contact,
         requested_by_user=actor.user, requested_by_api_key=actor.api_key, requested_by_email=requester_email,
         expires_at=now + timedelta(seconds=policy.expiry_seconds),
     )
@@ -397,6 +401,8 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
         open_for_acknowledgement(escalation, now)
         refresh_next_deadline(escalation)
     escalation.save(force_insert=True)
+    if sealed.subject is not None:
+        record_link(subject=sealed.subject, record_type="escalation", record_id=escalation.pk)
     record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None, event=events.ESCALATION_CREATED,
                   details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})
     if escalation.status == EscalationStatus.APPROVED:

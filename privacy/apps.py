@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class PrivacyConfig(AppConfig):
+    """Personal data at rest: per-subject data keys (crypto-shredding), blind indexes, masking."""
+
+    name = "privacy"
+    default_auto_field = "django.db.models.BigAutoField"
