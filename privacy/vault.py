@@ -148,16 +148,18 @@ def _fernet(subject: Subject, field: str) -> Fernet:
 
 def _unwrap(wrapped: str) -> Fernet:
     # Keyed by the wrapped value: a re-wrap (rotation) or an erasure never meets a stale cache entry.
-    cached = _UNWRAPPED.get(wrapped)
+    # ... and by the configured ring: a key dropped from TRUSTGUARD_FIELD_KEYS stops unwrapping at once.
+    cache_key = (wrapped, tuple(crypto.field_keys()))
+    cached = _UNWRAPPED.get(cache_key)
     if cached is None:
         cached = Fernet(crypto.decrypt(wrapped).encode())
         if len(_UNWRAPPED) > 1024:
             _UNWRAPPED.clear()
-        _UNWRAPPED[wrapped] = cached
+        _UNWRAPPED[cache_key] = cached
     return cached
 
 
-_UNWRAPPED: dict[str, Fernet] = {}
+_UNWRAPPED: dict[tuple[str, tuple[str, ...]], Fernet] = {}
 
 
 def seal(subject: Subject, value: Any, *, field: str) -> dict[str, str]:
@@ -318,5 +320,5 @@ def subject_erase_key(subject: Subject) -> None:
     """Crypto-shred: destroy the wrapped data key and the identifiers (the caller holds the transaction)."""
     Subject.objects.filter(pk=subject.pk).update(wrapped_key="", erased_at=timezone.now(), held_until=None)
     SubjectIdentifier.objects.filter(subject=subject).delete()
-    _UNWRAPPED.pop(subject.wrapped_key, None)
+    _UNWRAPPED.clear()
     subject.wrapped_key, subject.erased_at, subject.held_until = "", timezone.now(), None

@@ -26,5 +26,6 @@ def reveal(request: HttpRequest, pk: str) -> HttpResponse:
     except PermissionDenied:
         return HttpResponse("Revealing personal data needs privacy.manage.", status=403, content_type="text/plain")
     return render(request, "privacy/contact_panel.html", {
-        "e": escalation, "revealed": True, "revealed_contact": contact, "revealed_payload": payload,
-        "sealed_fields": vault.sealed_payload_fields(escalation.payload)})
+        "e": escalation, "revealed": True, "revealed_contact": contact,
+        # Pairs, not the dict: a payload key such as "items" would shadow dict.items in the template.
+        "revealed_payload": [(k, payload[k]) for k in vault.sealed_payload_fields(escalation.payload)]})
