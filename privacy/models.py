@@ -97,7 +97,8 @@ class PrivacySettings(models.Model):
     aml_types = models.JSONField(default=default_aml_types, blank=True,
                                  help_text="Escalation types whose cases are AML records (legal hold).")
     personal_payload_fields = models.JSONField(
-        default=default_personal_payload_fields, blank=True, help_text="Top-level payload keys holding personal data: sealed like the contact.")
+        default=default_personal_payload_fields, blank=True,
+        help_text="Top-level payload keys holding personal data: sealed like the contact.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

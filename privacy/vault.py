@@ -102,7 +102,7 @@ def subjects_find(*, tenant_id: int, email: str = "", phone: str = "") -> list[S
     digests = identifier_digests(email=email, phone=phone)
     if not digests:
         return []
-    ids = set()
+    ids: set[Any] = set()
     for kind, digest in digests:
         ids.update(SubjectIdentifier.objects.filter(tenant_id=tenant_id, kind=kind, digest=digest)
                    .values_list("subject_id", flat=True))

@@ -148,7 +148,7 @@ def subject_export(*, actor: Actor, query: SubjectQuery) -> dict[str, Any]:
             "subjects": [{"id": str(s.pk), "created_at": s.created_at.isoformat(),
                           "identifiers": sorted(s.identifiers.values_list("kind", flat=True))} for s in subjects],
             "escalations": [_case_document(c, cache) for c in cases],
-            "messages": customer_messages_of(tenant_id=actor.tenant.pk, escalation_ids=[c.pk for c in cases]),
+            "messages": customer_messages_of(tenant_id=actor.tenant.pk, escalation_ids=[str(c.pk) for c in cases]),
             "legal_holds": [h.as_dict() for h in holds_on(cases, tenant_id=actor.tenant.pk)],
         }
         audit_record(tenant_id=actor.tenant.pk, action="privacy.subject_exported", actor=actor,

@@ -1,0 +1,34 @@
+"""Operators' commands: subject_export prints the JSON (and writes the PDF), subject_erase shreds or refuses."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from audit.models import AuditEvent
+from privacy.models import PrivacySettings
+from tests.api.conftest import ORDER
+
+
+@pytest.mark.django_db
+def test_an_operator_exports_then_erases_a_subject_from_the_console(api, demo, tmp_path):
+    body = {**ORDER, "contact": {"email": "console@example.com", "name": "Chidi Console"}}
+    assert api("vendor").post("/escalations", body, key=str(uuid.uuid4())).status_code == 201
+    out = StringIO()
+    call_command("subject_export", "--tenant", "demo", "--email", "CONSOLE@example.com", "--pdf",
+                 str(tmp_path / "s.pdf"), stdout=out)
+    assert json.loads(out.getvalue())["escalations"][0]["contact"]["name"] == "Chidi Console"
+    assert (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")
+
+    with pytest.raises(CommandError, match="legal hold"):
+        call_command("subject_erase", "--tenant", "demo", "--email", "console@example.com", stdout=StringIO())
+    PrivacySettings.objects.create(tenant=demo["tenant_obj"], aml_types=[])
+    out = StringIO()
+    call_command("subject_erase", "--tenant", "demo", "--email", "console@example.com", stdout=out)
+    assert json.loads(out.getvalue())["status"] == "erased"
+    assert AuditEvent.objects.filter(action="privacy.subject_erase_erased", actor_label="system:privacy-operator").exists()
