@@ -6,3 +6,6 @@ class PrivacyConfig(AppConfig):
 
     name = "privacy"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import restore_checks  # noqa: F401  (the restore check: every subject's data key unwraps)

@@ -32,3 +32,27 @@ def test_an_operator_exports_then_erases_a_subject_from_the_console(api, demo, t
     call_command("subject_erase", "--tenant", "demo", "--email", "console@example.com", stdout=out)
     assert json.loads(out.getvalue())["status"] == "erased"
     assert AuditEvent.objects.filter(action="privacy.subject_erase_erased", actor_label="system:privacy-operator").exists()
+
+
+@pytest.mark.django_db
+def test_after_the_blind_index_key_changes_privacy_reindex_makes_search_by_phone_work_again(api, settings):
+    body = {**ORDER, "contact": {"phone": "0803 555 0101"}}
+    case = api("vendor").post("/escalations", body, key=str(uuid.uuid4())).json()
+    settings.BLIND_INDEX_KEY = "a-new-blind-index-key-" + "k" * 30
+    assert api("co").get("/escalations", {"contact_phone": "08035550101"}).json()["results"] == []
+
+    call_command("privacy_reindex", stdout=StringIO())
+
+    found = api("co").get("/escalations", {"contact_phone": "08035550101"}).json()["results"]
+    assert [e["id"] for e in found] == [case["id"]]
+
+
+@pytest.mark.django_db
+def test_the_restore_checks_name_the_customers_data_lost_with_a_field_key(api, settings):
+    from trustguard.backup.checks import restore_checks_run
+
+    api("vendor").post("/escalations", {**ORDER, "contact": {"email": "r@example.com"}}, key=str(uuid.uuid4()))
+    assert {r.name: r for r in restore_checks_run()}["data subjects' keys"].ok
+    settings.FIELD_KEYS = [__import__("cryptography.fernet").fernet.Fernet.generate_key().decode()]
+    result = {r.name: r for r in restore_checks_run()}["data subjects' keys"]
+    assert not result.ok and "1 of 1 data subjects' personal data cannot be read" in result.detail
