@@ -29,7 +29,7 @@ from approvals.models import Decision
 from notifications.models import OutboxEvent
 from notifications.outbox import catalogue
 from notifications.registry import Recipient
-from privacy.vault import FieldUnreadable, open_contact
+from privacy.vault import FieldUnreadable, open_contact, requested_by_of
 from trustguard.links import case_url
 from trustguard.money import format_money
 
@@ -164,7 +164,7 @@ def requester_name(escalation: Escalation) -> str:
     if escalation.requested_by_user is not None:
         return person_name(escalation.requested_by_user)
     if escalation.requested_by_email:
-        return escalation.requested_by_email
+        return requested_by_of(escalation) or "a requester whose data was erased"
     key = escalation.requested_by_api_key
     return f"{escalation.source_system} ({key.name})" if key is not None else escalation.source_system
 
@@ -229,8 +229,8 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         if requester is not None:
             out.append(Recipient(audience="requester", channels=channels, user_id=requester.pk, email=requester.email,
                                  phone=requester.phone_number, context=staff_context, data=links))
-        elif escalation.requested_by_email and "email" in channels:
-            out.append(Recipient(audience="requester", channels=("email",), email=escalation.requested_by_email,
+        elif requested_by_of(escalation) and "email" in channels:
+            out.append(Recipient(audience="requester", channels=("email",), email=requested_by_of(escalation),
                                  context=staff_context))
 
     try:  # sealed at rest (privacy.vault); an erased or unreadable contact is told nothing

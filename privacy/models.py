@@ -59,6 +59,9 @@ class SubjectRecord(models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     record_type = models.CharField(max_length=32)
     record_id = models.CharField(max_length=64)
+    # Values of the record sealed here rather than in its own row (the requester's email of an escalation, whose
+    # column is too short for a sealed value): {"requested_by": {"$sealed": ...}}.
+    sealed = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["subject", "record_type", "record_id"],

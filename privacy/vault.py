@@ -263,7 +263,8 @@ def mask(value: Any, *, kind: str = "") -> str:
         return ""
     if kind == "email" or ("@" in text and kind != "phone"):
         return mask_email(text) if re.search(r"@", text) else "***"
-    if kind == "phone" or re.fullmatch(r"\+?[\d\s().-]{6,}", text):
+    # A phone number starts with + or 0 (E.164, or a national number); a date or an id number is masked as a word.
+    if kind == "phone" or re.fullmatch(r"[+0][\d\s().-]{6,}", text):
         digits = re.sub(r"\D", "", text)
         return "***" + digits[-4:]
     return " ".join(word[:1] + "***" for word in text.split()) or "***"
@@ -314,6 +315,62 @@ def payload_for_display(payload: Any, *, reveal: bool = False, subjects: Subject
 
 def sealed_payload_fields(payload: Any) -> list[str]:
     return [k for k, v in payload.items() if is_sealed(v)] if isinstance(payload, dict) else []
+
+
+# --- the requester, when a source system names someone outside the tenant ----------------------------
+
+SEALED_REQUESTER = "[sealed]"  # what Escalation.requested_by_email holds then (exports show it as it is)
+BLIND_MARK = "bidx:"  # what ApprovalRequest.requester_email holds then: the four-eyes rule compares blind indexes
+
+
+def requester_seal(*, tenant_id: int, record_type: str, record_id: object, email: str) -> str:
+    """Seal an outsider's email under their own subject's key, linked to the record; the blind mark to keep."""
+    subject = subject_for(tenant_id=tenant_id, email=email)
+    record, _ = SubjectRecord.objects.get_or_create(subject=subject, tenant_id=tenant_id, record_type=record_type,
+                                                    record_id=str(record_id))
+    record.sealed = {**record.sealed, "requested_by": seal(subject, email, field="requested_by")}
+    record.save(update_fields=["sealed"])
+    return blind_mark(email)
+
+
+def is_member_email(*, tenant_id: int, email: str) -> bool:
+    """Does a person of the tenant have this email (then it is the tenant's own staff, not a third party)?"""
+    from accounts.models import Membership
+
+    return Membership.objects.filter(tenant_id=tenant_id, user__email__iexact=email.strip()).exists()
+
+
+def requested_by_of(escalation: Any) -> str:
+    """The requester's email of an escalation, opened when sealed; "" when there is none or it cannot be read."""
+    stored = getattr(escalation, "requested_by_email", "") or ""
+    if stored != SEALED_REQUESTER:
+        return stored
+    try:
+        return requester_open(record_type="escalation", record_id=escalation.pk)
+    except FieldUnreadable:
+        return ""
+
+
+def blind_mark(email: str) -> str:
+    return BLIND_MARK + (blind_index(SubjectIdentifier.Kind.EMAIL, email) or "")
+
+
+def same_person_email(stored: str, email: str) -> bool:
+    """The four-eyes email comparison, whether `stored` is a plain email or a blind mark."""
+    if not stored or not email:
+        return False
+    if stored.startswith(BLIND_MARK):
+        return stored == blind_mark(email)
+    return stored.lower() == email.lower()
+
+
+def requester_open(*, record_type: str, record_id: object) -> str:
+    """The sealed requester's email of a record; FieldUnreadable("requested_by", ...) when it cannot be read."""
+    for record in SubjectRecord.objects.filter(record_type=record_type, record_id=str(record_id)).select_related("subject"):
+        sealed = (record.sealed or {}).get("requested_by")
+        if sealed is not None and is_sealed(sealed):
+            return str(unseal(sealed, field="requested_by", subjects=Subjects([record.subject])))
+    raise FieldUnreadable("requested_by", UNKNOWN_SUBJECT)
 
 
 def subject_erase_key(subject: Subject) -> None:

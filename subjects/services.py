@@ -68,11 +68,15 @@ def _found(actor: Actor, query: SubjectQuery) -> tuple[list[Subject], list[Escal
     """The live subjects the query names in the actor's tenant, and every case holding their data."""
     tenant_id = actor.tenant.pk
     if query.kind == "entity_id":
-        ids = list(Escalation.objects.filter(tenant_id=tenant_id, source_entity_id=query.value)
-                   .values_list("pk", flat=True))
-        subjects = list(Subject.objects.filter(
-            tenant_id=tenant_id, erased_at__isnull=True, held_until__isnull=True,
-            records__record_type=RECORD, records__record_id__in=[str(i) for i in ids]).distinct())
+        # The entity's customer(s): the subjects whose keys seal these cases' contact and payload (not whoever
+        # requested them: a requester is a subject of their own, found by their email).
+        rows = list(Escalation.objects.filter(tenant_id=tenant_id, source_entity_id=query.value)
+                    .values_list("pk", "contact", "payload"))
+        ids = [pk for pk, _, _ in rows]
+        sealed_by = {vault.subject_id_of(v) for _, contact, payload in rows
+                     for v in [contact, *((payload or {}).values() if isinstance(payload, dict) else [])]} - {""}
+        subjects = list(Subject.objects.filter(tenant_id=tenant_id, erased_at__isnull=True, held_until__isnull=True,
+                                               pk__in=sealed_by))
     else:
         subjects = [s for s in vault.subjects_find(tenant_id=tenant_id, **{query.kind: query.value})
                     if s.held_until is None]
@@ -117,7 +121,19 @@ def holds_on(cases: list[Escalation], *, tenant_id: int, now: datetime | None = 
 
 # --- export ------------------------------------------------------------------------------------------------
 
-def _case_document(case: Escalation, subjects: vault.Subjects) -> dict[str, Any]:
+def _requested_by_if_theirs(case: Escalation, subjects: vault.Subjects, ids: set[str]) -> str | None:
+    """The sealed requester's email of a case when the exported subject is that requester."""
+    for record in SubjectRecord.objects.filter(record_type=RECORD, record_id=str(case.pk), subject_id__in=ids):
+        sealed = (record.sealed or {}).get("requested_by")
+        if sealed is not None and vault.is_sealed(sealed):
+            try:
+                return str(vault.unseal(sealed, field="requested_by", subjects=subjects))
+            except vault.FieldUnreadable as exc:
+                return str(exc)
+    return None
+
+
+def _case_document(case: Escalation, subjects: vault.Subjects, ids: set[str]) -> dict[str, Any]:
     try:
         contact: Any = vault.open_contact(case.contact, subjects=subjects)
     except vault.FieldUnreadable as exc:
@@ -129,6 +145,7 @@ def _case_document(case: Escalation, subjects: vault.Subjects) -> dict[str, Any]
                    "entity_id": case.source_entity_id},
         "amount": {"value_minor": case.amount_minor, "currency": case.currency} if case.amount_minor is not None else None,
         "contact": contact,
+        "requested_by": _requested_by_if_theirs(case, subjects, ids),
         "payload": vault.payload_for_display(case.payload, reveal=True, subjects=subjects),
         "created_at": case.created_at.isoformat(), "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "decisions": [{"decision": d.decision, "role": d.role, "justification": d.justification,
@@ -147,7 +164,7 @@ def subject_export(*, actor: Actor, query: SubjectQuery) -> dict[str, Any]:
             "query": {"by": query.kind, "value": query.value},
             "subjects": [{"id": str(s.pk), "created_at": s.created_at.isoformat(),
                           "identifiers": sorted(s.identifiers.values_list("kind", flat=True))} for s in subjects],
-            "escalations": [_case_document(c, cache) for c in cases],
+            "escalations": [_case_document(c, cache, {str(s.pk) for s in subjects}) for c in cases],
             "messages": customer_messages_of(tenant_id=actor.tenant.pk, escalation_ids=[str(c.pk) for c in cases]),
             "legal_holds": [h.as_dict() for h in holds_on(cases, tenant_id=actor.tenant.pk)],
         }
@@ -175,16 +192,24 @@ class ErasureResult:
                 "messages_redacted": self.messages_redacted}
 
 
-def _reseal_under(case: Escalation, old: vault.Subjects, new: Subject) -> None:
-    """Move a held case's sealed values from the erased subject's key to its hold subject's key."""
-    contact = vault.open_contact(case.contact, subjects=old) if case.contact else {}
-    payload = dict(case.payload or {})
-    for key in vault.sealed_payload_fields(payload):
-        payload[key] = vault.seal(new, vault.unseal(payload[key], field=f"payload.{key}", subjects=old),
-                                  field=f"payload.{key}")
-    Escalation.objects.filter(pk=case.pk).update(
-        contact=vault.seal(new, contact, field="contact") if contact else {}, payload=payload)
+def _reseal_under(case: Escalation, old: vault.Subjects, erasing: set[str], new: Subject) -> None:
+    """Move a held case's values sealed under an erased subject's key (contact, payload fields, the requester's
+    email) to its hold subject's key; values of other subjects stay as they are."""
+    def mine(value: Any) -> bool:
+        return vault.is_sealed(value) and vault.subject_id_of(value) in erasing
+
+    def moved(value: Any, field: str) -> dict[str, str]:
+        return vault.seal(new, vault.unseal(value, field=field, subjects=old), field=field)
+
+    contact = moved(case.contact, "contact") if mine(case.contact) else case.contact
+    payload = {k: moved(v, f"payload.{k}") if mine(v) else v for k, v in (case.payload or {}).items()}
+    Escalation.objects.filter(pk=case.pk).update(contact=contact, payload=payload)
     vault.record_link(subject=new, record_type=RECORD, record_id=case.pk)
+    for record in SubjectRecord.objects.filter(record_type=RECORD, record_id=str(case.pk), subject_id__in=erasing):
+        sealed = (record.sealed or {}).get("requested_by")
+        if sealed is not None and mine(sealed):
+            SubjectRecord.objects.filter(subject=new, record_type=RECORD, record_id=str(case.pk)).update(
+                sealed={"requested_by": moved(sealed, "requested_by")})
 
 
 @transaction.atomic
@@ -226,7 +251,7 @@ def subject_erase(*, actor: Actor, query: SubjectQuery) -> ErasureResult:
                 keeper = Subject.objects.create(tenant_id=tenant_id, held_until=hold_until,
                                                 wrapped_key=_fresh_wrapped_key())
                 for case in held_here:
-                    _reseal_under(case, cache, keeper)
+                    _reseal_under(case, cache, {str(subject.pk)}, keeper)
                 result.pseudonymised += [str(c.pk) for c in held_here]
             vault.subject_erase_key(subject)
         result.status = "erased"
@@ -272,6 +297,7 @@ def subject_holds_sweep(*, actor: Actor, now: datetime | None = None) -> int:
 
 # --- reveal ---------------------------------------------------------------------------------------------------
 
+@transaction.atomic
 def values_reveal(*, actor: Actor, escalation: Escalation) -> tuple[list[vault.FieldView], dict[str, Any]]:
     """The full contact and personal payload of one case, for a person with privacy.manage; audited (field
     names only, never values)."""

@@ -58,6 +58,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('record_type', models.CharField(max_length=32)),
                 ('record_id', models.CharField(max_length=64)),
+                ('sealed', models.JSONField(blank=True, default=dict)),
                 ('subject', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='records', to='privacy.subject')),
                 ('tenant', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.tenant')),
             ],
