@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.actors import Actor
-from trustguard.errors import Conflict
+from trustguard.errors import Conflict, ValidationFailed
 
 from .pdf import subject_export_pdf
 from .services import subject_erase, subject_export, subject_query
@@ -37,6 +37,10 @@ class SubjectInput(serializers.Serializer):
 
 
 def _query(data: Any) -> Any:
+    if hasattr(data, "lists"):  # a query string: one value per name (?phone=a&phone=b names nobody)
+        repeated = {name: ["Give it once."] for name, values in data.lists() if len(values) > 1}
+        if repeated:
+            raise ValidationFailed("a query parameter is repeated: " + ", ".join(sorted(repeated)), errors=repeated)
     serializer = SubjectInput(data=data)
     serializer.is_valid(raise_exception=True)
     return subject_query(**serializer.validated_data)

@@ -231,6 +231,7 @@ def test_export_and_erase_need_privacy_manage_and_exactly_one_identifier(api):
     assert_problem(api("vendor").post("/subjects/erase", {"email": EMAIL}), 403)
     assert_problem(api("co").get("/subjects/export", {"email": EMAIL, "phone": PHONE}), 400)
     assert_problem(api("co").post("/subjects/erase", {}), 400)
+    assert_problem(api("co").get("/subjects/export?phone=0803&phone=0804"), 400)
     assert api(None).get("/subjects/export", {"email": EMAIL}).status_code == 401
 
 
