@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from accounts.roles import Capability
 from approvals.models import Decision
+from audit.actions import AuditAction
 from audit.services import audit_record
 from escalations.models import Escalation
 from notifications.erasure import customer_messages_of, customer_messages_redact
@@ -168,7 +169,7 @@ def subject_export(*, actor: Actor, query: SubjectQuery) -> dict[str, Any]:
             "messages": customer_messages_of(tenant_id=actor.tenant.pk, escalation_ids=[str(c.pk) for c in cases]),
             "legal_holds": [h.as_dict() for h in holds_on(cases, tenant_id=actor.tenant.pk)],
         }
-        audit_record(tenant_id=actor.tenant.pk, action="privacy.subject_exported", actor=actor,
+        audit_record(tenant_id=actor.tenant.pk, action=AuditAction.PRIVACY_SUBJECT_EXPORTED, actor=actor,
                      target_type="subject", target_id=query.commitment()[:64],
                      details={"by": query.kind, "subjects": [str(s.pk) for s in subjects],
                               "escalations": len(cases)})
@@ -261,9 +262,13 @@ def subject_erase(*, actor: Actor, query: SubjectQuery) -> ErasureResult:
     details.update({"status": result.status, "subjects": [str(s.pk) for s in subjects],
                     "escalations": len(cases), "pseudonymised": result.pseudonymised,
                     "messages_redacted": result.messages_redacted})
-    audit_record(tenant_id=tenant_id, action=f"privacy.subject_erase_{result.status}", actor=actor,
+    audit_record(tenant_id=tenant_id, action=_ERASE_ACTIONS[result.status], actor=actor,
                  target_type="subject", target_id=query.commitment()[:64], details=details)
     return result
+
+
+_ERASE_ACTIONS = {"erased": AuditAction.PRIVACY_SUBJECT_ERASED, "refused": AuditAction.PRIVACY_SUBJECT_ERASE_REFUSED,
+                  "nothing": AuditAction.PRIVACY_SUBJECT_ERASE_NOTHING}
 
 
 def _fresh_wrapped_key() -> str:
@@ -290,7 +295,7 @@ def subject_holds_sweep(*, actor: Actor, now: datetime | None = None) -> int:
         customer_messages_redact(tenant_id=subject.tenant_id, escalation_ids=ids)
         shredded.append(str(subject.pk))
     if shredded:
-        audit_record(tenant_id=actor.tenant.pk, action="privacy.hold_ended_erased", actor=actor,
+        audit_record(tenant_id=actor.tenant.pk, action=AuditAction.PRIVACY_HOLD_ENDED_ERASED, actor=actor,
                      target_type="subject", target_id="", details={"subjects": shredded})
     return len(shredded)
 
@@ -305,7 +310,7 @@ def values_reveal(*, actor: Actor, escalation: Escalation) -> tuple[list[vault.F
     subjects = vault.Subjects()
     contact = vault.contact_views(escalation.contact, reveal=True, subjects=subjects)
     payload = vault.payload_for_display(escalation.payload, reveal=True, subjects=subjects)
-    audit_record(tenant_id=escalation.tenant_id, action="privacy.values_revealed", actor=actor,
+    audit_record(tenant_id=escalation.tenant_id, action=AuditAction.PRIVACY_VALUES_REVEALED, actor=actor,
                  target_type="escalation", target_id=escalation.pk,
                  details={"fields": [f.field for f in contact if not f.error]
                           + [f"payload.{k}" for k in vault.sealed_payload_fields(escalation.payload)]})
