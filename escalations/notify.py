@@ -29,7 +29,7 @@ from approvals.models import Decision
 from notifications.models import OutboxEvent
 from notifications.outbox import catalogue
 from notifications.registry import Recipient
-from privacy.vault import FieldUnreadable, open_contact, requested_by_of
+from privacy.vault import SEALED_REQUESTER, FieldUnreadable, mask, open_contact, requested_by_of
 from trustguard.links import case_url
 from trustguard.money import format_money
 
@@ -163,8 +163,12 @@ def requester_name(escalation: Escalation) -> str:
     """Who asked: the person, else the email the source system gave, else the source system (its key's name)."""
     if escalation.requested_by_user is not None:
         return person_name(escalation.requested_by_user)
+    if escalation.requested_by_email == SEALED_REQUESTER:
+        # Someone outside the tenant: masked in every message and report (messages are stored); privacy.manage
+        # reveals it on the case page.
+        return mask(requested_by_of(escalation), kind="email") or "a requester whose data was erased"
     if escalation.requested_by_email:
-        return requested_by_of(escalation) or "a requester whose data was erased"
+        return escalation.requested_by_email
     key = escalation.requested_by_api_key
     return f"{escalation.source_system} ({key.name})" if key is not None else escalation.source_system
 
