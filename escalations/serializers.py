@@ -15,7 +15,7 @@ from rest_framework import serializers
 from accounts.roles import Role
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
-from privacy.vault import payload_for_display, requested_by_of
+from privacy.vault import payload_for_display, requested_by_of, subjects_of
 from trustguard.api.serializers import JSONObjectField, StrictIntegerField, StrictSerializer
 
 from .models import EscalationStatus, ExpiryOutcome, Policy, RiskLevel, Urgency
@@ -281,7 +281,7 @@ def escalation_dict(e: Any, *, stages: list[Any] | None = None, decisions: list[
                    "url": e.source_url or None},
         "amount": {"value_minor": e.amount_minor, "currency": e.currency} if e.amount_minor is not None else None,
         # Personal payload fields are sealed at rest and shown masked (privacy.vault); subject export reveals them.
-        "flags": e.flags, "payload": payload_for_display(e.payload),
+        "flags": e.flags, "payload": payload_for_display(e.payload, subjects=subjects_of(e)),
         "requested_by": requested_by_of(e) or None, "requester": requester,
         "route": [{"stage": s.index, "role": s.assigned_role, "roles": s.roles, "approvals_required": s.approvals_required,
                    "approvals_received": s.approvals_received, "status": s.status} for s in stages],

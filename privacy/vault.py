@@ -112,15 +112,22 @@ def subjects_find(*, tenant_id: int, email: str = "", phone: str = "") -> list[S
 def subject_for(*, tenant_id: int, email: str = "", phone: str = "") -> Subject:
     """The subject these identifiers name (created with a fresh data key when none does)."""
     found = subjects_find(tenant_id=tenant_id, email=email, phone=phone)
+    fresh = not found
     subject = found[0] if found else Subject.objects.create(
         tenant_id=tenant_id, wrapped_key=crypto.encrypt(Fernet.generate_key().decode()))
     for kind, digest in identifier_digests(email=email, phone=phone):
+        identifier: SubjectIdentifier | None
         try:
             with transaction.atomic():  # a savepoint: a concurrent insert of the same identifier is no error
-                SubjectIdentifier.objects.get_or_create(tenant_id=tenant_id, kind=kind, digest=digest,
-                                                        defaults={"subject": subject})
+                identifier, _ = SubjectIdentifier.objects.get_or_create(tenant_id=tenant_id, kind=kind, digest=digest,
+                                                                        defaults={"subject": subject})
         except IntegrityError:
-            pass
+            identifier = SubjectIdentifier.objects.filter(tenant_id=tenant_id, kind=kind, digest=digest).first()
+        if fresh and identifier is not None and identifier.subject_id != subject.pk:
+            # Another request created this customer at the same moment and won the identifier: use theirs (nothing
+            # is sealed under ours yet), so that every case of the customer is found and erased together.
+            Subject.objects.filter(pk=subject.pk).delete()
+            subject, fresh = identifier.subject, False
     return subject
 
 
@@ -340,15 +347,48 @@ def is_member_email(*, tenant_id: int, email: str) -> bool:
     return Membership.objects.filter(tenant_id=tenant_id, user__email__iexact=email.strip()).exists()
 
 
+_NOT_PRIMED = object()
+
+
+def prime(escalations: Iterable[Any]) -> None:
+    """Load in two queries what showing a page of cases needs (sealed requesters, the subjects of sealed values),
+    so that a list costs the same number of queries whatever it holds."""
+    items = list(escalations)
+    sealed_ids = {str(e.pk) for e in items if getattr(e, "requested_by_email", "") == SEALED_REQUESTER}
+    requesters: dict[str, Any] = {}
+    if sealed_ids:
+        for record_id, values in SubjectRecord.objects.filter(record_type="escalation", record_id__in=sealed_ids) \
+                .values_list("record_id", "sealed"):
+            value = (values or {}).get("requested_by")
+            if value is not None and is_sealed(value):
+                requesters[record_id] = value
+    subjects = Subjects()
+    subjects.prefetch([*requesters.values(), *(v for e in items if isinstance(getattr(e, "payload", None), dict)
+                                                for v in e.payload.values())])
+    for e in items:
+        e._privacy_subjects = subjects
+        e._privacy_requester = requesters.get(str(e.pk))
+
+
 def requested_by_of(escalation: Any) -> str:
     """The requester's email of an escalation, opened when sealed; "" when there is none or it cannot be read."""
     stored = getattr(escalation, "requested_by_email", "") or ""
     if stored != SEALED_REQUESTER:
         return stored
+    primed = getattr(escalation, "_privacy_requester", _NOT_PRIMED)
     try:
-        return requester_open(record_type="escalation", record_id=escalation.pk)
+        if primed is _NOT_PRIMED:
+            return requester_open(record_type="escalation", record_id=escalation.pk)
+        if primed is None:
+            return ""
+        return str(unseal(primed, field="requested_by", subjects=getattr(escalation, "_privacy_subjects", None)))  # type: ignore[arg-type]
     except FieldUnreadable:
         return ""
+
+
+def subjects_of(escalation: Any) -> Subjects | None:
+    """The subjects prime() loaded for this case's page, if any."""
+    return getattr(escalation, "_privacy_subjects", None)
 
 
 def blind_mark(email: str) -> str:

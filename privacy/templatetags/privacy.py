@@ -33,3 +33,12 @@ def has_sealed_values(escalation: Any) -> bool:
 def can_reveal(context: dict[str, Any]) -> bool:
     actor = getattr(context.get("request"), "actor", None)
     return bool(actor is not None and actor.can("privacy.manage"))
+
+
+@register.simple_tag
+def requester_shown(escalation: Any) -> str:
+    """The requester's email as a page shows it: masked when it names someone outside the tenant."""
+    stored = getattr(escalation, "requested_by_email", "") or ""
+    if stored != vault.SEALED_REQUESTER:
+        return stored
+    return vault.mask(vault.requested_by_of(escalation), kind="email") or "(erased)"
