@@ -42,7 +42,7 @@ def written_under_the_old_keys(demo, settings, http_receiver):  # noqa: F811 (th
     assert api(vendor).status_code == 200
     return {"manifest": {"rows": {}, "keys": key_fingerprints()}, "vendor": vendor, "ceo": demo["by_name"]["ceo"]["api_token"],
             "old": (settings.SECRET_KEY, settings.CREDENTIAL_PEPPER), "field_keys": list(settings.FIELD_KEYS),
-            "old_audit": (settings.AUDIT_KEYS, settings.AUDIT_SIGNING_KEYS)}
+            "old_audit": (settings.AUDIT_KEYS, settings.AUDIT_SIGNING_KEYS), "old_blind_index": settings.BLIND_INDEX_KEY}
 
 
 def lose_the_keys(settings) -> None:
@@ -99,6 +99,7 @@ def test_with_the_keys_put_back_credentials_webhooks_and_the_checks_work_again(w
     settings.SECRET_KEY, settings.CREDENTIAL_PEPPER = written_under_the_old_keys["old"]
     settings.AUDIT_KEYS, settings.AUDIT_SIGNING_KEYS = written_under_the_old_keys["old_audit"]
     settings.FIELD_KEYS = written_under_the_old_keys["field_keys"]
+    settings.BLIND_INDEX_KEY = written_under_the_old_keys["old_blind_index"]
 
     created = api(written_under_the_old_keys["vendor"], "post", body=ESCALATION)
     relay()
