@@ -29,6 +29,7 @@ class Capability(models.TextChoices):
     POLICY_MANAGE = "policy.manage", "Manage policies, trigger rules and webhooks"
     AUDIT_VIEW = "audit.view", "View the audit log and reports"
     AUDIT_EXPORT = "audit.export", "Export escalations, decisions and audit events"
+    PRIVACY_MANAGE = "privacy.manage", "Subject export and erasure, revealing a masked personal value"
 
 
 def codename(capability: str) -> str:
@@ -47,12 +48,13 @@ _APPROVER = {
 
 DEFAULT_MATRIX: dict[str, frozenset[str]] = {
     Role.CLIENT_FACING: frozenset(),
-    Role.COMPLIANCE_OFFICER: frozenset(_APPROVER | {Capability.ESCALATION_CREATE_MANUAL}),
+    Role.COMPLIANCE_OFFICER: frozenset(_APPROVER | {Capability.ESCALATION_CREATE_MANUAL, Capability.PRIVACY_MANAGE}),
     Role.SENIOR_MANAGER: frozenset(_APPROVER),
     Role.GOVERNING_BODY: frozenset(_APPROVER),
     Role.CEO: frozenset(_APPROVER | {Capability.ESCALATION_CREATE_MANUAL}),
     Role.OPERATOR: frozenset(
-        {Capability.ESCALATION_VIEW_ALL, Capability.POLICY_MANAGE, Capability.AUDIT_VIEW, Capability.AUDIT_EXPORT}
+        {Capability.ESCALATION_VIEW_ALL, Capability.POLICY_MANAGE, Capability.AUDIT_VIEW, Capability.AUDIT_EXPORT,
+         Capability.PRIVACY_MANAGE}
     ),
 }
 

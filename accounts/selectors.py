@@ -103,3 +103,8 @@ def role_has_active_member(*, tenant: Tenant, role: str) -> bool:
 
 def tenants_of(*, user: User) -> QuerySet[Tenant]:
     return Tenant.objects.filter(memberships__user=user, memberships__is_active=True).distinct()
+
+
+def is_member_email(*, tenant_id: int, email: str) -> bool:
+    """Does a person of the tenant have this email (then it is the tenant's own staff, not a third party)?"""
+    return Membership.objects.filter(tenant_id=tenant_id, user__email__iexact=email.strip()).exists()

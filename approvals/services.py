@@ -15,6 +15,7 @@ from django.db.models import F, Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.models import Tenant, User
+from privacy.vault import same_person_email
 from trustguard.bulk import update_rows
 from trustguard.errors import Conflict, PermissionDenied, ValidationFailed
 
@@ -90,7 +91,8 @@ def is_requester(request: ApprovalRequest, user: User) -> bool:
     """The four-eyes comparison: the same user, or the same email (case-insensitively)."""
     if request.requester_user_id is not None and request.requester_user_id == user.pk:
         return True
-    return bool(request.requester_email and user.email and request.requester_email.lower() == user.email.lower())
+    # A third party's email is kept as a blind index (privacy.vault): compared the same way, never decrypted.
+    return same_person_email(request.requester_email, user.email)
 
 
 def _prefetched(request: ApprovalRequest) -> dict[str, Any]:

@@ -63,6 +63,15 @@ class AuditAction(models.TextChoices):
     EXPORT_COMPLETED = "export.completed", "Export completed"
     EXPORT_DOWNLOADED = "export.downloaded", "Export downloaded"
 
+    # Privacy: personal data revealed, data subjects exported and erased (subjects.services). Details carry field
+    # names, subject ids and keyed hashes (commitments), never a personal value.
+    PRIVACY_VALUES_REVEALED = "privacy.values_revealed", "Personal data revealed"
+    PRIVACY_SUBJECT_EXPORTED = "privacy.subject_exported", "Data subject exported"
+    PRIVACY_SUBJECT_ERASED = "privacy.subject_erase_erased", "Data subject erased"
+    PRIVACY_SUBJECT_ERASE_REFUSED = "privacy.subject_erase_refused", "Erasure refused (legal hold)"
+    PRIVACY_SUBJECT_ERASE_NOTHING = "privacy.subject_erase_nothing", "Erasure asked: nothing held"
+    PRIVACY_HOLD_ENDED_ERASED = "privacy.hold_ended_erased", "Erased after the legal hold ended"
+
     # The audit trail itself: verification, anchors, retention, keys.
     AUDIT_CHAINS_ANCHORED = "audit.chains_anchored", "Chains anchored"
     AUDIT_ANCHORS_SET_ASIDE = "audit.anchors_set_aside", "Anchors set aside"

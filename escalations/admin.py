@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.actors import Actor
 from accounts.admin import ServiceBackedHistoryAdmin, audited_save
 from audit.actions import AuditAction
+from privacy.admin_mixins import PersonalDataAdminMixin, masked_names
 from trustguard.errors import ValidationFailed
 from trustguard.money import format_money
 
@@ -77,8 +78,9 @@ class TriggerRuleAdmin(ServiceBackedHistoryAdmin):
 
 
 @admin.register(Escalation)
-class EscalationAdmin(admin.ModelAdmin):
-    """Read-only: escalations change through their lifecycle (API and dashboard), never by hand."""
+class EscalationAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
+    """Read-only: escalations change through their lifecycle (API and dashboard), never by hand. Personal data
+    shows masked, and the search box finds a case by its customer's email or phone (privacy.admin_mixins)."""
 
     list_display = ("source_entity_id", "type", "tenant", "status", "amount", "risk_level", "assigned_role",
                     "escalation_level", "next_deadline_at", "created_at")
@@ -102,7 +104,7 @@ class EscalationAdmin(admin.ModelAdmin):
             ((d.decision, d.decided_by.username, d.role, d.stage + 1, d.justification) for d in rows))) or "—"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Escalation._meta.fields] + ["decisions"]
+        return [*masked_names([f.name for f in Escalation._meta.fields]), "decisions"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from accounts.actors import Actor
 from accounts.roles import Capability, Role
 from audit.actions import AuditAction
+from privacy.vault import prime
 from trustguard.api.pagination import KeysetPagination
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
@@ -141,6 +142,10 @@ _LIST_PARAMETERS = [
     OpenApiParameter("assigned_role", str, enum=Role.values),
     OpenApiParameter("risk_level", str, enum=RiskLevel.values),
     OpenApiParameter("source_entity_id", str, description="The id in the calling system, e.g. ORD-1001."),
+    OpenApiParameter("contact_email", str, description="The customer's email (exact, case-insensitive; found by a "
+                                                       "keyed blind index: contact data is encrypted at rest)."),
+    OpenApiParameter("contact_phone", str, description="The customer's phone number, in any format (matched in E.164 "
+                                                       "by blind index)."),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Created at or after (ISO 8601)."),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Created before (ISO 8601)."),
     OpenApiParameter("mine", bool, description="People only: assigned to one of my roles."),
@@ -166,9 +171,11 @@ class EscalationCollectionView(APIView):
         queryset = selectors.escalation_list(
             actor=actor, status=f.get("status"), type=f.get("type"), assigned_role=f.get("assigned_role"),
             risk_level=f.get("risk_level"), source_entity_id=f.get("source_entity_id"),
-            created_after=f.get("created_after"), created_before=f.get("created_before"), mine=f.get("mine", False))
+            created_after=f.get("created_after"), created_before=f.get("created_before"), mine=f.get("mine", False),
+            contact_email=f.get("contact_email"), contact_phone=f.get("contact_phone"))
         paginator = KeysetPagination(key="next_deadline_at")
         page = paginator.paginate_queryset(queryset, request, view=self)
+        prime(page)  # sealed personal data of the whole page in two queries (privacy.vault)
         return paginator.get_paginated_response([escalation_dict(e) for e in page])
 
     @extend_schema(

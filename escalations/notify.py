@@ -29,6 +29,7 @@ from approvals.models import Decision
 from notifications.models import OutboxEvent
 from notifications.outbox import catalogue
 from notifications.registry import Recipient
+from privacy.vault import SEALED_REQUESTER, FieldUnreadable, mask, open_contact, requested_by_of
 from trustguard.links import case_url
 from trustguard.money import format_money
 
@@ -162,6 +163,10 @@ def requester_name(escalation: Escalation) -> str:
     """Who asked: the person, else the email the source system gave, else the source system (its key's name)."""
     if escalation.requested_by_user is not None:
         return person_name(escalation.requested_by_user)
+    if escalation.requested_by_email == SEALED_REQUESTER:
+        # Someone outside the tenant: masked in every message and report (messages are stored); privacy.manage
+        # reveals it on the case page.
+        return mask(requested_by_of(escalation), kind="email") or "a requester whose data was erased"
     if escalation.requested_by_email:
         return escalation.requested_by_email
     key = escalation.requested_by_api_key
@@ -228,11 +233,14 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         if requester is not None:
             out.append(Recipient(audience="requester", channels=channels, user_id=requester.pk, email=requester.email,
                                  phone=requester.phone_number, context=staff_context, data=links))
-        elif escalation.requested_by_email and "email" in channels:
-            out.append(Recipient(audience="requester", channels=("email",), email=escalation.requested_by_email,
+        elif requested_by_of(escalation) and "email" in channels:
+            out.append(Recipient(audience="requester", channels=("email",), email=requested_by_of(escalation),
                                  context=staff_context))
 
-    contact = escalation.contact if isinstance(escalation.contact, dict) else {}
+    try:  # sealed at rest (privacy.vault); an erased or unreadable contact is told nothing
+        contact = open_contact(escalation.contact)
+    except FieldUnreadable:
+        contact = {}
     tell_customer = (event.type in CUSTOMER_EVENTS and (contact.get("email") or contact.get("phone"))
                      and (event.type != catalogue.ESCALATION_CREATED.type or status == "pending"))
     customer_channels = tuple(c for c in CUSTOMER_CHANNELS if c in channels)

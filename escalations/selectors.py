@@ -22,6 +22,7 @@ from accounts.roles import Capability
 from accounts.selectors import role_has_active_member
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
+from privacy.vault import looks_like_identifier, records_matching
 from trustguard.api.pagination import KeysetPagination, Page
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
@@ -124,8 +125,16 @@ def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | Non
     if filters.overdue:
         qs = qs.filter(overdue_q(now))
     if filters.q:
-        qs = qs.filter(source_entity_id__icontains=filters.q)
+        qs = qs.filter(Q(source_entity_id__icontains=filters.q) | Q(pk__in=_cases_of_contact(actor, filters.q)))
     return qs.order_by(F("next_deadline_at").asc(nulls_last=True), "id")
+
+
+def _cases_of_contact(actor: Actor, text: str) -> list[str]:
+    """Cases whose customer the search text names by email or phone: found by blind index (privacy.vault)."""
+    named = looks_like_identifier(text)
+    if named is None:
+        return []
+    return records_matching(tenant_id=actor.tenant.pk, record_type="escalation", **{named[0]: named[1]})
 
 
 def overdue_q(now: datetime) -> Q:
@@ -363,9 +372,13 @@ def escalation_for_action(*, actor: Actor, escalation_id: Any) -> Escalation:
 def escalation_list(*, actor: Actor, status: str | None = None, type: str | None = None,
                     assigned_role: str | None = None, risk_level: str | None = None,
                     source_entity_id: str | None = None, created_after: datetime | None = None,
-                    created_before: datetime | None = None, mine: bool = False) -> QuerySet[Escalation]:
+                    created_before: datetime | None = None, mine: bool = False, contact_email: str | None = None,
+                    contact_phone: str | None = None) -> QuerySet[Escalation]:
     """Visible escalations, filtered; `mine` = assigned to one of the person's roles."""
     queryset = escalations_visible_to(actor=actor)
+    if contact_email is not None or contact_phone is not None:  # the customer, by blind index (privacy.vault)
+        queryset = queryset.filter(pk__in=records_matching(tenant_id=actor.tenant.pk, record_type="escalation",
+                                                           email=contact_email or "", phone=contact_phone or ""))
     filters: dict[str, Any] = {"status": status, "type": type, "assigned_role": assigned_role,
                                "risk_level": risk_level, "source_entity_id": source_entity_id,
                                "created_at__gte": created_after, "created_at__lt": created_before}

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from accounts.roles import Role
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
+from privacy.vault import payload_for_display, requested_by_of, subjects_of
 from trustguard.api.serializers import JSONObjectField, StrictIntegerField, StrictSerializer
 
 from .models import EscalationStatus, ExpiryOutcome, Policy, RiskLevel, Urgency
@@ -154,6 +155,8 @@ class ListFilterInput(serializers.Serializer):
     assigned_role = serializers.ChoiceField(choices=Role.choices, required=False)
     risk_level = serializers.ChoiceField(choices=RiskLevel.choices, required=False)
     source_entity_id = serializers.CharField(max_length=200, required=False)
+    contact_email = serializers.CharField(max_length=254, required=False)
+    contact_phone = serializers.CharField(max_length=64, required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
     mine = serializers.BooleanField(required=False, default=False)
@@ -277,8 +280,9 @@ def escalation_dict(e: Any, *, stages: list[Any] | None = None, decisions: list[
         "source": {"system": e.source_system, "entity_type": e.source_entity_type, "entity_id": e.source_entity_id,
                    "url": e.source_url or None},
         "amount": {"value_minor": e.amount_minor, "currency": e.currency} if e.amount_minor is not None else None,
-        "flags": e.flags, "payload": e.payload,
-        "requested_by": e.requested_by_email or None, "requester": requester,
+        # Personal payload fields are sealed at rest and shown masked (privacy.vault); subject export reveals them.
+        "flags": e.flags, "payload": payload_for_display(e.payload, subjects=subjects_of(e)),
+        "requested_by": requested_by_of(e) or None, "requester": requester,
         "route": [{"stage": s.index, "role": s.assigned_role, "roles": s.roles, "approvals_required": s.approvals_required,
                    "approvals_received": s.approvals_received, "status": s.status} for s in stages],
         "current_stage": e.current_stage, "assigned_role": e.assigned_role, "escalation_level": e.escalation_level,

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.roles import Capability
+from accounts.selectors import is_member_email
 from accounts.stepup import StepUpSubject, stepup_verify
 from approvals.models import ApprovalRequest, ApprovalStage, Decision
 from approvals.services import (
@@ -38,6 +39,7 @@ from audit.services import audit_record
 from notifications.outbox import catalogue as events
 from notifications.outbox.catalogue import EventKind
 from notifications.outbox.emit import event_emit
+from privacy.vault import SEALED_REQUESTER, blind_mark, record_link, requester_seal, seal_case
 from trustguard.errors import Conflict, DomainError, NotFound, PermissionDenied, Unprocessable, ValidationFailed
 from trustguard.jsonutil import canonical_json
 from trustguard.phones import normalize_phone
@@ -375,19 +377,27 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
     policy, risk = check.policy, check.risk_level or RiskLevel.MEDIUM
     snapshot = policy_snapshot(policy)
     requester_email = (actor.user.email if actor.user else requested_by or "").strip()
+    # A source naming someone outside the tenant: a third party's email, sealed (privacy.vault); the four-eyes
+    # rule compares its blind index, so that person cannot approve it should they join the tenant later.
+    outsider = bool(actor.user is None and requester_email
+                    and not is_member_email(tenant_id=actor.tenant.pk, email=requester_email))
     approval, stages = approval_request_create(
         tenant=actor.tenant, stages=stage_specs(snapshot, risk), requester_user=actor.user,
-        requester_email=requester_email,
+        requester_email=blind_mark(requester_email) if outsider else requester_email,
         allow_self_approval=actor.tenant.single_employee_mode or policy.single_employee_mode,
     )
     now = timezone.now()
+    # Personal data is sealed before it reaches a row: the customer's contact and the payload fields the
+    # tenant marks as personal, under the customer's own data key (privacy.vault; docs/PRIVACY.md).
+    sealed = seal_case(tenant_id=actor.tenant.pk, contact=contact, payload=payload)
     escalation = Escalation(
         tenant=actor.tenant, policy=policy, policy_version=policy.version, policy_snapshot=snapshot,
         approval=approval, type=policy.type, reason=reason.strip(), source_system=source.system,
         source_entity_type=source.entity_type, source_entity_id=source.entity_id, source_url=source.url or "",
         amount_minor=amount.value_minor if amount else None, currency=amount.currency if amount else "",
-        risk_level=risk, urgency=urgency, flags=list(flags), payload=payload or {}, contact=contact or {},
-        requested_by_user=actor.user, requested_by_api_key=actor.api_key, requested_by_email=requester_email,
+        risk_level=risk, urgency=urgency, flags=list(flags), payload=sealed.payload, contact=sealed.contact,
+        requested_by_user=actor.user, requested_by_api_key=actor.api_key,
+        requested_by_email=SEALED_REQUESTER if outsider else requester_email,
         expires_at=now + timedelta(seconds=policy.expiry_seconds),
     )
     sync_from_approval(escalation, approval, stages[approval.current_stage])
@@ -397,6 +407,11 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
         open_for_acknowledgement(escalation, now)
         refresh_next_deadline(escalation)
     escalation.save(force_insert=True)
+    if sealed.subject is not None:
+        record_link(subject=sealed.subject, record_type="escalation", record_id=escalation.pk)
+    if outsider:
+        requester_seal(tenant_id=actor.tenant.pk, record_type="escalation", record_id=escalation.pk,
+                       email=requester_email)
     record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None, event=events.ESCALATION_CREATED,
                   details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})
     if escalation.status == EscalationStatus.APPROVED:

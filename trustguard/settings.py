@@ -30,6 +30,9 @@ SECRET_KEY_FALLBACKS = [key.strip() for key in (env_str("SECRET_KEY_FALLBACKS") 
 # Keyed hash for API keys and tokens. Separate from SECRET_KEY so rotating the session key
 # does not revoke every integration.
 CREDENTIAL_PEPPER = env_str("TRUSTGUARD_CREDENTIAL_PEPPER") or SECRET_KEY
+# The key of the blind indexes that find a customer's cases by email or phone without decrypting (privacy.vault).
+# Changing it needs `manage.py privacy_reindex`; unset, it is derived from SECRET_KEY (docs/PRIVACY.md).
+BLIND_INDEX_KEY = env_str("TRUSTGUARD_BLIND_INDEX_KEY") or SECRET_KEY
 # Field keys (trustguard/crypto.py): Fernet keys, newest first, that encrypt TOTP seeds, webhook secrets, one-time
 # codes waiting to be sent and stored API responses. Never in the database. DEBUG only: derived from SECRET_KEY when
 # unset; with DEBUG=0 the system check trustguard.E020 refuses to start without them.
@@ -72,6 +75,8 @@ INSTALLED_APPS = [
     "escalations",
     "reports",
     "dashboard",
+    "privacy",
+    "subjects",
 ]
 
 MIDDLEWARE = [

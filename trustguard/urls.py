@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/v1/", include("reports.urls")),
     path("ops/", include("reports.page_urls")),
     path("api/v1/", include("notifications.urls")),
+    path("api/v1/", include("subjects.urls")),
+    path("privacy/", include("subjects.page_urls")),
     path("api/schema/", schema_view, name="api-schema"),
     path("api/docs/", docs_view, name="api-docs"),
     # Also without the slash: a POST there gets a 405 problem instead of Django's APPEND_SLASH error.

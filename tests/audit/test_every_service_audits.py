@@ -54,8 +54,11 @@ from notifications.deliveries.webhooks import (
     webhook_endpoint_rotate_secret,
 )
 from notifications.models import Delivery, DeliveryStatus, OutboxEvent
+from privacy.models import Subject
 from reports import services as report_services
 from reports.exports import ExportFilters
+from subjects import services as subjects_services
+from subjects.services import subject_query
 from tests.conftest import totp_code
 from trustguard.errors import DomainError
 
@@ -168,6 +171,11 @@ def _retention(w: World) -> None:
 
 
 # qualified name -> (scenario, actions it must record)
+def _hold_ended(w: World) -> None:
+    Subject.objects.create(tenant=w.tenant, wrapped_key="x", held_until=timezone.now() - timedelta(days=1))
+    subjects_services.subject_holds_sweep(actor=w.actor("ops"))
+
+
 AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
     "accounts.services.tenant_create": (
         lambda w: accounts_services.tenant_create(slug="acme", name="Acme"), {"tenant.created"}),
@@ -233,6 +241,17 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
     "reports.services.escalation_report_record": (
         lambda w: report_services.escalation_report_record(actor=w.actor("ops"), escalation_id=w.case().pk),
         {"escalation.report_generated"}),
+    "subjects.services.subject_export": (
+        lambda w: subjects_services.subject_export(actor=w.actor("co"), query=subject_query(email="a@example.com")),
+        {"privacy.subject_exported"}),
+    "subjects.services.subject_erase": (
+        lambda w: subjects_services.subject_erase(actor=w.actor("co"), query=subject_query(email="a@example.com")),
+        {"privacy.subject_erase_nothing"}),
+    "subjects.services.values_reveal": (
+        lambda w: subjects_services.values_reveal(actor=w.actor("co"), escalation=escalation_create(
+            actor=w.vendor, type="SMR", reason="Odd pattern", source=ORDER, contact={"email": "a@example.com"})),
+        {"privacy.values_revealed"}),
+    "subjects.services.subject_holds_sweep": (_hold_ended, {"privacy.hold_ended_erased"}),
     "audit.retention.retention_apply": (_retention, {"audit.pruned"}),
     "audit.alerts.chain_break_alert": (
         lambda w: chain_break_alert(reports=[ChainReport("tenant:0", 1, False, "test", 1, 1)], job="test"),
@@ -298,6 +317,8 @@ EXEMPT: dict[str, str] = {
     "notifications.messages.dispatch_messages": "delivery machinery: the relay's messages for audited changes' events",
     "notifications.inbox.inbox_items_done": "delivery machinery: the relay marks inbox items of closed cases done",
     "reports.services.require_capability": "a check",
+    "subjects.services.subject_query": "pure function (validates the identifier)",
+    "subjects.services.holds_on": "a read (which cases are under a legal hold)",
     "reports.services.export_job_get": "a read",
     "reports.services.export_file_path": "pure function",
     "reports.services.export_jobs_purge": "housekeeping: removes expired export files and their job rows "

@@ -23,6 +23,7 @@ from escalations.services import (
     escalation_record_execution,
 )
 from notifications.models import OutboxEvent
+from privacy.vault import open_contact
 from tests.conftest import totp_code
 from trustguard.errors import Conflict, PermissionDenied, Unprocessable, ValidationFailed
 
@@ -274,7 +275,9 @@ def test_a_customer_contact_is_kept_with_the_phone_in_e164(vendor):
     escalation = escalation_create(actor=vendor, reason="Order", source=ORDER, amount=naira(2_500_000),
                                    contact={"email": "buyer@mail.example", "phone": "0803 123 4567"})
 
-    assert escalation.contact == {"email": "buyer@mail.example", "phone": "+2348031234567"}
+    # Sealed at rest under the customer's data key (privacy.vault); opened, it is the E.164 contact.
+    assert set(escalation.contact) == {"$sealed"}
+    assert open_contact(escalation.contact) == {"email": "buyer@mail.example", "phone": "+2348031234567"}
     with pytest.raises(ValidationFailed) as refused:
         escalation_create(actor=vendor, reason="Order", source=ORDER, amount=naira(2_500_000),
                           contact={"phone": "12"})

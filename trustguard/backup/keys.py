@@ -61,7 +61,15 @@ KEYS: tuple[SecretKey, ...] = (
         "everything encrypted at rest under them: every person's TOTP seed (step-up fails until an operator resets "
         "each authenticator and its owner enrols again), the webhook signing secrets (deliveries fail with an error "
         "naming the key id until each endpoint's secret is rotated and given to its receiver), one-time codes "
-        "waiting to be sent, and the stored responses of idempotent requests (a retry gets 409)",
+        "waiting to be sent, and the stored responses of idempotent requests (a retry gets 409); and every "
+        "customer's personal data (their data keys are wrapped under them: contact and personal payload fields "
+        "read as unreadable, named by field, on every page and in subject exports)",
+    ),
+    SecretKey(
+        "TRUSTGUARD_BLIND_INDEX_KEY", "BLIND_INDEX_KEY",
+        "searching cases by the customer's email or phone (the blind indexes are HMACs under it): nothing is found "
+        "until `manage.py privacy_reindex` rebuilds them under the new key; no data is lost",
+        derived_from="SECRET_KEY",
     ),
 )
 

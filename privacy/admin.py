@@ -1,0 +1,26 @@
+"""Operators see that subjects exist and whether they were erased, never a key or a personal value."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from .models import PrivacySettings, Subject
+
+
+@admin.register(Subject)
+class SubjectAdmin(admin.ModelAdmin):
+    list_display = ("id", "tenant", "created_at", "erased_at", "held_until")
+    list_filter = ("tenant",)
+    exclude = ("wrapped_key",)
+    readonly_fields = ("id", "tenant", "created_at", "erased_at", "held_until")
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(PrivacySettings)
+class PrivacySettingsAdmin(admin.ModelAdmin):
+    list_display = ("tenant", "legal_hold_mode", "aml_retention_days", "updated_at")
