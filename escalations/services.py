@@ -156,9 +156,8 @@ def lock_escalation(escalation: Escalation | str, *, actor: Actor | None = None,
 
     Only the escalation's row: a plain FOR UPDATE would lock the joined tenant row too, and with it
     serialise every action of the tenant (and block each insert that references the tenant).
-    With `actor`, an id is looked up as selectors.escalation_for_action does (in the actor's tenant;
-    for a key, among its own requests; NotFound otherwise) in the same query, and the escalation's
-    tenant is the actor's, already in hand.
+    With `actor`, an id is looked up among the cases the actor may act on (Escalation.objects.actionable_by;
+    NotFound otherwise) in the same query, and the escalation's tenant is the actor's, already in hand.
     """
     queryset = Escalation.objects.select_for_update(of=("self",)).select_related(*related)
     if isinstance(escalation, Escalation):
@@ -166,11 +165,8 @@ def lock_escalation(escalation: Escalation | str, *, actor: Actor | None = None,
     elif actor is None:
         return queryset.get(pk=escalation)
     else:
-        scope: dict[str, Any] = {"tenant": actor.tenant}
-        if actor.api_key is not None:
-            scope["requested_by_api_key"] = actor.api_key
         try:
-            found = queryset.get(pk=uuid.UUID(str(escalation)), **scope)
+            found = queryset.actionable_by(actor).get(pk=uuid.UUID(str(escalation)))
         except (ValueError, Escalation.DoesNotExist):
             raise NotFound("no such escalation", slug="not-found") from None
     if actor is not None and found.tenant_id == actor.tenant.pk:

@@ -18,6 +18,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.actors import Actor
 from accounts.models import Tenant
 from approvals.models import Decision
 from audit.actions import AuditAction
@@ -44,8 +45,17 @@ class ReportFilters:
     type: str | None = None
 
 
+REPORTS_JOB = "reports"
+
+
+def tenant_escalations(tenant: Tenant) -> QuerySet[Escalation]:
+    """Every case of the tenant, as reports, exports and a case's PDF read them (their callers hold audit.view or
+    audit.export): Escalation.objects.visible_to the tenant's own reporting job."""
+    return Escalation.objects.visible_to(Actor.for_system(tenant, REPORTS_JOB))
+
+
 def escalation_cohort(*, tenant: Tenant, filters: ReportFilters) -> QuerySet[Escalation]:
-    qs = Escalation.objects.filter(tenant=tenant)
+    qs = tenant_escalations(tenant)
     if filters.period_from is not None:
         qs = qs.filter(created_at__gte=filters.period_from)
     if filters.period_to is not None:
@@ -117,7 +127,7 @@ def _sla_by_role_and_level(tenant: Tenant, cohort: QuerySet[Escalation]) -> list
 
 
 def _backlog_by_role(tenant: Tenant, filters: ReportFilters, now: datetime) -> list[dict[str, Any]]:
-    open_qs = Escalation.objects.filter(tenant=tenant, status__in=OPEN_STATUSES)
+    open_qs = tenant_escalations(tenant).filter(status__in=OPEN_STATUSES)
     if filters.type:
         open_qs = open_qs.filter(type=filters.type)
     rows = (open_qs.values("assigned_role")
