@@ -56,6 +56,7 @@ from trustguard.errors import DomainError
 
 # Service modules not called services.py.
 EXTRA_SERVICE_MODULES = ["accounts.stepup", "accounts.challenges", "escalations.policies", "escalations.sweeps",
+                         "escalations.changes",
                          "escalations.ladder", "audit.retention",
                          "audit.alerts", "notifications.outbox.emit"]
 ORDER = SourceRef(system="shop", entity_type="order", entity_id="ORD-42")
@@ -299,15 +300,17 @@ EXEMPT: dict[str, str] = {
     "escalations.sweeps.ladder_step_for": "a read",
     "escalations.services.content_hash": "pure function",
     "escalations.services.stepup_subject": "pure function",
-    "escalations.services.refresh_next_deadline": "in-memory helper of audited services",
-    "escalations.services.audit_state": "pure function",
-    "escalations.services.event_data": "pure function",
-    "escalations.services.record_change": "writes the audit and outbox events of the lifecycle services",
+    "escalations.changes.refresh_next_deadline": "in-memory helper of audited services",
+    "escalations.changes.audit_state": "pure function",
+    "escalations.changes.event_data": "pure function",
+    "escalations.changes.record_change": "writes the audit and outbox events of the lifecycle services",
     "escalations.services.lock_escalation": "a locking read",
-    "escalations.services.sync_from_approval": "in-memory helper of audited services",
-    "escalations.services.open_for_acknowledgement": "in-memory helper of audited services",
-    "escalations.services.resume_from_deferral": "in-memory helper of audited services",
-    "escalations.services.close": "in-memory helper of audited services",
+    "escalations.changes.sync_from_approval": "in-memory helper of audited services",
+    "escalations.changes.ack_window": "pure function",
+    "escalations.changes.open_for_acknowledgement": "in-memory helper of audited services",
+    "escalations.changes.end_deferral": "in-memory helper of audited services",
+    "escalations.changes.resume_deferred": "in-memory helper of audited services and the sweep",
+    "escalations.changes.close": "in-memory helper of audited services",
     "escalations.services.deferral_check": "a check inside escalation_decide (a refused deferral writes nothing)",
     "escalations.services.escalation_check": "a dry run, creates nothing",
     "escalations.services.is_requester": "a check, writes nothing",
