@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import statistics
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
 from trustguard.errors import NotFound, PermissionDenied
 
+from . import metrics
 from .ladder import next_ladder_step
 from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
 
@@ -230,33 +230,25 @@ class Summary:
 
 
 SUMMARY_WINDOW = timedelta(days=30)
-MEDIAN_SAMPLE = 5000
 
 
 def escalation_summary(*, actor: Actor, now: datetime | None = None) -> Summary:
-    """Counts by status, my overdue items, median time to decision and SLA breaches (last 30 days)."""
+    """Counts by status, my overdue items, median time to decision and SLA breaches (cases of the last 30 days).
+
+    The timings and breaches are escalations.metrics' figures, as the operator report (/reports/summary)
+    computes them for the same cases.
+    """
     now = now or timezone.now()
     visible = Escalation.objects.visible_to(actor)
     counts = dict(visible.order_by().values_list("status").annotate(n=Count("id")))
     summary = Summary(by_status=[(s, counts.get(s, 0)) for s in EscalationStatus.values])
     if actor.roles:
         summary.my_overdue = visible.filter(overdue_q(now), assigned_role__in=actor.roles).count()
-    since = now - SUMMARY_WINDOW
-    recent = visible.filter(created_at__gte=since)
-    durations = [
-        (decided - created).total_seconds()
-        for created, decided in recent.filter(decided_at__isnull=False).order_by("-decided_at")
-        .values_list("created_at", "decided_at")[:MEDIAN_SAMPLE]
-        if decided is not None
-    ]
-    summary.decided_count = len(durations)
-    summary.median_decision_seconds = statistics.median(durations) if durations else None
-    # A breach: acknowledged after its deadline, never acknowledged while past it, or expired.
-    summary.sla_breaches = recent.filter(
-        Q(acknowledged_at__isnull=False, ack_due_at__isnull=False, acknowledged_at__gt=F("ack_due_at"))
-        | Q(status=EscalationStatus.PENDING, ack_due_at__lt=now)
-        | Q(status=EscalationStatus.EXPIRED)
-    ).count()
+    recent = visible.filter(created_at__gte=now - SUMMARY_WINDOW)
+    decisions = metrics.time_to_decision(recent)
+    summary.decided_count = int(decisions["count"] or 0)
+    summary.median_decision_seconds = decisions["median_seconds"]
+    summary.sla_breaches = metrics.sla_breaches(recent, tenant_id=actor.tenant.pk)
     per_day = dict(recent.annotate(day=TruncDate("created_at")).order_by().values_list("day").annotate(n=Count("id")))
     days = [timezone.localdate(now - timedelta(days=i)) for i in range(13, -1, -1)]
     summary.daily_created = [(d.strftime("%-d %b"), per_day.get(d, 0)) for d in days]

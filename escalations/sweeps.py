@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, FloatField, Func, QuerySet, TextField
+from django.db.models import DateTimeField, ExpressionWrapper, F, FloatField, QuerySet, TextField
 from django.db.models.base import ModelState
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
@@ -45,6 +45,7 @@ from audit.actions import AuditAction
 from notifications.outbox import catalogue as events
 from notifications.outbox.catalogue import EventKind
 from trustguard.bulk import select_rows
+from trustguard.dbfuncs import SecondsInterval
 
 from .changes import Changes, ack_window, audit_state, close, refresh_next_deadline, resume_deferred, sync_from_approval
 from .ladder import LadderStep, next_ladder_step
@@ -333,21 +334,9 @@ def _escalate(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
 
 # --- 4. reminders -------------------------------------------------------------------------------------------
 
-class _Seconds(Func):
-    """A number of seconds as a duration: an interval on PostgreSQL, microseconds on SQLite."""
-
-    output_field = DurationField()
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="make_interval(secs => %(expressions)s)", **extra)
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="CAST((%(expressions)s) * 1000000 AS INTEGER)", **extra)
-
-
 def _reminder_due(now: datetime) -> QuerySet[Escalation]:
     sla = Cast(KT("policy_snapshot__ack_sla_seconds"), FloatField())
-    lead = _Seconds(sla * (1 - REMINDER_AT))
+    lead = SecondsInterval(sla * (1 - REMINDER_AT))
     remind_at = ExpressionWrapper(F("ack_due_at") - lead, output_field=DateTimeField())
     return (Escalation.objects.filter(status=EscalationStatus.PENDING, ack_due_at__gt=now,
                                       reminder_sent_at__isnull=True, top_alerted_at__isnull=True)

@@ -25,9 +25,9 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from accounts.models import Tenant
 from approvals.models import Decision
 from audit.models import AuditEvent
+from trustguard.dbfuncs import UuidText
 from trustguard.jsonutil import canonical_json
 
-from .dbfuncs import UuidText
 from .models import ExportDataset, ExportFormat
 from .selectors import tenant_escalations
 
