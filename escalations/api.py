@@ -42,7 +42,6 @@ from .serializers import (
     PolicyInput,
     PolicyOutput,
     escalation_dict,
-    history_dict,
     iso,
 )
 from .services import (
@@ -211,9 +210,7 @@ class EscalationDetailView(APIView):
     def get(self, request: Request, escalation_id: str) -> Response:
         actor = actor_of(request)
         escalation = selectors.escalation_get(actor=actor, escalation_id=escalation_id)
-        body = escalation_dict(escalation)
-        body["history"] = [history_dict(e) for e in selectors.escalation_events(escalation=escalation)]
-        return Response(body)
+        return Response(escalation_dict(escalation, history=selectors.escalation_events(escalation=escalation)))
 
 
 # --- actions ----------------------------------------------------------------------------------------
