@@ -43,7 +43,6 @@ from .serializers import (
     PolicyInput,
     PolicyOutput,
     escalation_dict,
-    history_dict,
     iso,
 )
 from .services import (
@@ -103,7 +102,7 @@ def validated(serializer_class: type, request: Request, **context: Any) -> dict[
 def escalation_response(actor: Actor, escalation_id: Any, code: int = status.HTTP_200_OK) -> Response:
     """The escalation as it is now (fresh from the database, with relations)."""
     escalation = selectors.with_api_relations(
-        selectors.Escalation.objects.filter(tenant=actor.tenant, pk=escalation_id)).get()
+        selectors.Escalation.objects.actionable_by(actor).filter(pk=escalation_id)).get()
     return Response(escalation_dict(escalation), status=code)
 
 
@@ -219,9 +218,7 @@ class EscalationDetailView(APIView):
     def get(self, request: Request, escalation_id: str) -> Response:
         actor = actor_of(request)
         escalation = selectors.escalation_get(actor=actor, escalation_id=escalation_id)
-        body = escalation_dict(escalation)
-        body["history"] = [history_dict(e) for e in selectors.escalation_events(escalation=escalation)]
-        return Response(body)
+        return Response(escalation_dict(escalation, history=selectors.escalation_events(escalation=escalation)))
 
 
 # --- actions ----------------------------------------------------------------------------------------

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from accounts.roles import Role
+from accounts.roles import Capability, Role
 from trustguard.ids import uuid7
+
+if TYPE_CHECKING:
+    from accounts.actors import Actor
 
 
 class RiskLevel(models.TextChoices):
@@ -125,6 +130,38 @@ FINAL_STATUSES = (EscalationStatus.APPROVED, EscalationStatus.REJECTED, Escalati
                   EscalationStatus.CANCELLED, EscalationStatus.EXECUTED)
 
 
+class EscalationQuerySet(models.QuerySet["Escalation"]):
+    """Who may see and who may act on which case: the one place the rule is written."""
+
+    def visible_to(self, actor: Actor) -> EscalationQuerySet:
+        """The cases `actor` may see, in its tenant (used by the API, the pages, reports, exports and locks).
+
+        A tenant API key sees its own requests; a system job (and the tenant-wide reports and exports, which
+        run as one once their caller holds audit.view or audit.export) the whole tenant; a person with
+        escalation.view_all the whole tenant; with escalation.view, the cases assigned to one of their roles
+        and their own requests; without either, none (the API answers that with a 403: selectors.can_view).
+        """
+        mine = self.filter(tenant=actor.tenant)
+        if actor.api_key is not None:
+            return mine.filter(requested_by_api_key=actor.api_key)
+        if actor.user is None or actor.can(Capability.ESCALATION_VIEW_ALL):
+            return mine
+        if actor.can(Capability.ESCALATION_VIEW):
+            return mine.filter(models.Q(assigned_role__in=sorted(actor.roles)) | models.Q(requested_by_user=actor.user))
+        return mine.none()
+
+    def actionable_by(self, actor: Actor) -> EscalationQuerySet:
+        """The cases `actor` may name in an action (acknowledge, decide, cancel, a code, a report; 404 outside).
+
+        A key is confined to its own requests; a person or a job to their tenant, so that a colleague of the
+        wrong role gets the service's precise 403 (capability, assignment, requester) rather than a 404.
+        """
+        mine = self.filter(tenant=actor.tenant)
+        if actor.api_key is not None:
+            return mine.filter(requested_by_api_key=actor.api_key)
+        return mine
+
+
 class Escalation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # No index of their own: a lookup by tenant uses any of the (tenant, ...) indexes in Meta.indexes, and no
@@ -184,6 +221,8 @@ class Escalation(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     executed_at = models.DateTimeField(null=True, blank=True)
     execution_result = models.JSONField(null=True, blank=True)
+
+    objects = EscalationQuerySet.as_manager()
 
     class Meta:
         ordering = ["next_deadline_at", "id"]

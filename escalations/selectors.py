@@ -7,7 +7,6 @@ relation per row; the case page prefetches its route, decisions and history in o
 
 from __future__ import annotations
 
-import statistics
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from privacy.vault import looks_like_identifier, records_matching
 from trustguard.api.pagination import KeysetPagination, Page
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
+from . import metrics
 from .ladder import next_ladder_step
 from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
 
@@ -33,35 +33,14 @@ from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
 
 
 def escalations_visible_to(actor: Actor) -> QuerySet[Escalation]:
-    """The tenant's escalations `actor` may see (the one rule, used by the API and the pages).
+    """Escalation.objects.visible_to(actor) for the API, which refuses (403) a person who may see no case at all.
 
-    A tenant API key sees its own requests; a person with escalation.view_all sees all; with
-    escalation.view, those assigned to one of their roles and their own requests; a system job the
-    whole tenant. A person with neither capability may see none: PermissionDenied (the API's 403;
-    pages use _visible, which turns it into an empty list).
+    (Pages show such a person an empty queue and 404s instead: they call Escalation.objects.visible_to.)
     """
-    base = Escalation.objects.filter(tenant=actor.tenant)
-    if actor.api_key is not None:
-        return base.filter(requested_by_api_key=actor.api_key)
-    if actor.user is None:
-        return base
-    if actor.can(Capability.ESCALATION_VIEW_ALL):
-        return base
-    if actor.can(Capability.ESCALATION_VIEW):
-        return base.filter(Q(assigned_role__in=sorted(actor.roles)) | Q(requested_by_user=actor.user))
-    raise PermissionDenied("viewing escalations needs escalation.view", slug="missing-capability")
-
-
-def _visible(actor: Actor) -> QuerySet[Escalation]:
-    """escalations_visible_to for pages: "nothing visible" is an empty list here, never an error.
-
-    (A unified escalations_visible_to may raise PermissionDenied for people without any view
-    capability, as the API wants a 403; a page shows them an empty queue and 404s instead.)
-    """
-    try:
-        return escalations_visible_to(actor=actor)
-    except PermissionDenied:
-        return Escalation.objects.none()
+    if actor.user is not None and not (actor.can(Capability.ESCALATION_VIEW)
+                                       or actor.can(Capability.ESCALATION_VIEW_ALL)):
+        raise PermissionDenied("viewing escalations needs escalation.view", slug="missing-capability")
+    return Escalation.objects.visible_to(actor)
 
 
 def escalation_visible(*, actor: Actor, pk: Any) -> Escalation | None:
@@ -70,7 +49,7 @@ def escalation_visible(*, actor: Actor, pk: Any) -> Escalation | None:
         uuid.UUID(str(pk))
     except ValueError:
         return None
-    return _visible(actor).filter(pk=pk).first()
+    return Escalation.objects.visible_to(actor).filter(pk=pk).first()
 
 
 # --- the approver queue --------------------------------------------------------------------------
@@ -109,7 +88,7 @@ def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | Non
     Ordered by (next_deadline_at, id) with NULLs last, the key of the partial index esc_queue_idx.
     """
     now = now or timezone.now()
-    qs = _visible(actor)
+    qs = Escalation.objects.visible_to(actor)
     if filters.scope == "mine":
         qs = qs.filter(assigned_role__in=actor.roles)
     if filters.status == "closed":
@@ -152,7 +131,7 @@ def pending_count(*, actor: Actor) -> int:
     with the queue (a COUNT over 250,000 queued rows takes ~0.5 s; this stops at 1,000 index entries)."""
     if not actor.roles:
         return 0
-    return _visible(actor).filter(
+    return Escalation.objects.visible_to(actor).filter(
         assigned_role__in=actor.roles, status__in=(EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED)
     )[:PENDING_BADGE_CAP + 1].count()
 
@@ -195,7 +174,7 @@ def escalation_for_page(*, actor: Actor, pk: Any) -> Escalation | None:
     except ValueError:
         return None
     return (
-        _visible(actor)
+        Escalation.objects.visible_to(actor)
         .select_related("tenant", "approval", "policy", "acknowledged_by", "requested_by_user", "requested_by_api_key")
         .prefetch_related(
             Prefetch("approval__stages", queryset=ApprovalStage.objects.order_by("index")),
@@ -225,33 +204,25 @@ class Summary:
 
 
 SUMMARY_WINDOW = timedelta(days=30)
-MEDIAN_SAMPLE = 5000
 
 
 def escalation_summary(*, actor: Actor, now: datetime | None = None) -> Summary:
-    """Counts by status, my overdue items, median time to decision and SLA breaches (last 30 days)."""
+    """Counts by status, my overdue items, median time to decision and SLA breaches (cases of the last 30 days).
+
+    The timings and breaches are escalations.metrics' figures, as the operator report (/reports/summary)
+    computes them for the same cases.
+    """
     now = now or timezone.now()
-    visible = _visible(actor)
+    visible = Escalation.objects.visible_to(actor)
     counts = dict(visible.order_by().values_list("status").annotate(n=Count("id")))
     summary = Summary(by_status=[(s, counts.get(s, 0)) for s in EscalationStatus.values])
     if actor.roles:
         summary.my_overdue = visible.filter(overdue_q(now), assigned_role__in=actor.roles).count()
-    since = now - SUMMARY_WINDOW
-    recent = visible.filter(created_at__gte=since)
-    durations = [
-        (decided - created).total_seconds()
-        for created, decided in recent.filter(decided_at__isnull=False).order_by("-decided_at")
-        .values_list("created_at", "decided_at")[:MEDIAN_SAMPLE]
-        if decided is not None
-    ]
-    summary.decided_count = len(durations)
-    summary.median_decision_seconds = statistics.median(durations) if durations else None
-    # A breach: acknowledged after its deadline, never acknowledged while past it, or expired.
-    summary.sla_breaches = recent.filter(
-        Q(acknowledged_at__isnull=False, ack_due_at__isnull=False, acknowledged_at__gt=F("ack_due_at"))
-        | Q(status=EscalationStatus.PENDING, ack_due_at__lt=now)
-        | Q(status=EscalationStatus.EXPIRED)
-    ).count()
+    recent = visible.filter(created_at__gte=now - SUMMARY_WINDOW)
+    decisions = metrics.time_to_decision(recent)
+    summary.decided_count = int(decisions["count"] or 0)
+    summary.median_decision_seconds = decisions["median_seconds"]
+    summary.sla_breaches = metrics.sla_breaches(recent, tenant_id=actor.tenant.pk)
     per_day = dict(recent.annotate(day=TruncDate("created_at")).order_by().values_list("day").annotate(n=Count("id")))
     days = [timezone.localdate(now - timedelta(days=i)) for i in range(13, -1, -1)]
     summary.daily_created = [(d.strftime("%-d %b"), per_day.get(d, 0)) for d in days]
@@ -359,11 +330,7 @@ def escalation_for_action(*, actor: Actor, escalation_id: Any) -> Escalation:
     A key is confined to its own requests (404 otherwise); a person to their tenant, so that a
     colleague of the wrong role gets the service's precise 403 instead of a 404.
     """
-    pk = _parse_id(escalation_id)
-    queryset = Escalation.objects.filter(tenant=actor.tenant, pk=pk)
-    if actor.api_key is not None:
-        queryset = queryset.filter(requested_by_api_key=actor.api_key)
-    escalation = queryset.first()
+    escalation = Escalation.objects.actionable_by(actor).filter(pk=_parse_id(escalation_id)).first()
     if escalation is None:
         raise NotFound("no such escalation", slug="not-found")
     return escalation

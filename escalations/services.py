@@ -1,8 +1,9 @@
 """The escalation lifecycle: check, create, acknowledge, decide, cancel, record execution.
 
 Each top-level service is one transaction: lock the escalation, re-check state on the locked
-row, change it, write the outbox event and the audit event (audit last: it takes the tenant's
-chain lock, held until commit), and leave network work to the relay after commit.
+row, change it (escalations.changes), save it and record the change: the outbox event and the audit
+event (audit last: it takes the tenant's chain lock, held until commit). Network work is left to the
+relay after commit.
 """
 
 from __future__ import annotations
@@ -10,12 +11,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,7 +23,6 @@ from accounts.selectors import is_member_email
 from accounts.stepup import StepUpSubject, stepup_verify
 from approvals.models import ApprovalRequest, ApprovalStage, Decision
 from approvals.services import (
-    StageState,
     approval_check_decider,
     approval_close,
     approval_decide,
@@ -35,53 +32,28 @@ from approvals.services import (
     validate_decision_input,
 )
 from audit.actions import AuditAction
-from audit.services import audit_record
 from notifications.outbox import catalogue as events
 from notifications.outbox.catalogue import EventKind
-from notifications.outbox.emit import event_emit
 from privacy.vault import SEALED_REQUESTER, blind_mark, record_link, requester_seal, seal_case
 from trustguard.errors import Conflict, DomainError, NotFound, PermissionDenied, Unprocessable, ValidationFailed
 from trustguard.jsonutil import canonical_json
-from trustguard.phones import normalize_phone
 
-from .models import (
-    DEFAULT_MAX_DEFERRAL_SECONDS,
-    OPEN_STATUSES,
-    Escalation,
-    EscalationStatus,
-    Policy,
-    RiskLevel,
-    Urgency,
+from .changes import (
+    audit_state,
+    close,
+    end_deferral,
+    open_for_acknowledgement,
+    record_change,
+    refresh_next_deadline,
+    resume_deferred,
+    sync_from_approval,
 )
+from .changes import event_data as event_data  # re-exported: other apps' and tests' import of it
+from .intake import CheckResult, Money, SourceRef, clean_contact, validate_create
+from .models import DEFAULT_MAX_DEFERRAL_SECONDS, OPEN_STATUSES, Escalation, EscalationStatus, RiskLevel, Urgency
 from .policies import match_trigger, policy_for, policy_snapshot, stage_specs
-from .sweep_rows import SweptEscalation
 
-MAX_PAYLOAD_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Money:
-    value_minor: int
-    currency: str
-
-
-@dataclass(frozen=True)
-class SourceRef:
-    system: str
-    entity_type: str
-    entity_id: str
-    url: str = ""
-
-
-@dataclass
-class CheckResult:
-    requires_escalation: bool
-    type: str | None = None
-    reason: str = ""
-    risk_level: str | None = None
-    approvals_required: int = 0
-    route: list[dict[str, Any]] = field(default_factory=list)
-    policy: Policy | None = None
+__all__ = ["CheckResult", "Money", "SourceRef"]  # the request's parts, as callers have always imported them
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -100,67 +72,14 @@ def stepup_subject(escalation: Escalation) -> StepUpSubject:
     return StepUpSubject(type="escalation", id=str(escalation.pk), content_hash=content_hash(escalation))
 
 
-def refresh_next_deadline(escalation: Escalation | SweptEscalation) -> None:
-    """The queue's sort key: the deadline that matters in the current status."""
-    if escalation.status == EscalationStatus.PENDING:
-        candidates = [d for d in (escalation.ack_due_at, escalation.expires_at) if d]
-        escalation.next_deadline_at = min(candidates) if candidates else None
-    elif escalation.status == EscalationStatus.ACKNOWLEDGED:
-        escalation.next_deadline_at = escalation.expires_at
-    elif escalation.status == EscalationStatus.DEFERRED:
-        escalation.next_deadline_at = escalation.defer_until
-    else:
-        escalation.next_deadline_at = None
-
-
-def audit_state(escalation: Escalation | SweptEscalation) -> dict[str, Any]:
-    return {
-        "status": escalation.status, "assigned_role": escalation.assigned_role,
-        "escalation_level": escalation.escalation_level, "current_stage": escalation.current_stage,
-        "approvals_required": escalation.approvals_required, "approvals_received": escalation.approvals_received,
-        "ack_due_at": escalation.ack_due_at, "expires_at": escalation.expires_at, "defer_until": escalation.defer_until,
-    }
-
-
-def event_data(escalation: Escalation | SweptEscalation, **extra: Any) -> dict[str, Any]:
-    """The public data of an escalation event (no payload, no contact details)."""
-    data: dict[str, Any] = {
-        "id": str(escalation.pk), "type": escalation.type, "status": escalation.status,
-        "source": {"system": escalation.source_system, "entity_type": escalation.source_entity_type,
-                   "entity_id": escalation.source_entity_id, "url": escalation.source_url or None},
-        "amount": ({"value_minor": escalation.amount_minor, "currency": escalation.currency}
-                   if escalation.amount_minor is not None else None),
-        "risk_level": escalation.risk_level, "urgency": escalation.urgency,
-        "assigned_role": escalation.assigned_role, "escalation_level": escalation.escalation_level,
-        "current_stage": escalation.current_stage, "approvals_required": escalation.approvals_required,
-        "approvals_received": escalation.approvals_received, "conditions": escalation.conditions,
-        "ack_due_at": escalation.ack_due_at, "expires_at": escalation.expires_at,
-        "defer_until": escalation.defer_until, "decided_at": escalation.decided_at,
-    }
-    data.update(extra)
-    return data
-
-
-def record_change(escalation: Escalation, *, actor: Actor, action: str, before: dict[str, Any] | None,
-                  event: EventKind[Any] | None = None, details: dict[str, Any] | None = None,
-                  event_extra: dict[str, Any] | None = None) -> None:
-    """Write the outbox event (if any) and the audit event of one change, in the caller's transaction."""
-    if event is not None:
-        event_emit(event(tenant_id=escalation.tenant_id, aggregate_id=escalation.pk,
-                         data=event_data(escalation, **(event_extra or {}))))
-    audit_record(tenant_id=escalation.tenant_id, action=action, actor=actor, target_type="escalation",
-                 target_id=escalation.pk, before=before, after=audit_state(escalation), details=details)
-
-
 def lock_escalation(escalation: Escalation | str, *, actor: Actor | None = None,
                     related: Sequence[str] = ("tenant",)) -> Escalation:
     """Lock the escalation's row, reading the `related` rows with it (read, not locked).
 
     Only the escalation's row: a plain FOR UPDATE would lock the joined tenant row too, and with it
     serialise every action of the tenant (and block each insert that references the tenant).
-    With `actor`, an id is looked up as selectors.escalation_for_action does (in the actor's tenant;
-    for a key, among its own requests; NotFound otherwise) in the same query, and the escalation's
-    tenant is the actor's, already in hand.
+    With `actor`, an id is looked up among the cases the actor may act on (Escalation.objects.actionable_by;
+    NotFound otherwise) in the same query, and the escalation's tenant is the actor's, already in hand.
     """
     queryset = Escalation.objects.select_for_update(of=("self",)).select_related(*related)
     if isinstance(escalation, Escalation):
@@ -168,44 +87,13 @@ def lock_escalation(escalation: Escalation | str, *, actor: Actor | None = None,
     elif actor is None:
         return queryset.get(pk=escalation)
     else:
-        scope: dict[str, Any] = {"tenant": actor.tenant}
-        if actor.api_key is not None:
-            scope["requested_by_api_key"] = actor.api_key
         try:
-            found = queryset.get(pk=uuid.UUID(str(escalation)), **scope)
+            found = queryset.actionable_by(actor).get(pk=uuid.UUID(str(escalation)))
         except (ValueError, Escalation.DoesNotExist):
             raise NotFound("no such escalation", slug="not-found") from None
     if actor is not None and found.tenant_id == actor.tenant.pk:
         found.tenant = actor.tenant
     return found
-
-
-def sync_from_approval(escalation: Escalation | SweptEscalation, request: ApprovalRequest | None,
-                       stage: ApprovalStage | StageState | None = None) -> None:
-    """Copy the engine's current stage (of `request`, unless a sweep passes the stage) into the escalation."""
-    if stage is None:
-        assert request is not None
-        stage = current_stage(request)
-    escalation.current_stage = stage.index
-    escalation.assigned_role = stage.assigned_role
-    escalation.approvals_required = stage.approvals_required
-    escalation.approvals_received = stage.approvals_received
-
-
-def open_for_acknowledgement(escalation: Escalation, now: datetime) -> None:
-    """A (new) role is being asked: pending, level 0 of its ladder, a fresh acknowledgement deadline."""
-    escalation.status = EscalationStatus.PENDING
-    escalation.escalation_level = 0
-    escalation.acknowledged_by, escalation.acknowledged_at = None, None
-    escalation.ack_due_at = now + timedelta(seconds=escalation.policy_snapshot["ack_sla_seconds"])
-    escalation.reminder_sent_at = escalation.top_alerted_at = None
-
-
-def resume_from_deferral(escalation: Escalation | SweptEscalation, now: datetime) -> None:
-    """Deferred time does not count: the expiry moves by as long as the escalation slept."""
-    if escalation.deferred_at is not None:
-        escalation.expires_at += now - escalation.deferred_at
-    escalation.defer_until = escalation.deferred_at = None
 
 
 def deadline_passed(escalation: Escalation, now: datetime) -> DomainError | None:
@@ -263,70 +151,6 @@ def _duration(delta: timedelta) -> str:
     return f"{seconds // 86400} days" if seconds % 86400 == 0 else f"{seconds} seconds"
 
 
-def close(escalation: Escalation | SweptEscalation, status: str, now: datetime) -> None:
-    escalation.status = status
-    escalation.closed_at = now
-    if status in (EscalationStatus.APPROVED, EscalationStatus.REJECTED):
-        escalation.decided_at = now
-    escalation.defer_until = escalation.deferred_at = None
-    refresh_next_deadline(escalation)
-
-
-def _clean_contact(contact: dict[str, str] | None, errors: dict[str, list[str]]) -> dict[str, str]:
-    """A customer to keep informed: optional email and phone (stored in E.164)."""
-    if not contact:
-        return {}
-    cleaned: dict[str, str] = {}
-    unknown = set(contact) - {"email", "phone", "name"}
-    if unknown:
-        errors["contact"] = [f"Unknown keys: {', '.join(sorted(unknown))}; use email, phone, name."]
-    if contact.get("email"):
-        try:
-            validate_email(contact["email"])
-            cleaned["email"] = contact["email"]
-        except DjangoValidationError:
-            errors["contact.email"] = ["Enter a valid email address."]
-    if contact.get("phone"):
-        try:
-            cleaned["phone"] = normalize_phone(str(contact["phone"]), field="contact.phone")
-        except ValidationFailed as exc:
-            errors.update(exc.errors or {})
-    if contact.get("name"):
-        cleaned["name"] = str(contact["name"])[:200]
-    return cleaned
-
-
-def _validate_create(reason: str, source: SourceRef, amount: Money | None, risk_level: str | None, urgency: str,
-                     flags: Sequence[str], payload: dict[str, Any] | None, requested_by: str) -> None:
-    errors: dict[str, list[str]] = {}
-    if requested_by:
-        try:
-            validate_email(requested_by)
-        except DjangoValidationError:
-            errors["requested_by"] = ["The requester's email address."]
-    if not (reason or "").strip():
-        errors["reason"] = ["This field may not be blank."]
-    for name in ("system", "entity_type", "entity_id"):
-        if not str(getattr(source, name) or "").strip():
-            errors[f"source.{name}"] = ["This field may not be blank."]
-    if amount is not None:
-        if isinstance(amount.value_minor, bool) or not isinstance(amount.value_minor, int) or amount.value_minor < 0:
-            errors["amount.value_minor"] = ["A whole, non-negative number of minor units (kobo, cents)."]
-        if not (isinstance(amount.currency, str) and len(amount.currency) == 3 and amount.currency.isalpha()
-                and amount.currency.isupper()):
-            errors["amount.currency"] = ["An ISO 4217 code such as NGN."]
-    if risk_level is not None and risk_level not in RiskLevel.values:
-        errors["risk_level"] = ["Choose low, medium or high."]
-    if urgency not in Urgency.values:
-        errors["urgency"] = ["Choose low, normal, high or critical."]
-    if any(not isinstance(f, str) or not f.strip() for f in flags):
-        errors["flags"] = ["Flags are non-blank strings."]
-    if payload is not None and len(canonical_json(payload).encode()) > MAX_PAYLOAD_BYTES:
-        errors["payload"] = [f"At most {MAX_PAYLOAD_BYTES // 1024} KiB."]
-    if errors:
-        raise ValidationFailed("the escalation request is invalid: " + ", ".join(sorted(errors)), errors=errors)
-
-
 # --- check and create --------------------------------------------------------------------------
 
 def escalation_check(*, actor: Actor, type: str | None = None, amount: Money | None = None,
@@ -365,9 +189,9 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
     needed = Capability.ESCALATION_CREATE_MANUAL if actor.user else "escalation.create"
     if not actor.can(needed):
         raise PermissionDenied(f"creating escalations needs {needed}", slug="missing-capability")
-    _validate_create(reason, source, amount, risk_level, urgency, flags, payload, requested_by)
+    validate_create(reason, source, amount, risk_level, urgency, flags, payload, requested_by)
     contact_errors: dict[str, list[str]] = {}
-    contact = _clean_contact(contact, contact_errors)
+    contact = clean_contact(contact, contact_errors)
     if contact_errors:
         raise ValidationFailed("the contact is invalid: " + ", ".join(sorted(contact_errors)), errors=contact_errors)
     check = escalation_check(actor=actor, type=type, amount=amount, flags=flags, risk_level=risk_level)
@@ -412,7 +236,8 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
     if outsider:
         requester_seal(tenant_id=actor.tenant.pk, record_type="escalation", record_id=escalation.pk,
                        email=requester_email)
-    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None, event=events.ESCALATION_CREATED,
+    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None,
+                  event=events.ESCALATION_CREATED,
                   details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})
     if escalation.status == EscalationStatus.APPROVED:
         record_change(escalation, actor=actor, action=AuditAction.ESCALATION_APPROVED, before=None,
@@ -529,8 +354,8 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
         event = events.ESCALATION_REJECTED
     elif record.decision == Decision.Kind.DEFER:
         if was_deferred:
-            resume_from_deferral(escalation, now)  # a deferral of a deferral: the first one's sleep ends now
-        # The SLA clock stops only where the policy lets a deferral extend the expiry (resume_from_deferral adds the
+            end_deferral(escalation, now)  # a deferral of a deferral: the first one's sleep ends now
+        # The SLA clock stops only where the policy lets a deferral extend the expiry (end_deferral adds the
         # time slept back); otherwise expires_at stands, and defer_until is before it (deferral_check).
         escalation.deferred_at = now if extends_expiry else None
         escalation.status, escalation.defer_until = EscalationStatus.DEFERRED, record.defer_until
@@ -538,13 +363,12 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
         decision_data["extends_expiry"] = extends_expiry
     else:
         # A partial approval, or a stage completed and the next one opened.
-        if was_deferred:
-            resume_from_deferral(escalation, now)
         if outcome.opened_stage is not None:
+            if was_deferred:
+                end_deferral(escalation, now)
             open_for_acknowledgement(escalation, now)
         elif was_deferred:
-            escalation.status = EscalationStatus.PENDING
-            escalation.ack_due_at = now + timedelta(seconds=escalation.policy_snapshot["ack_sla_seconds"])
+            resume_deferred(escalation, now)  # as when its defer_until passes: back to the same role
         event = events.ESCALATION_APPROVAL_RECORDED
     refresh_next_deadline(escalation)
     escalation.save()

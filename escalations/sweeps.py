@@ -26,12 +26,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
-from operator import attrgetter
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, FloatField, Func, QuerySet, TextField
+from django.db.models import DateTimeField, ExpressionWrapper, F, FloatField, QuerySet, TextField
+from django.db.models.base import ModelState
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -42,24 +42,15 @@ from accounts.selectors import role_has_active_member
 from approvals.models import ApprovalRequest
 from approvals.services import approval_close_many, approval_stages_reassign
 from audit.actions import AuditAction
-from audit.services import AuditEntry, audit_record_many
 from notifications.outbox import catalogue as events
-from notifications.outbox.catalogue import Event, EventKind
-from notifications.outbox.emit import event_emit
-from trustguard.bulk import select_rows, update_rows
+from notifications.outbox.catalogue import EventKind
+from trustguard.bulk import select_rows
+from trustguard.dbfuncs import SecondsInterval
 
+from .changes import Changes, ack_window, audit_state, close, refresh_next_deadline, resume_deferred, sync_from_approval
 from .ladder import LadderStep, next_ladder_step
 from .models import Escalation, EscalationStatus, ExpiryOutcome
 from .policies import expiry_outcome
-from .services import (
-    audit_state,
-    close,
-    event_data,
-    refresh_next_deadline,
-    resume_from_deferral,
-    sync_from_approval,
-)
-from .sweep_rows import SWEPT_COLUMNS, SweptEscalation
 
 log = logging.getLogger(__name__)
 
@@ -93,27 +84,20 @@ class SweepResult:
 
 # --- per-chunk plumbing ------------------------------------------------------------------------------
 
-class _Chunk:
-    """The writes of one chunk: changed rows, their outbox events and audit events, flushed in bulk.
-
-    change() mirrors services.record_change (same event data, same audit before/after), but queues
-    the rows so one chunk costs a handful of queries instead of several per escalation.
-    """
+class _Chunk(Changes):
+    """One chunk's changes (the one recorder, flushed once per chunk), with what its rows share asked once:
+    the tenant's system actor, whether a role has an active member, the ladder's next step."""
 
     def __init__(self, now: datetime) -> None:
-        self.now = now
-        self.rows: list[SweptEscalation] = []
-        self.fields: set[str] = {"updated_at"}
-        self.events: list[Event] = []
-        self.audits: list[AuditEntry] = []
+        super().__init__(now)
         self._actors: dict[int, Actor] = {}
         self._members: dict[tuple[int, str], bool] = {}
         self._steps: dict[tuple[int, int, str, int], LadderStep] = {}
 
-    def actor(self, tenant: Tenant) -> Actor:
-        if tenant.pk not in self._actors:
-            self._actors[tenant.pk] = Actor.for_system(tenant, SYSTEM_JOB)
-        return self._actors[tenant.pk]
+    def actor(self, escalation: Escalation) -> Actor:
+        if escalation.tenant_id not in self._actors:
+            self._actors[escalation.tenant_id] = Actor.for_system(escalation.tenant, SYSTEM_JOB)
+        return self._actors[escalation.tenant_id]
 
     def has_active_member(self, tenant: Tenant) -> Callable[[str], bool]:
         """role_has_active_member, asked once per tenant and role per chunk."""
@@ -126,7 +110,7 @@ class _Chunk:
 
         return ask
 
-    def ladder_step(self, escalation: SweptEscalation) -> LadderStep:
+    def ladder_step(self, escalation: Escalation) -> LadderStep:
         """ladder_step_for, worked out once per tenant, policy snapshot, role and level in a chunk."""
         key = (escalation.tenant_id, id(escalation.policy_snapshot), escalation.assigned_role,
                escalation.escalation_level)
@@ -134,32 +118,42 @@ class _Chunk:
             self._steps[key] = ladder_step_for(escalation, self.has_active_member(escalation.tenant))
         return self._steps[key]
 
-    def audit_only(self, escalation: SweptEscalation, *, action: str, details: dict[str, Any]) -> None:
-        self.audits.append(AuditEntry(escalation.tenant_id, action, self.actor(escalation.tenant), "escalation",
-                                      escalation.pk, None, None, details))
-
-    def change(self, escalation: SweptEscalation, *, changed: Iterable[str], before: dict[str, Any], action: str,
-               event: EventKind[Any], details: dict[str, Any] | None = None, event_extra: dict[str, Any] | None = None) -> None:
-        escalation.updated_at = self.now  # a bulk UPDATE applies no auto_now
-        self.rows.append(escalation)
-        self.fields.update(changed)
-        self.events.append(event(tenant_id=escalation.tenant_id, aggregate_id=escalation.pk,
-                                 data=event_data(escalation, **(event_extra or {}))))
-        self.audits.append(AuditEntry(escalation.tenant_id, action, self.actor(escalation.tenant), "escalation",
-                                      escalation.pk, before, audit_state(escalation), details))
-
-    def flush(self) -> None:
-        """Rows, then outbox, then audit last (it holds the tenants' chain locks until commit)."""
-        if self.rows:
-            fields = sorted(self.fields)
-            values = attrgetter(*fields)
-            update_rows(Escalation, fields, [(row.id, *values(row)) for row in self.rows])
-        event_emit(self.events)
-        audit_record_many(self.audits)
+    def change(self, escalation: Escalation, *, changed: Iterable[str], before: dict[str, Any], action: str,
+               event: EventKind[Any], details: dict[str, Any] | None = None,
+               event_extra: dict[str, Any] | None = None) -> None:
+        """Record a sweep's change of `escalation` (its `changed` fields written with the chunk's rows)."""
+        self.record(escalation, actor=self.actor(escalation), action=action, before=before, event=event,
+                    details=details, event_extra=event_extra, fields=changed)
 
 
-def _claim(qs: QuerySet[Escalation], order: str, limit: int) -> list[SweptEscalation]:
-    """Lock up to `limit` rows nobody else holds, oldest deadline first, read as tuples.
+# The columns a sweep reads (the rest of the row stays deferred: touching it would load it); the JSON ones
+# (conditions, the policy snapshot) are read as text and decoded once per distinct value in a chunk.
+_CLAIMED = tuple(f.attname for f in Escalation._meta.concrete_fields if f.name in {
+    "id", "tenant", "approval", "type", "status", "source_system", "source_entity_type", "source_entity_id",
+    "source_url", "amount_minor", "currency", "risk_level", "urgency", "current_stage", "assigned_role",
+    "escalation_level", "approvals_required", "approvals_received", "ack_due_at", "expires_at", "defer_until",
+    "deferred_at", "next_deadline_at", "reminder_sent_at", "top_alerted_at", "decided_at", "closed_at"})
+_NAMES = (*_CLAIMED, "conditions", "policy_snapshot")
+_TENANT = _CLAIMED.index("tenant_id")
+
+
+def _loaded(values: Iterable[Any], tenant: Tenant) -> Escalation:
+    """An Escalation of the claimed columns, as Model.from_db would load it (the other fields deferred).
+
+    Without Model.__init__: it costs ~100 µs a row (a field loop and two signals per instance), several times
+    the row's own share of the sweep. The instance is an ordinary one: a deferred field loads on first use.
+    """
+    escalation = Escalation.__new__(Escalation)
+    state = ModelState()
+    state.adding, state.db = False, "default"
+    state.fields_cache["tenant"] = tenant
+    escalation.__dict__.update(zip(_NAMES, values, strict=True))
+    escalation._state = state
+    return escalation
+
+
+def _claim(qs: QuerySet[Escalation], order: str, limit: int) -> list[Escalation]:
+    """Lock up to `limit` rows nobody else holds, oldest deadline first.
 
     A chunk usually spans one or a few tenants, fetched once here instead of joined per row; JSON
     (conditions, the policy snapshot) is decoded once per distinct text, as most rows share it.
@@ -167,8 +161,8 @@ def _claim(qs: QuerySet[Escalation], order: str, limit: int) -> list[SweptEscala
     rows = select_rows(qs.select_for_update(skip_locked=True).order_by(order, "pk")
                        .annotate(conditions_json=Cast("conditions", TextField()),
                                  snapshot_json=Cast("policy_snapshot", TextField()))
-                       .values_list(*SWEPT_COLUMNS, "conditions_json", "snapshot_json")[:limit])
-    tenants = Tenant.objects.in_bulk({row[1] for row in rows})
+                       .values_list(*_CLAIMED, "conditions_json", "snapshot_json")[:limit])
+    tenants = Tenant.objects.in_bulk({row[_TENANT] for row in rows})
     decoded: dict[str, Any] = {}
 
     def value(text: str) -> Any:
@@ -176,9 +170,7 @@ def _claim(qs: QuerySet[Escalation], order: str, limit: int) -> list[SweptEscala
             decoded[text] = json.loads(text)
         return decoded[text]
 
-    # row[:-2] is exactly SWEPT_COLUMNS; mypy cannot count a starred argument
-    return [SweptEscalation(*row[:-2], value(row[-2]), value(row[-1]), tenants[row[1]])  # type: ignore[call-arg]
-            for row in rows]
+    return [_loaded((*row[:-2], value(row[-2]), value(row[-1])), tenants[row[_TENANT]]) for row in rows]
 
 
 @contextmanager
@@ -199,7 +191,7 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 def _run_pass(name: str, qs: Callable[[datetime], QuerySet[Escalation]], order: str,
-              act: Callable[[list[SweptEscalation], _Chunk], SweepResult], *, now: datetime | None,
+              act: Callable[[list[Escalation], _Chunk], SweepResult], *, now: datetime | None,
               chunk_size: int) -> SweepResult:
     """Claim and act on chunks until none is full: one transaction per chunk."""
     total = SweepResult()
@@ -220,29 +212,21 @@ def _run_pass(name: str, qs: Callable[[datetime], QuerySet[Escalation]], order: 
     return total
 
 
-def _ack_sla(escalation: SweptEscalation) -> timedelta:
-    return timedelta(seconds=escalation.policy_snapshot["ack_sla_seconds"])
-
-
 # --- 1. deferral wake-up --------------------------------------------------------------------------------
 
 def _deferred_due(now: datetime) -> QuerySet[Escalation]:
     return Escalation.objects.filter(status=EscalationStatus.DEFERRED, defer_until__lte=now)
 
 
-def _wake(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
+def _wake(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
     now, result = chunk.now, SweepResult()
     for escalation in rows:
         if escalation.status != EscalationStatus.DEFERRED or not escalation.defer_until or escalation.defer_until > now:
             continue
         before, deferred_until = audit_state(escalation), escalation.defer_until
-        # The SLA clock stood still while deferred: expires_at moves by the time slept.
-        resume_from_deferral(escalation, now)
-        escalation.status = EscalationStatus.PENDING
-        escalation.ack_due_at = now + _ack_sla(escalation)
-        escalation.reminder_sent_at = escalation.top_alerted_at = None
-        refresh_next_deadline(escalation)
-        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_RESUMED, event=events.ESCALATION_RESUMED,
+        resume_deferred(escalation, now)  # the SLA clock stood still while deferred: expires_at moves by the sleep
+        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_RESUMED,
+                     event=events.ESCALATION_RESUMED,
                      changed=("status", "defer_until", "deferred_at", "expires_at", "ack_due_at", "reminder_sent_at",
                               "top_alerted_at", "next_deadline_at"),
                      details={"deferred_until": deferred_until}, event_extra={"deferred_until": deferred_until})
@@ -259,7 +243,7 @@ def _expiry_due(now: datetime) -> QuerySet[Escalation]:
     return Escalation.objects.filter(status__in=_EXPIRABLE, expires_at__lte=now)
 
 
-def _expire(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
+def _expire(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
     """Past expires_at without a final decision: expired, or rejected where the policy says so; never approved."""
     now, result = chunk.now, SweepResult()
     due = [e for e in rows if e.status in _EXPIRABLE and e.expires_at <= now]
@@ -274,12 +258,14 @@ def _expire(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
         changed = ("status", "closed_at", "decided_at", "defer_until", "deferred_at", "next_deadline_at")
         if outcome == ExpiryOutcome.REJECT:
             close(escalation, EscalationStatus.REJECTED, now)
-            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REJECTED, event=events.ESCALATION_REJECTED,
+            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REJECTED,
+                         event=events.ESCALATION_REJECTED,
                          changed=changed, details=details, event_extra={"reason": "expired"})
             result.rejected_on_expiry += 1
         else:
             close(escalation, EscalationStatus.EXPIRED, now)
-            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_EXPIRED, event=events.ESCALATION_EXPIRED,
+            chunk.change(escalation, before=before, action=AuditAction.ESCALATION_EXPIRED,
+                         event=events.ESCALATION_EXPIRED,
                          changed=changed, details=details, event_extra={"reason": "expired"})
             result.expired += 1
     return result
@@ -292,12 +278,12 @@ def _ack_overdue(now: datetime) -> QuerySet[Escalation]:
     return Escalation.objects.filter(status=EscalationStatus.PENDING, ack_due_at__lte=now, top_alerted_at__isnull=True)
 
 
-def ladder_step_for(escalation: Escalation | SweptEscalation, has_active_member: Callable[[str], bool]) -> LadderStep:
+def ladder_step_for(escalation: Escalation, has_active_member: Callable[[str], bool]) -> LadderStep:
     return next_ladder_step(snapshot=escalation.policy_snapshot, assigned_role=escalation.assigned_role,
                             level=escalation.escalation_level, has_active_member=has_active_member)
 
 
-def _escalate(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
+def _escalate(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
     """Not acknowledged in time: one step up the ladder, or, at the top, one alert and wait for a person."""
     now, result = chunk.now, SweepResult()
     due = [e for e in rows if e.status == EscalationStatus.PENDING and e.ack_due_at and e.ack_due_at <= now
@@ -309,7 +295,7 @@ def _escalate(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
     for escalation in due:
         step = steps[escalation.pk]
         for role in step.skipped:
-            chunk.audit_only(escalation, action=AuditAction.ESCALATION_LADDER_LEVEL_SKIPPED,
+            chunk.note(escalation, actor=chunk.actor(escalation), action=AuditAction.ESCALATION_LADDER_LEVEL_SKIPPED,
                              details={"role": role, "reason": "no active member in the tenant",
                                       "from_role": escalation.assigned_role})
         result.levels_skipped += len(step.skipped)
@@ -331,13 +317,14 @@ def _escalate(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
             continue
         escalation.escalation_level = step.level
         sync_from_approval(escalation, None, stage=stage)
-        escalation.ack_due_at = now + _ack_sla(escalation)
+        escalation.ack_due_at = now + ack_window(escalation)
         escalation.reminder_sent_at = None  # one reminder per level
         refresh_next_deadline(escalation)
         moved = {"from_role": from_role, "from_level": from_level, "to_role": escalation.assigned_role,
                  "to_level": escalation.escalation_level, "skipped_roles": list(step.skipped),
                  "overdue_since": overdue_since}
-        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_ESCALATED, event=events.ESCALATION_ESCALATED,
+        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_ESCALATED,
+                     event=events.ESCALATION_ESCALATED,
                      changed=("escalation_level", "assigned_role", "current_stage", "approvals_required",
                               "approvals_received", "ack_due_at", "reminder_sent_at", "next_deadline_at"),
                      details=moved, event_extra=moved)
@@ -347,37 +334,26 @@ def _escalate(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
 
 # --- 4. reminders -------------------------------------------------------------------------------------------
 
-class _Seconds(Func):
-    """A number of seconds as a duration: an interval on PostgreSQL, microseconds on SQLite."""
-
-    output_field = DurationField()
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="make_interval(secs => %(expressions)s)", **extra)
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="CAST((%(expressions)s) * 1000000 AS INTEGER)", **extra)
-
-
 def _reminder_due(now: datetime) -> QuerySet[Escalation]:
     sla = Cast(KT("policy_snapshot__ack_sla_seconds"), FloatField())
-    lead = _Seconds(sla * (1 - REMINDER_AT))
+    lead = SecondsInterval(sla * (1 - REMINDER_AT))
     remind_at = ExpressionWrapper(F("ack_due_at") - lead, output_field=DateTimeField())
     return (Escalation.objects.filter(status=EscalationStatus.PENDING, ack_due_at__gt=now,
                                       reminder_sent_at__isnull=True, top_alerted_at__isnull=True)
             .alias(remind_at=remind_at).filter(remind_at__lte=now))
 
 
-def _remind(rows: list[SweptEscalation], chunk: _Chunk) -> SweepResult:
+def _remind(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
     now, result = chunk.now, SweepResult()
     for escalation in rows:
         due_at = escalation.ack_due_at
         if (escalation.status != EscalationStatus.PENDING or escalation.reminder_sent_at is not None or due_at is None
-                or not due_at - _ack_sla(escalation) * (1 - REMINDER_AT) <= now < due_at):
+                or not due_at - ack_window(escalation) * (1 - REMINDER_AT) <= now < due_at):
             continue
         before = audit_state(escalation)
         escalation.reminder_sent_at = now
-        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REMINDER_SENT, event=events.ESCALATION_REMINDER,
+        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REMINDER_SENT,
+                     event=events.ESCALATION_REMINDER,
                      changed=("reminder_sent_at",), details={"ack_due_at": due_at},
                      event_extra={"ack_due_at": due_at, "level": escalation.escalation_level})
         result.reminders += 1
@@ -391,7 +367,7 @@ class _Pass:
     name: str
     due: Callable[[datetime], QuerySet[Escalation]]
     order: str
-    act: Callable[[list[SweptEscalation], _Chunk], SweepResult]
+    act: Callable[[list[Escalation], _Chunk], SweepResult]
 
 
 PASSES = (

@@ -25,11 +25,11 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from accounts.models import Tenant
 from approvals.models import Decision
 from audit.models import AuditEvent
-from escalations.models import Escalation
+from trustguard.dbfuncs import UuidText
 from trustguard.jsonutil import canonical_json
 
-from .dbfuncs import UuidText
 from .models import ExportDataset, ExportFormat
+from .selectors import tenant_escalations
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PIECE_BYTES = 64 * 1024
@@ -73,7 +73,7 @@ class Dataset:
 
 
 def _escalations(tenant: Tenant, f: ExportFilters) -> QuerySet[Any]:
-    qs = Escalation.objects.filter(tenant=tenant)
+    qs = tenant_escalations(tenant)
     if f.status:
         qs = qs.filter(status=f.status)
     if f.type:

@@ -7,33 +7,21 @@ that is what an operator acts on. Both the API and the operator page call `repor
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, DateTimeField, Exists, Expression, F, Min, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.fields.json import KT
+from django.db.models import Count, DateTimeField, F, Min, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.actors import Actor
 from accounts.models import Tenant
 from approvals.models import Decision
-from audit.actions import AuditAction
-from audit.models import AuditEvent
+from escalations.metrics import human_decision_exists, sla_breaches_by_role_and_level, time_to_acknowledge, time_to_decision
 from escalations.models import OPEN_STATUSES, Escalation, EscalationStatus
 
-from .dbfuncs import PercentileCont, Seconds, UuidText
-
-# Written by the deadline sweep (escalations.sweeps) for each missed acknowledgement deadline:
-# "escalated" when the case moves one step up the ladder, "sla_breached" when it is already at
-# the top (an alert, once per breach). Both carry the state that missed the deadline in `before`.
-ACTION_ACKNOWLEDGED = AuditAction.ESCALATION_ACKNOWLEDGED
-ACTION_ESCALATED = AuditAction.ESCALATION_ESCALATED
-ACTION_SLA_BREACHED = AuditAction.ESCALATION_SLA_BREACHED
 APPROVED_STATUSES = (EscalationStatus.APPROVED, EscalationStatus.EXECUTED)
-PERCENTILES = {"median_seconds": 0.5, "p90_seconds": 0.9}
 BOTTLENECK_COUNT = 3
 
 
@@ -44,8 +32,17 @@ class ReportFilters:
     type: str | None = None
 
 
+REPORTS_JOB = "reports"
+
+
+def tenant_escalations(tenant: Tenant) -> QuerySet[Escalation]:
+    """Every case of the tenant, as reports, exports and a case's PDF read them (their callers hold audit.view or
+    audit.export): Escalation.objects.visible_to the tenant's own reporting job."""
+    return Escalation.objects.visible_to(Actor.for_system(tenant, REPORTS_JOB))
+
+
 def escalation_cohort(*, tenant: Tenant, filters: ReportFilters) -> QuerySet[Escalation]:
-    qs = Escalation.objects.filter(tenant=tenant)
+    qs = tenant_escalations(tenant)
     if filters.period_from is not None:
         qs = qs.filter(created_at__gte=filters.period_from)
     if filters.period_to is not None:
@@ -55,69 +52,8 @@ def escalation_cohort(*, tenant: Tenant, filters: ReportFilters) -> QuerySet[Esc
     return qs
 
 
-def percentiles(qs: QuerySet[Any], expression: Expression) -> dict[str, float | None]:
-    """Median and p90 of `expression` over `qs` (NULLs ignored), with the row count.
-
-    PostgreSQL: percentile_cont in one aggregate. Elsewhere: the same linear interpolation,
-    still in the database: count, then fetch only the one or two rows around each rank.
-    """
-    values = qs.annotate(_v=expression).filter(_v__isnull=False)
-    if connection.vendor == "postgresql":
-        result: dict[str, Any] = values.aggregate(count=Count("pk"), **{
-            name: PercentileCont("_v", p) for name, p in PERCENTILES.items()})
-    else:
-        count = values.count()
-        result = {"count": count}
-        ordered = values.order_by("_v").values_list("_v", flat=True)
-        for name, p in PERCENTILES.items():
-            if count == 0:
-                result[name] = None
-                continue
-            rank = (count - 1) * p
-            lo, hi = math.floor(rank), math.ceil(rank)
-            around = list(ordered[lo:hi + 1])
-            low, high = around[0], around[-1]
-            result[name] = low + (high - low) * (rank - lo)
-    for name in PERCENTILES:
-        if result[name] is not None:
-            result[name] = round(float(result[name]), 3)
-    return result
-
-
-def _human_decision_exists() -> Exists:
-    return Exists(Decision.objects.filter(request_id=OuterRef("approval_id"),
-                                          decision__in=[Decision.Kind.APPROVE, Decision.Kind.REJECT]))
-
-
-def _first_acknowledgement(tenant: Tenant) -> Subquery:
-    """When the escalation was first acknowledged (the audit trail survives later stages' resets)."""
-    return Subquery(AuditEvent.objects.filter(
-        tenant_id=tenant.pk, target_type="escalation", action=ACTION_ACKNOWLEDGED, target_id=UuidText(OuterRef("pk")),
-    ).order_by("created_at").values("created_at")[:1])
-
-
-def _sla_by_role_and_level(tenant: Tenant, cohort: QuerySet[Escalation]) -> list[dict[str, Any]]:
-    """Missed deadlines and moves up the ladder, by the role and level that missed them."""
-    rows = (
-        AuditEvent.objects.filter(tenant_id=tenant.pk, target_type="escalation",
-                                  action__in=[ACTION_ESCALATED, ACTION_SLA_BREACHED],
-                                  target_id__in=cohort.annotate(_t=UuidText("pk")).values("_t"))
-        # `before` is the state that missed the deadline; an alert-only event may carry only `after`.
-        .annotate(role=Coalesce(KT("before__assigned_role"), KT("after__assigned_role")),
-                  level=Coalesce(KT("before__escalation_level"), KT("after__escalation_level")))
-        .values("role", "level")
-        .annotate(sla_breaches=Count("pk"),
-                  re_escalations=Count("pk", filter=Q(action=ACTION_ESCALATED)),
-                  top_level_alerts=Count("pk", filter=Q(action=ACTION_SLA_BREACHED)))
-        .order_by("role", "level")
-    )
-    return [{"role": r["role"] or "", "level": int(r["level"]) if r["level"] not in (None, "") else None,
-             "sla_breaches": r["sla_breaches"], "re_escalations": r["re_escalations"],
-             "top_level_alerts": r["top_level_alerts"]} for r in rows]
-
-
 def _backlog_by_role(tenant: Tenant, filters: ReportFilters, now: datetime) -> list[dict[str, Any]]:
-    open_qs = Escalation.objects.filter(tenant=tenant, status__in=OPEN_STATUSES)
+    open_qs = tenant_escalations(tenant).filter(status__in=OPEN_STATUSES)
     if filters.type:
         open_qs = open_qs.filter(type=filters.type)
     rows = (open_qs.values("assigned_role")
@@ -142,7 +78,7 @@ def report_summary(*, tenant: Tenant, filters: ReportFilters | None = None, now:
     # The acknowledgement deadline was missed when the first response (acknowledgement, else the
     # close) came after it, or when nothing has come and it is already past.
     outcomes = cohort.annotate(
-        _decided=_human_decision_exists(),
+        _decided=human_decision_exists(),
         _responded=Coalesce(F("acknowledged_at"), F("closed_at"), Value(now, output_field=DateTimeField())),
     ).aggregate(
         total=Count("pk"),
@@ -159,12 +95,10 @@ def report_summary(*, tenant: Tenant, filters: ReportFilters | None = None, now:
     )
     decided = outcomes["approved"] + outcomes["rejected"]
 
-    time_to_ack = percentiles(cohort, Seconds(_first_acknowledgement(tenant), F("created_at")))
-    # Auto-approved requests are decided at creation; counting them would flatter the figure.
-    time_to_decide = percentiles(cohort.filter(_human_decision_exists(), decided_at__isnull=False),
-                                 Seconds(F("decided_at"), F("created_at")))
-
-    sla_rows = _sla_by_role_and_level(tenant, cohort)
+    # The definitions of these (escalations.metrics) are the dashboard summary's too.
+    time_to_ack = time_to_acknowledge(cohort, tenant_id=tenant.pk)
+    time_to_decide = time_to_decision(cohort)
+    sla_rows = sla_breaches_by_role_and_level(cohort, tenant_id=tenant.pk)
     decisions_by_role: dict[str, dict[str, int]] = {}
     for r in (Decision.objects.filter(request__escalation__in=cohort).values("role", "decision")
               .annotate(n=Count("pk")).order_by("role", "decision")):
@@ -203,7 +137,8 @@ def report_summary(*, tenant: Tenant, filters: ReportFilters | None = None, now:
         "sla": {
             # From the deadline columns: first response (ack, else close) after ack_due_at, or none yet and past it.
             "ack_deadline_missed": outcomes["ack_deadline_missed"],
-            # From the sweep's audit events: every missed deadline, the moves up, the alerts at the top.
+            # From the sweep's audit events: every missed deadline, the moves up, the alerts at the top
+            # (escalations.metrics.sla_breaches, the dashboard summary's figure, is this sum).
             "sla_breaches": sum(r["sla_breaches"] for r in sla_rows),
             "re_escalations": sum(r["re_escalations"] for r in sla_rows),
             "top_level_alerts": sum(r["top_level_alerts"] for r in sla_rows),

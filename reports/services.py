@@ -180,10 +180,10 @@ def export_jobs_purge(*, now: Any = None) -> int:
 @transaction.atomic
 def escalation_report_record(*, actor: Actor, escalation_id: Any) -> Any:
     """Authorise and audit a regulator's PDF of one escalation; returns the escalation (this tenant's only)."""
-    from escalations.models import Escalation
+    from .selectors import tenant_escalations
 
     require_capability(actor, Capability.AUDIT_EXPORT)
-    escalation = Escalation.objects.select_related("tenant").filter(pk=escalation_id, tenant=actor.tenant).first()
+    escalation = tenant_escalations(actor.tenant).select_related("tenant").filter(pk=escalation_id).first()
     if escalation is None:
         raise NotFound("no such escalation")
     audit_record(tenant_id=actor.tenant.pk, action=AuditAction.ESCALATION_REPORT_GENERATED, actor=actor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable
 
@@ -442,3 +443,27 @@ def test_a_second_key_of_the_same_tenant_cannot_touch_the_first_keys_escalation(
 
     assert_problem(Api(secret).post(f"/escalations/{escalation['id']}/cancel", {}), 404)
     assert ApiKey.objects.filter(tenant=Tenant.objects.get(slug="demo")).count() == 2
+
+
+# --- the documented shape ------------------------------------------------------------------------------
+
+def _documented(schema: dict, path: str, method: str, status: str) -> dict:
+    ref = schema["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
+def test_the_documented_escalation_has_exactly_the_keys_of_a_real_response(api, client):
+    schema = json.loads(client.get("/api/schema/", HTTP_ACCEPT="application/json").content)
+    escalation = create(api("vendor"))
+    decided = api("ceo").post(f"/escalations/{escalation['id']}/decisions", {
+        "decision": "approve", "justification": "Known customer", "otp": otp("ceo")}).json()
+    detail = api("vendor").get(f"/escalations/{escalation['id']}").json()
+
+    documented = _documented(schema, "/api/v1/escalations", "post", "201")
+    assert list(documented["properties"]) == list(escalation) == list(decided)
+    decision_ref = documented["properties"]["decisions"]["items"]["$ref"].rsplit("/", 1)[-1]
+    assert list(schema["components"]["schemas"][decision_ref]["properties"]) == list(decided["decisions"][0])
+    documented_detail = _documented(schema, "/api/v1/escalations/{escalation_id}", "get", "200")
+    assert list(documented_detail["properties"]) == list(detail)
+    history_ref = documented_detail["properties"]["history"]["items"]["$ref"].rsplit("/", 1)[-1]
+    assert list(schema["components"]["schemas"][history_ref]["properties"]) == list(detail["history"][0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -164,3 +165,24 @@ def test_the_reports_page_is_refused_without_audit_view(demo):
                        backend="django.contrib.auth.backends.ModelBackend")
 
     assert client.get("/ops/reports/").status_code == 403
+
+
+def test_the_dashboard_summary_and_the_report_show_the_same_figures_for_the_same_cases(demo, known_data):
+    from django.contrib.auth import get_user_model
+
+    from escalations.selectors import SUMMARY_WINDOW
+
+    client = Client()  # co has escalation.view_all: the dashboard's cases are the tenant's, as the report's
+    client.force_login(get_user_model().objects.get(username="co"), backend="django.contrib.auth.backends.ModelBackend")
+    report = summary(demo, known_data, ReportFilters(period_from=known_data.now - SUMMARY_WINDOW))
+
+    with at(known_data.now):
+        page = client.get("/summary/")
+
+    dashboard = page.context["s"]
+    # e5 missed three deadlines (co/0, senior_manager/1, the alert at governing_body/2), e6 one, e7 its alert.
+    assert dashboard.sla_breaches == report["sla"]["sla_breaches"] == 5
+    # e1 2 h, e2 4 h, e3 6 h: the auto-approved e4 and e5, rejected on expiry, were nobody's decision.
+    assert dashboard.median_decision_seconds == report["time_to_decision"]["median_seconds"] == 14400.0
+    assert dashboard.decided_count == report["time_to_decision"]["count"] == 3
+    assert re.search(r'<span class="stat-value">5</span>\s*<span class="stat-label">SLA breaches', page.content.decode())

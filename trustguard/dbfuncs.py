@@ -1,10 +1,10 @@
-"""Small portable SQL expressions the report queries need (PostgreSQL first, SQLite correct too)."""
+"""Small portable SQL expressions the metrics and report queries need (PostgreSQL first, SQLite correct too)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Aggregate, CharField, Expression, FloatField, Func
+from django.db.models import Aggregate, CharField, DurationField, Expression, FloatField, Func
 
 
 class Seconds(Func):
@@ -56,4 +56,16 @@ class PercentileCont(Aggregate):
         super().__init__(expression, percentile=float(percentile), **extra)
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        raise NotImplementedError("SQLite has no percentile_cont; reports.selectors uses a window-function fallback")
+        raise NotImplementedError("SQLite has no percentile_cont; escalations.metrics.percentiles falls back to ranks")
+
+
+class SecondsInterval(Func):
+    """A number of seconds as a duration: an interval on PostgreSQL, microseconds on SQLite."""
+
+    output_field = DurationField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="make_interval(secs => %(expressions)s)", **extra)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="CAST((%(expressions)s) * 1000000 AS INTEGER)", **extra)
