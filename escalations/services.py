@@ -139,7 +139,7 @@ def event_data(escalation: Escalation | SweptEscalation, **extra: Any) -> dict[s
     return data
 
 
-def record_change(escalation: Escalation, *, actor: Actor, action: str, before: dict[str, Any] | None,
+def record_change(escalation: Escalation, *, actor: Actor, action: AuditAction, before: dict[str, Any] | None,
                   event: EventKind[Any] | None = None, details: dict[str, Any] | None = None,
                   event_extra: dict[str, Any] | None = None) -> None:
     """Write the outbox event (if any) and the audit event of one change, in the caller's transaction."""

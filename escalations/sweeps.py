@@ -134,12 +134,13 @@ class _Chunk:
             self._steps[key] = ladder_step_for(escalation, self.has_active_member(escalation.tenant))
         return self._steps[key]
 
-    def audit_only(self, escalation: SweptEscalation, *, action: str, details: dict[str, Any]) -> None:
+    def audit_only(self, escalation: SweptEscalation, *, action: AuditAction, details: dict[str, Any]) -> None:
         self.audits.append(AuditEntry(escalation.tenant_id, action, self.actor(escalation.tenant), "escalation",
                                       escalation.pk, None, None, details))
 
-    def change(self, escalation: SweptEscalation, *, changed: Iterable[str], before: dict[str, Any], action: str,
-               event: EventKind[Any], details: dict[str, Any] | None = None, event_extra: dict[str, Any] | None = None) -> None:
+    def change(self, escalation: SweptEscalation, *, changed: Iterable[str], before: dict[str, Any],
+               action: AuditAction, event: EventKind[Any], details: dict[str, Any] | None = None,
+               event_extra: dict[str, Any] | None = None) -> None:
         escalation.updated_at = self.now  # a bulk UPDATE applies no auto_now
         self.rows.append(escalation)
         self.fields.update(changed)
