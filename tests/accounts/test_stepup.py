@@ -10,8 +10,8 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.actors import Actor
-from accounts.challenges import challenge_create
 from accounts.models import OtpChallenge, StepUpState, User
+from accounts.stepup import challenge_create
 from approvals.models import Decision
 from audit.models import AuditEvent
 from escalations.models import EscalationStatus

@@ -55,7 +55,7 @@ from tests.conftest import totp_code
 from trustguard.errors import DomainError
 
 # Service modules not called services.py.
-EXTRA_SERVICE_MODULES = ["accounts.stepup", "accounts.challenges", "escalations.policies", "escalations.sweeps",
+EXTRA_SERVICE_MODULES = ["accounts.stepup", "escalations.policies", "escalations.sweeps",
                          "escalations.ladder", "audit.retention",
                          "audit.alerts", "notifications.outbox.emit"]
 ORDER = SourceRef(system="shop", entity_type="order", entity_id="ORD-42")
@@ -237,10 +237,10 @@ EXEMPT: dict[str, str] = {
     "accounts.services.tenant_role_group": "creates a tenant's role groups inside tenant_create / membership_add",
     "accounts.services.credential_authenticate": "a read; only touches last_used_at (excluded from history too)",
     "accounts.stepup.lockout_remaining": "pure function",
-    "accounts.challenges.challenge_code_digest": "pure function",
-    "accounts.challenges.challenge_create": "stores a code for the OTP challenge service (POST /otp/challenge), "
+    "accounts.stepup.challenge_code_digest": "pure function",
+    "accounts.stepup.challenge_create": "stores a code for the OTP challenge service (POST /otp/challenge), "
                                             "which audits otp.challenge_sent",
-    "accounts.challenges.challenge_consume": "marks a code used inside escalation_decide, audited there",
+    "accounts.stepup.challenge_consume": "marks a code used inside escalation_decide, audited there",
     "approvals.services.approval_request_create": "engine step inside escalation_create, audited there",
     "approvals.services.approval_decide": "engine step inside escalation_decide, audited there",
     "approvals.services.approval_lock": "a lock (SELECT ... FOR UPDATE), writes nothing",
