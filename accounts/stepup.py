@@ -23,7 +23,8 @@ from django_otp.oath import TOTP
 
 from audit.actions import AuditAction
 from audit.services import audit_record
-from notifications.services import message_send
+from notifications.outbox.catalogue import STEPUP_CODE_REPLAYED
+from notifications.outbox.emit import event_emit
 from trustguard.crypto import SecretUnreadable
 from trustguard.errors import DomainError, PermissionDenied, TooManyRequests, ValidationFailed
 
@@ -139,18 +140,6 @@ def _verify_totp(user: User, code: str, now: datetime) -> str:
     return "wrong"
 
 
-def _warn_of_replay(actor: Actor, subject: StepUpSubject) -> None:
-    """A reused code may mean someone saw it: tell its owner, in the app and by email."""
-    assert actor.user is not None
-    body = (f"Someone just tried to reuse a one-time code of yours on {subject.type} {subject.id}. "
-            "It was refused. If that was not you, change your password and tell your security team.")
-    for channel in ("in_app", "email"):
-        if channel == "email" and not actor.user.email:
-            continue
-        message_send(tenant_id=actor.tenant.pk, channel=channel, subject="A one-time code of yours was reused",
-                     body=body, purpose="security_alert", to_user_id=actor.user.pk)
-
-
 def stepup_verify(*, actor: Actor, subject: StepUpSubject, code: str | None) -> StepUpResult:
     """Verify `code` for `actor` and `subject` inside the caller's transaction.
 
@@ -186,7 +175,9 @@ def stepup_verify(*, actor: Actor, subject: StepUpSubject, code: str | None) -> 
     if outcome == "replay":
         audit_record(tenant_id=actor.tenant.pk, action=AuditAction.OTP_REPLAY_REFUSED, actor=actor, target_type=subject.type,
                      target_id=subject.id, details={"method": method})
-        _warn_of_replay(actor, subject)
+        # Someone may have seen the code: notifications warns its owner (notifications.consumers).
+        event_emit(STEPUP_CODE_REPLAYED(tenant_id=actor.tenant.pk, aggregate_id=user.pk, data={
+            "user_id": user.pk, "subject_type": subject.type, "subject_id": subject.id}))
         return StepUpResult(False, error=PermissionDenied("this code has already been used", slug="otp-replayed"))
 
     if state.window_started_at is None or now - state.window_started_at > settings.OTP_FAILURE_WINDOW:

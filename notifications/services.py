@@ -54,6 +54,7 @@ from trustguard.logging import mask_pii
 from . import channels as channel_senders
 from . import sql
 from .breakers import CacheCircuitStorage, breaker_for, breaker_open_until
+from .consumers import consumer_for
 from .models import (
     Channel,
     ChannelPreference,
@@ -64,7 +65,7 @@ from .models import (
     WebhookEndpoint,
 )
 from .outbox import catalogue
-from .outbox.catalogue import subscribable
+from .outbox.catalogue import INTERNAL_TYPES, subscribable
 from .registry import Recipient, closes_aggregate, recipients_for, recipients_for_many
 from .ssrf import TargetRefused, parse_url, resolve_target
 
@@ -165,6 +166,15 @@ def _relay_batch(batch: int) -> int:
                         new_deliveries += _dispatch_messages([event], _recipients_one_by_one, now)
                 except Exception:
                     logger.exception("notification dispatch failed for event %s (%s)", event.event_id, event.type)
+        for event in events:
+            consume = consumer_for(event.type)
+            if consume is None:
+                continue
+            try:
+                with transaction.atomic():
+                    consume(event)
+            except Exception:
+                logger.exception("consuming event %s (%s) failed", event.event_id, event.type)
         try:
             with transaction.atomic():
                 _inbox_items_done(events, now)
@@ -216,7 +226,8 @@ def _insert_webhook_deliveries(events: Sequence[OutboxEvent], endpoints_by_tenan
     for event in events:
         for endpoint in endpoints_by_tenant.get(event.tenant_id, ()):
             # An endpoint hears what happened after it was registered, not the tenant's history.
-            if endpoint.wants(event.type) and endpoint.created_at <= event.occurred_at:
+            if (event.type not in INTERNAL_TYPES and endpoint.wants(event.type)
+                    and endpoint.created_at <= event.occurred_at):
                 rows["tenant_id"].append(event.tenant_id)
                 rows["event_id"].append(event.pk)
                 rows["endpoint_id"].append(endpoint.pk)
