@@ -57,7 +57,7 @@ def operator_actor(request: HttpRequest, tenant: Tenant) -> Actor:
     return Actor(tenant=tenant, user=request.user)  # type: ignore[arg-type]
 
 
-def audited_save(request: HttpRequest, obj: Any, *, tenant: Tenant, action: str, target_type: str) -> None:
+def audited_save(request: HttpRequest, obj: Any, *, tenant: Tenant, action: AuditAction, target_type: str) -> None:
     """Save an admin edit of a model that has no service of its own, with its audit event, in one transaction."""
     with transaction.atomic():
         old = type(obj).objects.select_for_update().filter(pk=obj.pk).first() if obj.pk else None

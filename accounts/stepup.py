@@ -1,16 +1,19 @@
-"""Step-up verification: a fresh one-time code for every decision.
+"""Step-up, in one place: a fresh one-time code for every decision.
 
 A TOTP code (RFC 6238, verified with django-otp's OATH implementation) counts once per device
-time step. Wrong codes are counted; five in fifteen minutes lock the person out of deciding.
-The caller runs this inside its decision transaction and raises the returned error only after
-committing, so a failure is recorded even though the decision is refused, and a code is only
-consumed together with the decision it authorises.
+time step. A challenge code (sent by email or SMS) is single use, valid five minutes, bound to
+person + subject + content, and hashed at rest. Wrong codes are counted; five in fifteen minutes
+lock the person out of deciding. The caller runs stepup_verify inside its decision transaction and
+raises the returned error only after committing, so a failure is recorded even though the decision
+is refused, and a code is only consumed together with the decision it authorises.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import math
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,12 +23,14 @@ from django_otp.oath import TOTP
 
 from audit.actions import AuditAction
 from audit.services import audit_record
-from notifications.messages import message_send
+from notifications.outbox.catalogue import STEPUP_CODE_REPLAYED
+from notifications.outbox.emit import event_emit
 from trustguard.crypto import SecretUnreadable
 from trustguard.errors import DomainError, PermissionDenied, TooManyRequests, ValidationFailed
 
 from .actors import Actor
-from .models import SealedTOTPDevice, StepUpState, User
+from .models import OtpChallenge, SealedTOTPDevice, StepUpState, User
+from .services import secret_digest
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,47 @@ class StepUpResult:
     method: str = ""
     error: DomainError | None = None
 
+
+# --- challenge codes -------------------------------------------------------------------------------------------
+
+def challenge_code_digest(challenge_id: object, code: str) -> str:
+    # Keyed by the challenge id too, so equal codes of two challenges do not share a digest.
+    return secret_digest(f"otp:{challenge_id}:{code}")
+
+
+def challenge_create(*, user: User, tenant_id: int, subject: StepUpSubject, channel: str) -> tuple[OtpChallenge, str]:
+    """Store a new challenge and return it with its code (to be sent, never stored in clear)."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    challenge = OtpChallenge(user=user, tenant_id=tenant_id, subject_type=subject.type, subject_id=subject.id,
+                             content_hash=subject.content_hash, channel=channel,
+                             expires_at=timezone.now() + settings.OTP_CHALLENGE_TTL)
+    challenge.code_digest = challenge_code_digest(challenge.id, code)
+    challenge.save(force_insert=True)
+    return challenge, code
+
+
+def challenge_consume(*, user: User, subject: StepUpSubject, code: str, now: datetime) -> str:
+    """'ok' (and mark used), 'replay' (right code, already used), or 'wrong'.
+
+    Runs under the caller's lock on the person's step-up row, so two requests with one code
+    cannot both see it unused.
+    """
+    candidates = OtpChallenge.objects.filter(user=user, subject_type=subject.type, subject_id=subject.id,
+                                             content_hash=subject.content_hash).order_by("-created_at")[:10]
+    for challenge in candidates:
+        if not hmac.compare_digest(challenge.code_digest, challenge_code_digest(challenge.id, code)):
+            continue
+        if challenge.used_at is not None:
+            return "replay"
+        if challenge.expires_at <= now:
+            return "wrong"
+        challenge.used_at = now
+        challenge.save(update_fields=["used_at"])
+        return "ok"
+    return "wrong"
+
+
+# --- verification ----------------------------------------------------------------------------------------------
 
 def _locked_state(user: User) -> StepUpState:
     """The person's step-up state, locked; created on first use (one query once it exists)."""
@@ -94,18 +140,6 @@ def _verify_totp(user: User, code: str, now: datetime) -> str:
     return "wrong"
 
 
-def _warn_of_replay(actor: Actor, subject: StepUpSubject) -> None:
-    """A reused code may mean someone saw it: tell its owner, in the app and by email."""
-    assert actor.user is not None
-    body = (f"Someone just tried to reuse a one-time code of yours on {subject.type} {subject.id}. "
-            "It was refused. If that was not you, change your password and tell your security team.")
-    for channel in ("in_app", "email"):
-        if channel == "email" and not actor.user.email:
-            continue
-        message_send(tenant_id=actor.tenant.pk, channel=channel, subject="A one-time code of yours was reused",
-                     body=body, purpose="security_alert", to_user_id=actor.user.pk)
-
-
 def stepup_verify(*, actor: Actor, subject: StepUpSubject, code: str | None) -> StepUpResult:
     """Verify `code` for `actor` and `subject` inside the caller's transaction.
 
@@ -130,8 +164,6 @@ def stepup_verify(*, actor: Actor, subject: StepUpSubject, code: str | None) -> 
     outcome = _verify_totp(user, code, now)
     method = "totp"
     if outcome == "wrong":
-        from .challenges import challenge_consume
-
         outcome = challenge_consume(user=user, subject=subject, code=code, now=now)
         method = "challenge"
     if outcome == "ok":
@@ -143,7 +175,9 @@ def stepup_verify(*, actor: Actor, subject: StepUpSubject, code: str | None) -> 
     if outcome == "replay":
         audit_record(tenant_id=actor.tenant.pk, action=AuditAction.OTP_REPLAY_REFUSED, actor=actor, target_type=subject.type,
                      target_id=subject.id, details={"method": method})
-        _warn_of_replay(actor, subject)
+        # Someone may have seen the code: notifications warns its owner (notifications.consumers).
+        event_emit(STEPUP_CODE_REPLAYED(tenant_id=actor.tenant.pk, aggregate_id=user.pk, data={
+            "user_id": user.pk, "subject_type": subject.type, "subject_id": subject.id}))
         return StepUpResult(False, error=PermissionDenied("this code has already been used", slug="otp-replayed"))
 
     if state.window_started_at is None or now - state.window_started_at > settings.OTP_FAILURE_WINDOW:

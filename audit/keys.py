@@ -36,23 +36,18 @@ def _macs(ring: Ring) -> dict[str, hmac.HMAC]:
     return {key_id: hmac.new(secret.encode(), digestmod=hashlib.sha256) for key_id, secret in ring}
 
 
-def sealing_key() -> tuple[str, hmac.HMAC]:
-    """(id, keyed empty HMAC) of the newest audit key: copy() it, update() it, hexdigest() it."""
+def sealing_key_id() -> str:
+    """The id of the newest audit key: the one that seals new events."""
     ring = _ring("AUDIT_KEYS")
     if not ring:
         raise ImproperlyConfigured("TRUSTGUARD_AUDIT_KEY is not set: audit events cannot be sealed (docs/AUDIT.md)")
-    key_id = ring[0][0]
-    return key_id, _macs(ring)[key_id]
+    return ring[0][0]
 
 
-def seal(key_id: str, message: str) -> str | None:
-    """The HMAC of `message` under the audit key `key_id`, or None when the ring has no such key."""
+def sealing_mac(key_id: str) -> hmac.HMAC | None:
+    """An empty HMAC-SHA256 under the audit key `key_id` to update() and hexdigest(), or None when the ring lacks it."""
     mac = _macs(_ring("AUDIT_KEYS")).get(key_id)
-    if mac is None:
-        return None
-    mac = mac.copy()
-    mac.update(message.encode())
-    return mac.hexdigest()
+    return None if mac is None else mac.copy()
 
 
 def audit_key_ids() -> list[str]:

@@ -1,23 +1,23 @@
 """Writing audit events. Call inside the transaction of the change being audited.
 
-One writer, `audit_record`; each action family (escalations, accounts, step-up, policies,
-retention, verification) calls it from its own service, in the same transaction as its change.
+One writer: `audit_record_many` appends a batch (the sweeps), `audit_record` is the same writer with one
+event (every other service, in the same transaction as its change). Hashes come from audit.hashing, the one
+hasher, which verification uses too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import json
 import math
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connections, models, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
@@ -27,7 +27,8 @@ from trustguard.bulk import copy_rows
 from trustguard.jsonutil import canonical_json, json_datetime
 
 from .actions import AuditAction
-from .keys import seal, sealing_key
+from .hashing import compute_hash
+from .keys import sealing_key_id, sealing_mac
 from .models import AuditChainHead, AuditEvent
 from .signals import audit_events_recorded
 
@@ -68,74 +69,35 @@ def chain_key_for(tenant_id: int | None) -> str:
     return f"tenant:{tenant_id}" if tenant_id is not None else PLATFORM_CHAIN
 
 
-def event_payload(event: AuditEvent | RecordedEvent) -> dict[str, Any]:
-    """The fields covered by the hash (everything but the hashes themselves and the row id)."""
-    created = event.created_at.astimezone(UTC).isoformat()
-    return {
-        "chain": event.chain_key,
-        "seq": event.seq,
-        "tenant": event.tenant_id,
-        "action": event.action,
-        "actor": [event.actor_type, event.actor_id, event.actor_label],
-        "target": [event.target_type, event.target_id],
-        "before": event.before,
-        "after": event.after,
-        "details": event.details,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "request_id": event.request_id,
-        "created_at": created,
-        **({"key": event.key_id} if event.key_id else {}),
-    }
-
-
-def compute_hash(prev_hash: str, event: AuditEvent | RecordedEvent) -> str | None:
-    """The hash the event must carry: the HMAC under its key (None: the ring lacks that key); unkeyed: SHA-256."""
-    message = prev_hash + canonical_json(event_payload(event))
-    if not event.key_id:
-        return hashlib.sha256(message.encode()).hexdigest()
-    return seal(event.key_id, message)
-
-
 def _clean_text(value: object, limit: int) -> str:
     # PostgreSQL refuses NUL in text; a client-supplied NUL must not turn an audited action into a 500.
     return str(value or "").replace("\x00", "")[:limit]
 
 
-def _clean_json_slow(value: Any) -> Any:
-    """JSON as the database will give it back: the reference for _clean_json (any value DjangoJSONEncoder takes)."""
-    value = json.loads(json.dumps(value, cls=DjangoJSONEncoder), parse_constant=str)
-
-    def strip(v: Any) -> Any:
-        if isinstance(v, str):
-            return v.replace("\x00", "")
-        if isinstance(v, float):
-            if not math.isfinite(v):
-                return str(v)  # jsonb has no NaN or Infinity
-            if v.is_integer() and abs(v) >= 1e16:
-                return int(v)  # jsonb gives 1e16 back as 10000000000000000, an int: hash what comes back
-            return v
-        if isinstance(v, list):
-            return [strip(x) for x in v]
-        if isinstance(v, dict):
-            return {k.replace("\x00", ""): strip(x) for k, x in v.items()}
-        return v
-
-    return strip(value)
-
-
-class _NotPlain(Exception):
-    """A value _clean_plain leaves to _clean_json_slow."""
-
-
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # what json.dumps writes for them
+_DJANGO_JSON = DjangoJSONEncoder()
 
 
-def _clean_plain(v: Any) -> Any:
-    """_clean_json_slow in one walk, without the JSON round trip, for the types services pass.
+def _clean_key(key: object) -> str:
+    """A dict key as JSON writes it (json.dumps turns int, float, bool and None keys into text)."""
+    if isinstance(key, str):
+        text = str.__str__(key)
+    elif key is None or isinstance(key, bool):
+        text = {None: "null", True: "true", False: "false"}[key]
+    elif isinstance(key, int):
+        text = int.__repr__(key)
+    elif isinstance(key, float):
+        text = float.__repr__(key) if math.isfinite(key) else _NON_FINITE[repr(key)]
+    else:
+        raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+    return text.replace("\x00", "") if "\x00" in text else text
 
-    Leaves anything else (dates, Decimals, non-str keys, ...) to _clean_json_slow by raising _NotPlain.
-    Flat dicts of scalars (the usual before/after state) are cleaned without a call per value.
+
+def _clean_json(v: Any) -> Any:
+    """A value as the database will give it back, so that its hash verifies later: what storing it as JSON
+    (DjangoJSONEncoder) gives, without NULs (jsonb refuses them), NaN or Infinity (text: jsonb has neither), and
+    with a float of 1e16 or more as the int jsonb gives back. One walk, no JSON round trip: the sweeps clean
+    thousands of states a second; flat dicts of scalars (the usual before/after state) cost no call per value.
     """
     kind = type(v)
     if kind is str:
@@ -145,10 +107,8 @@ def _clean_plain(v: Any) -> Any:
     if kind is dict:
         out = {}
         for key, item in v.items():
-            if type(key) is not str:
-                raise _NotPlain
-            if "\x00" in key:
-                key = key.replace("\x00", "")
+            if type(key) is not str or "\x00" in key:
+                key = _clean_key(key)
             item_kind = type(item)
             if item_kind is str:
                 out[key] = item.replace("\x00", "") if "\x00" in item else item
@@ -157,10 +117,10 @@ def _clean_plain(v: Any) -> Any:
             elif item_kind is datetime:
                 out[key] = json_datetime(item)
             else:
-                out[key] = _clean_plain(item)
+                out[key] = _clean_json(item)
         return out
     if kind is list or kind is tuple:
-        return [_clean_plain(item) for item in v]
+        return [_clean_json(item) for item in v]
     if kind is datetime:
         return json_datetime(v)
     if kind is uuid.UUID:
@@ -170,18 +130,18 @@ def _clean_plain(v: Any) -> Any:
             return _NON_FINITE[repr(v)]
         return int(v) if v.is_integer() and abs(v) >= 1e16 else v
     if isinstance(v, str):  # a TextChoices member, say: JSON keeps its text
-        return _clean_plain(str.__str__(v))
+        return _clean_json(str.__str__(v))
+    if isinstance(v, bool):
+        return bool(v)
     if isinstance(v, int):  # an IntegerChoices member: JSON keeps its number
         return int.__int__(v)
-    raise _NotPlain
-
-
-def _clean_json(value: Any) -> Any:
-    """JSON as the database will give it back (so the hash verifies later), without NULs (jsonb refuses them)."""
-    try:
-        return _clean_plain(value)
-    except _NotPlain:
-        return _clean_json_slow(value)
+    if isinstance(v, float):
+        return _clean_json(float.__float__(v))
+    if isinstance(v, dict):
+        return _clean_json(dict(v))
+    if isinstance(v, list | tuple):
+        return [_clean_json(item) for item in v]
+    return _clean_json(_DJANGO_JSON.default(v))  # dates, times, Decimals, UUIDs, lazy text: their text; else TypeError
 
 
 def _clean_ip(value: str | None) -> str | None:
@@ -204,77 +164,11 @@ def lock_chain_head(key: str) -> AuditChainHead:
     return head
 
 
-def _new_event(head: AuditChainHead, *, tenant_id: int | None, action: str, actor: AuditActor, target_type: str,
-               target_id: object, before: dict[str, Any] | None, after: dict[str, Any] | None,
-               details: dict[str, Any] | None, ctx: context.RequestContext | None, now: datetime) -> AuditEvent:
-    """The next event on `head`'s chain, hashed, with every value as the database will give it back."""
-    event = AuditEvent(
-        chain_key=head.chain_key,
-        seq=head.last_seq + 1,
-        tenant_id=tenant_id,
-        action=_clean_text(action, 64),
-        actor_type=_clean_text(actor.actor_type, 16),
-        actor_id=_clean_text(actor.actor_id, 64),
-        actor_label=_clean_text(actor.actor_label, 255),
-        target_type=_clean_text(target_type, 64),
-        target_id=_clean_text(target_id, 64),
-        before=_clean_json(before) if before is not None else None,
-        after=_clean_json(after) if after is not None else None,
-        details=_clean_json(details or {}),
-        ip=_clean_ip(ctx.ip) if ctx else None,
-        user_agent=_clean_text(ctx.user_agent, 512) if ctx else "",
-        request_id=_clean_text(ctx.request_id, 128) if ctx else "",
-        created_at=now,
-        key_id=sealing_key()[0],
-        prev_hash=head.last_hash,
-    )
-    digest = compute_hash(head.last_hash, event)
-    assert digest is not None  # sealed with the ring's newest key, which the ring holds
-    event.hash = digest
-    head.last_seq, head.last_hash = event.seq, event.hash
-    return event
-
-
-def audit_record(
-    *,
-    tenant_id: int | None,
-    action: str,
-    actor: AuditActor,
-    target_type: str = "",
-    target_id: object = "",
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    details: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event to the tenant's chain (the platform chain when tenant_id is None).
-
-    1. Lock the chain head (created on first use) so writers of one chain queue here; the lock
-       is held until commit, so the next writer sees this event's hash: the chain never forks.
-    2. Build the event with the request context (ip, user agent, correlation id), every value
-       normalised to what the database will give back, so the hash verifies later.
-    3. Seal it onto the previous hash (HMAC under the newest audit key), insert it, move the head.
-
-    Call it as late as possible in the business transaction: the head lock is held until commit.
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    key = chain_key_for(tenant_id)
-    head = lock_chain_head(key)
-    # Taken under the head lock: along a chain, time follows seq (barring a clock step).
-    event = _new_event(head, tenant_id=tenant_id, action=action, actor=actor, target_type=target_type,
-                       target_id=target_id, before=before, after=after, details=details, ctx=context.current(),
-                       now=timezone.now())
-    event.save(force_insert=True)
-    AuditChainHead.objects.filter(chain_key=key).update(last_seq=event.seq, last_hash=event.hash)
-    audit_events_recorded.send(sender=AuditEvent, events=[event])
-    return event
-
-
 class AuditEntry(NamedTuple):
     """One event for audit_record_many: the same fields audit_record takes."""
 
     tenant_id: int | None
-    action: str
+    action: AuditAction
     actor: AuditActor
     target_type: str = ""
     target_id: object = ""
@@ -284,10 +178,10 @@ class AuditEntry(NamedTuple):
 
 
 class RecordedEvent(NamedTuple):
-    """An event audit_record_many wrote: AuditEvent's fields as stored, without the row id (COPY returns none).
+    """An event the writer appended: AuditEvent's fields as stored (`id` last).
 
-    What the audit_events_recorded signal carries for a batch: a model instance per row would cost more
-    than writing the row.
+    What audit_record(_many) return and the audit_events_recorded signal carries: a model instance per row would
+    cost more than writing the row.
     """
 
     chain_key: str
@@ -309,19 +203,24 @@ class RecordedEvent(NamedTuple):
     key_id: str
     prev_hash: str
     hash: str
+    id: int = 0
+
+    @property
+    def pk(self) -> int:
+        return self.id
 
 
-# The columns written, in RecordedEvent's order (before, after and details as JSON text).
-_BATCH_FIELDS = RecordedEvent._fields
+# The columns an INSERT fills, in RecordedEvent's order (the id is the database's; JSON goes as text).
+_FIELDS = RecordedEvent._fields[:-1]
+
+# On PostgreSQL up to this many events go in one INSERT that also moves the chain heads (one round trip); more go
+# by COPY, which streams them while the next are hashed. SQLite (in-process) INSERTs in chunks.
+_INSERT_UP_TO = 64
+_ROWS_PER_INSERT = 500  # SQLite: 19 values a row, well under its 32766 variables a statement
 
 
 class _ChainWriter:
-    """Seals a batch's events onto one chain (HMAC under the newest audit key), writing each event's JSON once.
-
-    canonical_json(event_payload(event)) is a JSON object with sorted keys; the parts that are the same
-    for the whole batch (chain, tenant, time, request context) are encoded once here, and each event's
-    before/after/details are encoded once and used both in the hash input and in the stored row.
-    """
+    """Appends a batch's events to one chain: the parts that are the same for the whole batch taken once."""
 
     def __init__(self, head: AuditChainHead, *, tenant_id: int | None, ctx: context.RequestContext | None,
                  now: datetime) -> None:
@@ -331,84 +230,146 @@ class _ChainWriter:
         self.ip = _clean_ip(ctx.ip) if ctx else None
         self.user_agent = _clean_text(ctx.user_agent, 512) if ctx else ""
         self.request_id = _clean_text(ctx.request_id, 128) if ctx else ""
-        self.key_id, self._mac = sealing_key()
-        created = now.astimezone(UTC).isoformat()
-        self._middle = f',"chain":{canonical_json(head.chain_key)},"created_at":{canonical_json(created)},"details":'
-        self._context = (f',"ip":{canonical_json(self.ip)},"key":{canonical_json(self.key_id)},'
-                         f'"request_id":{canonical_json(self.request_id)},"seq":')
-        self._tail = f',"tenant":{canonical_json(tenant_id)},"user_agent":{canonical_json(self.user_agent)}}}'
+        self.key_id = sealing_key_id()
+        self.mac = sealing_mac(self.key_id)
 
-    def add(self, entry: AuditEntry, actor: tuple[str, str, str, str]) -> tuple[RecordedEvent, list[Any]]:
-        """The next event of the chain, and its row for COPY. `actor` is (type, id, label, its JSON)."""
+    def add(self, entry: AuditEntry, actor: tuple[str, str, str], id_: int) -> tuple[tuple[Any, ...], list[Any]]:
+        """The next event of the chain, sealed: its fields but the id, and its row (JSON as text).
+
+        `actor`: (type, id, label), cleaned. `id_`: the row's id when known before the insert (COPY), else 0.
+        """
         head = self.head
-        action = _clean_text(entry.action, 64)
-        target_type, target_id = _clean_text(entry.target_type, 64), _clean_text(entry.target_id, 64)
         before = _clean_json(entry.before) if entry.before is not None else None
         after = _clean_json(entry.after) if entry.after is not None else None
         details = _clean_json(entry.details or {})
-        before_json, after_json, details_json = canonical_json(before), canonical_json(after), canonical_json(details)
-        seq = head.last_seq + 1
-        payload = (f'{{"action":{canonical_json(action)},"actor":{actor[3]},"after":{after_json},"before":{before_json}'
-                   f'{self._middle}{details_json}{self._context}{seq},"target":{canonical_json([target_type, target_id])}'
-                   f'{self._tail}')
-        mac = self._mac.copy()
-        mac.update((head.last_hash + payload).encode())
-        digest = mac.hexdigest()
-        event = RecordedEvent(head.chain_key, seq, self.tenant_id, action, actor[0], actor[1], actor[2], target_type,
-                              target_id, before, after, details, self.ip, self.user_agent, self.request_id, self.now,
-                              self.key_id, head.last_hash, digest)
-        head.last_seq, head.last_hash = seq, digest
-        row = list(event)
-        row[9] = None if before is None else before_json
-        row[10] = None if after is None else after_json
-        row[11] = details_json
-        return event, row
+        encoded = (canonical_json(before), canonical_json(after), canonical_json(details))
+        fields = (head.chain_key, head.last_seq + 1, self.tenant_id, _clean_text(entry.action, 64), *actor,
+                  _clean_text(entry.target_type, 64), _clean_text(entry.target_id, 64), before, after, details,
+                  self.ip, self.user_agent, self.request_id, self.now, self.key_id, head.last_hash)
+        digest = compute_hash(head.last_hash, RecordedEvent(*fields, ""), encoded=encoded, mac=self.mac)
+        assert digest is not None  # sealed with the ring's newest key, which the ring holds
+        head.last_seq, head.last_hash = head.last_seq + 1, digest
+        row = [*fields, digest, id_]  # RecordedEvent's order, JSON as text
+        row[9] = None if before is None else encoded[0]
+        row[10] = None if after is None else encoded[1]
+        row[11] = encoded[2]
+        return (*fields, digest), row
+
+
+def _next_ids(connection: BaseDatabaseWrapper, count: int) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                       [AuditEvent._meta.db_table, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _insert(connection: BaseDatabaseWrapper, rows: Iterator[list[Any]], heads: dict[str, AuditChainHead]) -> list[int]:
+    """INSERT the events' rows and move each chain head; returns the new ids.
+
+    On PostgreSQL (a few events: every service but the sweeps) the heads move in the same statement: one round trip.
+    """
+    meta = AuditEvent._meta
+    qn = connection.ops.quote_name
+    postgresql = connection.vendor == "postgresql"
+    by_name = {field.attname: field for field in meta.concrete_fields}
+    fields = [by_name[name] for name in _FIELDS]
+    values = [[value if isinstance(field, models.JSONField) else field.get_db_prep_save(value, connection)
+               for field, value in zip(fields, row[:-1], strict=True)] for row in rows]  # all hashed from here on
+    columns = ", ".join(qn(str(field.column)) for field in fields)
+    row_sql = f"({', '.join(['%s'] * len(fields))})"
+    ids = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), _ROWS_PER_INSERT):
+            chunk = values[start:start + _ROWS_PER_INSERT]
+            sql = (f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES {', '.join([row_sql] * len(chunk))} "  # noqa: S608
+                   f"RETURNING {qn('id')}")
+            params = [value for row in chunk for value in row]
+            if postgresql:
+                moves = ", ".join(["(%s, %s, %s)"] * len(heads))
+                sql = (f"WITH moved AS (UPDATE {qn(AuditChainHead._meta.db_table)} AS h SET last_seq = v.seq, "  # noqa: S608
+                       f"last_hash = v.hash FROM (VALUES {moves}) AS v (chain_key, seq, hash) "
+                       f"WHERE h.chain_key = v.chain_key) {sql}")
+                params = [*(v for head in heads.values() for v in (head.chain_key, head.last_seq, head.last_hash)),
+                          *params]
+            cursor.execute(sql, params)
+            ids += [row[0] for row in cursor.fetchall()]
+    if not postgresql:
+        _move_heads(heads)
+    return ids
+
+
+def _move_heads(heads: dict[str, AuditChainHead]) -> None:
+    for key, head in heads.items():
+        AuditChainHead.objects.filter(chain_key=key).update(last_seq=head.last_seq, last_hash=head.last_hash)
 
 
 def audit_record_many(entries: Sequence[AuditEntry]) -> list[RecordedEvent]:
-    """audit_record for a batch (sweeps): the same events and chain, in a few queries.
+    """Append events to their tenants' chains (the platform chain for tenant None), in the order given.
 
-    1. Lock every chain head involved, in key order (two batch writers never deadlock).
-    2. Build and hash each event onto its chain in the order given, every value normalised as audit_record
-       does (the hash input is canonical_json(event_payload(event)), as verification recomputes it).
-    3. Insert them with COPY and move each head once.
+    1. Lock every chain head involved (created on first use), in key order, so that writers of one chain queue
+       here and two writers never deadlock; the locks are held until commit, so the next writer sees these
+       events' hashes: a chain never forks.
+    2. Build each event with the request context (ip, user agent, correlation id), every value normalised to what
+       the database will give back, and seal it onto its chain's previous hash (audit.hashing, under the newest
+       audit key).
+    3. Insert them and move each head once.
 
-    Same rule as audit_record: call it last in the business transaction.
+    Call it as late as possible in the business transaction: the head locks are held until commit.
     """
     if not entries:
         return []
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit_record_many must run inside the transaction of the changes it records")
+        raise RuntimeError("audit_record must run inside the transaction of the change it records")
     keys = sorted({chain_key_for(entry.tenant_id) for entry in entries})
     heads = {key: lock_chain_head(key) for key in keys}
     ctx = context.current()
-    now = timezone.now()
+    now = timezone.now()  # taken under the head locks: along a chain, time follows seq (barring a clock step)
     writers: dict[int | None, _ChainWriter] = {}
-    actors: dict[int, tuple[str, str, str, str]] = {}
-    events: list[RecordedEvent] = []
+    actors: dict[int, tuple[str, str, str]] = {}
+    sealed: list[tuple[Any, ...]] = []
+
+    connection = connections[router.db_for_write(AuditEvent)]
+    bulk = connection.vendor == "postgresql" and len(entries) > _INSERT_UP_TO  # a sweep's thousands: COPY
+    ids = _next_ids(connection, len(entries)) if bulk else [0] * len(entries)
 
     def rows() -> Iterator[list[Any]]:
-        """Built while COPY streams them: the database inserts one part while the next is hashed."""
-        for entry in entries:
+        for entry, id_ in zip(entries, ids, strict=True):
             writer = writers.get(entry.tenant_id)
             if writer is None:
                 writer = writers[entry.tenant_id] = _ChainWriter(heads[chain_key_for(entry.tenant_id)],
                                                                  tenant_id=entry.tenant_id, ctx=ctx, now=now)
             actor = actors.get(id(entry.actor))
             if actor is None:  # batches share a handful of actor objects (entries keep them alive meanwhile)
-                who = (_clean_text(entry.actor.actor_type, 16), _clean_text(entry.actor.actor_id, 64),
-                       _clean_text(entry.actor.actor_label, 255))
-                actor = actors[id(entry.actor)] = (*who, canonical_json(list(who)))
-            event, row = writer.add(entry, actor)
-            events.append(event)
+                actor = actors[id(entry.actor)] = (_clean_text(entry.actor.actor_type, 16),
+                                                   _clean_text(entry.actor.actor_id, 64),
+                                                   _clean_text(entry.actor.actor_label, 255))
+            fields, row = writer.add(entry, actor, id_)
+            sealed.append(fields)
             yield row
 
-    copy_rows(AuditEvent, _BATCH_FIELDS, rows())
-    for key in keys:
-        head = heads[key]
-        AuditChainHead.objects.filter(chain_key=key).update(last_seq=head.last_seq, last_hash=head.last_hash)
+    if bulk:  # hashed as COPY consumes the rows: the database inserts some while the next are hashed
+        copy_rows(AuditEvent, RecordedEvent._fields, rows())
+        _move_heads(heads)
+    else:
+        ids = _insert(connection, rows(), heads)
+    events = [RecordedEvent._make((*fields, id_)) for fields, id_ in zip(sealed, ids, strict=True)]
     audit_events_recorded.send(sender=AuditEvent, events=events)
     return events
+
+
+def audit_record(
+    *,
+    tenant_id: int | None,
+    action: AuditAction,
+    actor: AuditActor,
+    target_type: str = "",
+    target_id: object = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> RecordedEvent:
+    """Append one event to the tenant's chain (the platform chain when tenant_id is None): audit_record_many of one."""
+    return audit_record_many([AuditEntry(tenant_id, action, actor, target_type, target_id, before, after, details)])[0]
 
 
 def chains_seal_unkeyed(using: str = "default") -> list[str]:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from .actions import AuditAction
 from .checkpoints import checkpoint_signature_valid, latest_checkpoint
+from .hashing import compute_hash
 from .models import AuditChainHead, AuditEvent
-from .services import PLATFORM_CHAIN, compute_hash
+from .services import PLATFORM_CHAIN
 
 ANCHOR_ACTION = AuditAction.AUDIT_CHAINS_ANCHORED
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from approvals.models import ApprovalRequest, ApprovalStage
 from approvals.services import StageState, current_stage
+from audit.actions import AuditAction
 from audit.services import AuditEntry, audit_record_many
 from notifications.outbox.catalogue import Event, EventKind
 from notifications.outbox.emit import event_emit
@@ -143,7 +144,7 @@ class Changes:
         self.events: list[Event] = []
         self.audits: list[AuditEntry] = []
 
-    def record(self, escalation: Escalation, *, actor: Actor, action: str, before: dict[str, Any] | None,
+    def record(self, escalation: Escalation, *, actor: Actor, action: AuditAction, before: dict[str, Any] | None,
                event: EventKind[Any] | None = None, details: dict[str, Any] | None = None,
                event_extra: dict[str, Any] | None = None, fields: Iterable[str] = ()) -> None:
         """One change: its event (if any) and its audit event; with `fields`, its row too (those fields)."""
@@ -158,7 +159,7 @@ class Changes:
         self.audits.append(AuditEntry(escalation.tenant_id, action, actor, "escalation", escalation.pk, before,
                                       audit_state(escalation), details))
 
-    def note(self, escalation: Escalation, *, actor: Actor, action: str, details: dict[str, Any]) -> None:
+    def note(self, escalation: Escalation, *, actor: Actor, action: AuditAction, details: dict[str, Any]) -> None:
         """An audit event about the case that changes nothing in it (e.g. a ladder level skipped)."""
         self.audits.append(AuditEntry(escalation.tenant_id, action, actor, "escalation", escalation.pk, None, None,
                                       details))
@@ -173,7 +174,7 @@ class Changes:
         self.rows, self.fields, self.events, self.audits = [], {"updated_at"}, [], []
 
 
-def record_change(escalation: Escalation, *, actor: Actor, action: str, before: dict[str, Any] | None,
+def record_change(escalation: Escalation, *, actor: Actor, action: AuditAction, before: dict[str, Any] | None,
                   event: EventKind[Any] | None = None, details: dict[str, Any] | None = None,
                   event_extra: dict[str, Any] | None = None) -> None:
     """Record one change the caller has saved: its outbox event (if any) and its audit event, in its transaction."""

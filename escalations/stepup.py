@@ -8,9 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
-from accounts.challenges import challenge_create
 from accounts.models import OtpChallenge, StepUpState
 from accounts.roles import Capability
+from accounts.stepup import challenge_create
 from audit.actions import AuditAction
 from audit.services import audit_record
 from notifications.messages import message_send

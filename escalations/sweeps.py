@@ -118,7 +118,7 @@ class _Chunk(Changes):
             self._steps[key] = ladder_step_for(escalation, self.has_active_member(escalation.tenant))
         return self._steps[key]
 
-    def change(self, escalation: Escalation, *, changed: Iterable[str], before: dict[str, Any], action: str,
+    def change(self, escalation: Escalation, *, changed: Iterable[str], before: dict[str, Any], action: AuditAction,
                event: EventKind[Any], details: dict[str, Any] | None = None,
                event_extra: dict[str, Any] | None = None) -> None:
         """Record a sweep's change of `escalation` (its `changed` fields written with the chunk's rows)."""

@@ -24,10 +24,12 @@ from django.utils import timezone
 from trustguard.bulk import bulk_insert_columns
 
 from . import sql
+from .consumers import consumer_for
 from .deliveries.queue import aggregate_key, kick_deliveries
 from .inbox import inbox_items_done
 from .messages import dispatch_messages
 from .models import Delivery, OutboxEvent, WebhookEndpoint
+from .outbox.catalogue import INTERNAL_TYPES
 from .registry import Recipient, recipients_for, recipients_for_many
 
 logger = logging.getLogger(__name__)
@@ -95,6 +97,15 @@ def _relay_batch(batch: int) -> int:
                         new_deliveries += dispatch_messages([event], _recipients_one_by_one, now)
                 except Exception:
                     logger.exception("notification dispatch failed for event %s (%s)", event.event_id, event.type)
+        for event in events:
+            consume = consumer_for(event.type)
+            if consume is None:
+                continue
+            try:
+                with transaction.atomic():
+                    consume(event)
+            except Exception:
+                logger.exception("consuming event %s (%s) failed", event.event_id, event.type)
         try:
             with transaction.atomic():
                 inbox_items_done(events, now)
@@ -123,7 +134,8 @@ def _insert_webhook_deliveries(events: Sequence[OutboxEvent], endpoints_by_tenan
     for event in events:
         for endpoint in endpoints_by_tenant.get(event.tenant_id, ()):
             # An endpoint hears what happened after it was registered, not the tenant's history.
-            if endpoint.wants(event.type) and endpoint.created_at <= event.occurred_at:
+            if (event.type not in INTERNAL_TYPES and endpoint.wants(event.type)
+                    and endpoint.created_at <= event.occurred_at):
                 rows["tenant_id"].append(event.tenant_id)
                 rows["event_id"].append(event.pk)
                 rows["endpoint_id"].append(endpoint.pk)

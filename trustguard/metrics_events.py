@@ -1,6 +1,6 @@
 """Metrics from the audit trail: every counted event already writes an audit row, so one receiver
-of audit.signals.audit_events_recorded (sent by audit_record and by the sweeps' batch writer, whose
-COPY sends no post_save) maps actions to counters, and no service needs to import metrics.
+of audit.signals.audit_events_recorded (sent by the audit writer, whose inserts send no post_save)
+maps actions to counters, and no service needs to import metrics.
 
 Counting happens on commit: a rolled-back change was never an event. (A refused OTP commits its
 audit row on purpose, so failures are counted too.)
@@ -24,8 +24,8 @@ from audit.signals import audit_events_recorded
 from . import health_checks, metrics
 from .ids import uuid7_time
 
-# audit_record sends model instances; the sweeps' batch writer (audit_record_many) sends RecordedEvent tuples.
-Event = AuditEvent | RecordedEvent
+# What the audit writer sends (AuditEvent's fields, without the row id).
+Event = RecordedEvent
 
 ACTION_ESCALATED = AuditAction.ESCALATION_ESCALATED
 ACTION_SLA_BREACHED = AuditAction.ESCALATION_SLA_BREACHED

@@ -197,13 +197,28 @@ ESCALATION_CANCELLED = EventKind("escalation.cancelled", 1, ESCALATION, Cancelle
 ESCALATION_EXECUTED = EventKind("escalation.executed", 1, ESCALATION, ExecutedData,
                                 "The requester reported the approved action done.")
 
+class CodeReplayedData(TypedDict):
+    """Whose one-time code was reused, and on what (accounts.stepup.stepup_verify)."""
+
+    user_id: int
+    subject_type: str
+    subject_id: str
+
+
+# Internal events: written to the outbox like the others, consumed inside the product (notifications.consumers),
+# never sent to webhooks (they are about a person, not a case a source system asked about).
+STEPUP_CODE_REPLAYED = EventKind("stepup.code_replayed", 1, "user", CodeReplayedData,
+                                 "Someone reused a person's one-time code (refused): its owner is warned.")
+INTERNAL: tuple[EventKind[Any], ...] = (STEPUP_CODE_REPLAYED,)
+INTERNAL_TYPES: frozenset[str] = frozenset(kind.type for kind in INTERNAL)
+
 CATALOGUE: tuple[EventKind[Any], ...] = (
     ESCALATION_CREATED, ESCALATION_ACKNOWLEDGED, ESCALATION_APPROVAL_RECORDED, ESCALATION_APPROVED,
     ESCALATION_REJECTED, ESCALATION_DEFERRED, ESCALATION_RESUMED, ESCALATION_ESCALATED, ESCALATION_SLA_BREACHED,
     ESCALATION_REMINDER, ESCALATION_EXPIRED, ESCALATION_CANCELLED, ESCALATION_EXECUTED,
 )
-EVENT_TYPES: frozenset[str] = frozenset(kind.type for kind in CATALOGUE)
-_BY_TYPE: dict[tuple[str, int], EventKind[Any]] = {(kind.type, kind.version): kind for kind in CATALOGUE}
+EVENT_TYPES: frozenset[str] = frozenset(kind.type for kind in CATALOGUE)  # what webhooks may hear
+_BY_TYPE: dict[tuple[str, int], EventKind[Any]] = {(kind.type, kind.version): kind for kind in (*CATALOGUE, *INTERNAL)}
 
 
 def event_kind(event_type: str, version: int = 1) -> EventKind[Any] | None:

@@ -10,13 +10,14 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.actors import Actor
-from accounts.challenges import challenge_create
 from accounts.models import OtpChallenge, StepUpState, User
+from accounts.stepup import challenge_create
 from approvals.models import Decision
 from audit.models import AuditEvent
 from escalations.models import EscalationStatus
 from escalations.services import SourceRef, escalation_create, escalation_decide, stepup_subject
-from notifications.models import Message
+from notifications.models import Delivery, Message, OutboxEvent, WebhookEndpoint
+from notifications.relay import outbox_relay
 from tests.approvals.test_concurrency import run_at_once
 from tests.conftest import totp_code
 from trustguard.errors import PermissionDenied, TooManyRequests, ValidationFailed
@@ -66,8 +67,12 @@ def test_a_totp_code_replayed_on_another_escalation_is_refused_and_audited(demo_
 
     assert refused.value.slug == "otp-replayed"
     assert AuditEvent.objects.filter(action="otp.replay_refused", target_id=str(sanctions[1].pk)).exists()
+    outbox_relay()  # the warning is sent by the notifications side, from the outbox event the refusal wrote
     warnings = Message.objects.filter(user=co.user, purpose="security_alert")
     assert sorted(warnings.values_list("channel", flat=True)) == ["email", "in_app"]
+    assert {m.subject for m in warnings} == {"A one-time code of yours was reused"}
+    assert all(f"reuse a one-time code of yours on escalation {sanctions[1].pk}. It was refused." in m.body
+               for m in warnings)
     sanctions[1].refresh_from_db()
     assert sanctions[1].status == EscalationStatus.PENDING
 
@@ -213,3 +218,19 @@ def test_two_requests_with_one_code_at_once_succeed_at_most_once(demo, demo_acto
     refused = next(r for r in results if isinstance(r, Exception))
     assert isinstance(refused, PermissionDenied) and refused.slug == "otp-replayed"
     assert Decision.objects.count() == 1
+
+
+def test_the_replay_warning_is_an_internal_event_that_no_webhook_hears(demo_actor, sanctions):
+    co = demo_actor("co")
+    WebhookEndpoint.objects.create(tenant=co.tenant, url="https://hooks.example.com/all", event_types=[])
+    code = totp_code(co.user)
+    reject(co, sanctions[0], code)
+    with pytest.raises(PermissionDenied):
+        reject(co, sanctions[1], code)
+
+    event = OutboxEvent.objects.get(type="stepup.code_replayed")
+    assert (event.aggregate_type, event.aggregate_id) == ("user", str(co.user.pk))
+    assert event.data == {"user_id": co.user.pk, "subject_type": "escalation", "subject_id": str(sanctions[1].pk)}
+    outbox_relay()
+    assert not Delivery.objects.filter(event=event, kind=Delivery.Kind.WEBHOOK).exists()
+    assert Delivery.objects.filter(kind=Delivery.Kind.WEBHOOK).exists()  # the endpoint hears the cases' events

@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from accounts.actors import Actor
+from audit.actions import AuditAction
 from audit.models import AuditEvent
 from audit.services import audit_record
 from escalations.demo import seed_demo
@@ -103,7 +104,8 @@ def test_the_cursor_walks_every_event_once_even_when_timestamps_tie(demo):
     tenant = demo["tenant_obj"]
     with time_machine.travel(timezone.now() + timedelta(minutes=5), tick=False), transaction.atomic():
         for i in range(5):  # five events in the same microsecond: the id breaks the tie
-            audit_record(tenant_id=tenant.pk, action="test.tied", actor=Actor.for_system(tenant, "test"),
+            audit_record(tenant_id=tenant.pk, action=AuditAction.ESCALATION_REPORT_GENERATED,
+                         actor=Actor.for_system(tenant, "test"),
                          details={"i": i})
     expected = list(AuditEvent.objects.filter(tenant=tenant).order_by("-created_at", "-id").values_list("id", flat=True))
 

@@ -9,6 +9,7 @@ from django.db import DatabaseError, connection, transaction
 
 from accounts.actors import Actor
 from approvals.models import Decision
+from audit.actions import AuditAction
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import audit_record, chain_key_for
 from audit.verification import verify_chain
@@ -45,7 +46,7 @@ def test_audit_record_refuses_to_run_outside_the_transaction_of_a_change(make_te
     acme = make_tenant("acme")
 
     with pytest.raises(RuntimeError):
-        audit_record(tenant_id=acme.pk, action="x", actor=Actor.for_system(acme, "test"))
+        audit_record(tenant_id=acme.pk, action=AuditAction.ESCALATION_CREATED, actor=Actor.for_system(acme, "test"))
 
 
 @pytest.mark.django_db
@@ -63,7 +64,7 @@ def test_hostile_request_context_is_stored_so_that_the_chain_still_verifies(make
     finally:
         context.reset(token)
 
-    event.refresh_from_db()
+    event = AuditEvent.objects.get(pk=event.pk)  # as stored
     assert event.ip == "2001:db8::1"
     assert event.user_agent == "badagent"
     assert event.details == {"note": "nulinside", "when": "2026-01-01"}
@@ -79,7 +80,7 @@ def test_numbers_the_database_would_rewrite_are_stored_so_that_the_chain_still_v
 
     event = record(acme, details={"result": odd})
 
-    event.refresh_from_db()
+    event = AuditEvent.objects.get(pk=event.pk)  # as stored
     assert event.details["result"]["big"] == 10**16
     assert event.details["result"]["nan"] == "NaN"
     report = verify_chain(event.chain_key)
@@ -100,7 +101,7 @@ def test_twenty_concurrent_writers_never_fork_the_chain(make_tenant):
             start.wait(timeout=30)
             for i in range(per_writer):
                 with transaction.atomic():
-                    audit_record(tenant_id=acme.pk, action="test.concurrent", actor=Actor.for_system(acme, f"w{n}"),
+                    audit_record(tenant_id=acme.pk, action=AuditAction.DECISION_RECORDED, actor=Actor.for_system(acme, f"w{n}"),
                                  details={"writer": n, "i": i})
         except BaseException as exc:  # surfaced below: a thread's exception is otherwise lost
             errors.append(exc)

@@ -13,6 +13,7 @@ from django.test import Client
 
 from accounts.actors import Actor
 from accounts.models import Tenant, User
+from audit.actions import AuditAction
 from audit.models import AuditEvent
 from audit.services import audit_record
 from trustguard import context
@@ -75,7 +76,7 @@ def test_a_failed_login_for_an_unknown_name_goes_to_the_platform_chain(demo):
 def record_in_task(tenant_id: int) -> None:
     tenant = Tenant.objects.get(pk=tenant_id)
     with transaction.atomic():
-        audit_record(tenant_id=tenant_id, action="test.from_task", actor=Actor.for_system(tenant, "task"))
+        audit_record(tenant_id=tenant_id, action=AuditAction.NOTIFICATIONS_PURGED, actor=Actor.for_system(tenant, "task"))
 
 
 @pytest.mark.django_db
@@ -88,7 +89,8 @@ def test_an_eager_task_keeps_its_callers_correlation_id_and_a_task_without_one_g
         context.reset(token)
     record_in_task.apply(args=[acme.pk])
 
-    ids = list(AuditEvent.objects.filter(action="test.from_task").order_by("seq").values_list("request_id", flat=True))
+    ids = list(AuditEvent.objects.filter(action=AuditAction.NOTIFICATIONS_PURGED).order_by("seq")
+               .values_list("request_id", flat=True))
     assert ids[0] == "parent-req-1"
     assert len(ids[1]) == 32 and ids[1] != "parent-req-1"
     assert context.current() is None  # nothing leaks out of a task
@@ -110,11 +112,11 @@ def test_a_task_run_by_a_real_worker_carries_the_id_of_the_request_that_queued_i
         finally:
             context.reset(token)
         deadline = time.monotonic() + 30  # waiting for the worker, not timing it
-        while not AuditEvent.objects.filter(action="test.from_task").exists() and time.monotonic() < deadline:
+        while not AuditEvent.objects.filter(action=AuditAction.NOTIFICATIONS_PURGED).exists() and time.monotonic() < deadline:
             time.sleep(0.1)
     connection.close()
 
-    assert AuditEvent.objects.get(action="test.from_task").request_id == "queued-by-req-7"
+    assert AuditEvent.objects.get(action=AuditAction.NOTIFICATIONS_PURGED).request_id == "queued-by-req-7"
 
 
 @pytest.mark.django_db

@@ -20,11 +20,12 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Tenant
+from audit.actions import AuditAction
 from audit.anchors import anchor_write, anchors_read
 from audit.checks import audit_keys
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from audit.retention import retention_apply
-from audit.services import AuditEntry, audit_record, audit_record_many, chain_key_for
+from audit.services import AuditEntry, RecordedEvent, audit_record, audit_record_many, chain_key_for
 from audit.verification import verify_chain
 from tests.audit.commands import verify_audit
 from trustguard.checks import database_role
@@ -40,9 +41,9 @@ S1 = ("s1", "c2lnbmluZy1rZXktb25lLXRoaXJ0eS10d28tYnl0ZXM=")
 S2 = ("s2", "c2lnbmluZy1rZXktdHdvLXRoaXJ0eS10d28tYnl0ZXM=")
 
 
-def record(tenant, n: int = 1) -> list[AuditEvent]:
+def record(tenant, n: int = 1) -> list[RecordedEvent]:
     with transaction.atomic():
-        return [audit_record(tenant_id=tenant.pk, action="test.happened", actor=Actor.for_system(tenant, "test"),
+        return [audit_record(tenant_id=tenant.pk, action=AuditAction.DECISION_RECORDED, actor=Actor.for_system(tenant, "test"),
                              details={"i": i}) for i in range(n)]
 
 
@@ -51,7 +52,7 @@ def test_events_are_sealed_with_the_newest_key_and_every_key_of_the_ring_verifie
     acme = make_tenant("acme")
     old = record(acme, 2)
     with transaction.atomic():  # the batch writer seals the same way
-        audit_record_many([AuditEntry(acme.pk, "test.batch", Actor.for_system(acme, "test"))])
+        audit_record_many([AuditEntry(acme.pk, AuditAction.DECISION_RECORDED, Actor.for_system(acme, "test"))])
 
     settings.AUDIT_KEYS = [K2, K1]  # rotation: the new key first, the old one kept
     new = record(acme, 2)

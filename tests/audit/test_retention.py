@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import ApiKey, Tenant
+from audit.actions import AuditAction
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.retention import retention_apply
 from audit.services import audit_record, chain_key_for
@@ -165,9 +166,9 @@ def test_the_platform_chain_is_kept_for_the_default_period():
     with time_machine.travel(now - 8 * YEAR), transaction.atomic():
         from audit.services import SystemActor
 
-        old = audit_record(tenant_id=None, action="test.platform", actor=SystemActor("test"))
+        old = audit_record(tenant_id=None, action=AuditAction.NOTIFICATIONS_PURGED, actor=SystemActor("test"))
     with transaction.atomic():
-        young = audit_record(tenant_id=None, action="test.platform", actor=SystemActor("test"))
+        young = audit_record(tenant_id=None, action=AuditAction.NOTIFICATIONS_PURGED, actor=SystemActor("test"))
 
     retention_apply(chain_keys=[old.chain_key], now=now)
 

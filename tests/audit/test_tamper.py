@@ -18,9 +18,11 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from accounts.actors import Actor
+from audit.actions import AuditAction
 from audit.anchors import anchors_check, anchors_read
+from audit.hashing import canonical_text
 from audit.models import AuditChainHead, AuditEvent
-from audit.services import audit_record, chain_key_for, event_payload
+from audit.services import RecordedEvent, audit_record, chain_key_for
 from tests.audit.commands import verify_audit
 from trustguard.db_protections import pg_app_role_grant
 from trustguard.jsonutil import canonical_json
@@ -31,9 +33,9 @@ from .test_verify import behind_the_applications_back as as_superuser
 pytestmark = pytest.mark.django_db
 
 
-def record(tenant, n: int = 1) -> list[AuditEvent]:
+def record(tenant, n: int = 1) -> list[RecordedEvent]:
     with transaction.atomic():
-        return [audit_record(tenant_id=tenant.pk, action="decision.recorded", actor=Actor.for_system(tenant, "test"),
+        return [audit_record(tenant_id=tenant.pk, action=AuditAction.DECISION_RECORDED, actor=Actor.for_system(tenant, "test"),
                              target_type="escalation", target_id=str(i), details={"decision": "reject", "i": i})
                 for i in range(n)]
 
@@ -74,7 +76,7 @@ def as_app(role: str, sql: str, params: list) -> None:
 
 def forged_hash(prev_hash: str, event: AuditEvent) -> str:
     """What someone without the key computes: SHA-256 over the previous hash and the event, as the chain once was."""
-    return hashlib.sha256((prev_hash + canonical_json(event_payload(event))).encode()).hexdigest()
+    return hashlib.sha256((prev_hash + canonical_text(event)).encode()).hexdigest()
 
 
 def insert_forged(role: str, head: AuditChainHead, *, key_id: str, hash_of: Callable[[str, AuditEvent], str]) -> int:
@@ -82,7 +84,7 @@ def insert_forged(role: str, head: AuditChainHead, *, key_id: str, hash_of: Call
     template = AuditEvent.objects.filter(chain_key=head.chain_key).order_by("-seq").first()
     assert template is not None
     forged = AuditEvent(chain_key=head.chain_key, seq=head.last_seq + 1, tenant_id=template.tenant_id,
-                        action="decision.recorded", actor_type="user", actor_id="7", actor_label="ceo",
+                        action=AuditAction.DECISION_RECORDED, actor_type="user", actor_id="7", actor_label="ceo",
                         target_type="escalation", target_id="99", before=None, after=None,
                         details={"decision": "approve"}, ip=None, user_agent="", request_id="",
                         created_at=template.created_at + timedelta(seconds=1), key_id=key_id, prev_hash=head.last_hash)
