@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from trustguard.backup.checks import register_restore_check
-from trustguard.crypto import SecretUnreadable, decrypt
+from trustguard.backup.checks import register_restore_check, sealed_values_unreadable
 
 from .models import Subject
 
 
 @register_restore_check("data subjects' keys")
 def subject_keys_unwrap() -> tuple[bool, str]:
-    total, unreadable, reason = 0, 0, ""
-    for stored in Subject.objects.exclude(wrapped_key="").values_list("wrapped_key", flat=True).iterator():
-        total += 1
-        try:
-            decrypt(stored)
-        except SecretUnreadable as exc:
-            unreadable += 1
-            reason = reason or str(exc)
+    keys = sealed_values_unreadable(Subject.objects.exclude(wrapped_key="").values_list("wrapped_key", flat=True).iterator())
+    total, unreadable, reason = keys.total, keys.unreadable, keys.reason
     if unreadable:
         return False, (f"{unreadable} of {total} data subjects' personal data cannot be read ({reason}). Restore "
                        "that field key: without it their contacts and personal payload fields are lost")

@@ -10,7 +10,7 @@ the others' results.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+
+from trustguard.crypto import SecretUnreadable, decrypt
 
 from .keys import keys_missing
 
@@ -40,6 +42,26 @@ def register_restore_check(name: str) -> Callable[[CheckFunc], CheckFunc]:
         return func
 
     return decorator
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    total: int
+    unreadable: int
+    reason: str
+
+
+def sealed_values_unreadable(values: Iterable[str]) -> Unreadable:
+    """How many of these sealed values the field keys at hand cannot open, and the first reason why."""
+    total, unreadable, reason = 0, 0, ""
+    for stored in values:
+        total += 1
+        try:
+            decrypt(stored)
+        except SecretUnreadable as exc:
+            unreadable += 1
+            reason = reason or str(exc)
+    return Unreadable(total, unreadable, reason)
 
 
 def _run(name: str, func: CheckFunc) -> CheckResult:
