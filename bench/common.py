@@ -36,7 +36,7 @@ def setup_django(migrate: bool = True) -> None:
     if not os.environ.get("REDIS_URL", "").startswith("redis"):
         raise SystemExit("bench needs Redis (the production cache and broker): set REDIS_URL=redis://...")
     ensure_database(url)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trustguard.settings_test")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")  # product + bench-only apps
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
