@@ -1,19 +1,44 @@
-"""Bench 1: create an escalation over HTTP (idempotency claim + escalation + audit + outbox, one commit)
-against a bare Django JSON view on the same gunicorn, settings and middleware, with concurrent clients.
+"""Bench 1: create an escalation over HTTP (idempotency claim + escalation + audit + outbox), against three
+baselines on the same gunicorn, settings and middleware, measured in the same run, rounds interleaved:
 
-Goal: the create endpoint serves >= 50% of the bare view's requests per second.
-Every create carries its own Idempotency-Key and order number, as a vendor's system would send them.
+- the one-INSERT floor: a view that parses the body, does one INSERT into its own scratch table and COMMITs
+  (what a write endpoint cannot go below on this server);
+- the DRF-create floor: a DRF ModelSerializer create of the same body into bench.floor's table, no auth;
+- the bare view: parses the body and writes nothing (the old bench's only baseline).
+
+Goal: the create endpoint serves >= 50% of the one-INSERT floor's requests per second (median of the rounds'
+ratios). Every create carries its own Idempotency-Key and order number, as a vendor's system would send them.
+
+At service level, in this process: escalation_create() against django-viewflow starting a process with one
+human task (bench/floor/flows.py); goal: our CPU per call <= 1.0x viewflow's.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from .common import Result, latency_result
-from .http import Load, Request, RequestFactory, Server, compare, gunicorn, json_body, load
+from .common import Result
+from .http import (
+    Load,
+    Request,
+    RequestFactory,
+    Server,
+    generator_row,
+    gunicorn,
+    interleaved,
+    json_body,
+    load,
+    ratio_row,
+    side_rows,
+)
+from .service import interleaved_calls, service_rows
 
 CONCURRENCY = 16
 GOAL_RATIO = 0.5
+BENCH = "1 create"
+PRODUCT = "POST /api/v1/escalations"
+SIDES = (PRODUCT, "one-INSERT floor", "DRF-create floor", "bare view")
 
 
 def order(client: int, seq: int) -> dict[str, object]:
@@ -28,25 +53,77 @@ def order(client: int, seq: int) -> dict[str, object]:
     }
 
 
-def measure(server: Server, api_keys: list[str], seconds: float) -> tuple[Load, Load, Load]:
-    """The bare view, then creates by one vendor of one tenant, then by one vendor in each of
-    CONCURRENCY tenants (the per-tenant audit chain lock is then never shared)."""
-    def bare(client: int, seq: int) -> Request:
-        return ("POST", "/bench/bare-json", {"Content-Type": "application/json"}, json_body(order(client, seq)))
+def _post(path: str) -> RequestFactory:
+    def post(client: int, seq: int) -> Request:
+        return ("POST", path, {"Content-Type": "application/json"}, json_body(order(client, seq)))
 
-    def creator(keys: list[str]) -> RequestFactory:
-        def create(client: int, seq: int) -> Request:
-            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {keys[client % len(keys)]}",
-                       "Idempotency-Key": str(uuid.uuid4())}
-            return ("POST", "/api/v1/escalations", headers, json_body(order(client, seq)))
+    return post
 
-        return create
 
-    load(server, bare, concurrency=CONCURRENCY, seconds=min(2.0, seconds)).require({201})  # warm every worker
-    load(server, creator(api_keys), concurrency=CONCURRENCY, seconds=min(2.0, seconds)).require({201})
-    return (load(server, bare, concurrency=CONCURRENCY, seconds=seconds).require({201}),
-            load(server, creator(api_keys[:1]), concurrency=CONCURRENCY, seconds=seconds).require({201}),
-            load(server, creator(api_keys), concurrency=CONCURRENCY, seconds=seconds).require({201}))
+def creator(keys: list[str]) -> RequestFactory:
+    def create(client: int, seq: int) -> Request:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {keys[client % len(keys)]}",
+                   "Idempotency-Key": str(uuid.uuid4())}
+        return ("POST", "/api/v1/escalations", headers, json_body(order(client, seq)))
+
+    return create
+
+
+def scratch_table() -> None:
+    from django.db import connection
+
+    from .urls import INSERT_FLOOR_TABLE
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {INSERT_FLOOR_TABLE} "
+                       "(id bigserial PRIMARY KEY, entity_id text NOT NULL, body jsonb NOT NULL, "
+                       "created_at timestamptz NOT NULL DEFAULT now())")
+        cursor.execute(f"TRUNCATE {INSERT_FLOOR_TABLE}")
+        cursor.execute("TRUNCATE bench_floor_floorescalation")
+
+
+def measure(server: Server, api_keys: list[str], *, rounds: int, seconds: float) -> tuple[dict[str, list[Load]], Load]:
+    sides = {PRODUCT: creator(api_keys[:1]), "one-INSERT floor": _post("/bench/insert-floor"),
+             "DRF-create floor": _post("/bench/drf-create"), "bare view": _post("/bench/bare-json")}
+    for factory in sides.values():  # warm every worker
+        load(server, factory, concurrency=CONCURRENCY, seconds=min(1.0, seconds / 2)).require({201})
+    runs = interleaved(server, sides, rounds=rounds, seconds=seconds, concurrency=CONCURRENCY,
+                       expected=frozenset({201}))
+    spread_run = load(server, creator(api_keys), concurrency=CONCURRENCY, seconds=seconds).require({201})
+    return runs, spread_run
+
+
+def service_level(api_key_tenant: str, *, rounds: int, per_round: int) -> list[Result]:
+    from django.contrib.auth import get_user_model
+
+    from accounts.actors import Actor
+    from accounts.models import ApiKey
+    from escalations.services import Money, SourceRef, escalation_create
+
+    from .floor.flows import viewflow_start
+
+    key = ApiKey.objects.select_related("tenant").get(tenant__slug=api_key_tenant, name="vendor")
+    owner, _ = get_user_model().objects.get_or_create(username="bench-viewflow-owner")
+    stamp = uuid.uuid4().hex[:8]
+    body: dict[str, Any] = order(0, 0)
+
+    def ours(i: int) -> object:
+        # As the API view calls it: a fresh Actor per request, the key in hand (looked up by authentication).
+        return escalation_create(
+            actor=Actor(tenant=key.tenant, api_key=key), reason=str(body["reason"]),
+            source=SourceRef(system="shop", entity_type="order", entity_id=f"SVC-{stamp}-{i}",
+                             url="https://shop.example/orders/1001"),
+            amount=Money(250_000_000, "NGN"), urgency="high", payload={"customer": "C-77", "items": 3},
+            requested_by="buyer@shop.example")
+
+    def theirs(i: int) -> object:
+        return viewflow_start(owner=owner, data={**body, "source": {**body["source"],  # type: ignore[dict-item]
+                                                                    "entity_id": f"VF-{stamp}-{i}"}})
+
+    ours(-1), theirs(-1)  # warm both paths (first-call caches, prepared imports)
+    runs = interleaved_calls({"escalation_create()": ours, "viewflow start (one human task)": theirs},
+                             rounds=rounds, per_round=per_round)
+    return service_rows(BENCH, "create", "escalation_create()", "viewflow start (one human task)", runs, per_round)
 
 
 def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
@@ -54,12 +131,23 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
 
     tenants = 4 if quick else CONCURRENCY
     api_keys = [seed_demo(f"bench-http-{i:02d}")["api_keys"]["vendor"] for i in range(tenants)]
+    scratch_table()
+    rounds, seconds = 3, (1.0 if quick else 5.0)
     with gunicorn() as server:
-        bare, created, spread = measure(server, api_keys, 1.5 if quick else 15.0)
-    results = compare("1 create", ("POST /api/v1/escalations", "JSON POST"), bare, created, GOAL_RATIO)
-    results.insert(0, Result("1 create", "clients (closed loop)", CONCURRENCY, "",
-                             notes=["gunicorn.conf.py", "one vendor key of one tenant"]))
-    results += [Result("1 create", f"same, clients spread over {tenants} tenants req/s", spread.rps, "/s",
-                       notes=["fewer clients per audit chain"]),
-                latency_result("1 create", f"same, {tenants} tenants p50 / p95 / p99", spread.latencies_ms)]
+        runs, spread_run = measure(server, api_keys, rounds=rounds, seconds=seconds)
+    results = [Result(BENCH, "clients (closed loop)", CONCURRENCY, "",
+                      notes=["gunicorn.conf.py", "one vendor key of one tenant",
+                             f"{rounds} interleaved rounds of {seconds:g} s per side"])]
+    for name in SIDES:
+        results += side_rows(BENCH, name, runs[name])
+    results += [
+        ratio_row(BENCH, "create / one-INSERT floor", runs[PRODUCT], runs["one-INSERT floor"], GOAL_RATIO),
+        ratio_row(BENCH, "create / DRF-create floor", runs[PRODUCT], runs["DRF-create floor"], None),
+        ratio_row(BENCH, "create / bare view (the old bench's ratio)", runs[PRODUCT], runs["bare view"], None),
+        ratio_row(BENCH, "one-INSERT floor / bare view", runs["one-INSERT floor"], runs["bare view"], None),
+        generator_row(BENCH, runs),
+        Result(BENCH, f"same, clients spread over {tenants} tenants req/s", spread_run.rps, "/s",
+               notes=["fewer clients per audit chain; one round"]),
+    ]
+    results += service_level("bench-http-00", rounds=rounds, per_round=10 if quick else 100)
     return results, {}
