@@ -28,7 +28,8 @@ from datetime import timedelta
 from typing import Any
 
 from .common import Result, latency_result
-from .http import Request, RequestFactory, gunicorn, json_body, load
+from .http import Request, RequestFactory, generator_row, gunicorn, json_body, load
+from .service import interleaved_calls, service_rows
 
 CONCURRENCY = 50
 THINK_SECONDS = 5.0  # paced run: each approver takes ~5 s per case (a fast human; most take minutes)
@@ -78,10 +79,11 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
 
     from .seed import pending_escalations
 
+    service_rounds, service_n = 3, (5 if quick else 30)
     per_client = 1 if quick else 10
     solo = 10 if quick else 100  # decisions one at a time: the latency of the path itself
     paced = 1 if quick else 4  # decisions per approver when 50 people work their queues side by side
-    count = CONCURRENCY * (per_client + paced) + solo
+    count = CONCURRENCY * (per_client + paced) + solo + service_rounds * service_n + 1
     seed_demo(TENANT)
     tenant = Tenant.objects.get(slug=TENANT)
     people = approvers(tenant, count)
@@ -113,7 +115,11 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
                        per_client=per_client).require({201})
         working = load(server, decider(solo + CONCURRENCY * per_client, CONCURRENCY), concurrency=CONCURRENCY,
                        per_client=paced, think=THINK_SECONDS).require({201})
+    first = solo + CONCURRENCY * (per_client + paced)
+    service = service_level(tenant, [(people[n], totps[n], ids[n]) for n in range(first, count)],
+                            rounds=service_rounds, per_round=service_n)
     p95 = decided.p(95)
+    loads = {"one at a time": [alone], "bare": [baseline], "50 at once": [decided], "50 working": [working]}
     return [
         latency_result("2 decide", "one approver at a time p50 / p95 / p99", alone.latencies_ms),
         latency_result("2 decide", f"50 approvers working (a decision every ~{THINK_SECONDS:.0f} s each)",
@@ -125,4 +131,43 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
                        notes=[f"{decided.ok:,} decisions on distinct escalations of one tenant"]),
         Result("2 decide", "decisions per second (50 at once)", decided.rps, "/s"),
         Result("2 decide", "decide p95 / bare view p95 (50 clients)", p95 / baseline.p(95), "x"),
+        generator_row("2 decide", loads),
+        *service,
     ], {}
+
+
+def service_level(tenant: Any, cases: list[tuple[tuple[str, str], Any, str]], *, rounds: int,
+                  per_round: int) -> list[Result]:
+    """escalation_decide() (approve, with a fresh one-time code, each by another approver) against
+    django-viewflow's approve of a process's one human task, in this process, rounds interleaved."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.actors import Actor
+    from accounts.models import PersonalToken
+    from accounts.services import secret_digest
+    from escalations.services import escalation_decide
+
+    from .floor.flows import viewflow_approve, viewflow_start
+
+    users = dict(PersonalToken.objects.filter(digest__in=[secret_digest(token) for (token, _), _, _ in cases])
+                 .values_list("digest", "user_id"))
+    people = get_user_model().objects.in_bulk(users.values())
+    actors = [Actor(tenant=tenant, user=people[users[secret_digest(token)]]) for (token, _), _, _ in cases]
+    owner, _ = get_user_model().objects.get_or_create(username="bench-viewflow-owner")
+    processes = [viewflow_start(owner=owner, data={"reason": "benchmark", "amount_minor": 250_000_000}).pk
+                 for _ in range(rounds * per_round + 1)]
+
+    def ours(i: int) -> object:
+        _, totp, pk = cases[i]
+        return escalation_decide(actor=actors[i], escalation=pk, decision="approve",
+                                 justification="Checked the customer file", otp=totp.now())
+
+    def theirs(i: int) -> object:
+        viewflow_approve(process_pk=processes[i], user=owner)
+        return None
+
+    ours(-1), theirs(-1)  # warm both paths in this process (the last case and process are spare)
+    runs = interleaved_calls({"escalation_decide()": ours, "viewflow approve (one human task)": theirs},
+                             rounds=rounds, per_round=per_round)
+    return service_rows("2 decide", "decide", "escalation_decide()", "viewflow approve (one human task)", runs,
+                        per_round)
