@@ -31,7 +31,7 @@ from typing import Any
 
 from .common import Result, setup_django
 
-GOAL_SECONDS, GOAL_ROWS, GOAL_RATIO = 10.0, 100_000, 0.40
+GOAL_SECONDS, GOAL_ROWS, GOAL_RATIO = 10.0, 100_000, 0.60
 
 
 @dataclass
@@ -105,29 +105,91 @@ def seed(rows: int, kind: str, *, slug: str, now: datetime) -> Seeded:
     return Seeded(policy.tenant_id, time.perf_counter() - started)
 
 
-def raw_update(tenant_id: int, kind: str) -> tuple[int, float]:
-    """The baseline: one committed set-based UPDATE of the swept rows, writing what a sweep writes to each.
+RAW_ESCALATE = """
+WITH due AS (
+    SELECT id, approval_id, assigned_role, escalation_level, ack_due_at, status FROM escalations_escalation
+    WHERE tenant_id = %(t)s AND status = 'pending' AND ack_due_at <= now() AND top_alerted_at IS NULL
+    ORDER BY ack_due_at, id FOR UPDATE SKIP LOCKED
+), esc AS (
+    UPDATE escalations_escalation e
+    SET escalation_level = e.escalation_level + 1, assigned_role = 'senior_manager', current_stage = e.current_stage,
+        approvals_required = e.approvals_required, approvals_received = e.approvals_received,
+        ack_due_at = now() + interval '4 hours', reminder_sent_at = NULL,
+        next_deadline_at = LEAST(now() + interval '4 hours', e.expires_at), updated_at = now()
+    FROM due WHERE e.id = due.id
+    RETURNING e.id, e.tenant_id, e.approval_id, e.type, e.status, e.assigned_role, e.escalation_level, e.ack_due_at,
+              e.expires_at, e.next_deadline_at, e.approvals_required, e.approvals_received,
+              due.assigned_role AS from_role, due.escalation_level AS from_level, due.ack_due_at AS overdue_since,
+              due.status AS from_status
+), stage AS (
+    UPDATE approvals_approvalstage s SET assigned_role = 'senior_manager'
+    FROM esc WHERE s.request_id = esc.approval_id AND s.index = 0
+), body AS (
+    SELECT esc.*,
+           jsonb_build_object('from_role', from_role, 'from_level', from_level, 'to_role', assigned_role,
+                              'to_level', escalation_level, 'skipped_roles', '[]'::jsonb,
+                              'overdue_since', overdue_since) AS moved,
+           jsonb_build_object('status', from_status, 'assigned_role', from_role, 'escalation_level', from_level,
+                              'ack_due_at', overdue_since, 'expires_at', expires_at) AS before,
+           jsonb_build_object('status', status, 'assigned_role', assigned_role, 'escalation_level', escalation_level,
+                              'ack_due_at', ack_due_at, 'expires_at', expires_at) AS after
+    FROM esc
+), outbox AS (
+    INSERT INTO notifications_outboxevent (event_id, tenant_id, type, version, aggregate_type, aggregate_id, data,
+                                           occurred_at)
+    SELECT gen_random_uuid(), tenant_id, 'escalation.escalated', 1, 'escalation', id::text,
+           moved || jsonb_build_object('escalation_id', id, 'type', type, 'status', status,
+                                       'assigned_role', assigned_role, 'level', escalation_level,
+                                       'approvals_required', approvals_required,
+                                       'approvals_received', approvals_received, 'ack_due_at', ack_due_at,
+                                       'expires_at', expires_at, 'next_deadline_at', next_deadline_at),
+           now()
+    FROM body
+)
+INSERT INTO audit_auditevent (chain_key, seq, tenant_id, action, actor_type, actor_id, actor_label, target_type,
+                              target_id, before, after, details, ip, user_agent, request_id, created_at, key_id,
+                              prev_hash, hash)
+SELECT 'bench-raw:' || tenant_id, %(seq)s + row_number() OVER (ORDER BY id), tenant_id, 'escalation.escalated',
+       'system', 'sweep_deadlines', 'sweep_deadlines', 'escalation', id::text, before, after, moved, NULL, '', '',
+       now(), 'raw', '', encode(sha256(convert_to(before::text || after::text || moved::text, 'UTF8')), 'hex')
+FROM body
+"""
 
-    Escalate: the swept rows (now senior manager, level 1) move up once more, as the next sweep would move
-    them. Expire: the expired rows get another closed status, the same index writes as pending -> expired
-    (a closed row is in none of the partial indexes).
-    """
+
+def raw_writes(tenant_id: int) -> tuple[int, float]:
+    """The baseline: one committed set-based statement doing every write the sweep does to each overdue row of
+    the tenant: claim (FOR UPDATE SKIP LOCKED), the escalation's ladder and deadline fields, its stage's role,
+    an outbox event (JSON built in SQL) and an audit row (before/after/details JSON, a SHA-256 per row computed
+    in SQL). What it leaves out: the audit rows are not chained (each hash is its own row's, on a chain key of
+    its own, 'bench-raw:<tenant>', so the tenant's real chain stays verifiable), no HMAC, no ladder lookup."""
     from django.db import connection, transaction
 
-    sets, status = {
-        "escalate": ("assigned_role = 'governing_body', escalation_level = escalation_level + 1, "
-                     "ack_due_at = now() + interval '4 hours', reminder_sent_at = NULL, "
-                     "next_deadline_at = LEAST(now() + interval '4 hours', expires_at), updated_at = now()",
-                     "pending"),
-        "expire": ("status = 'rejected', closed_at = now(), decided_at = now(), next_deadline_at = NULL, "
-                   "updated_at = now()", "expired"),
-    }[kind]
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"UPDATE escalations_escalation SET {sets} WHERE tenant_id = %s AND status = %s",
-                       [tenant_id, status])
+        cursor.execute(RAW_ESCALATE, {"t": tenant_id, "seq": int(time.time() * 1000) * 1000})
         count = cursor.rowcount
     return count, time.perf_counter() - started
+
+
+def park_other_due(tenant_ids: list[int]) -> int:
+    """Untimed: move the deadlines of every other tenant's open rows that are due (or fall due within the next
+    10 minutes, e.g. bench 3's seeded rows) 30 days on, so that the timed sweep finds only the bench's rows.
+    Returns how many rows were moved."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE escalations_escalation SET ack_due_at = ack_due_at + interval '30 days',
+                   expires_at = expires_at + interval '30 days', defer_until = defer_until + interval '30 days',
+                   next_deadline_at = next_deadline_at + interval '30 days'
+            WHERE NOT (tenant_id = ANY(%(t)s)) AND status IN ('pending', 'acknowledged', 'deferred')
+              AND (ack_due_at <= now() + interval '10 minutes' OR expires_at <= now() + interval '10 minutes'
+                   OR defer_until <= now() + interval '10 minutes'
+                   OR (policy_snapshot ? 'ack_sla_seconds' AND reminder_sent_at IS NULL
+                       AND ack_due_at <= now() + interval '2 days'))
+            """, {"t": tenant_ids})
+        return cursor.rowcount
 
 
 def vacuum(tables: tuple[str, ...]) -> None:
@@ -164,8 +226,10 @@ def measure(rows: int, kind: str = "escalate") -> list[Result]:
     from escalations.sweeps import sweep_deadlines
     from notifications.models import OutboxEvent
 
-    seeded = seed(rows, kind, slug=f"bench-sweep-{int(time.time())}", now=timezone.now())
+    stamp = int(time.time())
+    seeded = seed(rows, kind, slug=f"bench-sweep-{stamp}", now=timezone.now())
     vacuum(("escalations_escalation", "approvals_approvalstage", "approvals_approvalrequest"))
+    parked = park_other_due([seeded.tenant_id])
 
     tenant = seeded.tenant_id
     audit_before = AuditEvent.objects.filter(tenant_id=tenant).count()
@@ -176,27 +240,37 @@ def measure(rows: int, kind: str = "escalate") -> list[Result]:
     audits = AuditEvent.objects.filter(tenant_id=tenant).count() - audit_before
     events = OutboxEvent.objects.filter(tenant_id=tenant).count() - outbox_before
     chain = verify_chain(chain_key_for(tenant))
+    others = result.total - events  # rows of other tenants that fell due after parking (should be 0)
 
-    vacuum(("escalations_escalation",))
-    raw_rows, raw_seconds = raw_update(tenant, kind)
-    discard([tenant])
+    # The baseline on an isolated set of its own: a second tenant seeded the same way, after the sweep.
+    raw_seeded = seed(rows, kind, slug=f"bench-sweep-raw-{stamp}", now=timezone.now())
+    vacuum(("escalations_escalation", "approvals_approvalstage", "approvals_approvalrequest"))
+    park_other_due([raw_seeded.tenant_id])
+    if kind == "escalate":
+        raw_rows, raw_seconds = raw_writes(raw_seeded.tenant_id)
+        raw_label = "raw SQL doing all the sweep's writes (claim, ladder/deadline fields, stage, outbox, audit)"
+    else:
+        raw_rows, raw_seconds = raw_update(raw_seeded.tenant_id, kind)
+        raw_label = "raw UPDATE only (expire kind: no all-writes baseline)"
+    discard([tenant, raw_seeded.tenant_id])
 
-    rate, ratio = result.total / elapsed, raw_seconds / elapsed
+    rate, ratio = events / elapsed, raw_seconds / elapsed
     at_goal = GOAL_ROWS / rate
     notes = [] if chain.ok else [f"audit chain broken: {chain.describe()}"]
     return [
-        Result("4 sweep", f"seeding {rows:,} overdue ({kind}), set-based", seeded.seconds, "s"),
-        Result("4 sweep", f"sweep of {rows:,} ({result.total:,} transitions, +{audits:,} audit, +{events:,} outbox, "
-               f"chain {'verified' if chain.ok else 'BROKEN'}; load average {load_before:.1f} -> {load_after:.1f} "
-               f"on {os.cpu_count()} CPUs)", elapsed, "s", notes=notes),
+        Result("4 sweep", f"seeding {rows:,} overdue ({kind}), set-based", seeded.seconds, "s",
+               notes=[f"{parked:,} other tenants' due rows parked (untimed)"]),
+        Result("4 sweep", f"sweep of {rows:,} ({events:,} transitions of the bench's tenant, +{audits:,} audit, "
+               f"+{events:,} outbox, chain {'verified' if chain.ok else 'BROKEN'}; {others:,} other rows swept; "
+               f"load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs)", elapsed, "s",
+               notes=notes),
         Result("4 sweep", "sweep transitions per second", rate, "/s"),
-        Result("4 sweep", f"raw UPDATE of the same {raw_rows:,} rows (baseline: no audit, outbox, ladder or locks)",
-               raw_seconds, "s"),
-        Result("4 sweep", "raw UPDATE rows per second", raw_rows / raw_seconds, "/s"),
+        Result("4 sweep", f"{raw_label}, {raw_rows:,} rows", raw_seconds, "s"),
+        Result("4 sweep", "raw rows per second", raw_rows / raw_seconds, "/s"),
         Result("4 sweep", f"sweep of {GOAL_ROWS:,} (measured, or extrapolated at this rate)", at_goal, "s",
-               f"< {GOAL_SECONDS:.0f} s", at_goal < GOAL_SECONDS and chain.ok),
-        Result("4 sweep", "raw UPDATE time / sweep time", ratio * 100, "%", f">= {GOAL_RATIO:.0%}",
-               ratio >= GOAL_RATIO and chain.ok),
+               f"< {GOAL_SECONDS:.0f} s", at_goal < GOAL_SECONDS and chain.ok and others == 0),
+        Result("4 sweep", "raw SQL time / sweep time (same writes)", ratio * 100, "%", f">= {GOAL_RATIO:.0%}",
+               ratio >= GOAL_RATIO and chain.ok and others == 0),
     ]
 
 
