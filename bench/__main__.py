@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -15,6 +16,44 @@ from .common import setup_django
 
 # Numbered as in the benchmarks issue.
 BENCHES = {"1": "create", "2": "decide", "3": "queue", "4": "sweep_deadlines", "5": "relay", "6": "dashboard"}
+
+
+# The Goals table of issue #25: (path, goal, [(bench, metric substring)]): a goal is met when every row it
+# names was measured and met.
+GOALS = [
+    ("create, HTTP", ">= 50% of the one-INSERT floor", [("1 create", "create / one-INSERT floor")]),
+    ("create, service", "CPU <= 1.0x viewflow start", [("1 create", "service CPU, ours / viewflow")]),
+    ("decide", "p95 < 30 ms with 50 working approvers", [("2 decide", "50 approvers working")]),
+    ("decide, service", "CPU <= 1.0x viewflow approve", [("2 decide", "service CPU, ours / viewflow")]),
+    ("queue, product path (API)", "p95 < 2 ms; deep <= 1.2x first",
+     [("3 queue", "API (GET /api/v1/escalations?mine=true): ")]),
+    ("queue, product path (dashboard)", "p95 < 2 ms; deep <= 1.2x first", [("3 queue", "dashboard (GET /, Load more): ")]),
+    ("sweep 100k incl. audit + outbox", "< 10 s", [("4 sweep", "sweep of 100,000")]),
+    ("sweep vs raw SQL, same writes", ">= 60% of raw", [("4 sweep", "raw SQL time / sweep time")]),
+    ("one tenant", "0 backends waiting on a tenant-wide lock during the create bench", []),
+    ("dashboard", ">= 40% of the signed-in baseline page", [("6 dashboard", "queue page / signed-in baseline page")]),
+]
+
+
+def platform_load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min) on {os.cpu_count()} CPUs"
+
+
+def print_goals(rows: list, load: str) -> None:
+    print(f"\nGoals of issue #25 ({load}; ratios are medians of interleaved rounds, see the rows above)")
+    print("| path | goal | measured | verdict |")
+    print("|---|---|---|---|")
+    for path, goal, keys in GOALS:
+        matched = [r for bench, metric in keys for r in rows if r.bench == bench and metric in r.metric and r.met is not None]
+        if not keys:
+            verdict, measured = "not measured", "no lock-wait sampling yet (issue #25 item 4)"
+        elif not matched:
+            verdict, measured = "not run", ""
+        else:
+            verdict = "met" if all(r.met for r in matched) else "MISSED"
+            measured = "; ".join(f"{r.display or f'{r.value:,.2f} {r.unit}'.strip()}" for r in matched)
+        print(f"| {path} | {goal} | {measured} | {verdict} |")
 
 
 def main() -> None:
@@ -41,6 +80,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for row in rows:
         print(row.row())
+    print_goals(rows, platform_load())
     for name, plan in plans.items():
         print(f"\n-- EXPLAIN {name}\n{plan}")
     print(f"\ntotal bench time {time.perf_counter() - started:.1f} s")

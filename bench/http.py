@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,7 +270,7 @@ def json_body(data: object) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def interleaved(server: Server, sides: dict[str, RequestFactory], *, rounds: int, seconds: float, concurrency: int,
+def interleaved(server: Server, sides: Mapping[str, RequestFactory], *, rounds: int, seconds: float, concurrency: int,
                 expected: frozenset[int] = frozenset({200, 201})) -> dict[str, list[Load]]:
     """`rounds` rounds of every side in turn (product, baseline, product, baseline, ...), each for `seconds`:
     a burst of other work on the machine lands on one round of one side, not on one side as a whole."""

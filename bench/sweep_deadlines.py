@@ -246,12 +246,10 @@ def measure(rows: int, kind: str = "escalate") -> list[Result]:
     raw_seeded = seed(rows, kind, slug=f"bench-sweep-raw-{stamp}", now=timezone.now())
     vacuum(("escalations_escalation", "approvals_approvalstage", "approvals_approvalrequest"))
     park_other_due([raw_seeded.tenant_id])
-    if kind == "escalate":
-        raw_rows, raw_seconds = raw_writes(raw_seeded.tenant_id)
-        raw_label = "raw SQL doing all the sweep's writes (claim, ladder/deadline fields, stage, outbox, audit)"
-    else:
-        raw_rows, raw_seconds = raw_update(raw_seeded.tenant_id, kind)
-        raw_label = "raw UPDATE only (expire kind: no all-writes baseline)"
+    if kind != "escalate":
+        raise SystemExit("the all-writes raw baseline is written for the escalate kind only")
+    raw_rows, raw_seconds = raw_writes(raw_seeded.tenant_id)
+    raw_label = "raw SQL doing all the sweep's writes (claim, ladder/deadline fields, stage, outbox, audit)"
     discard([tenant, raw_seeded.tenant_id])
 
     rate, ratio = events / elapsed, raw_seconds / elapsed

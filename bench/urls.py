@@ -60,7 +60,7 @@ class _FloorAmount(serializers.Serializer):
 class FloorEscalationSerializer(serializers.ModelSerializer):
     """The create's body, validated by DRF (nested source and amount) and saved as one row."""
 
-    source = _FloorSource(write_only=True)
+    source = _FloorSource(write_only=True)  # type: ignore[assignment]
     amount = _FloorAmount(write_only=True, required=False)
 
     class Meta:
@@ -71,7 +71,7 @@ class FloorEscalationSerializer(serializers.ModelSerializer):
 
     def create(self, validated_data: dict[str, Any]) -> FloorEscalation:
         source, amount = validated_data.pop("source"), validated_data.pop("amount", None) or {}
-        return FloorEscalation.objects.create(
+        return FloorEscalation._default_manager.create(
             **validated_data, source_system=source["system"], source_entity_type=source["entity_type"],
             source_entity_id=source["entity_id"], source_url=source.get("url", ""),
             amount_minor=amount.get("value_minor"), currency=amount.get("currency", ""))

@@ -16,3 +16,6 @@ class FloorEscalation(models.Model):
     payload = models.JSONField(default=dict)
     requested_by = models.EmailField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.source_entity_id
