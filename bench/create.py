@@ -21,6 +21,7 @@ from typing import Any
 from .common import Result
 from .http import (
     Load,
+    LockWaits,
     Request,
     RequestFactory,
     Server,
@@ -29,6 +30,7 @@ from .http import (
     interleaved,
     json_body,
     load,
+    lock_waits,
     ratio_row,
     side_rows,
 )
@@ -82,15 +84,20 @@ def scratch_table() -> None:
         cursor.execute("TRUNCATE bench_floor_floorescalation")
 
 
-def measure(server: Server, api_keys: list[str], *, rounds: int, seconds: float) -> tuple[dict[str, list[Load]], Load]:
+def measure(server: Server, api_keys: list[str], *, rounds: int,
+            seconds: float) -> tuple[dict[str, list[Load]], Load, LockWaits]:
+    """The interleaved rounds; then, with the lock sampler running (its queries would otherwise sit in the
+    ratios' rounds), one more round of creates by the one vendor key; then clients spread over tenants."""
     sides = {PRODUCT: creator(api_keys[:1]), "one-INSERT floor": _post("/bench/insert-floor"),
              "DRF-create floor": _post("/bench/drf-create"), "bare view": _post("/bench/bare-json")}
     for factory in sides.values():  # warm every worker
         load(server, factory, concurrency=CONCURRENCY, seconds=min(1.0, seconds / 2)).require({201})
     runs = interleaved(server, sides, rounds=rounds, seconds=seconds, concurrency=CONCURRENCY,
                        expected=frozenset({201}))
+    with lock_waits() as waits:
+        load(server, creator(api_keys[:1]), concurrency=CONCURRENCY, seconds=seconds).require({201})
     spread_run = load(server, creator(api_keys), concurrency=CONCURRENCY, seconds=seconds).require({201})
-    return runs, spread_run
+    return runs, spread_run, waits
 
 
 def service_level(api_key_tenant: str, *, rounds: int, per_round: int) -> list[Result]:
@@ -134,7 +141,7 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
     scratch_table()
     rounds, seconds = 3, (1.0 if quick else 5.0)
     with gunicorn() as server:
-        runs, spread_run = measure(server, api_keys, rounds=rounds, seconds=seconds)
+        runs, spread_run, waits = measure(server, api_keys, rounds=rounds, seconds=seconds)
     results = [Result(BENCH, "clients (closed loop)", CONCURRENCY, "",
                       notes=["gunicorn.conf.py", "one vendor key of one tenant",
                              f"{rounds} interleaved rounds of {seconds:g} s per side"])]
@@ -148,6 +155,9 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
         generator_row(BENCH, runs),
         Result(BENCH, f"same, clients spread over {tenants} tenants req/s", spread_run.rps, "/s",
                notes=["fewer clients per audit chain; one round"]),
+        Result(BENCH, "one tenant: backends waiting on a tenant-wide lock (max over samples)",
+               max(waits.tenant_wide, default=0), "", "0", bool(waits.samples) and max(waits.tenant_wide) == 0,
+               notes=[waits.summary()]),
     ]
     results += service_level("bench-http-00", rounds=rounds, per_round=10 if quick else 100)
     return results, {}

@@ -321,3 +321,56 @@ def generator_row(bench: str, runs: dict[str, list[Load]]) -> Result:
 def load_note() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (5 min {five:.1f})"
+
+
+# Rows every request of a tenant locks, whoever makes it: a wait on one of these is a tenant-wide lock.
+TENANT_WIDE = ("audit_auditchainhead", '"accounts_tenant"')
+
+
+@dataclass
+class LockWaits:
+    """What a sampler of pg_stat_activity saw: backends of the bench's database waiting on a lock."""
+
+    samples: int = 0
+    waiting: list[int] = field(default_factory=list)  # per sample
+    tenant_wide: list[int] = field(default_factory=list)  # per sample: of those, waiting on a tenant-wide row
+    queries: dict[str, int] = field(default_factory=dict)  # the waiting statements, first 90 characters
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no samples"
+        top = sorted(self.queries.items(), key=lambda kv: -kv[1])[:2]
+        return (f"{self.samples:,} samples every 20 ms: backends waiting on a lock max {max(self.waiting)}, "
+                f"mean {statistics.fmean(self.waiting):.2f}; on a tenant-wide row max {max(self.tenant_wide)}, "
+                f"mean {statistics.fmean(self.tenant_wide):.2f}, in {sum(1 for n in self.tenant_wide if n)} samples"
+                + "".join(f"; {n}x {q!r}" for q, n in top))
+
+
+@contextmanager
+def lock_waits(interval: float = 0.02) -> Iterator[LockWaits]:
+    """Sample pg_stat_activity every `interval` s on a connection of its own while the block runs."""
+    import psycopg
+
+    out = LockWaits()
+    stop = threading.Event()
+
+    def sample() -> None:
+        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+            while not stop.is_set():
+                rows = conn.execute("SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+                                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()").fetchall()
+                out.samples += 1
+                out.waiting.append(len(rows))
+                out.tenant_wide.append(sum(1 for (q,) in rows if any(t in (q or "") for t in TENANT_WIDE)))
+                for (q,) in rows:
+                    key = " ".join((q or "").split())[:90]
+                    out.queries[key] = out.queries.get(key, 0) + 1
+                stop.wait(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        thread.join()

@@ -1,7 +1,8 @@
 """`python -m bench --quick` runs every benchmark end to end (a smoke run: figures are not judged here,
 only that each bench still runs against the code and prints its rows; speed lives in bench/).
 
-The quick run takes about 50 s on a quiet 2-core machine; the budget below allows for a loaded one. The
+The quick run takes about 2 min on a quiet 2-core machine (interleaved rounds, four baselines) and 5-6 min at a
+load average of 10; the budget below allows for that. The
 benches start gunicorn and Celery workers of their own, so the run gets a process group of its own and the
 whole group is killed if it overruns: no server outlives the test."""
 
@@ -40,7 +41,7 @@ def _kill_group(pgid: int) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.redis
-@pytest.mark.timeout(480)
+@pytest.mark.timeout(720)
 def test_every_benchmark_runs_in_quick_mode() -> None:
     database_url, redis_url = scratch_urls()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
@@ -48,11 +49,11 @@ def test_every_benchmark_runs_in_quick_mode() -> None:
     process = subprocess.Popen([sys.executable, "-m", "bench", "--quick"], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        stdout, stderr = process.communicate(timeout=420)
+        stdout, stderr = process.communicate(timeout=660)
     except subprocess.TimeoutExpired:
         _kill_group(process.pid)
         stdout, stderr = process.communicate()
-        pytest.fail("the quick benches overran 420 s:\n" + stdout[-3000:] + stderr[-3000:])
+        pytest.fail("the quick benches overran 660 s:\n" + stdout[-3000:] + stderr[-3000:])
     finally:
         _kill_group(process.pid)
     assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
