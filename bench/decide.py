@@ -24,11 +24,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import statistics
 from datetime import timedelta
 from typing import Any
 
-from .common import Result, latency_result
-from .http import Request, RequestFactory, generator_row, gunicorn, json_body, load
+from .common import Result, latency_result, percentile
+from .http import Load, Request, RequestFactory, generator_row, gunicorn, json_body, load, spread
 from .service import interleaved_calls, service_rows
 
 CONCURRENCY = 50
@@ -80,10 +81,11 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
     from .seed import pending_escalations
 
     service_rounds, service_n = 3, (5 if quick else 30)
-    per_client = 1 if quick else 10
+    rounds = 3  # HTTP: bare view, 50 at once, 50 working, in turns, three times
+    per_client = 1 if quick else 4  # decisions per approver per round, 50 at once
     solo = 10 if quick else 100  # decisions one at a time: the latency of the path itself
-    paced = 1 if quick else 4  # decisions per approver when 50 people work their queues side by side
-    count = CONCURRENCY * (per_client + paced) + solo + service_rounds * service_n + 1
+    paced = 1 if quick else 2  # decisions per approver per round when 50 people work their queues side by side
+    count = CONCURRENCY * (per_client + paced) * rounds + solo + service_rounds * service_n + 1
     seed_demo(TENANT)
     tenant = Tenant.objects.get(slug=TENANT)
     people = approvers(tenant, count)
@@ -107,30 +109,49 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
 
         return decide
 
+    baseline: list[Load] = []
+    decided: list[Load] = []
+    working: list[Load] = []
     with gunicorn() as server:
         load(server, bare, concurrency=CONCURRENCY, seconds=2.0).require({201})  # warm every worker and thread
         alone = load(server, decider(0, 1), concurrency=1, per_client=solo, processes=1).require({201})
-        baseline = load(server, bare, concurrency=CONCURRENCY, per_client=per_client * 4).require({201})
-        decided = load(server, decider(solo, CONCURRENCY), concurrency=CONCURRENCY,
-                       per_client=per_client).require({201})
-        working = load(server, decider(solo + CONCURRENCY * per_client, CONCURRENCY), concurrency=CONCURRENCY,
-                       per_client=paced, think=THINK_SECONDS).require({201})
-    first = solo + CONCURRENCY * (per_client + paced)
-    service = service_level(tenant, [(people[n], totps[n], ids[n]) for n in range(first, count)],
+        offset = solo
+        for _ in range(rounds):
+            baseline.append(load(server, bare, concurrency=CONCURRENCY, per_client=per_client * 4).require({201}))
+            decided.append(load(server, decider(offset, CONCURRENCY), concurrency=CONCURRENCY,
+                                per_client=per_client).require({201}))
+            offset += CONCURRENCY * per_client
+            working.append(load(server, decider(offset, CONCURRENCY), concurrency=CONCURRENCY,
+                                per_client=paced, think=THINK_SECONDS).require({201}))
+            offset += CONCURRENCY * paced
+    service = service_level(tenant, [(people[n], totps[n], ids[n]) for n in range(offset, count)],
                             rounds=service_rounds, per_round=service_n)
-    p95 = decided.p(95)
-    loads = {"one at a time": [alone], "bare": [baseline], "50 at once": [decided], "50 working": [working]}
+
+    def pooled(runs: list[Load]) -> list[float]:
+        return [ms for run in runs for ms in run.latencies_ms]
+
+    def per_round(runs: list[Load]) -> str:
+        return f"p95 per round {spread([run.p(95) for run in runs], '{:.1f}')} ms"
+
+    working_p95, decided_p95 = percentile(pooled(working), 95), percentile(pooled(decided), 95)
+    loads = {"one at a time": [alone], "bare": baseline, "50 at once": decided, "50 working": working}
+    ratios = [d.p(95) / b.p(95) for d, b in zip(decided, baseline, strict=True)]
     return [
         latency_result("2 decide", "one approver at a time p50 / p95 / p99", alone.latencies_ms),
         latency_result("2 decide", f"50 approvers working (a decision every ~{THINK_SECONDS:.0f} s each)",
-                       working.latencies_ms, f"p95 < {GOAL_MS:.0f} ms", working.p(95) < GOAL_MS,
-                       notes=[f"{working.rps:.1f} decisions/s offered"]),
-        latency_result("2 decide", "bare view, 50 clients p50 / p95 / p99", baseline.latencies_ms),
-        latency_result("2 decide", "50 approvers at once p50 / p95 / p99", decided.latencies_ms,
-                       f"p95 < {GOAL_MS:.0f} ms", p95 < GOAL_MS,
-                       notes=[f"{decided.ok:,} decisions on distinct escalations of one tenant"]),
-        Result("2 decide", "decisions per second (50 at once)", decided.rps, "/s"),
-        Result("2 decide", "decide p95 / bare view p95 (50 clients)", p95 / baseline.p(95), "x"),
+                       pooled(working), f"p95 < {GOAL_MS:.0f} ms", working_p95 < GOAL_MS,
+                       notes=[f"{rounds} interleaved rounds", per_round(working),
+                              f"{statistics.median([w.rps for w in working]):.1f} decisions/s offered"]),
+        latency_result("2 decide", "bare view, 50 clients p50 / p95 / p99", pooled(baseline),
+                       notes=[per_round(baseline)]),
+        latency_result("2 decide", "50 approvers at once p50 / p95 / p99", pooled(decided),
+                       f"p95 < {GOAL_MS:.0f} ms", decided_p95 < GOAL_MS,
+                       notes=[f"{sum(d.ok for d in decided):,} decisions on distinct escalations of one tenant",
+                              per_round(decided)]),
+        Result("2 decide", "decisions per second (50 at once), median (min-max) of rounds",
+               statistics.median([d.rps for d in decided]), "/s", display=spread([d.rps for d in decided], "{:.1f}")),
+        Result("2 decide", "decide p95 / bare view p95 (50 clients), median (min-max) of rounds",
+               statistics.median(ratios), "x", display=spread(ratios, "{:.1f}") + " x"),
         generator_row("2 decide", loads),
         *service,
     ], {}
