@@ -6,3 +6,6 @@ class SubjectsConfig(AppConfig):
 
     name = "subjects"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import jobs  # noqa: F401  (registers the nightly legal-hold sweep: a Celery task)

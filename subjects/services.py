@@ -279,6 +279,21 @@ def _fresh_wrapped_key() -> str:
     return crypto.encrypt(Fernet.generate_key().decode())
 
 
+class PrivacyOperator(Actor):
+    """A console operator or the nightly job: a system actor holding privacy.manage (audited as system:<name>)."""
+
+    def can(self, capability: str) -> bool:
+        return capability == Capability.PRIVACY_MANAGE
+
+
+def subject_holds_sweep_all(*, system: str, now: datetime | None = None) -> int:
+    """Every tenant's ended holds shredded (`privacy_sweep_holds`, the nightly `subjects.sweep_holds`); the count."""
+    from accounts.models import Tenant
+
+    return sum(subject_holds_sweep(actor=PrivacyOperator(tenant=tenant, system=system), now=now)
+               for tenant in Tenant.objects.order_by("pk"))
+
+
 @transaction.atomic
 def subject_holds_sweep(*, actor: Actor, now: datetime | None = None) -> int:
     """Shred the pseudonymised subjects whose legal hold has ended; the count shredded."""

@@ -227,6 +227,7 @@ PERIODIC_JOBS: dict[str, object] = {
     "reports.kick_queued_exports": 60.0,
     "notifications.purge": crontab(hour=3, minute=31),
     "reports.purge_exports": 3600.0,
+    "subjects.sweep_holds": crontab(hour=3, minute=53),
 }
 BEAT_HEARTBEAT_INTERVAL_SECONDS = 30.0
 BEAT_HEARTBEAT_MAX_AGE = timedelta(minutes=3)

@@ -211,6 +211,34 @@ def test_under_the_pseudonymise_policy_a_held_case_keeps_its_record_but_no_longe
 
 
 @pytest.mark.django_db
+def test_the_nightly_job_shreds_a_held_subject_only_once_its_hold_has_ended(api, demo):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from privacy import vault
+    from trustguard.periodic import job_run
+
+    PrivacySettings.objects.create(tenant=demo["tenant_obj"], legal_hold_mode="pseudonymise")
+    case = create_case(api)
+    api("co").post("/subjects/erase", {"email": EMAIL})
+    keeper = Subject.objects.get(held_until__isnull=False)
+
+    job_run("subjects.sweep_holds")  # the case is open: its hold stands
+    assert vault.open_contact(Escalation.objects.get(pk=case["id"]).contact)["name"] == NAME
+
+    # Eight years on: the case closed long ago and the hold it carried has ended.
+    long_ago = timezone.now() - timedelta(days=8 * 365)
+    Escalation.objects.filter(pk=case["id"]).update(status="expired", closed_at=long_ago)
+    Subject.objects.filter(pk=keeper.pk).update(held_until=timezone.now() - timedelta(days=1))
+    job_run("subjects.sweep_holds")
+
+    with pytest.raises(vault.FieldUnreadable):
+        vault.open_contact(Escalation.objects.get(pk=case["id"]).contact)
+    assert AuditEvent.objects.filter(action="privacy.hold_ended_erased").count() == 1
+
+
+@pytest.mark.django_db
 def test_an_outsider_tenant_cannot_export_or_erase_another_tenants_subject(api, other):
     from tests.api.conftest import Api
 

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.actors import Actor
 from accounts.models import Tenant
 from subjects.pdf import subject_export_pdf
-from subjects.services import subject_export, subject_query
+from subjects.services import PrivacyOperator, subject_export, subject_query
 from trustguard.errors import DomainError
 
 
@@ -19,14 +19,7 @@ def operator(tenant_slug: str) -> Actor:
     tenant = Tenant.objects.filter(slug=tenant_slug).first()
     if tenant is None:
         raise CommandError(f"no tenant {tenant_slug!r}")
-    return _OperatorActor(tenant=tenant, system="privacy-operator")
-
-
-class _OperatorActor(Actor):
-    """An operator at the console: a system actor that holds privacy.manage (audited as system:privacy-operator)."""
-
-    def can(self, capability: str) -> bool:
-        return capability == "privacy.manage"
+    return PrivacyOperator(tenant=tenant, system="privacy-operator")
 
 
 def add_subject_arguments(parser: CommandParser) -> None:
