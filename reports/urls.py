@@ -2,11 +2,12 @@
 
 from django.urls import path, re_path
 
-from . import api
+from . import api, audit_api
 
 app_name = "reports"
 
 urlpatterns = [
+    path("audit", audit_api.AuditEventListView.as_view(), name="audit-list"),
     path("reports/summary", api.ReportSummaryView.as_view(), name="summary"),
     re_path(r"^exports/(?P<dataset>escalations|decisions|audit)\.(?P<fmt>csv|json|xlsx)$",
             api.ExportDownloadView.as_view(), name="export-download"),

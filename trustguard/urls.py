@@ -16,7 +16,6 @@ urlpatterns = [
     path("metrics", metrics_view, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("escalations.urls")),
-    path("api/v1/", include("audit.urls")),
     path("api/v1/", include("reports.urls")),
     path("ops/", include("reports.page_urls")),
     path("api/v1/", include("notifications.urls")),

@@ -1,6 +1,7 @@
 """GET /api/v1/audit: the tenant's audit events, filtered, newest first, cursor-paginated.
 
-An outer layer (like the admin): it may import accounts for the caller's capabilities.
+Reading the trail is a report: it lives in reports/, above accounts (the caller's capability) and audit
+(the rows, through audit.selectors), so audit stays the leaf everybody writes to.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from rest_framework.views import APIView
 
 from accounts.actors import Actor
 from accounts.roles import Capability
+from audit.models import AuditEvent
+from audit.selectors import AuditFilter, audit_events_for_tenant
 from trustguard.api.pagination import KeysetPagination
 from trustguard.errors import PermissionDenied, ValidationFailed
-
-from .models import AuditEvent
-from .selectors import AuditFilter, audit_events_for_tenant
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
