@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import SealedTOTPDevice, Tenant, User
-from accounts.services import membership_add, tenant_create
 from escalations.demo import seed_demo
+
+from .factories import PersonFactory, TenantFactory
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +67,7 @@ def vendor(demo: dict) -> Actor:
 @pytest.fixture
 def make_tenant(db: None) -> Callable[..., Tenant]:
     def _make(slug: str = "acme", **kwargs: object) -> Tenant:
-        return tenant_create(slug=slug, name=slug.title(), **kwargs)  # type: ignore[arg-type]
+        return TenantFactory.create(slug=slug, name=slug.title(), **kwargs)
 
     return _make
 
@@ -76,11 +77,7 @@ def make_person(db: None) -> Callable[..., User]:
     """A person with a role in a tenant and a confirmed TOTP device."""
 
     def _make(tenant: Tenant, role: str, username: str, email: str | None = None) -> User:
-        user = User.objects.create_user(username=username, email=email or f"{username}@{tenant.slug}.example",
-                                        password="correct horse battery")
-        membership_add(tenant=tenant, user=user, role=role, actor=Actor.for_system(tenant, "test"))
-        SealedTOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-        return user
+        return PersonFactory.create(tenant=tenant, role=role, username=username, **({"email": email} if email else {}))
 
     return _make
 

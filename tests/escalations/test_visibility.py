@@ -5,28 +5,27 @@ from __future__ import annotations
 import pytest
 
 from accounts.actors import Actor
-from accounts.models import ApiKey
-from accounts.services import api_key_create
 from escalations.models import Escalation
 from escalations.selectors import QueueFilters, escalation_queue, escalation_summary, escalations_visible_to
-from escalations.services import SourceRef, escalation_create, lock_escalation
+from escalations.services import lock_escalation
 from reports.exports import ExportFilters, export_queryset
 from reports.selectors import report_summary
 from trustguard.errors import NotFound, PermissionDenied
+
+from ..factories import ApiKeyFactory, EscalationFactory, PersonFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def case(vendor: Actor) -> Escalation:
-    return escalation_create(actor=vendor, type="SMR", reason="Odd pattern",
-                             source=SourceRef(system="bank", entity_type="account", entity_id="AC-1"))
+def case() -> Escalation:
+    return EscalationFactory.create(type="SMR")
 
 
 @pytest.fixture
-def outsider(make_tenant, make_person) -> Actor:
-    acme = make_tenant("acme")
-    return Actor(tenant=acme, user=make_person(acme, "ceo", "acme-ceo"))
+def outsider() -> Actor:
+    acme = TenantFactory.create(slug="acme")
+    return Actor(tenant=acme, user=PersonFactory.create(tenant=acme, role="ceo"))
 
 
 def test_another_tenant_s_person_neither_sees_nor_acts_on_the_case_anywhere(case, outsider):
@@ -40,9 +39,8 @@ def test_another_tenant_s_person_neither_sees_nor_acts_on_the_case_anywhere(case
         lock_escalation(str(case.pk), actor=outsider)
 
 
-def test_a_key_sees_and_acts_on_its_own_requests_only(case, demo):
-    api_key_create(tenant=case.tenant, name="crm", actor=Actor.for_system(case.tenant, "test"))
-    stranger = Actor(tenant=case.tenant, api_key=ApiKey.objects.get(tenant=case.tenant, name="crm"))
+def test_a_key_sees_and_acts_on_its_own_requests_only(case):
+    stranger = Actor(tenant=case.tenant, api_key=ApiKeyFactory.create(tenant=case.tenant, name="crm"))
 
     assert not Escalation.objects.visible_to(stranger).exists()
     assert not Escalation.objects.actionable_by(stranger).exists()
@@ -50,9 +48,9 @@ def test_a_key_sees_and_acts_on_its_own_requests_only(case, demo):
         lock_escalation(str(case.pk), actor=stranger)
 
 
-def test_a_person_sees_the_cases_of_their_roles_and_acts_on_any_case_of_the_tenant(case, demo_actor):
-    ceo = demo_actor("ceo")  # escalation.view_all in the default matrix
-    analyst = demo_actor("analyst")  # client_facing: neither view capability
+def test_a_person_sees_the_cases_of_their_roles_and_acts_on_any_case_of_the_tenant(case):
+    ceo = Actor(tenant=case.tenant, user=PersonFactory.create(tenant=case.tenant, role="ceo"))  # escalation.view_all
+    analyst = Actor(tenant=case.tenant, user=PersonFactory.create(tenant=case.tenant, role="client_facing"))  # no view capability
 
     assert Escalation.objects.visible_to(ceo).filter(pk=case.pk).exists()
     assert not Escalation.objects.visible_to(analyst).exists()  # the pages: an empty queue
