@@ -23,8 +23,8 @@ from trustguard.api.pagination import KeysetPagination
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
 from . import selectors
-from .models import EscalationStatus, Policy, RiskLevel
 from .conditions import request_facts
+from .models import EscalationStatus, Policy, RiskLevel
 from .policies import policy_upsert
 from .policy_documents import policy_document, policy_etag, policy_fields_from_document
 from .serializers import (

@@ -9,7 +9,7 @@ Facts (``request_facts`` makes them from a request, once, at creation or amendme
 
 | fact | ops | value |
 |---|---|---|
-| ``amount``, ``estimated_cost`` | ``>=``, ``<=``, ``=`` | whole minor units, with ``currency`` (a threshold holds only in its currency) |
+| ``amount``, ``estimated_cost`` | ``>=``, ``<=``, ``=`` | minor units, with ``currency`` (holds only in that currency) |
 | ``risk_level`` | ``=``, ``in``, ``>=``, ``<=`` | low < medium < high |
 | ``urgency`` | ``=``, ``in``, ``>=``, ``<=`` | low < normal < high < critical |
 | ``source.system``, ``source.entity_type`` | ``=``, ``in`` | text |

@@ -64,7 +64,8 @@ def normalize_route(route: Any, tenant: Tenant | None = None) -> list[dict[str, 
             if required is not None and (isinstance(required, bool) or not isinstance(required, int)
                                          or not 0 <= required <= MAX_APPROVALS):
                 raise ValidationFailed(f"{field}.approvals_required must be 0-{MAX_APPROVALS}",
-                                       errors={field: [f"approvals_required: a whole number from 0 to {MAX_APPROVALS}."]})
+                                       errors={f"{field}.approvals_required": [
+                                           f"A whole number from 0 to {MAX_APPROVALS}."]})
         else:
             raise ValidationFailed(f"{field} must be a role, a list of roles or a stage object",
                                    errors={field: ["Not a stage."]})
