@@ -203,11 +203,12 @@ class UserAdmin(DjangoUserAdmin):
         if not isinstance(formset.instance, User) or not isinstance(formset, AddMembershipFormSet):
             super().save_formset(request, form, formset, change)
             return
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []  # the change message
         for row in formset.forms:
             data = getattr(row, "cleaned_data", None) or {}
             if row.has_changed() and data.get("tenant") and data.get("role"):
-                membership_add(tenant=data["tenant"], user=form.instance, role=data["role"],
-                               actor=operator_actor(request, data["tenant"]))
+                formset.new_objects.append(membership_add(tenant=data["tenant"], user=form.instance, role=data["role"],
+                                                          actor=operator_actor(request, data["tenant"])))
 
     @admin.action(description="Reset authenticator (TOTP): remove the person's devices so they enrol again")
     def reset_authenticator(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
