@@ -62,14 +62,8 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
     def save_model(self, request: HttpRequest, obj: Policy, form: Any, change: bool) -> None:
         saved = policy_upsert(tenant=obj.tenant, type=obj.type, fields=form.cleaned_policy,
                               actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]
-                              expected_version=form.initial_version)
+                              expected_version=form.cleaned_data.get("based_on_version"))
         obj.pk, obj.version, obj._state.adding = saved.pk, saved.version, False
-
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form_class = super().get_form(request, obj, change, **kwargs)
-        # The version the operator started from: a save over someone else's newer edit is refused (409 -> form).
-        form_class.initial_version = obj.version if obj else None  # type: ignore[attr-defined]
-        return form_class
 
     def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
                         extra_context: dict[str, Any] | None = None) -> Any:

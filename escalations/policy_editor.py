@@ -82,6 +82,8 @@ class PolicyEditorForm(forms.ModelForm):
     notify_channels = forms.MultipleChoiceField(choices=[(c, c.replace("_", "-")) for c in CHANNELS],
                                                 widget=forms.CheckboxSelectMultiple, required=False,
                                                 label="Notify by")
+    # The version the page showed: saving over someone else's newer save is refused (policy_upsert, 409).
+    based_on_version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     approvals_low = forms.IntegerField(min_value=0, max_value=50, required=False, label="low")
     approvals_medium = forms.IntegerField(min_value=0, max_value=50, required=False, label="medium")
     approvals_high = forms.IntegerField(min_value=0, max_value=50, required=False, label="high")
@@ -133,6 +135,7 @@ class PolicyEditorForm(forms.ModelForm):
             initial["notify_channels"] = ["email", "in_app"]
             return
         initial["notify_channels"] = list(policy.notify_channels or [])
+        initial["based_on_version"] = policy.version
         for level in RiskLevel.values:
             initial[f"approvals_{level}"] = (policy.approvals_by_risk or {}).get(level)
         for level, role in enumerate(policy.ladder or [], start=1):

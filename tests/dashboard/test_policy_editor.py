@@ -158,19 +158,16 @@ def test_the_versions_page_shows_what_changed_between_versions(operator, demo):
     assert "Version 2" in page and "expiry_seconds" in page and "172800" in page
 
 
-def test_an_editor_saving_over_a_newer_version_is_told_and_nothing_is_lost(operator, demo):
+def test_saving_a_page_opened_before_someone_else_saved_is_refused_and_keeps_their_change(operator, demo):
     smr = policy(demo, "SMR")
-    stale = editor_data(smr, name="Mine")
-    Client().force_login(user("ops"))
+    my_page = editor_data(smr, name="Mine")
     operator.post(url_of(smr), editor_data(smr, name="Theirs"))
 
-    # The admin's own form reads the current row, so a stale page is caught by the version it started from.
-    from escalations.policies import policy_upsert
-    from trustguard.errors import Conflict
-    with pytest.raises(Conflict):
-        policy_upsert(tenant=smr.tenant, type="SMR", fields={"name": stale["name"]},
-                      actor=__import__("accounts.actors", fromlist=["Actor"]).Actor.for_system(smr.tenant, "t"),
-                      expected_version=1)
+    response = operator.post(url_of(smr), my_page, follow=True)
+
+    assert "Not saved" in response.content.decode()
+    smr.refresh_from_db()
+    assert (smr.name, smr.version) == ("Theirs", 2)
 
 
 # --- the admin as a product ------------------------------------------------------------------------
