@@ -99,7 +99,8 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
         if request.method != "POST" or not self.has_view_permission(request):
             return HttpResponse(status=405 if request.method != "POST" else 403)
         policy = Policy.objects.filter(pk=request.POST.get("policy_id") or None).select_related("tenant").first()
-        form = PolicyEditorForm(data=request.POST, instance=policy or Policy())
+        # The page's own form class: tenant and type are read-only once a policy exists, so not posted.
+        form = self.get_form(request, policy, change=policy is not None)(data=request.POST, instance=policy or Policy())
         example = PreviewInputForm(data=request.POST)
         context: dict[str, Any] = {"form": form, "example": example}
         if form.is_valid() and example.is_valid():

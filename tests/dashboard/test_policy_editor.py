@@ -33,6 +33,8 @@ def editor_data(policy: Policy, **changes: Any) -> dict[str, Any]:
             continue
         data[name] = "on" if value is True else value
     data.update(changes)
+    if policy.pk:  # read-only on the change page: the browser does not post them
+        data.pop("tenant", None), data.pop("type", None)
     return {k: v for k, v in data.items() if v is not None}
 
 
