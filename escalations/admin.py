@@ -98,7 +98,9 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
         """htmx: the route an example request would take under the policy as it stands in the form (unsaved)."""
         if request.method != "POST" or not self.has_view_permission(request):
             return HttpResponse(status=405 if request.method != "POST" else 403)
-        policy = Policy.objects.filter(pk=request.POST.get("policy_id") or None).select_related("tenant").first()
+        policy_id = request.POST.get("policy_id", "")
+        policy = (Policy.objects.filter(pk=int(policy_id)).select_related("tenant").first()
+                  if policy_id.isdigit() else None)
         # The page's own form class: tenant and type are read-only once a policy exists, so not posted.
         form = self.get_form(request, policy, change=policy is not None)(data=request.POST, instance=policy or Policy())
         example = PreviewInputForm(data=request.POST)

@@ -144,7 +144,7 @@ def validate_condition(condition: Any, field: str = "when", *, _depth: int = 0, 
     if fact in MONEY_FACTS:
         if op == "in":
             raise _fail(f"{field}.op", f"{fact} compares with >=, <= or =.")
-        if not _is_int(value) or value < 0:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise _fail(f"{field}.value", f"{fact} is money: a whole, non-negative number of minor units.")
         currency = condition.get("currency")
         if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):

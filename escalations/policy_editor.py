@@ -129,7 +129,7 @@ class PolicyEditorForm(forms.ModelForm):
     def _initial_from(self, policy: Policy | None) -> None:
         initial = self.initial
         for name in DURATIONS:
-            seconds = getattr(policy, name) if policy else Policy._meta.get_field(name).default
+            seconds = getattr(policy if policy is not None else Policy(), name)  # a new policy: the model's default
             initial[f"{name}_amount"], initial[f"{name}_unit"] = split_duration(int(seconds))
         if policy is None:
             initial["notify_channels"] = ["email", "in_app"]
@@ -138,8 +138,8 @@ class PolicyEditorForm(forms.ModelForm):
         initial["based_on_version"] = policy.version
         for level in RiskLevel.values:
             initial[f"approvals_{level}"] = (policy.approvals_by_risk or {}).get(level)
-        for level, role in enumerate(policy.ladder or [], start=1):
-            initial[f"ladder_{level}"] = role
+        for number, role in enumerate(policy.ladder or [], start=1):
+            initial[f"ladder_{number}"] = role
         for i, stage in enumerate((policy.route or [])[:MAX_STAGES]):
             fixed = stage.get("approvals_required")
             initial[f"stage_{i}_roles"] = list(stage["roles"])

@@ -208,7 +208,8 @@ def test_a_superuser_sees_the_third_party_apps_grouped_last_as_system(operator):
 def test_a_person_is_added_with_a_role_on_one_page(operator, demo):
     tenant = demo["tenant_obj"]
     response = operator.post("/admin/accounts/user/add/", {
-        "username": "newcfo", "usable_password": "true", "password1": "a long pass phrase 42", "password2": "a long pass phrase 42",
+        "username": "newcfo", "usable_password": "true",
+        "password1": "a long pass phrase 42", "password2": "a long pass phrase 42",
         "first_name": "Kemi", "last_name": "Ade", "email": "kemi@demo.example", "phone_number": "",
         "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
         "memberships-2-TOTAL_FORMS": 1, "memberships-2-INITIAL_FORMS": 0,

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 
 
-def test_an_operator_adds_a_stage_for_large_amounts_previews_it_and_saves_it(open_as, demo):
+def test_an_operator_adds_a_stage_for_large_amounts_previews_it_and_saves_it(open_as, demo):  # noqa: F811
     from playwright.sync_api import expect
 
     policy = Policy.objects.get(tenant=demo["tenant_obj"], type="HIGH_VALUE")
@@ -60,7 +60,7 @@ def test_an_operator_adds_a_stage_for_large_amounts_previews_it_and_saves_it(ope
     assert policy.route[1]["when"] == {"fact": "amount", "op": ">=", "value": 500_000_000, "currency": "NGN"}
 
 
-def test_the_operators_home_at_1366_px(open_as, raise_escalation):
+def test_the_operators_home_at_1366_px(open_as, raise_escalation):  # noqa: F811
     raise_escalation()
     page = open_as("ops", DESKTOP)
 
