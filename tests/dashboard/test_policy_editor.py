@@ -219,3 +219,17 @@ def test_a_person_is_added_with_a_role_on_one_page(operator, demo):
     person = User.objects.get(username="newcfo")
     assert Membership.objects.filter(user=person, tenant=tenant, role="senior_manager", is_active=True).exists()
     assert AuditEvent.objects.filter(action="membership.added", target_id=str(person.pk)).exists()
+
+
+def test_the_case_page_says_which_conditional_stage_is_on_the_route_and_why(demo, signed_in, raise_escalation):
+    from accounts.actors import Actor
+    from escalations.policies import policy_upsert
+
+    policy_upsert(tenant=demo["tenant_obj"], type="HIGH_VALUE", actor=Actor.for_system(demo["tenant_obj"], "test"),
+                  fields={"route": [{"roles": ["ceo"]}, {"roles": ["governing_body"], "approvals_required": 1,
+                                     "when": {"fact": "amount", "op": ">=", "value": 200_000_000, "currency": "NGN"}}]})
+    escalation = raise_escalation(naira=2_500_000)
+
+    page = signed_in("ceo").get(f"/e/{escalation.pk}/").content.decode()
+
+    assert "The Governing body stage is on the route because amount ≥ ₦2,000,000.00" in page
