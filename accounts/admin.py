@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import transaction
 from django.db.models import QuerySet
-from django.forms.models import model_to_dict
+from django.forms.models import BaseInlineFormSet, model_to_dict
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -162,14 +162,53 @@ class UserMembershipInline(MembershipInline):
     readonly_fields = ("tenant", "role", "is_active", "created_at")
 
 
+class AddMembershipFormSet(BaseInlineFormSet):
+    """Marks the rows of AddMembershipInline, which UserAdmin.save_formset saves through the service."""
+
+
+class AddMembershipInline(admin.TabularInline):
+    """Give the person a role on the same page (adding a person, or another role later); saved by membership_add."""
+
+    model = Membership
+    fk_name = "user"
+    fields = ("tenant", "role")
+    formset = AddMembershipFormSet
+    extra = 1
+    can_delete = False
+    verbose_name = "role to give"
+    verbose_name_plural = "Give a role (tenant and role)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        return super().get_queryset(request).none()  # only new rows: the roles held are listed read-only
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_add_permission(request, obj)
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
     list_filter = ("is_active", "is_staff", "is_superuser", "memberships__tenant", "memberships__role")
     search_fields = ("username", "email", "first_name", "last_name", "phone_number")
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Contact", {"fields": ("phone_number",)}))  # type: ignore[misc]
-    inlines = [UserMembershipInline]
+    inlines = [UserMembershipInline, AddMembershipInline]
     actions = ["reset_authenticator"]
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
+        ("Person", {"classes": ("wide",), "fields": ("first_name", "last_name", "email", "phone_number")}),
+    )
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """New roles go through membership_add (group, audit event), in the page's one transaction."""
+        if not isinstance(formset.instance, User) or not isinstance(formset, AddMembershipFormSet):
+            super().save_formset(request, form, formset, change)
+            return
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []  # the change message
+        for row in formset.forms:
+            data = getattr(row, "cleaned_data", None) or {}
+            if row.has_changed() and data.get("tenant") and data.get("role"):
+                formset.new_objects.append(membership_add(tenant=data["tenant"], user=form.instance, role=data["role"],
+                                                          actor=operator_actor(request, data["tenant"])))
 
     @admin.action(description="Reset authenticator (TOTP): remove the person's devices so they enrol again")
     def reset_authenticator(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

@@ -61,3 +61,12 @@ DEFAULT_MATRIX: dict[str, frozenset[str]] = {
 # A tenant API key is a source system: it creates escalations, reads and cancels its own, and
 # reports execution. These are fixed: a key never decides, and never sees other sources' cases.
 API_KEY_CAPABILITIES: frozenset[str] = frozenset({"escalation.create", "escalation.check"})
+
+
+def tenant_role_choices(tenant: object | None = None) -> list[tuple[str, str]]:
+    """The roles a tenant's routes, ladders and memberships may name, as (value, label) choices.
+
+    The one source of role choices for the policy editor and policy validation: today the six built-ins;
+    a tenant's custom roles (issue #22 item 4) join here.
+    """
+    return [(value, str(label)) for value, label in Role.choices]

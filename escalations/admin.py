@@ -8,58 +8,130 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.actors import Actor
 from accounts.admin import ServiceBackedHistoryAdmin, audited_save
+from accounts.roles import role_label
 from audit.actions import AuditAction
 from privacy.admin_mixins import PersonalDataAdminMixin, masked_names
-from trustguard.errors import ValidationFailed
+from trustguard.errors import Conflict
 from trustguard.money import format_money
 
-from .models import Escalation, Policy, TriggerRule
-from .policies import SNAPSHOT_FIELDS, policy_upsert, validate_policy_fields
-
-EDITABLE_POLICY_FIELDS = [f for f in SNAPSHOT_FIELDS if f not in ("type", "version")] + ["is_active"]
-
-
-class PolicyForm(forms.ModelForm):
-    class Meta:
-        model = Policy
-        fields = ["tenant", "type", *EDITABLE_POLICY_FIELDS]
-
-    def clean(self) -> dict[str, Any]:
-        """The policy rules of the API (route shape, roles, channels, levels), shown next to each field."""
-        data = super().clean() or {}
-        fields = {k: data[k] for k in EDITABLE_POLICY_FIELDS if k in data}
-        try:
-            data.update(validate_policy_fields(fields))
-        except ValidationFailed as exc:
-            for name, problems in (exc.errors or {"__all__": [exc.detail]}).items():
-                field = name.split("[")[0] if name.split("[")[0] in self.fields else None
-                self.add_error(field, problems)
-        return data
+from .models import APPROVALS_PRECEDENCE, Escalation, Policy, RiskLevel, TriggerRule
+from .policies import policy_upsert
+from .policy_editor import (
+    PolicyEditorForm,
+    PreviewInputForm,
+    effective_table,
+    example_amount_text,
+    policy_preview,
+    split_duration,
+)
 
 
 @admin.register(Policy)
 class PolicyAdmin(ServiceBackedHistoryAdmin):
-    form = PolicyForm
-    list_display = ("type", "name", "tenant", "version", "ack_sla_seconds", "expiry_seconds", "is_active", "updated_at")
+    """The policy editor (escalations.policy_editor): choices and durations, a route builder, a live preview, and
+    each version's differences. Saving goes through policies.policy_upsert (version bump, audit event)."""
+
+    form = PolicyEditorForm
+    change_form_template = "admin/escalations/policy/change_form.html"
+    list_display = ("type", "name", "tenant", "version", "route_summary", "sla", "is_active", "updated_at")
     list_filter = ("tenant", "is_active", "default_risk_level", "single_employee_mode")
     search_fields = ("type", "name", "tenant__slug")
     readonly_fields = ("version", "updated_at")
+
+    @admin.display(description="route")
+    def route_summary(self, obj: Policy) -> str:
+        return " → ".join("/".join(role_label(r) for r in stage["roles"]) + (" (if …)" if stage.get("when") else "")
+                          for stage in obj.route or [])
+
+    @admin.display(description="acknowledge / expire")
+    def sla(self, obj: Policy) -> str:
+        return " / ".join("{} {}".format(*split_duration(s)) for s in (obj.ack_sla_seconds, obj.expiry_seconds))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Policy | None = None) -> tuple[str, ...]:
         return ("tenant", "type", "version", "updated_at") if obj else ("version", "updated_at")
 
     def save_model(self, request: HttpRequest, obj: Policy, form: Any, change: bool) -> None:
-        fields = {k: form.cleaned_data[k] for k in EDITABLE_POLICY_FIELDS if k in form.cleaned_data}
-        saved = policy_upsert(tenant=obj.tenant, type=obj.type, fields=fields,
-                              actor=Actor(tenant=obj.tenant, user=request.user))  # type: ignore[arg-type]
+        saved = policy_upsert(tenant=obj.tenant, type=obj.type, fields=form.cleaned_policy,
+                              actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]
+                              expected_version=form.cleaned_data.get("based_on_version"))
         obj.pk, obj.version, obj._state.adding = saved.pk, saved.version, False
+
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
+                        extra_context: dict[str, Any] | None = None) -> Any:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except Conflict as exc:
+            self.message_user(request, f"Not saved: {exc.detail}", messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], add: bool = False,
+                           change: bool = False, form_url: str = "", obj: Policy | None = None) -> Any:
+        policy = obj if obj is not None and obj.pk else None
+        context.update({
+            "preview_form": PreviewInputForm(),
+            "precedence": APPROVALS_PRECEDENCE,
+            "effective": effective_table(policy.route, policy.approvals_by_risk or {}) if policy else [],
+            "risk_levels": RiskLevel.values,
+            "preview_url": reverse("admin:escalations_policy_preview"),
+            "versions_url": reverse("admin:escalations_policy_versions", args=[policy.pk]) if policy else None,
+        })
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self) -> list[Any]:
+        custom = [
+            path("preview/", self.admin_site.admin_view(self.preview_view), name="escalations_policy_preview"),
+            path("<int:policy_id>/versions/", self.admin_site.admin_view(self.versions_view),
+                 name="escalations_policy_versions"),
+        ]
+        return custom + super().get_urls()
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """htmx: the route an example request would take under the policy as it stands in the form (unsaved)."""
+        if request.method != "POST" or not self.has_view_permission(request):
+            return HttpResponse(status=405 if request.method != "POST" else 403)
+        policy_id = request.POST.get("policy_id", "")
+        policy = (Policy.objects.filter(pk=int(policy_id)).select_related("tenant").first()
+                  if policy_id.isdigit() else None)
+        # The page's own form class: tenant and type are read-only once a policy exists, so not posted.
+        form = self.get_form(request, policy, change=policy is not None)(data=request.POST, instance=policy or Policy())
+        example = PreviewInputForm(data=request.POST)
+        context: dict[str, Any] = {"form": form, "example": example}
+        if form.is_valid() and example.is_valid():
+            tenant = form.cleaned_data.get("tenant") or policy.tenant  # type: ignore[union-attr]
+            fields = form.cleaned_policy
+            context.update({
+                "preview": policy_preview(tenant=tenant, fields=fields, example=example.cleaned_data),
+                "amount_text": example_amount_text(example.cleaned_data),
+                "effective": effective_table(fields["route"], fields.get("approvals_by_risk") or {}),
+                "risk_levels": RiskLevel.values,
+            })
+        return TemplateResponse(request, "admin/escalations/policy/_preview.html", context)
+
+    def versions_view(self, request: HttpRequest, policy_id: int) -> HttpResponse:
+        """Each saved version of a policy and what changed from the one before (simple-history records)."""
+        policy = get_object_or_404(Policy, pk=policy_id)
+        if not self.has_view_permission(request, policy):
+            return HttpResponseRedirect(reverse("admin:index"))
+        records = list(policy.history.select_related("history_user").order_by("history_date", "history_id"))
+        versions = []
+        for previous, record in zip([None, *records[:-1]], records, strict=True):
+            changes = [] if previous is None else [
+                {"field": c.field, "old": c.old, "new": c.new}
+                for c in record.diff_against(previous).changes if c.field not in ("updated_at",)]
+            versions.append({"record": record, "changes": changes, "first": previous is None})
+        versions.reverse()
+        context = {**self.admin_site.each_context(request), "title": f"Versions of {policy}", "policy": policy,
+                   "versions": versions, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/escalations/policy/versions.html", context)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # escalations keep a PROTECTed link to their policy; deactivate instead

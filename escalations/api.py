@@ -23,8 +23,10 @@ from trustguard.api.pagination import KeysetPagination
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
 from . import selectors
+from .conditions import request_facts
 from .models import EscalationStatus, Policy, RiskLevel
 from .policies import policy_upsert
+from .policy_documents import policy_document, policy_etag, policy_fields_from_document
 from .serializers import (
     TYPE_PATTERN,
     CancelInput,
@@ -128,8 +130,13 @@ class EscalationCheckView(APIView):
     def post(self, request: Request) -> Response:
         actor = actor_of(request)
         data = validated(EscalationCheckInput, request, actor=actor)
+        source = data.get("source") or {}
+        # The same facts as a create, so a conditional stage shows here exactly when it would apply.
+        facts = request_facts(amount=_money(data.get("amount")), risk_level=data.get("risk_level"),
+                              urgency=data.get("urgency", "normal"), source_system=source.get("system", ""),
+                              source_entity_type=source.get("entity_type", ""), payload=data.get("payload"))
         result = escalation_check(actor=actor, type=data.get("type"), amount=_money(data.get("amount")),
-                                  flags=data.get("flags", ()), risk_level=data.get("risk_level"))
+                                  flags=data.get("flags", ()), risk_level=data.get("risk_level"), facts=facts)
         return Response({"requires_escalation": result.requires_escalation, "type": result.type,
                          "reason": result.reason, "risk_level": result.risk_level,
                          "approvals_required": result.approvals_required, "route": result.route})
@@ -373,14 +380,24 @@ class PolicyView(APIView):
         policy = Policy.objects.filter(tenant=actor.tenant, type=policy_type).first()
         if policy is None:
             raise NotFound(f"no policy for type {policy_type}", slug="not-found")
-        return Response(PolicyOutput(policy).data)
+        return Response(policy_document(policy), headers={"ETag": policy_etag(policy)})
 
     @extend_schema(
-        tags=["Policies"], operation_id="policies_update", parameters=[_TYPE_PARAM], request=PolicyInput,
+        tags=["Policies"], operation_id="policies_update", request=PolicyInput,
         responses={200: PolicyOutput, 201: PolicyOutput},
         summary="Create or change a policy (policy.manage)",
         description="Fields not sent keep their value (a new policy needs `route`). Each change bumps `version`; "
-                    "escalations already open keep the policy they were created under.",
+                    "escalations already open keep the policy they were created under.\n\n"
+                    "Round trip: the document GET returned is accepted back, changed or not. `type`, `version` and "
+                    "`updated_at` are server-owned and ignored when they equal the current value; "
+                    "`effective_approvals` is computed and always ignored. `version` in the body, or `If-Match` "
+                    "with the ETag of GET, makes the write conditional: a stale one is 409 "
+                    "(`problem+json`, type `.../stale-version`) and nothing is written.\n\n"
+                    "A stage's `approvals_required` always wins; `null` takes `approvals_by_risk` for the "
+                    "request's risk (1 where a level is empty); approvals_by_risk with no such stage is 400. "
+                    "A stage's `when` is a routing condition (see the README, 'Routing conditions').",
+        parameters=[_TYPE_PARAM, OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False,
+                                                  description='The ETag of GET, e.g. "v3": 409 when stale.')],
         examples=[OpenApiExample("Two approvals for high risk", request_only=True, value={
             "route": [["senior_manager"]], "approvals_by_risk": {"low": 0, "medium": 1, "high": 2},
             "expiry_seconds": 259200}),
@@ -390,6 +407,10 @@ class PolicyView(APIView):
         actor = self._actor(request)
         _check_policy_type(policy_type)
         data = validated(PolicyInput, request)
-        existed = Policy.objects.filter(tenant=actor.tenant, type=policy_type).exists()
-        policy = policy_upsert(tenant=actor.tenant, type=policy_type, fields=data, actor=actor)
-        return Response(PolicyOutput(policy).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+        current = Policy.objects.filter(tenant=actor.tenant, type=policy_type).first()
+        fields, expected = policy_fields_from_document(data, policy_type=policy_type, policy=current,
+                                                       if_match=request.headers.get("If-Match"))
+        policy = policy_upsert(tenant=actor.tenant, type=policy_type, fields=fields, actor=actor,
+                               expected_version=expected)
+        return Response(policy_document(policy), headers={"ETag": policy_etag(policy)},
+                        status=status.HTTP_200_OK if current is not None else status.HTTP_201_CREATED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
@@ -14,6 +14,9 @@ from trustguard.jsonutil import canonical_json
 from trustguard.phones import normalize_phone
 
 from .models import Policy, RiskLevel, Urgency
+
+if TYPE_CHECKING:
+    from .routing import RouteDecision
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -41,6 +44,7 @@ class CheckResult:
     approvals_required: int = 0
     route: list[dict[str, Any]] = field(default_factory=list)
     policy: Policy | None = None
+    plan: RouteDecision | None = None  # every stage of the route, applying or not (routing.route_for_request)
 
 
 def clean_contact(contact: dict[str, str] | None, errors: dict[str, list[str]]) -> dict[str, str]:

@@ -35,6 +35,19 @@ class ExpiryOutcome(models.TextChoices):
 
 DEFAULT_MAX_DEFERRAL_SECONDS = 30 * 24 * 3600
 
+# The one precedence rule between a stage's own number and the policy's approvals by risk (the editor shows it).
+APPROVALS_PRECEDENCE = ("A stage with a fixed number of approvals always needs that number. A stage set to "
+                        "\"by risk\" takes the policy's approvals by risk for the request's risk level (1 where "
+                        "a level is left empty). Approvals by risk with no stage set to \"by risk\" is refused.")
+
+
+def stage_approvals(stage: dict, approvals_by_risk: dict | None, risk_level: str) -> int:
+    """Approvals a stage needs at `risk_level`: APPROVALS_PRECEDENCE, the only place it is decided."""
+    fixed = stage.get("approvals_required")
+    if fixed is not None:
+        return int(fixed)
+    return int((approvals_by_risk or {}).get(risk_level, 1))
+
 
 class Policy(models.Model):
     """How one escalation type is handled in one tenant. Escalations keep a snapshot of it."""
@@ -42,7 +55,8 @@ class Policy(models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="policies")
     type = models.CharField(max_length=64, help_text="Upper-case code, e.g. HIGH_VALUE.")
     name = models.CharField(max_length=200)
-    # [{"roles": ["compliance_officer"], "approvals_required": null}, ...]; null -> approvals_by_risk, else 1.
+    # [{"roles": [...], "approvals_required": n | null, "when": condition?}, ...]; see stage_approvals and
+    # escalations.conditions (a stage with "when" applies only to requests where the condition holds).
     route = models.JSONField()
     approvals_by_risk = models.JSONField(default=dict, blank=True, help_text='e.g. {"low": 0, "medium": 1, "high": 2}')
     default_risk_level = models.CharField(max_length=8, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
@@ -77,6 +91,11 @@ class Policy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant.slug}/{self.type} v{self.version}"
+
+    def effective_approvals(self) -> list[dict[str, int]]:
+        """Per stage, the approvals needed at each risk level (so no setting is silently overridden)."""
+        return [{risk: stage_approvals(stage, self.approvals_by_risk, risk) for risk in RiskLevel.values}
+                for stage in self.route or []]
 
 
 class TriggerRule(models.Model):

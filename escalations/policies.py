@@ -10,17 +10,20 @@ from django.db import IntegrityError, transaction
 
 from accounts.actors import Actor
 from accounts.models import Tenant
-from accounts.roles import Role
+from accounts.roles import tenant_role_choices
+from accounts.selectors import role_members
 from approvals.services import StageSpec
 from audit.actions import AuditAction
 from audit.services import audit_record
-from trustguard.errors import NotFound, ValidationFailed
+from trustguard.errors import Conflict, NotFound, ValidationFailed
 from trustguard.locks import for_update
 from trustguard.money import format_money
 
-from .models import ExpiryOutcome, Policy, RiskLevel, TriggerRule
+from .conditions import Facts, validate_condition
+from .models import APPROVALS_PRECEDENCE, ExpiryOutcome, Policy, RiskLevel, TriggerRule, stage_approvals
+from .routing import route_for_request
 
-CHANNELS = ("email", "sms", "in_app")
+CHANNELS = ("email", "sms", "in_app", "push")
 # More approvers than a governing body has members is a configuration mistake, not a policy.
 MAX_APPROVALS = 50
 # Fields that shape an escalation; the snapshot an escalation keeps, and what a policy edit audits.
@@ -30,14 +33,14 @@ SNAPSHOT_FIELDS = ("type", "name", "route", "approvals_by_risk", "default_risk_l
                    "version")
 
 
-def _role(value: Any, field: str) -> str:
-    if not isinstance(value, str) or value not in Role.values:
+def _role(value: Any, field: str, tenant: Tenant | None = None) -> str:
+    if not isinstance(value, str) or value not in {v for v, _ in tenant_role_choices(tenant)}:
         raise ValidationFailed(f"{field}: {value!r} is not a role", errors={field: [f"Unknown role {value!r}."]})
     return value
 
 
-def normalize_route(route: Any) -> list[dict[str, Any]]:
-    """Accept the contract's shapes: ordered roles, [[role, ...] per stage], or stage objects."""
+def normalize_route(route: Any, tenant: Tenant | None = None) -> list[dict[str, Any]]:
+    """Accept the contract's shapes: ordered roles, [[role, ...] per stage], or stage objects (with `when`)."""
     if not isinstance(route, list) or not route:
         raise ValidationFailed("route must be a non-empty list of stages", errors={"route": ["A non-empty list."]})
     stages = []
@@ -49,18 +52,33 @@ def normalize_route(route: Any) -> list[dict[str, Any]]:
         elif isinstance(item, list):
             roles = item
         elif isinstance(item, dict):
+            unknown = set(item) - {"roles", "role", "approvals_required", "when"}
+            if unknown:
+                raise ValidationFailed(f"{field}: unknown keys {', '.join(sorted(unknown))}",
+                                       errors={field: [f"Unknown keys: {', '.join(sorted(unknown))}; use roles, "
+                                                       "approvals_required, when."]})
             roles = item.get("roles") or ([item["role"]] if "role" in item else [])
+            if not isinstance(roles, list):
+                raise ValidationFailed(f"{field}.roles must be a list", errors={f"{field}.roles": ["A list of roles."]})
             required = item.get("approvals_required")
             if required is not None and (isinstance(required, bool) or not isinstance(required, int)
                                          or not 0 <= required <= MAX_APPROVALS):
                 raise ValidationFailed(f"{field}.approvals_required must be 0-{MAX_APPROVALS}",
-                                       errors={field: [f"approvals_required: a whole number from 0 to {MAX_APPROVALS}."]})
+                                       errors={f"{field}.approvals_required": [
+                                           f"A whole number from 0 to {MAX_APPROVALS}."]})
         else:
             raise ValidationFailed(f"{field} must be a role, a list of roles or a stage object",
                                    errors={field: ["Not a stage."]})
         if not roles:
             raise ValidationFailed(f"{field} names no role", errors={field: ["A stage needs at least one role."]})
-        stages.append({"roles": [_role(r, field) for r in roles], "approvals_required": required})
+        stage: dict[str, Any] = {"roles": [_role(r, f"{field}.roles", tenant) for r in roles],
+                                 "approvals_required": required}
+        if isinstance(item, dict) and item.get("when") is not None:
+            stage["when"] = validate_condition(item["when"], f"{field}.when")
+        stages.append(stage)
+    if all(stage.get("when") for stage in stages):
+        raise ValidationFailed("route: every stage has a condition, so some requests would have no route",
+                               errors={"route": ["At least one stage must apply always (no condition)."]})
     return stages
 
 
@@ -79,16 +97,9 @@ def normalize_approvals_by_risk(value: Any) -> dict[str, int]:
     return out
 
 
-def stage_specs(snapshot: dict[str, Any], risk_level: str) -> list[StageSpec]:
-    """The stages an escalation of `risk_level` goes through under a policy snapshot."""
-    by_risk = snapshot.get("approvals_by_risk") or {}
-    specs = []
-    for stage in snapshot["route"]:
-        required = stage.get("approvals_required")
-        if required is None:
-            required = by_risk.get(risk_level, 1) if by_risk else 1
-        specs.append(StageSpec(roles=stage["roles"], approvals_required=required))
-    return specs
+def stage_specs(snapshot: dict[str, Any], risk_level: str, facts: Facts | None = None) -> list[StageSpec]:
+    """The stages an escalation of `risk_level` goes through under a policy snapshot (routing.route_for_request)."""
+    return route_for_request(snapshot=snapshot, risk_level=risk_level, facts=facts).specs()
 
 
 def policy_snapshot(policy: Policy) -> dict[str, Any]:
@@ -132,21 +143,27 @@ def match_trigger(*, tenant: Tenant, amount_minor: int | None, currency: str, fl
     return None
 
 
-def validate_policy_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """Check and normalise editable policy fields; raise ValidationFailed naming each bad one."""
+def validate_policy_fields(fields: dict[str, Any], *, tenant: Tenant | None = None,
+                           current: Policy | None = None) -> dict[str, Any]:
+    """Check and normalise editable policy fields; raise ValidationFailed naming each bad one.
+
+    With `tenant`, the route is also checked against the whole policy (`current` fills the fields not sent):
+    approvals by risk must reach a stage (APPROVALS_PRECEDENCE), and no stage may need more approvals than
+    the tenant has people who could give them.
+    """
     out = dict(fields)
     if "route" in out:
-        out["route"] = normalize_route(out["route"])
+        out["route"] = normalize_route(out["route"], tenant)
     if "approvals_by_risk" in out:
         out["approvals_by_risk"] = normalize_approvals_by_risk(out["approvals_by_risk"])
     if "ladder" in out:
         if not isinstance(out["ladder"], list):
             raise ValidationFailed("ladder must be a list of roles", errors={"ladder": ["A list of roles."]})
-        out["ladder"] = [_role(r, "ladder") for r in out["ladder"]]
+        out["ladder"] = [_role(r, f"ladder.{i}", tenant) for i, r in enumerate(out["ladder"])]
     if "notify_channels" in out:
         channels = out["notify_channels"]
         if not isinstance(channels, list) or any(c not in CHANNELS for c in channels):
-            raise ValidationFailed("notify_channels takes email, sms, in_app",
+            raise ValidationFailed(f"notify_channels takes {', '.join(CHANNELS)}",
                                    errors={"notify_channels": [f"Choose from {', '.join(CHANNELS)}."]})
     level = out.get("max_escalation_level")
     if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 3):
@@ -155,19 +172,56 @@ def validate_policy_fields(fields: dict[str, Any]) -> dict[str, Any]:
         value = out.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 60):
             raise ValidationFailed(f"{name} must be at least 60", errors={name: ["At least 60 seconds."]})
+    if tenant is not None:
+        _check_route_against_policy(out, tenant=tenant, current=current)
     return out
 
 
+def _check_route_against_policy(out: dict[str, Any], *, tenant: Tenant, current: Policy | None) -> None:
+    """The whole-policy checks of a route: by-risk numbers used somewhere, enough people for every stage."""
+    route = out.get("route", current.route if current else None)
+    by_risk = out.get("approvals_by_risk", current.approvals_by_risk if current else {}) or {}
+    if not route:
+        return
+    if by_risk and all(stage.get("approvals_required") is not None for stage in route):
+        raise ValidationFailed(
+            "approvals_by_risk would change nothing: every stage fixes its own number of approvals",
+            errors={"approvals_by_risk": ["No stage takes its approvals by risk, so these numbers would change "
+                                          "nothing. Set a stage's approvals to \"by risk\" (approvals_required: "
+                                          "null), or leave approvals by risk empty. " + APPROVALS_PRECEDENCE]})
+    for i, stage in enumerate(route):
+        needed = max(stage_approvals(stage, by_risk, risk) for risk in RiskLevel.values)
+        if needed <= 1:
+            continue  # one approver: a role nobody holds yet is staffed later (the ladder skips empty levels)
+        eligible = {pk for role in stage["roles"] for pk in role_members(tenant=tenant, role=role).values_list("pk", flat=True)}
+        if needed > len(eligible):
+            field = f"route[{i}].approvals_required" if stage.get("approvals_required") is not None else "approvals_by_risk"
+            raise ValidationFailed(
+                f"{field}: stage {i + 1} needs {needed} approvals but only {len(eligible)} people hold its roles",
+                errors={field: [f"Stage {i + 1} needs {needed} approvals but only {len(eligible)} active "
+                                f"{'person holds' if len(eligible) == 1 else 'people hold'} "
+                                f"{', '.join(stage['roles'])}."]})
+
+
 @transaction.atomic
-def policy_upsert(*, tenant: Tenant, type: str, fields: dict[str, Any], actor: Actor) -> Policy:
+def policy_upsert(*, tenant: Tenant, type: str, fields: dict[str, Any], actor: Actor,
+                  expected_version: int | None = None) -> Policy:
     """Create or edit a policy; an edit bumps its version. Escalations in flight keep their snapshot.
 
-    1. Lock the policy row (only it: trustguard.locks) and edit it, or
-    2. insert it; when a concurrent first PUT of the same type inserted it first (the unique constraint
+    1. Lock the policy row (only it: trustguard.locks); when the caller read `expected_version` and the row
+       has moved on since, refuse (409): two editors starting from one version, one wins, one is told.
+    2. Check the fields against the locked policy, and edit it, or
+    3. insert it; when a concurrent first PUT of the same type inserted it first (the unique constraint
        says so), lock the winner's row and apply this request as an edit of it.
     """
-    cleaned = validate_policy_fields(fields)
+    validate_policy_fields(fields)  # the shape first: a bad document is 400 whatever the version
     policy = for_update(Policy.objects.filter(tenant=tenant, type=type)).first()
+    if expected_version is not None and (policy.version if policy else 0) != expected_version:
+        current = policy.version if policy else "none (no such policy yet)"
+        raise Conflict(f"the policy changed since version {expected_version} was read (now version {current}); "
+                       "GET it again and re-apply the change", slug="stale-version",
+                       errors={"version": [f"Stale: the current version is {current}."]})
+    cleaned = validate_policy_fields(fields, tenant=tenant, current=policy)
     if policy is None:
         if "route" not in cleaned:
             raise ValidationFailed("a new policy needs a route", errors={"route": ["This field is required."]})

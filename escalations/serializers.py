@@ -132,10 +132,15 @@ class PolicyInput(StrictSerializer):
     default_risk_level = serializers.ChoiceField(choices=RiskLevel.choices, required=False)
     ack_sla_seconds = StrictIntegerField(min_value=60, max_value=INT_MAX, required=False)
     expiry_seconds = StrictIntegerField(min_value=60, max_value=INT_MAX, required=False)
-    ladder = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices), max_length=6, required=False)
+    stages = serializers.ListField(
+        child=serializers.JSONField(), min_length=1, max_length=10, required=False,
+        help_text='The route as stage objects {"roles": [...], "approvals_required": n | null, "when": condition?} '
+                  "(as GET returns them). Send route or stages; when both, the one that changed wins.")
+    # The tenant's roles (built-in and custom) are checked by the policy rules, which know the tenant.
+    ladder = serializers.ListField(child=serializers.CharField(max_length=64), max_length=6, required=False)
     max_escalation_level = StrictIntegerField(min_value=0, max_value=3, required=False)
     notify_channels = serializers.ListField(child=serializers.ChoiceField(choices=[(c, c) for c in CHANNELS]),
-                                            max_length=3, required=False)
+                                            max_length=len(CHANNELS), required=False)
     single_employee_mode = serializers.BooleanField(required=False)
     expiry_outcome = serializers.ChoiceField(choices=ExpiryOutcome.choices, required=False)
     high_risk_expiry_outcome = serializers.ChoiceField(choices=ExpiryOutcome.choices, required=False)
@@ -146,6 +151,12 @@ class PolicyInput(StrictSerializer):
         required=False, help_text="false (default): defer_until may not pass the case's expires_at (400). true: it may; "
                                   "such a deferral is audited and its escalation.deferred event says extends_expiry.")
     is_active = serializers.BooleanField(required=False)
+    # Server-owned (CONTRACT.md section 5 "Round trips"): accepted back when equal to the current value.
+    type = serializers.CharField(max_length=64, required=False, help_text="Read-only; must name this policy.")
+    version = StrictIntegerField(min_value=0, max_value=INT_MAX, required=False,
+                                 help_text="The version this document was read at; a stale one is 409.")
+    updated_at = serializers.DateTimeField(required=False, help_text="Read-only; ignored when current, else 409.")
+    effective_approvals = serializers.JSONField(required=False, help_text="Computed by the server; ignored.")
 
 
 class ListFilterInput(serializers.Serializer):
@@ -413,7 +424,10 @@ class CheckOutput(serializers.Serializer):
 class PolicyStageOutput(serializers.Serializer):
     roles = serializers.ListField(child=serializers.CharField())
     approvals_required = serializers.IntegerField(allow_null=True,
-                                                  help_text="null: taken from approvals_by_risk (else 1).")
+                                                  help_text="null: \"by risk\", taken from approvals_by_risk "
+                                                            "(1 where a level is empty). A number always wins.")
+    when = serializers.JSONField(required=False, help_text="A routing condition (escalations.conditions): the stage "
+                                                           "applies only to requests where it holds.")
 
 
 class PolicyOutput(serializers.Serializer):
@@ -424,6 +438,9 @@ class PolicyOutput(serializers.Serializer):
     stages = PolicyStageOutput(many=True, help_text="The route with each stage's approvals_required.")
     approvals_by_risk = serializers.DictField(child=serializers.IntegerField())
     default_risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
+    effective_approvals = serializers.ListField(
+        child=serializers.DictField(child=serializers.IntegerField()),
+        help_text="Per stage, the approvals needed at each risk level (read-only, computed).")
     ack_sla_seconds = serializers.IntegerField()
     expiry_seconds = serializers.IntegerField()
     ladder = serializers.ListField(child=serializers.CharField())
@@ -438,18 +455,3 @@ class PolicyOutput(serializers.Serializer):
     version = serializers.IntegerField()
     updated_at = serializers.DateTimeField()
 
-    def to_representation(self, policy: Policy) -> dict[str, Any]:
-        return {
-            "type": policy.type, "name": policy.name,
-            "route": [list(stage["roles"]) for stage in policy.route],
-            "stages": [{"roles": list(stage["roles"]), "approvals_required": stage.get("approvals_required")}
-                       for stage in policy.route],
-            "approvals_by_risk": policy.approvals_by_risk or {}, "default_risk_level": policy.default_risk_level,
-            "ack_sla_seconds": policy.ack_sla_seconds, "expiry_seconds": policy.expiry_seconds,
-            "ladder": policy.ladder, "max_escalation_level": policy.max_escalation_level,
-            "notify_channels": policy.notify_channels, "single_employee_mode": policy.single_employee_mode,
-            "expiry_outcome": policy.expiry_outcome, "high_risk_expiry_outcome": policy.high_risk_expiry_outcome,
-            "max_deferral_seconds": policy.max_deferral_seconds,
-            "deferral_may_extend_expiry": policy.deferral_may_extend_expiry,
-            "is_active": policy.is_active, "version": policy.version, "updated_at": iso(policy.updated_at),
-        }

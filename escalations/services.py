@@ -8,6 +8,7 @@ relay after commit.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -49,9 +50,11 @@ from .changes import (
     sync_from_approval,
 )
 from .changes import event_data as event_data  # re-exported: other apps' and tests' import of it
+from .conditions import Facts, request_facts
 from .intake import CheckResult, Money, SourceRef, clean_contact, validate_create
 from .models import DEFAULT_MAX_DEFERRAL_SECONDS, OPEN_STATUSES, Escalation, EscalationStatus, RiskLevel, Urgency
-from .policies import match_trigger, policy_for, policy_snapshot, stage_specs
+from .policies import match_trigger, policy_for, policy_snapshot
+from .routing import route_for_request
 
 __all__ = ["CheckResult", "Money", "SourceRef"]  # the request's parts, as callers have always imported them
 
@@ -154,8 +157,12 @@ def _duration(delta: timedelta) -> str:
 # --- check and create --------------------------------------------------------------------------
 
 def escalation_check(*, actor: Actor, type: str | None = None, amount: Money | None = None,
-                     flags: Sequence[str] = (), risk_level: str | None = None) -> CheckResult:
-    """Dry run: would this escalate, as what type, to whom, with how many approvals? Creates nothing."""
+                     flags: Sequence[str] = (), risk_level: str | None = None, facts: Facts | None = None
+                     ) -> CheckResult:
+    """Dry run: would this escalate, as what type, to whom, with how many approvals? Creates nothing.
+
+    `facts` (conditions.request_facts) decide which conditional stages apply; its risk_level is the resolved one.
+    """
     if type:
         policy = policy_for(tenant=actor.tenant, type=type)
         reason, rule_risk = f"type {type} requested", None
@@ -167,11 +174,14 @@ def escalation_check(*, actor: Actor, type: str | None = None, amount: Money | N
         policy = policy_for(tenant=actor.tenant, type=match.type)
         reason, rule_risk = match.reason, match.risk_level
     risk = risk_level or rule_risk or policy.default_risk_level
-    specs = stage_specs(policy_snapshot(policy), risk)
+    facts = dataclasses.replace(facts or request_facts(amount=amount), risk_level=risk)
+    plan = route_for_request(snapshot=policy_snapshot(policy), risk_level=risk, facts=facts)
+    specs = plan.specs()
     route = [{"stage": i, "role": s.roles[0], "roles": list(s.roles), "approvals_required": s.approvals_required}
              for i, s in enumerate(specs)]
     return CheckResult(requires_escalation=True, type=policy.type, reason=reason, risk_level=risk,
-                       approvals_required=sum(s.approvals_required for s in specs), route=route, policy=policy)
+                       approvals_required=sum(s.approvals_required for s in specs), route=route, policy=policy,
+                       plan=plan)
 
 
 @transaction.atomic
@@ -194,19 +204,22 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
     contact = clean_contact(contact, contact_errors)
     if contact_errors:
         raise ValidationFailed("the contact is invalid: " + ", ".join(sorted(contact_errors)), errors=contact_errors)
-    check = escalation_check(actor=actor, type=type, amount=amount, flags=flags, risk_level=risk_level)
-    if not check.requires_escalation or check.policy is None:
+    facts = request_facts(amount=amount, risk_level=risk_level, urgency=urgency, source_system=source.system,
+                          source_entity_type=source.entity_type, payload=payload)
+    check = escalation_check(actor=actor, type=type, amount=amount, flags=flags, risk_level=risk_level, facts=facts)
+    if not check.requires_escalation or check.policy is None or check.plan is None:
         raise Unprocessable("no trigger rule matched: this request does not need an escalation "
                             "(POST /escalations/check tells without creating)", slug="no-escalation-required")
     policy, risk = check.policy, check.risk_level or RiskLevel.MEDIUM
-    snapshot = policy_snapshot(policy)
+    # The route is decided once, here, and pinned with the policy version (routing.route_for_request).
+    snapshot = {**policy_snapshot(policy), "route_plan": check.plan.pinned(actor.tenant.locale)}
     requester_email = (actor.user.email if actor.user else requested_by or "").strip()
     # A source naming someone outside the tenant: a third party's email, sealed (privacy.vault); the four-eyes
     # rule compares its blind index, so that person cannot approve it should they join the tenant later.
     outsider = bool(actor.user is None and requester_email
                     and not is_member_email(tenant_id=actor.tenant.pk, email=requester_email))
     approval, stages = approval_request_create(
-        tenant=actor.tenant, stages=stage_specs(snapshot, risk), requester_user=actor.user,
+        tenant=actor.tenant, stages=check.plan.specs(), requester_user=actor.user,
         requester_email=blind_mark(requester_email) if outsider else requester_email,
         allow_self_approval=actor.tenant.single_employee_mode or policy.single_employee_mode,
     )

@@ -35,6 +35,11 @@ def webhook_endpoints(*, tenant_id: int) -> QuerySet[WebhookEndpoint]:
     return WebhookEndpoint.objects.filter(tenant_id=tenant_id, is_active=True).order_by("created_at")
 
 
+def webhook_endpoints_all() -> QuerySet[WebhookEndpoint]:
+    """Every active endpoint of every tenant (the operators' home asks each one's circuit breaker)."""
+    return WebhookEndpoint.objects.filter(is_active=True).select_related("tenant").order_by("tenant_id", "created_at")
+
+
 def webhook_endpoint_get(*, tenant_id: int, endpoint_id: object) -> WebhookEndpoint:
     endpoint = webhook_endpoints(tenant_id=tenant_id).filter(pk=uuid_or_404(endpoint_id, "webhook endpoint")).first()
     if endpoint is None:

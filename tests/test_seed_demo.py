@@ -90,7 +90,9 @@ def test_the_demo_policies_match_the_contract():
 
     assert set(policies) == {"HIGH_VALUE", "VENDOR_FLAGGED", "SANCTIONS_MATCH", "HIGH_RISK_CDD", "SMR",
                              "PROGRAM_APPROVAL", "OPERATION_CHANGE"}
-    assert policies["HIGH_VALUE"].route == [{"roles": ["ceo"], "approvals_required": 1}]
+    # "By risk" (null) with no approvals_by_risk: one approval, and setting approvals by risk takes effect (issue 22).
+    assert policies["HIGH_VALUE"].route == [{"roles": ["ceo"], "approvals_required": None}]
+    assert policies["HIGH_VALUE"].effective_approvals() == [{"low": 1, "medium": 1, "high": 1}]
     assert policies["HIGH_VALUE"].expiry_seconds == 24 * 3600
     assert [s["roles"] for s in policies["HIGH_RISK_CDD"].route] == [["compliance_officer"], ["senior_manager"]]
     assert policies["OPERATION_CHANGE"].approvals_by_risk == {"low": 0, "medium": 1, "high": 2}

@@ -48,7 +48,7 @@ SITE_URL = (env_url("TRUSTGUARD_SITE_URL", ("http", "https")) or f"http://127.0.
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"http://localhost:{PORT}", f"http://127.0.0.1:{PORT}"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "dashboard.admin_site.TrustGuardAdminConfig",  # django.contrib.admin, as TrustGuard (issue 22)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

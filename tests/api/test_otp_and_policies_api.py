@@ -140,11 +140,11 @@ def test_an_operator_reads_a_policy(api):
 
 
 def test_an_operator_changes_a_policy_and_its_version_goes_up(api):
-    response = api("ops").put("/policies/OPERATION_CHANGE", {"approvals_by_risk": {"low": 0, "medium": 2, "high": 3},
+    response = api("ops").put("/policies/OPERATION_CHANGE", {"approvals_by_risk": {"low": 0, "medium": 2, "high": 2},
                                                              "expiry_seconds": 3600})
 
     assert response.status_code == 200
-    assert response.json()["approvals_by_risk"] == {"low": 0, "medium": 2, "high": 3}
+    assert response.json()["approvals_by_risk"] == {"low": 0, "medium": 2, "high": 2}
     assert response.json()["version"] == 2
     policy = Policy.objects.get(tenant__slug="demo", type="OPERATION_CHANGE")
     assert policy.expiry_seconds == 3600
@@ -162,9 +162,9 @@ def test_an_operator_creates_a_new_policy_with_put(api):
 @pytest.mark.parametrize("body, field", [
     ({"max_escalation_level": 4}, "max_escalation_level"),
     ({"ladder": ["janitor"]}, "ladder.0"),
-    ({"route": [["nobody"]]}, "route[0]"),
+    ({"route": [["nobody"]]}, "route[0].roles"),
     ({"ack_sla_seconds": 10}, "ack_sla_seconds"),
-    ({"version": 9}, "version"),
+    ({"type": "SMR"}, "type"),  # server-owned, and not this policy's (a stale version is 409: test_policy_round_trip)
 ])
 def test_a_policy_change_names_each_invalid_field(api, body, field):
     assert field in assert_problem(api("ops").put("/policies/HIGH_VALUE", body), 400)["errors"]

@@ -46,10 +46,11 @@ def run_at_once(jobs):
 def setup_change(make_tenant, make_person, quorum: int, people: int):
     tenant = make_tenant()
     system = Actor.for_system(tenant, "test")
+    # A policy may not ask for more approvals than people hold the role (400): hire them all, let `people` act.
+    managers = [make_person(tenant, "senior_manager", f"sm{i}") for i in range(max(people, quorum))][:people]
     policy_upsert(tenant=tenant, type="BIG_CHANGE", fields={"route": [{"roles": ["senior_manager"],
                                                                      "approvals_required": quorum}]}, actor=system)
     key, _ = api_key_create(tenant=tenant, name="change-tool", actor=system)
-    managers = [make_person(tenant, "senior_manager", f"sm{i}") for i in range(people)]
     escalation = escalation_create(actor=Actor(tenant=tenant, api_key=key), type="BIG_CHANGE", reason="Migrate",
                                    source=SourceRef("change-tool", "change", "CHG-1"))
     return tenant, managers, escalation

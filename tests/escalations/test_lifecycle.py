@@ -200,7 +200,7 @@ def test_editing_a_policy_does_not_touch_escalations_in_flight(vendor, demo, dem
                                source=SourceRef("dba-tool", "change", "CHG-10"))
 
     policy_upsert(tenant=demo["tenant_obj"], type="OPERATION_CHANGE",
-                  fields={"approvals_by_risk": {"low": 1, "medium": 3, "high": 3}, "expiry_seconds": 3600},
+                  fields={"approvals_by_risk": {"low": 1, "medium": 2, "high": 2}, "expiry_seconds": 3600},
                   actor=demo_actor("ops"))
     after = escalation_create(actor=vendor, type="OPERATION_CHANGE", risk_level="medium", reason="Change",
                               source=SourceRef("dba-tool", "change", "CHG-11"))
@@ -208,7 +208,7 @@ def test_editing_a_policy_does_not_touch_escalations_in_flight(vendor, demo, dem
     before.refresh_from_db()
     assert before.approvals_required == 1
     assert before.policy_snapshot["version"] == 1
-    assert after.approvals_required == 3
+    assert after.approvals_required == 2
     assert after.policy_version == 2
     assert decide(demo_actor("sm"), before).status == EscalationStatus.APPROVED
 
