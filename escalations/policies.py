@@ -20,7 +20,7 @@ from trustguard.money import format_money
 
 from .models import ExpiryOutcome, Policy, RiskLevel, TriggerRule
 
-CHANNELS = ("email", "sms", "in_app")
+CHANNELS = ("email", "sms", "in_app", "push")
 # More approvers than a governing body has members is a configuration mistake, not a policy.
 MAX_APPROVALS = 50
 # Fields that shape an escalation; the snapshot an escalation keeps, and what a policy edit audits.
@@ -146,7 +146,7 @@ def validate_policy_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if "notify_channels" in out:
         channels = out["notify_channels"]
         if not isinstance(channels, list) or any(c not in CHANNELS for c in channels):
-            raise ValidationFailed("notify_channels takes email, sms, in_app",
+            raise ValidationFailed("notify_channels takes email, sms, in_app, push",
                                    errors={"notify_channels": [f"Choose from {', '.join(CHANNELS)}."]})
     level = out.get("max_escalation_level")
     if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 3):
