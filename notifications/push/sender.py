@@ -58,7 +58,7 @@ def push_payload(message: Message) -> dict[str, Any]:
 def _vapid_subject() -> str:
     if settings.VAPID_SUBJECT:
         return str(settings.VAPID_SUBJECT)
-    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    address = parseaddr(str(settings.DEFAULT_FROM_EMAIL or ""))[1]
     return f"mailto:{address}" if address else settings.SITE_URL
 
 

@@ -165,7 +165,7 @@ def push_subscription_remove(*, user_id: int, tenant_id: int, actor: AuditActor,
 def push_subscription_expired(*, subscription_id: object, tenant_id: int, status_code: int) -> bool:
     """The push service says the subscription is gone (404/410): remove it. False when it already was."""
     with transaction.atomic():
-        subscription = for_update(PushSubscription.objects.filter(pk=subscription_id)).first()
+        subscription = for_update(PushSubscription.objects.filter(pk=uuid_or_404(subscription_id, "push subscription"))).first()
         if subscription is None:
             return False
         _remove(subscription, tenant_id=tenant_id, actor=OperatorActor.system("push"),
