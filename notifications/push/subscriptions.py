@@ -152,8 +152,9 @@ def push_subscription_add(*, user_id: int, tenant_id: int, actor: AuditActor, su
     return existing
 
 
-def push_subscription_remove(*, user_id: int, tenant_id: int, actor: AuditActor, subscription_id: object) -> None:
-    """Stop pushing to one of the person's browsers (their own only: anyone else's is a 404)."""
+def push_subscription_remove(*, user_id: int, tenant_id: int | None, actor: AuditActor, subscription_id: object) -> None:
+    """Stop pushing to one of the person's browsers (their own only: anyone else's is a 404). An operator in the
+    admin removes with tenant_id None: the platform's audit chain."""
     with transaction.atomic():
         subscription = for_update(PushSubscription.objects.filter(
             pk=uuid_or_404(subscription_id, "push subscription"), user_id=user_id)).first()
@@ -173,7 +174,7 @@ def push_subscription_expired(*, subscription_id: object, tenant_id: int, status
     return True
 
 
-def _remove(subscription: PushSubscription, *, tenant_id: int, actor: AuditActor, reason: str) -> None:
+def _remove(subscription: PushSubscription, *, tenant_id: int | None, actor: AuditActor, reason: str) -> None:
     audit_record(tenant_id=tenant_id, action=AuditAction.PUSH_SUBSCRIPTION_REMOVED, actor=actor,
                  target_type="push_subscription", target_id=subscription.pk,
                  before={"device": subscription.device, "push_service": subscription.push_service},

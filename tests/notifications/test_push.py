@@ -339,3 +339,21 @@ def test_the_dashboard_enables_lists_and_removes_a_device(demo, push_service):
     status = client.post("/settings/devices/push/status/", {"endpoint": phone.endpoint},
                          content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
     assert status.json() == {"registered": False}
+
+
+def test_an_operator_sees_a_persons_browsers_in_the_admin_without_their_endpoints_and_removes_one(
+        demo, push_service, admin_client):
+    phone = push_service.new_browser()
+    subscription_id = enable_push(demo, "ceo", phone)
+
+    listing = admin_client.get("/admin/notifications/pushsubscription/").content.decode()
+    assert "Chrome on Android" in listing and "ceo" in listing and phone.token not in listing
+    page = admin_client.get(f"/admin/notifications/pushsubscription/{subscription_id}/change/").content.decode()
+    assert phone.token not in page and phone.as_json()["keys"]["auth"] not in page
+
+    admin_client.post("/admin/notifications/pushsubscription/",
+                      {"action": "remove", "_selected_action": [subscription_id]})
+
+    assert not PushSubscription.objects.exists()
+    removed = AuditEvent.objects.get(action="push_subscription.removed")
+    assert removed.tenant_id is None  # the platform's chain: an operator acted, not a tenant's person
