@@ -19,10 +19,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.web import tenant_view
-from notifications.models import PushSubscription
 from notifications.push.subscriptions import (
-    endpoint_digest,
     push_subscription_add,
+    push_subscription_registered,
     push_subscription_remove,
     push_subscriptions_of,
 )
@@ -85,8 +84,7 @@ def push_status(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     body = _json_body(request)
     endpoint = body.get("endpoint") if isinstance(body, dict) else None
-    registered = isinstance(endpoint, str) and PushSubscription.objects.filter(
-        user_id=actor.user.pk, endpoint_digest=endpoint_digest(endpoint)).exists()
+    registered = isinstance(endpoint, str) and push_subscription_registered(user_id=actor.user.pk, endpoint=endpoint)
     return JsonResponse({"registered": registered})
 
 

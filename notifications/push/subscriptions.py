@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from audit.actions import AuditAction
@@ -128,8 +128,15 @@ def push_subscription_add(*, user_id: int, tenant_id: int, actor: AuditActor, su
     """Enable push on the browser that sent `subscription`; the same browser again updates its row (its keys
     may have changed), and a browser someone else enabled before moves to this person."""
     info = parse_subscription(subscription)
+    try:
+        return _store(user_id=user_id, tenant_id=tenant_id, actor=actor, info=info, device=device_label(user_agent))
+    except IntegrityError:
+        # The same browser posted twice at once and the other request inserted its row first: update that row.
+        return _store(user_id=user_id, tenant_id=tenant_id, actor=actor, info=info, device=device_label(user_agent))
+
+
+def _store(*, user_id: int, tenant_id: int, actor: AuditActor, info: SubscriptionInfo, device: str) -> PushSubscription:
     digest = endpoint_digest(info.endpoint)
-    device = device_label(user_agent)
     with transaction.atomic():
         existing = for_update(PushSubscription.objects.filter(endpoint_digest=digest)).first()
         others = PushSubscription.objects.filter(user_id=user_id).exclude(endpoint_digest=digest)
@@ -150,6 +157,11 @@ def push_subscription_add(*, user_id: int, tenant_id: int, actor: AuditActor, su
                      after={"device": device, "push_service": existing.push_service},
                      details={"taken_over_from_another_person": True} if taken_over else None)
     return existing
+
+
+def push_subscription_registered(*, user_id: int, endpoint: str) -> bool:
+    """Is this browser (its endpoint) one of the person's? (The dashboard's control asks on every page.)"""
+    return PushSubscription.objects.filter(user_id=user_id, endpoint_digest=endpoint_digest(endpoint)).exists()
 
 
 def push_subscription_remove(*, user_id: int, tenant_id: int | None, actor: AuditActor, subscription_id: object) -> None:

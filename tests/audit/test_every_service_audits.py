@@ -332,6 +332,7 @@ EXEMPT: dict[str, str] = {
     "notifications.push.subscriptions.device_label": "pure function",
     "notifications.push.subscriptions.subscription_info": "a read (decrypts one stored subscription)",
     "notifications.push.subscriptions.push_subscriptions_of": "a read",
+    "notifications.push.subscriptions.push_subscription_registered": "a read",
     "notifications.deliveries.attempts.backoff_seconds": "pure function",
     "notifications.deliveries.attempts.breaker_target": "pure function",
     "notifications.deliveries.webhooks.new_webhook_secret": "pure function",

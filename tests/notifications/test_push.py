@@ -357,3 +357,27 @@ def test_an_operator_sees_a_persons_browsers_in_the_admin_without_their_endpoint
     assert not PushSubscription.objects.exists()
     removed = AuditEvent.objects.get(action="push_subscription.removed")
     assert removed.tenant_id is None  # the platform's chain: an operator acted, not a tenant's person
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_browser_posting_twice_at_once_gets_one_subscription(demo, push_service):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    phone = push_service.new_browser()
+    token = demo["by_name"]["ceo"]["api_token"]
+
+    def post() -> tuple[int, str]:
+        try:
+            answer = client_for(token).post("/api/v1/me/push-subscriptions", phone.as_json(), format="json")
+            return answer.status_code, answer.json().get("id", "")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: post(), range(4)))
+
+    assert {status for status, _ in answers} == {201}
+    assert len({subscription_id for _, subscription_id in answers}) == 1
+    assert PushSubscription.objects.count() == 1
