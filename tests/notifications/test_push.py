@@ -359,6 +359,7 @@ def test_an_operator_sees_a_persons_browsers_in_the_admin_without_their_endpoint
     assert removed.tenant_id is None  # the platform's chain: an operator acted, not a tenant's person
 
 
+@pytest.mark.postgres  # real concurrent transactions (SQLite's in-memory test database locks whole tables)
 @pytest.mark.django_db(transaction=True)
 def test_the_same_browser_posting_twice_at_once_gets_one_subscription(demo, push_service):
     from concurrent.futures import ThreadPoolExecutor
