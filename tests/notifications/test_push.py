@@ -82,6 +82,29 @@ def test_the_ceo_enables_push_and_a_new_case_arrives_on_her_phone_decrypted_with
     assert PushSubscription.objects.get(pk=subscription_id).last_delivered_at is not None
 
 
+def test_when_stage_one_completes_the_stage_two_approver_gets_a_push_on_her_phone(demo, vendor, demo_actor,
+                                                                                  push_service):
+    from escalations.services import escalation_decide
+    from tests.conftest import totp_code
+
+    phone = push_service.new_browser()
+    enable_push(demo, "sm", phone)
+    case = escalation_create(actor=vendor, type="HIGH_RISK_CDD", reason="PEP, high-risk country",
+                             amount=Money(250_000_000, "NGN"), source=SourceRef("kyc", "customer", "C-7"))
+    relay()
+    assert not Delivery.objects.filter(kind="push").exists()  # stage 1 is the compliance officers'
+
+    co = demo_actor("co")
+    escalation_decide(actor=co, escalation=case, decision="approve", justification="Documents check out",
+                      otp=totp_code(co.user))
+    relay()
+
+    assert send_all_push() == ["delivered"]
+    (push,) = push_service.received
+    assert "approved stage 1. Stage 2 needs the Senior manager." in push.payload["body"]
+    assert push.payload["url"] == f"{SITE}/e/{case.pk}/"
+
+
 def test_each_of_a_persons_browsers_gets_its_own_push_and_delivery(demo, vendor, push_service):
     phone, laptop = push_service.new_browser(), push_service.new_browser()
     enable_push(demo, "ceo", phone)
