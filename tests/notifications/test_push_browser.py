@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 
 from notifications.models import PushSubscription
-from tests.dashboard.test_browser import PHONE, browser  # noqa: F401  (browser is a fixture)
+from tests.dashboard.test_browser import ARTIFACTS, PHONE, browser  # noqa: F401  (browser is a fixture)
 
 from .conftest import deliver, pending, relay
 from .test_push import NAIRA, big_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SCREENSHOTS = Path(django_settings.BASE_DIR) / "docs" / "screenshots"
 
 # The browser's push service, stood in: subscribe() answers with the test's subscription (see the docstring).
 FAKE_SUBSCRIBE = """
@@ -107,9 +104,10 @@ def test_the_ceo_enables_push_on_her_phone_and_a_new_case_shows_and_opens_on_a_c
                               ".then(list => list.map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data.url})))")
         assert shown == [{"title": push.payload["title"], "body": push.payload["body"], "tag": str(case.pk),
                           "url": case_url}]
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        # Left in test-artifacts/ to look at (docs/screenshots/push-phone-queue.png is a copy of one).
+        ARTIFACTS.mkdir(exist_ok=True)
         page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(SCREENSHOTS / "push-phone-queue.png"))
+        page.screenshot(path=str(ARTIFACTS / "push-phone-queue.png"))
 
         # A click on the notification (dispatched in the worker) takes the open page to the case.
         (worker,) = [w for w in context.service_workers if w.url.endswith("/push-sw.js")]
