@@ -55,6 +55,8 @@ class AuditAction(models.TextChoices):
     WEBHOOK_CREATED = "webhook.created", "Webhook created"
     WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
     WEBHOOK_DELETED = "webhook.deleted", "Webhook deleted"
+    PUSH_SUBSCRIPTION_ADDED = "push_subscription.added", "Push notifications enabled on a device"
+    PUSH_SUBSCRIPTION_REMOVED = "push_subscription.removed", "Push notifications removed from a device"
     DELIVERY_REPLAYED = "delivery.replayed", "Delivery replayed"
     NOTIFICATIONS_PURGED = "notifications.purged", "Notifications purged"
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import push_views, views
 
 app_name = "dashboard"
 
@@ -18,4 +18,9 @@ urlpatterns = [
     path("e/<str:pk>/decide/", views.decide, name="decide"),
     path("e/<str:pk>/send-code/", views.send_code, name="send_code"),
     path("e/<str:pk>/attachments/<int:index>/", views.attachment, name="attachment"),
+    path("push-sw.js", push_views.service_worker, name="push_service_worker"),
+    path("settings/devices/", push_views.devices, name="devices"),
+    path("settings/devices/push/", push_views.push_subscribe, name="push_subscribe"),
+    path("settings/devices/push/status/", push_views.push_status, name="push_status"),
+    path("settings/devices/<str:subscription_id>/remove/", push_views.push_remove, name="push_remove"),
 ]

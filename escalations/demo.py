@@ -87,7 +87,8 @@ def seed_demo(slug: str = "demo") -> dict[str, Any]:
     actor = Actor.for_system(tenant, "seed_demo")
 
     for spec in DEMO_POLICIES:
-        fields = {"ladder": list(LADDER), "max_escalation_level": 2, "notify_channels": ["email", "in_app"], **spec}
+        fields = {"ladder": list(LADDER), "max_escalation_level": 2, "notify_channels": ["email", "in_app", "push"],
+                  **spec}
         Policy.objects.get_or_create(tenant=tenant, type=fields.pop("type"), defaults=fields)
     TriggerRule.objects.get_or_create(
         tenant=tenant, kind=TriggerRule.Kind.FLAG, flag="vendor_flagged",

@@ -1,4 +1,5 @@
-"""Operators: webhook endpoints, deliveries (dead letters + replay), messages, the outbox (read-only)."""
+"""Operators: webhook endpoints, deliveries (dead letters + replay), messages, the outbox (read-only), people's
+push subscriptions (listed without their endpoints or keys; removable)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from .deliveries.webhooks import (
     webhook_endpoint_delete,
     webhook_endpoint_rotate_secret,
 )
-from .models import Delivery, DeliveryStatus, Message, OutboxEvent, WebhookEndpoint
+from .models import Delivery, DeliveryStatus, Message, OutboxEvent, PushSubscription, WebhookEndpoint
+from .push.subscriptions import push_subscription_remove
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -178,3 +180,31 @@ class OutboxEventAdmin(ReadOnlyAdmin):
     search_fields = ["=event_id", "=aggregate_id"]
     readonly_fields = ["event_id", "tenant", "type", "version", "aggregate_type", "aggregate_id", "data", "occurred_at",
                        "relayed_at"]
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(ReadOnlyAdmin):
+    """Which browsers get a person's pushes. The endpoint and keys are personal data: never shown here."""
+
+    list_display = ["user", "device", "push_service", "created_at", "last_delivered_at"]
+    list_filter = ["push_service"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "device"]
+    readonly_fields = ["user", "device", "push_service", "created_at", "last_delivered_at"]
+    actions = ["remove"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The list's action only (it removes through the audited service, on the platform's audit chain).
+        return obj is None and request.user.has_perm("notifications.delete_pushsubscription")
+
+    @admin.action(description="Remove (stop pushing to these browsers)")
+    def remove(self, request: HttpRequest, queryset: QuerySet[PushSubscription]) -> None:
+        removed = 0
+        for subscription in queryset:
+            try:
+                push_subscription_remove(user_id=subscription.user_id, tenant_id=None,
+                                         actor=OperatorActor.staff(request.user), subscription_id=subscription.pk)
+                removed += 1
+            except DomainError:
+                pass  # removed meanwhile
+        messages.info(request, f"{removed} browsers removed; they get no more pushes.")

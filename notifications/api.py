@@ -176,6 +176,7 @@ class PreferencesSerializer(serializers.Serializer):
     email = serializers.BooleanField(required=False)
     sms = serializers.BooleanField(required=False)
     in_app = serializers.BooleanField(required=False)
+    push = serializers.BooleanField(required=False, help_text="Web Push to the browsers you enabled it on.")
 
 
 class NotificationPreferencesView(APIView):

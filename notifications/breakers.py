@@ -149,6 +149,8 @@ def breaker_for(target: str, storage: CacheCircuitStorage | None = None) -> pybr
         state_storage=storage or CacheCircuitStorage(target),
         # Report the target's own error (a 500, a timeout) rather than pybreaker's, for last_error.
         throw_new_error_on_trip=False,
+        # A permanent failure (a push subscription that is gone) is the target answering properly: not counted.
+        exclude=[lambda exc: bool(getattr(exc, "permanent", False))],
         name=target,
     )
 

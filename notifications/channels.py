@@ -1,6 +1,9 @@
-"""The network edge: send one email, one SMS, one webhook request. Called only outside transactions.
+"""The network edge: send one email, one SMS, one webhook request, one push request. Called only outside
+transactions.
 
-Each sender returns a SendResult or raises SendFailed (with the HTTP status when there is one).
+Each sender returns a SendResult or raises SendFailed (with the HTTP status when there is one). A permanent
+failure (a push subscription the push service says is gone) is dead-lettered at once, not retried, and does
+not count against the target's circuit breaker: the target answered, and answered properly.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from .ssrf import ResolvedTarget, TargetRefused, resolve_target
 
 
 class SendFailed(Exception):
-    def __init__(self, detail: str, *, status_code: int | None = None) -> None:
+    def __init__(self, detail: str, *, status_code: int | None = None, permanent: bool = False) -> None:
         super().__init__(detail)
         self.status_code = status_code
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -178,9 +182,24 @@ def _read_small_body(response: httpx.Response, deadline: float) -> None:
 
 
 def webhook_post(*, url: str, event_id: str, envelope: dict[str, object], secrets: list[str], at: datetime) -> SendResult:
-    """POST the event; any non-2xx, redirect, timeout or refused target is a failure.
+    """POST the event; any non-2xx, redirect, timeout or refused target is a failure (post_pinned says how)."""
+    payload = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    headers = {
+        **webhook_headers(event_id=event_id, payload=payload, secrets=secrets, at=at),
+        "content-type": "application/json",
+        "user-agent": "TrustGuard-Webhooks/1.0",
+    }
+    status = post_pinned(url=url, content=payload.encode(), headers=headers)
+    if not 200 <= status < 300:
+        raise SendFailed(f"receiver answered HTTP {status}", status_code=status)
+    return SendResult(provider="webhook", status_code=status)
 
-    The host is resolved and checked again here (DNS may have changed since the endpoint was saved),
+
+def post_pinned(*, url: str, content: bytes, headers: dict[str, str]) -> int:
+    """POST to an outside URL (a webhook receiver, a push service); return the HTTP status. Timeouts, refused
+    targets and broken connections raise SendFailed.
+
+    The host is resolved and checked again here (DNS may have changed since the URL was saved),
     and the connection goes to the checked address with the original Host and TLS server name. The
     connection is kept for the next request to the same checked target from this thread; a request
     whose connection is closed or reset under it (typically a kept one the receiver dropped) is sent
@@ -191,20 +210,14 @@ def webhook_post(*, url: str, event_id: str, envelope: dict[str, object], secret
         target = resolve_target(url)
     except TargetRefused as exc:
         raise SendFailed(f"target refused: {exc}") from None
-    payload = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
     default_port = 443 if target.scheme == "https" else 80
-    headers = {
-        **webhook_headers(event_id=event_id, payload=payload, secrets=secrets, at=at),
-        "content-type": "application/json",
-        "user-agent": "TrustGuard-Webhooks/1.0",
-        "host": target.host if target.port == default_port else f"{target.host}:{target.port}",
-    }
+    headers = {**headers, "host": target.host if target.port == default_port else f"{target.host}:{target.port}"}
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     client = _client_for(target)
     for attempt in (1, 2):
         try:
-            with client.stream("POST", target.pinned_url(url), content=payload.encode(), headers=headers,
+            with client.stream("POST", target.pinned_url(url), content=content, headers=headers,
                                extensions=extensions, timeout=httpx.Timeout(timeout)) as response:
                 status = response.status_code
                 _read_small_body(response, time.monotonic() + timeout)
@@ -217,6 +230,4 @@ def webhook_post(*, url: str, event_id: str, envelope: dict[str, object], secret
                 raise SendFailed(f"connection failed: {type(exc).__name__}") from None
         except httpx.HTTPError as exc:
             raise SendFailed(f"connection failed: {type(exc).__name__}") from None
-    if not 200 <= status < 300:
-        raise SendFailed(f"receiver answered HTTP {status}", status_code=status)
-    return SendResult(provider="webhook", status_code=status)
+    return status

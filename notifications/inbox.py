@@ -38,7 +38,7 @@ def notifications_mark_all_read(*, user_id: int, tenant_id: int) -> int:
 
 def channel_preference_set(*, user_id: int, channel: str, enabled: bool) -> ChannelPreference:
     if channel not in Channel.values:
-        raise ValidationFailed(f"unknown channel {channel!r}", errors={"channel": ["Choose email, sms or in_app."]})
+        raise ValidationFailed(f"unknown channel {channel!r}", errors={"channel": ["Choose email, sms, in_app or push."]})
     preference, _ = ChannelPreference.objects.update_or_create(user_id=user_id, channel=channel,
                                                                defaults={"enabled": enabled})
     return preference

@@ -1,17 +1,20 @@
-"""Messages to people: email, SMS and in-app, rendered from templates.
+"""Messages to people: email, SMS, in-app and Web Push, rendered from templates.
 
 - dispatch_messages: the relay's fan-out of a batch of events to the people its resolvers name (one
   message per person, channel and event; each distinct text rendered once), and their deliveries.
 - render_message: notifications/<channel>/<audience>/<event type>.txt (.subject.txt, .html for email),
   falling back to the audience's, the channel's and the global defaults.
 - message_send: one personal message (a one-time code, a notice), queued in the caller's transaction.
+
+Push: one message (and delivery) per browser the person enabled (notifications.push), so each browser has its
+own status, retries and dead letter; a person with push in the policy's channels but no browser gets none.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -27,9 +30,11 @@ from trustguard.crypto import encrypt
 from trustguard.errors import NotFound, ValidationFailed
 from trustguard.ids import uuid7
 from trustguard.jsonutil import to_jsonable
+from trustguard.vapid import vapid_keys
 
 from .deliveries.queue import address_key, aggregate_key, kick_deliveries
-from .models import Channel, ChannelPreference, Delivery, Message, OutboxEvent
+from .models import Channel, ChannelPreference, Delivery, Message, OutboxEvent, PushSubscription
+from .push.sender import push_address
 from .registry import Recipient
 
 logger = logging.getLogger(__name__)
@@ -37,13 +42,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _People:
-    """The active users among a batch's recipients and the channels each turned off (two queries)."""
+    """The active users among a batch's recipients, the channels each turned off (two queries), and, when push
+    is asked for and set up, their browsers' push addresses (a third)."""
 
     users: dict[int, Any]
     disabled: dict[int, set[str]]
+    push: dict[int, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, recipients: Iterable[Recipient]) -> _People:
+        recipients = list(recipients)
         user_ids = {r.user_id for r in recipients if r.user_id is not None}
         if not user_ids:
             return cls({}, {})
@@ -52,7 +60,12 @@ class _People:
         for user_id, channel in ChannelPreference.objects.filter(user_id__in=list(users), enabled=False).values_list(
                 "user_id", "channel"):
             disabled.setdefault(user_id, set()).add(channel)
-        return cls(users, disabled)
+        push: dict[int, list[str]] = {}
+        if vapid_keys() is not None and any(Channel.PUSH in r.channels for r in recipients if r.user_id in users):
+            for subscription in PushSubscription.objects.filter(user_id__in=list(users)).only(
+                    "id", "user_id", "push_service").order_by("created_at"):
+                push.setdefault(subscription.user_id, []).append(push_address(subscription))
+        return cls(users, disabled, push)
 
 
 _MESSAGE_COLUMNS = ("id", "tenant_id", "channel", "purpose", "audience", "event_id", "user_id", "to_address",
@@ -118,6 +131,9 @@ def _addresses(recipient: Recipient, people: _People) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for channel in recipient.channels:
         if channel in disabled:
+            continue
+        if channel == Channel.PUSH:
+            out.extend((channel, address) for address in (people.push.get(user.pk, []) if user else []))
             continue
         if channel == Channel.EMAIL:
             address = recipient.email or (user.email if user else "")
@@ -198,7 +214,8 @@ def message_send(*, tenant_id: int, channel: str, subject: str, body: str, purpo
 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("message_send must run inside a transaction (the message exists iff it commits)")
-    if channel not in Channel.values:
+    if channel not in Channel.values or channel == Channel.PUSH:
+        # Push goes to every browser of a person (one message each): it comes only from events' recipients.
         raise ValidationFailed(f"unknown channel {channel!r}", errors={"channel": ["Choose email, sms or in_app."]})
     user = None
     if to_user_id is not None:

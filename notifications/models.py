@@ -57,6 +57,7 @@ class Channel(models.TextChoices):
     EMAIL = "email"
     SMS = "sms"
     IN_APP = "in_app"
+    PUSH = "push"  # Web Push to each browser the person enabled (PushSubscription)
 
 
 def _history_user(request: Any = None, **kwargs: Any) -> Any:
@@ -186,6 +187,7 @@ class Delivery(models.Model):
         WEBHOOK = "webhook"
         EMAIL = "email"
         SMS = "sms"
+        PUSH = "push"
 
     id = models.BigAutoField(primary_key=True)
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
@@ -232,3 +234,32 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} {self.kind} {self.status}"
+
+
+class PushSubscription(models.Model):
+    """One browser on one device that accepts Web Push for a person (the browser's PushSubscription).
+
+    The endpoint and its keys are a capability to message that browser (and tell which push account it uses):
+    personal data of the person, encrypted at rest with the field keys (trustguard.crypto, rotated with
+    rotate_field_keys), never shown. What is shown is the push service (the endpoint's origin) and the device.
+    A person's subscriptions serve every tenant they belong to, as their email address does.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions")
+    # SHA-256 of the endpoint: one row per browser subscription (whoever enables push last on a shared browser
+    # takes it over, so the previous person's notifications stop going there).
+    endpoint_digest = models.CharField(max_length=64, unique=True, editable=False)
+    push_service = models.CharField(max_length=200, editable=False,
+                                    help_text="The endpoint's origin, e.g. https://fcm.googleapis.com.")
+    subscription_encrypted = models.TextField(editable=False)
+    device = models.CharField(max_length=120, blank=True, help_text="e.g. Chrome on Android, from the browser.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="push_subscription_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.device or 'a browser'} via {self.push_service}"

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import api
+from .push import api as push_api
 
 urlpatterns = [
     path("webhooks", api.WebhookListView.as_view(), name="webhook-list"),
@@ -9,4 +10,8 @@ urlpatterns = [
     path("notifications", api.NotificationListView.as_view(), name="notification-list"),
     path("notifications/preferences", api.NotificationPreferencesView.as_view(), name="notification-preferences"),
     path("notifications/<str:message_id>/read", api.NotificationReadView.as_view(), name="notification-read"),
+    path("push/vapid-public-key", push_api.VapidPublicKeyView.as_view(), name="push-vapid-public-key"),
+    path("me/push-subscriptions", push_api.PushSubscriptionListView.as_view(), name="push-subscription-list"),
+    path("me/push-subscriptions/<str:subscription_id>", push_api.PushSubscriptionDetailView.as_view(),
+         name="push-subscription-detail"),
 ]

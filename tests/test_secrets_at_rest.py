@@ -4,9 +4,10 @@ that the product handed out (issue #27).
 Every kind of secret is made through the product: API keys, personal tokens, passwords and TOTP seeds by
 seed_demo; webhook secrets by the API (with an Idempotency-Key, so the response is stored for replay) and
 rotated; a one-time challenge code by POST /otp/challenge (waiting to be sent); a TOTP enrolment started on the
-dashboard. Then the database is dumped (pg_dump on PostgreSQL; the file's bytes, from VACUUM INTO, on SQLite)
-and searched for each secret, also in hex (how pg_dump writes binary columns) and, for TOTP seeds, in base32 and
-hex. The transaction=True database commits, so pg_dump sees exactly what the application wrote.
+dashboard; a browser's Web Push subscription (its endpoint and keys) by POST /me/push-subscriptions. Then the
+database is dumped (pg_dump on PostgreSQL; the file's bytes, from VACUUM INTO, on SQLite) and searched for each
+secret, also in hex (how pg_dump writes binary columns) and, for TOTP seeds, in base32 and hex. The
+transaction=True database commits, so pg_dump sees exactly what the application wrote.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import base64
 import json
 import logging
 import os
+import secrets as secrets_module
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,14 @@ def test_no_secret_the_product_created_is_in_clear_in_the_database_dump_redis_or
     pending = totp_enrolment_start(user=newcomer)
     secrets["enrolment seed"] = {pending.key, pending.key.upper(), base64.b32encode(pending.bin_key).decode().rstrip("=")}
     assert SealedTOTPDevice.objects.filter(user=newcomer, confirmed=False).exists()
+
+    from tests.notifications.push_standin import BrowserSubscription
+
+    browser = BrowserSubscription(endpoint=f"https://127.0.0.1:9/wpush/{secrets_module.token_hex(16)}")
+    enabled = call(people["ceo"]["api_token"], "/me/push-subscriptions", browser.as_json())
+    assert enabled.status_code == 201, enabled.content
+    secrets["push endpoint"] = {browser.token}
+    secrets["push keys"] = {browser.as_json()["keys"]["p256dh"], browser.as_json()["keys"]["auth"], browser.auth.hex()}
 
     places = {"database dump": database_dump(tmp_path).decode("latin-1"), "redis": redis_contents().decode("latin-1"),
               "logs": caplog.text + "\n".join(r.getMessage() for r in caplog.records)}

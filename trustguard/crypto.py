@@ -167,6 +167,7 @@ ENCRYPTED_FIELDS: tuple[tuple[str, str, dict[str, object]], ...] = (
     ("notifications.WebhookEndpoint", "secret_encrypted", {}),
     ("notifications.WebhookEndpoint", "previous_secret_encrypted", {}),
     ("notifications.Message", "body", {"sensitive": True}),
+    ("notifications.PushSubscription", "subscription_encrypted", {}),
     # Data subjects' keys (privacy.vault): re-wrapping them is the whole rotation of customers' personal data.
     ("privacy.Subject", "wrapped_key", {}),
 )

@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .crypto import derive_key, parse_keys
 from .env import env_bool, env_int, env_key_ring, env_list, env_str, env_url
+from .vapid import parse_vapid_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TRUSTGUARD_VAR_DIR") or BASE_DIR / "var")
@@ -45,6 +46,20 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 # Every link that leaves the server (email, SMS, in-app) is absolute on this base URL.
 SITE_URL = (env_url("TRUSTGUARD_SITE_URL", ("http", "https")) or f"http://127.0.0.1:{PORT}").rstrip("/")
+# Web Push (trustguard/vapid.py): the VAPID key pair that signs every push. Unset: push is off (the dashboard says
+# so). DEBUG only: `seed_demo` writes a key to var/vapid-private.pem and it is read from there. A malformed or
+# mismatched key stops start-up. The subject (mailto: or https:) tells push services whom to contact.
+VAPID_KEY_FILE = VAR_DIR / "vapid-private.pem"
+VAPID_PRIVATE_KEY = env_str("TRUSTGUARD_VAPID_PRIVATE_KEY") or ""
+if not VAPID_PRIVATE_KEY and DEBUG and VAPID_KEY_FILE.is_file():
+    VAPID_PRIVATE_KEY = VAPID_KEY_FILE.read_text()
+VAPID_PUBLIC_KEY = env_str("TRUSTGUARD_VAPID_PUBLIC_KEY") or ""
+parse_vapid_keys(VAPID_PRIVATE_KEY, VAPID_PUBLIC_KEY)
+VAPID_SUBJECT = (env_str("TRUSTGUARD_VAPID_SUBJECT") or "").strip()
+if VAPID_SUBJECT and not VAPID_SUBJECT.startswith(("mailto:", "https://")):
+    raise ImproperlyConfigured("TRUSTGUARD_VAPID_SUBJECT must start with mailto: or https://")
+# How long a push service keeps an undelivered push (a phone that is off): past this it is of no use.
+PUSH_TTL_SECONDS = env_int("TRUSTGUARD_PUSH_TTL_SECONDS", 12 * 3600, minimum=0, maximum=28 * 24 * 3600)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"http://localhost:{PORT}", f"http://127.0.0.1:{PORT}"])
 
 INSTALLED_APPS = [

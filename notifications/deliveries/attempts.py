@@ -9,6 +9,7 @@ Guarantees (docs/WEBHOOKS.md):
   an earlier one of the same target and aggregate is pending or its event is not yet relayed.
   A dead letter no longer holds the line (the operator replays it).
 - Each target has a circuit breaker: while it is open its deliveries wait, uncounted.
+- A permanent failure (SendFailed.permanent: a push subscription that is gone) is dead-lettered at once.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .. import channels as channel_senders
 from .. import sql
 from ..breakers import CacheCircuitStorage, breaker_for, breaker_open_until
 from ..models import Delivery, DeliveryStatus, Message, OutboxEvent
+from ..push.sender import push_breaker_target, push_deliver
 from .queue import kick_deliveries
 from .webhooks import endpoint_signing_secrets
 
@@ -45,9 +47,12 @@ def backoff_seconds(attempts: int) -> float:
 
 
 def breaker_target(delivery: Delivery) -> str:
-    """One breaker per external target: each webhook endpoint, the email backend, the SMS provider."""
+    """One breaker per external target: each webhook endpoint, the email backend, the SMS provider, each push
+    service."""
     if delivery.kind == Delivery.Kind.WEBHOOK:
         return f"webhook:{delivery.endpoint_id}"
+    if delivery.kind == Delivery.Kind.PUSH and delivery.message is not None:
+        return push_breaker_target(delivery.message.to_address)
     if delivery.kind == Delivery.Kind.EMAIL:
         return "email:" + settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
     return f"sms:{settings.SMS_PROVIDER}"
@@ -183,6 +188,8 @@ def _send(delivery: Delivery) -> channel_senders.SendResult:
         raise channel_senders.SendFailed("the sensitive body was already discarded")
     if not message.of_use_at(timezone.now()):
         raise channel_senders.SendFailed("it expired before it could be sent")
+    if delivery.kind == Delivery.Kind.PUSH:
+        return push_deliver(message)
     if delivery.kind == Delivery.Kind.EMAIL:
         return channel_senders.email_send(to=message.to_address, subject=message.subject, body=message.readable_body(),
                                           html=message.body_html)
@@ -216,7 +223,8 @@ def _delivery_failed(delivery: Delivery, exc: Exception) -> str:
         row.last_status_code = status_code
         retry_at = now + timedelta(seconds=backoff_seconds(row.attempts))
         too_late = row.message is not None and not row.message.of_use_at(retry_at)
-        if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS or too_late:
+        permanent = getattr(exc, "permanent", False)
+        if row.attempts >= settings.DELIVERY_MAX_ATTEMPTS or too_late or permanent:
             _dead_letter(row, error, now)
             outcome = "dead"
         else:

@@ -54,6 +54,7 @@ from notifications.deliveries.webhooks import (
     webhook_endpoint_rotate_secret,
 )
 from notifications.models import Delivery, DeliveryStatus, OutboxEvent
+from notifications.push import subscriptions as push_subscriptions
 from privacy.models import Subject
 from reports import services as report_services
 from reports.exports import ExportFilters
@@ -68,7 +69,7 @@ EXTRA_SERVICE_MODULES = ["accounts.stepup", "escalations.policies", "escalations
                          "audit.alerts", "notifications.outbox.emit", "notifications.relay",
                          "notifications.deliveries.queue", "notifications.deliveries.attempts",
                          "notifications.deliveries.replay", "notifications.deliveries.webhooks", "notifications.messages",
-                         "notifications.inbox"]
+                         "notifications.inbox", "notifications.push.subscriptions"]
 ORDER = SourceRef(system="shop", entity_type="order", entity_id="ORD-42")
 
 
@@ -132,6 +133,16 @@ def _decided_too_late(w: World) -> None:
     case = w.case()
     with time_machine.travel(case.expires_at + timedelta(seconds=1), tick=False):
         _swallow(lambda: _decide(w, case=case, otp="000000"))  # 409: the deadline passed; the case is expired
+
+
+def _push_browser(w: World):
+    """The CEO enables push on a browser (a real P-256 key; the endpoint is never contacted here)."""
+    from tests.notifications.push_standin import BrowserSubscription
+
+    with override_settings(WEBHOOK_ALLOW_PRIVATE=True):
+        return push_subscriptions.push_subscription_add(
+            user_id=w.person("ceo").pk, tenant_id=w.tenant.pk, actor=w.actor("ceo"),
+            subscription=BrowserSubscription(endpoint="https://127.0.0.1:9/push/1").as_json())
 
 
 def _webhook(w: World):
@@ -232,6 +243,14 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
         lambda w: webhook_endpoint_delete(
             tenant_id=w.tenant.pk, actor=w.actor("ops"), endpoint_id=_webhook(w).pk), {"webhook.deleted"}),
     "notifications.deliveries.replay.delivery_replay": (_dead_letter_replayed, {"delivery.replayed"}),
+    "notifications.push.subscriptions.push_subscription_add": (_push_browser, {"push_subscription.added"}),
+    "notifications.push.subscriptions.push_subscription_remove": (
+        lambda w: push_subscriptions.push_subscription_remove(
+            user_id=w.person("ceo").pk, tenant_id=w.tenant.pk, actor=w.actor("ceo"),
+            subscription_id=_push_browser(w).pk), {"push_subscription.removed"}),
+    "notifications.push.subscriptions.push_subscription_expired": (
+        lambda w: push_subscriptions.push_subscription_expired(
+            subscription_id=_push_browser(w).pk, tenant_id=w.tenant.pk, status_code=410), {"push_subscription.removed"}),
     "reports.services.export_download_record": (
         lambda w: report_services.export_download_record(actor=w.actor("ops"), dataset="audit", fmt="csv",
                                                          filters=ExportFilters()), {"export.downloaded"}),
@@ -307,6 +326,13 @@ EXEMPT: dict[str, str] = {
     "notifications.inbox.channel_preference_set": "a person's own notification opt-out (inbox settings), "
                                                      "not tenant configuration",
     "notifications.messages.render_message": "pure function",
+    "notifications.push.subscriptions.parse_subscription": "pure function (validation)",
+    "notifications.push.subscriptions.endpoint_digest": "pure function",
+    "notifications.push.subscriptions.push_service_of": "pure function",
+    "notifications.push.subscriptions.device_label": "pure function",
+    "notifications.push.subscriptions.subscription_info": "a read (decrypts one stored subscription)",
+    "notifications.push.subscriptions.push_subscriptions_of": "a read",
+    "notifications.push.subscriptions.push_subscription_registered": "a read",
     "notifications.deliveries.attempts.backoff_seconds": "pure function",
     "notifications.deliveries.attempts.breaker_target": "pure function",
     "notifications.deliveries.webhooks.new_webhook_secret": "pure function",

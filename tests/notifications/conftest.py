@@ -19,6 +19,8 @@ from notifications.deliveries.attempts import delivery_attempt
 from notifications.models import Delivery, DeliveryStatus
 from notifications.relay import outbox_relay
 
+from .push_standin import push_service  # noqa: F401  (a fixture: the push service stand-in)
+
 
 @dataclass
 class Received:

@@ -209,7 +209,7 @@ def test_an_sms_policy_texts_the_customer_in_e164(demo, vendor, twilio):
 def test_a_person_who_turned_email_off_gets_only_the_inbox(demo, vendor):
     ceo = client_for(demo["by_name"]["ceo"]["api_token"])
     assert ceo.put("/api/v1/notifications/preferences", {"email": False}, format="json").json() == {
-        "email": False, "sms": True, "in_app": True}
+        "email": False, "sms": True, "in_app": True, "push": True}
 
     big_order(vendor)
     relay()

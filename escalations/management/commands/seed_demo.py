@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from escalations.demo import seed_demo
+from trustguard.vapid import demo_keys_ensure
 
 
 class Command(BaseCommand):
@@ -19,6 +20,10 @@ class Command(BaseCommand):
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,49}", slug):
             raise CommandError("--tenant must be a slug: lower-case letters, digits and dashes")
         result = seed_demo(slug)
+        # DEBUG without TRUSTGUARD_VAPID_PRIVATE_KEY: a key pair for Web Push in var/ (the settings read it).
+        written = demo_keys_ensure()
+        if written is not None and not options["json"]:
+            self.stdout.write(f"Web Push (VAPID) key: {written}")
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
