@@ -147,7 +147,12 @@ class EscalationQuerySet(models.QuerySet["Escalation"]):
         if actor.user is None or actor.can(Capability.ESCALATION_VIEW_ALL):
             return mine
         if actor.can(Capability.ESCALATION_VIEW):
-            return mine.filter(models.Q(assigned_role__in=sorted(actor.roles)) | models.Q(requested_by_user=actor.user))
+            from .standins import delegated_q  # builds on this module
+
+            # A delegate sees what they hold for someone away (issue 19), as that person would.
+            held = delegated_q(actor)
+            own = models.Q(assigned_role__in=sorted(actor.roles)) | models.Q(requested_by_user=actor.user)
+            return mine.filter(own | held if held is not None else own)
         return mine.none()
 
     def actionable_by(self, actor: Actor) -> EscalationQuerySet:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Q
 from django.utils import timezone
@@ -47,16 +47,18 @@ def away_index(delegations: Iterable[Delegation], escalation_type: str) -> dict[
     return {d.delegator_id: d for d in delegations if d.covers(escalation_type)}
 
 
-def who_must_act(escalation: Escalation, *, at: datetime | None = None, members_of: MembersOf | None = None,
+def who_must_act(escalation: Escalation, *, role: str | None = None, at: datetime | None = None,
+                 members_of: MembersOf | None = None,
                  delegations: Sequence[Delegation] | None = None) -> list[Approver]:
-    """Who must act on `escalation` now: the assigned role's members who are not away, then the delegates of
-    those who are (each person once; a delegate who is away too is not asked: not transitive).
+    """Who must act on `escalation` now: the assigned role's (or `role`'s) members who are not away, then the
+    delegates of those who are (each person once; a delegate who is away too is not asked: not transitive).
 
-    `members_of` and `delegations` (the tenant's delegations in force) let a batch ask once per tenant.
+    The one answer for notifications, push, the live queue and "what is still needed". `members_of` and
+    `delegations` (the tenant's delegations in force) let a batch ask once per tenant.
     """
     tenant = escalation.tenant
-    members = list(members_of(tenant, escalation.assigned_role) if members_of
-                   else role_members(tenant=tenant, role=escalation.assigned_role))
+    role = role or escalation.assigned_role
+    members = list(members_of(tenant, role) if members_of else role_members(tenant=tenant, role=role))
     if delegations is None:
         delegations = delegations_active(tenant=tenant, at=at)
     away = away_index(delegations, escalation.type)
@@ -128,11 +130,19 @@ def decider_capacity(*, actor: Actor, escalation: Escalation, stage_roles: Colle
 # --- the delegate's queue ------------------------------------------------------------------------------
 
 def _held(actor: Actor, at: datetime | None) -> list[tuple[Delegation, frozenset[str]]]:
+    """The delegations `actor` holds now with each delegator's own roles; read once per actor (one request)."""
     if actor.user is None:
         return []
+    cached = actor.__dict__.get("_standins_held") if at is None else None
+    if cached is not None:
+        return cast(list[tuple[Delegation, frozenset[str]]], cached)
     received = delegations_received(user=actor.user, tenant=actor.tenant, at=at)
-    roles = delegator_roles(delegators={d.delegator_id for d in received}, tenant=actor.tenant)
-    return [(d, roles[d.delegator_id]) for d in received if roles[d.delegator_id]]
+    roles = (delegator_roles(delegators={d.delegator_id for d in received}, tenant=actor.tenant)
+             if received else {})
+    held = [(d, roles[d.delegator_id]) for d in received if roles[d.delegator_id]]
+    if at is None:
+        actor.__dict__["_standins_held"] = held
+    return held
 
 
 def delegated_q(actor: Actor, *, at: datetime | None = None) -> Q | None:
