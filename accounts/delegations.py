@@ -16,7 +16,7 @@ import zoneinfo
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -42,11 +42,11 @@ MAX_TYPES = 50
 
 def tenant_zone(tenant: Tenant) -> zoneinfo.ZoneInfo:
     """The tenant's time zone (a tenant field where there is one; else the deployment's TIME_ZONE)."""
-    name = getattr(tenant, "time_zone", "") or settings.TIME_ZONE
+    name = str(getattr(tenant, "time_zone", "") or settings.TIME_ZONE or "UTC")
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+        return zoneinfo.ZoneInfo(str(settings.TIME_ZONE or "UTC"))
 
 
 def on_the_minute(value: datetime, tenant: Tenant) -> datetime:
@@ -104,6 +104,22 @@ def delegator_roles(*, delegators: Collection[int], tenant: Tenant | int) -> dic
                                                    user__is_active=True).values_list("user_id", "role"):
         roles[user_id].add(role)
     return {pk: frozenset(r) for pk, r in roles.items()}
+
+
+def delegations_held(*, actor: Actor, at: datetime | None = None) -> list[tuple[Delegation, frozenset[str]]]:
+    """The delegations `actor` stands in for now, each with the delegator's own roles (delegator_roles);
+    read once per actor (one request) when asked about now."""
+    if actor.user is None:
+        return []
+    cached = actor.__dict__.get("_delegations_held") if at is None else None
+    if cached is not None:
+        return cast(list[tuple[Delegation, frozenset[str]]], cached)
+    received = delegations_received(user=actor.user, tenant=actor.tenant, at=at)
+    roles = delegator_roles(delegators={d.delegator_id for d in received}, tenant=actor.tenant) if received else {}
+    held = [(d, roles[d.delegator_id]) for d in received if roles[d.delegator_id]]
+    if at is None:
+        actor.__dict__["_delegations_held"] = held
+    return held
 
 
 def delegations_of(*, actor: Actor) -> QuerySet[Delegation]:
@@ -236,7 +252,8 @@ def delegation_for_change(*, actor: Actor, delegation_id: Any) -> Delegation:
     except ValueError:
         raise NotFound("no such delegation", slug="not-found") from None
     queryset = Delegation.objects.filter(pk=pk, tenant=actor.tenant).select_related("delegator", "delegate")
-    if not actor.can(Capability.DELEGATION_MANAGE_OTHERS):
+    # Operators: the capability, or the admin's staff check (the admin is where operators end delegations).
+    if not (actor.can(Capability.DELEGATION_MANAGE_OTHERS) or (actor.user is not None and actor.user.is_staff)):
         queryset = queryset.filter(delegator=actor.user) if actor.user is not None else queryset.none()
     found = queryset.first()
     if found is None:

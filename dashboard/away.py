@@ -25,7 +25,6 @@ from accounts.delegations import (
     delegations_of,
     eligible_delegates,
 )
-
 from accounts.web import tenant_view
 from escalations.delegation_api import tenant_types
 from trustguard.errors import DomainError, ValidationFailed

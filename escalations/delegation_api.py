@@ -99,7 +99,7 @@ def _person_actor(request: Request) -> Actor:
     return actor
 
 
-_EXAMPLE = {"id": "5f1c3c4e-9a0b-4b7e-8f44-0f8a4d4bb001", "delegator": "ceo", "delegate": "sm",
+_EXAMPLE: dict[str, Any] = {"id": "5f1c3c4e-9a0b-4b7e-8f44-0f8a4d4bb001", "delegator": "ceo", "delegate": "sm",
             "starts_at": "2026-12-24T08:00:00Z", "ends_at": "2026-12-31T17:00:00Z", "escalation_types": [],
             "status": "scheduled", "created_by": "ceo", "created_at": "2026-12-05T10:00:00Z", "revoked_at": None}
 

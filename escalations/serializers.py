@@ -253,7 +253,7 @@ class DecisionOutput(RowOutput):
 
     @staticmethod
     def get_on_behalf_of(decision: Decision, context: dict[str, Any]) -> str | None:
-        return decision.on_behalf_of.username if decision.on_behalf_of_id is not None else None
+        return decision.on_behalf_of.username if decision.on_behalf_of is not None else None
 
 
 def decision_dict(decision: Decision, escalation_id: str | None) -> dict[str, Any]:

@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.delegations import (
     delegation_partners,
     delegations_active,
+    delegations_held,
     delegations_received,
     delegations_sweep,
     delegator_roles,
@@ -29,7 +29,10 @@ from accounts.models import Delegation, Tenant, User
 from accounts.selectors import role_members
 from audit.actions import AuditAction
 
-from .models import OPEN_STATUSES, Escalation, EscalationStatus
+from .models import OPEN_STATUSES, Escalation, EscalationStatus, delegated_q
+
+__all__ = ["Approver", "Capacity", "Staffing", "decider_capacity", "delegated_q", "held_for", "role_staffing",
+           "standins_sweep", "unstaffed_away", "who_must_act"]
 
 MembersOf = Callable[[Tenant, str], Sequence[User]]
 
@@ -129,39 +132,9 @@ def decider_capacity(*, actor: Actor, escalation: Escalation, stage_roles: Colle
 
 # --- the delegate's queue ------------------------------------------------------------------------------
 
-def _held(actor: Actor, at: datetime | None) -> list[tuple[Delegation, frozenset[str]]]:
-    """The delegations `actor` holds now with each delegator's own roles; read once per actor (one request)."""
-    if actor.user is None:
-        return []
-    cached = actor.__dict__.get("_standins_held") if at is None else None
-    if cached is not None:
-        return cast(list[tuple[Delegation, frozenset[str]]], cached)
-    received = delegations_received(user=actor.user, tenant=actor.tenant, at=at)
-    roles = (delegator_roles(delegators={d.delegator_id for d in received}, tenant=actor.tenant)
-             if received else {})
-    held = [(d, roles[d.delegator_id]) for d in received if roles[d.delegator_id]]
-    if at is None:
-        actor.__dict__["_standins_held"] = held
-    return held
-
-
-def delegated_q(actor: Actor, *, at: datetime | None = None) -> Q | None:
-    """The cases `actor` holds as a delegate now (assigned to a delegator's own role, of a covered type)."""
-    held = _held(actor, at)
-    if not held:
-        return None
-    q = Q(pk__in=[])
-    for delegation, roles in held:
-        part = Q(assigned_role__in=sorted(roles))
-        if delegation.escalation_types:
-            part &= Q(type__in=list(delegation.escalation_types))
-        q |= part
-    return q
-
-
 def held_for(actor: Actor, rows: Iterable[dict[str, Any]], *, at: datetime | None = None) -> dict[Any, User]:
     """{row id: delegator} for the queue rows `actor` holds as a delegate rather than in their own right."""
-    held = _held(actor, at)
+    held = delegations_held(actor=actor, at=at)
     out: dict[Any, User] = {}
     if not held:
         return out
