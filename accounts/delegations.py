@@ -80,6 +80,12 @@ def delegation_of_away(*, user: User, tenant: Tenant | int, at: datetime | None 
     return _live(tenant, at or timezone.now()).filter(delegator=user).select_related("delegate").first()
 
 
+def delegations_involving(*, user: User, tenant: Tenant | int, at: datetime | None = None) -> list[Delegation]:
+    """The delegations in force in which `user` is the delegator or the delegate (with the delegator)."""
+    return list(_live(tenant, at or timezone.now()).filter(Q(delegator=user) | Q(delegate=user))
+                .select_related("delegator"))
+
+
 def delegation_partners(*, user: User, tenant: Tenant | int, escalation_type: str,
                         at: datetime | None = None) -> frozenset[int]:
     """The people paired with `user` by a delegation in force for this type (either way): one voter with them."""
@@ -106,15 +112,29 @@ def delegator_roles(*, delegators: Collection[int], tenant: Tenant | int) -> dic
     return {pk: frozenset(r) for pk, r in roles.items()}
 
 
+def delegations_in_force(*, actor: Actor) -> list[Delegation]:
+    """The actor's tenant's delegations in force now, read once per actor (one request): the page's banner, the
+    queue, the case page and the decision all ask it."""
+    cached = actor.__dict__.get("_delegations_in_force")
+    if cached is None:
+        cached = delegations_active(tenant=actor.tenant)
+        actor.__dict__["_delegations_in_force"] = cached
+    return cast(list[Delegation], cached)
+
+
 def delegations_held(*, actor: Actor, at: datetime | None = None) -> list[tuple[Delegation, frozenset[str]]]:
-    """The delegations `actor` stands in for now, each with the delegator's own roles (delegator_roles);
-    read once per actor (one request) when asked about now."""
+    """The delegations `actor` stands in for (now, or at `at`), each with the delegator's own roles
+    (delegator_roles); read once per actor when asked about now."""
     if actor.user is None:
         return []
     cached = actor.__dict__.get("_delegations_held") if at is None else None
     if cached is not None:
         return cast(list[tuple[Delegation, frozenset[str]]], cached)
-    received = delegations_received(user=actor.user, tenant=actor.tenant, at=at)
+    if at is None:
+        received = sorted((d for d in delegations_in_force(actor=actor) if d.delegate_id == actor.user.pk),
+                          key=lambda d: (d.starts_at, str(d.pk)))
+    else:
+        received = delegations_received(user=actor.user, tenant=actor.tenant, at=at)
     roles = delegator_roles(delegators={d.delegator_id for d in received}, tenant=actor.tenant) if received else {}
     held = [(d, roles[d.delegator_id]) for d in received if roles[d.delegator_id]]
     if at is None:
@@ -201,7 +221,10 @@ def delegation_create(*, actor: Actor, delegator: User, wanted: DelegationInput,
     if not _member(tenant, delegator):
         errors["delegator"] = ["Not an active member of this tenant."]
     now = timezone.now()
-    starts_at, ends_at = on_the_minute(wanted.starts_at, tenant), on_the_minute(wanted.ends_at, tenant)
+    try:
+        starts_at, ends_at = on_the_minute(wanted.starts_at, tenant), on_the_minute(wanted.ends_at, tenant)
+    except (OverflowError, ValueError):  # e.g. 9999-12-31T23:59 with a negative offset: no such instant
+        raise ValidationFailed("the period is out of range", errors={"ends_at": ["Out of range."]}) from None
     this_minute = on_the_minute(now, tenant)
     starts_at = max(starts_at, this_minute)  # a start in the past means "from now"
     if ends_at <= starts_at:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.delegations import delegations_in_force
 from accounts.roles import Capability
 from accounts.totp import has_confirmed_device
 from accounts.web import tenant_view
@@ -170,13 +171,14 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
     decisions = list(approval.decisions.all())
     current = next((s for s in stages if s.index == approval.current_stage), None)
     # In my own right, or standing in for someone away ("deciding on behalf of X"): the engine's answer.
-    capacity = (decider_capacity(actor=actor, escalation=escalation, stage_roles=current.eligible_roles)
-                if current is not None and escalation.status in OPEN_STATUSES else None)
+    is_open = escalation.status in OPEN_STATUSES
+    delegations = delegations_in_force(actor=actor) if is_open else []  # read once for the page (and its banner)
+    capacity = (decider_capacity(actor=actor, escalation=escalation, stage_roles=current.eligible_roles,
+                                 delegations=delegations) if current is not None and is_open else None)
     assigned_to_me = bool(current and capacity and set(current.eligible_roles) & capacity.roles)
     on_behalf_of = capacity.on_behalf_of if capacity and assigned_to_me else None
     people = {request.user.pk, *(capacity.partners if capacity else ()), *([on_behalf_of.pk] if on_behalf_of else [])}
     i_approved = approval_already_counted(approval, people=people)
-    is_open = escalation.status in (EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED, EscalationStatus.DEFERRED)
     user = request.user
     channels = []
     if actor.tenant.email_otp_allowed and user.email:  # type: ignore[union-attr]
@@ -194,7 +196,7 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
         and actor.can(Capability.ESCALATION_ACKNOWLEDGE),
         "can_decide": is_open and assigned_to_me and actor.can(Capability.ESCALATION_DECIDE) and not i_approved,
         "approvals_missing": max(escalation.approvals_required - escalation.approvals_received, 0),
-        "waiting": escalation_waiting_for(escalation),
+        "waiting": escalation_waiting_for(escalation, delegations=delegations),
         "i_approved": i_approved, "assigned_to_me": assigned_to_me, "on_behalf_of": on_behalf_of,
         "can_export": actor.can(Capability.AUDIT_EXPORT),
         "decision_choices": DECISION_CHOICES, "challenge_channels": channels,

@@ -8,6 +8,7 @@ relation per row; the case page prefetches its route, decisions and history in o
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.actors import Actor
+from accounts.delegations import delegations_active
+from accounts.models import Delegation
 from accounts.roles import Capability
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
@@ -27,7 +30,7 @@ from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 from . import metrics
 from .ladder import next_ladder_step
 from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
-from .standins import Approver, delegated_q, role_staffing, unstaffed_away, who_must_act
+from .standins import Approver, delegated_q, role_staffing, stage_people
 
 # --- visibility ----------------------------------------------------------------------------------
 
@@ -270,13 +273,18 @@ def _approvals(missing: int, role: str) -> str:
     return f"{missing} more approval{'s' if missing != 1 else ''} from {role}"
 
 
-def escalation_waiting_for(escalation: Escalation) -> WaitingFor:
+def escalation_waiting_for(escalation: Escalation, *, delegations: Sequence[Delegation] | None = None) -> WaitingFor:
     """What the escalation waits for, from whom (who must act now, with delegates standing in for the away), and
-    what happens automatically if nothing does. A stage only away people could satisfy is flagged."""
-    waiting = _waiting_for(escalation)
+    what happens automatically if nothing does. A stage only away people could satisfy is flagged.
+
+    `delegations`: the tenant's delegations in force, when the caller has read them."""
     if escalation.status not in (EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED):
-        return waiting
-    people, away = tuple(who_must_act(escalation)), unstaffed_away(escalation)
+        return _waiting_for(escalation)
+    if delegations is None:
+        delegations = delegations_active(tenant=escalation.tenant)
+    waiting = _waiting_for(escalation, delegations)
+    found, away = stage_people(escalation, delegations=delegations)
+    people = tuple(found)
     sentence = waiting.sentence
     if away:
         sentence = (f"nobody present can decide: every {escalation.assigned_role} ({', '.join(away)}) is away with "
@@ -284,7 +292,7 @@ def escalation_waiting_for(escalation: Escalation) -> WaitingFor:
     return replace(waiting, people=people, unstaffed=away, sentence=sentence)
 
 
-def _waiting_for(escalation: Escalation) -> WaitingFor:
+def _waiting_for(escalation: Escalation, delegations: Sequence[Delegation] | None = None) -> WaitingFor:
     role = escalation.assigned_role
     missing = max(0, escalation.approvals_required - escalation.approvals_received)
     if escalation.is_final:
@@ -304,7 +312,8 @@ def _waiting_for(escalation: Escalation) -> WaitingFor:
     step = next_ladder_step(snapshot=escalation.policy_snapshot, assigned_role=role,
                             level=escalation.escalation_level,
                             has_active_member=lambda r: role_staffing(tenant=escalation.tenant, role=r,
-                                                                      escalation_type=escalation.type).staffed)
+                                                                      escalation_type=escalation.type,
+                                                                      delegations=delegations).staffed)
     due = escalation.ack_due_at
     if step.role is not None and due is not None:
         return WaitingFor(kind=WaitingKind.ACKNOWLEDGEMENT, role=role, approvals_missing=missing, deadline=due,

@@ -18,10 +18,9 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.delegations import (
-    delegation_partners,
     delegations_active,
     delegations_held,
-    delegations_received,
+    delegations_involving,
     delegations_sweep,
     delegator_roles,
 )
@@ -32,7 +31,7 @@ from audit.actions import AuditAction
 from .models import OPEN_STATUSES, Escalation, EscalationStatus, delegated_q
 
 __all__ = ["Approver", "Capacity", "Staffing", "decider_capacity", "delegated_q", "held_for", "role_staffing",
-           "standins_sweep", "unstaffed_away", "who_must_act"]
+           "stage_people", "standins_sweep", "unstaffed_away", "who_must_act"]
 
 MembersOf = Callable[[Tenant, str], Sequence[User]]
 
@@ -113,15 +112,24 @@ class Capacity:
 
 
 def decider_capacity(*, actor: Actor, escalation: Escalation, stage_roles: Collection[str],
-                     at: datetime | None = None) -> Capacity:
+                     at: datetime | None = None, delegations: Sequence[Delegation] | None = None) -> Capacity:
     """Own right first; else on behalf of a delegator whose OWN roles fit the stage (never authority the
-    delegator holds by delegation: not transitive). The pair (delegator and delegate) is one voter."""
+    delegator holds by delegation: not transitive). The pair (delegator and delegate) is one voter.
+
+    `delegations`: the tenant's delegations in force, when the caller has them (else those involving the actor
+    are read, one query).
+    """
     assert actor.user is not None
-    partners = delegation_partners(user=actor.user, tenant=actor.tenant, escalation_type=escalation.type, at=at)
+    me = actor.user.pk
+    if delegations is None:
+        delegations = delegations_involving(user=actor.user, tenant=actor.tenant, at=at)
+    mine = [d for d in delegations if me in (d.delegator_id, d.delegate_id) and d.covers(escalation.type)]
+    partners = frozenset(pk for d in mine for pk in (d.delegator_id, d.delegate_id) if pk is not None and pk != me)
     if set(stage_roles) & actor.roles:
         return Capacity(roles=actor.roles, on_behalf_of=None, partners=partners)
-    received = [d for d in delegations_received(user=actor.user, tenant=actor.tenant, at=at)
-                if d.covers(escalation.type)]
+    received = sorted((d for d in mine if d.delegate_id == me), key=lambda d: (d.starts_at, str(d.pk)))
+    if not received:
+        return Capacity(roles=actor.roles, on_behalf_of=None, partners=partners)
     roles = delegator_roles(delegators={d.delegator_id for d in received}, tenant=actor.tenant)
     for delegation in received:
         if set(stage_roles) & roles[delegation.delegator_id]:
@@ -149,6 +157,19 @@ def held_for(actor: Actor, rows: Iterable[dict[str, Any]], *, at: datetime | Non
 
 
 # --- a stage only away people could satisfy ------------------------------------------------------------
+
+def stage_people(escalation: Escalation, *, delegations: Sequence[Delegation] | None = None
+                 ) -> tuple[list[Approver], tuple[str, ...]]:
+    """who_must_act, and the away members' usernames when nobody present can act (members read once)."""
+    if escalation.status not in (EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED):
+        return [], ()
+    if delegations is None:
+        delegations = delegations_active(tenant=escalation.tenant)
+    members = list(role_members(tenant=escalation.tenant, role=escalation.assigned_role))
+    people = who_must_act(escalation, members_of=lambda tenant, role: members, delegations=delegations)
+    away = tuple(sorted(m.username for m in members)) if members and not people else ()
+    return people, away
+
 
 def unstaffed_away(escalation: Escalation, *, at: datetime | None = None,
                    delegations: Sequence[Delegation] | None = None) -> tuple[str, ...]:

@@ -37,18 +37,20 @@ def test_delegator_and_delegate_approving_at_the_same_instant_count_once(make_te
                       wanted=DelegationInput(delegate=deputy, starts_at=now, ends_at=now + timedelta(days=1)))
     escalation = escalation_create(actor=Actor(tenant=tenant, api_key=key), type="BIG_CHANGE", reason="Migrate",
                                    source=SourceRef("change-tool", "change", "CHG-1"))
-    jobs = [lambda person=person, code=totp_code(person): escalation_decide(
-        actor=Actor(tenant=tenant, user=person), escalation=escalation.pk, decision="approve",
-        justification="Reviewed the plan", otp=code) for person in (manager, deputy)]
+    def approve(person, code):
+        return lambda: escalation_decide(actor=Actor(tenant=tenant, user=person), escalation=str(escalation.pk),
+                                         decision="approve", justification="Reviewed the plan", otp=code)
+
+    jobs = [approve(person, totp_code(person)) for person in (manager, deputy)]
 
     results = run_at_once(jobs)
 
-    errors = [r for r in results if isinstance(r, Exception)]
-    assert all(isinstance(e, DomainError) for e in errors), errors
+    errors = [r for r in results if isinstance(r, DomainError)]
+    assert len(errors) == len([r for r in results if isinstance(r, Exception)]), results
     assert Counter(e.status for e in errors) == {409: 1}
     escalation.refresh_from_db()
     assert (escalation.status, escalation.approvals_received) == (EscalationStatus.PENDING, 1)
     assert Decision.objects.filter(request=escalation.approval, decision="approve").count() == 1
-    finished = escalation_decide(actor=Actor(tenant=tenant, user=other_manager), escalation=escalation.pk,
+    finished = escalation_decide(actor=Actor(tenant=tenant, user=other_manager), escalation=str(escalation.pk),
                                  decision="approve", justification="Second pair of eyes", otp=totp_code(other_manager))
     assert finished.status == EscalationStatus.APPROVED
