@@ -88,7 +88,7 @@ def test_the_deputy_sees_the_case_in_their_queue_marked_as_held_for_the_ceo(demo
     escalation = big_order(vendor)
     deputy = demo_actor("sm")
 
-    rows: list[dict] = list(escalation_queue(actor=deputy, filters=QueueFilters()).values("id", "assigned_role", "type"))
+    rows = [dict(r) for r in escalation_queue(actor=deputy, filters=QueueFilters()).values("id", "assigned_role", "type")]
 
     assert escalation.pk in [r["id"] for r in rows]
     assert held_for(deputy, rows)[escalation.pk] == person("ceo")
