@@ -86,18 +86,6 @@ def delegations_involving(*, user: User, tenant: Tenant | int, at: datetime | No
                 .select_related("delegator"))
 
 
-def delegation_partners(*, user: User, tenant: Tenant | int, escalation_type: str,
-                        at: datetime | None = None) -> frozenset[int]:
-    """The people paired with `user` by a delegation in force for this type (either way): one voter with them."""
-    pairs = _live(tenant, at or timezone.now()).filter(Q(delegator=user) | Q(delegate=user))
-    out: set[int] = set()
-    for delegation in pairs:
-        if delegation.covers(escalation_type):
-            out.update(pk for pk in (delegation.delegator_id, delegation.delegate_id) if pk is not None)
-    out.discard(user.pk)
-    return frozenset(out)
-
-
 def delegator_roles(*, delegators: Collection[int], tenant: Tenant | int) -> dict[int, frozenset[str]]:
     """Each delegator's OWN roles (active memberships): what a delegate may stand in for.
 
