@@ -132,3 +132,30 @@ def test_the_deputys_mine_filter_includes_cases_held_for_the_ceo(api):
     listed = api("sm").get("/escalations", {"mine": "1"}).json()
 
     assert case["id"] in [e["id"] for e in listed["results"]]
+
+
+def test_the_decisions_export_and_the_pdf_say_on_whose_behalf(api, demo):
+    import csv
+    import io
+
+    from pypdf import PdfReader
+
+    from accounts.models import User
+
+    api("ceo").post("/delegations", {"delegate": "sm", **period()})
+    case = api("vendor").post("/escalations", ORDER, key="order-deleg-3").json()
+    sm = User.objects.get(username="sm")
+    api("sm").post(f"/escalations/{case['id']}/decisions",
+                   {"decision": "approve", "justification": "Standing in", "otp": totp_code(sm)})
+
+    export = api("co").get("/exports/decisions.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode()
+                                           if export.streaming else export.content.decode())))
+    assert [(r["decided_by"], r["on_behalf_of"]) for r in rows] == [("sm", "ceo")]
+
+    from escalations.models import Escalation
+    from reports.pdf import escalation_report_pdf
+
+    pdf = escalation_report_pdf(escalation=Escalation.objects.get(pk=case["id"]), generated_by="co")
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert f"on behalf of {User.objects.get(username='ceo').get_full_name()}" in " ".join(text.split())
