@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
@@ -214,3 +215,63 @@ class SealedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
     get_throttle_factor = TOTPDevice.get_throttle_factor
     config_url = TOTPDevice.config_url
     _read_str_from_settings = TOTPDevice._read_str_from_settings
+
+
+class Delegation(models.Model):
+    """Someone is away from `starts_at` to `ends_at`; `delegate` (or nobody) decides for them meanwhile.
+
+    The rules (90 days at most, no overlap for one delegator, not transitive) are in accounts.delegations.
+    Start and end are data, as every deadline here: the sweep (escalations.standins) notices them through
+    `started_at` / `ended_at` (set once each), never through a Celery ETA.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="delegations")
+    delegator = models.ForeignKey(User, on_delete=models.PROTECT, related_name="delegations_given")
+    delegate = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="delegations_received")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    # Escalation types covered; empty = every type.
+    escalation_types = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Set by the sweep when it has announced the start / the end (each at most once).
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")), name="delegation_ends_after_start"),
+            models.CheckConstraint(condition=~models.Q(delegate=models.F("delegator")), name="delegation_not_to_self"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "starts_at", "ends_at"], name="delegation_period_idx",
+                         condition=models.Q(revoked_at__isnull=True)),
+            models.Index(fields=["delegator", "ends_at"], name="delegation_delegator_idx"),
+            models.Index(fields=["delegate", "ends_at"], name="delegation_delegate_idx",
+                         condition=models.Q(delegate__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delegator} away {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%Y-%m-%d %H:%M}"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        ACTIVE = "active"
+        ENDED = "ended"
+        REVOKED = "revoked"
+
+    def status_at(self, now: datetime) -> str:
+        """scheduled, active, ended or revoked (revoked before it ended on its own)."""
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if now < self.starts_at:
+            return self.Status.SCHEDULED
+        return self.Status.ACTIVE if now < self.ends_at else self.Status.ENDED
+
+    def covers(self, escalation_type: str) -> bool:
+        return not self.escalation_types or escalation_type in self.escalation_types

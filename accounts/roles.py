@@ -30,6 +30,7 @@ class Capability(models.TextChoices):
     AUDIT_VIEW = "audit.view", "View the audit log and reports"
     AUDIT_EXPORT = "audit.export", "Export escalations, decisions and audit events"
     PRIVACY_MANAGE = "privacy.manage", "Subject export and erasure, revealing a masked personal value"
+    DELEGATION_MANAGE_OTHERS = "delegation.manage_others", "Set or end someone else's out-of-office (delegation)"
 
 
 def codename(capability: str) -> str:
@@ -54,7 +55,7 @@ DEFAULT_MATRIX: dict[str, frozenset[str]] = {
     Role.CEO: frozenset(_APPROVER | {Capability.ESCALATION_CREATE_MANUAL}),
     Role.OPERATOR: frozenset(
         {Capability.ESCALATION_VIEW_ALL, Capability.POLICY_MANAGE, Capability.AUDIT_VIEW, Capability.AUDIT_EXPORT,
-         Capability.PRIVACY_MANAGE}
+         Capability.PRIVACY_MANAGE, Capability.DELEGATION_MANAGE_OTHERS}
     ),
 }
 

@@ -83,6 +83,9 @@ class Decision(models.Model):
     conditions = models.JSONField(default=list, blank=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
     role = models.CharField(max_length=32)
+    # Decided by a delegate standing in for this person (accounts.Delegation): the pair counts as one.
+    on_behalf_of = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
     self_approved = models.BooleanField(default=False)
     defer_until = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(auto_now_add=True)
@@ -93,6 +96,10 @@ class Decision(models.Model):
             # Last line of defence for "one approval per person per request, across stages".
             models.UniqueConstraint(fields=["request", "decided_by"], condition=models.Q(decision="approve"),
                                     name="decision_one_approval_per_person"),
+            # One approval per person counts the person a delegate stood in for too (approvals.services).
+            models.UniqueConstraint(fields=["request", "on_behalf_of"],
+                                    condition=models.Q(decision="approve", on_behalf_of__isnull=False),
+                                    name="decision_one_approval_per_delegator"),
             models.CheckConstraint(condition=~models.Q(justification=""), name="decision_justification_not_blank"),
             models.CheckConstraint(condition=~models.Q(decision="defer") | models.Q(defer_until__isnull=False),
                                    name="decision_defer_has_until"),

@@ -5,13 +5,13 @@ Callers hold the transaction; these functions lock the request row they change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Prefetch, prefetch_related_objects
+from django.db.models import F, Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.models import Tenant, User
@@ -100,11 +100,20 @@ def _prefetched(request: ApprovalRequest) -> dict[str, Any]:
     return getattr(request, "_prefetched_objects_cache", {})
 
 
-def _has_approved(request: ApprovalRequest, user: User) -> bool:
+def approval_already_counted(request: ApprovalRequest, *, people: Collection[int]) -> bool:
+    """The quorum's one-vote-per-person rule: does an approval already count for any of `people`?
+
+    `people` is the decider and whoever they are one voter with: the person they decide on behalf of, and anyone
+    paired with them by a delegation in force (escalations.standins.decider_capacity). An approval counts for
+    both its decider and the person it was given on behalf of, so a delegator and their delegate together make
+    one vote, whichever of them approves first.
+    """
+    wanted = set(people)
     if "decisions" in _prefetched(request):  # every decision so far, read under the request's lock
-        return any(d.decided_by_id == user.pk and d.decision == Decision.Kind.APPROVE
+        return any(d.decision == Decision.Kind.APPROVE and (d.decided_by_id in wanted or d.on_behalf_of_id in wanted)
                    for d in request.decisions.all())
-    return request.decisions.filter(decided_by=user, decision=Decision.Kind.APPROVE).exists()
+    return request.decisions.filter(Q(decided_by_id__in=wanted) | Q(on_behalf_of_id__in=wanted),
+                                    decision=Decision.Kind.APPROVE).exists()
 
 
 def current_stage(request: ApprovalRequest) -> ApprovalStage:
@@ -122,9 +131,13 @@ def _clean_conditions(conditions: Sequence[str]) -> list[str]:
 
 
 def approval_check_decider(*, request: ApprovalRequest, stage: ApprovalStage, user: User, roles: frozenset[str],
-                           decision: str) -> bool:
+                           decision: str, on_behalf_of: User | None = None,
+                           partners: Collection[int] = ()) -> bool:
     """Raise if `user` may not record `decision` now; return whether it is a (permitted) self-approval.
 
+    `roles` are the roles the decider acts in: their own, or (on_behalf_of) the delegator's own. A delegate
+    never decides what the delegate or the delegator requested, whatever the tenant's mode. `partners` are the
+    people the decider counts as one voter with (approval_already_counted).
     Checked before the second factor, so a refused decision never consumes a code.
     """
     if request.status != ApprovalRequest.Status.OPEN:
@@ -132,12 +145,16 @@ def approval_check_decider(*, request: ApprovalRequest, stage: ApprovalStage, us
     deciding_role = next((r for r in stage.eligible_roles if r in roles), None)
     if deciding_role is None:
         raise PermissionDenied(f"only a member of {stage.assigned_role} may decide at this stage", slug="not-assigned")
+    if on_behalf_of is not None and (is_requester(request, user) or is_requester(request, on_behalf_of)):
+        raise PermissionDenied("a delegate may not decide a request that they or the person they stand in for "
+                               "made (four-eyes rule)", slug="four-eyes")
     self_approval = decision == Decision.Kind.APPROVE and is_requester(request, user)
     if self_approval and not request.allow_self_approval:
         raise PermissionDenied("the requester may not approve their own request (four-eyes rule)", slug="four-eyes")
-    if decision == Decision.Kind.APPROVE and _has_approved(request, user):
-        raise Conflict("you have already approved this request; a second approval must come from someone else",
-                       slug="duplicate-approval")
+    people = {user.pk, *partners, *([on_behalf_of.pk] if on_behalf_of is not None else [])}
+    if decision == Decision.Kind.APPROVE and approval_already_counted(request, people=people):
+        raise Conflict("an approval by you, or by the person you stand in for (or who stands in for you), already "
+                       "counts; a second approval must come from someone else", slug="duplicate-approval")
     return self_approval
 
 
@@ -175,7 +192,8 @@ def approval_lock(request_id: int) -> tuple[ApprovalRequest, ApprovalStage]:
     locked = ApprovalRequest.objects.select_for_update().get(pk=request_id)
     prefetch_related_objects(
         [locked], Prefetch("stages", queryset=ApprovalStage.objects.select_for_update().order_by("index")),
-        Prefetch("decisions", queryset=Decision.objects.select_related("decided_by").order_by("decided_at", "id")))
+        Prefetch("decisions", queryset=Decision.objects.select_related("decided_by", "on_behalf_of")
+                                .order_by("decided_at", "id")))
     stage = next((s for s in locked.stages.all() if s.index == locked.current_stage), None)
     if stage is None:
         raise ApprovalStage.DoesNotExist(f"request {locked.pk} has no stage {locked.current_stage}")
@@ -184,7 +202,8 @@ def approval_lock(request_id: int) -> tuple[ApprovalRequest, ApprovalStage]:
 
 def approval_decide(*, request: ApprovalRequest, stage: ApprovalStage, user: User, roles: frozenset[str],
                     decision: str, justification: str, conditions: Sequence[str] = (),
-                    defer_until: datetime | None = None) -> DecisionOutcome:
+                    defer_until: datetime | None = None, on_behalf_of: User | None = None,
+                    partners: Collection[int] = ()) -> DecisionOutcome:
     """Record one decision and apply its consequence.
 
     1. `request` and `stage` come from approval_lock in the caller's transaction; the rules are
@@ -196,13 +215,15 @@ def approval_decide(*, request: ApprovalRequest, stage: ApprovalStage, user: Use
     justification, cleaned_conditions = validate_decision_input(
         decision=decision, justification=justification, conditions=conditions, defer_until=defer_until)
     now = timezone.now()
-    self_approved = approval_check_decider(request=request, stage=stage, user=user, roles=roles, decision=decision)
+    self_approved = approval_check_decider(request=request, stage=stage, user=user, roles=roles, decision=decision,
+                                           on_behalf_of=on_behalf_of, partners=partners)
     deciding_role = next(r for r in stage.eligible_roles if r in roles)
     try:
         with transaction.atomic():  # a savepoint, so a lost race leaves the outer transaction usable
             record = Decision.objects.create(
                 request=request, stage=stage.index, decision=decision, justification=justification,
                 conditions=cleaned_conditions, decided_by=user, role=deciding_role, self_approved=self_approved,
+                on_behalf_of=on_behalf_of,
                 defer_until=defer_until if decision == Decision.Kind.DEFER else None,
             )
     except IntegrityError as exc:

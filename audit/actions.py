@@ -24,6 +24,7 @@ class AuditAction(models.TextChoices):
     ESCALATION_ESCALATED = "escalation.escalated", "Escalated to the next level"
     ESCALATION_LADDER_LEVEL_SKIPPED = "escalation.ladder_level_skipped", "Ladder level skipped"
     ESCALATION_SLA_BREACHED = "escalation.sla_breached", "Sla breached"
+    ESCALATION_UNSTAFFED = "escalation.unstaffed", "Nobody present to decide (everyone away)"
     ESCALATION_REMINDER_SENT = "escalation.reminder_sent", "Reminder sent"
     ESCALATION_REPORT_GENERATED = "escalation.report_generated", "Report generated"
     POLICY_CHANGED = "policy.changed", "Policy changed"
@@ -50,6 +51,10 @@ class AuditAction(models.TextChoices):
     CREDENTIAL_CREATED = "credential.created", "Credential created"
     CREDENTIAL_REVOKED = "credential.revoked", "Credential revoked"
     CREDENTIAL_RESTORED = "credential.restored", "Credential restored"
+    # Out of office (accounts.delegations): who stands in for whom, and when.
+    DELEGATION_CREATED = "delegation.created", "Out of office set"
+    DELEGATION_ENDED = "delegation.ended", "Out of office ended"
+    DELEGATION_REVOKED = "delegation.revoked", "Out of office ended early"
 
     # Notifications: webhooks, deliveries, purges.
     WEBHOOK_CREATED = "webhook.created", "Webhook created"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import push_views, views
+from . import away, push_views, views
 
 app_name = "dashboard"
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("inbox/read-all/", views.inbox_read_all, name="inbox_read_all"),
     path("inbox/<str:message_id>/open/", views.inbox_open, name="inbox_open"),
     path("summary/", views.summary, name="summary"),
+    path("away/", away.away, name="away"),
+    path("away/<str:delegation_id>/end/", away.away_end, name="away_end"),
     path("e/<str:pk>/", views.detail, name="detail"),
     path("e/<str:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("e/<str:pk>/decide/", views.decide, name="decide"),

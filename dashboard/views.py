@@ -19,13 +19,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.delegations import delegations_in_force
 from accounts.roles import Capability
 from accounts.totp import has_confirmed_device
 from accounts.web import tenant_view
-from approvals.models import Decision
+from approvals.services import approval_already_counted
 from escalations import services
 from escalations.attachments import SAFE_TYPES, LinkExpired, LinkRefused, attachment_check, attachment_token, attachments_of
-from escalations.models import Escalation, EscalationStatus
+from escalations.models import OPEN_STATUSES, Escalation, EscalationStatus
 from escalations.selectors import (
     PENDING_BADGE_CAP,
     QueueFilters,
@@ -39,6 +40,7 @@ from escalations.selectors import (
     pending_count,
     queue_types,
 )
+from escalations.standins import decider_capacity, held_for
 from escalations.stepup import otp_challenge_send
 from notifications.inbox import notification_mark_read, notifications_mark_all_read
 from notifications.selectors import inbox, inbox_unread_count
@@ -79,6 +81,10 @@ def queue(request: HttpRequest) -> HttpResponse:
     filters = QueueFilters.from_query(request.GET, default_scope="mine" if actor.can(Capability.ESCALATION_VIEW) else "all")
     page = paginate_queue(escalation_queue(actor=actor, filters=filters), cursor=request.GET.get("cursor", ""))
     cards = queue_cards(page.items, locale=actor.tenant.locale)
+    held = held_for(actor, page.items)  # cases I hold as a delegate: the card says for whom
+    for card, row in zip(cards, page.items, strict=True):
+        holder = held.get(row["id"])
+        card["held_for"] = (holder.get_full_name() or holder.username) if holder is not None else ""
     query = request.GET.copy()
     query.pop("cursor", None)
     context = {
@@ -164,9 +170,15 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
     stages = list(approval.stages.all())
     decisions = list(approval.decisions.all())
     current = next((s for s in stages if s.index == approval.current_stage), None)
-    assigned_to_me = bool(current and set(current.eligible_roles) & actor.roles)
-    i_approved = any(d.decided_by_id == request.user.pk and d.decision == Decision.Kind.APPROVE for d in decisions)
-    is_open = escalation.status in (EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED, EscalationStatus.DEFERRED)
+    # In my own right, or standing in for someone away ("deciding on behalf of X"): the engine's answer.
+    is_open = escalation.status in OPEN_STATUSES
+    delegations = delegations_in_force(actor=actor) if is_open else []  # read once for the page (and its banner)
+    capacity = (decider_capacity(actor=actor, escalation=escalation, stage_roles=current.eligible_roles,
+                                 delegations=delegations) if current is not None and is_open else None)
+    assigned_to_me = bool(current and capacity and set(current.eligible_roles) & capacity.roles)
+    on_behalf_of = capacity.on_behalf_of if capacity and assigned_to_me else None
+    people = {request.user.pk, *(capacity.partners if capacity else ()), *([on_behalf_of.pk] if on_behalf_of else [])}
+    i_approved = approval_already_counted(approval, people=people)
     user = request.user
     channels = []
     if actor.tenant.email_otp_allowed and user.email:  # type: ignore[union-attr]
@@ -184,8 +196,8 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
         and actor.can(Capability.ESCALATION_ACKNOWLEDGE),
         "can_decide": is_open and assigned_to_me and actor.can(Capability.ESCALATION_DECIDE) and not i_approved,
         "approvals_missing": max(escalation.approvals_required - escalation.approvals_received, 0),
-        "waiting": escalation_waiting_for(escalation),
-        "i_approved": i_approved, "assigned_to_me": assigned_to_me,
+        "waiting": escalation_waiting_for(escalation, delegations=delegations),
+        "i_approved": i_approved, "assigned_to_me": assigned_to_me, "on_behalf_of": on_behalf_of,
         "can_export": actor.can(Capability.AUDIT_EXPORT),
         "decision_choices": DECISION_CHOICES, "challenge_channels": channels,
         "form": {"decision": "approve", "justification": "", "conditions": "", "defer_until": ""},

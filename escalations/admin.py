@@ -170,10 +170,12 @@ class EscalationAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="decisions")
     def decisions(self, obj: Escalation) -> str:
-        rows = obj.approval.decisions.select_related("decided_by").order_by("decided_at")
+        rows = obj.approval.decisions.select_related("decided_by", "on_behalf_of").order_by("decided_at")
         return format_html("<ul>{}</ul>", format_html_join(
-            "", "<li>{} by {} ({}) at stage {}: {}</li>",
-            ((d.decision, d.decided_by.username, d.role, d.stage + 1, d.justification) for d in rows))) or "—"
+            "", "<li>{} by {}{} ({}) at stage {}: {}</li>",
+            ((d.decision, d.decided_by.username,
+              f" on behalf of {d.on_behalf_of.username}" if d.on_behalf_of is not None else "",
+              d.role, d.stage + 1, d.justification) for d in rows))) or "—"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [*masked_names([f.name for f in Escalation._meta.fields]), "decisions"]

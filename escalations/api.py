@@ -258,7 +258,10 @@ class EscalationDecisionView(APIView):
                     "the escalation's `expires_at`: 409 (`deadline-passed`, with `deadline: \"expires_at\"`), and "
                     "the escalation takes its expiry outcome at once, whether or not the sweep has run. A deferral's "
                     "`defer_until` is at most the policy's `max_deferral_seconds` ahead (default 30 days) and not "
-                    "after `expires_at` unless the policy has `deferral_may_extend_expiry` (400 naming defer_until).",
+                    "after `expires_at` unless the policy has `deferral_may_extend_expiry` (400 naming defer_until). "
+                    "A delegate standing in for someone away (POST /delegations) decides with their own code on "
+                    "the delegator's behalf: the decision carries `on_behalf_of`; the pair counts as one approver "
+                    "(409 on a second approval by either) and never decides what either of them requested (403).",
         examples=[OpenApiExample("Approve with a condition", request_only=True, value={
             "decision": "approve", "justification": "Customer known for 3 years; stock reserved.",
             "conditions": ["Ship only after payment clears"], "otp": "123456"}),

@@ -11,10 +11,12 @@ class EscalationsConfig(AppConfig):
 
         from . import jobs  # noqa: F401  (registers the periodic jobs: Celery tasks)
         from .audit_retention import open_cases_hold
+        from .delegation_notify import delegation_recipients
         from .notify import escalation_closes, escalation_recipients, escalation_recipients_many
 
         # Dependency inversion: notifications (a leaf) asks us who to tell about escalation events,
         # and audit (a leaf) asks us which events a case still holds under retention.
         register_recipient_resolver("escalation", escalation_recipients, many=escalation_recipients_many,
                                     closes=escalation_closes)
+        register_recipient_resolver("delegation", delegation_recipients)
         register_retention_hold("escalations.open_cases", open_cases_hold)

@@ -11,3 +11,11 @@ from .sweeps import sweep_deadlines as _sweep
 def sweep_deadlines() -> str:
     """Deferral wake-ups, expiry, re-escalation up the ladder, reminders (escalations.sweeps)."""
     return _sweep().summary()
+
+
+@shared_task(name="escalations.sweep_delegations", ignore_result=True, acks_late=True)
+def sweep_delegations() -> str:
+    """Out-of-office starts and ends announced; cases nobody present can act on flagged (escalations.standins)."""
+    from .standins import standins_sweep
+
+    return standins_sweep()

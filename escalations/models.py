@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from accounts.delegations import delegations_held
 from accounts.roles import Capability, Role
 from trustguard.ids import uuid7
 
@@ -149,6 +151,21 @@ FINAL_STATUSES = (EscalationStatus.APPROVED, EscalationStatus.REJECTED, Escalati
                   EscalationStatus.CANCELLED, EscalationStatus.EXECUTED)
 
 
+def delegated_q(actor: Actor, *, at: datetime | None = None) -> models.Q | None:
+    """The cases `actor` holds as a delegate now: assigned to an away delegator's own role, of a covered type
+    (issue 19; accounts.delegations). The queue's "waiting for you" and visibility both use it."""
+    held = delegations_held(actor=actor, at=at)
+    if not held:
+        return None
+    q = models.Q(pk__in=[])
+    for delegation, roles in held:
+        part = models.Q(assigned_role__in=sorted(roles))
+        if delegation.escalation_types:
+            part &= models.Q(type__in=list(delegation.escalation_types))
+        q |= part
+    return q
+
+
 class EscalationQuerySet(models.QuerySet["Escalation"]):
     """Who may see and who may act on which case: the one place the rule is written."""
 
@@ -166,7 +183,10 @@ class EscalationQuerySet(models.QuerySet["Escalation"]):
         if actor.user is None or actor.can(Capability.ESCALATION_VIEW_ALL):
             return mine
         if actor.can(Capability.ESCALATION_VIEW):
-            return mine.filter(models.Q(assigned_role__in=sorted(actor.roles)) | models.Q(requested_by_user=actor.user))
+            # A delegate sees what they hold for someone away (issue 19), as that person would.
+            held = delegated_q(actor)
+            own = models.Q(assigned_role__in=sorted(actor.roles)) | models.Q(requested_by_user=actor.user)
+            return mine.filter(own | held if held is not None else own)
         return mine.none()
 
     def actionable_by(self, actor: Actor) -> EscalationQuerySet:

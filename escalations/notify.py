@@ -22,7 +22,8 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import Tenant, User
+from accounts.delegations import delegations_active
+from accounts.models import Delegation, Tenant, User
 from accounts.roles import role_label
 from accounts.selectors import role_members
 from approvals.models import Decision
@@ -34,6 +35,7 @@ from trustguard.links import case_url
 from trustguard.money import format_money
 
 from .models import Escalation
+from .standins import who_must_act
 
 # reminder, sla_breached (overdue at the top of the ladder) and resumed (a deferral ran out) come from
 # the deadline sweeps.
@@ -64,6 +66,7 @@ def _hours_between(start: datetime | None, end: datetime | None) -> int | None:
 NOTIFIED_EVENTS = APPROVER_EVENTS | REQUESTER_EVENTS | CUSTOMER_EVENTS | {STAGE_OPENED}
 MembersOf = Callable[[Tenant, str], Sequence[User]]
 DeciderOf = Callable[[str], User | None]
+DelegationsOf = Callable[[Tenant], list[Delegation]]
 
 
 def asks_approvers(event: OutboxEvent) -> bool:
@@ -137,18 +140,24 @@ def escalation_recipients_many(events: Sequence[OutboxEvent]) -> dict[int, list[
                    .filter(pk__in=set(wanted.values()))}
     deciders = _deciders({d for event in events if event.pk in wanted and (d := _decision_id(event))})
     members: dict[tuple[int, str], list[User]] = {}
+    away: dict[int, list[Delegation]] = {}
 
     def members_of(tenant: Tenant, role: str) -> list[User]:
         if (tenant.pk, role) not in members:
             members[(tenant.pk, role)] = _members_of(tenant, role)
         return members[(tenant.pk, role)]
 
+    def delegations_of(tenant: Tenant) -> list[Delegation]:
+        if tenant.pk not in away:
+            away[tenant.pk] = delegations_active(tenant=tenant)
+        return away[tenant.pk]
+
     out: dict[int, list[Recipient]] = {}
     for event in events:
         escalation_id = wanted.get(event.pk)
         escalation = escalations.get(escalation_id) if escalation_id is not None else None
         if escalation is not None and escalation.tenant_id == event.tenant_id:
-            out[event.pk] = _recipients(event, escalation, members_of, deciders.get)
+            out[event.pk] = _recipients(event, escalation, members_of, deciders.get, delegations_of)
     return out
 
 
@@ -185,7 +194,7 @@ def _customer_outcome(escalation: Escalation, event_type: str) -> str:
 
 
 def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersOf,
-                decider_of: DeciderOf) -> list[Recipient]:
+                decider_of: DeciderOf, delegations_of: DelegationsOf | None = None) -> list[Recipient]:
     data: dict[str, Any] = event.data or {}
     tenant = escalation.tenant
     channels = tuple(escalation.policy_snapshot.get("notify_channels") or ("in_app",))
@@ -224,9 +233,15 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
 
     if asks_approvers(event) and status in ("pending", "acknowledged") and role:
         asks = {**links, "action": "decide"}
-        for user in members_of(tenant, role):
+        # Who must act (standins.who_must_act): the role's members who are not away, and the delegates of those
+        # who are, told whose place they take.
+        delegations = delegations_of(tenant) if delegations_of is not None else None
+        for approver in who_must_act(escalation, role=role, members_of=members_of, delegations=delegations):
+            user = approver.user
+            context = ({**staff_context, "on_behalf_of_name": person_name(approver.on_behalf_of)}
+                       if approver.on_behalf_of is not None else staff_context)
             out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
-                                 phone=user.phone_number, context=staff_context, data=asks))
+                                 phone=user.phone_number, context=context, data=asks))
 
     if event.type in REQUESTER_EVENTS:
         requester = escalation.requested_by_user

@@ -8,7 +8,8 @@ relation per row; the case page prefetches its route, decisions and history in o
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,8 +18,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.actors import Actor
+from accounts.delegations import delegations_active
+from accounts.models import Delegation
 from accounts.roles import Capability
-from accounts.selectors import role_has_active_member
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
 from privacy.vault import looks_like_identifier, records_matching
@@ -28,6 +30,7 @@ from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 from . import metrics
 from .ladder import next_ladder_step
 from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
+from .standins import Approver, delegated_q, role_staffing, stage_people
 
 # --- visibility ----------------------------------------------------------------------------------
 
@@ -90,7 +93,7 @@ def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | Non
     now = now or timezone.now()
     qs = Escalation.objects.visible_to(actor)
     if filters.scope == "mine":
-        qs = qs.filter(assigned_role__in=actor.roles)
+        qs = qs.filter(mine_q(actor))
     if filters.status == "closed":
         qs = qs.filter(status__in=FINAL_STATUSES)
     elif filters.status and filters.status != "open":
@@ -106,6 +109,13 @@ def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | Non
     if filters.q:
         qs = qs.filter(Q(source_entity_id__icontains=filters.q) | Q(pk__in=_cases_of_contact(actor, filters.q)))
     return qs.order_by(F("next_deadline_at").asc(nulls_last=True), "id")
+
+
+def mine_q(actor: Actor) -> Q:
+    """"Waiting for you": assigned to one of my roles, or held as a delegate for someone away (standins)."""
+    q = Q(assigned_role__in=sorted(actor.roles))
+    held = delegated_q(actor)
+    return q | held if held is not None else q
 
 
 def _cases_of_contact(actor: Actor, text: str) -> list[str]:
@@ -132,7 +142,7 @@ def pending_count(*, actor: Actor) -> int:
     if not actor.roles:
         return 0
     return Escalation.objects.visible_to(actor).filter(
-        assigned_role__in=actor.roles, status__in=(EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED)
+        mine_q(actor), status__in=(EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED)
     )[:PENDING_BADGE_CAP + 1].count()
 
 
@@ -178,7 +188,8 @@ def escalation_for_page(*, actor: Actor, pk: Any) -> Escalation | None:
         .select_related("tenant", "approval", "policy", "acknowledged_by", "requested_by_user", "requested_by_api_key")
         .prefetch_related(
             Prefetch("approval__stages", queryset=ApprovalStage.objects.order_by("index")),
-            Prefetch("approval__decisions", queryset=Decision.objects.select_related("decided_by").order_by("decided_at", "id")),
+            Prefetch("approval__decisions", queryset=Decision.objects.select_related("decided_by", "on_behalf_of")
+                     .order_by("decided_at", "id")),
         )
         .filter(pk=pk)
         .first()
@@ -247,6 +258,10 @@ class WaitingFor:
     deadline: datetime | None  # when the next automatic step happens (re-escalation, alert, expiry, wake-up)
     next_role: str | None  # who is asked next if nobody acknowledges by `deadline` (same ladder as the sweep)
     sentence: str
+    # Who must act now (standins.who_must_act: away people out, their delegates in), for an open case.
+    people: tuple[Approver, ...] = ()
+    # The away members' usernames when only away people could act here and none has a delegate (flagged).
+    unstaffed: tuple[str, ...] = ()
 
 
 def _at(moment: datetime) -> str:
@@ -258,8 +273,26 @@ def _approvals(missing: int, role: str) -> str:
     return f"{missing} more approval{'s' if missing != 1 else ''} from {role}"
 
 
-def escalation_waiting_for(escalation: Escalation) -> WaitingFor:
-    """What the escalation waits for, from whom, and what happens automatically if nothing does."""
+def escalation_waiting_for(escalation: Escalation, *, delegations: Sequence[Delegation] | None = None) -> WaitingFor:
+    """What the escalation waits for, from whom (who must act now, with delegates standing in for the away), and
+    what happens automatically if nothing does. A stage only away people could satisfy is flagged.
+
+    `delegations`: the tenant's delegations in force, when the caller has read them."""
+    if escalation.status not in (EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED):
+        return _waiting_for(escalation)
+    if delegations is None:
+        delegations = delegations_active(tenant=escalation.tenant)
+    waiting = _waiting_for(escalation, delegations)
+    found, away = stage_people(escalation, delegations=delegations)
+    people = tuple(found)
+    sentence = waiting.sentence
+    if away:
+        sentence = (f"nobody present can decide: every {escalation.assigned_role} ({', '.join(away)}) is away with "
+                    f"nobody standing in; {sentence}")
+    return replace(waiting, people=people, unstaffed=away, sentence=sentence)
+
+
+def _waiting_for(escalation: Escalation, delegations: Sequence[Delegation] | None = None) -> WaitingFor:
     role = escalation.assigned_role
     missing = max(0, escalation.approvals_required - escalation.approvals_received)
     if escalation.is_final:
@@ -278,7 +311,9 @@ def escalation_waiting_for(escalation: Escalation) -> WaitingFor:
     # Pending: the sweep's own ladder logic says what happens at ack_due_at.
     step = next_ladder_step(snapshot=escalation.policy_snapshot, assigned_role=role,
                             level=escalation.escalation_level,
-                            has_active_member=lambda r: role_has_active_member(tenant=escalation.tenant, role=r))
+                            has_active_member=lambda r: role_staffing(tenant=escalation.tenant, role=r,
+                                                                      escalation_type=escalation.type,
+                                                                      delegations=delegations).staffed)
     due = escalation.ack_due_at
     if step.role is not None and due is not None:
         return WaitingFor(kind=WaitingKind.ACKNOWLEDGEMENT, role=role, approvals_missing=missing, deadline=due,
@@ -304,7 +339,8 @@ def with_api_relations(queryset: QuerySet[Escalation]) -> QuerySet[Escalation]:
     return queryset.defer("policy_snapshot", "contact").select_related(
         "tenant", "approval", "acknowledged_by", "requested_by_user", "requested_by_api_key").prefetch_related(
         "approval__stages",
-        Prefetch("approval__decisions", queryset=Decision.objects.select_related("decided_by").order_by("decided_at", "id")),
+        Prefetch("approval__decisions", queryset=Decision.objects.select_related("decided_by", "on_behalf_of")
+                 .order_by("decided_at", "id")),
     )
 
 
@@ -351,7 +387,7 @@ def escalation_list(*, actor: Actor, status: str | None = None, type: str | None
                                "created_at__gte": created_after, "created_at__lt": created_before}
     queryset = queryset.filter(**{name: value for name, value in filters.items() if value is not None})
     if mine and actor.user is not None:
-        queryset = queryset.filter(assigned_role__in=sorted(actor.roles))
+        queryset = queryset.filter(mine_q(actor))
     return with_api_relations(queryset)
 
 

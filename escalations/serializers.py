@@ -250,6 +250,9 @@ class DecisionOutput(RowOutput):
     self_approved = serializers.BooleanField()
     defer_until = serializers.DateTimeField(allow_null=True)
     decided_at = serializers.DateTimeField()
+    on_behalf_of = serializers.CharField(allow_null=True, help_text=(
+        "Username of the person the decider stood in for (an out-of-office delegation), else null. The pair "
+        "counts as one approver."))
 
     @staticmethod
     def get_escalation(decision: Decision, context: dict[str, Any]) -> str | None:
@@ -258,6 +261,10 @@ class DecisionOutput(RowOutput):
     @staticmethod
     def get_decided_by(decision: Decision, context: dict[str, Any]) -> str:
         return decision.decided_by.username
+
+    @staticmethod
+    def get_on_behalf_of(decision: Decision, context: dict[str, Any]) -> str | None:
+        return decision.on_behalf_of.username if decision.on_behalf_of is not None else None
 
 
 def decision_dict(decision: Decision, escalation_id: str | None) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from .intake import CheckResult, Money, SourceRef, clean_contact, validate_creat
 from .models import DEFAULT_MAX_DEFERRAL_SECONDS, OPEN_STATUSES, Escalation, EscalationStatus, RiskLevel, Urgency
 from .policies import match_trigger, policy_for, policy_snapshot
 from .routing import route_for_request
+from .standins import Capacity, decider_capacity
 
 __all__ = ["CheckResult", "Money", "SourceRef"]  # the request's parts, as callers have always imported them
 
@@ -262,15 +263,18 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
 # --- acknowledge -----------------------------------------------------------------------------------
 
 def _require_assigned(actor: Actor, escalation: Escalation, capability: str,
-                      stage: ApprovalStage | None = None) -> None:
-    """A person with `capability` and a role of the current stage (`stage`, when the caller has it locked)."""
+                      stage: ApprovalStage | None = None) -> Capacity:
+    """A person with `capability` and a role of the current stage (`stage`, when the caller has it locked), in
+    their own right or standing in for an away delegator (escalations.standins.decider_capacity); return how."""
     if actor.user is None:
         raise PermissionDenied("only a person of the assigned role can do this", slug="person-required")
     if not actor.can(capability):
         raise PermissionDenied(f"this needs {capability}", slug="missing-capability")
     stage = stage or current_stage(escalation.approval)
-    if not set(stage.eligible_roles) & actor.roles:
+    capacity = decider_capacity(actor=actor, escalation=escalation, stage_roles=stage.eligible_roles)
+    if not set(stage.eligible_roles) & capacity.roles:
         raise PermissionDenied(f"this escalation is assigned to {escalation.assigned_role}", slug="not-assigned")
+    return capacity
 
 
 def escalation_acknowledge(*, actor: Actor, escalation: Escalation | str) -> Escalation:
@@ -337,9 +341,10 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     extends_expiry = deferral_check(escalation, defer_until, timezone.now()) if defer_until else False
     approval, stage = approval_lock(escalation.approval_id)
     escalation.approval = approval  # locked, with its stages and decisions: kept current by approval_decide
-    _require_assigned(actor, escalation, Capability.ESCALATION_DECIDE, stage)
+    capacity = _require_assigned(actor, escalation, Capability.ESCALATION_DECIDE, stage)
     assert actor.user is not None
-    approval_check_decider(request=approval, stage=stage, user=actor.user, roles=actor.roles, decision=decision)
+    approval_check_decider(request=approval, stage=stage, user=actor.user, roles=capacity.roles, decision=decision,
+                           on_behalf_of=capacity.on_behalf_of, partners=capacity.partners)
     verified = stepup_verify(actor=actor, subject=stepup_subject(escalation), code=otp)
     if not verified.ok:
         assert verified.error is not None
@@ -347,12 +352,14 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
 
     before = audit_state(escalation)
     now = timezone.now()
-    outcome = approval_decide(request=approval, stage=stage, user=actor.user, roles=actor.roles, decision=decision,
-                              justification=justification, conditions=conditions, defer_until=defer_until)
+    outcome = approval_decide(request=approval, stage=stage, user=actor.user, roles=capacity.roles, decision=decision,
+                              justification=justification, conditions=conditions, defer_until=defer_until,
+                              on_behalf_of=capacity.on_behalf_of, partners=capacity.partners)
     record = outcome.decision
     decision_data = {"id": str(record.id), "decision": record.decision, "role": record.role, "stage": record.stage,
                      "decided_by": actor.actor_label, "self_approved": record.self_approved,
-                     "conditions": record.conditions, "justification": record.justification}
+                     "conditions": record.conditions, "justification": record.justification,
+                     "on_behalf_of": capacity.on_behalf_of.username if capacity.on_behalf_of else None}
     if record.conditions:
         escalation.conditions = [*escalation.conditions, *record.conditions]
     was_deferred = escalation.status == EscalationStatus.DEFERRED

@@ -37,8 +37,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.actors import Actor
-from accounts.models import Tenant
-from accounts.selectors import role_has_active_member
+from accounts.delegations import delegations_active
+from accounts.models import Delegation, Tenant
 from approvals.models import ApprovalRequest
 from approvals.services import approval_close_many, approval_stages_reassign
 from audit.actions import AuditAction
@@ -51,6 +51,7 @@ from .changes import Changes, ack_window, audit_state, close, refresh_next_deadl
 from .ladder import LadderStep, next_ladder_step
 from .models import Escalation, EscalationStatus, ExpiryOutcome
 from .policies import expiry_outcome
+from .standins import Staffing, role_staffing
 
 log = logging.getLogger(__name__)
 
@@ -91,31 +92,37 @@ class _Chunk(Changes):
     def __init__(self, now: datetime) -> None:
         super().__init__(now)
         self._actors: dict[int, Actor] = {}
-        self._members: dict[tuple[int, str], bool] = {}
-        self._steps: dict[tuple[int, int, str, int], LadderStep] = {}
+        self._staffing: dict[tuple[int, str, str], Staffing] = {}
+        self._delegations: dict[int, list[Delegation]] = {}
+        self._steps: dict[tuple[int, int, str, int, str], LadderStep] = {}
 
     def actor(self, escalation: Escalation) -> Actor:
         if escalation.tenant_id not in self._actors:
             self._actors[escalation.tenant_id] = Actor.for_system(escalation.tenant, SYSTEM_JOB)
         return self._actors[escalation.tenant_id]
 
-    def has_active_member(self, tenant: Tenant) -> Callable[[str], bool]:
-        """role_has_active_member, asked once per tenant and role per chunk."""
+    def staffing(self, tenant: Tenant, role: str, escalation_type: str) -> Staffing:
+        """standins.role_staffing (a member present, or standing in for one who is away), asked once per tenant,
+        role and type per chunk; the tenant's delegations in force read once."""
+        key = (tenant.pk, role, escalation_type)
+        if key not in self._staffing:
+            if tenant.pk not in self._delegations:
+                self._delegations[tenant.pk] = delegations_active(tenant=tenant, at=self.now)
+            self._staffing[key] = role_staffing(tenant=tenant, role=role, escalation_type=escalation_type,
+                                                at=self.now, delegations=self._delegations[tenant.pk])
+        return self._staffing[key]
 
-        def ask(role: str) -> bool:
-            key = (tenant.pk, role)
-            if key not in self._members:
-                self._members[key] = role_has_active_member(tenant=tenant, role=role)
-            return self._members[key]
-
-        return ask
+    def has_active_member(self, tenant: Tenant, escalation_type: str) -> Callable[[str], bool]:
+        """Whether a ladder role has anyone present to act (issue 19: everyone away with nobody standing in
+        counts as nobody), for next_ladder_step."""
+        return lambda role: self.staffing(tenant, role, escalation_type).staffed
 
     def ladder_step(self, escalation: Escalation) -> LadderStep:
-        """ladder_step_for, worked out once per tenant, policy snapshot, role and level in a chunk."""
+        """ladder_step_for, worked out once per tenant, policy snapshot, role, level and type in a chunk."""
         key = (escalation.tenant_id, id(escalation.policy_snapshot), escalation.assigned_role,
-               escalation.escalation_level)
+               escalation.escalation_level, escalation.type)
         if key not in self._steps:
-            self._steps[key] = ladder_step_for(escalation, self.has_active_member(escalation.tenant))
+            self._steps[key] = ladder_step_for(escalation, self.has_active_member(escalation.tenant, escalation.type))
         return self._steps[key]
 
     def change(self, escalation: Escalation, *, changed: Iterable[str], before: dict[str, Any], action: AuditAction,
@@ -295,9 +302,13 @@ def _escalate(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
     for escalation in due:
         step = steps[escalation.pk]
         for role in step.skipped:
+            away = chunk.staffing(escalation.tenant, role, escalation.type).away
+            # Like an empty role, a level whose every member is away with nobody standing in (issue 19): the
+            # skip says who was away.
+            skip = ({"role": role, "reason": "every member is away with nobody standing in", "away": list(away)}
+                    if away else {"role": role, "reason": "no active member in the tenant"})
             chunk.note(escalation, actor=chunk.actor(escalation), action=AuditAction.ESCALATION_LADDER_LEVEL_SKIPPED,
-                             details={"role": role, "reason": "no active member in the tenant",
-                                      "from_role": escalation.assigned_role})
+                       details={**skip, "from_role": escalation.assigned_role})
         result.levels_skipped += len(step.skipped)
         before = audit_state(escalation)
         from_role, from_level, overdue_since = escalation.assigned_role, escalation.escalation_level, escalation.ack_due_at

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, delegation_api
 
 urlpatterns = [
     path("escalations/check", api.EscalationCheckView.as_view(), name="api-escalations-check"),
@@ -15,4 +15,6 @@ urlpatterns = [
          name="api-escalation-execution"),
     path("otp/challenge", api.OtpChallengeView.as_view(), name="api-otp-challenge"),
     path("policies/<str:policy_type>", api.PolicyView.as_view(), name="api-policy"),
+    path("delegations", delegation_api.DelegationCollectionView.as_view(), name="api-delegations"),
+    path("delegations/<str:delegation_id>", delegation_api.DelegationDetailView.as_view(), name="api-delegation"),
 ]

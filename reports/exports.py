@@ -131,7 +131,8 @@ DATASETS: dict[str, Dataset] = {
         columns=(("id", "id"), ("escalation", "request__escalation__id"), ("escalation_type", "request__escalation__type"),
                  ("decision", "decision"), ("justification", "justification"), ("conditions", "conditions"),
                  ("decided_by", "decided_by__username"), ("role", "role"), ("stage", "stage"),
-                 ("self_approved", "self_approved"), ("defer_until", "defer_until"), ("decided_at", "decided_at")),
+                 ("self_approved", "self_approved"), ("defer_until", "defer_until"), ("decided_at", "decided_at"),
+                 ("on_behalf_of", "on_behalf_of__username")),
         queryset=_decisions, order_by=("decided_at", "id")),
     ExportDataset.AUDIT: Dataset(
         name="audit",

@@ -74,7 +74,7 @@ def _table(rows: list[list[Any]], widths: list[float]) -> Table:
 
 def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes:
     """Render the report; the audit trail is read in chain order, with each event's hash."""
-    decisions = list(Decision.objects.filter(request_id=escalation.approval_id).select_related("decided_by")
+    decisions = list(Decision.objects.filter(request_id=escalation.approval_id).select_related("decided_by", "on_behalf_of")
                      .order_by("decided_at", "id"))
     events = (AuditEvent.objects.filter(tenant_id=escalation.tenant_id, target_type="escalation",
                                         target_id=str(escalation.pk)).order_by("seq"))
@@ -108,7 +108,9 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
     if decisions:
         story.append(_table([["When", "Decision", "By", "Role", "Stage", "Justification", "Conditions"]] + [
             [_small(_when(d.decided_at)), d.decision + (" (self)" if d.self_approved else ""),
-             _small(d.decided_by.get_full_name() or d.decided_by.username), _small(role_label(d.role)),
+             _small((d.decided_by.get_full_name() or d.decided_by.username) + (
+                 f" on behalf of {d.on_behalf_of.get_full_name() or d.on_behalf_of.username}"
+                 if d.on_behalf_of is not None else "")), _small(role_label(d.role)),
              str(d.stage + 1), _small(d.justification),
              _small("; ".join(d.conditions) or "-")] for d in decisions],
             [26 * mm, 18 * mm, 28 * mm, 26 * mm, 10 * mm, 42 * mm, 30 * mm]))

@@ -233,6 +233,7 @@ CELERY_TIMEZONE = "UTC"
 SWEEP_INTERVAL_SECONDS = env_int("TRUSTGUARD_SWEEP_INTERVAL", 30, minimum=5)
 PERIODIC_JOBS: dict[str, object] = {
     "escalations.sweep_deadlines": float(SWEEP_INTERVAL_SECONDS),
+    "escalations.sweep_delegations": 60.0,  # out-of-office starts and ends (escalations.standins)
     "audit.apply_retention": crontab(hour=3, minute=17),
     "notifications.relay_outbox": 15.0,
     "audit.verify_chains": crontab(hour=3, minute=47),

@@ -105,6 +105,7 @@ class DecisionData(TypedDict):
     conditions: list[Any]
     justification: str
     extends_expiry: NotRequired[bool]  # deferrals only
+    on_behalf_of: NotRequired[str | None]  # the delegator's username, when a delegate decided (issue 19)
 
 
 class DecidedData(EscalationData):
@@ -168,6 +169,25 @@ class ReminderData(EscalationData):
     level: int  # ack_due_at (the escalation's own key) is when the acknowledgement is due
 
 
+class UnstaffedData(EscalationData):
+    """Only people who are away could act at the current stage, and none has a delegate (escalations.standins)."""
+
+    role: str
+    away: list[str]  # usernames of the away members
+
+
+class DelegationData(TypedDict):
+    """An out-of-office period (accounts.delegations): usernames, never emails."""
+
+    id: str
+    delegator: str
+    delegate: str | None
+    starts_at: datetime
+    ends_at: datetime
+    escalation_types: list[str]
+    status: str  # scheduled, active, ended, revoked
+
+
 # --- the entries -------------------------------------------------------------------------------------------
 
 ESCALATION = "escalation"  # the aggregate every event below is about
@@ -196,6 +216,18 @@ ESCALATION_EXPIRED = EventKind("escalation.expired", 1, ESCALATION, ExpiredData,
 ESCALATION_CANCELLED = EventKind("escalation.cancelled", 1, ESCALATION, CancelledData, "The requester withdrew it.")
 ESCALATION_EXECUTED = EventKind("escalation.executed", 1, ESCALATION, ExecutedData,
                                 "The requester reported the approved action done.")
+ESCALATION_UNSTAFFED = EventKind("escalation.unstaffed", 1, ESCALATION, UnstaffedData,
+                                 "Everyone who could act at the current stage is away, with nobody standing in.")
+
+DELEGATION = "delegation"  # the aggregate of the out-of-office events
+DELEGATION_CREATED = EventKind("delegation.created", 1, DELEGATION, DelegationData,
+                               "Someone set an out-of-office period (with a delegate, or nobody standing in).")
+DELEGATION_STARTED = EventKind("delegation.started", 1, DELEGATION, DelegationData,
+                               "An out-of-office period began: the delegate now decides on the delegator's behalf.")
+DELEGATION_ENDED = EventKind("delegation.ended", 1, DELEGATION, DelegationData,
+                             "An out-of-office period ran out on its own.")
+DELEGATION_REVOKED = EventKind("delegation.revoked", 1, DELEGATION, DelegationData,
+                               "An out-of-office period was ended early (by the delegator or an operator).")
 
 class CodeReplayedData(TypedDict):
     """Whose one-time code was reused, and on what (accounts.stepup.stepup_verify)."""
@@ -215,7 +247,8 @@ INTERNAL_TYPES: frozenset[str] = frozenset(kind.type for kind in INTERNAL)
 CATALOGUE: tuple[EventKind[Any], ...] = (
     ESCALATION_CREATED, ESCALATION_ACKNOWLEDGED, ESCALATION_APPROVAL_RECORDED, ESCALATION_APPROVED,
     ESCALATION_REJECTED, ESCALATION_DEFERRED, ESCALATION_RESUMED, ESCALATION_ESCALATED, ESCALATION_SLA_BREACHED,
-    ESCALATION_REMINDER, ESCALATION_EXPIRED, ESCALATION_CANCELLED, ESCALATION_EXECUTED,
+    ESCALATION_REMINDER, ESCALATION_EXPIRED, ESCALATION_CANCELLED, ESCALATION_EXECUTED, ESCALATION_UNSTAFFED,
+    DELEGATION_CREATED, DELEGATION_STARTED, DELEGATION_ENDED, DELEGATION_REVOKED,
 )
 EVENT_TYPES: frozenset[str] = frozenset(kind.type for kind in CATALOGUE)  # what webhooks may hear
 _BY_TYPE: dict[tuple[str, int], EventKind[Any]] = {(kind.type, kind.version): kind for kind in (*CATALOGUE, *INTERNAL)}

@@ -17,6 +17,7 @@ import pytest
 import time_machine
 from django.conf import settings
 
+from accounts.delegations import DelegationInput, delegation_create, delegation_revoke
 from escalations.services import (
     Money,
     SourceRef,
@@ -26,6 +27,7 @@ from escalations.services import (
     escalation_decide,
     escalation_record_execution,
 )
+from escalations.standins import standins_sweep
 from escalations.sweeps import sweep_deadlines
 from notifications.models import OutboxEvent
 from notifications.outbox import catalogue
@@ -92,8 +94,12 @@ def test_the_webhooks_guide_lists_exactly_the_catalogue():
     text = (ROOT / "docs" / "WEBHOOKS.md").read_text()
     listed = re.search(r"^Event types: (.+?)\.\n", text, re.M | re.S)
     assert listed is not None
-    names = re.findall(r"`(escalation)?(\.[a-z_]+)`", listed.group(1))
-    assert {f"escalation{suffix}" for _, suffix in names} == EVENT_TYPES
+    # "`escalation.created`, `.acknowledged`, ... `delegation.created`, `.started`": a suffix takes the last prefix.
+    names, prefix = set(), "escalation"
+    for head, suffix in re.findall(r"`([a-z]+)?(\.[a-z_]+)`", listed.group(1)):
+        prefix = head or prefix
+        names.add(f"{prefix}{suffix}")
+    assert names == EVENT_TYPES
 
 
 def test_the_documented_envelope_and_data_fit_the_catalogue(make_tenant):
@@ -156,6 +162,19 @@ def test_what_the_services_and_sweeps_write_fits_the_catalogue(demo, vendor, dem
             actor=vendor, reason="Large order", amount=Money(250_000_000, "NGN"),
             source=SourceRef("shop", "order", "ORD-1")), decision="approve", justification="Known customer",
             otp=totp_code(ceo.user))
+        # Out of office (issue 19): set (created), announced (started; the CEO's open order has nobody present to
+        # act: unstaffed), run out (ended); another ended early (revoked).
+        escalation_create(actor=vendor, reason="Another order", amount=Money(250_000_000, "NGN"),
+                          source=SourceRef("shop", "order", "ORD-2"))
+        now = T0 + 25 * HOUR
+        delegation_create(actor=ceo, delegator=ceo.user, known_types={"HIGH_VALUE"},
+                          wanted=DelegationInput(delegate=None, starts_at=now, ends_at=now + HOUR))
+        standins_sweep()
+        clock.move_to(now + 2 * HOUR)
+        standins_sweep()
+        revoked = delegation_create(actor=sm, delegator=sm.user, known_types={"HIGH_VALUE"}, wanted=DelegationInput(
+            delegate=co.user, starts_at=now + 3 * HOUR, ends_at=now + 4 * HOUR))
+        delegation_revoke(actor=sm, delegation_id=revoked.pk)
 
     written = list(OutboxEvent.objects.order_by("id"))
     seen = {(e.type, e.version) for e in written}
