@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from . import views
+from . import live, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("badges/", views.badges, name="badges"),
+    path("live/queue/", live.queue_live, name="queue_live"),
     path("inbox/", views.inbox_page, name="inbox"),
     path("inbox/read-all/", views.inbox_read_all, name="inbox_read_all"),
     path("inbox/<str:message_id>/open/", views.inbox_open, name="inbox_open"),

@@ -373,6 +373,20 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("TRUSTGUARD_WEBHOOK_TIMEOUT", 10, minimum=1, m
 # Circuit breakers (one per external target): open after this many consecutive failures, retry after reset.
 BREAKER_FAIL_MAX = env_int("TRUSTGUARD_BREAKER_FAIL_MAX", 5, minimum=1)
 BREAKER_RESET_SECONDS = env_int("TRUSTGUARD_BREAKER_RESET_SECONDS", 60, minimum=1)
+# --- Live queue (trustguard/live.py; README "Live queue") ----------------------------------------------------
+# An open queue page holds one stream (one server thread under gunicorn's gthread worker) for at most
+# LIVE_STREAM_SECONDS, then the browser reconnects. A process serves at most LIVE_MAX_STREAMS at once; beyond that
+# a page is told "no stream" (204) and polls. gunicorn.conf.py sets the default to half its threads per worker.
+LIVE_STREAM_SECONDS = env_int("TRUSTGUARD_LIVE_STREAM_SECONDS", 45, minimum=1, maximum=3600)
+LIVE_MAX_STREAMS = env_int("TRUSTGUARD_LIVE_MAX_STREAMS", 16, minimum=0)
+LIVE_HEARTBEAT_SECONDS = 15
+LIVE_POLL_SECONDS = 0.5  # without Redis: how often a stream reads its topics' versions in the cache
+LIVE_RETRY_MS = 1000
+LIVE_PUBLISH_TIMEOUT_SECONDS = 0.5
+LIVE_PUBLISH_BACKOFF_SECONDS = 10
+LIVE_VERSION_TTL_SECONDS = 24 * 3600
+# The queue page's fallback poll (the stream down or refused), in seconds.
+QUEUE_POLL_SECONDS = env_int("TRUSTGUARD_QUEUE_POLL_SECONDS", 15, minimum=1)
 # Before field keys: the key webhook secrets were encrypted under. Only read (trustguard/crypto.py) so that values
 # written then still decrypt until `manage.py rotate_field_keys` has moved them under TRUSTGUARD_FIELD_KEYS.
 WEBHOOK_SECRET_KEY = env_str("TRUSTGUARD_WEBHOOK_SECRET_KEY", "") or ""
