@@ -55,8 +55,11 @@ def _redis() -> Any:
         client = _redis_clients.get(url)
         if client is None:
             client = _redis_clients[url] = redis.Redis.from_url(
-                url, socket_connect_timeout=settings.LIVE_PUBLISH_TIMEOUT_SECONDS,
-                socket_timeout=settings.LIVE_PUBLISH_TIMEOUT_SECONDS, health_check_interval=30)
+                url,
+                socket_connect_timeout=settings.LIVE_PUBLISH_TIMEOUT_SECONDS,
+                socket_timeout=settings.LIVE_PUBLISH_TIMEOUT_SECONDS,
+                health_check_interval=30,
+            )
         return client
 
 

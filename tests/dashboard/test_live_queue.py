@@ -42,6 +42,7 @@ def _since(username: str, demo: dict, scope: str = "mine") -> str:
 
 # --- in the browser ------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def queue_page(browser, live_server, demo, settings) -> Iterator[Callable[[str], Any]]:  # noqa: F811
     """The queue page of a demo person, signed in, in a fresh Chromium context (real timers: nothing is fast-forwarded)."""
@@ -67,7 +68,8 @@ def queue_page(browser, live_server, demo, settings) -> Iterator[Callable[[str],
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_an_open_queue_shows_a_new_case_within_three_seconds_without_polling_or_reload(
-        queue_page, raise_escalation: Callable[..., Escalation], settings) -> None:
+    queue_page, raise_escalation: Callable[..., Escalation], settings
+) -> None:
     settings.QUEUE_POLL_SECONDS = 600  # polling cannot be what brings it
     page = queue_page("ceo")
     page.wait_for_selector("#queue-live[data-live=on]")
@@ -83,8 +85,7 @@ def test_an_open_queue_shows_a_new_case_within_three_seconds_without_polling_or_
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_a_queue_without_its_stream_polls_as_before(
-        queue_page, raise_escalation: Callable[..., Escalation], settings) -> None:
+def test_a_queue_without_its_stream_polls_as_before(queue_page, raise_escalation: Callable[..., Escalation], settings) -> None:
     settings.LIVE_MAX_STREAMS = 0  # this server refuses every stream (204): the page must not wait for one
     settings.QUEUE_POLL_SECONDS = 1
     page = queue_page("ceo")
@@ -114,6 +115,7 @@ def test_while_the_stream_is_open_the_poller_stands_down(queue_page, settings) -
 
 # --- the stream ----------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def short_streams(settings: Any) -> None:
     settings.LIVE_STREAM_SECONDS = 1
@@ -121,7 +123,8 @@ def short_streams(settings: Any) -> None:
 
 
 def test_a_stream_tells_its_role_that_a_case_arrived_and_carries_no_case_data(
-        demo, signed_in, raise_escalation, short_streams, django_capture_on_commit_callbacks) -> None:
+    demo, signed_in, raise_escalation, short_streams, django_capture_on_commit_callbacks
+) -> None:
     since = _since("ceo", demo)
     with django_capture_on_commit_callbacks(execute=True):
         case = raise_escalation(entity_id="ORD-STREAM-1")
@@ -134,7 +137,8 @@ def test_a_stream_tells_its_role_that_a_case_arrived_and_carries_no_case_data(
 
 
 def test_a_stream_stays_quiet_about_another_role_s_case(
-        demo, signed_in, raise_escalation, short_streams, django_capture_on_commit_callbacks) -> None:
+    demo, signed_in, raise_escalation, short_streams, django_capture_on_commit_callbacks
+) -> None:
     since = _since("co", demo)
     with django_capture_on_commit_callbacks(execute=True):
         raise_escalation(entity_id="ORD-STREAM-2")  # the CEO's, not the compliance officer's
@@ -146,7 +150,8 @@ def test_a_stream_stays_quiet_about_another_role_s_case(
 
 
 def test_a_stream_stays_quiet_about_another_tenant_s_case(
-        demo, make_tenant, make_person, raise_escalation, short_streams, django_capture_on_commit_callbacks) -> None:
+    demo, make_tenant, make_person, raise_escalation, short_streams, django_capture_on_commit_callbacks
+) -> None:
     acme = make_tenant("acme")
     make_person(acme, "ceo", "acme-ceo")
     client = Client()
@@ -161,7 +166,8 @@ def test_a_stream_stays_quiet_about_another_tenant_s_case(
 
 
 def test_a_reconnecting_page_hears_what_it_missed_from_its_last_event_id(
-        demo, signed_in, raise_escalation, short_streams, django_capture_on_commit_callbacks) -> None:
+    demo, signed_in, raise_escalation, short_streams, django_capture_on_commit_callbacks
+) -> None:
     client = signed_in("ceo")
     first = _stream_text(client, "/live/queue/")
     last_id = re.search(r"^id: (\w+)$", first, re.M).group(1)  # type: ignore[union-attr]
