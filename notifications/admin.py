@@ -1,4 +1,5 @@
-"""Operators: webhook endpoints, deliveries (dead letters + replay), messages, the outbox (read-only)."""
+"""Operators: webhook endpoints, deliveries (dead letters + replay), provider health, messages, the outbox (read-only),
+and the tenants' notification defaults."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
 from trustguard.errors import DomainError
@@ -20,6 +23,7 @@ from .deliveries.webhooks import (
     webhook_endpoint_delete,
     webhook_endpoint_rotate_secret,
 )
+from .health import provider_health_rows
 from .models import Delivery, DeliveryStatus, Message, OutboxEvent, WebhookEndpoint
 
 
@@ -116,6 +120,7 @@ class DeadLetterFilter(admin.SimpleListFilter):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
+    change_list_template = "admin/notifications/delivery/change_list.html"
     list_display = ["id", "kind", "tenant", "event_type", "endpoint", "status", "attempts", "next_attempt_at",
                     "last_status_code", "short_error", "replays"]
     list_filter = [DeadLetterFilter, "status", "kind", "tenant"]
@@ -128,6 +133,19 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None and request.user.has_perm("notifications.change_delivery")  # actions on the list only
+
+    def get_urls(self) -> list[Any]:
+        custom = [path("providers/", self.admin_site.admin_view(self.providers_view),
+                       name="notifications_delivery_providers")]
+        return custom + super().get_urls()
+
+    def providers_view(self, request: HttpRequest) -> HttpResponse:
+        """Provider health: per provider the last successful delivery, the breaker and an active check that sends
+        nothing (kept for a minute; "Check now" runs it again)."""
+        rows = provider_health_rows(fresh=request.method == "POST")
+        context = {**self.admin_site.each_context(request), "title": "Provider health", "rows": rows,
+                   "opts": self.model._meta, "checked_now": request.method == "POST"}
+        return TemplateResponse(request, "admin/notifications/delivery/providers.html", context)
 
     @admin.display(description="event")
     def event_type(self, obj: Delivery) -> str:

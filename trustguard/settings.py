@@ -285,6 +285,11 @@ CELERY_DEFAULT_QUEUE_NAME = "celery"
 HEALTH_QUEUE_DEPTH_WARN = env_int("TRUSTGUARD_HEALTH_QUEUE_DEPTH_WARN", 1000, minimum=1)
 HEALTH_OUTBOX_BACKLOG_WARN = env_int("TRUSTGUARD_HEALTH_OUTBOX_BACKLOG_WARN", 1000, minimum=1)
 HEALTH_OUTBOX_AGE_WARN_SECONDS = env_int("TRUSTGUARD_HEALTH_OUTBOX_AGE_WARN", 300, minimum=1)
+# /healthz's "providers" check: the report function (the project wires the apps by name, as INSTALLED_APPS does;
+# plumbing imports no app). Its active checks (SMTP EHLO/NOOP, Twilio account fetch) are kept this long.
+HEALTH_PROVIDER_ROWS = "notifications.health.provider_health_report"
+PROVIDER_CHECK_CACHE_SECONDS = env_int("TRUSTGUARD_PROVIDER_CHECK_CACHE_SECONDS", 60, minimum=0)
+PROVIDER_CHECK_TIMEOUT_SECONDS = env_int("TRUSTGUARD_PROVIDER_CHECK_TIMEOUT", 3, minimum=1, maximum=30)
 
 # --- Security ---------------------------------------------------------------------------
 # Sessions are written to the database and read through the cache (Redis, or the file cache of the

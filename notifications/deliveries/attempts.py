@@ -32,6 +32,7 @@ from .. import channels as channel_senders
 from .. import sql
 from ..breakers import CacheCircuitStorage, breaker_for, breaker_open_until
 from ..models import Delivery, DeliveryStatus, Message, OutboxEvent
+from ..providers import provider_mark_success
 from .queue import kick_deliveries
 from .webhooks import endpoint_signing_secrets
 
@@ -252,6 +253,7 @@ def _delivery_succeeded(delivery: Delivery, result: channel_senders.SendResult) 
         Message.objects.filter(pk=delivery.message_id).update(**updates)
         successors = _next_in_line(delivery)
         transaction.on_commit(lambda: kick_deliveries(successors))
+    provider_mark_success(delivery.kind, now)  # provider health: the channel's last successful delivery
 
 
 def _mark_delivered(delivery: Delivery, now: datetime, status_code: int | None) -> bool:
