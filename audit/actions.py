@@ -57,6 +57,8 @@ class AuditAction(models.TextChoices):
     WEBHOOK_DELETED = "webhook.deleted", "Webhook deleted"
     DELIVERY_REPLAYED = "delivery.replayed", "Delivery replayed"
     NOTIFICATIONS_PURGED = "notifications.purged", "Notifications purged"
+    NOTIFICATION_SETTINGS_CHANGED = "notification_settings.changed", "Notification settings changed"
+    NOTIFICATION_DEFAULTS_CHANGED = "notification_defaults.changed", "Tenant notification defaults changed"
 
     # Reports: exports.
     EXPORT_REQUESTED = "export.requested", "Export requested"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import live, views
+from . import live, notification_settings, views
 
 app_name = "dashboard"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("inbox/read-all/", views.inbox_read_all, name="inbox_read_all"),
     path("inbox/<str:message_id>/open/", views.inbox_open, name="inbox_open"),
     path("summary/", views.summary, name="summary"),
+    path("settings/notifications/", notification_settings.notification_settings, name="notification_settings"),
     path("e/<str:pk>/", views.detail, name="detail"),
     path("e/<str:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("e/<str:pk>/decide/", views.decide, name="decide"),

@@ -24,7 +24,8 @@ from .deliveries.webhooks import (
     webhook_endpoint_rotate_secret,
 )
 from .health import provider_health_rows
-from .models import Delivery, DeliveryStatus, Message, OutboxEvent, WebhookEndpoint
+from .models import Channel, Delivery, DeliveryStatus, Message, OutboxEvent, TenantNotificationDefaults, WebhookEndpoint
+from .preferences import ALWAYS_ON, notification_defaults_update, time_zone_names
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -196,3 +197,51 @@ class OutboxEventAdmin(ReadOnlyAdmin):
     search_fields = ["=event_id", "=aggregate_id"]
     readonly_fields = ["event_id", "tenant", "type", "version", "aggregate_type", "aggregate_id", "data", "occurred_at",
                        "relayed_at"]
+
+
+class TenantNotificationDefaultsForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(choices=[])
+    channels_off = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(c.value, c.label) for c in Channel if c.value not in ALWAYS_ON],
+        help_text="Off for people who have not chosen for themselves (the in-app inbox is always on).")
+
+    class Meta:
+        model = TenantNotificationDefaults
+        fields = ["tenant", "time_zone", "quiet_hours_enabled", "quiet_start", "quiet_end", "critical_override",
+                  "channels_off"]
+        help_texts = {"quiet_start": "e.g. 22:00", "quiet_end": "e.g. 07:00 (the next morning when it is earlier)"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(z, z) for z in time_zone_names()]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("quiet_hours_enabled"):
+            start, end = data.get("quiet_start"), data.get("quiet_end")
+            if start is None or end is None:
+                self.add_error("quiet_end" if start else "quiet_start", "Quiet hours need a start and an end.")
+            elif start == end:
+                self.add_error("quiet_end", "Quiet hours must end at another time than they start.")
+        return data
+
+
+@admin.register(TenantNotificationDefaults)
+class TenantNotificationDefaultsAdmin(SimpleHistoryAdmin):
+    """A tenant's notification defaults: quiet hours (deliveries wait until they end; critical ones may go through),
+    time zone and channels off, for people who have not chosen on their settings page."""
+
+    form = TenantNotificationDefaultsForm
+    list_display = ["tenant", "time_zone", "quiet_hours_enabled", "quiet_start", "quiet_end", "critical_override",
+                    "channels_off", "updated_at"]
+    list_filter = ["quiet_hours_enabled"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["tenant"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: TenantNotificationDefaults, form: Any, change: bool) -> None:
+        try:
+            notification_defaults_update(defaults=obj, actor=OperatorActor.staff(request.user))
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail) from exc

@@ -29,7 +29,8 @@ from trustguard.ids import uuid7
 from trustguard.jsonutil import to_jsonable
 
 from .deliveries.queue import address_key, aggregate_key, kick_deliveries
-from .models import Channel, ChannelPreference, Delivery, Message, OutboxEvent
+from .models import Channel, Delivery, Message, OutboxEvent
+from .preferences import PersonRules
 from .registry import Recipient
 
 logger = logging.getLogger(__name__)
@@ -37,27 +38,24 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _People:
-    """The active users among a batch's recipients and the channels each turned off (two queries)."""
+    """The active users among a batch's recipients, and their channels and quiet hours (preferences.PersonRules)."""
 
     users: dict[int, Any]
-    disabled: dict[int, set[str]]
+    rules: PersonRules
 
     @classmethod
-    def load(cls, recipients: Iterable[Recipient]) -> _People:
+    def load(cls, recipients: Iterable[Recipient], tenant_ids: Iterable[int]) -> _People:
         user_ids = {r.user_id for r in recipients if r.user_id is not None}
         if not user_ids:
-            return cls({}, {})
+            return cls({}, PersonRules({}, {}, {}))
         users = {u.pk: u for u in get_user_model().objects.filter(pk__in=user_ids, is_active=True)}
-        disabled: dict[int, set[str]] = {}
-        for user_id, channel in ChannelPreference.objects.filter(user_id__in=list(users), enabled=False).values_list(
-                "user_id", "channel"):
-            disabled.setdefault(user_id, set()).add(channel)
-        return cls(users, disabled)
+        return cls(users, PersonRules.load(users, tenant_ids))
 
 
 _MESSAGE_COLUMNS = ("id", "tenant_id", "channel", "purpose", "audience", "event_id", "user_id", "to_address",
                     "subject", "body", "body_html", "data", "sent_at", "provider")
-_DELIVERY_COLUMNS = ("tenant_id", "kind", "message_id", "event_id", "order_key", "aggregate_key", "event_seq")
+_DELIVERY_COLUMNS = ("tenant_id", "kind", "message_id", "event_id", "order_key", "aggregate_key", "event_seq",
+                     "next_attempt_at")
 
 
 def dispatch_messages(events: Sequence[OutboxEvent],
@@ -66,7 +64,7 @@ def dispatch_messages(events: Sequence[OutboxEvent],
     """Messages (one per person, channel and event) and their deliveries for `events`, inserted in bulk;
     the new deliveries' ids."""
     recipients = resolve(events)
-    people = _People.load(r for found in recipients.values() for r in found)
+    people = _People.load((r for found in recipients.values() for r in found), {e.tenant_id for e in events})
     # Recipients that share a context (e.g. every member of the assigned role) get the same text:
     # render it once per event, channel and audience.
     rendered: dict[tuple[int, str, str, int], Rendered] = {}
@@ -76,7 +74,10 @@ def dispatch_messages(events: Sequence[OutboxEvent],
         envelope: dict[str, object] | None = None
         seen: set[tuple[str, str]] = set()
         for recipient in recipients.get(event.pk, ()):
-            for channel, address in _addresses(recipient, people):
+            # Quiet hours defer a person's deliveries to their end (not the in-app item: it makes no sound).
+            hold = (people.rules.hold_until(recipient.user_id, event.tenant_id, now, critical=recipient.critical)
+                    if recipient.user_id is not None else None)
+            for channel, address in _addresses(recipient, people, event.tenant_id):
                 if (channel, address.lower()) in seen:
                     continue  # one person, one message per channel, even if reached by two routes
                 seen.add((channel, address.lower()))
@@ -98,26 +99,24 @@ def dispatch_messages(events: Sequence[OutboxEvent],
                 if not in_app:
                     for name, value in zip(_DELIVERY_COLUMNS, (
                             event.tenant_id, channel, message_id, event.pk, f"{channel}:{address_key(address)}",
-                            aggregate_key(event), event.pk), strict=True):
+                            aggregate_key(event), event.pk, hold or now), strict=True):
                         deliveries[name].append(value)
     bulk_insert_columns(Message, messages)
-    return bulk_insert_columns(Delivery, deliveries, constants={"next_attempt_at": now})
+    return bulk_insert_columns(Delivery, deliveries)
 
 
-def _addresses(recipient: Recipient, people: _People) -> list[tuple[str, str]]:
-    """(channel, address) pairs for a recipient, after their channel preferences."""
+def _addresses(recipient: Recipient, people: _People, tenant_id: int) -> list[tuple[str, str]]:
+    """(channel, address) pairs for a recipient, after their channel preferences (or their tenant's defaults)."""
     from trustguard.phones import normalize_phone
 
     user = None
-    disabled: set[str] = set()
     if recipient.user_id is not None:
         user = people.users.get(recipient.user_id)
         if user is None:
             return []  # gone or deactivated
-        disabled = people.disabled.get(user.pk, set())
     out: list[tuple[str, str]] = []
     for channel in recipient.channels:
-        if channel in disabled:
+        if user is not None and not people.rules.channel_on(user.pk, tenant_id, channel):
             continue
         if channel == Channel.EMAIL:
             address = recipient.email or (user.email if user else "")
