@@ -131,7 +131,7 @@ def event_data(escalation: Escalation, **extra: Any) -> dict[str, Any]:
     return data
 
 
-def live_topics(escalation: Escalation, before: dict[str, Any] | None) -> set[tuple[int, str]]:
+def _live_topics(escalation: Escalation, before: dict[str, Any] | None) -> set[tuple[int, str]]:
     """The open queues a change shows in (trustguard/live.py): its role's before and after, its requester's, and
     the tenant-wide view."""
     roles = {escalation.assigned_role, (before or {}).get("assigned_role")}
@@ -171,7 +171,7 @@ class Changes:
                                      data=event_data(escalation, **(event_extra or {}))))
         self.audits.append(AuditEntry(escalation.tenant_id, action, actor, "escalation", escalation.pk, before,
                                       audit_state(escalation), details))
-        self.live.update(live_topics(escalation, before))
+        self.live.update(_live_topics(escalation, before))
 
     def note(self, escalation: Escalation, *, actor: Actor, action: AuditAction, details: dict[str, Any]) -> None:
         """An audit event about the case that changes nothing in it (e.g. a ladder level skipped)."""
