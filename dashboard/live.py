@@ -71,7 +71,8 @@ def queue_live(request: HttpRequest) -> HttpResponse:
     if not StreamSlots.take():
         return HttpResponse(status=204)
     body = _StreamBody(keys, request.headers.get("Last-Event-ID") or request.GET.get("since", ""))
-    response = StreamingHttpResponse(body, content_type="text/event-stream")
+    # tenant_view wraps views that return an HttpResponse; a streaming one serves as well.
+    response: Any = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response

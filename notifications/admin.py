@@ -214,10 +214,10 @@ class TenantNotificationDefaultsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["time_zone"].choices = [(z, z) for z in time_zone_names()]
+        self.fields["time_zone"].choices = [(z, z) for z in time_zone_names()]  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("quiet_hours_enabled"):
             start, end = data.get("quiet_start"), data.get("quiet_end")
             if start is None or end is None:

@@ -178,7 +178,9 @@ def test_the_last_successful_delivery_is_shown_per_provider(client, demo, smtp_r
     _, providers = _providers(client)
 
     assert providers["providers"]["email"]["last_success_at"] is not None
-    assert providers["providers"]["email"]["last_success_at"][:16] == message.delivery.delivered_at.isoformat()[:16]
+    delivered_at = message.delivery.delivered_at
+    assert delivered_at is not None
+    assert providers["providers"]["email"]["last_success_at"][:16] == delivered_at.isoformat()[:16]
 
 
 def test_checks_are_kept_for_a_while_so_a_polling_monitor_does_not_call_twilio_each_time(client, fake_twilio, settings) -> None:
