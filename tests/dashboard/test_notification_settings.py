@@ -24,6 +24,7 @@ from notifications.models import (
     TenantNotificationDefaults,
 )
 from tests.dashboard.conftest import user
+from tests.dashboard.test_browser import browser, open_as  # noqa: F401  (fixtures)
 from tests.notifications.conftest import relay, smtp_receiver  # noqa: F401  (smtp_receiver is a fixture)
 
 pytestmark = pytest.mark.django_db
@@ -226,3 +227,33 @@ def test_the_admin_refuses_quiet_hours_without_an_end(demo, admin_client) -> Non
 
     assert response.status_code == 200 and "Quiet hours need a start and an end." in response.content.decode()
     assert not TenantNotificationDefaults.objects.exists()
+
+
+# --- in the browser ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_ceo_sets_her_quiet_hours_from_the_account_menu(open_as) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    from tests.dashboard.test_browser import shoot
+
+    page = open_as("ceo")
+    page.click(".account summary")
+    page.click("text=Notification settings")
+    page.wait_for_url("**/settings/notifications/")
+    expect(page.locator("#q-start")).to_be_hidden()  # only "my own quiet hours" has times
+    page.check("#q-custom", force=True)
+    expect(page.locator("#q-start")).to_be_visible()
+    page.fill("#q-start", "22:00")
+    page.fill("#q-end", "07:00")
+    page.select_option("#q-zone", "Africa/Lagos")
+    page.uncheck("#c-sms")
+    page.click("text=Save settings")
+
+    expect(page.locator(".messages")).to_contain_text("Your notification settings are saved.")
+    expect(page.locator("#q-start")).to_have_value("22:00")
+    shoot(page, "notification-settings")
+    saved = PersonNotificationSettings.objects.get(user=user("ceo"))
+    assert (saved.quiet_start, saved.quiet_end, saved.time_zone) == (time(22), time(7), "Africa/Lagos")

@@ -20,6 +20,7 @@ from accounts.models import User
 from notifications.breakers import breaker_for, breaker_reset
 from notifications.health import provider_health_rows
 from notifications.messages import message_send
+from tests.dashboard.test_browser import browser, open_as  # noqa: F401  (fixtures)
 from trustguard.health import beat_heartbeat_write
 
 from .conftest import _free_port, deliver
@@ -227,3 +228,39 @@ def test_people_who_are_not_operators_do_not_see_provider_health(client, demo) -
     page = client.get("/admin/notifications/delivery/providers/")
 
     assert page.status_code == 302 and "/admin/login/" in page["Location"]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_reads_provider_health_in_the_admin_and_on_the_health_page(
+    open_as,  # noqa: F811
+    demo,
+    smtp_receiver,
+    fake_twilio,
+    settings,
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.dashboard.test_browser import shoot
+
+    with transaction.atomic():
+        message = message_send(
+            tenant_id=demo["tenant_obj"].pk,
+            channel="email",
+            subject="Hello",
+            body="Hi",
+            purpose="test",
+            to_user_id=User.objects.get(username="ceo").pk,
+        )
+    assert deliver(message.delivery) == "delivered"
+    _trip("sms:twilio", settings)
+    page = open_as("ops")
+    page.goto("/admin/notifications/delivery/")
+    page.click("text=Provider health")
+    expect(page.locator("#provider-health tr[data-channel=email]")).to_contain_text("OK")
+    expect(page.locator("#provider-health tr[data-channel=sms]")).to_contain_text("The circuit breaker is open")
+    shoot(page, "provider-health-admin")
+    page.goto("/ops/health/")
+    expect(page.locator("body")).to_contain_text("providers")
+    shoot(page, "provider-health-ops")
+    breaker_reset("sms:twilio")
