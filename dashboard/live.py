@@ -6,6 +6,7 @@ visible_to like every other page, so what the stream says can never show a case 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,8 @@ from accounts.actors import Actor
 from accounts.roles import Capability
 from accounts.web import tenant_view
 from trustguard.live import StreamSlots, live_stream, live_token, topic_key
+
+logger = logging.getLogger(__name__)
 
 
 def live_keys(actor: Actor, scope: str) -> list[str]:
@@ -34,7 +37,11 @@ def live_keys(actor: Actor, scope: str) -> list[str]:
 
 def live_context(actor: Actor, scope: str) -> dict[str, Any]:
     """What the queue page needs to open its stream: the URL, with the position the page was rendered at."""
-    since = live_token(live_keys(actor, scope))
+    try:
+        since = live_token(live_keys(actor, scope))
+    except Exception:  # the cache is down: the page still renders; its stream (or its poller) catches up
+        logger.warning("live queue: no position for the page", exc_info=True)
+        since = ""
     return {"live_url": f"{reverse('dashboard:queue_live')}?{urlencode({'scope': scope, 'since': since})}"}
 
 

@@ -83,7 +83,8 @@ def live_publish(changes: Iterable[tuple[int, Iterable[str]]]) -> None:
 
 
 def live_token(keys: list[str]) -> str:
-    """Where these topics stand now: a short hash of their versions (a topic never published reads as 0)."""
+    """Where these topics stand now: a short hash of their versions (a topic never published reads as 0). Raises
+    when the cache does."""
     values = cache.get_many(keys)
     joined = "|".join(str(values.get(key, 0)) for key in keys)
     return hashlib.sha256(joined.encode()).hexdigest()[:16]
@@ -131,10 +132,14 @@ def live_stream(keys: list[str], *, since: str = "") -> Iterator[str]:
     2. ``hello`` carries the current token; ``changed`` comes first instead when it differs from `since` (the
        browser's Last-Event-ID, or the token the page was rendered with).
     3. Then one ``changed`` per change (bursts coalesce), a comment line as keep-alive, until the lifetime ends.
+
+    If Redis or the cache fails, the stream ends asking the browser to come back in LIVE_FAILURE_RETRY_MS; the page
+    polls meanwhile.
     """
     deadline = time.monotonic() + settings.LIVE_STREAM_SECONDS
-    waiter = _Waiter(keys)
+    waiter: _Waiter | None = None
     try:
+        waiter = _Waiter(keys)
         token = live_token(keys)
         yield f"retry: {settings.LIVE_RETRY_MS}\n\n"
         yield _event("changed" if since and since != token else "hello", token)
@@ -149,8 +154,12 @@ def live_stream(keys: list[str], *, since: str = "") -> Iterator[str]:
             elif time.monotonic() - last_sent >= settings.LIVE_HEARTBEAT_SECONDS:
                 yield ": keep-alive\n\n"
                 last_sent = time.monotonic()
+    except Exception:  # not GeneratorExit: a browser that went away is no failure
+        logger.warning("live queue stream failed; the page polls until it reconnects", exc_info=True)
+        yield f"retry: {settings.LIVE_FAILURE_RETRY_MS}\n\n"
     finally:
-        waiter.close()
+        if waiter is not None:
+            waiter.close()
 
 
 class StreamSlots:

@@ -387,6 +387,7 @@ LIVE_MAX_STREAMS = env_int("TRUSTGUARD_LIVE_MAX_STREAMS", 16, minimum=0)
 LIVE_HEARTBEAT_SECONDS = 15
 LIVE_POLL_SECONDS = 0.5  # without Redis: how often a stream reads its topics' versions in the cache
 LIVE_RETRY_MS = 1000
+LIVE_FAILURE_RETRY_MS = 30_000  # a stream whose Redis or cache failed: the browser tries again after this
 LIVE_PUBLISH_TIMEOUT_SECONDS = 0.5
 LIVE_PUBLISH_BACKOFF_SECONDS = 10
 LIVE_VERSION_TTL_SECONDS = 24 * 3600

@@ -19,7 +19,7 @@ from accounts.models import User
 from dashboard.live import live_keys
 from escalations.models import Escalation
 from tests.dashboard.test_browser import CHROMIUM_ARGS, DESKTOP, browser  # noqa: F401  (browser is a fixture)
-from trustguard.live import StreamSlots, live_token
+from trustguard.live import StreamSlots, live_stream, live_token
 
 LIVE_WITHIN_MS = 3000
 
@@ -197,3 +197,12 @@ def test_someone_signed_out_gets_no_stream(db) -> None:
     response = Client().get("/live/queue/")
 
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_stream_whose_cache_fails_ends_asking_the_browser_to_come_back_later(settings) -> None:
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6390/0"}
+    }  # nobody listens there
+    settings.REDIS_URL = ""
+
+    assert list(live_stream(["tg:live:1:all"])) == ["retry: 30000\n\n"]
