@@ -17,13 +17,18 @@ def provider_health_rows(*, fresh: bool = False) -> list[ProviderHealth]:
     The admin's provider page, the operators' home and /healthz read this."""
     register_push_provider()
     # The breaker each channel's deliveries go through, by the delivery attempt's own rule (one place).
-    return [provider_health(provider, breaker_target=breaker_target(Delivery(kind=provider.channel)), fresh=fresh)
-            for provider in PROVIDERS.values()]
+    return [
+        provider_health(provider, breaker_target=breaker_target(Delivery(kind=provider.channel)), fresh=fresh)
+        for provider in PROVIDERS.values()
+    ]
 
 
 def provider_health_report() -> dict[str, Any]:
     """/healthz's "providers" check (settings.HEALTH_PROVIDER_ROWS): warn when any provider is not ok, never fail."""
     rows = provider_health_rows()
     problems = [f"{row.channel}: {problem}" for row in rows for problem in row.problems]
-    return {"status": "warn" if problems else "ok", "providers": {row.channel: row.as_json() for row in rows},
-            **({"detail": "; ".join(problems)} if problems else {})}
+    return {
+        "status": "warn" if problems else "ok",
+        "providers": {row.channel: row.as_json() for row in rows},
+        **({"detail": "; ".join(problems)} if problems else {}),
+    }
