@@ -257,3 +257,11 @@ def test_the_ceo_sets_her_quiet_hours_from_the_account_menu(open_as) -> None:  #
     shoot(page, "notification-settings")
     saved = PersonNotificationSettings.objects.get(user=user("ceo"))
     assert (saved.quiet_start, saved.quiet_end, saved.time_zone) == (time(22), time(7), "Africa/Lagos")
+
+
+def test_the_admin_lists_and_edits_the_tenant_s_defaults(demo, admin_client) -> None:
+    defaults = TenantNotificationDefaults.objects.create(tenant=demo["tenant_obj"])
+
+    assert admin_client.get("/admin/notifications/tenantnotificationdefaults/").status_code == 200
+    page = admin_client.get(f"/admin/notifications/tenantnotificationdefaults/{defaults.pk}/change/")
+    assert page.status_code == 200 and "Africa/Lagos" in page.content.decode()
