@@ -14,8 +14,15 @@ bind = os.environ.get("BIND") or os.environ.get("GUNICORN_BIND") or f"127.0.0.1:
 # the compose file sets "*" because only the proxy reaches the web containers there.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "gthread"
+# gthread, and only gthread (or another threaded/async class): the live queue's streams (dashboard/live.py) are
+# long requests, and a sync worker would be pinned by one of them. Each open stream holds one thread for at most
+# TRUSTGUARD_LIVE_STREAM_SECONDS (45 s; then the browser reconnects), and a worker serves at most
+# TRUSTGUARD_LIVE_MAX_STREAMS of them at once, by default half its threads: the other half always serves pages and
+# the API. More open queues than that: raise GUNICORN_THREADS (streams wait on a socket, they cost no CPU), or the
+# extra pages poll every 15 s as before. README "Live queue".
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+os.environ.setdefault("TRUSTGUARD_LIVE_MAX_STREAMS", str(max(1, threads // 2)))
 keepalive = 5
 timeout = 60
 graceful_timeout = 30

@@ -64,6 +64,8 @@ class AuditAction(models.TextChoices):
     PUSH_SUBSCRIPTION_REMOVED = "push_subscription.removed", "Push notifications removed from a device"
     DELIVERY_REPLAYED = "delivery.replayed", "Delivery replayed"
     NOTIFICATIONS_PURGED = "notifications.purged", "Notifications purged"
+    NOTIFICATION_SETTINGS_CHANGED = "notification_settings.changed", "Notification settings changed"
+    NOTIFICATION_DEFAULTS_CHANGED = "notification_defaults.changed", "Tenant notification defaults changed"
 
     # Reports: exports.
     EXPORT_REQUESTED = "export.requested", "Export requested"

@@ -2,19 +2,21 @@
 
 from django.urls import path
 
-from . import away, push_views, views
+from . import away, live, notification_settings, push_views, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("badges/", views.badges, name="badges"),
+    path("live/queue/", live.queue_live, name="queue_live"),
     path("inbox/", views.inbox_page, name="inbox"),
     path("inbox/read-all/", views.inbox_read_all, name="inbox_read_all"),
     path("inbox/<str:message_id>/open/", views.inbox_open, name="inbox_open"),
     path("summary/", views.summary, name="summary"),
     path("away/", away.away, name="away"),
     path("away/<str:delegation_id>/end/", away.away_end, name="away_end"),
+    path("settings/notifications/", notification_settings.notification_settings, name="notification_settings"),
     path("e/<str:pk>/", views.detail, name="detail"),
     path("e/<str:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("e/<str:pk>/decide/", views.decide, name="decide"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -46,6 +47,7 @@ from notifications.inbox import notification_mark_read, notifications_mark_all_r
 from notifications.selectors import inbox, inbox_unread_count
 from trustguard.errors import DomainError, NotFound
 
+from .live import live_context
 from .queue_cards import queue_cards
 
 DECISION_CHOICES = [
@@ -96,11 +98,13 @@ def queue(request: HttpRequest) -> HttpResponse:
                                                 filters.scope == "all")),
         "my_roles": sorted(actor.roles),
         "badges_follow_queue": True,
+        "poll_seconds": settings.QUEUE_POLL_SECONDS,
         **badge_context(request),
     }
     if is_htmx(request):
         return render(request, "dashboard/partials/queue_list.html", context)
     context["has_authenticator"] = has_confirmed_device(request.user)  # type: ignore[arg-type]
+    context.update(live_context(actor, filters.scope))
     return render(request, "dashboard/queue.html", context)
 
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -24,6 +25,7 @@ from audit.services import AuditEntry, audit_record_many
 from notifications.outbox.catalogue import Event, EventKind
 from notifications.outbox.emit import event_emit
 from trustguard.bulk import update_rows
+from trustguard.live import live_publish
 
 from .models import Escalation, EscalationStatus
 
@@ -129,6 +131,16 @@ def event_data(escalation: Escalation, **extra: Any) -> dict[str, Any]:
     return data
 
 
+def _live_topics(escalation: Escalation, before: dict[str, Any] | None) -> set[tuple[int, str]]:
+    """The open queues a change shows in (trustguard/live.py): its role's before and after, its requester's, and
+    the tenant-wide view."""
+    roles = {escalation.assigned_role, (before or {}).get("assigned_role")}
+    topics = {"all", *(f"role:{role}" for role in roles if role)}
+    if escalation.requested_by_user_id is not None:
+        topics.add(f"user:{escalation.requested_by_user_id}")
+    return {(escalation.tenant_id, topic) for topic in topics}
+
+
 class Changes:
     """The state-change recorder: changes of escalations, with their outbox and audit events, written together.
 
@@ -143,6 +155,7 @@ class Changes:
         self.fields: set[str] = {"updated_at"}
         self.events: list[Event] = []
         self.audits: list[AuditEntry] = []
+        self.live: set[tuple[int, str]] = set()  # (tenant id, topic) of open queues to tell after commit
 
     def record(self, escalation: Escalation, *, actor: Actor, action: AuditAction, before: dict[str, Any] | None,
                event: EventKind[Any] | None = None, details: dict[str, Any] | None = None,
@@ -158,6 +171,7 @@ class Changes:
                                      data=event_data(escalation, **(event_extra or {}))))
         self.audits.append(AuditEntry(escalation.tenant_id, action, actor, "escalation", escalation.pk, before,
                                       audit_state(escalation), details))
+        self.live.update(_live_topics(escalation, before))
 
     def note(self, escalation: Escalation, *, actor: Actor, action: AuditAction, details: dict[str, Any]) -> None:
         """An audit event about the case that changes nothing in it (e.g. a ladder level skipped)."""
@@ -171,7 +185,13 @@ class Changes:
             update_rows(Escalation, fields, [(row.pk, *values(row)) for row in self.rows])
         event_emit(self.events)
         audit_record_many(self.audits)
-        self.rows, self.fields, self.events, self.audits = [], {"updated_at"}, [], []
+        if self.live:
+            by_tenant: dict[int, set[str]] = {}
+            for tenant_id, topic in self.live:
+                by_tenant.setdefault(tenant_id, set()).add(topic)
+            # After commit: a page told before then would fetch the queue as it was.
+            transaction.on_commit(lambda: live_publish(by_tenant.items()))
+        self.rows, self.fields, self.events, self.audits, self.live = [], {"updated_at"}, [], [], set()
 
 
 def record_change(escalation: Escalation, *, actor: Actor, action: AuditAction, before: dict[str, Any] | None,

@@ -229,6 +229,8 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         "cancel_reason": data.get("reason") if event.type == catalogue.ESCALATION_CANCELLED.type else "",
     }
     links = {"escalation": str(escalation.pk), "event": event.type, "url": staff_context["url"]}
+    # A critical case reaches people in their quiet hours (when they let critical ones through: notifications.preferences).
+    critical = (data.get("urgency") or escalation.urgency) == "critical"
     out: list[Recipient] = []
 
     if asks_approvers(event) and status in ("pending", "acknowledged") and role:
@@ -241,13 +243,13 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
             context = ({**staff_context, "on_behalf_of_name": person_name(approver.on_behalf_of)}
                        if approver.on_behalf_of is not None else staff_context)
             out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
-                                 phone=user.phone_number, context=context, data=asks))
+                                 phone=user.phone_number, context=context, data=asks, critical=critical))
 
     if event.type in REQUESTER_EVENTS:
         requester = escalation.requested_by_user
         if requester is not None:
             out.append(Recipient(audience="requester", channels=channels, user_id=requester.pk, email=requester.email,
-                                 phone=requester.phone_number, context=staff_context, data=links))
+                                 phone=requester.phone_number, context=staff_context, data=links, critical=critical))
         elif requested_by_of(escalation) and "email" in channels:
             out.append(Recipient(audience="requester", channels=("email",), email=requested_by_of(escalation),
                                  context=staff_context))

@@ -1,5 +1,6 @@
-"""Operators: webhook endpoints, deliveries (dead letters + replay), messages, the outbox (read-only), people's
-push subscriptions (listed without their endpoints or keys; removable)."""
+"""Operators: webhook endpoints, deliveries (dead letters + replay), provider health, messages, the outbox (read-only),
+the tenants' notification defaults, and people's push subscriptions (listed without their endpoints or keys;
+removable)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
 from trustguard.errors import DomainError
@@ -21,7 +24,18 @@ from .deliveries.webhooks import (
     webhook_endpoint_delete,
     webhook_endpoint_rotate_secret,
 )
-from .models import Delivery, DeliveryStatus, Message, OutboxEvent, PushSubscription, WebhookEndpoint
+from .health import provider_health_rows
+from .models import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Message,
+    OutboxEvent,
+    PushSubscription,
+    TenantNotificationDefaults,
+    WebhookEndpoint,
+)
+from .preferences import ALWAYS_ON, notification_defaults_update, time_zone_names
 from .push.subscriptions import push_subscription_remove
 
 
@@ -118,6 +132,7 @@ class DeadLetterFilter(admin.SimpleListFilter):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
+    change_list_template = "admin/notifications/delivery/change_list.html"
     list_display = ["id", "kind", "tenant", "event_type", "endpoint", "status", "attempts", "next_attempt_at",
                     "last_status_code", "short_error", "replays"]
     list_filter = [DeadLetterFilter, "status", "kind", "tenant"]
@@ -130,6 +145,19 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None and request.user.has_perm("notifications.change_delivery")  # actions on the list only
+
+    def get_urls(self) -> list[Any]:
+        custom = [path("providers/", self.admin_site.admin_view(self.providers_view),
+                       name="notifications_delivery_providers")]
+        return custom + super().get_urls()
+
+    def providers_view(self, request: HttpRequest) -> HttpResponse:
+        """Provider health: per provider the last successful delivery, the breaker and an active check that sends
+        nothing (kept for a minute; "Check now" runs it again)."""
+        rows = provider_health_rows(fresh=request.method == "POST")
+        context = {**self.admin_site.each_context(request), "title": "Provider health", "rows": rows,
+                   "opts": self.model._meta, "checked_now": request.method == "POST"}
+        return TemplateResponse(request, "admin/notifications/delivery/providers.html", context)
 
     @admin.display(description="event")
     def event_type(self, obj: Delivery) -> str:
@@ -208,3 +236,49 @@ class PushSubscriptionAdmin(ReadOnlyAdmin):
             except DomainError:
                 pass  # removed meanwhile
         messages.info(request, f"{removed} browsers removed; they get no more pushes.")
+class TenantNotificationDefaultsForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(choices=[])
+    channels_off = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(c.value, c.label) for c in Channel if c.value not in ALWAYS_ON],
+        help_text="Off for people who have not chosen for themselves (the in-app inbox is always on).")
+
+    class Meta:
+        model = TenantNotificationDefaults
+        fields = ["tenant", "time_zone", "quiet_hours_enabled", "quiet_start", "quiet_end", "critical_override",
+                  "channels_off"]
+        help_texts = {"quiet_start": "e.g. 22:00", "quiet_end": "e.g. 07:00 (the next morning when it is earlier)"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(z, z) for z in time_zone_names()]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("quiet_hours_enabled"):
+            start, end = data.get("quiet_start"), data.get("quiet_end")
+            if start is None or end is None:
+                self.add_error("quiet_end" if start else "quiet_start", "Quiet hours need a start and an end.")
+            elif start == end:
+                self.add_error("quiet_end", "Quiet hours must end at another time than they start.")
+        return data
+
+
+@admin.register(TenantNotificationDefaults)
+class TenantNotificationDefaultsAdmin(SimpleHistoryAdmin):
+    """A tenant's notification defaults: quiet hours (deliveries wait until they end; critical ones may go through),
+    time zone and channels off, for people who have not chosen on their settings page."""
+
+    form = TenantNotificationDefaultsForm
+    list_display = ["tenant", "time_zone", "quiet_hours_enabled", "quiet_start", "quiet_end", "critical_override",
+                    "channels_off", "updated_at"]
+    list_filter = ["quiet_hours_enabled"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["tenant"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: TenantNotificationDefaults, form: Any, change: bool) -> None:
+        try:
+            notification_defaults_update(defaults=obj, actor=OperatorActor.staff(request.user))
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail) from exc

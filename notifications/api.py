@@ -15,7 +15,8 @@ from trustguard.errors import PermissionDenied
 from . import selectors
 from .deliveries.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_rotate_secret
 from .inbox import channel_preference_set, notification_mark_read
-from .models import Channel, ChannelPreference
+from .models import Channel
+from .preferences import PersonRules
 
 
 def _require_policy_manager(request: Request) -> Any:
@@ -180,15 +181,16 @@ class PreferencesSerializer(serializers.Serializer):
 
 
 class NotificationPreferencesView(APIView):
-    def _current(self, user_id: int) -> dict[str, bool]:
-        off = set(ChannelPreference.objects.filter(user_id=user_id, enabled=False).values_list("channel", flat=True))
-        return {channel: channel not in off for channel in Channel.values}
+    def _current(self, user_id: int, tenant_id: int) -> dict[str, bool]:
+        # The channels as the outbox reads them: the person's choice, else the tenant's default (preferences.py).
+        rules = PersonRules.load([user_id], [tenant_id])
+        return {channel: rules.channel_on(user_id, tenant_id, channel) for channel in Channel.values}
 
     @extend_schema(operation_id="notifications_preferences_retrieve", responses=PreferencesSerializer,
                    tags=["notifications"])
     def get(self, request: Request) -> Response:
         actor = _require_person(request)
-        return Response(self._current(actor.user.pk))
+        return Response(self._current(actor.user.pk, actor.tenant.pk))
 
     @extend_schema(operation_id="notifications_preferences_update", request=PreferencesSerializer,
                    responses=PreferencesSerializer, tags=["notifications"],
@@ -199,4 +201,4 @@ class NotificationPreferencesView(APIView):
         form.is_valid(raise_exception=True)
         for channel, enabled in form.validated_data.items():
             channel_preference_set(user_id=actor.user.pk, channel=channel, enabled=enabled)
-        return Response(self._current(actor.user.pk))
+        return Response(self._current(actor.user.pk, actor.tenant.pk))

@@ -33,7 +33,8 @@ from trustguard.jsonutil import to_jsonable
 from trustguard.vapid import vapid_keys
 
 from .deliveries.queue import address_key, aggregate_key, kick_deliveries
-from .models import Channel, ChannelPreference, Delivery, Message, OutboxEvent, PushSubscription
+from .models import Channel, Delivery, Message, OutboxEvent, PushSubscription
+from .preferences import PersonRules
 from .push.sender import push_address
 from .registry import Recipient
 
@@ -42,35 +43,32 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _People:
-    """The active users among a batch's recipients, the channels each turned off (two queries), and, when push
-    is asked for and set up, their browsers' push addresses (a third)."""
+    """The active users among a batch's recipients, their channels and quiet hours (preferences.PersonRules), and,
+    when push is asked for and set up, their browsers' push addresses (one more query)."""
 
     users: dict[int, Any]
-    disabled: dict[int, set[str]]
+    rules: PersonRules
     push: dict[int, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, recipients: Iterable[Recipient]) -> _People:
+    def load(cls, recipients: Iterable[Recipient], tenant_ids: Iterable[int]) -> _People:
         recipients = list(recipients)
         user_ids = {r.user_id for r in recipients if r.user_id is not None}
         if not user_ids:
-            return cls({}, {})
+            return cls({}, PersonRules({}, {}, {}))
         users = {u.pk: u for u in get_user_model().objects.filter(pk__in=user_ids, is_active=True)}
-        disabled: dict[int, set[str]] = {}
-        for user_id, channel in ChannelPreference.objects.filter(user_id__in=list(users), enabled=False).values_list(
-                "user_id", "channel"):
-            disabled.setdefault(user_id, set()).add(channel)
         push: dict[int, list[str]] = {}
         if vapid_keys() is not None and any(Channel.PUSH in r.channels for r in recipients if r.user_id in users):
             for subscription in PushSubscription.objects.filter(user_id__in=list(users)).only(
                     "id", "user_id", "push_service").order_by("created_at"):
                 push.setdefault(subscription.user_id, []).append(push_address(subscription))
-        return cls(users, disabled, push)
+        return cls(users, PersonRules.load(users, tenant_ids), push)
 
 
 _MESSAGE_COLUMNS = ("id", "tenant_id", "channel", "purpose", "audience", "event_id", "user_id", "to_address",
                     "subject", "body", "body_html", "data", "sent_at", "provider")
-_DELIVERY_COLUMNS = ("tenant_id", "kind", "message_id", "event_id", "order_key", "aggregate_key", "event_seq")
+_DELIVERY_COLUMNS = ("tenant_id", "kind", "message_id", "event_id", "order_key", "aggregate_key", "event_seq",
+                     "next_attempt_at")
 
 
 def dispatch_messages(events: Sequence[OutboxEvent],
@@ -79,7 +77,7 @@ def dispatch_messages(events: Sequence[OutboxEvent],
     """Messages (one per person, channel and event) and their deliveries for `events`, inserted in bulk;
     the new deliveries' ids."""
     recipients = resolve(events)
-    people = _People.load(r for found in recipients.values() for r in found)
+    people = _People.load((r for found in recipients.values() for r in found), {e.tenant_id for e in events})
     # Recipients that share a context (e.g. every member of the assigned role) get the same text:
     # render it once per event, channel and audience.
     rendered: dict[tuple[int, str, str, int], Rendered] = {}
@@ -89,7 +87,10 @@ def dispatch_messages(events: Sequence[OutboxEvent],
         envelope: dict[str, object] | None = None
         seen: set[tuple[str, str]] = set()
         for recipient in recipients.get(event.pk, ()):
-            for channel, address in _addresses(recipient, people):
+            # Quiet hours defer a person's deliveries to their end (not the in-app item: it makes no sound).
+            hold = (people.rules.hold_until(recipient.user_id, event.tenant_id, now, critical=recipient.critical)
+                    if recipient.user_id is not None else None)
+            for channel, address in _addresses(recipient, people, event.tenant_id):
                 if (channel, address.lower()) in seen:
                     continue  # one person, one message per channel, even if reached by two routes
                 seen.add((channel, address.lower()))
@@ -111,26 +112,24 @@ def dispatch_messages(events: Sequence[OutboxEvent],
                 if not in_app:
                     for name, value in zip(_DELIVERY_COLUMNS, (
                             event.tenant_id, channel, message_id, event.pk, f"{channel}:{address_key(address)}",
-                            aggregate_key(event), event.pk), strict=True):
+                            aggregate_key(event), event.pk, hold or now), strict=True):
                         deliveries[name].append(value)
     bulk_insert_columns(Message, messages)
-    return bulk_insert_columns(Delivery, deliveries, constants={"next_attempt_at": now})
+    return bulk_insert_columns(Delivery, deliveries)
 
 
-def _addresses(recipient: Recipient, people: _People) -> list[tuple[str, str]]:
-    """(channel, address) pairs for a recipient, after their channel preferences."""
+def _addresses(recipient: Recipient, people: _People, tenant_id: int) -> list[tuple[str, str]]:
+    """(channel, address) pairs for a recipient, after their channel preferences (or their tenant's defaults)."""
     from trustguard.phones import normalize_phone
 
     user = None
-    disabled: set[str] = set()
     if recipient.user_id is not None:
         user = people.users.get(recipient.user_id)
         if user is None:
             return []  # gone or deactivated
-        disabled = people.disabled.get(user.pk, set())
     out: list[tuple[str, str]] = []
     for channel in recipient.channels:
-        if channel in disabled:
+        if user is not None and not people.rules.channel_on(user.pk, tenant_id, channel):
             continue
         if channel == Channel.PUSH:
             out.extend((channel, address) for address in (people.push.get(user.pk, []) if user else []))

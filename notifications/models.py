@@ -263,3 +263,67 @@ class PushSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device or 'a browser'} via {self.push_service}"
+
+# --- Who wants what, when (notifications/preferences.py) ----------------------------------------------------------
+
+
+def _default_time_zone() -> str:
+    return str(settings.TIME_ZONE)
+
+
+class QuietHoursChoice(models.TextChoices):
+    DEFAULT = "default", "My organisation's default"
+    OFF = "off", "None: notify me at any time"
+    CUSTOM = "custom", "My own quiet hours"
+
+
+class PersonNotificationSettings(models.Model):
+    """A person's quiet hours and time zone (their channels are ChannelPreference rows). No row: the defaults of the
+    tenant a message comes from."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_settings")
+    quiet_hours = models.CharField(max_length=8, choices=QuietHoursChoice.choices, default=QuietHoursChoice.DEFAULT)
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True, help_text="Blank: the organisation's time zone.")
+    critical_override = models.BooleanField(default=True, help_text="Critical escalations reach me in quiet hours.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "person notification settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(quiet_hours="custom") | (models.Q(quiet_start__isnull=False)
+                                                            & models.Q(quiet_end__isnull=False)),
+                name="person_quiet_hours_complete"),
+        ]
+
+    def __str__(self) -> str:
+        return f"notification settings of {self.user_id}"
+
+
+class TenantNotificationDefaults(models.Model):
+    """A tenant's defaults for people who have not chosen: time zone, quiet hours, channels off."""
+
+    tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="notification_defaults")
+    time_zone = models.CharField(max_length=64, default=_default_time_zone)
+    quiet_hours_enabled = models.BooleanField(default=False)
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    critical_override = models.BooleanField(default=True, help_text="Critical escalations go through quiet hours.")
+    channels_off = models.JSONField(default=list, blank=True,
+                                    help_text="Channels off for people who have not chosen (e.g. [\"sms\"]).")
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(get_user=_history_user)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "tenant notification defaults"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quiet_hours_enabled=False) | (models.Q(quiet_start__isnull=False)
+                                                                & models.Q(quiet_end__isnull=False)),
+                name="tenant_quiet_hours_complete"),
+        ]
+
+    def __str__(self) -> str:
+        return f"notification defaults of {self.tenant_id}"

@@ -29,6 +29,8 @@ class Recipient:
     context: Mapping[str, Any] = field(default_factory=dict)
     # Stored on in-app messages: links ({"escalation": id}), and "action" when the item asks for one (done at close).
     data: Mapping[str, Any] = field(default_factory=dict)
+    # Critical: goes through the person's quiet hours when they let critical messages through (preferences.py).
+    critical: bool = False
 
 
 RecipientResolver = Callable[["OutboxEvent"], Iterable[Recipient]]

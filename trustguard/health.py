@@ -22,13 +22,15 @@ from .health_checks import (
     DeliveriesCheck,
     OutboxCheck,
     Probe,
+    ProvidersCheck,
     QueueCheck,
 )
 
 __all__ = ["CHECKS", "HEARTBEAT_KEY", "beat_heartbeat_write", "health_report", "healthz", "readyz", "run_checks"]
 
 # In the order /healthz lists them.
-CHECKS: tuple[type[Probe], ...] = (DatabaseCheck, BrokerCheck, BeatCheck, QueueCheck, OutboxCheck, DeliveriesCheck)
+CHECKS: tuple[type[Probe], ...] = (DatabaseCheck, BrokerCheck, BeatCheck, QueueCheck, OutboxCheck, DeliveriesCheck,
+                                   ProvidersCheck)
 
 
 def beat_heartbeat_write() -> None:

@@ -242,3 +242,21 @@ class DeliveriesCheck(Probe):
             return {"status": "ok", "detail": "deliveries not installed"}
         # Dead letters need an operator (replay or discard); they do not make the service unhealthy.
         return {"status": "warn" if figures["dead_letters"] else "ok", **figures}
+
+
+@dataclasses.dataclass
+class ProvidersCheck(Probe):
+    """The outside providers that carry messages to people (email, SMS, push): per provider the last successful
+    delivery, the circuit breaker and an active check that sends nothing. Not critical: an open breaker or a mail
+    relay that is down is a warning (deliveries wait), never a 503."""
+
+    name = "providers"
+
+    def probe(self) -> dict[str, Any]:
+        from django.utils.module_loading import import_string
+
+        path = getattr(settings, "HEALTH_PROVIDER_ROWS", "")
+        if not path:
+            return {"status": "ok", "detail": "no provider report configured"}
+        report: dict[str, Any] = import_string(path)()
+        return report

@@ -301,6 +301,11 @@ CELERY_DEFAULT_QUEUE_NAME = "celery"
 HEALTH_QUEUE_DEPTH_WARN = env_int("TRUSTGUARD_HEALTH_QUEUE_DEPTH_WARN", 1000, minimum=1)
 HEALTH_OUTBOX_BACKLOG_WARN = env_int("TRUSTGUARD_HEALTH_OUTBOX_BACKLOG_WARN", 1000, minimum=1)
 HEALTH_OUTBOX_AGE_WARN_SECONDS = env_int("TRUSTGUARD_HEALTH_OUTBOX_AGE_WARN", 300, minimum=1)
+# /healthz's "providers" check: the report function (the project wires the apps by name, as INSTALLED_APPS does;
+# plumbing imports no app). Its active checks (SMTP EHLO/NOOP, Twilio account fetch) are kept this long.
+HEALTH_PROVIDER_ROWS = "notifications.health.provider_health_report"
+PROVIDER_CHECK_CACHE_SECONDS = env_int("TRUSTGUARD_PROVIDER_CHECK_CACHE_SECONDS", 60, minimum=0)
+PROVIDER_CHECK_TIMEOUT_SECONDS = env_int("TRUSTGUARD_PROVIDER_CHECK_TIMEOUT", 3, minimum=1, maximum=30)
 
 # --- Security ---------------------------------------------------------------------------
 # Sessions are written to the database and read through the cache (Redis, or the file cache of the
@@ -389,6 +394,21 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("TRUSTGUARD_WEBHOOK_TIMEOUT", 10, minimum=1, m
 # Circuit breakers (one per external target): open after this many consecutive failures, retry after reset.
 BREAKER_FAIL_MAX = env_int("TRUSTGUARD_BREAKER_FAIL_MAX", 5, minimum=1)
 BREAKER_RESET_SECONDS = env_int("TRUSTGUARD_BREAKER_RESET_SECONDS", 60, minimum=1)
+# --- Live queue (trustguard/live.py; README "Live queue") ----------------------------------------------------
+# An open queue page holds one stream (one server thread under gunicorn's gthread worker) for at most
+# LIVE_STREAM_SECONDS, then the browser reconnects. A process serves at most LIVE_MAX_STREAMS at once; beyond that
+# a page is told "no stream" (204) and polls. gunicorn.conf.py sets the default to half its threads per worker.
+LIVE_STREAM_SECONDS = env_int("TRUSTGUARD_LIVE_STREAM_SECONDS", 45, minimum=1, maximum=3600)
+LIVE_MAX_STREAMS = env_int("TRUSTGUARD_LIVE_MAX_STREAMS", 16, minimum=0)
+LIVE_HEARTBEAT_SECONDS = 15
+LIVE_POLL_SECONDS = 0.5  # without Redis: how often a stream reads its topics' versions in the cache
+LIVE_RETRY_MS = 1000
+LIVE_FAILURE_RETRY_MS = 30_000  # a stream whose Redis or cache failed: the browser tries again after this
+LIVE_PUBLISH_TIMEOUT_SECONDS = 0.5
+LIVE_PUBLISH_BACKOFF_SECONDS = 10
+LIVE_VERSION_TTL_SECONDS = 24 * 3600
+# The queue page's fallback poll (the stream down or refused), in seconds.
+QUEUE_POLL_SECONDS = env_int("TRUSTGUARD_QUEUE_POLL_SECONDS", 15, minimum=1)
 # Before field keys: the key webhook secrets were encrypted under. Only read (trustguard/crypto.py) so that values
 # written then still decrypt until `manage.py rotate_field_keys` has moved them under TRUSTGUARD_FIELD_KEYS.
 WEBHOOK_SECRET_KEY = env_str("TRUSTGUARD_WEBHOOK_SECRET_KEY", "") or ""

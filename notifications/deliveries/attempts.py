@@ -33,6 +33,7 @@ from .. import channels as channel_senders
 from .. import sql
 from ..breakers import CacheCircuitStorage, breaker_for, breaker_open_until
 from ..models import Delivery, DeliveryStatus, Message, OutboxEvent
+from ..providers import provider_mark_success
 from ..push.sender import push_breaker_target, push_deliver
 from .queue import kick_deliveries
 from .webhooks import endpoint_signing_secrets
@@ -51,8 +52,8 @@ def breaker_target(delivery: Delivery) -> str:
     service."""
     if delivery.kind == Delivery.Kind.WEBHOOK:
         return f"webhook:{delivery.endpoint_id}"
-    if delivery.kind == Delivery.Kind.PUSH and delivery.message is not None:
-        return push_breaker_target(delivery.message.to_address)
+    if delivery.kind == Delivery.Kind.PUSH:
+        return push_breaker_target(delivery.message.to_address if delivery.message is not None else "")
     if delivery.kind == Delivery.Kind.EMAIL:
         return "email:" + settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
     return f"sms:{settings.SMS_PROVIDER}"
@@ -260,6 +261,7 @@ def _delivery_succeeded(delivery: Delivery, result: channel_senders.SendResult) 
         Message.objects.filter(pk=delivery.message_id).update(**updates)
         successors = _next_in_line(delivery)
         transaction.on_commit(lambda: kick_deliveries(successors))
+    provider_mark_success(delivery.kind, now)  # provider health: the channel's last successful delivery
 
 
 def _mark_delivered(delivery: Delivery, now: datetime, status_code: int | None) -> bool:

@@ -42,6 +42,11 @@ def push_breaker_target(address: str) -> str:
     return "push:" + address.rsplit("/", 1)[0]
 
 
+def push_service_breaker_target(push_service: str) -> str:
+    """The breaker of a push service given by its origin (PushSubscription.push_service): the same name as above."""
+    return "push:" + push_service.split("://", 1)[-1]
+
+
 def push_payload(message: Message) -> dict[str, Any]:
     data = message.data or {}
     body = message.readable_body()

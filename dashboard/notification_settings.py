@@ -1,0 +1,101 @@
+"""The person's notification settings page: channels, quiet hours (in their or their organisation's time zone) with
+the critical-urgency override. The rule and the writes are notifications.preferences'; this page only asks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from accounts.actors import Actor
+from accounts.web import tenant_view
+from notifications.models import Channel, QuietHoursChoice
+from notifications.preferences import (
+    ALWAYS_ON,
+    PersonRules,
+    notification_settings_get,
+    notification_settings_update,
+    quiet_hours_of,
+    time_zone_names,
+    zone_or_default,
+)
+from trustguard.errors import ValidationFailed
+
+CHANNEL_LABELS = {"email": "Email", "sms": "Text message (SMS)", "push": "Push notifications on my devices"}
+
+
+def _page(
+    request: HttpRequest,
+    actor: Actor,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    posted: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    assert actor.user is not None
+    person, _ = notification_settings_get(user_id=actor.user.pk)
+    rules = PersonRules.load([actor.user.pk], [actor.tenant.pk])
+    defaults = rules.defaults.get(actor.tenant.pk)
+    tenant_quiet = quiet_hours_of(None, defaults)
+    channels = [
+        {
+            "value": c,
+            "label": CHANNEL_LABELS.get(c, c.title()),
+            "on": (posted or {}).get(f"channel_{c}", rules.channel_on(actor.user.pk, actor.tenant.pk, c)),
+        }
+        for c in Channel.values
+        if c not in ALWAYS_ON
+    ]
+    context = {
+        "person": person,
+        "channels": channels,
+        "choices": QuietHoursChoice.choices,
+        "errors": errors or {},
+        "posted": posted or {},
+        "time_zones": time_zone_names(),
+        "tenant_quiet": tenant_quiet,
+        "tenant_zone": str(zone_or_default(defaults.time_zone if defaults else "")),
+        "tenant_critical_override": defaults.critical_override if defaults else True,
+    }
+    return render(request, "dashboard/notification_settings.html", context, status=status)
+
+
+@tenant_view
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    actor: Actor = request.actor  # type: ignore[attr-defined]
+    assert actor.user is not None
+    if request.method != "POST":
+        return _page(request, actor)
+    rules = PersonRules.load([actor.user.pk], [actor.tenant.pk])
+    posted: dict[str, Any] = {
+        "quiet_hours": request.POST.get("quiet_hours", QuietHoursChoice.DEFAULT),
+        "quiet_start": request.POST.get("quiet_start", ""),
+        "quiet_end": request.POST.get("quiet_end", ""),
+        "time_zone": request.POST.get("time_zone", ""),
+        "critical_override": request.POST.get("critical_override") == "on",
+    }
+    # Only the channels the person changed become their own choice; the others keep following the defaults.
+    changed: dict[str, bool] = {}
+    for channel in (c for c in Channel.values if c not in ALWAYS_ON):
+        on = request.POST.get(f"channel_{channel}") == "on"
+        posted[f"channel_{channel}"] = on
+        if on != rules.channel_on(actor.user.pk, actor.tenant.pk, channel) or channel in rules.chosen.get(actor.user.pk, {}):
+            changed[channel] = on
+    try:
+        notification_settings_update(
+            user_id=actor.user.pk,
+            tenant_id=actor.tenant.pk,
+            actor=actor,
+            channels=changed,
+            quiet_hours=posted["quiet_hours"],
+            quiet_start=posted["quiet_start"] or None,
+            quiet_end=posted["quiet_end"] or None,
+            time_zone=posted["time_zone"],
+            critical_override=posted["critical_override"],
+        )
+    except ValidationFailed as exc:
+        return _page(request, actor, errors=dict(exc.errors or {}), posted=posted, status=400)
+    messages.success(request, "Your notification settings are saved.")
+    return redirect("dashboard:notification_settings")
