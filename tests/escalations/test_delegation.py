@@ -144,7 +144,7 @@ def test_a_delegate_may_not_decide_what_they_requested_themselves(demo, demo_act
 
 def two_manager_change(demo, demo_actor):
     policy_upsert(tenant=demo["tenant_obj"], type="OPERATION_CHANGE",
-                  fields={"route": [{"roles": ["senior_manager"], "approvals_required": 2}]},
+                  fields={"route": [{"roles": ["senior_manager"], "approvals_required": 2}], "approvals_by_risk": {}},
                   actor=Actor.for_system(demo["tenant_obj"], "test"))
     return escalation_create(actor=demo_actor("ceo"), type="OPERATION_CHANGE", reason="Move the data centre",
                              source=SourceRef("change-tool", "change", "CHG-7"))
