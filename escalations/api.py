@@ -23,6 +23,7 @@ from trustguard.api.pagination import KeysetPagination
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
 from . import selectors
+from .intake import ExecutionWindow
 from .models import EscalationStatus, Policy, RiskLevel
 from .policies import policy_upsert
 from .serializers import (
@@ -110,6 +111,10 @@ def _money(data: dict[str, Any] | None) -> Money | None:
     return Money(value_minor=data["value_minor"], currency=data["currency"]) if data else None
 
 
+def _window(data: dict[str, Any] | None) -> ExecutionWindow | None:
+    return ExecutionWindow(starts_at=data["starts_at"], ends_at=data["ends_at"]) if data else None
+
+
 # --- check, create, list, detail --------------------------------------------------------------------
 
 class EscalationCheckView(APIView):
@@ -129,7 +134,8 @@ class EscalationCheckView(APIView):
         actor = actor_of(request)
         data = validated(EscalationCheckInput, request, actor=actor)
         result = escalation_check(actor=actor, type=data.get("type"), amount=_money(data.get("amount")),
-                                  flags=data.get("flags", ()), risk_level=data.get("risk_level"))
+                                  flags=data.get("flags", ()), risk_level=data.get("risk_level"),
+                                  estimated_cost=_money(data.get("estimated_cost")))
         return Response({"requires_escalation": result.requires_escalation, "type": result.type,
                          "reason": result.reason, "risk_level": result.risk_level,
                          "approvals_required": result.approvals_required, "route": result.route})
@@ -194,12 +200,14 @@ class EscalationCollectionView(APIView):
         data = validated(EscalationCreateInput, request, actor=actor)
         source = data["source"]
         escalation = escalation_create(
-            actor=actor, reason=data["reason"],
+            actor=actor, reason=data.get("reason", ""),
             source=SourceRef(system=source["system"], entity_type=source["entity_type"],
                              entity_id=source["entity_id"], url=source.get("url", "")),
             type=data.get("type"), amount=_money(data.get("amount")), risk_level=data.get("risk_level"),
             urgency=data.get("urgency") or "normal", flags=data.get("flags", ()), payload=data.get("payload"),
-            requested_by=data.get("requested_by", ""), contact=data.get("contact"))
+            requested_by=data.get("requested_by", ""), contact=data.get("contact"),
+            estimated_cost=_money(data.get("estimated_cost")), execution_window=_window(data.get("execution_window")),
+            template=data.get("template"))
         # Built from the rows just written (the escalation, its approval, tenant and requester are in hand;
         # a new escalation has no decisions) instead of re-reading it with its relations: 1 query, not 3.
         body = escalation_dict(escalation, stages=list(escalation.approval.stages.all()), decisions=[])
@@ -296,6 +304,11 @@ class EscalationCancelView(APIView):
 class EscalationExecutionView(APIView):
     @extend_schema(tags=[TAG_ESC], operation_id="escalations_execution", request=ExecutionInput,
                    responses={200: EscalationOutput}, summary="Report that the approved action was carried out",
+                   description="With `actual_cost` (compared with estimated_cost: cost_variance). 409 "
+                               "`outside-execution-window` (the window in the problem's `execution_window`) before "
+                               "the window opens or after it closes; 409 `conditions-unmet` (naming them in "
+                               "`conditions`) while a condition is open or overdue; 409 `deadline-passed` with "
+                               "`deadline: approval_expires_at` once the approval lapsed (it is then expired).",
                    examples=[OpenApiExample("Shipped", request_only=True,
                                             value={"result": {"shipment": "SHP-9", "shipped": True}}),
                              OpenApiExample("Executed", response_only=True, value={
@@ -305,7 +318,8 @@ class EscalationExecutionView(APIView):
         actor = actor_of(request)
         data = validated(ExecutionInput, request)
         escalation = selectors.escalation_for_action(actor=actor, escalation_id=escalation_id)
-        escalation_record_execution(actor=actor, escalation=escalation, result=data["result"])
+        escalation_record_execution(actor=actor, escalation=escalation, result=data["result"],
+                                    actual_cost=_money(data.get("actual_cost")))
         return escalation_response(actor, escalation.pk)
 
 
