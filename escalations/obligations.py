@@ -76,11 +76,10 @@ def parse_specs(conditions: Sequence[str | Mapping[str, Any]], *, now: datetime)
 
 
 def default_owner(escalation: Escalation) -> str:
-    """The requester: their username, the email the source acted for, or the API key."""
+    """The requester: their username, or the API key of the source system that asked (never an email: the
+    conditions are not sealed, and personal data is, privacy.vault)."""
     if escalation.requested_by_user_id:
         return str(escalation.requested_by_user.username)
-    if escalation.requested_by_email:
-        return str(escalation.requested_by_email)
     if escalation.requested_by_api_key_id:
         return f"api_key:{escalation.requested_by_api_key.name}"
     return ""
