@@ -37,7 +37,9 @@ from audit.models import AuditEvent
 from audit.retention import retention_apply
 from audit.verification import ChainReport, all_chain_keys, verify_chains
 from escalations.demo import seed_demo
+from escalations.obligations import condition_add_evidence, condition_resolve
 from escalations.policies import policy_upsert
+from escalations.standard_changes import template_upsert
 from escalations.services import (
     SourceRef,
     escalation_acknowledge,
@@ -64,7 +66,8 @@ from trustguard.errors import DomainError
 
 # Service modules not called services.py.
 EXTRA_SERVICE_MODULES = ["accounts.stepup", "escalations.policies", "escalations.sweeps", "escalations.changes",
-                         "escalations.ladder", "audit.retention",
+                         "escalations.ladder", "escalations.obligations", "escalations.standard_changes",
+                         "audit.retention",
                          "audit.alerts", "notifications.outbox.emit", "notifications.relay",
                          "notifications.deliveries.queue", "notifications.deliveries.attempts",
                          "notifications.deliveries.replay", "notifications.deliveries.webhooks", "notifications.messages",
@@ -132,6 +135,32 @@ def _decided_too_late(w: World) -> None:
     case = w.case()
     with time_machine.travel(case.expires_at + timedelta(seconds=1), tick=False):
         _swallow(lambda: _decide(w, case=case, otp="000000"))  # 409: the deadline passed; the case is expired
+
+
+def _approval_lapsed(w: World) -> None:
+    policy_upsert(tenant=w.tenant, type="SMR", fields={"approval_ttl_seconds": 3600}, actor=w.actor("ops"))
+    case = _decide(w)
+    with time_machine.travel(timezone.now() + timedelta(hours=2), tick=False):
+        _swallow(lambda: escalation_record_execution(actor=w.vendor, escalation=case, result={}))  # 409: lapsed
+
+
+def _conditioned(w: World):
+    case = _decide(w, conditions=["Send the filing receipt"])
+    return case, case.conditions[0]["id"]
+
+
+def _evidence(w: World) -> None:
+    case, cid = _conditioned(w)
+    condition_add_evidence(actor=w.vendor, escalation=case, condition_id=cid, url="https://files.example/receipt")
+
+
+def _resolved(w: World, status: str) -> None:
+    case, cid = _conditioned(w)
+    condition_resolve(actor=w.actor("co2"), escalation=case, condition_id=cid, status=status, justification="Seen")
+
+
+def _template(w: World) -> None:
+    template_upsert(actor=w.actor("ops"), slug="smr-standard", fields={"name": "Standard SMR", "type": "SMR"})
 
 
 def _webhook(w: World):
@@ -224,6 +253,10 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
         _deadlines, {"escalation.resumed", "escalation.escalated", "escalation.expired"}),
     "escalations.sweeps.deadlines_apply_one": (_decided_too_late, {"escalation.expired"}),
     "escalations.services.deadline_passed": (_decided_too_late, {"escalation.expired"}),
+    "escalations.services.approval_lapsed": (_approval_lapsed, {"escalation.approval_lapsed"}),
+    "escalations.obligations.condition_add_evidence": (_evidence, {"condition.evidence_added"}),
+    "escalations.obligations.condition_resolve": (lambda w: _resolved(w, "waived"), {"condition.waived"}),
+    "escalations.standard_changes.template_upsert": (_template, {"template.changed"}),
     "notifications.deliveries.webhooks.webhook_endpoint_create": (_webhook, {"webhook.created"}),
     "notifications.deliveries.webhooks.webhook_endpoint_rotate_secret": (
         lambda w: webhook_endpoint_rotate_secret(
@@ -327,6 +360,19 @@ EXEMPT: dict[str, str] = {
     "escalations.ladder.next_ladder_step": "a read",
     "escalations.sweeps.ladder_step_for": "a read",
     "escalations.services.content_hash": "pure function",
+    "escalations.obligations.parse_specs": "pure function",
+    "escalations.obligations.default_owner": "pure function",
+    "escalations.obligations.conditions_add": "in-memory helper of escalation_decide (audited)",
+    "escalations.obligations.normalized": "pure function",
+    "escalations.obligations.refresh_conditions_due": "in-memory helper of audited services",
+    "escalations.obligations.unmet": "pure function",
+    "escalations.obligations.conditions_check": "a check inside escalation_record_execution, writes nothing",
+    "escalations.obligations.mark_overdue": "in-memory helper of the sweep (audited: condition.overdue)",
+    "escalations.standard_changes.template_get": "a read",
+    "escalations.standard_changes.template_apply": "a read inside escalation_create (audited)",
+    "escalations.standard_changes.within_limits": "pure function",
+    "escalations.standard_changes.template_record": "pure function",
+    "escalations.standard_changes.template_dict": "pure function",
     "escalations.services.stepup_subject": "pure function",
     "escalations.changes.refresh_next_deadline": "in-memory helper of audited services",
     "escalations.changes.audit_state": "pure function",
