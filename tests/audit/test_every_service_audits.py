@@ -39,7 +39,6 @@ from audit.verification import ChainReport, all_chain_keys, verify_chains
 from escalations.demo import seed_demo
 from escalations.obligations import condition_add_evidence, condition_resolve
 from escalations.policies import policy_upsert
-from escalations.standard_changes import template_upsert
 from escalations.services import (
     SourceRef,
     escalation_acknowledge,
@@ -48,6 +47,7 @@ from escalations.services import (
     escalation_decide,
     escalation_record_execution,
 )
+from escalations.standard_changes import template_upsert
 from escalations.sweeps import sweep_deadlines
 from notifications.deliveries.replay import delivery_replay
 from notifications.deliveries.webhooks import (
