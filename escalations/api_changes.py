@@ -17,7 +17,8 @@ from trustguard.errors import ValidationFailed
 
 from .api import TAG_ESC, actor_of, escalation_response, validated
 from .models import ChangeTemplate
-from .obligations import MET, WAIVED, condition_add_evidence, condition_resolve
+from .obligation_actions import condition_add_evidence, condition_resolve
+from .obligations import MET, WAIVED
 from .serializers import (
     ConditionMetInput,
     ConditionWaiveInput,

@@ -15,20 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.db import transaction
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.actors import Actor
-from accounts.roles import Capability
-from audit.actions import AuditAction
-from notifications.outbox import catalogue as events
-from trustguard.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trustguard.errors import Conflict, ValidationFailed
 from trustguard.ids import uuid7
 
-from .changes import audit_state, record_change
 from .models import DEFAULT_CONDITION_DUE_SECONDS, Escalation, EscalationStatus
 
 OPEN, MET, WAIVED, OVERDUE = "open", "met", "waived", "overdue"
@@ -48,7 +40,7 @@ class ConditionSpec:
     due_at: datetime | None = None
 
 
-def _iso(value: datetime) -> str:
+def iso_z(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -78,9 +70,9 @@ def parse_specs(conditions: Sequence[str | Mapping[str, Any]], *, now: datetime)
 def default_owner(escalation: Escalation) -> str:
     """The requester: their username, or the API key of the source system that asked (never an email: the
     conditions are not sealed, and personal data is, privacy.vault)."""
-    if escalation.requested_by_user_id:
+    if escalation.requested_by_user is not None:
         return str(escalation.requested_by_user.username)
-    if escalation.requested_by_api_key_id:
+    if escalation.requested_by_api_key is not None:
         return f"api_key:{escalation.requested_by_api_key.name}"
     return ""
 
@@ -91,8 +83,8 @@ def conditions_add(escalation: Escalation, specs: Sequence[ConditionSpec], texts
     due_default = now + timedelta(seconds=int(escalation.policy_snapshot.get("condition_due_seconds")
                                               or DEFAULT_CONDITION_DUE_SECONDS))
     added = [{"id": str(uuid7()), "text": text, "owner": spec.owner or default_owner(escalation),
-              "due_at": _iso(spec.due_at or due_default), "status": OPEN, "evidence": [],
-              "set_by": decided_by, "set_at": _iso(now)}
+              "due_at": iso_z(spec.due_at or due_default), "status": OPEN, "evidence": [],
+              "set_by": decided_by, "set_at": iso_z(now)}
              for spec, text in zip(specs, texts, strict=True)]
     escalation.conditions = [*normalized(escalation), *added]
     refresh_conditions_due(escalation)
@@ -135,112 +127,3 @@ def mark_overdue(escalation: Escalation, now: datetime) -> list[dict[str, Any]]:
     escalation.conditions = conditions
     refresh_conditions_due(escalation)
     return newly
-
-
-# --- the actions: evidence, met, waive ---------------------------------------------------------------
-
-def _is_approver(actor: Actor, escalation: Escalation) -> bool:
-    """A person who may decide this case: escalation.decide and a role of one of its route's stages."""
-    if actor.user is None or not actor.can(Capability.ESCALATION_DECIDE):
-        return False
-    roles = {r for stage in escalation.approval.stages.all() for r in stage.eligible_roles}
-    return bool(roles & actor.roles)
-
-
-def _find(escalation: Escalation, condition_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    conditions = normalized(escalation)
-    for c in conditions:
-        if c["id"] == condition_id:
-            return conditions, c
-    raise NotFound("no such condition on this escalation", slug="not-found")
-
-
-def _locked(actor: Actor, escalation: Escalation | str) -> Escalation:
-    from .services import lock_escalation  # the services build on this module's checks
-
-    return lock_escalation(escalation, actor=actor, related=("tenant", "requested_by_user", "requested_by_api_key"))
-
-
-def _save(escalation: Escalation, conditions: list[dict[str, Any]], *, actor: Actor, action: AuditAction,
-          before: dict[str, Any], event: Any, condition: dict[str, Any], details: dict[str, Any]) -> Escalation:
-    escalation.conditions = conditions
-    refresh_conditions_due(escalation)
-    escalation.save(update_fields=["conditions", "conditions_due_at", "updated_at"])
-    record_change(escalation, actor=actor, action=action, before=before, event=event,
-                  details={"condition_id": condition["id"], **details},
-                  event_extra={"condition": condition})
-    return escalation
-
-
-@transaction.atomic
-def condition_add_evidence(*, actor: Actor, escalation: Escalation | str, condition_id: str, note: str = "",
-                           url: str = "") -> Escalation:
-    """The owner (or the requester, or an approver) adds a note and/or an http(s) link to a condition."""
-    escalation = _locked(actor, escalation)
-    from .services import is_requester
-
-    owner_user = actor.user is not None
-    conditions, condition = _find(escalation, condition_id)
-    is_owner = owner_user and actor.user is not None and condition.get("owner") == actor.user.username
-    if not (is_owner or is_requester(actor, escalation) or _is_approver(actor, escalation)):
-        raise PermissionDenied("only the condition's owner, the requester or an approver may add evidence",
-                               slug="not-condition-owner")
-    note, url = (note or "").strip(), (url or "").strip()
-    errors: dict[str, list[str]] = {}
-    if not note and not url:
-        errors["note"] = ["Give a note, a url, or both."]
-    if len(note) > MAX_NOTE:
-        errors["note"] = [f"At most {MAX_NOTE} characters."]
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > MAX_URL:
-            errors["url"] = ["An http(s) URL."]
-    if len(condition["evidence"]) >= MAX_EVIDENCE:
-        errors["evidence"] = [f"At most {MAX_EVIDENCE} pieces of evidence per condition."]
-    if errors:
-        raise ValidationFailed("the evidence is invalid: " + ", ".join(sorted(errors)), errors=errors)
-    if condition["status"] in (MET, WAIVED):
-        raise Conflict(f"the condition is already {condition['status']}", slug="condition-closed")
-    before = audit_state(escalation)
-    item = {"id": str(uuid7()), "note": note, "url": url, "added_by": actor.actor_label,
-            "added_at": _iso(timezone.now())}
-    condition["evidence"] = [*condition["evidence"], item]
-    return _save(escalation, conditions, actor=actor, action=AuditAction.CONDITION_EVIDENCE_ADDED, before=before,
-                 event=events.ESCALATION_CONDITION_EVIDENCE_ADDED, condition=condition, details={"evidence": item})
-
-
-def condition_resolve(*, actor: Actor, escalation: Escalation | str, condition_id: str, status: str,
-                      justification: str = "") -> Escalation:
-    """An approver marks a condition met, or waives it (a justification required). Audited; no step-up."""
-    return _resolve(actor=actor, escalation=escalation, condition_id=condition_id, status=status,
-                    justification=justification)
-
-
-@transaction.atomic
-def _resolve(*, actor: Actor, escalation: Escalation | str, condition_id: str, status: str,
-             justification: str) -> Escalation:
-    assert status in (MET, WAIVED)
-    escalation = _locked(actor, escalation)
-    from .services import is_requester
-
-    conditions, condition = _find(escalation, condition_id)
-    if not _is_approver(actor, escalation) or is_requester(actor, escalation):
-        raise PermissionDenied("only an approver of this escalation may mark a condition met or waive it",
-                               slug="approver-only")
-    justification = (justification or "").strip()
-    if status == WAIVED and not justification:
-        raise ValidationFailed("waiving a condition needs a justification",
-                               errors={"justification": ["This field may not be blank."]})
-    if len(justification) > 5000:
-        raise ValidationFailed("justification too long", errors={"justification": ["At most 5000 characters."]})
-    if condition["status"] in (MET, WAIVED):
-        raise Conflict(f"the condition is already {condition['status']}", slug="condition-closed")
-    if escalation.status in (EscalationStatus.REJECTED, EscalationStatus.CANCELLED, EscalationStatus.EXPIRED):
-        raise Conflict(f"the escalation is {escalation.status}", slug="invalid-state")
-    before = audit_state(escalation)
-    condition.update({"status": status, "resolved_by": actor.actor_label, "resolved_at": _iso(timezone.now()),
-                      "justification": justification})
-    action, event = ((AuditAction.CONDITION_MET, events.ESCALATION_CONDITION_MET) if status == MET
-                     else (AuditAction.CONDITION_WAIVED, events.ESCALATION_CONDITION_WAIVED))
-    return _save(escalation, conditions, actor=actor, action=action, before=before, event=event,
-                 condition=condition, details={"status": status, "justification": justification})

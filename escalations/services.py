@@ -357,7 +357,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     """1. Lock and check state and rules (no code spent). 2. Verify the code. 3. Decide and record."""
     # A condition may be a plain string (as always) or {text, owner?, due_at?}: an obligation (obligations.py).
     condition_specs = obligations.parse_specs(conditions, now=timezone.now())
-    conditions = [spec.text for spec in condition_specs]
+    texts = [spec.text for spec in condition_specs]
     # The key that created it is joined for the response (a vendor's case, the usual one); a requesting
     # or acknowledging person is read only when there is one.
     escalation = lock_escalation(escalation, actor=actor, related=("requested_by_api_key",))
@@ -366,7 +366,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
         return passed
     if escalation.is_final:
         raise Conflict(f"the escalation is already {escalation.status}; decisions are final", slug="already-decided")
-    validate_decision_input(decision=decision, justification=justification, conditions=conditions,
+    validate_decision_input(decision=decision, justification=justification, conditions=texts,
                             defer_until=defer_until)
     extends_expiry = deferral_check(escalation, defer_until, timezone.now()) if defer_until else False
     approval, stage = approval_lock(escalation.approval_id)
@@ -382,7 +382,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     before = audit_state(escalation)
     now = timezone.now()
     outcome = approval_decide(request=approval, stage=stage, user=actor.user, roles=actor.roles, decision=decision,
-                              justification=justification, conditions=conditions, defer_until=defer_until)
+                              justification=justification, conditions=texts, defer_until=defer_until)
     record = outcome.decision
     decision_data = {"id": str(record.id), "decision": record.decision, "role": record.role, "stage": record.stage,
                      "decided_by": actor.actor_label, "self_approved": record.self_approved,

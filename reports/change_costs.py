@@ -32,12 +32,12 @@ def _variance_rows(qs: QuerySet[Escalation], *group: str) -> list[dict[str, Any]
 
 def cost_summary(cohort: QuerySet[Escalation]) -> dict[str, Any]:
     """{totals: [per currency], variance_by_type: [...], variance_by_requester: [...]}."""
-    estimated = {r["estimated_cost_currency"]: r for r in cohort.filter(estimated_cost_minor__isnull=False)
+    estimated: dict[str, Any] = {r["estimated_cost_currency"]: r for r in cohort.filter(estimated_cost_minor__isnull=False)
                  .values("estimated_cost_currency").annotate(cases=Count("pk"), total=Sum("estimated_cost_minor"))
                  .order_by()}
-    actual = {r["actual_cost_currency"]: r for r in cohort.filter(actual_cost_minor__isnull=False)
+    actual: dict[str, Any] = {r["actual_cost_currency"]: r for r in cohort.filter(actual_cost_minor__isnull=False)
               .values("actual_cost_currency").annotate(cases=Count("pk"), total=Sum("actual_cost_minor")).order_by()}
-    compared = {r["currency"]: r for r in _variance_rows(cohort)}
+    compared: dict[str, dict[str, Any]] = {r["currency"]: r for r in _variance_rows(cohort)}
     totals = [{"currency": c,
                "estimated_cases": estimated.get(c, {}).get("cases", 0),
                "estimated_minor": estimated.get(c, {}).get("total") or 0,

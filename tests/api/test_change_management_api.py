@@ -24,7 +24,7 @@ CHANGE: dict[str, Any] = {
     "source": {"system": "dba-tool", "entity_type": "change", "entity_id": "CHG-77"},
     "estimated_cost": {"value_minor": 12_000_000, "currency": "NGN"},
 }
-STANDARD_CHANGE = {
+STANDARD_CHANGE: dict[str, Any] = {
     "name": "RDS minor version upgrade", "type": "OPERATION_CHANGE",
     "defaults": {"reason": "Minor engine upgrade in the maintenance window", "risk_level": "low",
                  "justification": "Standard change SC-12", "payload": {"runbook": "RB-7"}},

@@ -37,7 +37,7 @@ from audit.models import AuditEvent
 from audit.retention import retention_apply
 from audit.verification import ChainReport, all_chain_keys, verify_chains
 from escalations.demo import seed_demo
-from escalations.obligations import condition_add_evidence, condition_resolve
+from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from escalations.policies import policy_upsert
 from escalations.services import (
     SourceRef,
@@ -66,7 +66,8 @@ from trustguard.errors import DomainError
 
 # Service modules not called services.py.
 EXTRA_SERVICE_MODULES = ["accounts.stepup", "escalations.policies", "escalations.sweeps", "escalations.changes",
-                         "escalations.ladder", "escalations.obligations", "escalations.standard_changes",
+                         "escalations.ladder", "escalations.obligations", "escalations.obligation_actions",
+                         "escalations.standard_changes",
                          "audit.retention",
                          "audit.alerts", "notifications.outbox.emit", "notifications.relay",
                          "notifications.deliveries.queue", "notifications.deliveries.attempts",
@@ -254,8 +255,8 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
     "escalations.sweeps.deadlines_apply_one": (_decided_too_late, {"escalation.expired"}),
     "escalations.services.deadline_passed": (_decided_too_late, {"escalation.expired"}),
     "escalations.services.approval_lapsed": (_approval_lapsed, {"escalation.approval_lapsed"}),
-    "escalations.obligations.condition_add_evidence": (_evidence, {"condition.evidence_added"}),
-    "escalations.obligations.condition_resolve": (lambda w: _resolved(w, "waived"), {"condition.waived"}),
+    "escalations.obligation_actions.condition_add_evidence": (_evidence, {"condition.evidence_added"}),
+    "escalations.obligation_actions.condition_resolve": (lambda w: _resolved(w, "waived"), {"condition.waived"}),
     "escalations.standard_changes.template_upsert": (_template, {"template.changed"}),
     "notifications.deliveries.webhooks.webhook_endpoint_create": (_webhook, {"webhook.created"}),
     "notifications.deliveries.webhooks.webhook_endpoint_rotate_secret": (
@@ -361,6 +362,7 @@ EXEMPT: dict[str, str] = {
     "escalations.sweeps.ladder_step_for": "a read",
     "escalations.services.content_hash": "pure function",
     "escalations.obligations.parse_specs": "pure function",
+    "escalations.obligations.iso_z": "pure function",
     "escalations.obligations.default_owner": "pure function",
     "escalations.obligations.conditions_add": "in-memory helper of escalation_decide (audited)",
     "escalations.obligations.normalized": "pure function",

@@ -12,7 +12,7 @@ import time_machine
 from audit.models import AuditEvent
 from escalations.intake import ExecutionWindow, Money, estimated_cost_of
 from escalations.models import Escalation
-from escalations.obligations import condition_add_evidence
+from escalations.obligation_actions import condition_add_evidence
 from escalations.policies import policy_upsert
 from escalations.services import SourceRef, escalation_create, escalation_decide, escalation_record_execution
 from escalations.sweeps import SweepResult, sweep_deadlines

@@ -17,7 +17,7 @@ import pytest
 import time_machine
 from django.conf import settings
 
-from escalations.obligations import condition_add_evidence, condition_resolve
+from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from escalations.services import (
     Money,
     SourceRef,
