@@ -13,7 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trustguard.errors import ValidationFailed
+from accounts.roles import Capability
+from trustguard.errors import PermissionDenied, ValidationFailed
 
 from .api import TAG_ESC, actor_of, escalation_response, validated
 from .models import ChangeTemplate
@@ -118,6 +119,8 @@ class TemplateView(APIView):
                        k: v for k, v in _TEMPLATE_EXAMPLE.items() if k not in ("slug", "version", "updated_at")})])
     def put(self, request: Request, slug: str) -> Response:
         actor = actor_of(request)
+        if not actor.can(Capability.POLICY_MANAGE):
+            raise PermissionDenied("managing templates needs policy.manage", slug="missing-capability")
         data = validated(TemplateInput, request)
         for read_only in ("slug", "version", "updated_at"):
             data.pop(read_only, None)

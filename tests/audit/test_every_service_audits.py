@@ -371,6 +371,7 @@ EXEMPT: dict[str, str] = {
     "escalations.obligations.conditions_check": "a check inside escalation_record_execution, writes nothing",
     "escalations.obligations.mark_overdue": "in-memory helper of the sweep (audited: condition.overdue)",
     "escalations.standard_changes.template_get": "a read",
+    "escalations.standard_changes.template_validate": "a check, writes nothing",
     "escalations.standard_changes.template_apply": "a read inside escalation_create (audited)",
     "escalations.standard_changes.within_limits": "pure function",
     "escalations.standard_changes.template_record": "pure function",
