@@ -140,3 +140,20 @@ def test_two_sweeps_started_together_expire_each_lapsed_approval_exactly_once(de
     audited = Counter(AuditEvent.objects.filter(action="escalation.approval_lapsed")
                       .values_list("target_id", flat=True))
     assert audited == dict.fromkeys(ids, 1)
+
+
+@pytest.mark.django_db
+def test_the_approvers_email_about_a_lapse_says_so_and_asks_for_no_decision(demo, vendor, demo_actor):
+    policy_upsert(tenant=vendor.tenant, type="OPERATION_CHANGE",
+                  fields={"approval_ttl_seconds": 3600, "notify_channels": ["email", "in_app"]}, actor=demo_actor("ops"))
+    with time_machine.travel(T0, tick=False) as clock:
+        case = _approve(demo_actor("sm"), _change(vendor, estimated_cost=Money(4_500_000, "NGN")))
+        clock.move_to(T0 + 2 * HOUR)
+        sweep_deadlines()
+    outbox_relay()
+
+    email = Message.objects.get(event__type="escalation.expired", channel="email", audience="approver")
+    assert email.subject.startswith("Approval lapsed unexecuted")
+    assert "lapsed: it was not executed by" in email.body
+    assert "Review and decide" not in email.body_html and "Open the case" in email.body_html
+    assert str(case.pk) in email.body
