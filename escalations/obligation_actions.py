@@ -26,7 +26,7 @@ from .services import is_requester, lock_escalation
 
 # --- the actions: evidence, met, waive ---------------------------------------------------------------
 
-def _is_approver(actor: Actor, escalation: Escalation) -> bool:
+def is_approver(actor: Actor, escalation: Escalation) -> bool:
     """A person who may decide this case: escalation.decide and a role of one of its route's stages."""
     if actor.user is None or not actor.can(Capability.ESCALATION_DECIDE):
         return False
@@ -65,7 +65,7 @@ def condition_add_evidence(*, actor: Actor, escalation: Escalation | str, condit
     owner_user = actor.user is not None
     conditions, condition = _find(escalation, condition_id)
     is_owner = owner_user and actor.user is not None and condition.get("owner") == actor.user.username
-    if not (is_owner or is_requester(actor, escalation) or _is_approver(actor, escalation)):
+    if not (is_owner or is_requester(actor, escalation) or is_approver(actor, escalation)):
         raise PermissionDenied("only the condition's owner, the requester or an approver may add evidence",
                                slug="not-condition-owner")
     note, url = (note or "").strip(), (url or "").strip()
@@ -105,7 +105,7 @@ def _resolve(*, actor: Actor, escalation: Escalation | str, condition_id: str, s
     assert status in (MET, WAIVED)
     escalation = _locked(actor, escalation)
     conditions, condition = _find(escalation, condition_id)
-    if not _is_approver(actor, escalation) or is_requester(actor, escalation):
+    if not is_approver(actor, escalation) or is_requester(actor, escalation):
         raise PermissionDenied("only an approver of this escalation may mark a condition met or waive it",
                                slug="approver-only")
     justification = (justification or "").strip()

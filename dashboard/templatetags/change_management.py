@@ -10,8 +10,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from escalations.costs import actual, estimated, variance
+from escalations.obligation_actions import is_approver
 from escalations.obligations import normalized
 from escalations.schedule import window_of
+from escalations.services import is_requester
 from trustguard.money import format_money
 
 from .dashboard import compact_duration, tenant_locale
@@ -75,6 +77,14 @@ def obligations_of(escalation: Any) -> list[dict[str, Any]]:
         out.append({**c, "due": due, "evidence": [
             {**ev, "at": parse_datetime(ev["added_at"]) if ev.get("added_at") else None} for ev in c["evidence"]]})
     return out
+
+
+@register.simple_tag(takes_context=True)
+def may_resolve_conditions(context: template.Context, escalation: Any) -> bool:
+    """The viewer is an approver of this case (may mark its conditions met or waive them)."""
+    request = context.get("request")
+    actor = getattr(request, "actor", None)
+    return actor is not None and is_approver(actor, escalation) and not is_requester(actor, escalation)
 
 
 @register.filter
