@@ -362,6 +362,7 @@ EXEMPT: dict[str, str] = {
     "escalations.sweeps.ladder_step_for": "a read",
     "escalations.services.content_hash": "pure function",
     "escalations.obligations.parse_specs": "pure function",
+    "escalations.obligation_actions.is_approver": "a check, writes nothing",
     "escalations.obligations.iso_z": "pure function",
     "escalations.obligations.default_owner": "pure function",
     "escalations.obligations.conditions_add": "in-memory helper of escalation_decide (audited)",
