@@ -79,7 +79,9 @@ _ESCALATION_EXAMPLE = {
     "route": [{"stage": 0, "role": "ceo", "roles": ["ceo"], "approvals_required": 1, "approvals_received": 0,
                "status": "open"}],
     "current_stage": 0, "assigned_role": "ceo", "escalation_level": 0, "approvals_required": 1,
-    "approvals_received": 0, "conditions": [], "waiting_for": {"role": "ceo", "approvals_missing": 1},
+    "approvals_received": 0, "conditions": [], "estimated_cost": None, "actual_cost": None, "cost_variance": None,
+    "execution_window": None, "approval_expires_at": None, "expiry_reason": None, "template": None,
+    "waiting_for": {"role": "ceo", "approvals_missing": 1},
     "acknowledged_by": None, "acknowledged_at": None, "ack_due_at": "2026-11-23T14:00:00Z",
     "expires_at": "2026-11-24T10:00:00Z", "defer_until": None, "next_deadline_at": "2026-11-23T14:00:00Z",
     "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z", "decided_at": None,
@@ -188,8 +190,21 @@ class EscalationCollectionView(APIView):
         responses={201: EscalationOutput},
         summary="Ask for a decision (requires Idempotency-Key)",
         description="Without `type`, the tenant's trigger rules choose it from `amount` and `flags`; if none "
-                    "matches, 422 (see POST /escalations/check). A route needing no approval is created `approved`.",
+                    "matches, 422 (see POST /escalations/check). A route needing no approval is created `approved`. "
+                    "`template` applies a template's defaults; a pre-approved template within its limits is created "
+                    "`approved`, recorded as pre-approved by that template version (`template.pre_approved`); outside "
+                    "its limits the request follows the normal route. `execution_window`: 400 naming "
+                    "`execution_window.ends_at` when it ends before it starts or in the past, `execution_window` when "
+                    "longer than the policy's `max_window_seconds`.",
         examples=[OpenApiExample("High-value order", request_only=True, value=_ORDER_EXAMPLE),
+                  OpenApiExample("A change with cost and window", request_only=True, value={
+                      "type": "OPERATION_CHANGE", "reason": "Upgrade the orders database to 15.5", "risk_level": "medium",
+                      "source": {"system": "dba-tool", "entity_type": "change", "entity_id": "CHG-77"},
+                      "estimated_cost": {"value_minor": 12000000, "currency": "NGN"},
+                      "execution_window": {"starts_at": "2026-11-24T22:00:00Z", "ends_at": "2026-11-25T02:00:00Z"}}),
+                  OpenApiExample("A standard change from a template", request_only=True, value={
+                      "template": "rds-minor-version",
+                      "source": {"system": "dba-tool", "entity_type": "change", "entity_id": "CHG-78"}}),
                   OpenApiExample("Created", response_only=True, status_codes=["201"], value=_ESCALATION_EXAMPLE)],
     )
     def post(self, request: Request) -> Response:
@@ -266,9 +281,14 @@ class EscalationDecisionView(APIView):
             OpenApiExample("Defer", request_only=True, value={
                 "decision": "defer", "justification": "Waiting for the KYC refresh.",
                 "defer_until": "2026-11-24T09:00:00Z", "otp": "123456"}),
+            OpenApiExample("Approve with an obligation", request_only=True, value={
+                "decision": "approve", "justification": "Tested on staging.", "otp": "123456",
+                "conditions": [{"text": "Attach the rollback plan", "owner": "ops", "due_at": "2026-11-25T17:00:00Z"}]}),
             OpenApiExample("Approved", response_only=True, status_codes=["201"], value={
                 **_ESCALATION_EXAMPLE, "status": "approved", "approvals_received": 1, "waiting_for": None,
-                "decided_at": "2026-11-23T10:07:00Z", "conditions": ["Ship only after payment clears"],
+                "decided_at": "2026-11-23T10:07:00Z", "conditions": [{
+                    "id": "01934f2a-5b6c-7d8e-9f01-23456789abcd", "text": "Ship only after payment clears",
+                    "owner": "api_key:vendor", "due_at": "2026-11-30T10:07:00Z", "status": "open", "evidence": []}],
                 "decisions": [{"id": "0b6f1a52-3c1d-4d55-8f0e-5b8f6f2f4a11",
                                "escalation": _ESCALATION_EXAMPLE["id"], "decision": "approve",
                                "justification": "Customer known for 3 years; stock reserved.",

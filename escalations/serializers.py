@@ -79,12 +79,6 @@ class EscalationCheckInput(StrictSerializer):
     estimated_cost = AmountInput(required=False, allow_null=True,
                                  help_text="What the change is expected to cost, in minor units with its own, explicit "
                                            "currency (it may differ from the amount's).")
-    execution_window = ExecutionWindowInput(required=False, allow_null=True,
-                                            help_text="When the approved change may be executed: starts_at < ends_at, "
-                                                      "ends_at in the future, at most the policy's max_window_seconds.")
-    template = serializers.SlugField(max_length=64, required=False,
-                                     help_text="A template's slug: its defaults fill what the request leaves out; a "
-                                               "pre-approved template within its limits approves the request at once.")
 
     def validate_type(self, value: str) -> str:
         actor = self.context["actor"]
@@ -98,6 +92,12 @@ class EscalationCreateInput(EscalationCheckInput):
                                    help_text="Why a person must decide (shown to approvers). Required unless the "
                                              "template gives one.")
     source = SourceInput()  # type: ignore[assignment]
+    execution_window = ExecutionWindowInput(required=False, allow_null=True,
+                                            help_text="When the approved change may be executed: starts_at < ends_at, "
+                                                      "ends_at in the future, at most the policy's max_window_seconds.")
+    template = serializers.SlugField(max_length=64, required=False,
+                                     help_text="A template's slug: its defaults fill what the request leaves out; a "
+                                               "pre-approved template within its limits approves the request at once.")
 
 
 class DecisionInput(StrictSerializer):
