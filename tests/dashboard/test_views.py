@@ -551,3 +551,17 @@ def test_an_approver_marks_a_condition_met_on_the_case_page_and_an_outsider_cann
     assert done.status_code == 200 and "Condition marked met" in done.content.decode()
     case.refresh_from_db()
     assert case.conditions[0]["status"] == "met"
+
+
+def test_the_queue_card_shows_the_estimated_cost_and_the_execution_window(signed_in, vendor):
+    from escalations.intake import ExecutionWindow, Money
+
+    now = timezone.now()
+    escalation_create(actor=vendor, type="OPERATION_CHANGE", reason="Resize", risk_level="medium",
+                      source=SourceRef("dba-tool", "change", "CHG-2"), estimated_cost=Money(12_000_000, "NGN"),
+                      execution_window=ExecutionWindow(now + timedelta(hours=1), now + timedelta(hours=3)))
+
+    page = signed_in("sm").get("/").content.decode()
+
+    assert "est. cost ₦120,000.00" in page
+    assert 'data-testid="card-window">Execute between' in page
