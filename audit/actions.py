@@ -27,6 +27,13 @@ class AuditAction(models.TextChoices):
     ESCALATION_UNSTAFFED = "escalation.unstaffed", "Nobody present to decide (everyone away)"
     ESCALATION_REMINDER_SENT = "escalation.reminder_sent", "Reminder sent"
     ESCALATION_REPORT_GENERATED = "escalation.report_generated", "Report generated"
+    # Change management: lapsed approvals, obligations, templates (escalations.schedule/obligations/templates).
+    ESCALATION_APPROVAL_LAPSED = "escalation.approval_lapsed", "Approval lapsed (not executed in time)"
+    CONDITION_OVERDUE = "condition.overdue", "Condition overdue"
+    CONDITION_MET = "condition.met", "Condition met"
+    CONDITION_WAIVED = "condition.waived", "Condition waived"
+    CONDITION_EVIDENCE_ADDED = "condition.evidence_added", "Condition evidence added"
+    TEMPLATE_CHANGED = "template.changed", "Change template changed"
     POLICY_CHANGED = "policy.changed", "Policy changed"
     TRIGGER_RULE_CHANGED = "trigger_rule.changed", "Trigger rule changed"
 

@@ -114,5 +114,9 @@ def queue_cards(items: list[dict[str, Any]], *, locale: str | None = None) -> li
             "age": age(e["created_at"]),
             "role": roles[role],
             "approvals": (f"{e['approvals_received']}/{e['approvals_required']}" if e["approvals_required"] > 1 else ""),
+            "estimated_cost": (format_money(e["estimated_cost_minor"], e["estimated_cost_currency"], locale)
+                               if e.get("estimated_cost_minor") is not None else ""),
+            "window": (f"{local(e['window_starts_at'])[1]} and {local(e['window_ends_at'])[1]}"
+                       if e.get("window_starts_at") and e.get("window_ends_at") else ""),
         })
     return cards

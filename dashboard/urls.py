@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import away, live, notification_settings, push_views, views
+from . import away, live, notification_settings, obligation_views, push_views, views
 
 app_name = "dashboard"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("e/<str:pk>/", views.detail, name="detail"),
     path("e/<str:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("e/<str:pk>/decide/", views.decide, name="decide"),
+    path("e/<str:pk>/conditions/<str:cid>/", obligation_views.condition_action, name="condition_action"),
     path("e/<str:pk>/send-code/", views.send_code, name="send_code"),
     path("e/<str:pk>/attachments/<int:index>/", views.attachment, name="attachment"),
     path("push-sw.js", push_views.service_worker, name="push_service_worker"),

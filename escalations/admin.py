@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -20,10 +21,10 @@ from accounts.admin import ServiceBackedHistoryAdmin, audited_save
 from accounts.roles import role_label
 from audit.actions import AuditAction
 from privacy.admin_mixins import PersonalDataAdminMixin, masked_names
-from trustguard.errors import Conflict
+from trustguard.errors import Conflict, ValidationFailed
 from trustguard.money import format_money
 
-from .models import APPROVALS_PRECEDENCE, Escalation, Policy, RiskLevel, TriggerRule
+from .models import APPROVALS_PRECEDENCE, ChangeTemplate, Escalation, Policy, RiskLevel, TriggerRule
 from .policies import policy_upsert
 from .policy_editor import (
     PolicyEditorForm,
@@ -33,6 +34,7 @@ from .policy_editor import (
     policy_preview,
     split_duration,
 )
+from .standard_changes import template_upsert, template_validate
 
 
 @admin.register(Policy)
@@ -147,6 +149,54 @@ class TriggerRuleAdmin(ServiceBackedHistoryAdmin):
     def save_model(self, request: HttpRequest, obj: TriggerRule, form: Any, change: bool) -> None:
         # Trigger rules have no service of their own; the admin edit still leaves its audit event.
         audited_save(request, obj, tenant=obj.tenant, action=AuditAction.TRIGGER_RULE_CHANGED, target_type="trigger_rule")
+
+
+class ChangeTemplateForm(forms.ModelForm):
+    class Meta:
+        model = ChangeTemplate
+        fields = ["tenant", "slug", "name", "type", "defaults", "pre_approved", "max_amount_minor", "max_risk_level",
+                  "is_active"]
+
+    def clean(self) -> dict[str, Any]:
+        """The API's template rules (type has a policy, known default keys), shown next to each field."""
+        data = super().clean() or {}
+        tenant = data.get("tenant") or getattr(self.instance, "tenant", None)
+        if tenant is not None:
+            try:
+                template_validate(tenant, {k: data[k] for k in ("type", "defaults") if data.get(k) is not None})
+            except ValidationFailed as exc:
+                for name, problems in (exc.errors or {"__all__": [exc.detail]}).items():
+                    self.add_error(name.split(".")[0] if name.split(".")[0] in self.fields else None, problems)
+        return data
+
+
+@admin.register(ChangeTemplate)
+class ChangeTemplateAdmin(ServiceBackedHistoryAdmin):
+    """Templates / standard changes. Saved through standard_changes.template_upsert: each edit bumps the version
+    (cases keep the version they used; the history tab shows every version) and is audited."""
+
+    form = ChangeTemplateForm
+    list_display = ("slug", "name", "tenant", "type", "pre_approved", "max_amount_minor", "max_risk_level", "version",
+                    "is_active")
+    list_filter = ("tenant", "pre_approved", "is_active", "type")
+    search_fields = ("slug", "name", "type", "tenant__slug")
+    fields = ("tenant", "slug", "name", "type", "defaults", "pre_approved", "max_amount_minor", "max_risk_level",
+              "is_active", "version", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ChangeTemplate | None = None) -> tuple[str, ...]:
+        return ("tenant", "slug", "version", "updated_at") if obj else ("version", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: ChangeTemplate, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        fields = {k: data[k] for k in ("name", "type", "defaults", "pre_approved", "is_active") if k in data}
+        fields["limits"] = {"max_amount_minor": data.get("max_amount_minor"),
+                            "max_risk_level": data.get("max_risk_level") or ""}
+        saved, _ = template_upsert(actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]
+                                   slug=obj.slug, fields=fields)
+        obj.pk, obj.version, obj._state.adding = saved.pk, saved.version, False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # cases name the template they were made from; deactivate instead
 
 
 @admin.register(Escalation)

@@ -24,6 +24,7 @@ from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
 from . import selectors
 from .conditions import request_facts
+from .intake import ExecutionWindow
 from .models import EscalationStatus, Policy, RiskLevel
 from .policies import policy_upsert
 from .policy_documents import policy_document, policy_etag, policy_fields_from_document
@@ -80,7 +81,9 @@ _ESCALATION_EXAMPLE = {
     "route": [{"stage": 0, "role": "ceo", "roles": ["ceo"], "approvals_required": 1, "approvals_received": 0,
                "status": "open"}],
     "current_stage": 0, "assigned_role": "ceo", "escalation_level": 0, "approvals_required": 1,
-    "approvals_received": 0, "conditions": [], "waiting_for": {"role": "ceo", "approvals_missing": 1},
+    "approvals_received": 0, "conditions": [], "estimated_cost": None, "actual_cost": None, "cost_variance": None,
+    "execution_window": None, "approval_expires_at": None, "expiry_reason": None, "template": None,
+    "waiting_for": {"role": "ceo", "approvals_missing": 1},
     "acknowledged_by": None, "acknowledged_at": None, "ack_due_at": "2026-11-23T14:00:00Z",
     "expires_at": "2026-11-24T10:00:00Z", "defer_until": None, "next_deadline_at": "2026-11-23T14:00:00Z",
     "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z", "decided_at": None,
@@ -112,6 +115,10 @@ def _money(data: dict[str, Any] | None) -> Money | None:
     return Money(value_minor=data["value_minor"], currency=data["currency"]) if data else None
 
 
+def _window(data: dict[str, Any] | None) -> ExecutionWindow | None:
+    return ExecutionWindow(starts_at=data["starts_at"], ends_at=data["ends_at"]) if data else None
+
+
 # --- check, create, list, detail --------------------------------------------------------------------
 
 class EscalationCheckView(APIView):
@@ -132,11 +139,13 @@ class EscalationCheckView(APIView):
         data = validated(EscalationCheckInput, request, actor=actor)
         source = data.get("source") or {}
         # The same facts as a create, so a conditional stage shows here exactly when it would apply.
-        facts = request_facts(amount=_money(data.get("amount")), risk_level=data.get("risk_level"),
+        facts = request_facts(amount=_money(data.get("amount")), estimated_cost=_money(data.get("estimated_cost")),
+                              risk_level=data.get("risk_level"),
                               urgency=data.get("urgency", "normal"), source_system=source.get("system", ""),
                               source_entity_type=source.get("entity_type", ""), payload=data.get("payload"))
         result = escalation_check(actor=actor, type=data.get("type"), amount=_money(data.get("amount")),
-                                  flags=data.get("flags", ()), risk_level=data.get("risk_level"), facts=facts)
+                                  flags=data.get("flags", ()), risk_level=data.get("risk_level"), facts=facts,
+                                  estimated_cost=_money(data.get("estimated_cost")))
         return Response({"requires_escalation": result.requires_escalation, "type": result.type,
                          "reason": result.reason, "risk_level": result.risk_level,
                          "approvals_required": result.approvals_required, "route": result.route})
@@ -189,8 +198,21 @@ class EscalationCollectionView(APIView):
         responses={201: EscalationOutput},
         summary="Ask for a decision (requires Idempotency-Key)",
         description="Without `type`, the tenant's trigger rules choose it from `amount` and `flags`; if none "
-                    "matches, 422 (see POST /escalations/check). A route needing no approval is created `approved`.",
+                    "matches, 422 (see POST /escalations/check). A route needing no approval is created `approved`. "
+                    "`template` applies a template's defaults; a pre-approved template within its limits is created "
+                    "`approved`, recorded as pre-approved by that template version (`template.pre_approved`); outside "
+                    "its limits the request follows the normal route. `execution_window`: 400 naming "
+                    "`execution_window.ends_at` when it ends before it starts or in the past, `execution_window` when "
+                    "longer than the policy's `max_window_seconds`.",
         examples=[OpenApiExample("High-value order", request_only=True, value=_ORDER_EXAMPLE),
+                  OpenApiExample("A change with cost and window", request_only=True, value={
+                      "type": "OPERATION_CHANGE", "reason": "Upgrade the orders database to 15.5", "risk_level": "medium",
+                      "source": {"system": "dba-tool", "entity_type": "change", "entity_id": "CHG-77"},
+                      "estimated_cost": {"value_minor": 12000000, "currency": "NGN"},
+                      "execution_window": {"starts_at": "2026-11-24T22:00:00Z", "ends_at": "2026-11-25T02:00:00Z"}}),
+                  OpenApiExample("A standard change from a template", request_only=True, value={
+                      "template": "rds-minor-version",
+                      "source": {"system": "dba-tool", "entity_type": "change", "entity_id": "CHG-78"}}),
                   OpenApiExample("Created", response_only=True, status_codes=["201"], value=_ESCALATION_EXAMPLE)],
     )
     def post(self, request: Request) -> Response:
@@ -201,12 +223,14 @@ class EscalationCollectionView(APIView):
         data = validated(EscalationCreateInput, request, actor=actor)
         source = data["source"]
         escalation = escalation_create(
-            actor=actor, reason=data["reason"],
+            actor=actor, reason=data.get("reason", ""),
             source=SourceRef(system=source["system"], entity_type=source["entity_type"],
                              entity_id=source["entity_id"], url=source.get("url", "")),
             type=data.get("type"), amount=_money(data.get("amount")), risk_level=data.get("risk_level"),
             urgency=data.get("urgency") or "normal", flags=data.get("flags", ()), payload=data.get("payload"),
-            requested_by=data.get("requested_by", ""), contact=data.get("contact"))
+            requested_by=data.get("requested_by", ""), contact=data.get("contact"),
+            estimated_cost=_money(data.get("estimated_cost")), execution_window=_window(data.get("execution_window")),
+            template=data.get("template"))
         # Built from the rows just written (the escalation, its approval, tenant and requester are in hand;
         # a new escalation has no decisions) instead of re-reading it with its relations: 1 query, not 3.
         body = escalation_dict(escalation, stages=list(escalation.approval.stages.all()), decisions=[])
@@ -268,9 +292,14 @@ class EscalationDecisionView(APIView):
             OpenApiExample("Defer", request_only=True, value={
                 "decision": "defer", "justification": "Waiting for the KYC refresh.",
                 "defer_until": "2026-11-24T09:00:00Z", "otp": "123456"}),
+            OpenApiExample("Approve with an obligation", request_only=True, value={
+                "decision": "approve", "justification": "Tested on staging.", "otp": "123456",
+                "conditions": [{"text": "Attach the rollback plan", "owner": "ops", "due_at": "2026-11-25T17:00:00Z"}]}),
             OpenApiExample("Approved", response_only=True, status_codes=["201"], value={
                 **_ESCALATION_EXAMPLE, "status": "approved", "approvals_received": 1, "waiting_for": None,
-                "decided_at": "2026-11-23T10:07:00Z", "conditions": ["Ship only after payment clears"],
+                "decided_at": "2026-11-23T10:07:00Z", "conditions": [{
+                    "id": "01934f2a-5b6c-7d8e-9f01-23456789abcd", "text": "Ship only after payment clears",
+                    "owner": "api_key:vendor", "due_at": "2026-11-30T10:07:00Z", "status": "open", "evidence": []}],
                 "decisions": [{"id": "0b6f1a52-3c1d-4d55-8f0e-5b8f6f2f4a11",
                                "escalation": _ESCALATION_EXAMPLE["id"], "decision": "approve",
                                "justification": "Customer known for 3 years; stock reserved.",
@@ -306,6 +335,11 @@ class EscalationCancelView(APIView):
 class EscalationExecutionView(APIView):
     @extend_schema(tags=[TAG_ESC], operation_id="escalations_execution", request=ExecutionInput,
                    responses={200: EscalationOutput}, summary="Report that the approved action was carried out",
+                   description="With `actual_cost` (compared with estimated_cost: cost_variance). 409 "
+                               "`outside-execution-window` (the window in the problem's `execution_window`) before "
+                               "the window opens or after it closes; 409 `conditions-unmet` (naming them in "
+                               "`conditions`) while a condition is open or overdue; 409 `deadline-passed` with "
+                               "`deadline: approval_expires_at` once the approval lapsed (it is then expired).",
                    examples=[OpenApiExample("Shipped", request_only=True,
                                             value={"result": {"shipment": "SHP-9", "shipped": True}}),
                              OpenApiExample("Executed", response_only=True, value={
@@ -315,7 +349,8 @@ class EscalationExecutionView(APIView):
         actor = actor_of(request)
         data = validated(ExecutionInput, request)
         escalation = selectors.escalation_for_action(actor=actor, escalation_id=escalation_id)
-        escalation_record_execution(actor=actor, escalation=escalation, result=data["result"])
+        escalation_record_execution(actor=actor, escalation=escalation, result=data["result"],
+                                    actual_cost=_money(data.get("actual_cost")))
         return escalation_response(actor, escalation.pk)
 
 

@@ -9,11 +9,13 @@ functions (event_data, audit_state), so a transition reads the same whoever made
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,6 +30,9 @@ from trustguard.bulk import update_rows
 from trustguard.live import live_publish
 
 from .models import Escalation, EscalationStatus
+from .schedule import approval_expiry, window_dict
+
+_JSON_FIELDS = frozenset({"conditions"})
 
 # --- the state of a case ---------------------------------------------------------------------------
 
@@ -95,6 +100,8 @@ def close(escalation: Escalation, status: str, now: datetime) -> None:
     escalation.closed_at = now
     if status in (EscalationStatus.APPROVED, EscalationStatus.REJECTED):
         escalation.decided_at = now
+    if status == EscalationStatus.APPROVED:  # valid until the policy's TTL or the window's end (schedule.py)
+        escalation.approval_expires_at = approval_expiry(escalation, now)
     escalation.defer_until = escalation.deferred_at = None
     refresh_next_deadline(escalation)
 
@@ -126,6 +133,10 @@ def event_data(escalation: Escalation, **extra: Any) -> dict[str, Any]:
         "approvals_received": escalation.approvals_received, "conditions": escalation.conditions,
         "ack_due_at": escalation.ack_due_at, "expires_at": escalation.expires_at,
         "defer_until": escalation.defer_until, "decided_at": escalation.decided_at,
+        "estimated_cost": ({"value_minor": escalation.estimated_cost_minor,
+                            "currency": escalation.estimated_cost_currency}
+                           if escalation.estimated_cost_minor is not None else None),
+        "execution_window": window_dict(escalation), "approval_expires_at": escalation.approval_expires_at,
     }
     data.update(extra)
     return data
@@ -182,7 +193,14 @@ class Changes:
         if self.rows:
             fields = sorted(self.fields)
             values = attrgetter(*fields)
-            update_rows(Escalation, fields, [(row.pk, *values(row)) for row in self.rows])
+            # update_rows takes JSON as text (trustguard.bulk): a sweep that changes a JSON column (conditions)
+            # hands it over serialised.
+            json_at = [i for i, name in enumerate(fields) if name in _JSON_FIELDS]
+            rows = [(row.pk, *values(row)) for row in self.rows]  # fields has updated_at and more: a tuple
+            if json_at:
+                rows = [(r[0], *(json.dumps(v, cls=DjangoJSONEncoder) if i in json_at else v
+                                  for i, v in enumerate(r[1:]))) for r in rows]
+            update_rows(Escalation, fields, rows)
         event_emit(self.events)
         audit_record_many(self.audits)
         if self.live:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -13,7 +14,10 @@ from trustguard.errors import ValidationFailed
 from trustguard.jsonutil import canonical_json
 from trustguard.phones import normalize_phone
 
-from .models import Policy, RiskLevel, Urgency
+from .models import DEFAULT_MAX_WINDOW_SECONDS, Policy, RiskLevel, Urgency
+
+if TYPE_CHECKING:
+    from .models import Escalation
 
 if TYPE_CHECKING:
     from .routing import RouteDecision
@@ -25,6 +29,12 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 class Money:
     value_minor: int
     currency: str
+
+
+@dataclass(frozen=True)
+class ExecutionWindow:
+    starts_at: datetime
+    ends_at: datetime
 
 
 @dataclass(frozen=True)
@@ -72,8 +82,10 @@ def clean_contact(contact: dict[str, str] | None, errors: dict[str, list[str]]) 
 
 
 def validate_create(reason: str, source: SourceRef, amount: Money | None, risk_level: str | None, urgency: str,
-                    flags: Sequence[str], payload: dict[str, Any] | None, requested_by: str) -> None:
+                    flags: Sequence[str], payload: dict[str, Any] | None, requested_by: str,
+                    estimated_cost: Money | None = None) -> None:
     errors: dict[str, list[str]] = {}
+    validate_estimated_cost(estimated_cost, errors)
     if requested_by:
         try:
             validate_email(requested_by)
@@ -85,11 +97,7 @@ def validate_create(reason: str, source: SourceRef, amount: Money | None, risk_l
         if not str(getattr(source, name) or "").strip():
             errors[f"source.{name}"] = ["This field may not be blank."]
     if amount is not None:
-        if isinstance(amount.value_minor, bool) or not isinstance(amount.value_minor, int) or amount.value_minor < 0:
-            errors["amount.value_minor"] = ["A whole, non-negative number of minor units (kobo, cents)."]
-        if not (isinstance(amount.currency, str) and len(amount.currency) == 3 and amount.currency.isalpha()
-                and amount.currency.isupper()):
-            errors["amount.currency"] = ["An ISO 4217 code such as NGN."]
+        _money_errors(amount, "amount", errors)
     if risk_level is not None and risk_level not in RiskLevel.values:
         errors["risk_level"] = ["Choose low, medium or high."]
     if urgency not in Urgency.values:
@@ -100,3 +108,42 @@ def validate_create(reason: str, source: SourceRef, amount: Money | None, risk_l
         errors["payload"] = [f"At most {MAX_PAYLOAD_BYTES // 1024} KiB."]
     if errors:
         raise ValidationFailed("the escalation request is invalid: " + ", ".join(sorted(errors)), errors=errors)
+
+
+def _money_errors(money: Money, name: str, errors: dict[str, list[str]]) -> None:
+    if isinstance(money.value_minor, bool) or not isinstance(money.value_minor, int) or money.value_minor < 0:
+        errors[f"{name}.value_minor"] = ["A whole, non-negative number of minor units (kobo, cents)."]
+    if not (isinstance(money.currency, str) and len(money.currency) == 3 and money.currency.isalpha()
+            and money.currency.isupper()):
+        errors[f"{name}.currency"] = ["An ISO 4217 code such as NGN."]
+
+
+def validate_estimated_cost(cost: Money | None, errors: dict[str, list[str]], *, name: str = "estimated_cost") -> None:
+    """What the change is expected to cost: whole minor units with its own, explicit currency.
+
+    The currency is never taken from `amount`: a cost in another currency than the amount at stake is allowed,
+    because it is stated. The one check, for create, /escalations/check, amendments and actual_cost alike.
+    """
+    if cost is not None:
+        _money_errors(cost, name, errors)
+
+
+def validate_execution_window(window: ExecutionWindow | None, errors: dict[str, list[str]], *, now: datetime,
+                              max_seconds: int = DEFAULT_MAX_WINDOW_SECONDS) -> None:
+    """When the approved change may be carried out: ends after it starts, not in the past, at most the policy's
+    max_window_seconds long (400 naming execution_window.<part> otherwise)."""
+    if window is None:
+        return
+    if window.ends_at <= window.starts_at:
+        errors["execution_window.ends_at"] = ["Must be after starts_at."]
+    elif window.ends_at <= now:
+        errors["execution_window.ends_at"] = ["Must be in the future."]
+    elif window.ends_at - window.starts_at > timedelta(seconds=max_seconds):
+        errors["execution_window"] = [f"At most {max_seconds} seconds long (the policy's max_window_seconds)."]
+
+
+def estimated_cost_of(escalation: Escalation) -> Money | None:
+    """The request's estimated cost (None when not given): what routing conditions read."""
+    if escalation.estimated_cost_minor is None:
+        return None
+    return Money(value_minor=escalation.estimated_cost_minor, currency=escalation.estimated_cost_currency)

@@ -36,6 +36,13 @@ class ExpiryOutcome(models.TextChoices):
 
 
 DEFAULT_MAX_DEFERRAL_SECONDS = 30 * 24 * 3600
+DEFAULT_MAX_WINDOW_SECONDS = 30 * 24 * 3600
+DEFAULT_CONDITION_DUE_SECONDS = 7 * 24 * 3600
+
+
+class ExpiryReason(models.TextChoices):
+    UNDECIDED = "undecided"  # past expires_at without a final decision
+    APPROVAL_LAPSED = "approval_lapsed"  # approved, but not executed by approval_expires_at
 
 # The one precedence rule between a stage's own number and the policy's approvals by risk (the editor shows it).
 APPROVALS_PRECEDENCE = ("A stage with a fixed number of approvals always needs that number. A stage set to "
@@ -75,6 +82,12 @@ class Policy(models.Model):
     # deferral extend it (then the deferral is audited and notified as extending the expiry).
     max_deferral_seconds = models.PositiveIntegerField(default=DEFAULT_MAX_DEFERRAL_SECONDS)
     deferral_may_extend_expiry = models.BooleanField(default=False)
+    # Change management (escalations.schedule): how long an approval stays valid before it must be executed
+    # (null: until the execution window ends, if any), how long an execution window may be, and when a
+    # condition of an approval (an obligation) falls due unless the approver names a date.
+    approval_ttl_seconds = models.PositiveIntegerField(null=True, blank=True)
+    max_window_seconds = models.PositiveIntegerField(default=DEFAULT_MAX_WINDOW_SECONDS)
+    condition_due_seconds = models.PositiveIntegerField(default=DEFAULT_CONDITION_DUE_SECONDS)
     is_active = models.BooleanField(default=True)
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
@@ -261,6 +274,20 @@ class Escalation(models.Model):
     executed_at = models.DateTimeField(null=True, blank=True)
     execution_result = models.JSONField(null=True, blank=True)
 
+    # Change management (escalations.schedule, escalations.obligations, escalations.templates).
+    estimated_cost_minor = models.BigIntegerField(null=True, blank=True)
+    estimated_cost_currency = models.CharField(max_length=3, blank=True)
+    actual_cost_minor = models.BigIntegerField(null=True, blank=True)
+    actual_cost_currency = models.CharField(max_length=3, blank=True)
+    window_starts_at = models.DateTimeField(null=True, blank=True)
+    window_ends_at = models.DateTimeField(null=True, blank=True)
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    expiry_reason = models.CharField(max_length=16, choices=ExpiryReason.choices, blank=True)
+    # The earliest due_at among the open conditions: the overdue sweep's claim column (null: none open).
+    conditions_due_at = models.DateTimeField(null=True, blank=True)
+    # {"slug", "name", "version", "pre_approved"}: the template version it was made from, as it was then.
+    template = models.JSONField(null=True, blank=True)
+
     objects = EscalationQuerySet.as_manager()
 
     class Meta:
@@ -276,6 +303,18 @@ class Escalation(models.Model):
             ),
             models.CheckConstraint(condition=~models.Q(status="deferred") | models.Q(defer_until__isnull=False),
                                    name="escalation_deferred_has_until"),
+            models.CheckConstraint(
+                condition=models.Q(estimated_cost_minor__isnull=True, estimated_cost_currency="")
+                | (models.Q(estimated_cost_minor__gte=0) & ~models.Q(estimated_cost_currency="")),
+                name="escalation_estimated_cost_complete"),
+            models.CheckConstraint(
+                condition=models.Q(actual_cost_minor__isnull=True, actual_cost_currency="")
+                | (models.Q(actual_cost_minor__gte=0) & ~models.Q(actual_cost_currency="")),
+                name="escalation_actual_cost_complete"),
+            models.CheckConstraint(
+                condition=models.Q(window_starts_at__isnull=True, window_ends_at__isnull=True)
+                | models.Q(window_ends_at__gt=models.F("window_starts_at")),
+                name="escalation_window_ordered"),
         ]
         # Every index costs each UPDATE that is not HOT (the sweeps' re-escalation changes indexed columns, so
         # it never is) one more insertion: keep only indexes some query needs (docs/OPERATIONS.md "Throughput").
@@ -292,6 +331,10 @@ class Escalation(models.Model):
             models.Index(fields=["expires_at", "id"], name="esc_expiry_idx",
                          condition=models.Q(status__in=["pending", "acknowledged"])),
             models.Index(fields=["defer_until", "id"], name="esc_defer_idx", condition=models.Q(status="deferred")),
+            models.Index(fields=["approval_expires_at", "id"], name="esc_approval_lapse_idx",
+                         condition=models.Q(status="approved", approval_expires_at__isnull=False)),
+            models.Index(fields=["conditions_due_at", "id"], name="esc_conditions_due_idx",
+                         condition=models.Q(conditions_due_at__isnull=False)),
             # Foreign keys indexed where set: an API key's own requests, a person's own requests (the
             # escalation.view rule), and the PROTECT checks when a user or key row is deleted.
             models.Index(fields=["requested_by_api_key"], name="esc_requested_by_key_idx",
@@ -308,3 +351,38 @@ class Escalation(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class ChangeTemplate(models.Model):
+    """A standard change: defaults for a new escalation, optionally pre-approved within limits.
+
+    Each save bumps `version`; simple-history keeps every version, and an escalation made from one records
+    the version it used (Escalation.template), so editing a template never rewrites what was decided under it.
+    """
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="change_templates")
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=64, help_text="The escalation type (policy) it creates, e.g. OPERATION_CHANGE.")
+    # {"reason", "risk_level", "urgency", "payload", "payload_schema", "justification"}: all optional.
+    defaults = models.JSONField(default=dict, blank=True)
+    pre_approved = models.BooleanField(default=False, help_text="Within its limits, approved at once.")
+    max_amount_minor = models.BigIntegerField(null=True, blank=True,
+                                              help_text="Pre-approval limit on amount (and estimated cost), minor units.")
+    max_risk_level = models.CharField(max_length=8, choices=RiskLevel.choices, blank=True,
+                                      help_text="Pre-approval limit: the highest risk level it covers.")
+    is_active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["tenant", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "slug"], name="change_template_slug_unique"),
+            models.CheckConstraint(condition=models.Q(max_amount_minor__isnull=True) | models.Q(max_amount_minor__gte=0),
+                                   name="change_template_max_amount_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slug} v{self.version}"

@@ -44,7 +44,11 @@ APPROVER_EVENTS = {catalogue.ESCALATION_CREATED.type, catalogue.ESCALATION_ESCAL
 # A decision that completed a stage and opened the next one: the next stage's approvers are asked.
 STAGE_OPENED = catalogue.ESCALATION_APPROVAL_RECORDED.type
 REQUESTER_EVENTS = {catalogue.ESCALATION_APPROVED.type, catalogue.ESCALATION_REJECTED.type, catalogue.ESCALATION_DEFERRED.type,
-                    catalogue.ESCALATION_EXPIRED.type, catalogue.ESCALATION_CANCELLED.type}
+                    catalogue.ESCALATION_EXPIRED.type, catalogue.ESCALATION_CANCELLED.type,
+                    catalogue.ESCALATION_CONDITION_OVERDUE.type}
+# Change management (escalations.schedule, escalations.obligations): the people who approved hear that their
+# approval lapsed unexecuted, or that a condition they set is overdue; an overdue condition's owner hears too.
+APPROVERS_FOLLOW_UP = {catalogue.ESCALATION_EXPIRED.type, catalogue.ESCALATION_CONDITION_OVERDUE.type}
 CUSTOMER_EVENTS = {catalogue.ESCALATION_CREATED.type, catalogue.ESCALATION_APPROVED.type, catalogue.ESCALATION_REJECTED.type,
                    catalogue.ESCALATION_EXPIRED.type, catalogue.ESCALATION_CANCELLED.type}
 CLOSING_EVENTS = {catalogue.ESCALATION_APPROVED.type, catalogue.ESCALATION_REJECTED.type, catalogue.ESCALATION_EXPIRED.type,
@@ -63,7 +67,7 @@ def _hours_between(start: datetime | None, end: datetime | None) -> int | None:
     return max(1, math.ceil((end - start).total_seconds() / 3600))
 
 
-NOTIFIED_EVENTS = APPROVER_EVENTS | REQUESTER_EVENTS | CUSTOMER_EVENTS | {STAGE_OPENED}
+NOTIFIED_EVENTS = APPROVER_EVENTS | REQUESTER_EVENTS | CUSTOMER_EVENTS | {STAGE_OPENED} | APPROVERS_FOLLOW_UP
 MembersOf = Callable[[Tenant, str], Sequence[User]]
 DeciderOf = Callable[[str], User | None]
 DelegationsOf = Callable[[Tenant], list[Delegation]]
@@ -227,6 +231,10 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         "ack_due_at": parse_datetime(data["ack_due_at"]) if data.get("ack_due_at") else None,
         "defer_until": parse_datetime(data["defer_until"]) if data.get("defer_until") else None,
         "cancel_reason": data.get("reason") if event.type == catalogue.ESCALATION_CANCELLED.type else "",
+        "expiry_reason": data.get("expiry_reason") or "",
+        "approval_expires_at": (parse_datetime(data["approval_expires_at"]) if data.get("approval_expires_at")
+                                else None),
+        "overdue_conditions": data.get("overdue") or [],
     }
     links = {"escalation": str(escalation.pk), "event": event.type, "url": staff_context["url"]}
     # A critical case reaches people in their quiet hours (when they let critical ones through: notifications.preferences).
@@ -254,6 +262,11 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
             out.append(Recipient(audience="requester", channels=("email",), email=requested_by_of(escalation),
                                  context=staff_context))
 
+    if _follows_up(event, data):
+        for user in _follow_up_people(escalation, data):
+            out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
+                                 phone=user.phone_number, context=staff_context, data=links))
+
     try:  # sealed at rest (privacy.vault); an erased or unreadable contact is told nothing
         contact = open_contact(escalation.contact)
     except FieldUnreadable:
@@ -273,3 +286,21 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
                              email=str(contact.get("email") or ""), phone=str(contact.get("phone") or ""),
                              context=customer_context))
     return out
+
+
+def _follows_up(event: OutboxEvent, data: dict[str, Any]) -> bool:
+    if event.type == catalogue.ESCALATION_EXPIRED.type:
+        return data.get("expiry_reason") == "approval_lapsed"
+    return event.type in APPROVERS_FOLLOW_UP
+
+
+def _follow_up_people(escalation: Escalation, data: dict[str, Any]) -> list[User]:
+    """Who approved the case, and (an overdue condition) each overdue condition's owner, when a member."""
+    people = {d.decided_by_id: d.decided_by for d in Decision.objects.filter(
+        request_id=escalation.approval_id, decision=Decision.Kind.APPROVE).select_related("decided_by")}
+    owners = {str(c.get("owner")) for c in data.get("overdue") or [] if c.get("owner")}
+    if owners:
+        for user in User.objects.filter(username__in=owners, memberships__tenant_id=escalation.tenant_id):
+            people.setdefault(user.pk, user)
+    requester = escalation.requested_by_user_id
+    return [u for pk, u in people.items() if pk != requester]  # the requester is told as the requester

@@ -30,7 +30,7 @@ MAX_APPROVALS = 50
 SNAPSHOT_FIELDS = ("type", "name", "route", "approvals_by_risk", "default_risk_level", "ack_sla_seconds",
                    "expiry_seconds", "ladder", "max_escalation_level", "notify_channels", "single_employee_mode",
                    "expiry_outcome", "high_risk_expiry_outcome", "max_deferral_seconds", "deferral_may_extend_expiry",
-                   "version")
+                   "approval_ttl_seconds", "max_window_seconds", "condition_due_seconds", "version")
 
 
 def _role(value: Any, field: str, tenant: Tenant | None = None) -> str:
@@ -168,7 +168,12 @@ def validate_policy_fields(fields: dict[str, Any], *, tenant: Tenant | None = No
     level = out.get("max_escalation_level")
     if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 3):
         raise ValidationFailed("max_escalation_level must be 0-3", errors={"max_escalation_level": ["0 to 3."]})
-    for name in ("ack_sla_seconds", "expiry_seconds", "max_deferral_seconds"):
+    ttl = out.get("approval_ttl_seconds")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 60):
+        raise ValidationFailed("approval_ttl_seconds must be at least 60 (or null: no TTL)",
+                               errors={"approval_ttl_seconds": ["At least 60 seconds, or null."]})
+    for name in ("ack_sla_seconds", "expiry_seconds", "max_deferral_seconds", "max_window_seconds",
+                 "condition_due_seconds"):
         value = out.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 60):
             raise ValidationFailed(f"{name} must be at least 60", errors={name: ["At least 60 seconds."]})

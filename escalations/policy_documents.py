@@ -52,6 +52,8 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "expiry_outcome": policy.expiry_outcome, "high_risk_expiry_outcome": policy.high_risk_expiry_outcome,
         "max_deferral_seconds": policy.max_deferral_seconds,
         "deferral_may_extend_expiry": policy.deferral_may_extend_expiry,
+        "approval_ttl_seconds": policy.approval_ttl_seconds, "max_window_seconds": policy.max_window_seconds,
+        "condition_due_seconds": policy.condition_due_seconds,
         "is_active": policy.is_active, "version": policy.version, "updated_at": iso(policy.updated_at),
     }
 

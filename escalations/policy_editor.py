@@ -34,7 +34,12 @@ LADDER_LEVELS = 3
 UNITS = (("minutes", "minutes"), ("hours", "hours"), ("days", "days"))
 UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 DURATIONS = {"ack_sla_seconds": "Acknowledge within", "expiry_seconds": "Decide within (then it expires)",
-             "max_deferral_seconds": "A deferral reaches at most"}
+             "max_deferral_seconds": "A deferral reaches at most",
+             "approval_ttl_seconds": "An approval stays valid for",
+             "max_window_seconds": "An execution window lasts at most",
+             "condition_due_seconds": "A condition falls due after"}
+# Durations that may be left empty (none): an approval without a TTL stays valid until executed or the window ends.
+OPTIONAL_DURATIONS = ("approval_ttl_seconds",)
 MODE_FIXED, MODE_BY_RISK = "fixed", "by_risk"
 PLAIN_FIELDS = ("name", "default_risk_level", "max_escalation_level", "single_employee_mode", "expiry_outcome",
                 "high_risk_expiry_outcome", "deferral_may_extend_expiry", "is_active")
@@ -94,7 +99,8 @@ class PolicyEditorForm(forms.ModelForm):
         roles = tenant_role_choices(tenant)  # built-in and (when merged) the tenant's custom roles
         self.role_choices = roles
         for name, label in DURATIONS.items():
-            self.fields[f"{name}_amount"] = forms.IntegerField(min_value=1, max_value=10**6, label=label)
+            self.fields[f"{name}_amount"] = forms.IntegerField(min_value=1, max_value=10**6, label=label,
+                                                               required=name not in OPTIONAL_DURATIONS)
             self.fields[f"{name}_unit"] = forms.ChoiceField(choices=UNITS, label="unit")
         for level in range(1, LADDER_LEVELS + 1):
             self.fields[f"ladder_{level}"] = forms.ChoiceField(choices=[("", "—"), *roles], required=False,
@@ -130,6 +136,9 @@ class PolicyEditorForm(forms.ModelForm):
         initial = self.initial
         for name in DURATIONS:
             seconds = getattr(policy if policy is not None else Policy(), name)  # a new policy: the model's default
+            if seconds is None:  # an optional duration left empty
+                initial[f"{name}_unit"] = "hours"
+                continue
             initial[f"{name}_amount"], initial[f"{name}_unit"] = split_duration(int(seconds))
         if policy is None:
             initial["notify_channels"] = ["email", "in_app"]
@@ -222,6 +231,8 @@ class PolicyEditorForm(forms.ModelForm):
             amount, unit = data.get(f"{name}_amount"), data.get(f"{name}_unit")
             if amount is not None and unit in UNIT_SECONDS:
                 fields[name] = int(amount) * UNIT_SECONDS[unit]
+            elif amount is None and name in OPTIONAL_DURATIONS:
+                fields[name] = None
         fields["approvals_by_risk"] = {level: data[f"approvals_{level}"] for level in RiskLevel.values
                                        if data.get(f"approvals_{level}") is not None}
         fields["ladder"] = [data[f"ladder_{n}"] for n in range(1, LADDER_LEVELS + 1) if data.get(f"ladder_{n}")]

@@ -155,6 +155,7 @@ QUEUE_CARD_FIELDS = (
     "amount_minor", "currency", "risk_level", "urgency", "status", "assigned_role", "escalation_level",
     "approvals_required", "approvals_received", "ack_due_at", "expires_at", "defer_until",
     "next_deadline_at", "created_at",
+    "estimated_cost_minor", "estimated_cost_currency", "window_starts_at", "window_ends_at",
 )
 
 

@@ -19,8 +19,10 @@ from audit.models import AuditEvent
 from privacy.vault import payload_for_display, requested_by_of, subjects_of
 from trustguard.api.serializers import JSONObjectField, StrictIntegerField, StrictSerializer
 
+from . import costs, obligations
 from .models import EscalationStatus, ExpiryOutcome, Policy, RiskLevel, Urgency
 from .policies import CHANNELS
+from .schedule import window_dict
 
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
@@ -47,6 +49,11 @@ class AmountInput(StrictSerializer):
     currency = serializers.RegexField(r"^[A-Z]{3}$", max_length=3, help_text="ISO 4217 code, e.g. NGN.")
 
 
+class ExecutionWindowInput(StrictSerializer):
+    starts_at = serializers.DateTimeField(help_text="From when the approved change may be carried out (ISO 8601).")
+    ends_at = serializers.DateTimeField(help_text="Until when; after it, execution is 409 and the approval lapses.")
+
+
 class ContactInput(StrictSerializer):
     """A customer to keep informed ("your order is under review"); the phone is stored in E.164."""
 
@@ -69,6 +76,9 @@ class EscalationCheckInput(StrictSerializer):
     requested_by = serializers.EmailField(required=False, allow_blank=True,
                                           help_text="The person the source system acts for (four-eyes rule).")
     contact = ContactInput(required=False)
+    estimated_cost = AmountInput(required=False, allow_null=True,
+                                 help_text="What the change is expected to cost, in minor units with its own, explicit "
+                                           "currency (it may differ from the amount's).")
 
     def validate_type(self, value: str) -> str:
         actor = self.context["actor"]
@@ -78,15 +88,25 @@ class EscalationCheckInput(StrictSerializer):
 
 
 class EscalationCreateInput(EscalationCheckInput):
-    reason = serializers.CharField(max_length=5000, help_text="Why a person must decide (shown to approvers).")
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True,
+                                   help_text="Why a person must decide (shown to approvers). Required unless the "
+                                             "template gives one.")
     source = SourceInput()  # type: ignore[assignment]
+    execution_window = ExecutionWindowInput(required=False, allow_null=True,
+                                            help_text="When the approved change may be executed: starts_at < ends_at, "
+                                                      "ends_at in the future, at most the policy's max_window_seconds.")
+    template = serializers.SlugField(max_length=64, required=False,
+                                     help_text="A template's slug: its defaults fill what the request leaves out; a "
+                                               "pre-approved template within its limits approves the request at once.")
 
 
 class DecisionInput(StrictSerializer):
     decision = serializers.ChoiceField(choices=Decision.Kind.choices)
     justification = serializers.CharField(max_length=5000, help_text="Required and not blank.")
-    conditions = serializers.ListField(child=serializers.CharField(max_length=500), max_length=20, required=False,
-                                       help_text="Conditions of an approval (approve only).")
+    conditions = serializers.ListField(
+        child=serializers.JSONField(), max_length=20, required=False,
+        help_text="Conditions of an approval (approve only): plain strings, or obligations {text, owner?, due_at?} "
+                  "(owner: a username, default the requester; due_at: default the policy's condition_due_seconds).")
     defer_until = serializers.DateTimeField(required=False, help_text="Required to defer; in the future.")
     otp = serializers.RegexField(r"^[0-9]{6,8}$", max_length=8,
                                  help_text="A fresh code: TOTP from the authenticator app, or from POST /otp/challenge.")
@@ -102,6 +122,64 @@ class CancelInput(StrictSerializer):
 
 class ExecutionInput(StrictSerializer):
     result = JSONObjectField(help_text="What the source system did, e.g. {\"shipment\": \"SHP-9\"}.")
+    actual_cost = AmountInput(required=False, allow_null=True,
+                              help_text="What the change actually cost (compared with estimated_cost: cost_variance).")
+
+
+class EvidenceInput(StrictSerializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    url = serializers.CharField(max_length=1000, required=False, allow_blank=True,
+                                help_text="An http(s) link (a ticket, a change record, an attachment's signed link).")
+
+
+class ConditionMetInput(StrictSerializer):
+    justification = serializers.CharField(max_length=5000, required=False, allow_blank=True,
+                                          help_text="Optional when marking met.")
+
+
+class ConditionWaiveInput(StrictSerializer):
+    justification = serializers.CharField(max_length=5000, help_text="Why the condition no longer applies (required).")
+
+
+class TemplateLimitsInput(StrictSerializer):
+    max_amount_minor = StrictIntegerField(min_value=0, max_value=BIGINT_MAX, required=False, allow_null=True)
+    max_risk_level = serializers.ChoiceField(choices=RiskLevel.choices, required=False, allow_blank=True)
+
+
+class TemplateInput(StrictSerializer):
+    """PUT /templates/{slug}: the document GET returned is accepted back (slug, version, updated_at ignored)."""
+
+    slug = serializers.CharField(required=False, help_text="Ignored (read-only).")
+    name = serializers.CharField(max_length=200, required=False)
+    type = serializers.RegexField(TYPE_PATTERN, max_length=64, required=False)
+    defaults = JSONObjectField(required=False, help_text="Any of reason, risk_level, urgency, payload, payload_schema, "
+                                                         "justification.")
+    pre_approved = serializers.BooleanField(required=False)
+    limits = TemplateLimitsInput(required=False)
+    is_active = serializers.BooleanField(required=False)
+    version = serializers.IntegerField(required=False, help_text="Ignored (read-only).")
+    updated_at = serializers.CharField(required=False, allow_null=True, help_text="Ignored (read-only).")
+
+
+class TemplateLimitsOutput(serializers.Serializer):
+    max_amount_minor = serializers.IntegerField(required=False)
+    max_risk_level = serializers.CharField(required=False)
+
+
+class TemplateOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+    defaults = serializers.DictField()
+    pre_approved = serializers.BooleanField()
+    limits = TemplateLimitsOutput()
+    is_active = serializers.BooleanField()
+    version = serializers.IntegerField(help_text="Bumped by every change; a case records the version it used.")
+    updated_at = serializers.DateTimeField()
+
+
+class TemplateListOutput(serializers.Serializer):
+    results = TemplateOutput(many=True)
 
 
 class OtpChallengeInput(StrictSerializer):
@@ -150,6 +228,15 @@ class PolicyInput(StrictSerializer):
     deferral_may_extend_expiry = serializers.BooleanField(
         required=False, help_text="false (default): defer_until may not pass the case's expires_at (400). true: it may; "
                                   "such a deferral is audited and its escalation.deferred event says extends_expiry.")
+    approval_ttl_seconds = StrictIntegerField(
+        min_value=60, max_value=INT_MAX, required=False, allow_null=True,
+        help_text="How long an approval stays valid before it must be executed; approval_expires_at is the earlier "
+                  "of this and the execution window's end. null: no TTL.")
+    max_window_seconds = StrictIntegerField(min_value=60, max_value=INT_MAX, required=False,
+                                            help_text="The longest execution_window a request may ask (default 30 days).")
+    condition_due_seconds = StrictIntegerField(
+        min_value=60, max_value=INT_MAX, required=False,
+        help_text="When a condition of an approval falls due unless the approver gives due_at (default 7 days).")
     is_active = serializers.BooleanField(required=False)
     # Server-owned (CONTRACT.md section 5 "Round trips"): accepted back when equal to the current value.
     type = serializers.CharField(max_length=64, required=False, help_text="Read-only; must name this policy.")
@@ -271,6 +358,37 @@ def decision_dict(decision: Decision, escalation_id: str | None) -> dict[str, An
     return DecisionOutput.render(decision, {"escalation_id": escalation_id})
 
 
+class WindowOutput(serializers.Serializer):
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+
+
+class EvidenceOutput(serializers.Serializer):
+    id = serializers.CharField()
+    note = serializers.CharField()
+    url = serializers.CharField()
+    added_by = serializers.CharField()
+    added_at = serializers.DateTimeField()
+
+
+class ConditionOutput(serializers.Serializer):
+    id = serializers.CharField()
+    text = serializers.CharField()
+    owner = serializers.CharField(help_text="Username (or the requester's email / api_key:<name>).")
+    due_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.ChoiceField(choices=[(s, s) for s in ("open", "met", "waived", "overdue")])
+    evidence = EvidenceOutput(many=True)
+    resolved_by = serializers.CharField(required=False)
+    justification = serializers.CharField(required=False)
+
+
+class TemplateRefOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    version = serializers.IntegerField(help_text="The template version the case was made from.")
+    pre_approved = serializers.BooleanField(help_text="True: approved at once by this template version.")
+
+
 class RequesterOutput(serializers.Serializer):
     type = serializers.ChoiceField(choices=[("user", "user"), ("api_key", "api_key")])
     name = serializers.CharField(help_text="Username, or the API key's name.")
@@ -304,7 +422,15 @@ class EscalationOutput(RowOutput):
     escalation_level = serializers.IntegerField(min_value=0, max_value=3)
     approvals_required = serializers.IntegerField()
     approvals_received = serializers.IntegerField()
-    conditions = serializers.ListField(child=serializers.CharField())
+    conditions = ConditionOutput(many=True, help_text="The approval's conditions, tracked as obligations.")
+    estimated_cost = AmountOutput(allow_null=True)
+    actual_cost = AmountOutput(allow_null=True)
+    cost_variance = AmountOutput(allow_null=True, help_text="actual_cost - estimated_cost (same currency only).")
+    execution_window = WindowOutput(allow_null=True)
+    approval_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="An approval not executed by then expires (expiry_reason approval_lapsed).")
+    expiry_reason = serializers.CharField(allow_null=True, help_text="undecided or approval_lapsed (when expired).")
+    template = TemplateRefOutput(allow_null=True)
     waiting_for = WaitingForOutput(allow_null=True, help_text="Who must act next while it is open.")
     acknowledged_by = serializers.CharField(allow_null=True)
     acknowledged_at = serializers.DateTimeField(allow_null=True)
@@ -332,6 +458,30 @@ class EscalationOutput(RowOutput):
     @staticmethod
     def get_amount(e: Any, context: dict[str, Any]) -> dict[str, Any] | None:
         return {"value_minor": e.amount_minor, "currency": e.currency} if e.amount_minor is not None else None
+
+    @staticmethod
+    def get_conditions(e: Any, context: dict[str, Any]) -> list[dict[str, Any]]:
+        return obligations.normalized(e)
+
+    @staticmethod
+    def get_estimated_cost(e: Any, context: dict[str, Any]) -> dict[str, Any] | None:
+        return costs.money_dict(costs.estimated(e))
+
+    @staticmethod
+    def get_actual_cost(e: Any, context: dict[str, Any]) -> dict[str, Any] | None:
+        return costs.money_dict(costs.actual(e))
+
+    @staticmethod
+    def get_cost_variance(e: Any, context: dict[str, Any]) -> dict[str, Any] | None:
+        return costs.money_dict(costs.variance(e))
+
+    @staticmethod
+    def get_execution_window(e: Any, context: dict[str, Any]) -> dict[str, Any] | None:
+        return window_dict(e)
+
+    @staticmethod
+    def get_expiry_reason(e: Any, context: dict[str, Any]) -> str | None:
+        return e.expiry_reason or None
 
     @staticmethod
     def get_payload(e: Any, context: dict[str, Any]) -> dict[str, Any]:
@@ -458,6 +608,9 @@ class PolicyOutput(serializers.Serializer):
     high_risk_expiry_outcome = serializers.ChoiceField(choices=ExpiryOutcome.choices)
     max_deferral_seconds = serializers.IntegerField()
     deferral_may_extend_expiry = serializers.BooleanField()
+    approval_ttl_seconds = serializers.IntegerField(allow_null=True)
+    max_window_seconds = serializers.IntegerField()
+    condition_due_seconds = serializers.IntegerField()
     is_active = serializers.BooleanField()
     version = serializers.IntegerField()
     updated_at = serializers.DateTimeField()

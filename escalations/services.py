@@ -24,6 +24,7 @@ from accounts.selectors import is_member_email
 from accounts.stepup import StepUpSubject, stepup_verify
 from approvals.models import ApprovalRequest, ApprovalStage, Decision
 from approvals.services import (
+    StageSpec,
     approval_check_decider,
     approval_close,
     approval_decide,
@@ -39,6 +40,7 @@ from privacy.vault import SEALED_REQUESTER, blind_mark, record_link, requester_s
 from trustguard.errors import Conflict, DomainError, NotFound, PermissionDenied, Unprocessable, ValidationFailed
 from trustguard.jsonutil import canonical_json
 
+from . import obligations, standard_changes
 from .changes import (
     audit_state,
     close,
@@ -51,10 +53,20 @@ from .changes import (
 )
 from .changes import event_data as event_data  # re-exported: other apps' and tests' import of it
 from .conditions import Facts, request_facts
-from .intake import CheckResult, Money, SourceRef, clean_contact, validate_create
+from .intake import (
+    CheckResult,
+    ExecutionWindow,
+    Money,
+    SourceRef,
+    clean_contact,
+    validate_create,
+    validate_estimated_cost,
+    validate_execution_window,
+)
 from .models import DEFAULT_MAX_DEFERRAL_SECONDS, OPEN_STATUSES, Escalation, EscalationStatus, RiskLevel, Urgency
 from .policies import match_trigger, policy_for, policy_snapshot
 from .routing import route_for_request
+from .schedule import execution_window_check
 from .standins import Capacity, decider_capacity
 
 __all__ = ["CheckResult", "Money", "SourceRef"]  # the request's parts, as callers have always imported them
@@ -158,12 +170,17 @@ def _duration(delta: timedelta) -> str:
 # --- check and create --------------------------------------------------------------------------
 
 def escalation_check(*, actor: Actor, type: str | None = None, amount: Money | None = None,
-                     flags: Sequence[str] = (), risk_level: str | None = None, facts: Facts | None = None
-                     ) -> CheckResult:
+                     flags: Sequence[str] = (), risk_level: str | None = None, facts: Facts | None = None,
+                     estimated_cost: Money | None = None) -> CheckResult:
     """Dry run: would this escalate, as what type, to whom, with how many approvals? Creates nothing.
 
     `facts` (conditions.request_facts) decide which conditional stages apply; its risk_level is the resolved one.
+    Without them, the facts are the amount and the estimated cost.
     """
+    cost_errors: dict[str, list[str]] = {}
+    validate_estimated_cost(estimated_cost, cost_errors)
+    if cost_errors:
+        raise ValidationFailed("estimated_cost is invalid", errors=cost_errors)
     if type:
         policy = policy_for(tenant=actor.tenant, type=type)
         reason, rule_risk = f"type {type} requested", None
@@ -175,7 +192,7 @@ def escalation_check(*, actor: Actor, type: str | None = None, amount: Money | N
         policy = policy_for(tenant=actor.tenant, type=match.type)
         reason, rule_risk = match.reason, match.risk_level
     risk = risk_level or rule_risk or policy.default_risk_level
-    facts = dataclasses.replace(facts or request_facts(amount=amount), risk_level=risk)
+    facts = dataclasses.replace(facts or request_facts(amount=amount, estimated_cost=estimated_cost), risk_level=risk)
     plan = route_for_request(snapshot=policy_snapshot(policy), risk_level=risk, facts=facts)
     specs = plan.specs()
     route = [{"stage": i, "role": s.roles[0], "roles": list(s.roles), "approvals_required": s.approvals_required}
@@ -189,38 +206,56 @@ def escalation_check(*, actor: Actor, type: str | None = None, amount: Money | N
 def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str | None = None,
                       amount: Money | None = None, risk_level: str | None = None, urgency: str = Urgency.NORMAL,
                       flags: Sequence[str] = (), payload: dict[str, Any] | None = None, requested_by: str = "",
-                      contact: dict[str, str] | None = None) -> Escalation:
+                      contact: dict[str, str] | None = None, estimated_cost: Money | None = None,
+                      execution_window: ExecutionWindow | None = None, template: str | None = None) -> Escalation:
     """Open an escalation under the tenant's policy (chosen by trigger rules when no type is given).
 
     1. Authorise: an API key may create; a person needs escalation.create_manual.
-    2. Resolve type, risk and route; refuse (422) when nothing would escalate.
+    2. Apply the template's defaults (if one is named); resolve type, risk and route; refuse (422) when
+       nothing would escalate; check the execution window against the policy.
     3. Snapshot the policy, create the approval request, set deadlines, record it.
-       A route that needs no approval (low risk, 0 approvals) is approved at once.
+       A route that needs no approval (low risk, 0 approvals) is approved at once; so is a request from a
+       pre-approved template within its limits (recorded as pre-approved by that template version).
     """
     needed = Capability.ESCALATION_CREATE_MANUAL if actor.user else "escalation.create"
     if not actor.can(needed):
         raise PermissionDenied(f"creating escalations needs {needed}", slug="missing-capability")
-    validate_create(reason, source, amount, risk_level, urgency, flags, payload, requested_by)
+    applied = standard_changes.template_apply(tenant=actor.tenant, slug=template, type=type, reason=reason,
+                                              risk_level=risk_level, urgency=urgency, payload=payload)
+    type, reason, risk_level, urgency, payload = (applied.type, applied.reason, applied.risk_level, applied.urgency,
+                                                  applied.payload)
+    validate_create(reason, source, amount, risk_level, urgency, flags, payload, requested_by,
+                    estimated_cost=estimated_cost)
     contact_errors: dict[str, list[str]] = {}
     contact = clean_contact(contact, contact_errors)
     if contact_errors:
         raise ValidationFailed("the contact is invalid: " + ", ".join(sorted(contact_errors)), errors=contact_errors)
-    facts = request_facts(amount=amount, risk_level=risk_level, urgency=urgency, source_system=source.system,
-                          source_entity_type=source.entity_type, payload=payload)
+    facts = request_facts(amount=amount, estimated_cost=estimated_cost, risk_level=risk_level, urgency=urgency,
+                          source_system=source.system, source_entity_type=source.entity_type, payload=payload)
     check = escalation_check(actor=actor, type=type, amount=amount, flags=flags, risk_level=risk_level, facts=facts)
     if not check.requires_escalation or check.policy is None or check.plan is None:
         raise Unprocessable("no trigger rule matched: this request does not need an escalation "
                             "(POST /escalations/check tells without creating)", slug="no-escalation-required")
     policy, risk = check.policy, check.risk_level or RiskLevel.MEDIUM
+    window_errors: dict[str, list[str]] = {}
+    validate_execution_window(execution_window, window_errors, now=timezone.now(),
+                              max_seconds=policy.max_window_seconds)
+    if window_errors:
+        raise ValidationFailed("execution_window is invalid: " + ", ".join(sorted(window_errors)), errors=window_errors)
     # The route is decided once, here, and pinned with the policy version (routing.route_for_request).
     snapshot = {**policy_snapshot(policy), "route_plan": check.plan.pinned(actor.tenant.locale)}
+    specs = check.plan.specs()
+    pre_approved = applied.template is not None and standard_changes.within_limits(
+        applied.template, amount=amount, estimated_cost=estimated_cost, risk_level=risk)
+    if pre_approved:  # a standard change: every stage complete at once, recorded as such below
+        specs = [StageSpec(roles=s.roles, approvals_required=0) for s in specs]
     requester_email = (actor.user.email if actor.user else requested_by or "").strip()
     # A source naming someone outside the tenant: a third party's email, sealed (privacy.vault); the four-eyes
     # rule compares its blind index, so that person cannot approve it should they join the tenant later.
     outsider = bool(actor.user is None and requester_email
                     and not is_member_email(tenant_id=actor.tenant.pk, email=requester_email))
     approval, stages = approval_request_create(
-        tenant=actor.tenant, stages=check.plan.specs(), requester_user=actor.user,
+        tenant=actor.tenant, stages=specs, requester_user=actor.user,
         requester_email=blind_mark(requester_email) if outsider else requester_email,
         allow_self_approval=actor.tenant.single_employee_mode or policy.single_employee_mode,
     )
@@ -237,6 +272,12 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
         requested_by_user=actor.user, requested_by_api_key=actor.api_key,
         requested_by_email=SEALED_REQUESTER if outsider else requester_email,
         expires_at=now + timedelta(seconds=policy.expiry_seconds),
+        estimated_cost_minor=estimated_cost.value_minor if estimated_cost else None,
+        estimated_cost_currency=estimated_cost.currency if estimated_cost else "",
+        window_starts_at=execution_window.starts_at if execution_window else None,
+        window_ends_at=execution_window.ends_at if execution_window else None,
+        template=(standard_changes.template_record(applied.template, pre_approved=pre_approved)
+                  if applied.template is not None else None),
     )
     sync_from_approval(escalation, approval, stages[approval.current_stage])
     if approval.status == ApprovalRequest.Status.APPROVED:
@@ -254,9 +295,11 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
                   event=events.ESCALATION_CREATED,
                   details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})
     if escalation.status == EscalationStatus.APPROVED:
+        how: dict[str, Any] = {"auto_approved": True}
+        if pre_approved:
+            how["pre_approved_by"] = escalation.template
         record_change(escalation, actor=actor, action=AuditAction.ESCALATION_APPROVED, before=None,
-                      event=events.ESCALATION_APPROVED,
-                      details={"auto_approved": True}, event_extra={"auto_approved": True})
+                      event=events.ESCALATION_APPROVED, details=how, event_extra=how)
     return escalation
 
 
@@ -308,7 +351,8 @@ def _acknowledge(*, actor: Actor, escalation: Escalation | str) -> Escalation | 
 # --- decide ------------------------------------------------------------------------------------------
 
 def escalation_decide(*, actor: Actor, escalation: Escalation | str, decision: str, justification: str,
-                      otp: str | None, conditions: Sequence[str] = (), defer_until: datetime | None = None) -> Escalation:
+                      otp: str | None, conditions: Sequence[str | dict[str, Any]] = (),
+                      defer_until: datetime | None = None) -> Escalation:
     """Record an approve / reject / defer with a fresh one-time code.
 
     A wrong code is counted and audited (that part commits) and then refused; a refused decision
@@ -326,8 +370,11 @@ def escalation_decide(*, actor: Actor, escalation: Escalation | str, decision: s
 
 @transaction.atomic
 def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justification: str, otp: str | None,
-            conditions: Sequence[str], defer_until: datetime | None) -> Escalation | DomainError:
+            conditions: Sequence[str | dict[str, Any]], defer_until: datetime | None) -> Escalation | DomainError:
     """1. Lock and check state and rules (no code spent). 2. Verify the code. 3. Decide and record."""
+    # A condition may be a plain string (as always) or {text, owner?, due_at?}: an obligation (obligations.py).
+    condition_specs = obligations.parse_specs(conditions, now=timezone.now())
+    texts = [spec.text for spec in condition_specs]
     # The key that created it is joined for the response (a vendor's case, the usual one); a requesting
     # or acknowledging person is read only when there is one.
     escalation = lock_escalation(escalation, actor=actor, related=("requested_by_api_key",))
@@ -336,7 +383,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
         return passed
     if escalation.is_final:
         raise Conflict(f"the escalation is already {escalation.status}; decisions are final", slug="already-decided")
-    validate_decision_input(decision=decision, justification=justification, conditions=conditions,
+    validate_decision_input(decision=decision, justification=justification, conditions=texts,
                             defer_until=defer_until)
     extends_expiry = deferral_check(escalation, defer_until, timezone.now()) if defer_until else False
     approval, stage = approval_lock(escalation.approval_id)
@@ -353,7 +400,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     before = audit_state(escalation)
     now = timezone.now()
     outcome = approval_decide(request=approval, stage=stage, user=actor.user, roles=capacity.roles, decision=decision,
-                              justification=justification, conditions=conditions, defer_until=defer_until,
+                              justification=justification, conditions=texts, defer_until=defer_until,
                               on_behalf_of=capacity.on_behalf_of, partners=capacity.partners)
     record = outcome.decision
     decision_data = {"id": str(record.id), "decision": record.decision, "role": record.role, "stage": record.stage,
@@ -361,7 +408,8 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
                      "conditions": record.conditions, "justification": record.justification,
                      "on_behalf_of": capacity.on_behalf_of.username if capacity.on_behalf_of else None}
     if record.conditions:
-        escalation.conditions = [*escalation.conditions, *record.conditions]
+        obligations.conditions_add(escalation, condition_specs, record.conditions, decided_by=actor.actor_label,
+                                   now=now)
     was_deferred = escalation.status == EscalationStatus.DEFERRED
     sync_from_approval(escalation, approval, outcome.opened_stage or stage)
 
@@ -425,21 +473,63 @@ def escalation_cancel(*, actor: Actor, escalation: Escalation | str, reason: str
     return escalation
 
 
+def escalation_record_execution(*, actor: Actor, escalation: Escalation | str, result: dict[str, Any],
+                                actual_cost: Money | None = None) -> Escalation:
+    """The requester reports the approved change done: inside its execution window, with every condition met or
+    waived, before the approval lapses (409 otherwise: outside-execution-window, conditions-unmet, deadline-passed).
+    """
+    outcome = _record_execution(actor=actor, escalation=escalation, result=result, actual_cost=actual_cost)
+    if isinstance(outcome, DomainError):
+        raise outcome  # after the commit: a lapse found now stands
+    return outcome
+
+
 @transaction.atomic
-def escalation_record_execution(*, actor: Actor, escalation: Escalation | str, result: dict[str, Any]) -> Escalation:
+def _record_execution(*, actor: Actor, escalation: Escalation | str, result: dict[str, Any],
+                      actual_cost: Money | None) -> Escalation | DomainError:
     escalation = lock_escalation(escalation)
     if not is_requester(actor, escalation):
         raise PermissionDenied("only the requester may report execution", slug="requester-only")
+    now = timezone.now()
+    lapsed = approval_lapsed(escalation, now)
+    if lapsed is not None:
+        return lapsed
     if escalation.status != EscalationStatus.APPROVED:
         raise Conflict(f"only an approved escalation can be executed (it is {escalation.status})",
                        slug="invalid-state")
     if not isinstance(result, dict):
         raise ValidationFailed("result must be an object", errors={"result": ["An object."]})
+    cost_errors: dict[str, list[str]] = {}
+    validate_estimated_cost(actual_cost, cost_errors, name="actual_cost")
+    if cost_errors:
+        raise ValidationFailed("actual_cost is invalid", errors=cost_errors)
+    execution_window_check(escalation, now)
+    obligations.conditions_check(escalation)
     before = audit_state(escalation)
     escalation.status = EscalationStatus.EXECUTED
-    escalation.executed_at, escalation.execution_result = timezone.now(), result
+    escalation.executed_at, escalation.execution_result = now, result
+    if actual_cost is not None:
+        escalation.actual_cost_minor, escalation.actual_cost_currency = actual_cost.value_minor, actual_cost.currency
     escalation.save()
+    cost = {"value_minor": actual_cost.value_minor, "currency": actual_cost.currency} if actual_cost else None
     record_change(escalation, actor=actor, action=AuditAction.ESCALATION_EXECUTED, before=before,
                   event=events.ESCALATION_EXECUTED,
-                  details={"result": result}, event_extra={"execution_result": result})
+                  details={"result": result, "actual_cost": cost},
+                  event_extra={"execution_result": result, "actual_cost": cost})
     return escalation
+
+
+def approval_lapsed(escalation: Escalation, now: datetime) -> DomainError | None:
+    """Approved but past approval_expires_at, not yet swept: the sweep's lapse applied now; 409 naming it."""
+    if escalation.status != EscalationStatus.APPROVED or escalation.approval_expires_at is None \
+            or escalation.approval_expires_at > now:
+        return None
+    from .sweeps import deadlines_apply_one  # the sweeps build on this module
+
+    lapsed_at = escalation.approval_expires_at
+    deadlines_apply_one(escalation.pk, now)
+    escalation.refresh_from_db(fields=["status", "closed_at", "expiry_reason", "next_deadline_at", "updated_at"])
+    return Conflict(f"the approval lapsed at approval_expires_at ({lapsed_at.isoformat()}): the escalation is now "
+                    f"{escalation.status}", slug="deadline-passed",
+                    extra={"deadline": "approval_expires_at", "approval_expires_at": lapsed_at.isoformat(),
+                           "escalation_status": escalation.status, "expiry_reason": escalation.expiry_reason})

@@ -47,9 +47,10 @@ from notifications.outbox.catalogue import EventKind
 from trustguard.bulk import select_rows
 from trustguard.dbfuncs import SecondsInterval
 
+from . import obligations
 from .changes import Changes, ack_window, audit_state, close, refresh_next_deadline, resume_deferred, sync_from_approval
 from .ladder import LadderStep, next_ladder_step
-from .models import Escalation, EscalationStatus, ExpiryOutcome
+from .models import Escalation, EscalationStatus, ExpiryOutcome, ExpiryReason
 from .policies import expiry_outcome
 from .standins import Staffing, role_staffing
 
@@ -69,18 +70,22 @@ class SweepResult:
     levels_skipped: int = 0
     top_alerts: int = 0
     reminders: int = 0
+    approvals_lapsed: int = 0
+    conditions_overdue: int = 0
 
     def __add__(self, other: SweepResult) -> SweepResult:
         return SweepResult(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
     @property
     def total(self) -> int:
-        return self.resumed + self.expired + self.rejected_on_expiry + self.escalated + self.top_alerts + self.reminders
+        return (self.resumed + self.expired + self.rejected_on_expiry + self.escalated + self.top_alerts
+                + self.reminders + self.approvals_lapsed + self.conditions_overdue)
 
     def summary(self) -> str:
         return (f"{self.resumed} resumed from deferral, {self.expired} expired, {self.rejected_on_expiry} rejected "
                 f"on expiry, {self.escalated} re-escalated ({self.levels_skipped} empty levels skipped), "
-                f"{self.top_alerts} top-of-ladder alerts, {self.reminders} reminders")
+                f"{self.top_alerts} top-of-ladder alerts, {self.reminders} reminders, {self.approvals_lapsed} "
+                f"approvals lapsed, {self.conditions_overdue} cases with conditions newly overdue")
 
 
 # --- per-chunk plumbing ------------------------------------------------------------------------------
@@ -139,7 +144,9 @@ _CLAIMED = tuple(f.attname for f in Escalation._meta.concrete_fields if f.name i
     "id", "tenant", "approval", "type", "status", "source_system", "source_entity_type", "source_entity_id",
     "source_url", "amount_minor", "currency", "risk_level", "urgency", "current_stage", "assigned_role",
     "escalation_level", "approvals_required", "approvals_received", "ack_due_at", "expires_at", "defer_until",
-    "deferred_at", "next_deadline_at", "reminder_sent_at", "top_alerted_at", "decided_at", "closed_at"})
+    "deferred_at", "next_deadline_at", "reminder_sent_at", "top_alerted_at", "decided_at", "closed_at",
+    "approval_expires_at", "expiry_reason", "conditions_due_at", "estimated_cost_minor", "estimated_cost_currency",
+    "window_starts_at", "window_ends_at"})
 _NAMES = (*_CLAIMED, "conditions", "policy_snapshot")
 _TENANT = _CLAIMED.index("tenant_id")
 
@@ -262,7 +269,8 @@ def _expire(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
     for escalation in due:
         before, outcome = audit_state(escalation), outcomes[escalation.pk]
         details = {"reason": "expired", "outcome": outcome, "expires_at": escalation.expires_at}
-        changed = ("status", "closed_at", "decided_at", "defer_until", "deferred_at", "next_deadline_at")
+        changed = ("status", "closed_at", "decided_at", "defer_until", "deferred_at", "next_deadline_at",
+                   "expiry_reason")
         if outcome == ExpiryOutcome.REJECT:
             close(escalation, EscalationStatus.REJECTED, now)
             chunk.change(escalation, before=before, action=AuditAction.ESCALATION_REJECTED,
@@ -271,10 +279,37 @@ def _expire(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
             result.rejected_on_expiry += 1
         else:
             close(escalation, EscalationStatus.EXPIRED, now)
+            escalation.expiry_reason = ExpiryReason.UNDECIDED
             chunk.change(escalation, before=before, action=AuditAction.ESCALATION_EXPIRED,
-                         event=events.ESCALATION_EXPIRED,
-                         changed=changed, details=details, event_extra={"reason": "expired"})
+                         event=events.ESCALATION_EXPIRED, changed=changed,
+                         details={**details, "expiry_reason": ExpiryReason.UNDECIDED},
+                         event_extra={"reason": "expired", "expiry_reason": ExpiryReason.UNDECIDED})
             result.expired += 1
+    return result
+
+
+# --- 2b. lapsed approvals (escalations.schedule) ---------------------------------------------------------
+
+def _lapse_due(now: datetime) -> QuerySet[Escalation]:
+    return Escalation.objects.filter(status=EscalationStatus.APPROVED, approval_expires_at__lte=now)
+
+
+def _lapse(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
+    """Approved but not executed by approval_expires_at: expired, expiry_reason approval_lapsed."""
+    now, result = chunk.now, SweepResult()
+    for escalation in rows:
+        lapsed_at = escalation.approval_expires_at
+        if escalation.status != EscalationStatus.APPROVED or lapsed_at is None or lapsed_at > now:
+            continue
+        before = audit_state(escalation)
+        close(escalation, EscalationStatus.EXPIRED, now)
+        escalation.expiry_reason = ExpiryReason.APPROVAL_LAPSED
+        lapse = {"reason": ExpiryReason.APPROVAL_LAPSED.value, "expiry_reason": ExpiryReason.APPROVAL_LAPSED.value,
+                 "approval_expires_at": lapsed_at}
+        chunk.change(escalation, before=before, action=AuditAction.ESCALATION_APPROVAL_LAPSED,
+                     event=events.ESCALATION_EXPIRED, details=lapse, event_extra=lapse,
+                     changed=("status", "closed_at", "defer_until", "deferred_at", "next_deadline_at", "expiry_reason"))
+        result.approvals_lapsed += 1
     return result
 
 
@@ -371,6 +406,29 @@ def _remind(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
     return result
 
 
+# --- 5. overdue conditions (escalations.obligations) ------------------------------------------------------------
+
+def _conditions_due(now: datetime) -> QuerySet[Escalation]:
+    return Escalation.objects.filter(conditions_due_at__lte=now, status__in=obligations.WATCHED)
+
+
+def _overdue(rows: list[Escalation], chunk: _Chunk) -> SweepResult:
+    """Open conditions past due: overdue, raised once (they leave conditions_due_at, the pass's claim column)."""
+    now, result = chunk.now, SweepResult()
+    for escalation in rows:
+        if escalation.status not in obligations.WATCHED or escalation.conditions_due_at is None \
+                or escalation.conditions_due_at > now:
+            continue
+        before = audit_state(escalation)
+        newly = obligations.mark_overdue(escalation, now)
+        overdue = [{"id": c["id"], "text": c["text"], "owner": c["owner"], "due_at": c["due_at"]} for c in newly]
+        chunk.change(escalation, before=before, action=AuditAction.CONDITION_OVERDUE,
+                     event=events.ESCALATION_CONDITION_OVERDUE, changed=("conditions", "conditions_due_at"),
+                     details={"overdue": overdue}, event_extra={"overdue": overdue})
+        result.conditions_overdue += 1
+    return result
+
+
 # --- the job ------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -384,8 +442,10 @@ class _Pass:
 PASSES = (
     _Pass("deferral", _deferred_due, "defer_until", _wake),
     _Pass("expiry", _expiry_due, "expires_at", _expire),
+    _Pass("approval-lapse", _lapse_due, "approval_expires_at", _lapse),
     _Pass("re-escalation", _ack_overdue, "ack_due_at", _escalate),
     _Pass("reminder", _reminder_due, "ack_due_at", _remind),
+    _Pass("conditions", _conditions_due, "conditions_due_at", _overdue),
 )
 
 
@@ -409,7 +469,7 @@ def deadlines_apply_one(escalation_id: uuid.UUID, now: datetime) -> SweepResult:
     so the outcome never depends on when the sweep last ran. The caller holds the row's lock.
     """
     total = SweepResult()
-    for p in PASSES[:2]:  # deferral, then expiry: the order of sweep_deadlines
+    for p in PASSES[:3]:  # deferral, expiry, then a lapsed approval: the order of sweep_deadlines
         chunk = _Chunk(now)
         total += p.act(_claim(p.due(now).filter(pk=escalation_id), p.order, 1), chunk)
         chunk.flush()

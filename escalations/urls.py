@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, delegation_api
+from . import api, api_changes, delegation_api
 
 urlpatterns = [
     path("escalations/check", api.EscalationCheckView.as_view(), name="api-escalations-check"),
@@ -13,6 +13,14 @@ urlpatterns = [
     path("escalations/<str:escalation_id>/cancel", api.EscalationCancelView.as_view(), name="api-escalation-cancel"),
     path("escalations/<str:escalation_id>/execution", api.EscalationExecutionView.as_view(),
          name="api-escalation-execution"),
+    path("escalations/<str:escalation_id>/conditions/<str:condition_id>/evidence",
+         api_changes.ConditionEvidenceView.as_view(), name="api-condition-evidence"),
+    path("escalations/<str:escalation_id>/conditions/<str:condition_id>/met", api_changes.ConditionMetView.as_view(),
+         name="api-condition-met"),
+    path("escalations/<str:escalation_id>/conditions/<str:condition_id>/waive",
+         api_changes.ConditionWaiveView.as_view(), name="api-condition-waive"),
+    path("templates", api_changes.TemplateCollectionView.as_view(), name="api-templates"),
+    path("templates/<str:slug>", api_changes.TemplateView.as_view(), name="api-template"),
     path("otp/challenge", api.OtpChallengeView.as_view(), name="api-otp-challenge"),
     path("policies/<str:policy_type>", api.PolicyView.as_view(), name="api-policy"),
     path("delegations", delegation_api.DelegationCollectionView.as_view(), name="api-delegations"),

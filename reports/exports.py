@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import QuerySet
+from django.db.models import BigIntegerField, Case, F, QuerySet, When
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -82,7 +82,11 @@ def _escalations(tenant: Tenant, f: ExportFilters) -> QuerySet[Any]:
         qs = qs.filter(created_at__gte=f.created_after)
     if f.created_before:
         qs = qs.filter(created_at__lt=f.created_before)
-    return qs
+    # actual - estimated cost, where both are in one currency (never across currencies).
+    return qs.annotate(cost_variance_minor=Case(
+        When(actual_cost_currency=F("estimated_cost_currency"), actual_cost_minor__isnull=False,
+             estimated_cost_minor__isnull=False, then=F("actual_cost_minor") - F("estimated_cost_minor")),
+        default=None, output_field=BigIntegerField()))
 
 
 def _decisions(tenant: Tenant, f: ExportFilters) -> QuerySet[Any]:
@@ -124,7 +128,13 @@ DATASETS: dict[str, Dataset] = {
                  ("current_stage", "current_stage"), ("approvals_required", "approvals_required"),
                  ("approvals_received", "approvals_received"), ("acknowledged_at", "acknowledged_at"),
                  ("ack_due_at", "ack_due_at"), ("expires_at", "expires_at"), ("created_at", "created_at"),
-                 ("decided_at", "decided_at"), ("closed_at", "closed_at"), ("executed_at", "executed_at")),
+                 ("decided_at", "decided_at"), ("closed_at", "closed_at"), ("executed_at", "executed_at"),
+                 ("estimated_cost_minor", "estimated_cost_minor"), ("estimated_cost_currency", "estimated_cost_currency"),
+                 ("actual_cost_minor", "actual_cost_minor"), ("actual_cost_currency", "actual_cost_currency"),
+                 ("cost_variance_minor", "cost_variance_minor"),
+                 ("window_starts_at", "window_starts_at"), ("window_ends_at", "window_ends_at"),
+                 ("approval_expires_at", "approval_expires_at"), ("expiry_reason", "expiry_reason"),
+                 ("template", "template"), ("conditions", "conditions")),
         queryset=_escalations, order_by=("created_at", "id")),
     ExportDataset.DECISIONS: Dataset(
         name="decisions",

@@ -20,8 +20,10 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from accounts.roles import role_label
 from approvals.models import Decision
 from audit.models import AuditEvent
+from escalations import costs, obligations
 from escalations.models import Escalation
 from escalations.notify import requester_name
+from escalations.schedule import window_of
 from trustguard.jsonutil import canonical_json
 from trustguard.money import format_money
 
@@ -72,6 +74,30 @@ def _table(rows: list[list[Any]], widths: list[float]) -> Table:
     return table
 
 
+def _cost(escalation: Escalation, money: costs.Money | None) -> str:
+    return format_money(money.value_minor, money.currency, escalation.tenant.locale) if money is not None else "-"
+
+
+def _variance(escalation: Escalation) -> str:
+    delta = costs.variance(escalation)
+    if delta is None:
+        return "-"
+    shown = format_money(abs(delta.value_minor), delta.currency, escalation.tenant.locale)
+    return "on estimate" if delta.value_minor == 0 else (f"+{shown} over" if delta.value_minor > 0 else f"{shown} under")
+
+
+def _window(escalation: Escalation) -> str:
+    window = window_of(escalation)
+    return f"{_when(window.starts_at)} to {_when(window.ends_at)}" if window is not None else "-"
+
+
+def _template(escalation: Escalation) -> str:
+    t = escalation.template
+    if not t:
+        return "-"
+    return f"{t['name']} ({t['slug']} v{t['version']})" + (", pre-approved" if t.get("pre_approved") else "")
+
+
 def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes:
     """Render the report; the audit trail is read in chain order, with each event's hash."""
     decisions = list(Decision.objects.filter(request_id=escalation.approval_id).select_related("decided_by", "on_behalf_of")
@@ -93,7 +119,17 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
         # Stages are numbered as the case page shows them: from 1.
         ["Approvals", f"{escalation.approvals_received} of {escalation.approvals_required} "
                       f"(stage {escalation.current_stage + 1})"],
-        ["Conditions", _small("; ".join(escalation.conditions) or "-")],
+        ["Estimated cost", _cost(escalation, costs.estimated(escalation))],
+        ["Actual cost", _cost(escalation, costs.actual(escalation))],
+        ["Cost variance", _variance(escalation)],
+        ["Execution window", _window(escalation)],
+        ["Approval valid until", _when(escalation.approval_expires_at)],
+        ["Template", _template(escalation)],
+        ["Expiry reason", escalation.expiry_reason or "-"],
+        ["Conditions", _small("; ".join(
+            f"[{c['status']}] {c['text']} (owner {c['owner'] or '-'}, due {c.get('due_at') or '-'}"
+            f"{', evidence ' + str(len(c['evidence'])) if c['evidence'] else ''})"
+            for c in obligations.normalized(escalation)) or "-")],
         ["Created", _when(escalation.created_at)], ["Acknowledged", _when(escalation.acknowledged_at)],
         ["Decided", _when(escalation.decided_at)], ["Closed", _when(escalation.closed_at)],
         ["Executed", _when(escalation.executed_at)], ["Policy version", str(escalation.policy_version)],

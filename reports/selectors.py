@@ -21,6 +21,8 @@ from approvals.models import Decision
 from escalations.metrics import human_decision_exists, sla_breaches_by_role_and_level, time_to_acknowledge, time_to_decision
 from escalations.models import OPEN_STATUSES, Escalation, EscalationStatus
 
+from .change_costs import cost_summary, obligation_summary
+
 APPROVED_STATUSES = (EscalationStatus.APPROVED, EscalationStatus.EXECUTED)
 BOTTLENECK_COUNT = 3
 
@@ -146,4 +148,6 @@ def report_summary(*, tenant: Tenant, filters: ReportFilters | None = None, now:
         },
         "by_role": by_role,
         "bottlenecks": backlog[:BOTTLENECK_COUNT],
+        "costs": cost_summary(cohort),
+        "obligations": obligation_summary(cohort),
     }

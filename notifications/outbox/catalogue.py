@@ -93,6 +93,9 @@ class EscalationData(TypedDict):
     expires_at: datetime | None
     defer_until: datetime | None
     decided_at: datetime | None
+    estimated_cost: NotRequired[Money | None]
+    execution_window: NotRequired[dict[str, str] | None]  # {starts_at, ends_at}
+    approval_expires_at: NotRequired[datetime | None]
 
 
 class DecisionData(TypedDict):
@@ -141,10 +144,25 @@ class CancelledData(EscalationData):
 
 class ExecutedData(EscalationData):
     execution_result: dict[str, Any]
+    actual_cost: NotRequired[Money | None]
 
 
 class ExpiredData(EscalationData):
-    reason: str
+    reason: str  # "expired" (undecided by expires_at) or "approval_lapsed" (approved, not executed in time)
+    expiry_reason: NotRequired[str]  # "undecided" or "approval_lapsed"
+    approval_expires_at: NotRequired[datetime | None]
+
+
+class ConditionData(EscalationData):
+    """A condition (obligation) of an approval: met, waived or given evidence (escalations.obligations)."""
+
+    condition: dict[str, Any]
+
+
+class ConditionOverdueData(EscalationData):
+    """Conditions that passed their due date unmet, each raised once (the deadline sweep)."""
+
+    overdue: list[dict[str, Any]]
 
 
 class ResumedData(EscalationData):
@@ -213,6 +231,14 @@ ESCALATION_REMINDER = EventKind("escalation.reminder", 1, ESCALATION, ReminderDa
                                 "75% of the acknowledgement window has passed.")
 ESCALATION_EXPIRED = EventKind("escalation.expired", 1, ESCALATION, ExpiredData,
                                "Past expires_at without a final decision.")
+ESCALATION_CONDITION_OVERDUE = EventKind("escalation.condition_overdue", 1, ESCALATION, ConditionOverdueData,
+                                         "A condition of an approval passed its due date unmet.")
+ESCALATION_CONDITION_MET = EventKind("escalation.condition_met", 1, ESCALATION, ConditionData,
+                                     "An approver marked a condition of the approval met.")
+ESCALATION_CONDITION_WAIVED = EventKind("escalation.condition_waived", 1, ESCALATION, ConditionData,
+                                        "An approver waived a condition of the approval, with a justification.")
+ESCALATION_CONDITION_EVIDENCE_ADDED = EventKind("escalation.condition_evidence_added", 1, ESCALATION, ConditionData,
+                                                "Evidence (a note, a link) was added to a condition.")
 ESCALATION_CANCELLED = EventKind("escalation.cancelled", 1, ESCALATION, CancelledData, "The requester withdrew it.")
 ESCALATION_EXECUTED = EventKind("escalation.executed", 1, ESCALATION, ExecutedData,
                                 "The requester reported the approved action done.")
@@ -248,6 +274,8 @@ CATALOGUE: tuple[EventKind[Any], ...] = (
     ESCALATION_CREATED, ESCALATION_ACKNOWLEDGED, ESCALATION_APPROVAL_RECORDED, ESCALATION_APPROVED,
     ESCALATION_REJECTED, ESCALATION_DEFERRED, ESCALATION_RESUMED, ESCALATION_ESCALATED, ESCALATION_SLA_BREACHED,
     ESCALATION_REMINDER, ESCALATION_EXPIRED, ESCALATION_CANCELLED, ESCALATION_EXECUTED, ESCALATION_UNSTAFFED,
+    ESCALATION_CONDITION_OVERDUE, ESCALATION_CONDITION_MET, ESCALATION_CONDITION_WAIVED,
+    ESCALATION_CONDITION_EVIDENCE_ADDED,
     DELEGATION_CREATED, DELEGATION_STARTED, DELEGATION_ENDED, DELEGATION_REVOKED,
 )
 EVENT_TYPES: frozenset[str] = frozenset(kind.type for kind in CATALOGUE)  # what webhooks may hear

@@ -40,4 +40,23 @@
       if (box) { box.setAttribute("data-polls-skipped", String(pollsSkipped)); }
     }
   });
+  // The execution window's countdown (case page): "opens in 2h 5m" / "closes in 12m", kept current.
+  function compact(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000)), d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
+      m = Math.floor(s % 3600 / 60);
+    if (d) { return h ? d + "d " + h + "h" : d + "d"; }
+    if (h) { return m ? h + "h " + m + "m" : h + "h"; }
+    return m ? m + "m" : "<1m";
+  }
+  function tick() {
+    var nodes = document.querySelectorAll("time[data-countdown]");
+    for (var i = 0; i < nodes.length; i++) {
+      var node = nodes[i], state = node.getAttribute("data-countdown");
+      if (state === "closed") { continue; }
+      var left = new Date(node.getAttribute("datetime")).getTime() - Date.now();
+      node.textContent = left <= 0 ? (state === "upcoming" ? "open now" : "closed")
+        : (state === "upcoming" ? "opens in " : "closes in ") + compact(left);
+    }
+  }
+  setInterval(tick, 30000);
 })();

@@ -37,6 +37,7 @@ from audit.models import AuditEvent
 from audit.retention import retention_apply
 from audit.verification import ChainReport, all_chain_keys, verify_chains
 from escalations.demo import seed_demo
+from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from escalations.policies import policy_upsert
 from escalations.services import (
     SourceRef,
@@ -46,6 +47,7 @@ from escalations.services import (
     escalation_decide,
     escalation_record_execution,
 )
+from escalations.standard_changes import template_upsert
 from escalations.sweeps import sweep_deadlines
 from notifications.deliveries.replay import delivery_replay
 from notifications.deliveries.webhooks import (
@@ -65,7 +67,9 @@ from trustguard.errors import DomainError
 
 # Service modules not called services.py.
 EXTRA_SERVICE_MODULES = ["accounts.stepup", "escalations.policies", "escalations.sweeps", "escalations.changes",
-                         "escalations.ladder", "audit.retention",
+                         "escalations.ladder", "escalations.obligations", "escalations.obligation_actions",
+                         "escalations.standard_changes",
+                         "audit.retention",
                          "audit.alerts", "notifications.outbox.emit", "notifications.relay",
                          "notifications.deliveries.queue", "notifications.deliveries.attempts",
                          "notifications.deliveries.replay", "notifications.deliveries.webhooks", "notifications.messages",
@@ -143,6 +147,30 @@ def _push_browser(w: World):
         return push_subscriptions.push_subscription_add(
             user_id=w.person("ceo").pk, tenant_id=w.tenant.pk, actor=w.actor("ceo"),
             subscription=BrowserSubscription(endpoint="https://127.0.0.1:9/push/1").as_json())
+def _approval_lapsed(w: World) -> None:
+    policy_upsert(tenant=w.tenant, type="SMR", fields={"approval_ttl_seconds": 3600}, actor=w.actor("ops"))
+    case = _decide(w)
+    with time_machine.travel(timezone.now() + timedelta(hours=2), tick=False):
+        _swallow(lambda: escalation_record_execution(actor=w.vendor, escalation=case, result={}))  # 409: lapsed
+
+
+def _conditioned(w: World):
+    case = _decide(w, conditions=["Send the filing receipt"])
+    return case, case.conditions[0]["id"]
+
+
+def _evidence(w: World) -> None:
+    case, cid = _conditioned(w)
+    condition_add_evidence(actor=w.vendor, escalation=case, condition_id=cid, url="https://files.example/receipt")
+
+
+def _resolved(w: World, status: str) -> None:
+    case, cid = _conditioned(w)
+    condition_resolve(actor=w.actor("co2"), escalation=case, condition_id=cid, status=status, justification="Seen")
+
+
+def _template(w: World) -> None:
+    template_upsert(actor=w.actor("ops"), slug="smr-standard", fields={"name": "Standard SMR", "type": "SMR"})
 
 
 def _webhook(w: World):
@@ -235,6 +263,10 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
         _deadlines, {"escalation.resumed", "escalation.escalated", "escalation.expired"}),
     "escalations.sweeps.deadlines_apply_one": (_decided_too_late, {"escalation.expired"}),
     "escalations.services.deadline_passed": (_decided_too_late, {"escalation.expired"}),
+    "escalations.services.approval_lapsed": (_approval_lapsed, {"escalation.approval_lapsed"}),
+    "escalations.obligation_actions.condition_add_evidence": (_evidence, {"condition.evidence_added"}),
+    "escalations.obligation_actions.condition_resolve": (lambda w: _resolved(w, "waived"), {"condition.waived"}),
+    "escalations.standard_changes.template_upsert": (_template, {"template.changed"}),
     "notifications.deliveries.webhooks.webhook_endpoint_create": (_webhook, {"webhook.created"}),
     "notifications.deliveries.webhooks.webhook_endpoint_rotate_secret": (
         lambda w: webhook_endpoint_rotate_secret(
@@ -353,6 +385,22 @@ EXEMPT: dict[str, str] = {
     "escalations.ladder.next_ladder_step": "a read",
     "escalations.sweeps.ladder_step_for": "a read",
     "escalations.services.content_hash": "pure function",
+    "escalations.obligations.parse_specs": "pure function",
+    "escalations.obligation_actions.is_approver": "a check, writes nothing",
+    "escalations.obligations.iso_z": "pure function",
+    "escalations.obligations.default_owner": "pure function",
+    "escalations.obligations.conditions_add": "in-memory helper of escalation_decide (audited)",
+    "escalations.obligations.normalized": "pure function",
+    "escalations.obligations.refresh_conditions_due": "in-memory helper of audited services",
+    "escalations.obligations.unmet": "pure function",
+    "escalations.obligations.conditions_check": "a check inside escalation_record_execution, writes nothing",
+    "escalations.obligations.mark_overdue": "in-memory helper of the sweep (audited: condition.overdue)",
+    "escalations.standard_changes.template_get": "a read",
+    "escalations.standard_changes.template_validate": "a check, writes nothing",
+    "escalations.standard_changes.template_apply": "a read inside escalation_create (audited)",
+    "escalations.standard_changes.within_limits": "pure function",
+    "escalations.standard_changes.template_record": "pure function",
+    "escalations.standard_changes.template_dict": "pure function",
     "escalations.services.stepup_subject": "pure function",
     "escalations.changes.refresh_next_deadline": "in-memory helper of audited services",
     "escalations.changes.audit_state": "pure function",

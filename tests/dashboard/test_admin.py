@@ -12,7 +12,7 @@ from accounts.models import ApiKey, Membership, PersonalToken, SealedTOTPDevice
 from accounts.selectors import user_authority
 from accounts.services import secret_digest
 from audit.models import AuditEvent
-from escalations.models import Policy
+from escalations.models import ChangeTemplate, Policy
 from tests.dashboard.conftest import user
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,8 @@ def messages_of(response) -> list[str]:
     "/admin/", "/admin/accounts/tenant/", "/admin/accounts/user/?q=ceo", "/admin/accounts/membership/?role=ceo",
     "/admin/accounts/apikey/?q=vendor", "/admin/accounts/personaltoken/", "/admin/accounts/tenantrolegroup/",
     "/admin/escalations/policy/?q=HIGH", "/admin/escalations/triggerrule/", "/admin/escalations/escalation/?status=pending",
-    "/admin/accounts/apikey/add/", "/admin/accounts/membership/add/",
+    "/admin/accounts/apikey/add/", "/admin/accounts/membership/add/", "/admin/escalations/changetemplate/",
+    "/admin/escalations/changetemplate/add/",
 ])
 def test_the_demo_operator_can_open_every_admin_list(operator, url):
     assert operator.get(url).status_code == 200
@@ -185,3 +186,22 @@ def test_a_tenant_s_locale_must_be_one_babel_knows(operator, demo):
     assert page.status_code == 200 and "is not a locale" in page.content.decode()
     tenant.refresh_from_db()
     assert tenant.locale == "en_NG"
+
+
+def test_a_template_edited_in_the_admin_gets_a_new_version_and_an_audit_event(operator, demo):
+    form = {"tenant": demo["tenant_obj"].pk, "slug": "restart-replica", "name": "Restart a read replica",
+            "type": "OPERATION_CHANGE", "defaults": '{"reason": "Replica lag", "risk_level": "low"}',
+            "pre_approved": "on", "max_amount_minor": "", "max_risk_level": "low", "is_active": "on"}
+
+    refused = operator.post("/admin/escalations/changetemplate/add/", {**form, "type": "NO_SUCH_TYPE"})
+    created = operator.post("/admin/escalations/changetemplate/add/", form)
+
+    assert refused.status_code == 200 and "No active policy" in refused.content.decode()
+    assert created.status_code == 302
+    template = ChangeTemplate.objects.get(slug="restart-replica")
+    changed = operator.post(f"/admin/escalations/changetemplate/{template.pk}/change/", {**form, "name": "Restart"})
+    assert changed.status_code == 302
+    template.refresh_from_db()
+    assert (template.name, template.version, template.max_risk_level) == ("Restart", 2, "low")
+    assert AuditEvent.objects.filter(action="template.changed", target_id="restart-replica").count() == 2
+    assert template.history.count() == 2  # every version kept (simple-history)

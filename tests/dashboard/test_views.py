@@ -15,6 +15,7 @@ from accounts.models import SealedTOTPDevice, Tenant
 from approvals.models import ApprovalRequest, Decision
 from escalations.models import Escalation, EscalationStatus
 from escalations.selectors import escalation_visible, escalations_visible_to
+from escalations.services import SourceRef, escalation_create, escalation_decide
 from tests.conftest import totp_code
 from tests.dashboard.conftest import RECEIPT, user
 
@@ -532,3 +533,37 @@ def test_every_html_page_holds_to_the_content_security_policy(url, signed_in):
     assert "default-src 'self'" in response["Content-Security-Policy"]
     assert "<style" not in page and not re.search(r'\sstyle="', page)
     assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", page)
+
+
+def test_an_approver_marks_a_condition_met_on_the_case_page_and_an_outsider_cannot(signed_in, demo, vendor):
+    case = escalation_create(actor=vendor, type="OPERATION_CHANGE", reason="Resize", risk_level="medium",
+                             source=SourceRef("dba-tool", "change", "CHG-1"))
+    sm = Actor(tenant=demo["tenant_obj"], user=user("sm"))
+    case = escalation_decide(actor=sm, escalation=case, decision="approve", justification="Fine",
+                             otp=totp_code(user("sm")), conditions=["Attach the rollback plan"])
+    cid = case.conditions[0]["id"]
+
+    page = signed_in("sm2").get(f"/e/{case.pk}/").content.decode()
+    assert 'data-testid="obligation-form"' in page and "Mark met" in page
+    refused = signed_in("analyst").post(f"/e/{case.pk}/conditions/{cid}/", {"action": "met", "text": ""})
+    done = signed_in("sm2").post(f"/e/{case.pk}/conditions/{cid}/", {"action": "met", "text": "Plan attached"},
+                                 HTTP_HX_REQUEST="true")
+
+    assert refused.status_code in (403, 404)
+    assert done.status_code == 200 and "Condition marked met" in done.content.decode()
+    case.refresh_from_db()
+    assert case.conditions[0]["status"] == "met"
+
+
+def test_the_queue_card_shows_the_estimated_cost_and_the_execution_window(signed_in, vendor):
+    from escalations.intake import ExecutionWindow, Money
+
+    now = timezone.now()
+    escalation_create(actor=vendor, type="OPERATION_CHANGE", reason="Resize", risk_level="medium",
+                      source=SourceRef("dba-tool", "change", "CHG-2"), estimated_cost=Money(12_000_000, "NGN"),
+                      execution_window=ExecutionWindow(now + timedelta(hours=1), now + timedelta(hours=3)))
+
+    page = signed_in("sm").get("/").content.decode()
+
+    assert "est. cost ₦120,000.00" in page
+    assert 'data-testid="card-window">Execute between' in page

@@ -150,7 +150,9 @@ def test_cdd_goes_from_compliance_officer_to_senior_manager_with_conditions(vend
     assert case.status == EscalationStatus.PENDING
     assert case.current_stage == 1
     assert case.assigned_role == "senior_manager"
-    assert case.conditions == ["Enhanced monitoring for 12 months"]
+    # A plain-string condition becomes a tracked obligation, owned by the requester (escalations.obligations).
+    assert [(c["text"], c["status"], c["owner"]) for c in case.conditions] == [
+        ("Enhanced monitoring for 12 months", "open", "api_key:vendor")]
 
     with pytest.raises(PermissionDenied):
         decide(demo_actor("co2"), case)

@@ -18,6 +18,7 @@ import time_machine
 from django.conf import settings
 
 from accounts.delegations import DelegationInput, delegation_create, delegation_revoke
+from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from escalations.services import (
     Money,
     SourceRef,
@@ -136,11 +137,21 @@ def test_what_the_services_and_sweeps_write_fits_the_catalogue(demo, vendor, dem
         two_stages = escalation_create(actor=vendor, type="HIGH_RISK_CDD", reason="PEP onboarding", source=CUSTOMER)
         escalation_acknowledge(actor=co, escalation=two_stages)
         escalation_decide(actor=co, escalation=two_stages, decision="approve", justification="Documents fine",
-                          otp=totp_code(co.user))
+                          otp=totp_code(co.user), conditions=["Source of funds letter", "Enhanced monitoring"])
         step()
-        escalation_decide(actor=sm, escalation=two_stages, decision="approve", justification="Agreed",
-                          otp=totp_code(sm.user))
+        two_stages = escalation_decide(actor=sm, escalation=two_stages, decision="approve", justification="Agreed",
+                                       otp=totp_code(sm.user))
+        letter, monitoring = (c["id"] for c in two_stages.conditions)
+        condition_add_evidence(actor=vendor, escalation=two_stages, condition_id=letter, note="Letter received")
+        condition_resolve(actor=co, escalation=two_stages, condition_id=letter, status="met")
+        condition_resolve(actor=sm, escalation=two_stages, condition_id=monitoring, status="waived",
+                          justification="Covered by the monitoring programme")
         escalation_record_execution(actor=vendor, escalation=two_stages, result={"account": "opened"})
+        step()
+        with_obligation = escalation_create(actor=vendor, type="SMR", reason="Wire", source=CUSTOMER)
+        escalation_decide(actor=co, escalation=with_obligation, decision="approve", justification="Fine",
+                          otp=totp_code(co.user),
+                          conditions=[{"text": "File the report", "due_at": (T0 + 5 * HOUR).isoformat()}])
         step()
         rejected = escalation_create(actor=vendor, type="SMR", reason="Cash deposits", source=CUSTOMER)
         escalation_decide(actor=co, escalation=rejected, decision="reject", justification="Not suspicious",
@@ -155,7 +166,8 @@ def test_what_the_services_and_sweeps_write_fits_the_catalogue(demo, vendor, dem
                           risk_level="low")  # needs no approval: approved at once
         escalation_create(actor=vendor, type="SMR", reason="Structuring", source=CUSTOMER,
                           amount=Money(250_000_000, "NGN"))
-        for hours in (3.5, 4.5, 8.5, 12.5, 25):  # reminder, escalated, escalated, sla_breached, expired
+        # reminder, escalated, escalated + a condition overdue, sla_breached, expired
+        for hours in (3.5, 4.5, 8.5, 12.5, 25):
             clock.move_to(T0 + hours * HOUR)
             sweep_deadlines()
         escalation_decide(actor=ceo, escalation=escalation_create(
