@@ -1,8 +1,8 @@
 """The operators' home in the admin: what needs attention now, across tenants.
 
-Dead letters (notifications), cases the sweeps have not moved and stages nobody can decide (escalations),
-providers whose circuit breaker is open (notifications.breakers), and open obligations through a hook that
-the obligations work fills in (`open_obligations`).
+Dead letters (notifications), cases the sweeps have not moved, stages nobody can decide and open obligations
+(escalations.attention), and providers that fail their check or whose circuit breaker is open
+(notifications.health.provider_health_rows, the same rows as /healthz and the admin's provider page).
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import role_label
-from escalations.attention import stuck_escalations, unstaffed_stages
-from notifications.breakers import breaker_open_until
-from notifications.selectors import dead_letters, webhook_endpoints_all
+from escalations.attention import stuck_escalations, unmet_obligations, unstaffed_stages
+from notifications.health import provider_health_rows
+from notifications.selectors import dead_letters
 
 SHOWN = 5
 
@@ -36,16 +35,12 @@ class Attention:
         return not self.count
 
 
-def open_obligations() -> tuple[int, list[str]] | None:
-    """HOOK: open or overdue obligations (approval conditions) as (count, a few lines); None until tracked."""
-    return None
-
-
-def _provider_targets() -> list[tuple[str, str]]:
-    email = "email:" + settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
-    targets = [(email, "Email"), (f"sms:{settings.SMS_PROVIDER}", "SMS provider")]
-    targets += [(f"webhook:{e.pk}", f"Webhook {e.url} ({e.tenant.slug})") for e in webhook_endpoints_all()]
-    return targets
+def open_obligations() -> tuple[int, list[str]]:
+    """Open or overdue conditions of approved cases, as (count, a few lines)."""
+    found = unmet_obligations()
+    return len(found), [f"{c['status'].capitalize()}: \"{c['text']}\" on {e.type} {e.source_entity_id} ({e.tenant.slug})"
+                        + (f", due {c['due_at'][:16].replace('T', ' ')}" if c.get("due_at") else "")
+                        for e, c in found[:SHOWN]]
 
 
 def operators_home(*, now: datetime | None = None) -> list[Attention]:
@@ -75,19 +70,16 @@ def operators_home(*, now: datetime | None = None) -> list[Attention]:
         items=[f"{role_label(role)} in {e.tenant.slug} (e.g. {e.type} {e.source_entity_id})" for e, role in unstaffed[:SHOWN]],
         hint="Open cases wait on a role with no active member: add a person with that role."))
 
-    obligations = open_obligations()
-    panels.append(Attention(key="obligations", title="Open obligations",
-                            count=obligations[0] if obligations else None,
-                            items=obligations[1] if obligations else [],
-                            hint="Conditions attached to approvals that are open or overdue."
-                            if obligations else "Not tracked in this installation yet."))
+    count, lines = open_obligations()
+    panels.append(Attention(key="obligations", title="Open obligations", count=count,
+                            url=reverse("admin:escalations_escalation_changelist") + "?status__exact=approved",
+                            items=lines, hint="Conditions of approvals that are open or overdue: the change cannot "
+                                              "be executed until each is met or waived."))
 
-    open_breakers = []
-    for target, label in _provider_targets():
-        until = breaker_open_until(target)
-        if until is not None:
-            open_breakers.append(f"{label}: paused until {timezone.localtime(until):%H:%M:%S}")
-    panels.append(Attention(key="providers", title="Failing providers", count=len(open_breakers),
-                            url=reverse("admin:notifications_delivery_changelist"), items=open_breakers,
-                            hint="A circuit breaker is open: deliveries to that target wait until it recovers."))
+    failing = [row for row in provider_health_rows() if row.status != "ok"]
+    panels.append(Attention(key="providers", title="Failing providers", count=len(failing),
+                            url=reverse("admin:notifications_delivery_providers"),
+                            items=[f"{row.label}: {'; '.join(row.problems)}" for row in failing[:SHOWN]],
+                            hint="A provider failed its check, or its circuit breaker is open: deliveries wait "
+                                 "until it recovers."))
     return panels

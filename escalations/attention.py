@@ -1,4 +1,5 @@
-"""What operators should look at (the admin's home): cases the sweeps have not moved, stages nobody can decide."""
+"""What operators should look at (the admin's home): cases the sweeps have not moved, stages nobody can decide,
+approved cases whose conditions (obligations) are open or overdue."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from django.db.models import QuerySet
 from accounts.models import Tenant
 from accounts.selectors import role_has_active_member
 
-from .models import OPEN_STATUSES, Escalation
+from .models import OPEN_STATUSES, Escalation, EscalationStatus
+from .obligations import unmet
 
 # The sweeps run every 30-60 s: a deadline passed longer ago than this means they are not running, or failing.
 STUCK_AFTER = timedelta(minutes=10)
@@ -37,3 +39,14 @@ def unstaffed_stages(*, limit: int = 50) -> list[tuple[Escalation, str]]:
         if len(found) >= limit:
             break
     return found
+
+
+def unmet_obligations(*, limit: int = 500) -> list[tuple[Escalation, dict[str, object]]]:
+    """Conditions of approved, not yet executed cases that are open or overdue (the ones that block execution),
+    overdue first, then by due date; all tenants (operators' view)."""
+    found = []
+    cases = (Escalation.objects.filter(status=EscalationStatus.APPROVED).exclude(conditions=[])
+             .select_related("tenant").order_by("conditions_due_at", "id")[:limit])
+    for case in cases:
+        found.extend((case, condition) for condition in unmet(case))
+    return sorted(found, key=lambda pair: (pair[1]["status"] != "overdue", str(pair[1].get("due_at") or "~")))

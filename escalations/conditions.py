@@ -83,9 +83,8 @@ def request_facts(*, amount: Any = None, estimated_cost: Any = None, risk_level:
 def escalation_facts(escalation: Any) -> Facts:
     """Facts of a stored escalation (an amendment re-evaluates its route from these, changed)."""
     amount = ((escalation.amount_minor, escalation.currency) if escalation.amount_minor is not None else None)
-    # estimated_cost arrives with the cost work (CONTRACT.md section 5); read it when the model has it.
-    cost_minor = getattr(escalation, "estimated_cost_minor", None)
-    cost = (cost_minor, getattr(escalation, "estimated_cost_currency", "")) if cost_minor is not None else None
+    cost = ((escalation.estimated_cost_minor, escalation.estimated_cost_currency)
+            if escalation.estimated_cost_minor is not None else None)
     return Facts(amount=amount, estimated_cost=cost, risk_level=escalation.risk_level, urgency=escalation.urgency,
                  source={"system": escalation.source_system, "entity_type": escalation.source_entity_type},
                  payload=dict(escalation.payload or {}))

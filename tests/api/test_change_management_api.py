@@ -316,3 +316,19 @@ def test_the_summary_and_the_export_carry_cost_variance_and_obligations(api):
     exported = b"".join(api("ops").get("/exports/escalations.json").streaming_content).decode()
     assert "cost_variance_minor" in exported and "-1000000" in exported.replace(" ", "")
     assert "Attach the rollback plan" in exported
+
+
+def test_the_operators_home_lists_the_open_obligations_that_block_execution(api):
+    from django.test import Client
+
+    case, plan = _with_condition(api)
+    operator = Client()
+    operator.force_login(User.objects.get(username="ops"))
+
+    panel = next(a for a in operator.get("/admin/").context["attention"] if a.key == "obligations")
+
+    assert panel.count == 2 and not panel.ok
+    assert any('"Attach the rollback plan"' in line and case["source"]["entity_id"] in line for line in panel.items)
+    api("sm2").post(f"/escalations/{case['id']}/conditions/{plan}/met", {})
+    again = next(a for a in operator.get("/admin/").context["attention"] if a.key == "obligations")
+    assert again.count == 1
