@@ -43,6 +43,8 @@ class AuditAction(models.TextChoices):
     LOGIN_LOCKED_OUT = "login.locked_out", "Sign-in locked out"
     TENANT_CREATED = "tenant.created", "Tenant created"
     TENANT_CHANGED = "tenant.changed", "Tenant changed"
+    ROLE_CREATED = "role.created", "Role created"
+    ROLE_CHANGED = "role.changed", "Role changed"
     CAPABILITY_GRANTED = "capability.granted", "Capability granted"
     CAPABILITY_REVOKED = "capability.revoked", "Capability revoked"
     MEMBERSHIP_ADDED = "membership.added", "Membership added"

@@ -36,7 +36,7 @@ class PolicyForm(forms.ModelForm):
         data = super().clean() or {}
         fields = {k: data[k] for k in EDITABLE_POLICY_FIELDS if k in data}
         try:
-            data.update(validate_policy_fields(fields))
+            data.update(validate_policy_fields(fields, tenant=data.get("tenant") or getattr(self.instance, "tenant", None)))
         except ValidationFailed as exc:
             for name, problems in (exc.errors or {"__all__": [exc.detail]}).items():
                 field = name.split("[")[0] if name.split("[")[0] in self.fields else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from accounts.actors import Actor
 from accounts.models import Tenant
 from accounts.roles import Role
+from accounts.selectors import tenant_roles
 from approvals.services import StageSpec
 from audit.actions import AuditAction
 from audit.services import audit_record
@@ -30,14 +31,17 @@ SNAPSHOT_FIELDS = ("type", "name", "route", "approvals_by_risk", "default_risk_l
                    "version")
 
 
-def _role(value: Any, field: str) -> str:
-    if not isinstance(value, str) or value not in Role.values:
-        raise ValidationFailed(f"{field}: {value!r} is not a role", errors={field: [f"Unknown role {value!r}."]})
+def _role(value: Any, field: str, roles: Collection[str]) -> str:
+    if not isinstance(value, str) or value not in roles:
+        raise ValidationFailed(f"{field}: {value!r} is not a role of this tenant",
+                               errors={field: [f"Unknown role {value!r}: not a role of this tenant."]})
     return value
 
 
-def normalize_route(route: Any) -> list[dict[str, Any]]:
-    """Accept the contract's shapes: ordered roles, [[role, ...] per stage], or stage objects."""
+def normalize_route(route: Any, roles: Collection[str] = tuple(Role.values)) -> list[dict[str, Any]]:
+    """Accept the contract's shapes: ordered roles, [[role, ...] per stage], or stage objects. `roles`: the
+    tenant's (accounts.selectors.tenant_roles); the built-ins when not given."""
+    known = roles
     if not isinstance(route, list) or not route:
         raise ValidationFailed("route must be a non-empty list of stages", errors={"route": ["A non-empty list."]})
     stages = []
@@ -45,11 +49,11 @@ def normalize_route(route: Any) -> list[dict[str, Any]]:
         field = f"route[{i}]"
         required = None
         if isinstance(item, str):
-            roles = [item]
+            stage_roles = [item]
         elif isinstance(item, list):
-            roles = item
+            stage_roles = item
         elif isinstance(item, dict):
-            roles = item.get("roles") or ([item["role"]] if "role" in item else [])
+            stage_roles = item.get("roles") or ([item["role"]] if "role" in item else [])
             required = item.get("approvals_required")
             if required is not None and (isinstance(required, bool) or not isinstance(required, int)
                                          or not 0 <= required <= MAX_APPROVALS):
@@ -58,9 +62,9 @@ def normalize_route(route: Any) -> list[dict[str, Any]]:
         else:
             raise ValidationFailed(f"{field} must be a role, a list of roles or a stage object",
                                    errors={field: ["Not a stage."]})
-        if not roles:
+        if not stage_roles:
             raise ValidationFailed(f"{field} names no role", errors={field: ["A stage needs at least one role."]})
-        stages.append({"roles": [_role(r, field) for r in roles], "approvals_required": required})
+        stages.append({"roles": [_role(r, field, known) for r in stage_roles], "approvals_required": required})
     return stages
 
 
@@ -132,17 +136,19 @@ def match_trigger(*, tenant: Tenant, amount_minor: int | None, currency: str, fl
     return None
 
 
-def validate_policy_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """Check and normalise editable policy fields; raise ValidationFailed naming each bad one."""
+def validate_policy_fields(fields: dict[str, Any], *, tenant: Tenant | None = None) -> dict[str, Any]:
+    """Check and normalise editable policy fields; raise ValidationFailed naming each bad one. Routes and
+    ladders may name the tenant's roles (built-in and custom: accounts.selectors.tenant_roles)."""
     out = dict(fields)
+    roles: Collection[str] = tenant_roles(tenant=tenant) if tenant is not None else tuple(Role.values)
     if "route" in out:
-        out["route"] = normalize_route(out["route"])
+        out["route"] = normalize_route(out["route"], roles)
     if "approvals_by_risk" in out:
         out["approvals_by_risk"] = normalize_approvals_by_risk(out["approvals_by_risk"])
     if "ladder" in out:
         if not isinstance(out["ladder"], list):
             raise ValidationFailed("ladder must be a list of roles", errors={"ladder": ["A list of roles."]})
-        out["ladder"] = [_role(r, "ladder") for r in out["ladder"]]
+        out["ladder"] = [_role(r, f"ladder.{i}", roles) for i, r in enumerate(out["ladder"])]
     if "notify_channels" in out:
         channels = out["notify_channels"]
         if not isinstance(channels, list) or any(c not in CHANNELS for c in channels):
@@ -166,7 +172,7 @@ def policy_upsert(*, tenant: Tenant, type: str, fields: dict[str, Any], actor: A
     2. insert it; when a concurrent first PUT of the same type inserted it first (the unique constraint
        says so), lock the winner's row and apply this request as an edit of it.
     """
-    cleaned = validate_policy_fields(fields)
+    cleaned = validate_policy_fields(fields, tenant=tenant)
     policy = for_update(Policy.objects.filter(tenant=tenant, type=type)).first()
     if policy is None:
         if "route" not in cleaned:

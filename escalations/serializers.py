@@ -13,7 +13,6 @@ from typing import Any, ClassVar, cast
 
 from rest_framework import serializers
 
-from accounts.roles import Role
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
 from privacy.vault import payload_for_display, requested_by_of, subjects_of
@@ -132,7 +131,9 @@ class PolicyInput(StrictSerializer):
     default_risk_level = serializers.ChoiceField(choices=RiskLevel.choices, required=False)
     ack_sla_seconds = StrictIntegerField(min_value=60, max_value=INT_MAX, required=False)
     expiry_seconds = StrictIntegerField(min_value=60, max_value=INT_MAX, required=False)
-    ladder = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices), max_length=6, required=False)
+    ladder = serializers.ListField(
+        child=serializers.CharField(max_length=32), max_length=6, required=False,
+        help_text="Roles chased in turn when a deadline passes: built-in or the tenant's custom roles.")
     max_escalation_level = StrictIntegerField(min_value=0, max_value=3, required=False)
     notify_channels = serializers.ListField(child=serializers.ChoiceField(choices=[(c, c) for c in CHANNELS]),
                                             max_length=3, required=False)
@@ -153,7 +154,8 @@ class ListFilterInput(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=EscalationStatus.choices, required=False)
     type = serializers.CharField(max_length=64, required=False)
-    assigned_role = serializers.ChoiceField(choices=Role.choices, required=False)
+    assigned_role = serializers.CharField(max_length=32, required=False,
+                                          help_text="A built-in role or one of the tenant's custom roles.")
     risk_level = serializers.ChoiceField(choices=RiskLevel.choices, required=False)
     source_entity_id = serializers.CharField(max_length=200, required=False)
     contact_email = serializers.CharField(max_length=254, required=False)

@@ -29,6 +29,8 @@ class Recipient:
     context: Mapping[str, Any] = field(default_factory=dict)
     # Stored on in-app messages: links ({"escalation": id}), and "action" when the item asks for one (done at close).
     data: Mapping[str, Any] = field(default_factory=dict)
+    # The language the message is written in (a settings.LANGUAGES code); blank: the site's.
+    language: str = ""
 
 
 RecipientResolver = Callable[["OutboxEvent"], Iterable[Recipient]]

@@ -1,0 +1,82 @@
+"""A tenant's terminology (its language pack): what its people and messages call roles, escalation types,
+reasons and statuses.
+
+`label(kind, key, tenant=...)` is the one lookup: the dashboard's filters (role_label, status_label,
+type_label, reason_label), the messages' context (escalations.notify) and the admin's preview all ask it.
+The answer, in the active language (django.utils.translation):
+  1. the tenant's Term for that language, else its Term for every language;
+  2. else the standard wording: a role's label (built-in, translated; or the custom role's label,
+     the same rows as accounts.selectors.tenant_roles), a status's translated name;
+  3. else the key as it is written (a reason is free text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache import cache
+from django.utils import translation
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import CustomRole, Tenant
+from accounts.roles import Role, role_label
+
+from .models import Term
+
+TERMS_CACHE_SECONDS = 300
+
+STATUS_LABELS = {
+    "pending": _("Pending"), "acknowledged": _("Acknowledged"), "approved": _("Approved"), "rejected": _("Rejected"),
+    "deferred": _("Deferred"), "expired": _("Expired"), "cancelled": _("Cancelled"), "executed": _("Executed"),
+}
+
+
+def _key(tenant_id: int) -> str:
+    return f"tg:terms:{tenant_id}"
+
+
+def terms_changed(tenant_id: int) -> None:
+    """Forget a tenant's cached terms (the admin calls it on every save)."""
+    cache.delete(_key(tenant_id))
+
+
+def _terms(tenant_id: int) -> dict[tuple[str, str, str], str]:
+    """{(kind, key, language): label} of one tenant (cached; the admin forgets it on save)."""
+    terms = cache.get(_key(tenant_id))
+    if terms is None:
+        terms = {(kind, key, language): text for kind, key, language, text
+                 in Term.objects.filter(tenant_id=tenant_id).values_list("kind", "key", "language", "label")}
+        # Custom roles' own labels (accounts.selectors.tenant_roles reads the same rows), below any Term.
+        for key, text in CustomRole.objects.filter(tenant_id=tenant_id).values_list("key", "label"):
+            terms[(Term.Kind.ROLE, key, "*custom")] = text
+        cache.set(_key(tenant_id), terms, TERMS_CACHE_SECONDS)
+    return terms
+
+
+def label(kind: str, key: Any, *, tenant: Tenant | int | None, language: str | None = None) -> str:
+    """How the people of `tenant` read `key` of `kind` (Term.Kind) in `language` (default: the active one)."""
+    key = "" if key is None else str(key)
+    if not key:
+        return ""
+    language = language or translation.get_language() or ""
+    short = language.split("-")[0]
+    if tenant is not None:
+        tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+        terms = _terms(tenant_id)
+        for lang in (language, short, ""):
+            if (kind, key, lang) in terms:
+                return terms[(kind, key, lang)]
+    with translation.override(language or None):
+        if kind == Term.Kind.ROLE:
+            if key in Role.values or tenant is None:
+                return role_label(key)
+            return _terms(tenant if isinstance(tenant, int) else tenant.pk).get((kind, key, "*custom"), key)
+        if kind == Term.Kind.STATUS:
+            return str(STATUS_LABELS.get(key, key.capitalize()))
+    return key
+
+
+# The same lookup, evaluated when printed: a message's context is built once for all its recipients and
+# rendered in each one's language (notifications.messages.render_message activates it).
+lazy_label = lazy(label, str)
