@@ -28,6 +28,8 @@ class AuditAction(models.TextChoices):
     ESCALATION_REPORT_GENERATED = "escalation.report_generated", "Report generated"
     POLICY_CHANGED = "policy.changed", "Policy changed"
     TRIGGER_RULE_CHANGED = "trigger_rule.changed", "Trigger rule changed"
+    TERMINOLOGY_CHANGED = "terminology.changed", "Terminology changed"
+    MESSAGE_TEMPLATE_CHANGED = "message_template.changed", "Message template changed"
 
     # Step-up: second-factor codes.
     OTP_CHALLENGE_SENT = "otp.challenge_sent", "One-time code sent"

@@ -78,7 +78,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     # People who decide start with their own queue; those who only oversee (operators) with everything.
     filters = QueueFilters.from_query(request.GET, default_scope="mine" if actor.can(Capability.ESCALATION_VIEW) else "all")
     page = paginate_queue(escalation_queue(actor=actor, filters=filters), cursor=request.GET.get("cursor", ""))
-    cards = queue_cards(page.items, locale=actor.tenant.locale)
+    cards = queue_cards(page.items, locale=actor.tenant.locale, tenant=actor.tenant)
     query = request.GET.copy()
     query.pop("cursor", None)
     context = {

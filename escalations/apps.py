@@ -10,6 +10,7 @@ class EscalationsConfig(AppConfig):
         from notifications.registry import register_recipient_resolver
 
         from . import jobs  # noqa: F401  (registers the periodic jobs: Celery tasks)
+        from . import terminology  # noqa: F401  (forgets cached terms when a term or custom role changes)
         from .audit_retention import open_cases_hold
         from .notify import escalation_closes, escalation_recipients, escalation_recipients_many
 

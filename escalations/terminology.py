@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import translation
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
@@ -39,6 +41,14 @@ def _key(tenant_id: int) -> str:
 def terms_changed(tenant_id: int) -> None:
     """Forget a tenant's cached terms (the admin calls it on every save)."""
     cache.delete(_key(tenant_id))
+
+
+@receiver([post_save, post_delete], sender=CustomRole, dispatch_uid="terminology-custom-role")
+@receiver([post_save, post_delete], sender=Term, dispatch_uid="terminology-term")
+def _forget(sender: type, instance: CustomRole | Term, **kwargs: Any) -> None:
+    # However a term or a custom role changes (admin, service, shell), the next label reads it: the cache
+    # (Redis in production) is shared by every process, so one delete reaches them all.
+    terms_changed(instance.tenant_id)
 
 
 def _terms(tenant_id: int) -> dict[tuple[str, str, str], str]:

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.template import Context, Engine, Template
 from django.template.exceptions import TemplateDoesNotExist, TemplateSyntaxError
 from django.utils import timezone, translation
@@ -177,8 +179,13 @@ def _overrides_key(tenant_id: int) -> str:
 
 
 def message_templates_changed(tenant_id: int) -> None:
-    """Forget a tenant's cached template overrides (the admin calls it on every save)."""
+    """Forget a tenant's cached template overrides (however a template is saved or deleted: the signals below)."""
     cache.delete(_overrides_key(tenant_id))
+
+
+@receiver([post_save, post_delete], sender=MessageTemplate, dispatch_uid="message-template-changed")
+def _forget_templates(sender: type, instance: MessageTemplate, **kwargs: Any) -> None:
+    message_templates_changed(instance.tenant_id)
 
 
 def _override(tenant_id: int, channel: str, audience: str, event_type: str, language: str) -> tuple[str, str] | None:

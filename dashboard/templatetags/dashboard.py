@@ -11,9 +11,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from accounts.roles import role_label
 from audit.actions import action_label as audit_action_label
 from trustguard.logging import mask_email, mask_phone
+from escalations.terminology import label as term_label
 from trustguard.money import format_money
 
 register = template.Library()
@@ -105,11 +105,32 @@ def urgency_badge(level: str) -> SafeString:
 
 
 @register.simple_tag
-def status_badge(status: str) -> SafeString:
-    return format_html('<span class="badge status status-{}">{}</span>', status, status.capitalize())
+def status_badge(status: str, tenant: Any = None) -> SafeString:
+    """The status in the tenant's words (escalations.terminology), in the active language."""
+    return format_html('<span class="badge status status-{}">{}</span>', status,
+                       term_label("status", status, tenant=tenant))
 
 
-register.filter("role_label", role_label)
+# The tenant's words for a role, a status, an escalation type or a reason (its terminology), in the active
+# language: {{ e.assigned_role|role_label:current_tenant }}. Without a tenant: the standard wording.
+@register.filter
+def role_label(role: str, tenant: Any = None) -> str:
+    return term_label("role", role, tenant=tenant)
+
+
+@register.filter
+def status_label(status: str, tenant: Any = None) -> str:
+    return term_label("status", status, tenant=tenant)
+
+
+@register.filter
+def type_label(type_: str, tenant: Any = None) -> str:
+    return term_label("escalation_type", type_, tenant=tenant)
+
+
+@register.filter
+def reason_label(reason: str, tenant: Any = None) -> str:
+    return term_label("reason", reason, tenant=tenant)
 
 
 @register.filter
