@@ -132,6 +132,21 @@ def custom_role_rename(*, role: CustomRole, label: str, actor: Actor) -> CustomR
     return locked
 
 
+@transaction.atomic
+def user_language_set(*, user: User, language: str, actor: Actor) -> User:
+    """A person's language for pages and messages ("" = their tenant's); audited in the actor's tenant."""
+    if language and language not in {code for code, _ in settings.LANGUAGES}:
+        raise ValidationFailed(f"unknown language {language!r}", errors={"language": ["Not a language of this site."]})
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    before = locked.language
+    locked.language = language
+    locked.save(update_fields=["language"])
+    user.language = language
+    audit_record(tenant_id=actor.tenant.pk, action=AuditAction.LANGUAGE_CHANGED, actor=actor, target_type="user",
+                 target_id=user.pk, before={"language": before}, after={"language": language})
+    return locked
+
+
 # --- memberships -------------------------------------------------------------------------------
 
 @transaction.atomic

@@ -49,6 +49,7 @@ class AuditAction(models.TextChoices):
     ROLE_CHANGED = "role.changed", "Role changed"
     CAPABILITY_GRANTED = "capability.granted", "Capability granted"
     CAPABILITY_REVOKED = "capability.revoked", "Capability revoked"
+    LANGUAGE_CHANGED = "person.language_changed", "Language changed"
     MEMBERSHIP_ADDED = "membership.added", "Membership added"
     MEMBERSHIP_DEACTIVATED = "membership.deactivated", "Membership deactivated"
     CREDENTIAL_CREATED = "credential.created", "Credential created"

@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from . import views
+from . import language, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("settings/language/", language.language_settings, name="language"),
     path("badges/", views.badges, name="badges"),
     path("inbox/", views.inbox_page, name="inbox"),
     path("inbox/read-all/", views.inbox_read_all, name="inbox_read_all"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache import cache
+from django.db.models import Value
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import translation
@@ -55,11 +56,14 @@ def _terms(tenant_id: int) -> dict[tuple[str, str, str], str]:
     """{(kind, key, language): label} of one tenant (cached; the admin forgets it on save)."""
     terms = cache.get(_key(tenant_id))
     if terms is None:
-        terms = {(kind, key, language): text for kind, key, language, text
-                 in Term.objects.filter(tenant_id=tenant_id).values_list("kind", "key", "language", "label")}
-        # Custom roles' own labels (accounts.selectors.tenant_roles reads the same rows), below any Term.
-        for key, text in CustomRole.objects.filter(tenant_id=tenant_id).values_list("key", "label"):
-            terms[(Term.Kind.ROLE, key, "*custom")] = text
+        # Custom roles' own labels (accounts.selectors.tenant_roles reads the same rows) ranked below any Term
+        # (language "*custom"); one query for both.
+        custom = (CustomRole.objects.filter(tenant_id=tenant_id).order_by()
+                  .annotate(kind=Value(Term.Kind.ROLE.value), language=Value("*custom"))
+                  .values_list("kind", "key", "language", "label"))
+        rows = (Term.objects.filter(tenant_id=tenant_id).order_by().values_list("kind", "key", "language", "label")
+                .union(custom))
+        terms = {(kind, key, language): text for kind, key, language, text in rows}
         cache.set(_key(tenant_id), terms, TERMS_CACHE_SECONDS)
     return terms
 
