@@ -316,6 +316,3 @@ class PersonalTokenAdmin(CredentialAdminMixin, ServiceBackedHistoryAdmin):
 # SealedTOTPDevice (encrypted seeds), enrolled by their owners and reset with the People action above.
 if admin.site.is_registered(TOTPDevice):
     admin.site.unregister(TOTPDevice)
-
-
-from . import admin_roles  # noqa: E402,F401  (custom roles: their own module, registered with this admin)

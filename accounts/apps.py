@@ -7,3 +7,5 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import audit_hooks, restore_checks  # noqa: F401  (login audit signals, retention periods; restore check)
+        # Custom roles' admin (its own module; it builds on accounts.admin, so it is loaded here, not from there).
+        from . import admin_roles  # noqa: F401
