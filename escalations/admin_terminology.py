@@ -129,6 +129,12 @@ def sample_context(tenant: Tenant) -> dict[str, Any]:
     }
 
 
+def _choice(request: HttpRequest, name: str, allowed: list[str]) -> str:
+    """A query parameter among `allowed`, else the first of them."""
+    value = request.GET.get(name, "")
+    return value if value in allowed else allowed[0]
+
+
 def preview_view(request: HttpRequest) -> HttpResponse:
     """A message rendered with a tenant's terms and templates in a language, beside its labels."""
     tenants = list(Tenant.objects.order_by("name"))
@@ -136,10 +142,9 @@ def preview_view(request: HttpRequest) -> HttpResponse:
     languages = [code for code, _ in settings.LANGUAGES]
     language = request.GET.get("language") or (tenant.language if tenant and tenant.language else languages[0])
     language = language if language in languages else languages[0]
-    channel = request.GET.get("channel") if request.GET.get("channel") in ("email", "sms", "in_app") else "email"
-    audience = request.GET.get("audience") if request.GET.get("audience") in ("approver", "requester", "customer") \
-        else "approver"
-    event_type = request.GET.get("event_type") if request.GET.get("event_type") in PREVIEW_EVENTS else PREVIEW_EVENTS[0]
+    channel = _choice(request, "channel", ["email", "sms", "in_app"])
+    audience = _choice(request, "audience", ["approver", "requester", "customer"])
+    event_type = _choice(request, "event_type", PREVIEW_EVENTS)
     context: dict[str, Any] = {**admin.site.each_context(request), "title": "Terminology and messages: preview",
                                "tenants": tenants, "tenant": tenant, "languages": settings.LANGUAGES,
                                "language": language, "channel": channel, "audience": audience, "event_type": event_type,
