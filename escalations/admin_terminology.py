@@ -103,9 +103,10 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         return obj is not None
 
 
-def sample_context(tenant: Tenant) -> dict[str, Any]:
-    """A message's context as escalations.notify builds it, for an example case of this tenant."""
-    policy = Policy.objects.filter(tenant=tenant, is_active=True).order_by("type").first()
+def sample_context(tenant: Tenant, type_: str = "") -> dict[str, Any]:
+    """A message's context as escalations.notify builds it, for an example case of this tenant (of `type_`)."""
+    policies = Policy.objects.filter(tenant=tenant, is_active=True).order_by("type")
+    policy = policies.filter(type=type_).first() or policies.first()
     role = policy.route[0]["roles"][0] if policy and policy.route else "compliance_officer"
     type_ = policy.type if policy else "HIGH_VALUE"
     reason = (Term.objects.filter(tenant=tenant, kind=Term.Kind.REASON).values_list("key", flat=True).first()
@@ -145,13 +146,15 @@ def preview_view(request: HttpRequest) -> HttpResponse:
     channel = _choice(request, "channel", ["email", "sms", "in_app"])
     audience = _choice(request, "audience", ["approver", "requester", "customer"])
     event_type = _choice(request, "event_type", PREVIEW_EVENTS)
+    types = list(Policy.objects.filter(tenant=tenant, is_active=True).order_by("type").values_list("type", flat=True))
+    type_ = request.GET.get("type") or ("HIGH_VALUE" if "HIGH_VALUE" in types else "")
     context: dict[str, Any] = {**admin.site.each_context(request), "title": "Terminology and messages: preview",
                                "tenants": tenants, "tenant": tenant, "languages": settings.LANGUAGES,
                                "language": language, "channel": channel, "audience": audience, "event_type": event_type,
-                               "events": PREVIEW_EVENTS, "opts": Term._meta}
+                               "events": PREVIEW_EVENTS, "types": types, "type": type_, "opts": Term._meta}
     if tenant is not None:
         context["message"] = render_message(channel=channel, audience=audience, event_type=event_type,
-                                            context=sample_context(tenant), tenant_id=tenant.pk, language=language)
+                                            context=sample_context(tenant, type_), tenant_id=tenant.pk, language=language)
         context["labels"] = [
             ("Role", key, label(Term.Kind.ROLE, key, tenant=tenant, language=language)) for key in tenant_roles(tenant=tenant)
         ] + [("Status", key, label(Term.Kind.STATUS, key, tenant=tenant, language=language)) for key in STATUS_LABELS] + [
