@@ -34,6 +34,11 @@ class LanguageMiddleware(LocaleMiddleware):
     their tenant's language comes next, set by accounts.web.tenant_view; then the browser's."""
 
     def process_request(self, request: HttpRequest) -> None:
-        language = preferred_language(request) or translation.get_language_from_request(request)
+        if request.path.startswith("/api/"):
+            # The API answers in English whatever Accept-Language says: its problem titles and field messages are
+            # what integrations match on. (A person's messages still follow their language.)
+            language = settings.LANGUAGE_CODE
+        else:
+            language = preferred_language(request) or translation.get_language_from_request(request)
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()

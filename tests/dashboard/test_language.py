@@ -107,3 +107,19 @@ def test_a_message_template_that_does_not_parse_is_refused_naming_the_field(demo
     assert response.status_code == 200
     assert "Not a valid template" in response.content.decode()
     assert not MessageTemplate.objects.exists()
+
+
+def test_the_api_answers_in_english_whatever_the_browser_asks(demo):
+    response = Client().post("/api/v1/escalations", "{}", content_type="application/json",
+                             headers={"Accept-Language": "fr", "Authorization": f"Bearer {demo['api_keys']['vendor']}",
+                                      "Idempotency-Key": "k-1"})
+
+    assert response.status_code == 400
+    assert response["Content-Language"] == "en"
+    assert "obligatoire" not in response.content.decode()
+
+
+def test_a_signed_out_page_follows_the_browsers_language(db):
+    page = Client().get("/accounts/login/", headers={"Accept-Language": "fr"})
+
+    assert "Se connecter" in page.content.decode()
