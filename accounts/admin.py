@@ -102,7 +102,7 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
         obj.pk, obj._state.adding = created.pk, False
         Tenant.objects.filter(pk=created.pk).update(
             email_otp_allowed=obj.email_otp_allowed, audit_retention_days=obj.audit_retention_days,
-            locale=obj.locale, customer_approved_text=obj.customer_approved_text,
+            locale=obj.locale, language=obj.language, customer_approved_text=obj.customer_approved_text,
             customer_rejected_text=obj.customer_rejected_text)
 
     def get_urls(self) -> list[Any]:
