@@ -28,13 +28,15 @@ from audit.actions import AuditAction
 from audit.services import audit_record
 from notifications.messages import render_message
 from notifications.models import MessageTemplate
+from notifications.outbox import catalogue
 from trustguard.links import case_url
 from trustguard.money import format_money
 
 from .models import Policy, Term
 from .terminology import STATUS_LABELS, label, lazy_label
 
-PREVIEW_EVENTS = ["escalation.created", "escalation.escalated", "escalation.approved", "escalation.rejected"]
+PREVIEW_EVENTS = [catalogue.ESCALATION_CREATED.type, catalogue.ESCALATION_ESCALATED.type,
+                  catalogue.ESCALATION_APPROVED.type, catalogue.ESCALATION_REJECTED.type]
 
 
 @admin.register(Term)
