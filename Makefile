@@ -9,7 +9,7 @@ PORT ?= 8000
 # its own PORT: the worker's and beat's are not the web's).
 TRUSTGUARD_SITE_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test lint typecheck bench migrate seed clean superuser backup restore
+.PHONY: run test lint typecheck bench migrate seed clean superuser backup restore translations messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,17 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.run-installed $@
 
-migrate: $(VENV)/.run-installed
+## translations: compile locale/*/LC_MESSAGES/django.po into .mo with Babel (pure Python: no gettext needed)
+translations: $(VENV)/.run-installed
+	$(DEV_ENV) $(BIN)/python manage.py compile_translations -v0
+
+## messages: collect the marked strings into locale/*/django.po (needs GNU gettext: apt-get install gettext), then compile
+messages: $(VENV)/.run-installed
+	$(DEV_ENV) $(BIN)/python manage.py makemessages -l fr --no-location --no-obsolete --ignore=.venv --ignore=var \
+	  --ignore=tests --ignore=bench --ignore=docs --ignore=deploy --ignore=static
+	$(DEV_ENV) $(BIN)/python manage.py compile_translations
+
+migrate: translations
 	$(DEV_ENV) $(BIN)/python manage.py migrate --no-input -v0
 
 seed: migrate
@@ -52,6 +62,7 @@ endef
 
 ## test: set up, lint (ruff, import-linter's layers), type-check, run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test: $(VENV)/.dev-installed
+	$(DEV_ENV) $(BIN)/python manage.py compile_translations -v0
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy .

@@ -7,7 +7,7 @@ its secret shown exactly once and only its digest stored, a revocation is audite
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django import forms
 from django.contrib import admin, messages
@@ -29,8 +29,8 @@ from audit.services import audit_record
 from .actors import Actor
 from .delegations import delegation_revoke
 from .models import ApiKey, Delegation, Membership, PersonalToken, Tenant, TenantRoleGroup, User
-from .roles import Capability, Role
-from .selectors import tenants_of
+from .roles import Capability
+from .selectors import tenant_roles, tenants_of
 from .services import (
     api_key_create,
     capability_grant,
@@ -103,7 +103,7 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
         obj.pk, obj._state.adding = created.pk, False
         Tenant.objects.filter(pk=created.pk).update(
             email_otp_allowed=obj.email_otp_allowed, audit_retention_days=obj.audit_retention_days,
-            locale=obj.locale, customer_approved_text=obj.customer_approved_text,
+            locale=obj.locale, language=obj.language, customer_approved_text=obj.customer_approved_text,
             customer_rejected_text=obj.customer_rejected_text)
 
     def get_urls(self) -> list[Any]:
@@ -116,8 +116,10 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
         tenant = get_object_or_404(Tenant, pk=tenant_id)
         if not self.has_change_permission(request, tenant):
             return HttpResponseRedirect(reverse("admin:index"))
-        roles = list(Role)
-        current = {role.value: {c.replace("_", ".", 1) for c in get_perms(tenant_role_group(tenant=tenant, role=role), tenant)}
+        # The built-ins and the tenant's custom roles (accounts.selectors.tenant_roles), one row each.
+        roles = [RoleRow(key, label) for key, label in tenant_roles(tenant=tenant).items()]
+        current = {role.value: {c.replace("_", ".", 1)
+                                for c in get_perms(tenant_role_group(tenant=tenant, role=role.value), tenant)}
                    for role in roles}
         if request.method == "POST":
             actor = operator_actor(request, tenant)
@@ -222,10 +224,26 @@ class UserAdmin(DjangoUserAdmin):
                                    "They set up a new one at their next sign-in.", messages.SUCCESS)
 
 
+class RoleRow(NamedTuple):
+    value: str
+    label: str
+
+
 class MembershipForm(forms.ModelForm):
+    # Built-in and custom roles; clean() checks the role is one of the chosen tenant's (tenant_roles).
+    role = forms.CharField(max_length=32, help_text="A built-in role (e.g. compliance_officer) or a custom role of "
+                                                    "the tenant (Custom roles).")
+
     class Meta:
         model = Membership
         fields = ("tenant", "user", "role")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        tenant, role = data.get("tenant"), data.get("role")
+        if tenant and role and role not in tenant_roles(tenant=tenant):
+            self.add_error("role", f"Not a role of {tenant.slug}: " + ", ".join(tenant_roles(tenant=tenant)) + ".")
+        return data
 
 
 @admin.register(Membership)

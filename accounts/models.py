@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.db.models.functions import Lower
@@ -16,7 +17,7 @@ from simple_history.models import HistoricalRecords
 from trustguard import crypto
 from trustguard.money import DEFAULT_LOCALE, validate_locale
 
-from .roles import Capability, Role, codename
+from .roles import Capability, codename
 
 
 class Tenant(models.Model):
@@ -38,6 +39,10 @@ class Tenant(models.Model):
     customer_rejected_text = models.CharField(max_length=300, blank=True, help_text=(
         "Told to the customer when their request is rejected. Blank: \"Your order ORD-1 has been rejected.\" "
         "{entity_type} and {entity_id} are filled in."))
+    # The language of its people's pages and messages unless a person chose their own (User.language), and
+    # of what its customers are told. Blank: the site's (settings.LANGUAGE_CODE).
+    language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES,
+                                help_text="Pages and messages for people who chose no language, and customers' messages.")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -54,6 +59,8 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
     email = models.EmailField("email address")
     # E.164 (+2348031234567); normalised by accounts.phones on the way in.
     phone_number = models.CharField(max_length=20, blank=True)
+    # The person's language for pages and messages (settings in the dashboard); blank: their tenant's.
+    language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES)
 
     class Meta:
         constraints = [
@@ -66,7 +73,8 @@ class Membership(models.Model):
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=32, choices=Role.choices)
+    # A built-in role (roles.Role) or one of the tenant's custom roles: selectors.tenant_roles says which.
+    role = models.CharField(max_length=32)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -83,7 +91,7 @@ class TenantRoleGroup(models.Model):
     """The auth group of one role in one tenant; capabilities are guardian grants to it on the tenant."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="role_groups")
-    role = models.CharField(max_length=32, choices=Role.choices)
+    role = models.CharField(max_length=32)  # built-in or custom (selectors.tenant_roles)
     group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="tenant_role")
 
     class Meta:
@@ -91,6 +99,24 @@ class TenantRoleGroup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant.slug}:{self.role}"
+
+
+class CustomRole(models.Model):
+    """A role a tenant adds to the six built-ins (e.g. finance_director): named in routes, ladders and
+    memberships like a built-in one; its capabilities are guardian grants to its TenantRoleGroup."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="custom_roles")
+    key = models.CharField(max_length=32, help_text="What policies and memberships name, e.g. finance_director.")
+    label = models.CharField(max_length=100, help_text="How people read it, e.g. Finance director.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["tenant", "key"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="custom_role_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}:{self.key}"
 
 
 class CredentialBase(models.Model):

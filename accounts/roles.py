@@ -3,21 +3,38 @@ this module only names them and holds the default matrix of DESIGN.md."""
 
 from __future__ import annotations
 
+import re
+
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    CLIENT_FACING = "client_facing", "Client-facing staff"
-    COMPLIANCE_OFFICER = "compliance_officer", "Compliance officer"
-    SENIOR_MANAGER = "senior_manager", "Senior manager"
-    GOVERNING_BODY = "governing_body", "Governing body"
-    CEO = "ceo", "CEO"
-    OPERATOR = "operator", "Operator"
+    CLIENT_FACING = "client_facing", _("Client-facing staff")
+    COMPLIANCE_OFFICER = "compliance_officer", _("Compliance officer")
+    SENIOR_MANAGER = "senior_manager", _("Senior manager")
+    GOVERNING_BODY = "governing_body", _("Governing body")
+    CEO = "ceo", _("CEO")
+    OPERATOR = "operator", _("Operator")
 
 
 def role_label(role: str) -> str:
-    """How people read a role ("CEO", "Compliance officer"); an unknown (custom) role as it is written."""
+    """How people read a built-in role ("CEO", "Compliance officer") in the active language; any other role as
+    it is written. A tenant's own names (custom roles, its terminology) come from escalations.terminology.label."""
     return str(Role(role).label) if role in Role.values else role
+
+
+# A custom role's key: what policies, ladders and memberships name (e.g. "finance_director").
+ROLE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+
+
+def role_key_problem(key: str) -> str | None:
+    """Why `key` cannot name a new custom role, or None."""
+    if not ROLE_KEY_RE.match(key or ""):
+        return "2-32 characters: lower-case letters, digits and _, starting with a letter (e.g. finance_director)."
+    if key in Role.values:
+        return f"{key!r} is a built-in role."
+    return None
 
 
 class Capability(models.TextChoices):
@@ -62,12 +79,3 @@ DEFAULT_MATRIX: dict[str, frozenset[str]] = {
 # A tenant API key is a source system: it creates escalations, reads and cancels its own, and
 # reports execution. These are fixed: a key never decides, and never sees other sources' cases.
 API_KEY_CAPABILITIES: frozenset[str] = frozenset({"escalation.create", "escalation.check"})
-
-
-def tenant_role_choices(tenant: object | None = None) -> list[tuple[str, str]]:
-    """The roles a tenant's routes, ladders and memberships may name, as (value, label) choices.
-
-    The one source of role choices for the policy editor and policy validation: today the six built-ins;
-    a tenant's custom roles (issue #22 item 4) join here.
-    """
-    return [(value, str(label)) for value, label in Role.choices]

@@ -10,7 +10,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import QuerySet
 
-from .models import Membership, Tenant, TenantRoleGroup, User
+from .models import CustomRole, Membership, Tenant, TenantRoleGroup, User
+from .roles import Role
 
 
 def user_roles(*, user: User, tenant: Tenant) -> frozenset[str]:
@@ -108,3 +109,14 @@ def tenants_of(*, user: User) -> QuerySet[Tenant]:
 def is_member_email(*, tenant_id: int, email: str) -> bool:
     """Does a person of the tenant have this email (then it is the tenant's own staff, not a third party)?"""
     return Membership.objects.filter(tenant_id=tenant_id, user__email__iexact=email.strip()).exists()
+
+
+def tenant_roles(*, tenant: Tenant | int) -> dict[str, str]:
+    """The roles of a tenant: key -> label, the six built-ins first (labels in the active language), then the
+    tenant's custom roles by key. The one answer to "is this a role here?" for policies (routes, ladders),
+    memberships, routing and the admin's role pickers. People read a role through escalations.terminology.label,
+    which adds the tenant's own wording on top."""
+    roles = {role.value: str(role.label) for role in Role}
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    roles.update(CustomRole.objects.filter(tenant_id=tenant_id).order_by("key").values_list("key", "label"))
+    return roles

@@ -18,8 +18,9 @@ from audit.services import audit_record
 from trustguard.errors import NotAuthenticated, ValidationFailed
 
 from .actors import Actor
-from .models import ApiKey, Membership, PersonalToken, Tenant, TenantRoleGroup, User
-from .roles import DEFAULT_MATRIX, Capability, Role, codename
+from .models import ApiKey, CustomRole, Membership, PersonalToken, Tenant, TenantRoleGroup, User
+from .roles import DEFAULT_MATRIX, Capability, Role, codename, role_key_problem
+from .selectors import tenant_roles
 
 API_KEY_PREFIX = "tgk_"
 TOKEN_PREFIX = "tgp_"
@@ -45,7 +46,7 @@ def tenant_role_group(*, tenant: Tenant, role: str) -> Group:
         return link.group
     group, _ = Group.objects.get_or_create(name=f"{tenant.slug}:{role}")
     TenantRoleGroup.objects.create(tenant=tenant, role=role, group=group)
-    for capability in DEFAULT_MATRIX[role]:
+    for capability in DEFAULT_MATRIX.get(role, ()):  # a custom role starts with none (custom_role_create grants)
         assign_perm(codename(capability), group, tenant)
     return group
 
@@ -66,6 +67,11 @@ def tenant_create(*, slug: str, name: str, actor: Actor | None = None, single_em
     return tenant
 
 
+def _check_role(tenant: Tenant, role: str) -> None:
+    if role not in tenant_roles(tenant=tenant):
+        raise ValidationFailed(f"unknown role {role!r}", errors={"role": ["Not a role of this tenant."]})
+
+
 def _check_capability(capability: str) -> None:
     if capability not in Capability.values:
         raise ValidationFailed(f"unknown capability {capability!r}", errors={"capability": ["Unknown capability."]})
@@ -73,6 +79,7 @@ def _check_capability(capability: str) -> None:
 
 @transaction.atomic
 def capability_grant(*, tenant: Tenant, role: str, capability: str, actor: Actor) -> None:
+    _check_role(tenant, role)
     _check_capability(capability)
     assign_perm(codename(capability), tenant_role_group(tenant=tenant, role=role), tenant)
     audit_record(tenant_id=tenant.pk, action=AuditAction.CAPABILITY_GRANTED, actor=actor, target_type="role", target_id=role,
@@ -81,10 +88,63 @@ def capability_grant(*, tenant: Tenant, role: str, capability: str, actor: Actor
 
 @transaction.atomic
 def capability_revoke(*, tenant: Tenant, role: str, capability: str, actor: Actor) -> None:
+    _check_role(tenant, role)
     _check_capability(capability)
     remove_perm(codename(capability), tenant_role_group(tenant=tenant, role=role), tenant)
     audit_record(tenant_id=tenant.pk, action=AuditAction.CAPABILITY_REVOKED, actor=actor, target_type="role", target_id=role,
                  details={"capability": capability})
+
+
+@transaction.atomic
+def custom_role_create(*, tenant: Tenant, key: str, label: str, capabilities: list[str] | tuple[str, ...] = (),
+                       actor: Actor) -> CustomRole:
+    """Add a role to a tenant (e.g. finance_director) with capabilities of the matrix; audited."""
+    key = (key or "").strip()
+    problem = role_key_problem(key)
+    if problem is None and CustomRole.objects.filter(tenant=tenant, key=key).exists():
+        problem = f"{key!r} is already a role of this tenant."
+    if problem:
+        raise ValidationFailed(f"key: {problem}", errors={"key": [problem]})
+    if not (label or "").strip():
+        raise ValidationFailed("label: required", errors={"label": ["This field is required."]})
+    for capability in capabilities:
+        _check_capability(capability)
+    role = CustomRole.objects.create(tenant=tenant, key=key, label=label.strip())
+    group = tenant_role_group(tenant=tenant, role=key)
+    for capability in sorted(set(capabilities)):
+        assign_perm(codename(capability), group, tenant)
+    audit_record(tenant_id=tenant.pk, action=AuditAction.ROLE_CREATED, actor=actor, target_type="role", target_id=key,
+                 after={"key": key, "label": role.label, "capabilities": sorted(set(capabilities))})
+    return role
+
+
+@transaction.atomic
+def custom_role_rename(*, role: CustomRole, label: str, actor: Actor) -> CustomRole:
+    """Change how a custom role reads (its key, named by policies and memberships, stays)."""
+    if not (label or "").strip():
+        raise ValidationFailed("label: required", errors={"label": ["This field is required."]})
+    locked = CustomRole.objects.select_for_update().get(pk=role.pk)
+    before = locked.label
+    locked.label = label.strip()
+    locked.save(update_fields=["label"])
+    audit_record(tenant_id=locked.tenant_id, action=AuditAction.ROLE_CHANGED, actor=actor, target_type="role",
+                 target_id=locked.key, before={"label": before}, after={"label": locked.label})
+    return locked
+
+
+@transaction.atomic
+def user_language_set(*, user: User, language: str, actor: Actor) -> User:
+    """A person's language for pages and messages ("" = their tenant's); audited in the actor's tenant."""
+    if language and language not in {code for code, _ in settings.LANGUAGES}:
+        raise ValidationFailed(f"unknown language {language!r}", errors={"language": ["Not a language of this site."]})
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    before = locked.language
+    locked.language = language
+    locked.save(update_fields=["language"])
+    user.language = language
+    audit_record(tenant_id=actor.tenant.pk, action=AuditAction.LANGUAGE_CHANGED, actor=actor, target_type="user",
+                 target_id=user.pk, before={"language": before}, after={"language": language})
+    return locked
 
 
 # --- memberships -------------------------------------------------------------------------------
@@ -92,8 +152,8 @@ def capability_revoke(*, tenant: Tenant, role: str, capability: str, actor: Acto
 @transaction.atomic
 def membership_add(*, tenant: Tenant, user: User, role: str, actor: Actor) -> Membership:
     """Give `user` the `role` in `tenant` (reactivating a past membership)."""
-    if role not in Role.values:
-        raise ValidationFailed(f"unknown role {role!r}", errors={"role": ["Unknown role."]})
+    if role not in tenant_roles(tenant=tenant):
+        raise ValidationFailed(f"unknown role {role!r}", errors={"role": ["Not a role of this tenant."]})
     membership, created = Membership.objects.get_or_create(user=user, tenant=tenant, role=role)
     if not created and not membership.is_active:
         membership.is_active = True

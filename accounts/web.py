@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from .actors import Actor
+from .middleware import activate_tenant_language
 from .models import Tenant
 from .selectors import tenants_of
 
@@ -41,6 +42,7 @@ def tenant_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         if tenant is None:
             return render(request, "dashboard/no_tenant.html", status=403)
         request.actor = Actor(tenant=tenant, user=request.user)  # type: ignore[attr-defined,arg-type]
+        activate_tenant_language(request, tenant)
         return view(request, *args, **kwargs)
 
     return wrapper

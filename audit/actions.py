@@ -36,6 +36,8 @@ class AuditAction(models.TextChoices):
     TEMPLATE_CHANGED = "template.changed", "Change template changed"
     POLICY_CHANGED = "policy.changed", "Policy changed"
     TRIGGER_RULE_CHANGED = "trigger_rule.changed", "Trigger rule changed"
+    TERMINOLOGY_CHANGED = "terminology.changed", "Terminology changed"
+    MESSAGE_TEMPLATE_CHANGED = "message_template.changed", "Message template changed"
 
     # Step-up: second-factor codes.
     OTP_CHALLENGE_SENT = "otp.challenge_sent", "One-time code sent"
@@ -51,8 +53,11 @@ class AuditAction(models.TextChoices):
     LOGIN_LOCKED_OUT = "login.locked_out", "Sign-in locked out"
     TENANT_CREATED = "tenant.created", "Tenant created"
     TENANT_CHANGED = "tenant.changed", "Tenant changed"
+    ROLE_CREATED = "role.created", "Role created"
+    ROLE_CHANGED = "role.changed", "Role changed"
     CAPABILITY_GRANTED = "capability.granted", "Capability granted"
     CAPABILITY_REVOKED = "capability.revoked", "Capability revoked"
+    LANGUAGE_CHANGED = "person.language_changed", "Language changed"
     MEMBERSHIP_ADDED = "membership.added", "Membership added"
     MEMBERSHIP_DEACTIVATED = "membership.deactivated", "Membership deactivated"
     CREDENTIAL_CREATED = "credential.created", "Credential created"

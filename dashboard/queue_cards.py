@@ -24,7 +24,16 @@ from django.utils.translation import get_language
 
 from trustguard.money import format_money
 
-from .templatetags.dashboard import age, deadline_of, risk_badge, role_label, status_badge, urgency_badge
+from .templatetags.dashboard import (
+    age,
+    deadline_of,
+    reason_label,
+    risk_badge,
+    role_label,
+    status_badge,
+    type_label,
+    urgency_badge,
+)
 
 # Any valid pk: the detail URL is reversed once per page and the real pk put in its place (a
 # UUID's text needs no quoting in a path, so this gives what reverse() would for each card).
@@ -52,9 +61,15 @@ def _format_minute(naive: datetime, offset: timedelta | None, tzname: str | None
     return dateformat.format(naive.replace(tzinfo=zone), datetime_format)
 
 
-def queue_cards(items: list[dict[str, Any]], *, locale: str | None = None) -> list[dict[str, Any]]:
+def _title(row: dict[str, Any], tenant: Any) -> str:
+    """The tenant's word for the type when it set one, else the policy's name."""
+    word = type_label(row["type"], tenant)
+    return word if word != row["type"] else (row["policy__name"] or row["type"])
+
+
+def queue_cards(items: list[dict[str, Any]], *, locale: str | None = None, tenant: Any = None) -> list[dict[str, Any]]:
     """One dict per queue row (selectors.QUEUE_CARD_FIELDS) with everything its card prints, in order;
-    money in `locale` (the tenant's)."""
+    money in `locale` (the tenant's); roles, statuses, types and reasons in `tenant`'s words (terminology)."""
     detail_url = reverse("dashboard:detail", args=[_PK_PLACEHOLDER])
     datetime_format = get_format("DATETIME_FORMAT")
     tz = timezone.get_current_timezone()
@@ -62,9 +77,9 @@ def queue_cards(items: list[dict[str, Any]], *, locale: str | None = None) -> li
     badges: dict[tuple[Callable[[str], SafeString], str], SafeString] = {}
     roles: dict[str, str] = {}
 
-    def badge(make: Callable[[str], SafeString], value: str) -> SafeString:
+    def badge(make: Callable[..., SafeString], value: str) -> SafeString:
         if (make, value) not in badges:
-            badges[make, value] = make(value)
+            badges[make, value] = make(value, tenant) if make is status_badge else make(value)
         return badges[make, value]
 
     by_minute = _minute_is_enough(datetime_format)
@@ -89,17 +104,17 @@ def queue_cards(items: list[dict[str, Any]], *, locale: str | None = None) -> li
         created_iso, created_title = local(e["created_at"])
         role = e["assigned_role"]
         if role not in roles:
-            roles[role] = role_label(role)
+            roles[role] = role_label(role, tenant)
         cards.append({
             "pk": pk,
             "url": detail_url.replace(_PK_PLACEHOLDER, pk),
             "money": format_money(e["amount_minor"], e["currency"], locale),
-            "title": e["policy__name"] or e["type"],
+            "title": _title(e, tenant),
             "source_entity_id": e["source_entity_id"],
             "source_system": e["source_system"],
             "source_entity_type": e["source_entity_type"],
             "type": e["type"],
-            "reason": Truncator(e["reason"]).chars(REASON_CHARS),
+            "reason": Truncator(reason_label(e["reason"], tenant)).chars(REASON_CHARS),
             "sla_state": deadline["state"],
             "deadline_icon": _DEADLINE_ICONS.get(deadline["state"], _OTHER_DEADLINE_ICON),
             "deadline_label": deadline["label"],

@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from . import away, live, notification_settings, obligation_views, push_views, views
+from . import away, language, live, notification_settings, obligation_views, push_views, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("settings/language/", language.language_settings, name="language"),
     path("badges/", views.badges, name="badges"),
     path("live/queue/", live.queue_live, name="queue_live"),
     path("inbox/", views.inbox_page, name="inbox"),

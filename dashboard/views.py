@@ -82,7 +82,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     # People who decide start with their own queue; those who only oversee (operators) with everything.
     filters = QueueFilters.from_query(request.GET, default_scope="mine" if actor.can(Capability.ESCALATION_VIEW) else "all")
     page = paginate_queue(escalation_queue(actor=actor, filters=filters), cursor=request.GET.get("cursor", ""))
-    cards = queue_cards(page.items, locale=actor.tenant.locale)
+    cards = queue_cards(page.items, locale=actor.tenant.locale, tenant=actor.tenant)
     held = held_for(actor, page.items)  # cases I hold as a delegate: the card says for whom
     for card, row in zip(cards, page.items, strict=True):
         holder = held.get(row["id"])

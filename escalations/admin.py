@@ -238,3 +238,6 @@ class EscalationAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # view permission suffices to read; nobody edits a case in the admin
+
+
+from . import admin_terminology  # noqa: E402,F401  (the language pack: its own module, registered with this admin)

@@ -154,7 +154,8 @@ class EscalationCheckView(APIView):
 _LIST_PARAMETERS = [
     OpenApiParameter("status", str, enum=EscalationStatus.values),
     OpenApiParameter("type", str, description="Escalation type, e.g. HIGH_VALUE."),
-    OpenApiParameter("assigned_role", str, enum=Role.values),
+    OpenApiParameter("assigned_role", str, description="A built-in role (" + ", ".join(Role.values)
+                     + ") or one of the tenant's custom roles."),
     OpenApiParameter("risk_level", str, enum=RiskLevel.values),
     OpenApiParameter("source_entity_id", str, description="The id in the calling system, e.g. ORD-1001."),
     OpenApiParameter("contact_email", str, description="The customer's email (exact, case-insensitive; found by a "

@@ -9,7 +9,10 @@ class EscalationsConfig(AppConfig):
         from audit.retention import register_retention_hold
         from notifications.registry import register_recipient_resolver
 
-        from . import jobs  # noqa: F401  (registers the periodic jobs: Celery tasks)
+        from . import (
+            jobs,  # noqa: F401  (registers the periodic jobs: Celery tasks)
+            terminology,  # noqa: F401  (forgets cached terms when a term or custom role changes)
+        )
         from .audit_retention import open_cases_hold
         from .delegation_notify import delegation_recipients
         from .notify import escalation_closes, escalation_recipients, escalation_recipients_many

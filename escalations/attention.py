@@ -4,6 +4,7 @@ approved cases whose conditions (obligations) are open or overdue."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -41,10 +42,10 @@ def unstaffed_stages(*, limit: int = 50) -> list[tuple[Escalation, str]]:
     return found
 
 
-def unmet_obligations(*, limit: int = 500) -> list[tuple[Escalation, dict[str, object]]]:
+def unmet_obligations(*, limit: int = 500) -> list[tuple[Escalation, dict[str, Any]]]:
     """Conditions of approved, not yet executed cases that are open or overdue (the ones that block execution),
     overdue first, then by due date; all tenants (operators' view)."""
-    found = []
+    found: list[tuple[Escalation, dict[str, Any]]] = []
     cases = (Escalation.objects.filter(status=EscalationStatus.APPROVED).exclude(conditions=[])
              .select_related("tenant").order_by("conditions_due_at", "id")[:limit])
     for case in cases:

@@ -24,7 +24,6 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.delegations import delegations_active
 from accounts.models import Delegation, Tenant, User
-from accounts.roles import role_label
 from accounts.selectors import role_members
 from approvals.models import Decision
 from notifications.models import OutboxEvent
@@ -34,8 +33,9 @@ from privacy.vault import SEALED_REQUESTER, FieldUnreadable, mask, open_contact,
 from trustguard.links import case_url
 from trustguard.money import format_money
 
-from .models import Escalation
+from .models import Escalation, Term
 from .standins import who_must_act
+from .terminology import lazy_label
 
 # reminder, sla_breached (overdue at the top of the ladder) and resumed (a deferral ran out) come from
 # the deadline sweeps.
@@ -212,13 +212,17 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
     if decision:
         decided_by = decider_of(str(decision.get("id", "")))
         decision["decided_by_name"] = person_name(decided_by) or decision.get("decided_by", "")
-        decision["role_label"] = role_label(str(decision.get("role", "")))
+        decision["role_label"] = lazy_label(Term.Kind.ROLE, decision.get("role", ""), tenant=tenant.pk)
         decision["stage_number"] = int(decision.get("stage") or 0) + 1
     entity = " ".join(x for x in (source.get("entity_type"), source.get("entity_id")) if x)
     staff_context = {
         "tenant_name": tenant.name, "escalation_id": str(escalation.pk), "type": escalation.type,
         "title": escalation.policy_snapshot.get("name") or escalation.type,
-        "reason": escalation.reason, "status": status, "role": role, "role_label": role_label(role),
+        # The tenant's words (escalations.terminology), printed in each recipient's language.
+        "reason": lazy_label(Term.Kind.REASON, escalation.reason, tenant=tenant.pk),
+        "type_label": lazy_label(Term.Kind.ESCALATION_TYPE, escalation.type, tenant=tenant.pk),
+        "status": status, "status_label": lazy_label(Term.Kind.STATUS, status, tenant=tenant.pk),
+        "role": role, "role_label": lazy_label(Term.Kind.ROLE, role, tenant=tenant.pk),
         "amount": amount or None, "money": money, "entity": entity,
         # "₦2,500,000.00 order ORD-1001": what is asked about, in a few words.
         "what": " ".join(x for x in (money, entity) if x) or escalation.type,
@@ -251,16 +255,18 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
             context = ({**staff_context, "on_behalf_of_name": person_name(approver.on_behalf_of)}
                        if approver.on_behalf_of is not None else staff_context)
             out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
-                                 phone=user.phone_number, context=context, data=asks, critical=critical))
+                                 phone=user.phone_number, context=context, data=asks, critical=critical,
+                                 language=user.language or tenant.language))
 
     if event.type in REQUESTER_EVENTS:
         requester = escalation.requested_by_user
         if requester is not None:
             out.append(Recipient(audience="requester", channels=channels, user_id=requester.pk, email=requester.email,
-                                 phone=requester.phone_number, context=staff_context, data=links, critical=critical))
+                                 phone=requester.phone_number, context=staff_context, data=links, critical=critical,
+                                 language=requester.language or tenant.language))
         elif requested_by_of(escalation) and "email" in channels:
             out.append(Recipient(audience="requester", channels=("email",), email=requested_by_of(escalation),
-                                 context=staff_context))
+                                 context=staff_context, language=tenant.language))
 
     if _follows_up(event, data):
         for user in _follow_up_people(escalation, data):
@@ -284,7 +290,7 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         }
         out.append(Recipient(audience="customer", channels=customer_channels,
                              email=str(contact.get("email") or ""), phone=str(contact.get("phone") or ""),
-                             context=customer_context))
+                             context=customer_context, language=tenant.language))
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +10,8 @@ from django.db import IntegrityError, transaction
 
 from accounts.actors import Actor
 from accounts.models import Tenant
-from accounts.roles import tenant_role_choices
-from accounts.selectors import role_members
+from accounts.roles import Role
+from accounts.selectors import role_members, tenant_roles
 from approvals.services import StageSpec
 from audit.actions import AuditAction
 from audit.services import audit_record
@@ -33,14 +33,16 @@ SNAPSHOT_FIELDS = ("type", "name", "route", "approvals_by_risk", "default_risk_l
                    "approval_ttl_seconds", "max_window_seconds", "condition_due_seconds", "version")
 
 
-def _role(value: Any, field: str, tenant: Tenant | None = None) -> str:
-    if not isinstance(value, str) or value not in {v for v, _ in tenant_role_choices(tenant)}:
-        raise ValidationFailed(f"{field}: {value!r} is not a role", errors={field: [f"Unknown role {value!r}."]})
+def _role(value: Any, field: str, roles: Collection[str]) -> str:
+    if not isinstance(value, str) or value not in roles:
+        raise ValidationFailed(f"{field}: {value!r} is not a role of this tenant",
+                               errors={field: [f"Unknown role {value!r}: not a role of this tenant."]})
     return value
 
 
-def normalize_route(route: Any, tenant: Tenant | None = None) -> list[dict[str, Any]]:
-    """Accept the contract's shapes: ordered roles, [[role, ...] per stage], or stage objects (with `when`)."""
+def normalize_route(route: Any, roles: Collection[str] = tuple(Role.values)) -> list[dict[str, Any]]:
+    """Accept the contract's shapes: ordered roles, [[role, ...] per stage], or stage objects (with `when`).
+    `roles`: the tenant's (accounts.selectors.tenant_roles); the built-ins when not given."""
     if not isinstance(route, list) or not route:
         raise ValidationFailed("route must be a non-empty list of stages", errors={"route": ["A non-empty list."]})
     stages = []
@@ -48,17 +50,17 @@ def normalize_route(route: Any, tenant: Tenant | None = None) -> list[dict[str, 
         field = f"route[{i}]"
         required = None
         if isinstance(item, str):
-            roles = [item]
+            stage_roles = [item]
         elif isinstance(item, list):
-            roles = item
+            stage_roles = item
         elif isinstance(item, dict):
             unknown = set(item) - {"roles", "role", "approvals_required", "when"}
             if unknown:
                 raise ValidationFailed(f"{field}: unknown keys {', '.join(sorted(unknown))}",
                                        errors={field: [f"Unknown keys: {', '.join(sorted(unknown))}; use roles, "
                                                        "approvals_required, when."]})
-            roles = item.get("roles") or ([item["role"]] if "role" in item else [])
-            if not isinstance(roles, list):
+            stage_roles = item.get("roles") or ([item["role"]] if "role" in item else [])
+            if not isinstance(stage_roles, list):
                 raise ValidationFailed(f"{field}.roles must be a list", errors={f"{field}.roles": ["A list of roles."]})
             required = item.get("approvals_required")
             if required is not None and (isinstance(required, bool) or not isinstance(required, int)
@@ -69,9 +71,9 @@ def normalize_route(route: Any, tenant: Tenant | None = None) -> list[dict[str, 
         else:
             raise ValidationFailed(f"{field} must be a role, a list of roles or a stage object",
                                    errors={field: ["Not a stage."]})
-        if not roles:
+        if not stage_roles:
             raise ValidationFailed(f"{field} names no role", errors={field: ["A stage needs at least one role."]})
-        stage: dict[str, Any] = {"roles": [_role(r, f"{field}.roles", tenant) for r in roles],
+        stage: dict[str, Any] = {"roles": [_role(r, f"{field}.roles", roles) for r in stage_roles],
                                  "approvals_required": required}
         if isinstance(item, dict) and item.get("when") is not None:
             stage["when"] = validate_condition(item["when"], f"{field}.when")
@@ -147,19 +149,22 @@ def validate_policy_fields(fields: dict[str, Any], *, tenant: Tenant | None = No
                            current: Policy | None = None) -> dict[str, Any]:
     """Check and normalise editable policy fields; raise ValidationFailed naming each bad one.
 
-    With `tenant`, the route is also checked against the whole policy (`current` fills the fields not sent):
+    Routes and ladders may name the tenant's roles, built-in and custom (accounts.selectors.tenant_roles; the
+    built-ins alone without `tenant`). With `tenant`, the route is also checked against the whole policy
+    (`current` fills the fields not sent):
     approvals by risk must reach a stage (APPROVALS_PRECEDENCE), and no stage may need more approvals than
     the tenant has people who could give them.
     """
     out = dict(fields)
+    roles: Collection[str] = tenant_roles(tenant=tenant) if tenant is not None else tuple(Role.values)
     if "route" in out:
-        out["route"] = normalize_route(out["route"], tenant)
+        out["route"] = normalize_route(out["route"], roles)
     if "approvals_by_risk" in out:
         out["approvals_by_risk"] = normalize_approvals_by_risk(out["approvals_by_risk"])
     if "ladder" in out:
         if not isinstance(out["ladder"], list):
             raise ValidationFailed("ladder must be a list of roles", errors={"ladder": ["A list of roles."]})
-        out["ladder"] = [_role(r, f"ladder.{i}", tenant) for i, r in enumerate(out["ladder"])]
+        out["ladder"] = [_role(r, f"ladder.{i}", roles) for i, r in enumerate(out["ladder"])]
     if "notify_channels" in out:
         channels = out["notify_channels"]
         if not isinstance(channels, list) or any(c not in CHANNELS for c in channels):
@@ -219,7 +224,7 @@ def policy_upsert(*, tenant: Tenant, type: str, fields: dict[str, Any], actor: A
     3. insert it; when a concurrent first PUT of the same type inserted it first (the unique constraint
        says so), lock the winner's row and apply this request as an edit of it.
     """
-    validate_policy_fields(fields)  # the shape first: a bad document is 400 whatever the version
+    validate_policy_fields(fields, tenant=tenant)  # the document first: a bad one is 400 whatever the version
     policy = for_update(Policy.objects.filter(tenant=tenant, type=type)).first()
     if expected_version is not None and (policy.version if policy else 0) != expected_version:
         current = policy.version if policy else "none (no such policy yet)"

@@ -19,8 +19,8 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import Tenant
-from accounts.roles import role_label, tenant_role_choices
-from accounts.selectors import role_members
+from accounts.roles import Role, role_label
+from accounts.selectors import role_members, tenant_roles
 from trustguard.errors import ValidationFailed
 from trustguard.money import format_money
 
@@ -96,7 +96,8 @@ class PolicyEditorForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         tenant = self._tenant()
-        roles = tenant_role_choices(tenant)  # built-in and (when merged) the tenant's custom roles
+        # The tenant's roles, built-in and custom (accounts.selectors.tenant_roles); the built-ins for a new policy.
+        roles = list(tenant_roles(tenant=tenant).items()) if tenant is not None else [(v, str(lbl)) for v, lbl in Role.choices]
         self.role_choices = roles
         for name, label in DURATIONS.items():
             self.fields[f"{name}_amount"] = forms.IntegerField(min_value=1, max_value=10**6, label=label,

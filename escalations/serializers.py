@@ -13,7 +13,6 @@ from typing import Any, ClassVar, cast
 
 from rest_framework import serializers
 
-from accounts.roles import Role
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
 from privacy.vault import payload_for_display, requested_by_of, subjects_of
@@ -251,7 +250,8 @@ class ListFilterInput(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=EscalationStatus.choices, required=False)
     type = serializers.CharField(max_length=64, required=False)
-    assigned_role = serializers.ChoiceField(choices=Role.choices, required=False)
+    assigned_role = serializers.CharField(max_length=32, required=False,
+                                          help_text="A built-in role or one of the tenant's custom roles.")
     risk_level = serializers.ChoiceField(choices=RiskLevel.choices, required=False)
     source_entity_id = serializers.CharField(max_length=200, required=False)
     contact_email = serializers.CharField(max_length=254, required=False)

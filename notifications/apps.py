@@ -6,4 +6,4 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import jobs, restore_checks  # noqa: F401  (register the periodic jobs and the restore check)
+        from . import jobs, messages, restore_checks  # noqa: F401  (periodic jobs, template-cache signals, restore check)

@@ -19,11 +19,16 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.template import Context, Engine, Template
-from django.template.exceptions import TemplateDoesNotExist
-from django.utils import timezone
+from django.template.exceptions import TemplateDoesNotExist, TemplateSyntaxError
+from django.utils import timezone, translation
+from django.utils.html import linebreaks
 
 from trustguard.bulk import bulk_insert_columns
 from trustguard.crypto import encrypt
@@ -33,7 +38,7 @@ from trustguard.jsonutil import to_jsonable
 from trustguard.vapid import vapid_keys
 
 from .deliveries.queue import address_key, aggregate_key, kick_deliveries
-from .models import Channel, Delivery, Message, OutboxEvent, PushSubscription
+from .models import Channel, Delivery, Message, MessageTemplate, OutboxEvent, PushSubscription
 from .preferences import PersonRules
 from .push.sender import push_address
 from .registry import Recipient
@@ -80,7 +85,7 @@ def dispatch_messages(events: Sequence[OutboxEvent],
     people = _People.load((r for found in recipients.values() for r in found), {e.tenant_id for e in events})
     # Recipients that share a context (e.g. every member of the assigned role) get the same text:
     # render it once per event, channel and audience.
-    rendered: dict[tuple[int, str, str, int], Rendered] = {}
+    rendered: dict[tuple[int, str, str, int, str], Rendered] = {}
     messages: dict[str, list[Any]] = {name: [] for name in _MESSAGE_COLUMNS}
     deliveries: dict[str, list[Any]] = {name: [] for name in _DELIVERY_COLUMNS}
     for event in events:
@@ -94,12 +99,13 @@ def dispatch_messages(events: Sequence[OutboxEvent],
                 if (channel, address.lower()) in seen:
                     continue  # one person, one message per channel, even if reached by two routes
                 seen.add((channel, address.lower()))
-                key = (event.pk, channel, recipient.audience, id(recipient.context))
+                key = (event.pk, channel, recipient.audience, id(recipient.context), recipient.language)
                 if key not in rendered:
                     envelope = envelope or event.envelope()
                     context = {**recipient.context, "event": envelope, "audience": recipient.audience}
                     rendered[key] = render_message(channel=channel, audience=recipient.audience,
-                                                   event_type=event.type, context=context)
+                                                   event_type=event.type, context=context,
+                                                   tenant_id=event.tenant_id, language=recipient.language)
                 subject, body, html = rendered[key]
                 in_app = channel == Channel.IN_APP
                 message_id = uuid7()
@@ -155,7 +161,8 @@ def _addresses(recipient: Recipient, people: _People, tenant_id: int) -> list[tu
 @lru_cache(maxsize=2)
 def _template_engine(html: bool = False) -> Engine:
     # Plain-text messages: no HTML autoescaping ("O&#x27;Brien" in an SMS helps nobody). HTML parts escape.
-    return Engine(app_dirs=True, autoescape=html)
+    # {% translate %} / {% blocktranslate %} without a {% load %}: messages are written in the recipient's language.
+    return Engine(app_dirs=True, autoescape=html, builtins=["django.templatetags.i18n"])
 
 
 @lru_cache(maxsize=1024)
@@ -179,9 +186,69 @@ class Rendered(NamedTuple):
     html: str = ""
 
 
-def render_message(*, channel: str, audience: str, event_type: str, context: dict[str, Any]) -> Rendered:
-    """From notifications/<channel>/<audience>/<event>.txt (.subject.txt, and .html for email), falling back to
-    the audience's, the channel's and the global defaults."""
+OVERRIDES_CACHE_SECONDS = 300
+
+
+def _overrides_key(tenant_id: int) -> str:
+    return f"tg:message-templates:{tenant_id}"
+
+
+def message_templates_changed(tenant_id: int) -> None:
+    """Forget a tenant's cached template overrides (however a template is saved or deleted: the signals below)."""
+    cache.delete(_overrides_key(tenant_id))
+
+
+@receiver([post_save, post_delete], sender=MessageTemplate, dispatch_uid="message-template-changed")
+def _forget_templates(sender: type, instance: MessageTemplate, **kwargs: Any) -> None:
+    message_templates_changed(instance.tenant_id)
+
+
+def _override(tenant_id: int, channel: str, audience: str, event_type: str, language: str) -> tuple[str, str] | None:
+    """The tenant's own (subject, body) for this message: its event's before its default, its language's
+    before the any-language one."""
+    rows = cache.get(_overrides_key(tenant_id))
+    if rows is None:
+        rows = list(MessageTemplate.objects.filter(tenant_id=tenant_id).values_list(
+            "channel", "audience", "event_type", "language", "subject", "body"))
+        cache.set(_overrides_key(tenant_id), rows, OVERRIDES_CACHE_SECONDS)
+    found = {(r[2], r[3]): (r[4], r[5]) for r in rows if r[0] == channel and r[1] == audience}
+    for candidate in ((event_type, language), (event_type, ""), ("default", language), ("default", "")):
+        if candidate in found:
+            return found[candidate]
+    return None
+
+
+def render_message(*, channel: str, audience: str, event_type: str, context: dict[str, Any],
+                   tenant_id: int | None = None, language: str = "") -> Rendered:
+    """The message in `language` (blank: the site's): the tenant's own template (MessageTemplate) where it set
+    one, else notifications/<channel>/<audience>/<event>.txt (.subject.txt, and .html for email), falling back
+    to the audience's, the channel's and the global defaults."""
+    with translation.override(language or settings.LANGUAGE_CODE):
+        override = _override(tenant_id, channel, audience, event_type, language) if tenant_id is not None else None
+        if override is not None:
+            try:
+                return _render_override(channel, audience, event_type, context, override)
+            except TemplateSyntaxError:
+                # The admin refuses a template that does not parse; one saved before a Django upgrade falls back.
+                logger.warning("tenant %s: message template %s/%s/%s does not parse; using the standard one",
+                               tenant_id, channel, audience, event_type)
+        return _render_files(channel, audience, event_type, context)
+
+
+def _render_override(channel: str, audience: str, event_type: str, context: dict[str, Any],
+                     override: tuple[str, str]) -> Rendered:
+    subject_text, body_text = override
+    engine = _template_engine(False)
+    body = engine.from_string(body_text).render(_context(context)).strip()
+    if subject_text.strip():
+        subject = " ".join(engine.from_string(subject_text).render(_context(context)).split())[:300]
+    else:
+        subject = _render_files(channel, audience, event_type, context).subject
+    html = linebreaks(body, autoescape=True) if channel == Channel.EMAIL else ""
+    return Rendered(subject, body, html)
+
+
+def _render_files(channel: str, audience: str, event_type: str, context: dict[str, Any]) -> Rendered:
     body_template = _message_template(channel, audience, event_type, ".txt")
     if body_template is None:
         raise TemplateDoesNotExist(f"notifications/{channel}/{audience}/{event_type}.txt and its defaults")

@@ -327,3 +327,29 @@ class TenantNotificationDefaults(models.Model):
 
     def __str__(self) -> str:
         return f"notification defaults of {self.tenant_id}"
+
+
+class MessageTemplate(models.Model):
+    """A tenant's own wording of a message, replacing the file template notifications/<channel>/<audience>/
+    <event_type>.txt (and .subject.txt) for that tenant, in one language or in all. Django template text with
+    the same context as the file (e.g. {{ what }}, {{ role_label }}, {{ url }})."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    audience = models.CharField(max_length=20, choices=[("approver", "Approvers"), ("requester", "Requester"),
+                                                        ("customer", "Customer")])
+    event_type = models.CharField(max_length=64, default="default",
+                                  help_text="e.g. escalation.created; default: every event of this channel and audience.")
+    language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES,
+                                help_text="Blank: every language without a template of its own.")
+    subject = models.CharField(max_length=300, blank=True, help_text="Blank: the standard subject.")
+    body = models.TextField(help_text="The text (email: the HTML part is made from it).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant", "channel", "audience", "event_type", "language"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "channel", "audience", "event_type", "language"],
+                                               name="message_template_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.channel}/{self.audience}/{self.event_type} [{self.language or '*'}]"

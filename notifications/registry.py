@@ -31,6 +31,8 @@ class Recipient:
     data: Mapping[str, Any] = field(default_factory=dict)
     # Critical: goes through the person's quiet hours when they let critical messages through (preferences.py).
     critical: bool = False
+    # The language the message is written in (a settings.LANGUAGES code); blank: the site's.
+    language: str = ""
 
 
 RecipientResolver = Callable[["OutboxEvent"], Iterable[Recipient]]

@@ -112,6 +112,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: the person's language (User.language), else their tenant's, else the browser's.
+    "accounts.middleware.LanguageMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -443,6 +445,10 @@ ADMINS = [("TrustGuard operators", email) for email in env_list("TRUSTGUARD_ADMI
 
 # --- I18N, static ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
+# The interface's languages (docs: README "Languages and terminology"). A person's choice (User.language), else
+# their tenant's (Tenant.language), else the browser's, else LANGUAGE_CODE: accounts.middleware.
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "Africa/Lagos")
 USE_I18N = True
 USE_TZ = True

@@ -10,9 +10,11 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, gettext_lazy
 
-from accounts.roles import role_label
 from audit.actions import action_label as audit_action_label
+from escalations.terminology import STATUS_LABELS
+from escalations.terminology import label as term_label
 from trustguard.logging import mask_email, mask_phone
 from trustguard.money import format_money
 
@@ -54,6 +56,8 @@ def age(created_at: datetime | None) -> str:
 
 
 SOON = timedelta(hours=1)
+_DEADLINE_WORDS = {"Acknowledge": gettext_lazy("Acknowledge"), "Decide": gettext_lazy("Decide"),
+                   "Back": gettext_lazy("Back")}
 
 
 @register.simple_tag
@@ -75,41 +79,66 @@ def deadline_of(*, status: str, ack_due_at: datetime | None, expires_at: datetim
     elif status == "deferred":
         what, when = "Back", defer_until
     else:
-        return {"state": "none", "label": status.capitalize(), "when": None, "what": ""}
+        return {"state": "none", "label": str(STATUS_LABELS.get(status, status.capitalize())), "when": None, "what": ""}
     if when is None:
-        return {"state": "none", "label": "No deadline", "when": None, "what": what}
+        return {"state": "none", "label": gettext("No deadline"), "when": None, "what": what}
     left = when - now
+    doing = str(_DEADLINE_WORDS[what])
     if left.total_seconds() < 0:
-        state, label = "overdue", f"{what}: overdue {compact_duration(left)}"
+        state, label = "overdue", gettext("%(what)s: overdue %(left)s") % {"what": doing, "left": compact_duration(left)}
     else:
         state = "soon" if left <= SOON and status != "deferred" else "ok"
-        label = f"{what} in {compact_duration(left)}"
+        label = gettext("%(what)s in %(left)s") % {"what": doing, "left": compact_duration(left)}
     return {"state": state, "label": label, "when": when, "what": what}
 
 
 _RISK_ICON = {"low": "▽", "medium": "◇", "high": "▲"}
 _URGENCY_ICON = {"low": "·", "normal": "•", "high": "!", "critical": "‼"}
+_RISK_WORDS = {"low": gettext_lazy("Low risk"), "medium": gettext_lazy("Medium risk"), "high": gettext_lazy("High risk")}
+_URGENCY_WORDS = {"low": gettext_lazy("Low urgency"), "normal": gettext_lazy("Normal urgency"),
+                  "high": gettext_lazy("High urgency"), "critical": gettext_lazy("Critical urgency")}
 
 
 @register.simple_tag
 def risk_badge(level: str) -> SafeString:
     """Colour plus a shape plus words: colour is never the only signal."""
-    return format_html('<span class="badge risk-{}"><span aria-hidden="true">{}</span> {} risk</span>',
-                       level, _RISK_ICON.get(level, ""), level.capitalize())
+    return format_html('<span class="badge risk-{}"><span aria-hidden="true">{}</span> {}</span>',
+                       level, _RISK_ICON.get(level, ""), str(_RISK_WORDS.get(level, level.capitalize())))
 
 
 @register.simple_tag
 def urgency_badge(level: str) -> SafeString:
-    return format_html('<span class="badge urgency-{}"><span aria-hidden="true">{}</span> {} urgency</span>',
-                       level, _URGENCY_ICON.get(level, ""), level.capitalize())
+    return format_html('<span class="badge urgency-{}"><span aria-hidden="true">{}</span> {}</span>',
+                       level, _URGENCY_ICON.get(level, ""), str(_URGENCY_WORDS.get(level, level.capitalize())))
 
 
 @register.simple_tag
-def status_badge(status: str) -> SafeString:
-    return format_html('<span class="badge status status-{}">{}</span>', status, status.capitalize())
+def status_badge(status: str, tenant: Any = None) -> SafeString:
+    """The status in the tenant's words (escalations.terminology), in the active language."""
+    return format_html('<span class="badge status status-{}">{}</span>', status,
+                       term_label("status", status, tenant=tenant))
 
 
-register.filter("role_label", role_label)
+# The tenant's words for a role, a status, an escalation type or a reason (its terminology), in the active
+# language: {{ e.assigned_role|role_label:current_tenant }}. Without a tenant: the standard wording.
+@register.filter
+def role_label(role: str, tenant: Any = None) -> str:
+    return term_label("role", role, tenant=tenant)
+
+
+@register.filter
+def status_label(status: str, tenant: Any = None) -> str:
+    return term_label("status", status, tenant=tenant)
+
+
+@register.filter
+def type_label(type_: str, tenant: Any = None) -> str:
+    return term_label("escalation_type", type_, tenant=tenant)
+
+
+@register.filter
+def reason_label(reason: str, tenant: Any = None) -> str:
+    return term_label("reason", reason, tenant=tenant)
 
 
 @register.filter

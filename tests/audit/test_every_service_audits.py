@@ -224,6 +224,17 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
     "accounts.services.capability_revoke": (
         lambda w: accounts_services.capability_revoke(tenant=w.tenant, role="ceo", capability="audit.view",
                                                       actor=w.actor("ops")), {"capability.revoked"}),
+    "accounts.services.custom_role_create": (
+        lambda w: accounts_services.custom_role_create(tenant=w.tenant, key="finance_director", label="Finance director",
+                                                       capabilities=["escalation.view"], actor=w.actor("ops")),
+        {"role.created"}),
+    "accounts.services.custom_role_rename": (
+        lambda w: accounts_services.custom_role_rename(
+            role=accounts_services.custom_role_create(tenant=w.tenant, key="treasurer", label="treasurer", actor=w.actor("ops")),
+            label="Treasurer", actor=w.actor("ops")), {"role.created", "role.changed"}),
+    "accounts.services.user_language_set": (
+        lambda w: accounts_services.user_language_set(user=w.person("ceo"), language="fr", actor=w.actor("ceo")),
+        {"person.language_changed"}),
     "accounts.services.membership_add": (
         lambda w: accounts_services.membership_add(tenant=w.tenant, user=_new_user(w), role="ceo", actor=w.actor("ops")),
         {"membership.added"}),
@@ -424,6 +435,7 @@ EXEMPT: dict[str, str] = {
     "escalations.policies.policy_for": "a read",
     "escalations.policies.match_trigger": "a read",
     "escalations.policies.validate_policy_fields": "a check, writes nothing",
+    "notifications.messages.message_templates_changed": "forgets a cache entry (the admin audits the template's change)",
 }
 
 
