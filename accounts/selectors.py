@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .models import Membership, Tenant, TenantRoleGroup, User
 
@@ -108,3 +109,18 @@ def tenants_of(*, user: User) -> QuerySet[Tenant]:
 def is_member_email(*, tenant_id: int, email: str) -> bool:
     """Does a person of the tenant have this email (then it is the tenant's own staff, not a third party)?"""
     return Membership.objects.filter(tenant_id=tenant_id, user__email__iexact=email.strip()).exists()
+
+
+def members_named(*, tenant: Tenant, usernames: Iterable[str]) -> list[User]:
+    """The tenant's active people with these usernames (case-insensitive), e.g. the @mentions of a comment."""
+    wanted = sorted({name.lower() for name in usernames if name})[:MAX_NAMED]
+    if not wanted:
+        return []
+    named = Q()
+    for name in wanted:
+        named |= Q(username__iexact=name)
+    return list(User.objects.filter(named, memberships__tenant=tenant, memberships__is_active=True, is_active=True)
+                .distinct().order_by("pk"))
+
+
+MAX_NAMED = 20

@@ -24,6 +24,9 @@ class ApprovalRequest(models.Model):
     requester_email = models.EmailField(blank=True)
     allow_self_approval = models.BooleanField(default=False)
     current_stage = models.PositiveSmallIntegerField(default=0)
+    # Bumped when the request restarts (approval_restart, after an amendment): decisions of earlier rounds stay,
+    # dismissed; only the current round's count (approvals.services.counts_now).
+    round = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 
@@ -85,14 +88,15 @@ class Decision(models.Model):
     role = models.CharField(max_length=32)
     self_approved = models.BooleanField(default=False)
     defer_until = models.DateTimeField(null=True, blank=True)
+    round = models.PositiveSmallIntegerField(default=1, help_text="The request's round it was given in.")
     decided_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["decided_at", "id"]
         constraints = [
-            # Last line of defence for "one approval per person per request, across stages".
-            models.UniqueConstraint(fields=["request", "decided_by"], condition=models.Q(decision="approve"),
-                                    name="decision_one_approval_per_person"),
+            # Last line of defence for "one approval per person per request (per round), across stages".
+            models.UniqueConstraint(fields=["request", "decided_by", "round"], condition=models.Q(decision="approve"),
+                                    name="decision_one_approval_per_person_round"),
             models.CheckConstraint(condition=~models.Q(justification=""), name="decision_justification_not_blank"),
             models.CheckConstraint(condition=~models.Q(decision="defer") | models.Q(defer_until__isnull=False),
                                    name="decision_defer_has_until"),

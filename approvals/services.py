@@ -57,23 +57,11 @@ def _open_next_stage(request: ApprovalRequest, after_index: int, now: datetime) 
     return None
 
 
-def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requester_user: User | None,
-                            requester_email: str, allow_self_approval: bool) -> tuple[ApprovalRequest, list[ApprovalStage]]:
-    """Create a request with its stages and open the first stage that needs approvals; return both.
-
-    A request whose stages all need zero approvals is approved at once.
-    """
-    if not stages:
-        raise ValidationFailed("an approval request needs at least one stage", errors={"route": ["Empty route."]})
-    now = timezone.now()
-    # Decided before writing (two INSERTs, no follow-up UPDATEs): leading stages that need no
-    # approval are complete, the first that needs one is open, the rest wait.
+def _build_stages(request: ApprovalRequest, stages: Sequence[StageSpec], now: datetime) -> list[ApprovalStage]:
+    """Write a request's stages: leading stages that need no approval are complete, the first that needs one
+    is open, the rest wait. Sets request.current_stage; the caller saves the request (and its status)."""
     first_open = next((i for i, spec in enumerate(stages) if spec.approvals_required > 0), None)
-    request = ApprovalRequest.objects.create(
-        tenant=tenant, requester_user=requester_user, requester_email=requester_email or "",
-        allow_self_approval=allow_self_approval, current_stage=first_open or 0,
-        status=ApprovalRequest.Status.OPEN if first_open is not None else ApprovalRequest.Status.APPROVED,
-        decided_at=None if first_open is not None else now)
+    request.current_stage = first_open or 0
     built = []
     for i, spec in enumerate(stages):
         stage = ApprovalStage(request=request, index=i, roles=list(spec.roles), assigned_role=spec.roles[0],
@@ -84,7 +72,57 @@ def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requ
             stage.status, stage.opened_at = ApprovalStage.Status.OPEN, now
         built.append(stage)
     ApprovalStage.objects.bulk_create(built)
-    return request, built
+    return built
+
+
+def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requester_user: User | None,
+                            requester_email: str, allow_self_approval: bool) -> tuple[ApprovalRequest, list[ApprovalStage]]:
+    """Create a request with its stages and open the first stage that needs approvals; return both.
+
+    A request whose stages all need zero approvals is approved at once.
+    """
+    if not stages:
+        raise ValidationFailed("an approval request needs at least one stage", errors={"route": ["Empty route."]})
+    now = timezone.now()
+    # Decided before writing (two INSERTs, no follow-up UPDATEs).
+    needs_approval = any(spec.approvals_required > 0 for spec in stages)
+    request = ApprovalRequest.objects.create(
+        tenant=tenant, requester_user=requester_user, requester_email=requester_email or "",
+        allow_self_approval=allow_self_approval,
+        current_stage=next((i for i, spec in enumerate(stages) if spec.approvals_required > 0), 0),
+        status=ApprovalRequest.Status.OPEN if needs_approval else ApprovalRequest.Status.APPROVED,
+        decided_at=None if needs_approval else now)
+    return request, _build_stages(request, stages, now)
+
+
+def approval_restart(*, request: ApprovalRequest, stages: Sequence[StageSpec]) -> tuple[list[ApprovalStage], list[Decision]]:
+    """Start an open request again from its first stage with `stages` (an amendment): return the new stages and the
+    approvals that no longer count (dismissed).
+
+    `request` comes from approval_lock in the caller's transaction. The round goes up: every decision of earlier
+    rounds stays (evidence) but is dismissed (is_dismissed), and the people who gave them may approve again.
+    A route that now needs no approval approves the request at once.
+    """
+    if request.status != ApprovalRequest.Status.OPEN:
+        raise Conflict(f"the request is already {request.status}", slug="already-decided")
+    if not stages:
+        raise ValidationFailed("an approval request needs at least one stage", errors={"route": ["Empty route."]})
+    now = timezone.now()
+    dismissed = [d for d in request.decisions.all() if d.decision == Decision.Kind.APPROVE and d.round == request.round]
+    request.round += 1
+    ApprovalStage.objects.filter(request=request).delete()
+    built = _build_stages(request, stages, now)
+    if not any(spec.approvals_required > 0 for spec in stages):
+        request.status, request.decided_at = ApprovalRequest.Status.APPROVED, now
+    request.save(update_fields=["round", "current_stage", "status", "decided_at"])
+    _prefetched(request).pop("stages", None)  # the old stages are gone: read the new ones
+    return built, dismissed
+
+
+def is_dismissed(decision: Decision, request: ApprovalRequest) -> bool:
+    """THE rule of dismissed approvals: an approval given in an earlier round (before an amendment restarted the
+    request) is kept as evidence but counts for nothing: not toward a quorum, not as "already approved"."""
+    return decision.decision == Decision.Kind.APPROVE and decision.round < request.round
 
 
 def is_requester(request: ApprovalRequest, user: User) -> bool:
@@ -101,10 +139,11 @@ def _prefetched(request: ApprovalRequest) -> dict[str, Any]:
 
 
 def _has_approved(request: ApprovalRequest, user: User) -> bool:
+    """An approval of `user` that still counts (a dismissed one does not: is_dismissed)."""
     if "decisions" in _prefetched(request):  # every decision so far, read under the request's lock
-        return any(d.decided_by_id == user.pk and d.decision == Decision.Kind.APPROVE
+        return any(d.decided_by_id == user.pk and d.decision == Decision.Kind.APPROVE and not is_dismissed(d, request)
                    for d in request.decisions.all())
-    return request.decisions.filter(decided_by=user, decision=Decision.Kind.APPROVE).exists()
+    return request.decisions.filter(decided_by=user, decision=Decision.Kind.APPROVE, round=request.round).exists()
 
 
 def current_stage(request: ApprovalRequest) -> ApprovalStage:
@@ -203,7 +242,7 @@ def approval_decide(*, request: ApprovalRequest, stage: ApprovalStage, user: Use
             record = Decision.objects.create(
                 request=request, stage=stage.index, decision=decision, justification=justification,
                 conditions=cleaned_conditions, decided_by=user, role=deciding_role, self_approved=self_approved,
-                defer_until=defer_until if decision == Decision.Kind.DEFER else None,
+                defer_until=defer_until if decision == Decision.Kind.DEFER else None, round=request.round,
             )
     except IntegrityError as exc:
         raise Conflict("you have already approved this request", slug="duplicate-approval") from exc

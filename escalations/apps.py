@@ -8,6 +8,7 @@ class EscalationsConfig(AppConfig):
     def ready(self) -> None:
         from audit.retention import register_retention_hold
         from notifications.registry import register_recipient_resolver
+        from trustguard.db_protections import expect_triggers, pgtriggers
 
         from . import jobs  # noqa: F401  (registers the periodic jobs: Celery tasks)
         from .audit_retention import open_cases_hold
@@ -18,3 +19,9 @@ class EscalationsConfig(AppConfig):
         register_recipient_resolver("escalation", escalation_recipients, many=escalation_recipients_many,
                                     closes=escalation_closes)
         register_retention_hold("escalations.open_cases", open_cases_hold)
+
+        # Comments and amendments are evidence, like decisions: the database refuses to change them.
+        from .models import SQLITE_TRIGGERS, Amendment, Comment
+
+        expect_triggers("postgresql", *pgtriggers(Comment), *pgtriggers(Amendment))
+        expect_triggers("sqlite", *SQLITE_TRIGGERS)

@@ -197,6 +197,49 @@ ESCALATION_CANCELLED = EventKind("escalation.cancelled", 1, ESCALATION, Cancelle
 ESCALATION_EXECUTED = EventKind("escalation.executed", 1, ESCALATION, ExecutedData,
                                 "The requester reported the approved action done.")
 
+class CommentData(TypedDict):
+    """A comment of a case's conversation, without its body (personal data: read it through the API)."""
+
+    id: str
+    kind: str  # comment | question (a question to the requester)
+    author: str
+    by_requester: bool
+    mentions: list[int]  # user ids of the people named
+    replaces: str | None  # the comment this one edits
+
+
+class CommentedData(EscalationData):
+    comment: CommentData
+    awaiting_requester: bool
+
+
+class DismissedApproval(TypedDict):
+    id: str
+    decided_by: str
+    user_id: int
+
+
+class AmendmentData(TypedDict):
+    id: str
+    revision: int
+    fields: list[str]
+    justification: str
+    dismissed_approvals: list[DismissedApproval]
+    policy_version: int
+
+
+class AmendedData(EscalationData):
+    amendment: AmendmentData
+    auto_approved: NotRequired[bool]
+
+ESCALATION_COMMENTED = EventKind(
+    "escalation.commented", 1, ESCALATION, CommentedData,
+    "A comment on the case; kind question asks the requester, whose answer clears awaiting_requester.")
+ESCALATION_AMENDED = EventKind(
+    "escalation.amended", 1, ESCALATION, AmendedData,
+    "The requester changed the case: earlier approvals are dismissed and the route starts again.")
+
+
 class CodeReplayedData(TypedDict):
     """Whose one-time code was reused, and on what (accounts.stepup.stepup_verify)."""
 
@@ -216,6 +259,7 @@ CATALOGUE: tuple[EventKind[Any], ...] = (
     ESCALATION_CREATED, ESCALATION_ACKNOWLEDGED, ESCALATION_APPROVAL_RECORDED, ESCALATION_APPROVED,
     ESCALATION_REJECTED, ESCALATION_DEFERRED, ESCALATION_RESUMED, ESCALATION_ESCALATED, ESCALATION_SLA_BREACHED,
     ESCALATION_REMINDER, ESCALATION_EXPIRED, ESCALATION_CANCELLED, ESCALATION_EXECUTED,
+    ESCALATION_COMMENTED, ESCALATION_AMENDED,
 )
 EVENT_TYPES: frozenset[str] = frozenset(kind.type for kind in CATALOGUE)  # what webhooks may hear
 _BY_TYPE: dict[tuple[str, int], EventKind[Any]] = {(kind.type, kind.version): kind for kind in (*CATALOGUE, *INTERNAL)}
