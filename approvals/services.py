@@ -122,7 +122,12 @@ def approval_restart(*, request: ApprovalRequest, stages: Sequence[StageSpec]) -
 def is_dismissed(decision: Decision, request: ApprovalRequest) -> bool:
     """THE rule of dismissed approvals: an approval given in an earlier round (before an amendment restarted the
     request) is kept as evidence but counts for nothing: not toward a quorum, not as "already approved"."""
-    return decision.decision == Decision.Kind.APPROVE and decision.round < request.round
+    return is_dismissed_in(decision, request.round)
+
+
+def is_dismissed_in(decision: Decision, current_round: int) -> bool:
+    """is_dismissed, given the request's current round (for callers that hold only the number)."""
+    return decision.decision == Decision.Kind.APPROVE and decision.round < current_round
 
 
 def is_requester(request: ApprovalRequest, user: User) -> bool:

@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from accounts.roles import Role
 from approvals.models import ApprovalStage, Decision
+from approvals.services import is_dismissed_in
 from audit.models import AuditEvent
 from privacy.vault import payload_for_display, requested_by_of, subjects_of
 from trustguard.api.serializers import JSONObjectField, StrictIntegerField, StrictSerializer
@@ -239,6 +240,12 @@ class DecisionOutput(RowOutput):
     self_approved = serializers.BooleanField()
     defer_until = serializers.DateTimeField(allow_null=True)
     decided_at = serializers.DateTimeField()
+    dismissed = serializers.BooleanField(help_text="An approval given before an amendment: kept, counts for nothing.")
+
+    @staticmethod
+    def get_dismissed(decision: Decision, context: dict[str, Any]) -> bool:
+        request_round = context.get("round")
+        return bool(request_round and is_dismissed_in(decision, request_round))
 
     @staticmethod
     def get_escalation(decision: Decision, context: dict[str, Any]) -> str | None:
@@ -350,7 +357,7 @@ class EscalationOutput(RowOutput):
     @staticmethod
     def get_decisions(e: Any, context: dict[str, Any]) -> list[dict[str, Any]]:
         decisions = context.get("decisions")
-        decision_context = {"escalation_id": str(e.pk)}
+        decision_context = {"escalation_id": str(e.pk), "round": e.approval.round}
         return [DecisionOutput.render(d, decision_context)
                 for d in (e.approval.decisions.all() if decisions is None else decisions)]
 

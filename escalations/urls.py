@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, conversation_api
 
 urlpatterns = [
     path("escalations/check", api.EscalationCheckView.as_view(), name="api-escalations-check"),
@@ -13,6 +13,10 @@ urlpatterns = [
     path("escalations/<str:escalation_id>/cancel", api.EscalationCancelView.as_view(), name="api-escalation-cancel"),
     path("escalations/<str:escalation_id>/execution", api.EscalationExecutionView.as_view(),
          name="api-escalation-execution"),
+    path("escalations/<str:escalation_id>/comments", conversation_api.CommentsView.as_view(),
+         name="api-escalation-comments"),
+    path("escalations/<str:escalation_id>/amendments", conversation_api.AmendmentView.as_view(),
+         name="api-escalation-amendments"),
     path("otp/challenge", api.OtpChallengeView.as_view(), name="api-otp-challenge"),
     path("policies/<str:policy_type>", api.PolicyView.as_view(), name="api-policy"),
 ]
