@@ -38,7 +38,10 @@ from .models import Escalation
 # reminder, sla_breached (overdue at the top of the ladder) and resumed (a deferral ran out) come from
 # the deadline sweeps.
 APPROVER_EVENTS = {catalogue.ESCALATION_CREATED.type, catalogue.ESCALATION_ESCALATED.type, catalogue.ESCALATION_REMINDER.type,
-                   catalogue.ESCALATION_SLA_BREACHED.type, catalogue.ESCALATION_RESUMED.type}
+                   catalogue.ESCALATION_SLA_BREACHED.type, catalogue.ESCALATION_RESUMED.type,
+                   catalogue.ESCALATION_AMENDED.type}  # an amendment restarts the route: its first stage is asked again
+COMMENTED = catalogue.ESCALATION_COMMENTED.type
+AMENDED = catalogue.ESCALATION_AMENDED.type
 # A decision that completed a stage and opened the next one: the next stage's approvers are asked.
 STAGE_OPENED = catalogue.ESCALATION_APPROVAL_RECORDED.type
 REQUESTER_EVENTS = {catalogue.ESCALATION_APPROVED.type, catalogue.ESCALATION_REJECTED.type, catalogue.ESCALATION_DEFERRED.type,
@@ -61,7 +64,7 @@ def _hours_between(start: datetime | None, end: datetime | None) -> int | None:
     return max(1, math.ceil((end - start).total_seconds() / 3600))
 
 
-NOTIFIED_EVENTS = APPROVER_EVENTS | REQUESTER_EVENTS | CUSTOMER_EVENTS | {STAGE_OPENED}
+NOTIFIED_EVENTS = APPROVER_EVENTS | REQUESTER_EVENTS | CUSTOMER_EVENTS | {STAGE_OPENED, COMMENTED}
 MembersOf = Callable[[Tenant, str], Sequence[User]]
 DeciderOf = Callable[[str], User | None]
 
@@ -221,10 +224,24 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
     }
     links = {"escalation": str(escalation.pk), "event": event.type, "url": staff_context["url"]}
     out: list[Recipient] = []
+    if event.type == COMMENTED:
+        return _comment_recipients(data, escalation, channels, staff_context, links)
+    amendment = data.get("amendment") or {}
+    # Who had approved the old content is told their approval was dismissed (once: not asked again as a member).
+    dismissed_ids = {int(d["user_id"]) for d in amendment.get("dismissed_approvals", ()) if d.get("user_id")}
+    if event.type == AMENDED:
+        staff_context = {**staff_context, "amended_fields": ", ".join(amendment.get("fields", ())),
+                         "amend_justification": amendment.get("justification", "")}
+        for user in User.objects.filter(pk__in=dismissed_ids, is_active=True).order_by("pk"):
+            out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
+                                 phone=user.phone_number, context={**staff_context, "approval_dismissed": True},
+                                 data={**links, "action": "decide"}))
 
     if asks_approvers(event) and status in ("pending", "acknowledged") and role:
         asks = {**links, "action": "decide"}
         for user in members_of(tenant, role):
+            if user.pk in dismissed_ids:
+                continue
             out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
                                  phone=user.phone_number, context=staff_context, data=asks))
 
@@ -256,3 +273,36 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
                              email=str(contact.get("email") or ""), phone=str(contact.get("phone") or ""),
                              context=customer_context))
     return out
+
+
+def _comment_recipients(data: dict[str, Any], escalation: Escalation, channels: tuple[str, ...],
+                        context: dict[str, Any], links: dict[str, str]) -> list[Recipient]:
+    """escalation.commented: the people named (@username); on a question, the requester; on the requester's
+    answer, whoever asked. Never the author. The body is not in the message (personal data): the link opens it."""
+    comment = data.get("comment") or {}
+    context = {**context, "comment_author": comment.get("author", ""), "comment_kind": comment.get("kind", ""),
+               "comment_by_requester": bool(comment.get("by_requester"))}
+    author = str(comment.get("author", ""))
+    told: dict[int, Recipient] = {}
+    wanted = {int(uid) for uid in comment.get("mentions") or () if str(uid).isdigit()}
+    if comment.get("by_requester"):
+        from .models import Comment
+
+        asker = (Comment.objects.filter(escalation=escalation, kind=Comment.Kind.QUESTION, author_user__isnull=False)
+                 .order_by("-created_at", "-id").values_list("author_user_id", flat=True).first())
+        if asker is not None:
+            wanted.add(asker)
+    for user in User.objects.filter(pk__in=wanted, is_active=True).order_by("pk"):
+        if user.username != author:
+            told[user.pk] = Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
+                                      phone=user.phone_number, context=context, data=links)
+    if comment.get("kind") == "question":
+        requester = escalation.requested_by_user
+        if requester is not None:
+            told[requester.pk] = Recipient(audience="requester", channels=channels, user_id=requester.pk,
+                                           email=requester.email, phone=requester.phone_number, context=context,
+                                           data={**links, "action": "answer"})
+        elif requested_by_of(escalation) and "email" in channels:
+            return [*told.values(), Recipient(audience="requester", channels=("email",),
+                                              email=requested_by_of(escalation), context=context)]
+    return list(told.values())
