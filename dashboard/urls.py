@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import requester_views, views
 
 app_name = "dashboard"
 
@@ -17,5 +17,12 @@ urlpatterns = [
     path("e/<str:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("e/<str:pk>/decide/", views.decide, name="decide"),
     path("e/<str:pk>/send-code/", views.send_code, name="send_code"),
+    path("requests/", requester_views.my_requests_page, name="my_requests"),
+    path("new/", requester_views.new_escalation, name="new_escalation"),
+    path("new/preview/", requester_views.new_escalation_preview, name="new_escalation_preview"),
+    path("e/<str:pk>/cancel/", requester_views.cancel, name="cancel"),
+    path("e/<str:pk>/execute/", requester_views.execute, name="execute"),
+    path("e/<str:pk>/amend/", requester_views.amend, name="amend"),
+    path("e/<str:pk>/comment/", requester_views.comment, name="comment"),
     path("e/<str:pk>/attachments/<int:index>/", views.attachment, name="attachment"),
 ]

@@ -44,6 +44,7 @@ from notifications.inbox import notification_mark_read, notifications_mark_all_r
 from notifications.selectors import inbox, inbox_unread_count
 from trustguard.errors import DomainError, NotFound
 
+from .case_extras import requester_context
 from .queue_cards import queue_cards
 
 DECISION_CHOICES = [
@@ -192,6 +193,7 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
         "errors": {}, "now": timezone.now(),
     }
     context.update(extra)
+    context.update(requester_context(request, escalation, context))  # the requester's side, the conversation
     return context
 
 
