@@ -79,7 +79,7 @@ def requester_context(request: HttpRequest, escalation: Escalation, base: dict[s
         and is_open,
         "comments": comments, "latest_comments": [c for c in comments if c.replaced_by is None],
         "my_comment_ids": {str(c.comment.pk) for c in comments if c.comment.author_user_id == my_user},
-        "awaiting_requester": awaiting_requester(escalation),
+        "awaiting_requester": awaiting_requester(escalation, comments),
         "amendments": amendment_views(escalation, actor.tenant.locale),
         "amend_form": base.get("amend_form") or AmendForm(initial=amend_initial(escalation)),
         "comment_form": base.get("comment_form") or CommentForm(),

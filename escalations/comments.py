@@ -125,10 +125,15 @@ def _replaced(actor: Actor, case: Escalation, replaces: str) -> Comment:
     return previous
 
 
-def awaiting_requester(escalation: Escalation) -> bool:
-    """An open case whose latest question to the requester has had no word from the requester since."""
+def awaiting_requester(escalation: Escalation, comments: list[CommentView] | None = None) -> bool:
+    """An open case whose latest question to the requester has had no word from the requester since
+    (from `comments`, the conversation already read, when the caller has it)."""
     if escalation.status not in OPEN_STATUSES:
         return False
+    if comments is not None:
+        asked = [c.comment.created_at for c in comments if c.comment.kind == Comment.Kind.QUESTION]
+        return bool(asked) and not any(c.comment.by_requester and c.comment.created_at >= max(asked)
+                                       for c in comments)
     last_question = (Comment.objects.filter(escalation=escalation, kind=Comment.Kind.QUESTION)
                      .order_by("-created_at", "-id").values_list("created_at", flat=True).first())
     if last_question is None:
