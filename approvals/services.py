@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Prefetch, prefetch_related_objects
+from django.db.models import BooleanField, Case, F, Prefetch, Value, When, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.models import Tenant, User
@@ -123,6 +123,12 @@ def is_dismissed(decision: Decision, request: ApprovalRequest) -> bool:
     """THE rule of dismissed approvals: an approval given in an earlier round (before an amendment restarted the
     request) is kept as evidence but counts for nothing: not toward a quorum, not as "already approved"."""
     return is_dismissed_in(decision, request.round)
+
+
+def dismissed_sql() -> Case:
+    """is_dismissed as a database expression over Decision rows (exports annotate with it)."""
+    return Case(When(decision=Decision.Kind.APPROVE, round__lt=F("request__round"), then=Value(True)),
+                default=Value(False), output_field=BooleanField())
 
 
 def is_dismissed_in(decision: Decision, current_round: int) -> bool:

@@ -24,6 +24,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from accounts.models import Tenant
 from approvals.models import Decision
+from approvals.services import dismissed_sql
 from audit.models import AuditEvent
 from trustguard.dbfuncs import UuidText
 from trustguard.jsonutil import canonical_json
@@ -87,7 +88,7 @@ def _escalations(tenant: Tenant, f: ExportFilters) -> QuerySet[Any]:
 
 def _decisions(tenant: Tenant, f: ExportFilters) -> QuerySet[Any]:
     # status and type describe the escalation; the period is when the decision was made.
-    qs = Decision.objects.filter(request__tenant=tenant)
+    qs = Decision.objects.filter(request__tenant=tenant).annotate(dismissed=dismissed_sql())
     if f.status:
         qs = qs.filter(request__escalation__status=f.status)
     if f.type:
@@ -124,14 +125,16 @@ DATASETS: dict[str, Dataset] = {
                  ("current_stage", "current_stage"), ("approvals_required", "approvals_required"),
                  ("approvals_received", "approvals_received"), ("acknowledged_at", "acknowledged_at"),
                  ("ack_due_at", "ack_due_at"), ("expires_at", "expires_at"), ("created_at", "created_at"),
-                 ("decided_at", "decided_at"), ("closed_at", "closed_at"), ("executed_at", "executed_at")),
+                 ("decided_at", "decided_at"), ("closed_at", "closed_at"), ("executed_at", "executed_at"),
+                 ("revision", "revision")),
         queryset=_escalations, order_by=("created_at", "id")),
     ExportDataset.DECISIONS: Dataset(
         name="decisions",
         columns=(("id", "id"), ("escalation", "request__escalation__id"), ("escalation_type", "request__escalation__type"),
                  ("decision", "decision"), ("justification", "justification"), ("conditions", "conditions"),
                  ("decided_by", "decided_by__username"), ("role", "role"), ("stage", "stage"),
-                 ("self_approved", "self_approved"), ("defer_until", "defer_until"), ("decided_at", "decided_at")),
+                 ("self_approved", "self_approved"), ("defer_until", "defer_until"), ("decided_at", "decided_at"),
+                 ("dismissed", "dismissed")),
         queryset=_decisions, order_by=("decided_at", "id")),
     ExportDataset.AUDIT: Dataset(
         name="audit",

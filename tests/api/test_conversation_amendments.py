@@ -131,3 +131,20 @@ def test_a_vendor_key_comments_on_its_own_case_as_the_requester(api):
     assert response.json()["author"] == "api_key:vendor"
 
 
+
+
+@pytest.mark.django_db
+def test_the_pdf_and_the_decisions_export_show_the_conversation_and_dismissed_approvals(api, demo):
+    from escalations.models import Escalation as Case
+    from reports.exports import ExportFilters, iter_rows
+    from reports.pdf import escalation_report_pdf
+
+    case = create(api("co"), CHANGE)
+    decide(api("sm"), case["id"], "sm")
+    api("sm").post(f"/escalations/{case['id']}/comments", {"body": "Rollback plan?", "question": True})
+    amend(api("co"), case["id"], {"reason": "Reindex with a rollback plan", "justification": "Added rollback"})
+
+    pdf = escalation_report_pdf(escalation=Case.objects.get(pk=case["id"]), generated_by="test")
+    assert pdf.startswith(b"%PDF")
+    rows = list(iter_rows(dataset="decisions", tenant=demo["tenant_obj"], filters=ExportFilters()))
+    assert [row[-1] for row in rows] == [True]  # the approval, dismissed by the amendment
