@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from accounts.roles import Capability
 from approvals.services import is_dismissed
 from escalations.amendments import amendable_values, amendments_of
-from escalations.comments import _is_requester, awaiting_requester, comments_of
+from escalations.comments import awaiting_requester, comments_of, is_case_requester
 from escalations.models import OPEN_STATUSES, Escalation, EscalationStatus
 from privacy.vault import payload_for_display
 from trustguard.money import format_money
@@ -64,7 +64,7 @@ def requester_context(request: HttpRequest, escalation: Escalation, base: dict[s
     approval = escalation.approval
     for d in base.get("decisions", []):
         d.dismissed = is_dismissed(d, approval)
-    mine = _is_requester(actor, escalation)
+    mine = is_case_requester(actor, escalation)
     is_open = escalation.status in OPEN_STATUSES
     comments = comments_of(escalation)
     my_user = actor.user.pk if actor.user else None

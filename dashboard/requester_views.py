@@ -26,7 +26,16 @@ from escalations.my_requests import STATUS_FILTERS, MyRequestFilters, my_request
 from trustguard.api.idempotency import request_fingerprint, run_once
 from trustguard.errors import DomainError
 
-from .forms import AmendForm, CancelForm, CommentForm, ExecutionForm, NewEscalationForm, PayloadFormSet, apply_domain_errors, payload_from
+from .forms import (
+    AmendForm,
+    CancelForm,
+    CommentForm,
+    ExecutionForm,
+    NewEscalationForm,
+    PayloadFormSet,
+    apply_domain_errors,
+    payload_from,
+)
 from .views import _after_success, _case_or_404, _respond_case, _sentence, badge_context
 
 MY_REQUESTS_PAGE = 100

@@ -31,7 +31,15 @@ from notifications.outbox import catalogue as events
 from privacy.vault import record_link, seal_case
 from trustguard.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
 
-from .changes import audit_state, close, end_deferral, open_for_acknowledgement, record_change, refresh_next_deadline, sync_from_approval
+from .changes import (
+    audit_state,
+    close,
+    end_deferral,
+    open_for_acknowledgement,
+    record_change,
+    refresh_next_deadline,
+    sync_from_approval,
+)
 from .intake import Money, SourceRef, validate_create
 from .models import OPEN_STATUSES, Amendment, Escalation, EscalationStatus, Policy
 from .policies import policy_snapshot, stage_specs

@@ -23,7 +23,7 @@ from accounts.roles import Capability
 from accounts.selectors import members_named
 from audit.actions import AuditAction
 from notifications.outbox import catalogue as events
-from privacy.vault import Subjects, open_note, record_link, seal_note, same_person_email
+from privacy.vault import Subjects, open_note, record_link, same_person_email, seal_note
 from trustguard.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 from .changes import record_change
@@ -38,13 +38,25 @@ def mentioned_usernames(body: str) -> list[str]:
     return [name.rstrip(".") for name in _MENTION.findall(body)]
 
 
-def _is_requester(actor: Actor, escalation: Escalation) -> bool:
+def is_case_requester(actor: Actor, escalation: Escalation) -> bool:
     """The requester: the same person or key (services.is_requester), or the person a source named by email."""
     from .services import is_requester
 
     if is_requester(actor, escalation):
         return True
     return actor.user is not None and same_person_email(escalation.requested_by_email, actor.user.email or "")
+
+
+def case_for_conversation(actor: Actor, escalation_id: object) -> Escalation:
+    """The case whose conversation `actor` may read (GET .../comments): 404 as for any case outside one's sight."""
+    try:
+        escalation = Escalation.objects.actionable_by(actor).select_related("tenant").get(pk=uuid.UUID(str(escalation_id)))
+    except (ValueError, Escalation.DoesNotExist):
+        raise NotFound("no such escalation", slug="not-found") from None
+    if not (is_case_requester(actor, escalation)
+            or Escalation.objects.visible_to(actor).filter(pk=escalation.pk).exists()):
+        raise NotFound("no such escalation", slug="not-found")
+    return escalation
 
 
 def _lock_for_comment(actor: Actor, escalation_id: object) -> Escalation:
@@ -54,7 +66,7 @@ def _lock_for_comment(actor: Actor, escalation_id: object) -> Escalation:
 
     escalation = lock_escalation(escalation_id if isinstance(escalation_id, Escalation) else str(escalation_id),
                                  actor=actor)
-    if not (_is_requester(actor, escalation)
+    if not (is_case_requester(actor, escalation)
             or Escalation.objects.visible_to(actor).filter(pk=escalation.pk).exists()):
         raise NotFound("no such escalation", slug="not-found")
     return escalation
@@ -82,7 +94,7 @@ def comment_post(*, actor: Actor, escalation: Escalation | str, body: str, quest
     """
     body = _clean_body(body)
     case = _lock_for_comment(actor, escalation)
-    by_requester = _is_requester(actor, case)
+    by_requester = is_case_requester(actor, case)
     if question:
         if actor.user is None or by_requester or not (actor.can(Capability.ESCALATION_DECIDE)
                                                       or actor.can(Capability.ESCALATION_ACKNOWLEDGE)):

@@ -15,9 +15,9 @@ from trustguard.errors import ValidationFailed
 
 from .amendments import MAX_JUSTIFICATION, escalation_amend
 from .api import actor_of, escalation_response, validated
-from .comments import MAX_COMMENT_LENGTH, CommentView, _lock_for_comment, awaiting_requester, comment_post, comments_of
-from .serializers import AmountInput, EscalationOutput, iso
+from .comments import MAX_COMMENT_LENGTH, CommentView, awaiting_requester, case_for_conversation, comment_post, comments_of
 from .models import RiskLevel
+from .serializers import AmountInput, EscalationOutput, iso
 
 TAG = "Conversation and amendments"
 
@@ -58,14 +58,10 @@ class CommentsView(APIView):
     @extend_schema(tags=[TAG], operation_id="escalations_comments_list", responses={200: CommentListOutput},
                    summary="The case's conversation, oldest first (every version of edited comments)")
     def get(self, request: Request, escalation_id: str) -> Response:
-        from django.db import transaction
-
-        actor = actor_of(request)
-        with transaction.atomic():
-            case = _lock_for_comment(actor, escalation_id)
-            views = comments_of(case)
-            waiting = awaiting_requester(case)
-        return Response({"awaiting_requester": waiting, "results": [comment_dict(v) for v in views]})
+        case = case_for_conversation(actor_of(request), escalation_id)
+        views = comments_of(case)
+        return Response({"awaiting_requester": awaiting_requester(case, views),
+                         "results": [comment_dict(v) for v in views]})
 
     @extend_schema(tags=[TAG], operation_id="escalations_comments_create", request=CommentInput,
                    responses={201: CommentOutput}, summary="Comment, ask the requester, or answer",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 import pgtrigger
+from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -310,6 +310,9 @@ class Comment(models.Model):
         ]
         triggers = [pgtrigger.Protect(name="comment_immutable", operation=pgtrigger.Update | pgtrigger.Delete)]
 
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk} on {self.escalation_id}"  # never the body: it is personal data
+
 
 class Amendment(models.Model):
     """The requester changed the case: what changed (before/after), why, and what it undid. Immutable."""
@@ -336,6 +339,9 @@ class Amendment(models.Model):
             models.CheckConstraint(condition=~models.Q(justification=""), name="amendment_justification_not_blank"),
         ]
         triggers = [pgtrigger.Protect(name="amendment_immutable", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"amendment {self.revision} of {self.escalation_id}"
 
 
 # The same rules on SQLite (the embedded default), where pgtrigger does not apply (trustguard.db_protections).

@@ -88,7 +88,7 @@ def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | Non
     Ordered by (next_deadline_at, id) with NULLs last, the key of the partial index esc_queue_idx.
     """
     now = now or timezone.now()
-    qs = Escalation.objects.visible_to(actor)
+    qs: QuerySet[Escalation] = Escalation.objects.visible_to(actor)
     if filters.scope == "mine":
         qs = not_my_requests(qs.filter(assigned_role__in=actor.roles), actor)
     if filters.status == "closed":

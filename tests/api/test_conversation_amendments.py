@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -25,13 +26,13 @@ def create(api: Api, body: dict) -> dict:
     return response.json()
 
 
-def decide(api: Api, case_id: str, username: str, **extra: str) -> object:
+def decide(api: Api, case_id: str, username: str, **extra: str) -> Any:
     body = {"decision": "approve", "justification": "Looks right", "otp": totp_code(User.objects.get(username=username))}
     body.update(extra)
     return api.post(f"/escalations/{case_id}/decisions", body)
 
 
-def amend(api: Api, case_id: str, body: dict) -> object:
+def amend(api: Api, case_id: str, body: dict) -> Any:
     return api.post(f"/escalations/{case_id}/amendments", body, key=str(uuid.uuid4()))
 
 

@@ -31,7 +31,7 @@ def keep(name: str) -> None:
 
 
 def test_a_compliance_officer_raises_a_sanctions_match_a_manager_asks_the_officer_answers_and_the_manager_approves(
-        open_as, demo):
+        open_as, demo):  # noqa: F811  (the fixture imported above)
     tenant = Tenant.objects.get(slug="demo")
     # Raised by a compliance officer, a sanctions match goes to a senior manager here (the officer cannot decide
     # their own request: four eyes).
