@@ -261,6 +261,10 @@ def decide(request: HttpRequest, pk: str) -> HttpResponse:
             errors["defer_until"] = ["Choose the date and time to come back to this."]
     if errors:
         return _respond_case(request, pk, status=400, form=form, errors=errors)
+    if request.POST.get("revision", str(escalation.revision)) != str(escalation.revision):
+        # Amended while this person was reading it: their decision was about the old content (README "Amendments").
+        return _respond_case(request, pk, status=409, form=form, errors={"general": [
+            "The requester amended this while you were reading it. Read the changes below, then decide again."]})
     try:
         services.escalation_decide(
             actor=request.actor,  # type: ignore[attr-defined]

@@ -146,6 +146,9 @@ class PolicyInput(StrictSerializer):
     deferral_may_extend_expiry = serializers.BooleanField(
         required=False, help_text="false (default): defer_until may not pass the case's expires_at (400). true: it may; "
                                   "such a deferral is audited and its escalation.deferred event says extends_expiry.")
+    amendments_take_current_version = serializers.BooleanField(
+        required=False, help_text="false (default): an amended case keeps the policy version it started under. true: "
+                                  "an amendment moves it to this policy's current version.")
     is_active = serializers.BooleanField(required=False)
 
 
@@ -441,6 +444,7 @@ class PolicyOutput(serializers.Serializer):
     high_risk_expiry_outcome = serializers.ChoiceField(choices=ExpiryOutcome.choices)
     max_deferral_seconds = serializers.IntegerField()
     deferral_may_extend_expiry = serializers.BooleanField()
+    amendments_take_current_version = serializers.BooleanField()
     is_active = serializers.BooleanField()
     version = serializers.IntegerField()
     updated_at = serializers.DateTimeField()
@@ -458,5 +462,6 @@ class PolicyOutput(serializers.Serializer):
             "expiry_outcome": policy.expiry_outcome, "high_risk_expiry_outcome": policy.high_risk_expiry_outcome,
             "max_deferral_seconds": policy.max_deferral_seconds,
             "deferral_may_extend_expiry": policy.deferral_may_extend_expiry,
+            "amendments_take_current_version": policy.amendments_take_current_version,
             "is_active": policy.is_active, "version": policy.version, "updated_at": iso(policy.updated_at),
         }

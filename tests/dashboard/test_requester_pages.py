@@ -111,3 +111,17 @@ def test_question_answer_amend_and_cancel_on_the_case_page(signed_in, demo_actor
     assert case.status == "cancelled"
     assert co.post(f"/e/{case.pk}/amend/", {"reason": "x", "risk_level": "high", "payload": "{}", "amount": "",
                                             "currency": "NGN", "justification": "late"}).status_code == 409
+
+
+def test_a_decision_made_on_the_page_as_it_was_before_an_amendment_is_refused(signed_in, demo_actor):
+    case = escalation_create(actor=demo_actor("co"), type="OPERATION_CHANGE", reason="Reindex", risk_level="high",
+                             source=SourceRef("d", "change", "CHG-2"))
+    from escalations.amendments import escalation_amend
+
+    escalation_amend(actor=demo_actor("co"), escalation=case, changes={"reason": "Reindex twice"},
+                     justification="Two passes")
+    response = signed_in("sm").post(f"/e/{case.pk}/decide/", {
+        "decision": "approve", "justification": "ok", "otp": totp_code(user("sm")), "revision": "1"})
+    assert response.status_code == 409 and "amended this while you were reading" in response.content.decode()
+    case.refresh_from_db()
+    assert case.approvals_received == 0
