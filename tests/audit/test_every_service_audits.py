@@ -57,6 +57,8 @@ from notifications.models import Delivery, DeliveryStatus, OutboxEvent
 from privacy.models import Subject
 from reports import services as report_services
 from reports.exports import ExportFilters
+from escalations.amendments import escalation_amend
+from escalations.comments import comment_post
 from subjects import services as subjects_services
 from subjects.services import subject_query
 from tests.conftest import totp_code
@@ -64,7 +66,7 @@ from trustguard.errors import DomainError
 
 # Service modules not called services.py.
 EXTRA_SERVICE_MODULES = ["accounts.stepup", "escalations.policies", "escalations.sweeps", "escalations.changes",
-                         "escalations.ladder", "audit.retention",
+                         "escalations.ladder", "escalations.amendments", "escalations.comments", "audit.retention",
                          "audit.alerts", "notifications.outbox.emit", "notifications.relay",
                          "notifications.deliveries.queue", "notifications.deliveries.attempts",
                          "notifications.deliveries.replay", "notifications.deliveries.webhooks", "notifications.messages",
@@ -212,6 +214,12 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
     "escalations.services.escalation_acknowledge": (
         lambda w: escalation_acknowledge(actor=w.actor("co"), escalation=w.case()), {"escalation.acknowledged"}),
     "escalations.services.escalation_decide": (lambda w: _decide(w), {"decision.recorded"}),
+    "escalations.amendments.escalation_amend": (
+        lambda w: escalation_amend(actor=w.vendor, escalation=w.case(), changes={"reason": "Odder"},
+                                   justification="Clearer"), {"escalation.amended"}),
+    "escalations.comments.comment_post": (
+        lambda w: comment_post(actor=w.actor("co"), escalation=w.case(), body="Which account?", question=True),
+        {"escalation.commented"}),
     "escalations.services.escalation_cancel": (
         lambda w: escalation_cancel(actor=w.vendor, escalation=w.case()), {"escalation.cancelled"}),
     "escalations.services.escalation_record_execution": (
@@ -279,6 +287,18 @@ EXEMPT: dict[str, str] = {
     "approvals.services.validate_decision_input": "a check, writes nothing",
     "approvals.services.is_requester": "a check, writes nothing",
     "approvals.services.current_stage": "a read",
+    "approvals.services.approval_restart": "engine step inside escalation_amend, audited there",
+    "approvals.services.is_dismissed": "a check, writes nothing",
+    "approvals.services.is_dismissed_in": "a check, writes nothing",
+    "approvals.services.dismissed_sql": "a query expression, writes nothing",
+    "escalations.amendments.amendable_values": "a read",
+    "escalations.amendments.amendment_policy": "a read",
+    "escalations.amendments.amendments_of": "a read",
+    "escalations.comments.mentioned_usernames": "parses text, writes nothing",
+    "escalations.comments.is_case_requester": "a check, writes nothing",
+    "escalations.comments.case_for_conversation": "a read",
+    "escalations.comments.awaiting_requester": "a read",
+    "escalations.comments.comments_of": "a read",
     "audit.services.audit_record": "is the audit trail",
     "audit.services.audit_record_many": "is the audit trail (audit_record is it with one event)",
     "audit.services.chain_key_for": "pure function",

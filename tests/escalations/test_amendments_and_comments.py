@@ -118,3 +118,20 @@ def test_an_amendment_racing_a_decision_never_leaves_an_approval_counted_for_the
         if escalation.status == "approved":  # the decision won and completed the quorum: the amendment was a 409
             assert any(isinstance(r, DomainError) and r.status == 409 for r in results)
             break
+
+
+@pytest.mark.django_db
+def test_a_comment_is_sealed_under_the_customers_key_and_erasing_the_customer_shreds_it(vendor, demo_actor):
+    from escalations.comments import comments_of
+    from privacy.models import Subject
+    from privacy.vault import subject_erase_key, subject_id_of
+
+    case = escalation_create(actor=vendor, type="SMR", reason="Cash deposits", source=CHG,
+                             contact={"email": "ada@customer.example"})
+    comment = comment_post(actor=demo_actor("co"), escalation=case, body="Ada said the cash is from her shop.")
+    assert subject_id_of(comment.body) == subject_id_of(case.contact)
+    assert [c.body for c in comments_of(case)] == ["Ada said the cash is from her shop."]
+
+    subject_erase_key(Subject.objects.get(pk=subject_id_of(case.contact)))
+
+    assert [c.body for c in comments_of(case)] == [None]  # shown as "[removed: personal data erased]"
