@@ -36,6 +36,8 @@ from audit.alerts import chain_break_alert
 from audit.models import AuditEvent
 from audit.retention import retention_apply
 from audit.verification import ChainReport, all_chain_keys, verify_chains
+from escalations.amendments import escalation_amend
+from escalations.comments import comment_post
 from escalations.demo import seed_demo
 from escalations.policies import policy_upsert
 from escalations.services import (
@@ -57,8 +59,6 @@ from notifications.models import Delivery, DeliveryStatus, OutboxEvent
 from privacy.models import Subject
 from reports import services as report_services
 from reports.exports import ExportFilters
-from escalations.amendments import escalation_amend
-from escalations.comments import comment_post
 from subjects import services as subjects_services
 from subjects.services import subject_query
 from tests.conftest import totp_code
