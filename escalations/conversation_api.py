@@ -10,14 +10,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trustguard.api.serializers import JSONObjectField, StrictSerializer
+from trustguard.api.serializers import StrictSerializer
 from trustguard.errors import ValidationFailed
 
-from .amendments import MAX_JUSTIFICATION, escalation_amend
+from .amendments import AMENDABLE_FIELDS, MAX_JUSTIFICATION, escalation_amend
 from .api import actor_of, escalation_response, validated
 from .comments import MAX_COMMENT_LENGTH, CommentView, awaiting_requester, case_for_conversation, comment_post, comments_of
-from .models import RiskLevel
-from .serializers import AmountInput, EscalationOutput, iso
+from .serializers import EscalationCreateInput, EscalationOutput, iso
 
 TAG = "Conversation and amendments"
 
@@ -80,13 +79,20 @@ class CommentsView(APIView):
         return Response(comment_dict(view), status=status.HTTP_201_CREATED)
 
 
-class AmendmentInput(StrictSerializer):
-    reason = serializers.CharField(max_length=5000, required=False)
-    amount = AmountInput(required=False, allow_null=True)
-    risk_level = serializers.ChoiceField(choices=RiskLevel.choices, required=False)
-    payload = JSONObjectField(required=False)
-    justification = serializers.CharField(max_length=MAX_JUSTIFICATION, allow_blank=True,
-                                          help_text="Why the request changes (required, not blank).")
+def _amendment_input() -> type[StrictSerializer]:
+    """The amendment's body: each of AMENDABLE_FIELDS exactly as POST /escalations takes it (optional here), plus the
+    justification. A field added to AMENDABLE_FIELDS is accepted here with no other change."""
+    attrs: dict[str, Any] = {}
+    for name in AMENDABLE_FIELDS:
+        # Rebuilt from its own arguments (DRF copies fields that way), optional here.
+        field = EscalationCreateInput._declared_fields[name]
+        attrs[name] = type(field)(*field._args, **{**field._kwargs, "required": False})
+    attrs["justification"] = serializers.CharField(max_length=MAX_JUSTIFICATION, allow_blank=True,
+                                                   help_text="Why the request changes (required, not blank).")
+    return type("AmendmentInput", (StrictSerializer,), attrs)
+
+
+AmendmentInput = _amendment_input()
 
 
 class AmendmentView(APIView):
