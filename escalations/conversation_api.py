@@ -85,7 +85,7 @@ def _amendment_input() -> type[StrictSerializer]:
     attrs: dict[str, Any] = {}
     for name in AMENDABLE_FIELDS:
         # Rebuilt from its own arguments (DRF copies fields that way), optional here.
-        field = EscalationCreateInput._declared_fields[name]
+        field: Any = EscalationCreateInput._declared_fields[name]
         attrs[name] = type(field)(*field._args, **{**field._kwargs, "required": False})
     attrs["justification"] = serializers.CharField(max_length=MAX_JUSTIFICATION, allow_blank=True,
                                                    help_text="Why the request changes (required, not blank).")
