@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .models import CustomRole, Membership, Tenant, TenantRoleGroup, User
 from .roles import Role
@@ -120,3 +121,18 @@ def tenant_roles(*, tenant: Tenant | int) -> dict[str, str]:
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     roles.update(CustomRole.objects.filter(tenant_id=tenant_id).order_by("key").values_list("key", "label"))
     return roles
+
+
+def members_named(*, tenant: Tenant, usernames: Iterable[str]) -> list[User]:
+    """The tenant's active people with these usernames (case-insensitive), e.g. the @mentions of a comment."""
+    wanted = sorted({name.lower() for name in usernames if name})[:MAX_NAMED]
+    if not wanted:
+        return []
+    named = Q()
+    for name in wanted:
+        named |= Q(username__iexact=name)
+    return list(User.objects.filter(named, memberships__tenant=tenant, memberships__is_active=True, is_active=True)
+                .distinct().order_by("pk"))
+
+
+MAX_NAMED = 20

@@ -24,6 +24,9 @@ class ApprovalRequest(models.Model):
     requester_email = models.EmailField(blank=True)
     allow_self_approval = models.BooleanField(default=False)
     current_stage = models.PositiveSmallIntegerField(default=0)
+    # Bumped when the request restarts (approval_restart, after an amendment): decisions of earlier rounds stay,
+    # dismissed; only the current round's count (approvals.services.counts_now).
+    round = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 
@@ -88,18 +91,19 @@ class Decision(models.Model):
                                      related_name="+")
     self_approved = models.BooleanField(default=False)
     defer_until = models.DateTimeField(null=True, blank=True)
+    round = models.PositiveSmallIntegerField(default=1, help_text="The request's round it was given in.")
     decided_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["decided_at", "id"]
         constraints = [
-            # Last line of defence for "one approval per person per request, across stages".
-            models.UniqueConstraint(fields=["request", "decided_by"], condition=models.Q(decision="approve"),
-                                    name="decision_one_approval_per_person"),
-            # One approval per person counts the person a delegate stood in for too (approvals.services).
-            models.UniqueConstraint(fields=["request", "on_behalf_of"],
+            # Last line of defence for "one approval per person per request (per round), across stages".
+            models.UniqueConstraint(fields=["request", "decided_by", "round"], condition=models.Q(decision="approve"),
+                                    name="decision_one_approval_per_person_round"),
+            # One approval per person counts the person a delegate stood in for too (approvals.services), per round.
+            models.UniqueConstraint(fields=["request", "on_behalf_of", "round"],
                                     condition=models.Q(decision="approve", on_behalf_of__isnull=False),
-                                    name="decision_one_approval_per_delegator"),
+                                    name="decision_one_approval_per_delegator_round"),
             models.CheckConstraint(condition=~models.Q(justification=""), name="decision_justification_not_blank"),
             models.CheckConstraint(condition=~models.Q(decision="defer") | models.Q(defer_until__isnull=False),
                                    name="decision_defer_has_until"),

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Prefetch, Q, prefetch_related_objects
+from django.db.models import BooleanField, Case, F, Prefetch, Q, Value, When, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.models import Tenant, User
@@ -57,23 +57,11 @@ def _open_next_stage(request: ApprovalRequest, after_index: int, now: datetime) 
     return None
 
 
-def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requester_user: User | None,
-                            requester_email: str, allow_self_approval: bool) -> tuple[ApprovalRequest, list[ApprovalStage]]:
-    """Create a request with its stages and open the first stage that needs approvals; return both.
-
-    A request whose stages all need zero approvals is approved at once.
-    """
-    if not stages:
-        raise ValidationFailed("an approval request needs at least one stage", errors={"route": ["Empty route."]})
-    now = timezone.now()
-    # Decided before writing (two INSERTs, no follow-up UPDATEs): leading stages that need no
-    # approval are complete, the first that needs one is open, the rest wait.
+def _build_stages(request: ApprovalRequest, stages: Sequence[StageSpec], now: datetime) -> list[ApprovalStage]:
+    """Write a request's stages: leading stages that need no approval are complete, the first that needs one
+    is open, the rest wait. Sets request.current_stage; the caller saves the request (and its status)."""
     first_open = next((i for i, spec in enumerate(stages) if spec.approvals_required > 0), None)
-    request = ApprovalRequest.objects.create(
-        tenant=tenant, requester_user=requester_user, requester_email=requester_email or "",
-        allow_self_approval=allow_self_approval, current_stage=first_open or 0,
-        status=ApprovalRequest.Status.OPEN if first_open is not None else ApprovalRequest.Status.APPROVED,
-        decided_at=None if first_open is not None else now)
+    request.current_stage = first_open or 0
     built = []
     for i, spec in enumerate(stages):
         stage = ApprovalStage(request=request, index=i, roles=list(spec.roles), assigned_role=spec.roles[0],
@@ -84,7 +72,68 @@ def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requ
             stage.status, stage.opened_at = ApprovalStage.Status.OPEN, now
         built.append(stage)
     ApprovalStage.objects.bulk_create(built)
-    return request, built
+    return built
+
+
+def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requester_user: User | None,
+                            requester_email: str, allow_self_approval: bool) -> tuple[ApprovalRequest, list[ApprovalStage]]:
+    """Create a request with its stages and open the first stage that needs approvals; return both.
+
+    A request whose stages all need zero approvals is approved at once.
+    """
+    if not stages:
+        raise ValidationFailed("an approval request needs at least one stage", errors={"route": ["Empty route."]})
+    now = timezone.now()
+    # Decided before writing (two INSERTs, no follow-up UPDATEs).
+    needs_approval = any(spec.approvals_required > 0 for spec in stages)
+    request = ApprovalRequest.objects.create(
+        tenant=tenant, requester_user=requester_user, requester_email=requester_email or "",
+        allow_self_approval=allow_self_approval,
+        current_stage=next((i for i, spec in enumerate(stages) if spec.approvals_required > 0), 0),
+        status=ApprovalRequest.Status.OPEN if needs_approval else ApprovalRequest.Status.APPROVED,
+        decided_at=None if needs_approval else now)
+    return request, _build_stages(request, stages, now)
+
+
+def approval_restart(*, request: ApprovalRequest, stages: Sequence[StageSpec]) -> tuple[list[ApprovalStage], list[Decision]]:
+    """Start an open request again from its first stage with `stages` (an amendment): return the new stages and the
+    approvals that no longer count (dismissed).
+
+    `request` comes from approval_lock in the caller's transaction. The round goes up: every decision of earlier
+    rounds stays (evidence) but is dismissed (is_dismissed), and the people who gave them may approve again.
+    A route that now needs no approval approves the request at once.
+    """
+    if request.status != ApprovalRequest.Status.OPEN:
+        raise Conflict(f"the request is already {request.status}", slug="already-decided")
+    if not stages:
+        raise ValidationFailed("an approval request needs at least one stage", errors={"route": ["Empty route."]})
+    now = timezone.now()
+    dismissed = [d for d in request.decisions.all() if d.decision == Decision.Kind.APPROVE and d.round == request.round]
+    request.round += 1
+    ApprovalStage.objects.filter(request=request).delete()
+    built = _build_stages(request, stages, now)
+    if not any(spec.approvals_required > 0 for spec in stages):
+        request.status, request.decided_at = ApprovalRequest.Status.APPROVED, now
+    request.save(update_fields=["round", "current_stage", "status", "decided_at"])
+    _prefetched(request).pop("stages", None)  # the old stages are gone: read the new ones
+    return built, dismissed
+
+
+def is_dismissed(decision: Decision, request: ApprovalRequest) -> bool:
+    """THE rule of dismissed approvals: an approval given in an earlier round (before an amendment restarted the
+    request) is kept as evidence but counts for nothing: not toward a quorum, not as "already approved"."""
+    return is_dismissed_in(decision, request.round)
+
+
+def dismissed_sql() -> Case:
+    """is_dismissed as a database expression over Decision rows (exports annotate with it)."""
+    return Case(When(decision=Decision.Kind.APPROVE, round__lt=F("request__round"), then=Value(True)),
+                default=Value(False), output_field=BooleanField())
+
+
+def is_dismissed_in(decision: Decision, current_round: int) -> bool:
+    """is_dismissed, given the request's current round (for callers that hold only the number)."""
+    return decision.decision == Decision.Kind.APPROVE and decision.round < current_round
 
 
 def is_requester(request: ApprovalRequest, user: User) -> bool:
@@ -106,14 +155,16 @@ def approval_already_counted(request: ApprovalRequest, *, people: Collection[int
     `people` is the decider and whoever they are one voter with: the person they decide on behalf of, and anyone
     paired with them by a delegation in force (escalations.standins.decider_capacity). An approval counts for
     both its decider and the person it was given on behalf of, so a delegator and their delegate together make
-    one vote, whichever of them approves first.
+    one vote, whichever of them approves first. A dismissed approval (an earlier round: is_dismissed) counts for
+    nobody.
     """
     wanted = set(people)
     if "decisions" in _prefetched(request):  # every decision so far, read under the request's lock
-        return any(d.decision == Decision.Kind.APPROVE and (d.decided_by_id in wanted or d.on_behalf_of_id in wanted)
+        return any(d.decision == Decision.Kind.APPROVE and not is_dismissed(d, request)
+                   and (d.decided_by_id in wanted or d.on_behalf_of_id in wanted)
                    for d in request.decisions.all())
     return request.decisions.filter(Q(decided_by_id__in=wanted) | Q(on_behalf_of_id__in=wanted),
-                                    decision=Decision.Kind.APPROVE).exists()
+                                    decision=Decision.Kind.APPROVE, round=request.round).exists()
 
 
 def current_stage(request: ApprovalRequest) -> ApprovalStage:
@@ -224,7 +275,7 @@ def approval_decide(*, request: ApprovalRequest, stage: ApprovalStage, user: Use
                 request=request, stage=stage.index, decision=decision, justification=justification,
                 conditions=cleaned_conditions, decided_by=user, role=deciding_role, self_approved=self_approved,
                 on_behalf_of=on_behalf_of,
-                defer_until=defer_until if decision == Decision.Kind.DEFER else None,
+                defer_until=defer_until if decision == Decision.Kind.DEFER else None, round=request.round,
             )
     except IntegrityError as exc:
         raise Conflict("you have already approved this request", slug="duplicate-approval") from exc

@@ -18,6 +18,8 @@ class AuditAction(models.TextChoices):
     DECISION_RECORDED = "decision.recorded", "Decision recorded"
     ESCALATION_CANCELLED = "escalation.cancelled", "Cancelled"
     ESCALATION_EXECUTED = "escalation.executed", "Executed"
+    ESCALATION_COMMENTED = "escalation.commented", "Commented"
+    ESCALATION_AMENDED = "escalation.amended", "Amended by the requester"
     ESCALATION_RESUMED = "escalation.resumed", "Back from deferral"
     ESCALATION_REJECTED = "escalation.rejected", "Rejected"  # rejected when it expired (policy on expiry)
     ESCALATION_EXPIRED = "escalation.expired", "Expired"

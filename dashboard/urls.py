@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import away, language, live, notification_settings, obligation_views, push_views, views
+from . import away, language, live, notification_settings, obligation_views, push_views, requester_views, views
 
 app_name = "dashboard"
 
@@ -23,6 +23,13 @@ urlpatterns = [
     path("e/<str:pk>/decide/", views.decide, name="decide"),
     path("e/<str:pk>/conditions/<str:cid>/", obligation_views.condition_action, name="condition_action"),
     path("e/<str:pk>/send-code/", views.send_code, name="send_code"),
+    path("requests/", requester_views.my_requests_page, name="my_requests"),
+    path("new/", requester_views.new_escalation, name="new_escalation"),
+    path("new/preview/", requester_views.new_escalation_preview, name="new_escalation_preview"),
+    path("e/<str:pk>/cancel/", requester_views.cancel, name="cancel"),
+    path("e/<str:pk>/execute/", requester_views.execute, name="execute"),
+    path("e/<str:pk>/amend/", requester_views.amend, name="amend"),
+    path("e/<str:pk>/comment/", requester_views.comment, name="comment"),
     path("e/<str:pk>/attachments/<int:index>/", views.attachment, name="attachment"),
     path("push-sw.js", push_views.service_worker, name="push_service_worker"),
     path("settings/devices/", push_views.devices, name="devices"),

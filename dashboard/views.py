@@ -47,6 +47,7 @@ from notifications.inbox import notification_mark_read, notifications_mark_all_r
 from notifications.selectors import inbox, inbox_unread_count
 from trustguard.errors import DomainError, NotFound
 
+from .case_extras import requester_context
 from .live import live_context
 from .queue_cards import queue_cards
 
@@ -208,6 +209,7 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
         "errors": {}, "now": timezone.now(),
     }
     context.update(extra)
+    context.update(requester_context(request, escalation, context))  # the requester's side, the conversation
     return context
 
 
@@ -275,6 +277,10 @@ def decide(request: HttpRequest, pk: str) -> HttpResponse:
             errors["defer_until"] = ["Choose the date and time to come back to this."]
     if errors:
         return _respond_case(request, pk, status=400, form=form, errors=errors)
+    if request.POST.get("revision", str(escalation.revision)) != str(escalation.revision):
+        # Amended while this person was reading it: their decision was about the old content (README "Amendments").
+        return _respond_case(request, pk, status=409, form=form, errors={"general": [
+            "The requester amended this while you were reading it. Read the changes below, then decide again."]})
     try:
         services.escalation_decide(
             actor=request.actor,  # type: ignore[attr-defined]

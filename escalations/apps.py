@@ -8,6 +8,7 @@ class EscalationsConfig(AppConfig):
     def ready(self) -> None:
         from audit.retention import register_retention_hold
         from notifications.registry import register_recipient_resolver
+        from trustguard.db_protections import expect_triggers, pgtriggers
 
         from . import (
             jobs,  # noqa: F401  (registers the periodic jobs: Celery tasks)
@@ -23,3 +24,9 @@ class EscalationsConfig(AppConfig):
                                     closes=escalation_closes)
         register_recipient_resolver("delegation", delegation_recipients)
         register_retention_hold("escalations.open_cases", open_cases_hold)
+
+        # Comments and amendments are evidence, like decisions: the database refuses to change them.
+        from .models import SQLITE_TRIGGERS, Amendment, Comment
+
+        expect_triggers("postgresql", *pgtriggers(Comment), *pgtriggers(Amendment))
+        expect_triggers("sqlite", *SQLITE_TRIGGERS)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db.models import F
 from django.utils.dateparse import parse_datetime
 
 from accounts.delegations import delegations_active
@@ -40,7 +41,10 @@ from .terminology import lazy_label
 # reminder, sla_breached (overdue at the top of the ladder) and resumed (a deferral ran out) come from
 # the deadline sweeps.
 APPROVER_EVENTS = {catalogue.ESCALATION_CREATED.type, catalogue.ESCALATION_ESCALATED.type, catalogue.ESCALATION_REMINDER.type,
-                   catalogue.ESCALATION_SLA_BREACHED.type, catalogue.ESCALATION_RESUMED.type}
+                   catalogue.ESCALATION_SLA_BREACHED.type, catalogue.ESCALATION_RESUMED.type,
+                   catalogue.ESCALATION_AMENDED.type}  # an amendment restarts the route: its first stage is asked again
+COMMENTED = catalogue.ESCALATION_COMMENTED.type
+AMENDED = catalogue.ESCALATION_AMENDED.type
 # A decision that completed a stage and opened the next one: the next stage's approvers are asked.
 STAGE_OPENED = catalogue.ESCALATION_APPROVAL_RECORDED.type
 REQUESTER_EVENTS = {catalogue.ESCALATION_APPROVED.type, catalogue.ESCALATION_REJECTED.type, catalogue.ESCALATION_DEFERRED.type,
@@ -67,7 +71,8 @@ def _hours_between(start: datetime | None, end: datetime | None) -> int | None:
     return max(1, math.ceil((end - start).total_seconds() / 3600))
 
 
-NOTIFIED_EVENTS = APPROVER_EVENTS | REQUESTER_EVENTS | CUSTOMER_EVENTS | {STAGE_OPENED} | APPROVERS_FOLLOW_UP
+NOTIFIED_EVENTS = (APPROVER_EVENTS | REQUESTER_EVENTS | CUSTOMER_EVENTS | {STAGE_OPENED, COMMENTED}
+                   | APPROVERS_FOLLOW_UP)
 MembersOf = Callable[[Tenant, str], Sequence[User]]
 DeciderOf = Callable[[str], User | None]
 DelegationsOf = Callable[[Tenant], list[Delegation]]
@@ -244,6 +249,18 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
     # A critical case reaches people in their quiet hours (when they let critical ones through: notifications.preferences).
     critical = (data.get("urgency") or escalation.urgency) == "critical"
     out: list[Recipient] = []
+    if event.type == COMMENTED:
+        return _comment_recipients(data, escalation, channels, staff_context, links)
+    amendment = data.get("amendment") or {}
+    # Who had approved the old content is told their approval was dismissed (once: not asked again as a member).
+    dismissed_ids = {int(d["user_id"]) for d in amendment.get("dismissed_approvals", ()) if d.get("user_id")}
+    if event.type == AMENDED:
+        staff_context = {**staff_context, "amended_fields": ", ".join(amendment.get("fields", ())),
+                         "amend_justification": amendment.get("justification", "")}
+        for user in User.objects.filter(pk__in=dismissed_ids, is_active=True).order_by("pk"):
+            out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
+                                 phone=user.phone_number, context={**staff_context, "approval_dismissed": True},
+                                 data={**links, "action": "decide"}, language=user.language or tenant.language))
 
     if asks_approvers(event) and status in ("pending", "acknowledged") and role:
         asks = {**links, "action": "decide"}
@@ -252,6 +269,8 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         delegations = delegations_of(tenant) if delegations_of is not None else None
         for approver in who_must_act(escalation, role=role, members_of=members_of, delegations=delegations):
             user = approver.user
+            if user.pk in dismissed_ids:
+                continue
             context = ({**staff_context, "on_behalf_of_name": person_name(approver.on_behalf_of)}
                        if approver.on_behalf_of is not None else staff_context)
             out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
@@ -302,11 +321,49 @@ def _follows_up(event: OutboxEvent, data: dict[str, Any]) -> bool:
 
 def _follow_up_people(escalation: Escalation, data: dict[str, Any]) -> list[User]:
     """Who approved the case, and (an overdue condition) each overdue condition's owner, when a member."""
+    # Approvals that still count: one dismissed by an amendment (an earlier round) no longer binds its giver.
     people = {d.decided_by_id: d.decided_by for d in Decision.objects.filter(
-        request_id=escalation.approval_id, decision=Decision.Kind.APPROVE).select_related("decided_by")}
+        request_id=escalation.approval_id, decision=Decision.Kind.APPROVE, round=F("request__round"))
+        .select_related("decided_by")}
     owners = {str(c.get("owner")) for c in data.get("overdue") or [] if c.get("owner")}
     if owners:
         for user in User.objects.filter(username__in=owners, memberships__tenant_id=escalation.tenant_id):
             people.setdefault(user.pk, user)
     requester = escalation.requested_by_user_id
     return [u for pk, u in people.items() if pk != requester]  # the requester is told as the requester
+
+
+def _comment_recipients(data: dict[str, Any], escalation: Escalation, channels: tuple[str, ...],
+                        context: dict[str, Any], links: dict[str, str]) -> list[Recipient]:
+    """escalation.commented: the people named (@username); on a question, the requester; on the requester's
+    answer, whoever asked. Never the author. The body is not in the message (personal data): the link opens it."""
+    comment = data.get("comment") or {}
+    context = {**context, "comment_author": comment.get("author", ""), "comment_kind": comment.get("kind", ""),
+               "comment_by_requester": bool(comment.get("by_requester"))}
+    author = str(comment.get("author", ""))
+    told: dict[int, Recipient] = {}
+    wanted = {int(uid) for uid in comment.get("mentions") or () if str(uid).isdigit()}
+    if comment.get("by_requester"):
+        from .models import Comment
+
+        asker = (Comment.objects.filter(escalation=escalation, kind=Comment.Kind.QUESTION, author_user__isnull=False)
+                 .order_by("-created_at", "-id").values_list("author_user_id", flat=True).first())
+        if asker is not None:
+            wanted.add(asker)
+    for user in User.objects.filter(pk__in=wanted, is_active=True).order_by("pk"):
+        if user.username != author:
+            told[user.pk] = Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
+                                      phone=user.phone_number, context=context, data=links,
+                                      language=user.language or escalation.tenant.language)
+    if comment.get("kind") == "question":
+        requester = escalation.requested_by_user
+        if requester is not None:
+            told[requester.pk] = Recipient(audience="requester", channels=channels, user_id=requester.pk,
+                                           email=requester.email, phone=requester.phone_number, context=context,
+                                           data={**links, "action": "answer"},
+                                           language=requester.language or escalation.tenant.language)
+        elif requested_by_of(escalation) and "email" in channels:
+            return [*told.values(), Recipient(audience="requester", channels=("email",),
+                                              email=requested_by_of(escalation), context=context,
+                                              language=escalation.tenant.language)]
+    return list(told.values())

@@ -30,7 +30,8 @@ MAX_APPROVALS = 50
 SNAPSHOT_FIELDS = ("type", "name", "route", "approvals_by_risk", "default_risk_level", "ack_sla_seconds",
                    "expiry_seconds", "ladder", "max_escalation_level", "notify_channels", "single_employee_mode",
                    "expiry_outcome", "high_risk_expiry_outcome", "max_deferral_seconds", "deferral_may_extend_expiry",
-                   "approval_ttl_seconds", "max_window_seconds", "condition_due_seconds", "version")
+                   "approval_ttl_seconds", "max_window_seconds", "condition_due_seconds",
+                   "amendments_take_current_version", "version")
 
 
 def _role(value: Any, field: str, roles: Collection[str]) -> str:

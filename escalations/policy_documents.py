@@ -54,6 +54,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "deferral_may_extend_expiry": policy.deferral_may_extend_expiry,
         "approval_ttl_seconds": policy.approval_ttl_seconds, "max_window_seconds": policy.max_window_seconds,
         "condition_due_seconds": policy.condition_due_seconds,
+        "amendments_take_current_version": policy.amendments_take_current_version,
         "is_active": policy.is_active, "version": policy.version, "updated_at": iso(policy.updated_at),
     }
 

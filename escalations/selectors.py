@@ -91,9 +91,9 @@ def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | Non
     Ordered by (next_deadline_at, id) with NULLs last, the key of the partial index esc_queue_idx.
     """
     now = now or timezone.now()
-    qs = Escalation.objects.visible_to(actor)
+    qs: QuerySet[Escalation] = Escalation.objects.visible_to(actor)
     if filters.scope == "mine":
-        qs = qs.filter(mine_q(actor))
+        qs = not_my_requests(qs.filter(mine_q(actor)), actor)
     if filters.status == "closed":
         qs = qs.filter(status__in=FINAL_STATUSES)
     elif filters.status and filters.status != "open":
@@ -141,9 +141,14 @@ def pending_count(*, actor: Actor) -> int:
     with the queue (a COUNT over 250,000 queued rows takes ~0.5 s; this stops at 1,000 index entries)."""
     if not actor.roles:
         return 0
-    return Escalation.objects.visible_to(actor).filter(
+    return not_my_requests(Escalation.objects.visible_to(actor).filter(
         mine_q(actor), status__in=(EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED)
-    )[:PENDING_BADGE_CAP + 1].count()
+    ), actor)[:PENDING_BADGE_CAP + 1].count()
+
+
+def not_my_requests(qs: QuerySet[Escalation], actor: Actor) -> QuerySet[Escalation]:
+    """"Waiting for you" never counts what you asked for yourself (four eyes: you could not decide it anyway)."""
+    return qs.exclude(requested_by_user=actor.user) if actor.user is not None else qs
 
 
 # What a queue card prints (dashboard.queue_cards) and the cursor needs, and nothing else: the rows'

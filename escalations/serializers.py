@@ -14,6 +14,7 @@ from typing import Any, ClassVar, cast
 from rest_framework import serializers
 
 from approvals.models import ApprovalStage, Decision
+from approvals.services import is_dismissed_in
 from audit.models import AuditEvent
 from privacy.vault import payload_for_display, requested_by_of, subjects_of
 from trustguard.api.serializers import JSONObjectField, StrictIntegerField, StrictSerializer
@@ -236,6 +237,9 @@ class PolicyInput(StrictSerializer):
     condition_due_seconds = StrictIntegerField(
         min_value=60, max_value=INT_MAX, required=False,
         help_text="When a condition of an approval falls due unless the approver gives due_at (default 7 days).")
+    amendments_take_current_version = serializers.BooleanField(
+        required=False, help_text="false (default): an amended case keeps the policy version it started under. true: "
+                                  "an amendment moves it to this policy's current version.")
     is_active = serializers.BooleanField(required=False)
     # Server-owned (CONTRACT.md section 5 "Round trips"): accepted back when equal to the current value.
     type = serializers.CharField(max_length=64, required=False, help_text="Read-only; must name this policy.")
@@ -340,6 +344,12 @@ class DecisionOutput(RowOutput):
     on_behalf_of = serializers.CharField(allow_null=True, help_text=(
         "Username of the person the decider stood in for (an out-of-office delegation), else null. The pair "
         "counts as one approver."))
+    dismissed = serializers.BooleanField(help_text="An approval given before an amendment: kept, counts for nothing.")
+
+    @staticmethod
+    def get_dismissed(decision: Decision, context: dict[str, Any]) -> bool:
+        request_round = context.get("round")
+        return bool(request_round and is_dismissed_in(decision, request_round))
 
     @staticmethod
     def get_escalation(decision: Decision, context: dict[str, Any]) -> str | None:
@@ -518,7 +528,7 @@ class EscalationOutput(RowOutput):
     @staticmethod
     def get_decisions(e: Any, context: dict[str, Any]) -> list[dict[str, Any]]:
         decisions = context.get("decisions")
-        decision_context = {"escalation_id": str(e.pk)}
+        decision_context = {"escalation_id": str(e.pk), "round": e.approval.round}
         return [DecisionOutput.render(d, decision_context)
                 for d in (e.approval.decisions.all() if decisions is None else decisions)]
 
@@ -611,6 +621,7 @@ class PolicyOutput(serializers.Serializer):
     approval_ttl_seconds = serializers.IntegerField(allow_null=True)
     max_window_seconds = serializers.IntegerField()
     condition_due_seconds = serializers.IntegerField()
+    amendments_take_current_version = serializers.BooleanField()
     is_active = serializers.BooleanField()
     version = serializers.IntegerField()
     updated_at = serializers.DateTimeField()

@@ -80,7 +80,7 @@ def content_hash(escalation: Escalation) -> str:
         "id": str(escalation.pk), "type": escalation.type, "reason": escalation.reason,
         "amount": [escalation.amount_minor, escalation.currency], "payload": escalation.payload,
         "source": [escalation.source_system, escalation.source_entity_type, escalation.source_entity_id],
-        "stage": escalation.current_stage,
+        "stage": escalation.current_stage, "revision": escalation.revision,
     }).encode()).hexdigest()
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, api_changes, delegation_api
+from . import api, api_changes, conversation_api, delegation_api
 
 urlpatterns = [
     path("escalations/check", api.EscalationCheckView.as_view(), name="api-escalations-check"),
@@ -21,6 +21,10 @@ urlpatterns = [
          api_changes.ConditionWaiveView.as_view(), name="api-condition-waive"),
     path("templates", api_changes.TemplateCollectionView.as_view(), name="api-templates"),
     path("templates/<str:slug>", api_changes.TemplateView.as_view(), name="api-template"),
+    path("escalations/<str:escalation_id>/comments", conversation_api.CommentsView.as_view(),
+         name="api-escalation-comments"),
+    path("escalations/<str:escalation_id>/amendments", conversation_api.AmendmentView.as_view(),
+         name="api-escalation-amendments"),
     path("otp/challenge", api.OtpChallengeView.as_view(), name="api-otp-challenge"),
     path("policies/<str:policy_type>", api.PolicyView.as_view(), name="api-policy"),
     path("delegations", delegation_api.DelegationCollectionView.as_view(), name="api-delegations"),

@@ -251,6 +251,31 @@ def seal_case(*, tenant_id: int, contact: dict[str, str] | None, payload: dict[s
     return Sealed(contact=seal(subject, contact, field="contact") if contact else {}, payload=payload, subject=subject)
 
 
+def seal_note(*, tenant_id: int, value: str, field: str, near: Iterable[Any] = (), email: str = "") -> tuple[
+        dict[str, str], Subject]:
+    """Seal free text written about a case (a comment): under the case's own subject when `near` (its sealed
+    contact and payload values) has one, so that erasing the customer shreds what was written about them too;
+    else under the subject `email` names (the author; a fresh subject without one). The caller links the record."""
+    subjects = Subjects()
+    for candidate in near:
+        subject = subjects.get(subject_id_of(candidate)) if is_sealed(candidate) else None
+        if subject is not None and subject.erased_at is None:
+            break
+    else:
+        subject = subject_for(tenant_id=tenant_id, email=email)
+    return seal(subject, value, field=field), subject
+
+
+def open_note(stored: Any, *, field: str, subjects: Subjects | None = None) -> str | None:
+    """The text sealed by seal_note (None when it cannot be read: erased, key missing, altered)."""
+    if not is_sealed(stored):
+        return str(stored) if isinstance(stored, str) else None
+    try:
+        return str(unseal(stored, field=field, subjects=subjects))
+    except FieldUnreadable:
+        return None
+
+
 def open_contact(stored: Any, *, subjects: Subjects | None = None) -> dict[str, str]:
     """The plaintext contact (a legacy plaintext dict passes through); FieldUnreadable("contact", ...)."""
     if not stored:

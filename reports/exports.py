@@ -24,6 +24,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from accounts.models import Tenant
 from approvals.models import Decision
+from approvals.services import dismissed_sql
 from audit.models import AuditEvent
 from trustguard.dbfuncs import UuidText
 from trustguard.jsonutil import canonical_json
@@ -91,7 +92,7 @@ def _escalations(tenant: Tenant, f: ExportFilters) -> QuerySet[Any]:
 
 def _decisions(tenant: Tenant, f: ExportFilters) -> QuerySet[Any]:
     # status and type describe the escalation; the period is when the decision was made.
-    qs = Decision.objects.filter(request__tenant=tenant)
+    qs = Decision.objects.filter(request__tenant=tenant).annotate(dismissed=dismissed_sql())
     if f.status:
         qs = qs.filter(request__escalation__status=f.status)
     if f.type:
@@ -134,7 +135,7 @@ DATASETS: dict[str, Dataset] = {
                  ("cost_variance_minor", "cost_variance_minor"),
                  ("window_starts_at", "window_starts_at"), ("window_ends_at", "window_ends_at"),
                  ("approval_expires_at", "approval_expires_at"), ("expiry_reason", "expiry_reason"),
-                 ("template", "template"), ("conditions", "conditions")),
+                 ("template", "template"), ("conditions", "conditions"), ("revision", "revision")),
         queryset=_escalations, order_by=("created_at", "id")),
     ExportDataset.DECISIONS: Dataset(
         name="decisions",
@@ -142,7 +143,7 @@ DATASETS: dict[str, Dataset] = {
                  ("decision", "decision"), ("justification", "justification"), ("conditions", "conditions"),
                  ("decided_by", "decided_by__username"), ("role", "role"), ("stage", "stage"),
                  ("self_approved", "self_approved"), ("defer_until", "defer_until"), ("decided_at", "decided_at"),
-                 ("on_behalf_of", "on_behalf_of__username")),
+                 ("on_behalf_of", "on_behalf_of__username"), ("dismissed", "dismissed")),
         queryset=_decisions, order_by=("decided_at", "id")),
     ExportDataset.AUDIT: Dataset(
         name="audit",

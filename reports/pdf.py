@@ -19,8 +19,11 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from accounts.roles import role_label
 from approvals.models import Decision
+from approvals.services import is_dismissed
 from audit.models import AuditEvent
 from escalations import costs, obligations
+from escalations.amendments import amendments_of
+from escalations.comments import comments_of
 from escalations.models import Escalation
 from escalations.notify import requester_name
 from escalations.schedule import window_of
@@ -143,7 +146,8 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
     ]
     if decisions:
         story.append(_table([["When", "Decision", "By", "Role", "Stage", "Justification", "Conditions"]] + [
-            [_small(_when(d.decided_at)), d.decision + (" (self)" if d.self_approved else ""),
+            [_small(_when(d.decided_at)), d.decision + (" (self)" if d.self_approved else "")
+             + (" (dismissed by amendment)" if is_dismissed(d, escalation.approval) else ""),
              _small((d.decided_by.get_full_name() or d.decided_by.username) + (
                  f" on behalf of {d.on_behalf_of.get_full_name() or d.on_behalf_of.username}"
                  if d.on_behalf_of is not None else "")), _small(role_label(d.role)),
@@ -152,6 +156,7 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
             [26 * mm, 18 * mm, 28 * mm, 26 * mm, 10 * mm, 42 * mm, 30 * mm]))
     else:
         story.append(_p("No decisions recorded."))
+    story += _amendments_and_conversation(escalation)
     story += [Spacer(1, 4 * mm), _p("Audit trail", "Heading2")]
     rows: list[list[Any]] = [["#", "When", "Action", "Actor", "Change", "Hash"]]
     for e in events.iterator(chunk_size=500):
@@ -162,3 +167,26 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
                  else _p("No audit events."))
     doc.build(story)
     return buffer.getvalue()
+
+
+def _amendments_and_conversation(escalation: Escalation) -> list[Any]:
+    """The requester's amendments (what changed, why) and the case's conversation (every version of a comment)."""
+    story: list[Any] = []
+    amendments = amendments_of(escalation)
+    if amendments:
+        story += [Spacer(1, 4 * mm), _p("Amendments", "Heading2"), _table(
+            [["When", "By", "Changed", "Justification", "Approvals dismissed"]] + [
+                [_small(_when(a.created_at)), _small(a.author_user.username if a.author_user else
+                                                     (a.author_api_key.name if a.author_api_key else "")),
+                 _small(", ".join(sorted(a.changes))), _small(a.justification), str(len(a.dismissed_decisions or []))]
+                for a in amendments], [26 * mm, 28 * mm, 36 * mm, 64 * mm, 26 * mm])]
+    comments = comments_of(escalation)
+    if comments:
+        story += [Spacer(1, 4 * mm), _p("Conversation", "Heading2"), _table(
+            [["When", "Who", "Kind", "Text"]] + [
+                [_small(_when(c.comment.created_at)), _small(c.author_name + (" (requester)" if c.comment.by_requester
+                                                                               else "")),
+                 _small(c.comment.kind + (" (edited)" if c.edited else "") + (" (replaced)" if c.replaced_by else "")),
+                 _small(c.body if c.body is not None else "[removed: personal data erased]")]
+                for c in comments], [26 * mm, 34 * mm, 28 * mm, 92 * mm])]
+    return story

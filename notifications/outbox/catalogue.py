@@ -255,6 +255,49 @@ DELEGATION_ENDED = EventKind("delegation.ended", 1, DELEGATION, DelegationData,
 DELEGATION_REVOKED = EventKind("delegation.revoked", 1, DELEGATION, DelegationData,
                                "An out-of-office period was ended early (by the delegator or an operator).")
 
+class CommentData(TypedDict):
+    """A comment of a case's conversation, without its body (personal data: read it through the API)."""
+
+    id: str
+    kind: str  # comment | question (a question to the requester)
+    author: str
+    by_requester: bool
+    mentions: list[int]  # user ids of the people named
+    replaces: str | None  # the comment this one edits
+
+
+class CommentedData(EscalationData):
+    comment: CommentData
+    awaiting_requester: bool
+
+
+class DismissedApproval(TypedDict):
+    id: str
+    decided_by: str
+    user_id: int
+
+
+class AmendmentData(TypedDict):
+    id: str
+    revision: int
+    fields: list[str]
+    justification: str
+    dismissed_approvals: list[DismissedApproval]
+    policy_version: int
+
+
+class AmendedData(EscalationData):
+    amendment: AmendmentData
+    auto_approved: NotRequired[bool]
+
+ESCALATION_COMMENTED = EventKind(
+    "escalation.commented", 1, ESCALATION, CommentedData,
+    "A comment on the case; kind question asks the requester, whose answer clears awaiting_requester.")
+ESCALATION_AMENDED = EventKind(
+    "escalation.amended", 1, ESCALATION, AmendedData,
+    "The requester changed the case: earlier approvals are dismissed and the route starts again.")
+
+
 class CodeReplayedData(TypedDict):
     """Whose one-time code was reused, and on what (accounts.stepup.stepup_verify)."""
 
@@ -277,6 +320,7 @@ CATALOGUE: tuple[EventKind[Any], ...] = (
     ESCALATION_CONDITION_OVERDUE, ESCALATION_CONDITION_MET, ESCALATION_CONDITION_WAIVED,
     ESCALATION_CONDITION_EVIDENCE_ADDED,
     DELEGATION_CREATED, DELEGATION_STARTED, DELEGATION_ENDED, DELEGATION_REVOKED,
+    ESCALATION_COMMENTED, ESCALATION_AMENDED,
 )
 EVENT_TYPES: frozenset[str] = frozenset(kind.type for kind in CATALOGUE)  # what webhooks may hear
 _BY_TYPE: dict[tuple[str, int], EventKind[Any]] = {(kind.type, kind.version): kind for kind in (*CATALOGUE, *INTERNAL)}

@@ -36,6 +36,8 @@ from audit.alerts import chain_break_alert
 from audit.models import AuditEvent
 from audit.retention import retention_apply
 from audit.verification import ChainReport, all_chain_keys, verify_chains
+from escalations.amendments import escalation_amend
+from escalations.comments import comment_post
 from escalations.demo import seed_demo
 from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from escalations.policies import policy_upsert
@@ -70,6 +72,7 @@ EXTRA_SERVICE_MODULES = ["accounts.stepup", "escalations.policies", "escalations
                          "escalations.ladder", "escalations.obligations", "escalations.obligation_actions",
                          "escalations.standard_changes",
                          "audit.retention",
+                         "escalations.ladder", "escalations.amendments", "escalations.comments", "audit.retention",
                          "audit.alerts", "notifications.outbox.emit", "notifications.relay",
                          "notifications.deliveries.queue", "notifications.deliveries.attempts",
                          "notifications.deliveries.replay", "notifications.deliveries.webhooks", "notifications.messages",
@@ -262,6 +265,12 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
     "escalations.services.escalation_acknowledge": (
         lambda w: escalation_acknowledge(actor=w.actor("co"), escalation=w.case()), {"escalation.acknowledged"}),
     "escalations.services.escalation_decide": (lambda w: _decide(w), {"decision.recorded"}),
+    "escalations.amendments.escalation_amend": (
+        lambda w: escalation_amend(actor=w.vendor, escalation=w.case(), changes={"reason": "Odder"},
+                                   justification="Clearer"), {"escalation.amended"}),
+    "escalations.comments.comment_post": (
+        lambda w: comment_post(actor=w.actor("co"), escalation=w.case(), body="Which account?", question=True),
+        {"escalation.commented"}),
     "escalations.services.escalation_cancel": (
         lambda w: escalation_cancel(actor=w.vendor, escalation=w.case()), {"escalation.cancelled"}),
     "escalations.services.escalation_record_execution": (
@@ -341,6 +350,18 @@ EXEMPT: dict[str, str] = {
     "approvals.services.validate_decision_input": "a check, writes nothing",
     "approvals.services.is_requester": "a check, writes nothing",
     "approvals.services.current_stage": "a read",
+    "approvals.services.approval_restart": "engine step inside escalation_amend, audited there",
+    "approvals.services.is_dismissed": "a check, writes nothing",
+    "approvals.services.is_dismissed_in": "a check, writes nothing",
+    "approvals.services.dismissed_sql": "a query expression, writes nothing",
+    "escalations.amendments.amendable_values": "a read",
+    "escalations.amendments.amendment_policy": "a read",
+    "escalations.amendments.amendments_of": "a read",
+    "escalations.comments.mentioned_usernames": "parses text, writes nothing",
+    "escalations.comments.is_case_requester": "a check, writes nothing",
+    "escalations.comments.case_for_conversation": "a read",
+    "escalations.comments.awaiting_requester": "a read",
+    "escalations.comments.comments_of": "a read",
     "audit.services.audit_record": "is the audit trail",
     "audit.services.audit_record_many": "is the audit trail (audit_record is it with one event)",
     "audit.services.chain_key_for": "pure function",

@@ -18,6 +18,8 @@ import time_machine
 from django.conf import settings
 
 from accounts.delegations import DelegationInput, delegation_create, delegation_revoke
+from escalations.amendments import escalation_amend
+from escalations.comments import comment_post
 from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from escalations.services import (
     Money,
@@ -160,7 +162,10 @@ def test_what_the_services_and_sweeps_write_fits_the_catalogue(demo, vendor, dem
         deferred = escalation_create(actor=vendor, type="SMR", reason="Transfers", source=CUSTOMER)
         escalation_decide(actor=co, escalation=deferred, decision="defer", justification="Waiting for statements",
                           otp=totp_code(co.user), defer_until=T0 + 2 * HOUR)
+        comment_post(actor=co, escalation=deferred, body="Which statements, exactly?", question=True)
         cancelled = escalation_create(actor=vendor, type="SMR", reason="Typo", source=CUSTOMER)
+        escalation_amend(actor=vendor, escalation=cancelled, changes={"reason": "Typo, corrected"},
+                         justification="The reason was wrong")
         escalation_cancel(actor=vendor, escalation=cancelled, reason="sent twice")
         escalation_create(actor=vendor, type="OPERATION_CHANGE", reason="Restart a replica", source=CUSTOMER,
                           risk_level="low")  # needs no approval: approved at once

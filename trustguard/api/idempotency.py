@@ -206,3 +206,29 @@ class IdempotencyMiddleware:
         if response.status_code >= 500 or is_conflict(response):
             _release(outcome)  # nothing was written: a retry with the same key runs again
         return response
+
+
+def run_once(*, scope: str, key: str, fingerprint: str, method: str, path: str,
+             handler: Callable[[], HttpResponse]) -> HttpResponse:
+    """The same claim for a page's form (the dashboard's "New escalation"): a double click runs `handler` once.
+
+    The form carries a key made when it was shown. The first submission claims it and runs `handler` in one
+    transaction with the claim; a successful answer (a redirect to the case) is stored with it and replayed to
+    the second click, which therefore lands on the same case. A refused form (4xx) or a failure releases the key,
+    so the corrected form can be sent again. A click while the first is running gets the claim's 409.
+    """
+    outcome = claim(scope=scope, key=key, fingerprint=fingerprint, method=method, path=path)
+    if isinstance(outcome, HttpResponse):
+        return outcome
+    try:
+        with transaction.atomic():
+            IdempotencyKey.objects.select_for_update().filter(pk=outcome.pk).exists()
+            response = handler()
+            if response.status_code < 400:
+                _store(outcome, response)
+    except BaseException:
+        _release(outcome)
+        raise
+    if response.status_code >= 400:
+        _release(outcome)
+    return response

@@ -1,0 +1,44 @@
+"""One approval per delegator counts per round too (delegation, issue #19, meets amendments, issue #20): after an
+amendment restarts the request, the delegate may approve again on behalf of the same person.
+
+Safe online like 0008: the new unique index is built CONCURRENTLY (so this migration is not atomic) before the
+old one is dropped.
+"""
+
+from django.db import migrations, models
+
+NEW = "decision_one_approval_per_delegator_round"
+
+
+def create_index(apps, schema_editor):
+    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+    schema_editor.execute(f'CREATE UNIQUE INDEX {concurrently}IF NOT EXISTS "{NEW}" ON "approvals_decision" '
+                          "(\"request_id\", \"on_behalf_of_id\", \"round\") "
+                          "WHERE \"decision\" = 'approve' AND \"on_behalf_of_id\" IS NOT NULL")
+
+
+def drop_index(apps, schema_editor):
+    schema_editor.execute(f'DROP INDEX IF EXISTS "{NEW}"')
+
+
+class Migration(migrations.Migration):
+    atomic = False
+
+    dependencies = [
+        ('approvals', '0008_decision_rounds'),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[migrations.AddConstraint(
+                model_name='decision',
+                constraint=models.UniqueConstraint(
+                    condition=models.Q(('decision', 'approve'), ('on_behalf_of__isnull', False)),
+                    fields=('request', 'on_behalf_of', 'round'), name=NEW))],
+            database_operations=[migrations.RunPython(create_index, drop_index)],
+        ),
+        migrations.RemoveConstraint(
+            model_name='decision',
+            name='decision_one_approval_per_delegator',
+        ),
+    ]

@@ -1,0 +1,213 @@
+"""The requester's pages: My requests, New escalation (with its live "this will need..." preview), and the
+requester's and the conversation's actions on a case (cancel, report execution, amend, comment).
+
+Thin like dashboard.views: Django forms shape the input, escalations' services decide, DomainErrors come back
+as form errors with the error's status. "New escalation" uses the API's service (escalation_create) and the
+API's idempotency claim (trustguard.api.idempotency.run_once): a double click creates one case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.roles import Capability
+from accounts.web import tenant_view
+from escalations import services
+from escalations.amendments import amendable_values, escalation_amend
+from escalations.comments import comment_post
+from escalations.models import Policy
+from escalations.my_requests import STATUS_FILTERS, MyRequestFilters, my_requests
+from trustguard.api.idempotency import request_fingerprint, run_once
+from trustguard.errors import DomainError
+
+from .forms import (
+    AmendForm,
+    CancelForm,
+    CommentForm,
+    ExecutionForm,
+    NewEscalationForm,
+    PayloadFormSet,
+    apply_domain_errors,
+    payload_from,
+)
+from .views import _after_success, _case_or_404, _respond_case, _sentence, badge_context
+
+MY_REQUESTS_PAGE = 100
+
+
+@require_GET
+@tenant_view
+def my_requests_page(request: HttpRequest) -> HttpResponse:
+    """Everything I asked for (as myself, or named by a source as requested_by): status, what it still needs,
+    deadlines; filters by status, type and text."""
+    actor = request.actor  # type: ignore[attr-defined]
+    filters = MyRequestFilters.from_query(request.GET)
+    rows = list(my_requests(actor=actor, filters=filters)[:MY_REQUESTS_PAGE])
+    types = list(Policy.objects.filter(tenant=actor.tenant, is_active=True).order_by("type").values_list("type", flat=True))
+    return render(request, "dashboard/my_requests.html", {
+        "rows": rows, "filters": filters, "status_filters": STATUS_FILTERS, "types": types,
+        "page_size": MY_REQUESTS_PAGE, "can_create": actor.can(Capability.ESCALATION_CREATE_MANUAL),
+        **badge_context(request)})
+
+
+def _types(actor: Any) -> list[tuple[str, str]]:
+    return [(p.type, f"{p.name} ({p.type})")
+            for p in Policy.objects.filter(tenant=actor.tenant, is_active=True).order_by("name")]
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_view
+def new_escalation(request: HttpRequest) -> HttpResponse:
+    """Ask for a decision by hand (escalation.create_manual): the API's create, once per form shown."""
+    actor = request.actor  # type: ignore[attr-defined]
+    if not actor.can(Capability.ESCALATION_CREATE_MANUAL):
+        return render(request, "dashboard/new_escalation.html", {"forbidden": True, **badge_context(request)},
+                      status=403)
+    form = NewEscalationForm(request.POST or None, types=_types(actor))
+    payload_rows = PayloadFormSet(request.POST or None, prefix="payload")
+    if request.method == "GET":
+        return _new_page(request, form, payload_rows)
+    if not (form.is_valid() and payload_rows.is_valid()):
+        return _new_page(request, form, payload_rows, status=400)
+
+    def create() -> HttpResponse:
+        kwargs = form.service_kwargs(payload_from(payload_rows))
+        if form.errors:  # the amount did not read as money
+            return _new_page(request, form, payload_rows, status=400)
+        try:
+            escalation = services.escalation_create(actor=actor, **kwargs)
+        except DomainError as exc:
+            apply_domain_errors(form, exc.errors, _sentence(exc.detail))
+            return _new_page(request, form, payload_rows, status=exc.status)
+        messages.success(request, "Your escalation is open. Follow it here and in My requests.")
+        return HttpResponseRedirect(reverse("dashboard:detail", args=[escalation.pk]))
+
+    response = run_once(scope=f"web:user:{actor.user.pk}:tenant:{actor.tenant.pk}",
+                        key=form.cleaned_data["idempotency_key"],
+                        fingerprint=request_fingerprint("POST", request.path, _form_body(request)),
+                        method="POST", path=request.path, handler=create)
+    if response.get("Content-Type", "").startswith("application/problem+json"):
+        # The same form sent again while the first is still being created (or changed after it was): the case
+        # exists or is about to; My requests shows it.
+        messages.info(request, "This request was already sent; it is in your requests.")
+        return HttpResponseRedirect(reverse("dashboard:my_requests"))
+    return response
+
+
+def _form_body(request: HttpRequest) -> bytes:
+    """The form's content (its fields, sorted; not the CSRF token): what makes two submissions the same request."""
+    fields = request.POST.copy()
+    fields.pop("csrfmiddlewaretoken", None)
+    return "&".join(f"{k}={v}" for k, values in sorted(fields.lists()) for v in values).encode()
+
+
+def _new_page(request: HttpRequest, form: NewEscalationForm, payload_rows: Any, status: int = 200) -> HttpResponse:
+    return render(request, "dashboard/new_escalation.html",
+                  {"form": form, "payload_rows": payload_rows, **badge_context(request)}, status=status)
+
+
+@require_POST
+@tenant_view
+def new_escalation_preview(request: HttpRequest) -> HttpResponse:
+    """The live "this will need..." of the form: the very dry run of POST /escalations/check."""
+    actor = request.actor  # type: ignore[attr-defined]
+    form = NewEscalationForm(request.POST, types=_types(actor))
+    form.is_valid()  # partial input is fine: the preview reads what is there
+    money = form.clean_money() if "amount" in form.cleaned_data else None
+    result, error = None, ""
+    try:
+        from escalations.intake import Money
+
+        result = services.escalation_check(
+            actor=actor, type=form.cleaned_data.get("type") or None,
+            amount=Money(money["value_minor"], money["currency"]) if money else None,
+            risk_level=form.cleaned_data.get("risk_level") or None)
+    except DomainError as exc:
+        error = _sentence(exc.detail)
+    return render(request, "dashboard/partials/check_preview.html", {"check": result, "error": error})
+
+
+# --- the requester's and the conversation's actions on a case ----------------------------------------
+
+def _refused(request: HttpRequest, pk: str, exc: DomainError, form_name: str, form: Any) -> HttpResponse:
+    apply_domain_errors(form, exc.errors, _sentence(exc.detail))
+    return _respond_case(request, pk, status=exc.status, **{form_name: form, "action_error": _sentence(exc.detail)})
+
+
+@require_POST
+@tenant_view
+def cancel(request: HttpRequest, pk: str) -> HttpResponse:
+    escalation = _case_or_404(request, pk)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        return _respond_case(request, pk, status=400, cancel_form=form, action_error="Say why you cancel.")
+    try:
+        services.escalation_cancel(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+                                   reason=form.cleaned_data["reason"])
+    except DomainError as exc:
+        return _refused(request, pk, exc, "cancel_form", form)
+    return _after_success(request, pk, "Cancelled. The approvers were told.")
+
+
+@require_POST
+@tenant_view
+def execute(request: HttpRequest, pk: str) -> HttpResponse:
+    escalation = _case_or_404(request, pk)
+    form = ExecutionForm(request.POST)
+    if not form.is_valid():
+        return _respond_case(request, pk, status=400, execution_form=form, action_error="Say what was done.")
+    try:
+        services.escalation_record_execution(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+                                             result=form.result_dict())
+    except DomainError as exc:
+        return _refused(request, pk, exc, "execution_form", form)
+    return _after_success(request, pk, "Recorded as executed.")
+
+
+@require_POST
+@tenant_view
+def amend(request: HttpRequest, pk: str) -> HttpResponse:
+    """Change the request (AMENDABLE_FIELDS) with a justification: earlier approvals are dismissed."""
+    escalation = _case_or_404(request, pk)
+    form = AmendForm(request.POST)
+    if not form.is_valid():
+        return _respond_case(request, pk, status=400, amend_form=form, action_error="Check the amendment.")
+    changes = form.changes(amendable_values(escalation))
+    if form.errors:
+        return _respond_case(request, pk, status=400, amend_form=form, action_error="Check the amendment.")
+    try:
+        escalation_amend(actor=request.actor, escalation=escalation, changes=changes,  # type: ignore[attr-defined]
+                         justification=form.cleaned_data.get("justification", ""))
+    except DomainError as exc:
+        return _refused(request, pk, exc, "amend_form", form)
+    return _after_success(request, pk, "Amended. Earlier approvals are dismissed; the route starts again.")
+
+
+@require_POST
+@tenant_view
+def comment(request: HttpRequest, pk: str) -> HttpResponse:
+    escalation = _case_or_404(request, pk)
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        return _respond_case(request, pk, status=400, comment_form=form, action_error="Check the comment.")
+    try:
+        comment_post(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+                     body=form.cleaned_data["body"], question=form.cleaned_data.get("question", False),
+                     replaces=str(form.cleaned_data["replaces"]) if form.cleaned_data.get("replaces") else None)
+    except DomainError as exc:
+        return _refused(request, pk, exc, "comment_form", form)
+    done = "Question sent to the requester." if form.cleaned_data.get("question") else "Comment added."
+    if is_htmx_request(request):
+        return _respond_case(request, pk, notice=done)
+    messages.success(request, done)
+    return HttpResponseRedirect(reverse("dashboard:detail", args=[pk]) + "#conversation")
+
+
+def is_htmx_request(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
