@@ -17,12 +17,14 @@ The rules (README "Amendments"):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.actors import Actor
 from approvals.services import approval_lock, approval_restart
@@ -40,13 +42,15 @@ from .changes import (
     refresh_next_deadline,
     sync_from_approval,
 )
-from .intake import Money, SourceRef, validate_create
-from .models import OPEN_STATUSES, Amendment, Escalation, EscalationStatus, Policy
-from .policies import policy_snapshot, stage_specs
+from .conditions import escalation_facts
+from .intake import ExecutionWindow, Money, SourceRef, validate_create, validate_execution_window
+from .models import DEFAULT_MAX_WINDOW_SECONDS, OPEN_STATUSES, Amendment, Escalation, EscalationStatus, Policy
+from .policies import policy_snapshot
+from .routing import route_for_request
 
 # THE list of what a requester may amend (API, dashboard form and validation all read it). A field that is one
 # model attribute of the same name needs nothing more; others have an accessor in _ACCESS below.
-AMENDABLE_FIELDS: tuple[str, ...] = ("reason", "amount", "risk_level", "payload")
+AMENDABLE_FIELDS: tuple[str, ...] = ("reason", "amount", "risk_level", "payload", "estimated_cost", "execution_window")
 MAX_JUSTIFICATION = 5000
 
 
@@ -54,6 +58,8 @@ MAX_JUSTIFICATION = 5000
 class _Access:
     read: Callable[[Escalation], Any]
     write: Callable[[Escalation, Any], None]
+    # The value as the diff keeps it (JSON) and compares it with `read`; the API's own value when None.
+    normal: Callable[[Any], Any] | None = None
 
 
 def _write_amount(e: Escalation, value: Mapping[str, Any] | None) -> None:
@@ -68,11 +74,34 @@ def _write_payload(e: Escalation, value: Mapping[str, Any] | None) -> None:
         record_link(subject=sealed.subject, record_type="escalation", record_id=e.pk)
 
 
+def _write_cost(e: Escalation, value: Mapping[str, Any] | None) -> None:
+    e.estimated_cost_minor, e.estimated_cost_currency = (value["value_minor"], value["currency"]) if value else (None, "")
+
+
+def _iso(moment: Any) -> str:
+    when = parse_datetime(moment) if isinstance(moment, str) else moment
+    return when.astimezone(UTC).isoformat() if when is not None else str(moment)
+
+
+def _window_normal(value: Mapping[str, Any] | None) -> dict[str, str] | None:
+    return {"starts_at": _iso(value["starts_at"]), "ends_at": _iso(value["ends_at"])} if value else None
+
+
+def _write_window(e: Escalation, value: Mapping[str, Any] | None) -> None:
+    e.window_starts_at, e.window_ends_at = ((parse_datetime(value["starts_at"]), parse_datetime(value["ends_at"]))
+                                            if value else (None, None))
+
+
 _ACCESS: dict[str, _Access] = {
     "reason": _Access(lambda e: e.reason, lambda e, v: setattr(e, "reason", str(v).strip())),
     "amount": _Access(lambda e: ({"value_minor": e.amount_minor, "currency": e.currency}
                                  if e.amount_minor is not None else None), _write_amount),
     "payload": _Access(lambda e: e.payload or {}, _write_payload),
+    "estimated_cost": _Access(lambda e: ({"value_minor": e.estimated_cost_minor, "currency": e.estimated_cost_currency}
+                                         if e.estimated_cost_minor is not None else None), _write_cost),
+    "execution_window": _Access(lambda e: (_window_normal({"starts_at": e.window_starts_at, "ends_at": e.window_ends_at})
+                                           if e.window_starts_at is not None else None), _write_window,
+                                normal=_window_normal),
 }
 
 
@@ -111,20 +140,31 @@ def _clean(changes: Mapping[str, Any], justification: str) -> tuple[dict[str, An
         errors.setdefault("non_field_errors", []).append(f"Change at least one of {', '.join(AMENDABLE_FIELDS)}.")
     if errors:
         raise ValidationFailed("the amendment is invalid: " + ", ".join(sorted(errors)), errors=errors)
-    return dict(changes), justification
+    normal = {name: (_access(name).normal or (lambda v: v)) for name in changes}
+    return {name: normal[name](value) for name, value in changes.items()}, justification
 
 
-def _validate_as_create(escalation: Escalation, new: dict[str, Any]) -> None:
-    """The case as it would become, through the very checks of a new request (escalations.intake)."""
-    amount = new["amount"]
+def _validate_as_create(escalation: Escalation, new: dict[str, Any], changed: Collection[str], *,
+                        snapshot: Mapping[str, Any], now: datetime) -> None:
+    """The case as it would become, through the very checks of a new request (escalations.intake). A window is
+    checked when it changes (an unchanged one may have opened already)."""
+    amount, cost, window = new["amount"], new["estimated_cost"], new["execution_window"]
     validate_create(
         reason=str(new["reason"] or ""),
         source=SourceRef(escalation.source_system, escalation.source_entity_type, escalation.source_entity_id),
         amount=Money(amount["value_minor"], amount["currency"]) if amount else None,
         risk_level=new["risk_level"], urgency=escalation.urgency, flags=escalation.flags,
-        payload=new["payload"] if isinstance(new["payload"], dict) else None, requested_by="")
+        payload=new["payload"] if isinstance(new["payload"], dict) else None, requested_by="",
+        estimated_cost=Money(cost["value_minor"], cost["currency"]) if cost else None)
     if not isinstance(new["payload"], dict):
         raise ValidationFailed("payload must be an object", errors={"payload": ["An object."]})
+    if "execution_window" in changed and window:
+        errors: dict[str, list[str]] = {}
+        validate_execution_window(
+            ExecutionWindow(parse_datetime(window["starts_at"]), parse_datetime(window["ends_at"])),  # type: ignore[arg-type]
+            errors, now=now, max_seconds=int(snapshot.get("max_window_seconds") or DEFAULT_MAX_WINDOW_SECONDS))
+        if errors:
+            raise ValidationFailed("execution_window is invalid: " + ", ".join(sorted(errors)), errors=errors)
 
 
 def escalation_amend(*, actor: Actor, escalation: Escalation | str, changes: Mapping[str, Any],
@@ -156,7 +196,7 @@ def _amend(*, actor: Actor, escalation: Escalation | str, changes: Mapping[str, 
                        "deferred ones)", slug="invalid-state")
     before_values = amendable_values(escalation)
     new = {**before_values, **changes}
-    _validate_as_create(escalation, new)
+    _validate_as_create(escalation, new, changes, snapshot=amendment_policy(escalation)[0], now=now)
     diff = {field: {"before": before_values[field], "after": changes[field]} for field in AMENDABLE_FIELDS
             if field in changes and changes[field] != before_values[field]}
     if not diff:
@@ -173,8 +213,12 @@ def _amend(*, actor: Actor, escalation: Escalation | str, changes: Mapping[str, 
     escalation.policy_snapshot, escalation.policy_version = snapshot, version
     escalation.revision += 1
 
+    # The route is evaluated again from the amended request (routing.route_for_request, as at creation: an amount
+    # crossing a condition's threshold adds or drops a stage) and pinned with the snapshot.
+    plan = route_for_request(snapshot=snapshot, risk_level=escalation.risk_level, facts=escalation_facts(escalation))
+    escalation.policy_snapshot = {**snapshot, "route_plan": plan.pinned(escalation.tenant.locale)}
     approval, _stage = approval_lock(escalation.approval_id)
-    stages, dismissed = approval_restart(request=approval, stages=stage_specs(snapshot, escalation.risk_level))
+    stages, dismissed = approval_restart(request=approval, stages=plan.specs())
     escalation.approval = approval
     first = next(s for s in stages if s.index == approval.current_stage)
     sync_from_approval(escalation, approval, first)

@@ -12,16 +12,14 @@ from accounts.actors import Actor
 from accounts.models import Tenant
 from accounts.roles import Role
 from accounts.selectors import role_members, tenant_roles
-from approvals.services import StageSpec
 from audit.actions import AuditAction
 from audit.services import audit_record
 from trustguard.errors import Conflict, NotFound, ValidationFailed
 from trustguard.locks import for_update
 from trustguard.money import format_money
 
-from .conditions import Facts, validate_condition
+from .conditions import validate_condition
 from .models import APPROVALS_PRECEDENCE, ExpiryOutcome, Policy, RiskLevel, TriggerRule, stage_approvals
-from .routing import route_for_request
 
 CHANNELS = ("email", "sms", "in_app", "push")
 # More approvers than a governing body has members is a configuration mistake, not a policy.
@@ -98,11 +96,6 @@ def normalize_approvals_by_risk(value: Any) -> dict[str, int]:
                                    errors={"approvals_by_risk": [f"{level}: a whole number from 0 to {MAX_APPROVALS}."]})
         out[level] = count
     return out
-
-
-def stage_specs(snapshot: dict[str, Any], risk_level: str, facts: Facts | None = None) -> list[StageSpec]:
-    """The stages an escalation of `risk_level` goes through under a policy snapshot (routing.route_for_request)."""
-    return route_for_request(snapshot=snapshot, risk_level=risk_level, facts=facts).specs()
 
 
 def policy_snapshot(policy: Policy) -> dict[str, Any]:

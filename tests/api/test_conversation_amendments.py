@@ -149,3 +149,54 @@ def test_the_pdf_and_the_decisions_export_show_the_conversation_and_dismissed_ap
     assert pdf.startswith(b"%PDF")
     rows = list(iter_rows(dataset="decisions", tenant=demo["tenant_obj"], filters=ExportFilters()))
     assert [row[-1] for row in rows] == [True]  # the approval, dismissed by the amendment
+
+
+@pytest.mark.django_db
+def test_the_requester_amends_the_estimated_cost_and_the_execution_window_and_the_diff_shows_both(api):
+    from datetime import UTC, datetime, timedelta
+
+    from escalations.models import Amendment
+
+    case = create(api("co"), CHANGE)
+    starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    window = {"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=4)).isoformat()}
+
+    response = amend(api("co"), case["id"], {"estimated_cost": {"value_minor": 120_000, "currency": "USD"},
+                                              "execution_window": window, "justification": "Vendor quote and slot"})
+
+    assert response.status_code == 201, response.content
+    amended = response.json()
+    assert amended["estimated_cost"] == {"value_minor": 120_000, "currency": "USD"}
+    assert datetime.fromisoformat(amended["execution_window"]["starts_at"]) == starts
+    revision = Escalation.objects.get(pk=case["id"]).revision
+    changes = Amendment.objects.get(escalation_id=case["id"]).changes
+    assert set(changes) == {"estimated_cost", "execution_window"} and changes["execution_window"]["before"] is None
+    # The same checks as a new request: a window that ends before it starts is 400 naming it, and nothing changes.
+    backwards = {"starts_at": window["ends_at"], "ends_at": window["starts_at"]}
+    problem = assert_problem(amend(api("co"), case["id"], {"execution_window": backwards, "justification": "oops"}), 400)
+    assert any(name.startswith("execution_window") for name in problem["errors"])
+    assert Escalation.objects.get(pk=case["id"]).revision == revision
+
+
+@pytest.mark.django_db
+def test_an_amended_amount_that_crosses_a_routing_condition_adds_its_stage(api, demo):
+    from accounts.actors import Actor
+    from escalations.policies import policy_upsert
+
+    policy_upsert(tenant=demo["tenant_obj"], type="OPERATION_CHANGE", actor=Actor.for_system(demo["tenant_obj"], "test"),
+                  fields={"approvals_by_risk": {}, "route": [
+                      {"roles": ["senior_manager"], "approvals_required": 1},
+                      {"roles": ["ceo"], "approvals_required": 1,
+                       "when": {"fact": "amount", "op": ">=", "value": 100_000_000, "currency": "NGN"}}]})
+    case = create(api("co"), CHANGE)
+    before = Escalation.objects.get(pk=case["id"])
+    assert [stage["applies"] for stage in before.policy_snapshot["route_plan"]] == [True, False]
+    assert before.approval.stages.count() == 1
+
+    response = amend(api("co"), case["id"], {"amount": {"value_minor": 150_000_000, "currency": "NGN"},
+                                              "justification": "The scope grew"})
+
+    assert response.status_code == 201, response.content
+    after = Escalation.objects.get(pk=case["id"])
+    assert [stage["applies"] for stage in after.policy_snapshot["route_plan"]] == [True, True]
+    assert [s.eligible_roles for s in after.approval.stages.order_by("index")] == [["senior_manager"], ["ceo"]]
