@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -82,8 +83,12 @@ class NewEscalationForm(MoneyFieldsMixin):
     service_kwargs(); the view passes service_kwargs() to escalations.services.escalation_create as it is."""
 
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    template = forms.ChoiceField(required=False, label="Template",
+                                 help_text="A standard change: its defaults apply; a pre-approved one within its limits "
+                                           "is approved at once.")
     type = forms.ChoiceField(label="Type")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000,
+    # Required unless a template gives it (clean).
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, required=False,
                              help_text="Why a person must decide (approvers read this first).")
     source_system = forms.CharField(max_length=100, initial="dashboard", label="Source system")
     source_entity_type = forms.CharField(max_length=100, label="What it is about", initial="case",
@@ -94,12 +99,26 @@ class NewEscalationForm(MoneyFieldsMixin):
     urgency = forms.ChoiceField(choices=Urgency.choices, initial=Urgency.NORMAL)
     attachments = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
                                   help_text="Links to documents, one per line (https://...)")
+    estimated_cost = forms.CharField(required=False, label="Estimated cost", help_text="What carrying it out costs",
+                                     widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
+    estimated_cost_currency = forms.RegexField(r"^[A-Za-z]{3}$", required=False, initial="NGN", max_length=3,
+                                               label="Currency", widget=forms.TextInput(attrs={"size": 4}))
+    window_starts_at = forms.DateTimeField(required=False, label="Execute from",
+                                           widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    window_ends_at = forms.DateTimeField(required=False, label="Execute until",
+                                         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
-    def __init__(self, *args: Any, types: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, types: list[tuple[str, str]], templates: Sequence[tuple[str, str]] = (),
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         type_field = self.fields["type"]
         assert isinstance(type_field, forms.ChoiceField)
         type_field.choices = types
+        template_field = self.fields["template"]
+        assert isinstance(template_field, forms.ChoiceField)
+        template_field.choices = [("", "None"), *templates]
+        if not templates:
+            del self.fields["template"]
         if not self.is_bound:
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
 
@@ -116,11 +135,36 @@ class NewEscalationForm(MoneyFieldsMixin):
             out.append({"name": checked.rstrip("/").rsplit("/", 1)[-1][:100] or "link", "url": checked})
         return out
 
+    def clean_cost(self) -> dict[str, Any] | None:
+        """The estimated cost as money, like the amount (clean_money's rules, its own currency)."""
+        raw = (self.cleaned_data.get("estimated_cost") or "").replace(",", "").strip()
+        currency = (self.cleaned_data.get("estimated_cost_currency") or "").upper()
+        if not raw:
+            return None
+        try:
+            minor = to_minor(Decimal(raw), currency) if currency and Decimal(raw) >= 0 else None
+        except InvalidOperation:
+            minor = None
+        if minor is None:
+            self.add_error("estimated_cost", "A non-negative amount with at most its currency's decimals.")
+        return {"value_minor": minor, "currency": currency} if minor is not None else None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not (data.get("reason") or "").strip() and not data.get("template"):
+            self.add_error("reason", "This field is required.")
+        starts, ends = data.get("window_starts_at"), data.get("window_ends_at")
+        if bool(starts) != bool(ends):
+            self.add_error("window_ends_at" if starts else "window_starts_at", "A window needs a start and an end.")
+        return data
+
     def service_kwargs(self, payload: dict[str, Any]) -> dict[str, Any]:
-        from escalations.intake import Money, SourceRef
+        from escalations.intake import ExecutionWindow, Money, SourceRef
 
         data = self.cleaned_data
         money = self.clean_money()
+        cost = self.clean_cost()
+        starts, ends = data.get("window_starts_at"), data.get("window_ends_at")
         if data.get("attachments"):
             payload = {**payload, "attachments": data["attachments"]}
         return {
@@ -130,6 +174,9 @@ class NewEscalationForm(MoneyFieldsMixin):
             "amount": Money(money["value_minor"], money["currency"]) if money else None,
             "risk_level": data.get("risk_level") or None, "urgency": data.get("urgency") or Urgency.NORMAL,
             "payload": payload or None,
+            "template": data.get("template") or None,
+            "estimated_cost": Money(cost["value_minor"], cost["currency"]) if cost else None,
+            "execution_window": ExecutionWindow(starts, ends) if starts and ends else None,
         }
 
 

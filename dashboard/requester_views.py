@@ -16,12 +16,13 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.actors import Actor
 from accounts.roles import Capability
 from accounts.web import tenant_view
 from escalations import services
 from escalations.amendments import amendable_values, escalation_amend
 from escalations.comments import comment_post
-from escalations.models import Policy
+from escalations.models import ChangeTemplate, Policy
 from escalations.my_requests import STATUS_FILTERS, MyRequestFilters, my_requests
 from trustguard.api.idempotency import request_fingerprint, run_once
 from trustguard.errors import DomainError
@@ -61,6 +62,12 @@ def _types(actor: Any) -> list[tuple[str, str]]:
             for p in Policy.objects.filter(tenant=actor.tenant, is_active=True).order_by("name")]
 
 
+def _templates(actor: Actor) -> list[tuple[str, str]]:
+    """The tenant's active templates (standard changes) a request may start from."""
+    return [(t.slug, f"{t.name} ({t.type}{', pre-approved within limits' if t.pre_approved else ''})")
+            for t in ChangeTemplate.objects.filter(tenant=actor.tenant, is_active=True).order_by("name")]
+
+
 @require_http_methods(["GET", "POST"])
 @tenant_view
 def new_escalation(request: HttpRequest) -> HttpResponse:
@@ -69,7 +76,7 @@ def new_escalation(request: HttpRequest) -> HttpResponse:
     if not actor.can(Capability.ESCALATION_CREATE_MANUAL):
         return render(request, "dashboard/new_escalation.html", {"forbidden": True, **badge_context(request)},
                       status=403)
-    form = NewEscalationForm(request.POST or None, types=_types(actor))
+    form = NewEscalationForm(request.POST or None, types=_types(actor), templates=_templates(actor))
     payload_rows = PayloadFormSet(request.POST or None, prefix="payload")
     if request.method == "GET":
         return _new_page(request, form, payload_rows)
@@ -117,17 +124,28 @@ def _new_page(request: HttpRequest, form: NewEscalationForm, payload_rows: Any, 
 def new_escalation_preview(request: HttpRequest) -> HttpResponse:
     """The live "this will need..." of the form: the very dry run of POST /escalations/check."""
     actor = request.actor  # type: ignore[attr-defined]
-    form = NewEscalationForm(request.POST, types=_types(actor))
+    form = NewEscalationForm(request.POST, types=_types(actor), templates=_templates(actor))
     form.is_valid()  # partial input is fine: the preview reads what is there
-    money = form.clean_money() if "amount" in form.cleaned_data else None
+    data = form.cleaned_data
+    money = form.clean_money() if "amount" in data else None
+    cost = form.clean_cost() if "estimated_cost" in data else None
+    payload_rows = PayloadFormSet(request.POST, prefix="payload")
+    payload = payload_from(payload_rows) if payload_rows.is_valid() else {}
     result, error = None, ""
     try:
+        from escalations.conditions import request_facts
         from escalations.intake import Money
 
+        amount = Money(money["value_minor"], money["currency"]) if money else None
+        estimated = Money(cost["value_minor"], cost["currency"]) if cost else None
+        # The facts a create would give the route's conditions (conditions.request_facts), so a conditional stage
+        # shows here exactly when it would apply.
+        facts = request_facts(amount=amount, estimated_cost=estimated, risk_level=data.get("risk_level") or None,
+                              urgency=data.get("urgency") or "normal", source_system=data.get("source_system", ""),
+                              source_entity_type=data.get("source_entity_type", ""), payload=payload)
         result = services.escalation_check(
-            actor=actor, type=form.cleaned_data.get("type") or None,
-            amount=Money(money["value_minor"], money["currency"]) if money else None,
-            risk_level=form.cleaned_data.get("risk_level") or None)
+            actor=actor, type=data.get("type") or None, amount=amount, estimated_cost=estimated,
+            risk_level=data.get("risk_level") or None, facts=facts)
     except DomainError as exc:
         error = _sentence(exc.detail)
     return render(request, "dashboard/partials/check_preview.html", {"check": result, "error": error})

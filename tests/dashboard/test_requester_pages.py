@@ -44,6 +44,36 @@ def test_a_compliance_officer_raises_a_manual_escalation_and_a_double_click_make
     assert case.payload["list"] == "OFAC SDN" and case.payload["attachments"][0]["url"].endswith("CUST-42.pdf")
 
 
+def test_a_change_from_a_pre_approved_template_with_its_cost_and_window_is_approved_at_once(signed_in, demo_actor):
+    from escalations.standard_changes import template_upsert
+
+    template_upsert(actor=demo_actor("ops"), slug="index-rebuild", fields={
+        "name": "Index rebuild", "type": "OPERATION_CHANGE", "pre_approved": True,
+        "defaults": {"reason": "Rebuild a bloated index"}, "limits": {"max_amount_minor": 1_000_000_00}})
+    co = signed_in("co")
+    assert "Index rebuild (OPERATION_CHANGE, pre-approved within limits)" in co.get("/new/").content.decode()
+
+    response = co.post("/new/", {**NEW, "idempotency_key": form_key(co), "template": "index-rebuild",
+                                 "type": "OPERATION_CHANGE", "reason": "", "amount": "", "risk_level": "low",
+                                 "estimated_cost": "120,000.00", "estimated_cost_currency": "NGN",
+                                 "window_starts_at": "2099-01-01T22:00", "window_ends_at": "2099-01-02T02:00"})
+
+    errors = re.findall(r"(?:field-error|message-error)[^>]*>([^<]*)", response.content.decode())
+    assert response.status_code == 302, errors
+    case = Escalation.objects.get()
+    assert case.status == "approved" and case.template["pre_approved"] is True
+    assert (case.reason, case.estimated_cost_minor, case.estimated_cost_currency) == ("Rebuild a bloated index",
+                                                                                     12_000_000, "NGN")
+    assert case.window_starts_at is not None and case.window_ends_at > case.window_starts_at
+
+
+def test_a_window_with_only_a_start_is_refused_on_the_form(signed_in):
+    co = signed_in("co")
+    response = co.post("/new/", {**NEW, "idempotency_key": form_key(co), "window_starts_at": "2099-01-01T22:00"})
+    assert response.status_code == 400 and not Escalation.objects.exists()
+    assert "A window needs a start and an end." in response.content.decode()
+
+
 def test_the_preview_says_what_the_request_will_need(signed_in):
     response = signed_in("co").post("/new/preview/", {"type": "OPERATION_CHANGE", "risk_level": "high"})
     assert response.status_code == 200
