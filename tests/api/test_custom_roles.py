@@ -94,7 +94,7 @@ def test_a_route_or_ladder_naming_a_role_the_tenant_lacks_is_400_naming_the_fiel
     route = api("ops").put("/policies/HIGH_VALUE", {"route": [["ceo"], ["finance_director"]]})
     ladder = api("ops").put("/policies/HIGH_VALUE", {"ladder": ["ceo", "finance_director"]})
 
-    assert "route[1]" in assert_problem(route, 400)["errors"]  # another tenant's role is not a role here
+    assert "route[1].roles" in assert_problem(route, 400)["errors"]  # another tenant's role is not a role here
     assert "ladder.1" in assert_problem(ladder, 400)["errors"]
 
 

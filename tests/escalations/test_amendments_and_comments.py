@@ -92,7 +92,7 @@ def test_an_amended_case_keeps_its_policy_version_unless_the_policy_says_take_th
 
 
 def test_the_amendable_fields_are_one_list():
-    assert AMENDABLE_FIELDS == ("reason", "amount", "risk_level", "payload")
+    assert AMENDABLE_FIELDS == ("reason", "amount", "risk_level", "payload", "estimated_cost", "execution_window")
 
 
 @pytest.mark.postgres
