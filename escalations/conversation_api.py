@@ -100,8 +100,9 @@ class AmendmentView(APIView):
         tags=[TAG], operation_id="escalations_amend", request=AmendmentInput, responses={201: EscalationOutput},
         summary="Amend an open case (the requester only; requires Idempotency-Key)",
         description="Pending, acknowledged or deferred cases only (409 otherwise). Approvals given before stay in "
-                    "`decisions` with `dismissed: true`; the route starts again at its first stage, re-evaluated for "
-                    "the new risk level under the policy version the case started with (unless the policy has "
+                    "`decisions` with `dismissed: true`; the route starts again at its first stage, re-evaluated from the "
+                    "amended request (risk level, the route's conditions; cost and window checked as on creation) "
+                    "under the policy version the case started with (unless the policy has "
                     "`amendments_take_current_version`); one-time codes issued for the old content stop working. "
                     "Event `escalation.amended`.",
         examples=[OpenApiExample("A larger amount", request_only=True, value={
