@@ -26,7 +26,8 @@ class ApprovalRequest(models.Model):
     current_stage = models.PositiveSmallIntegerField(default=0)
     # Bumped when the request restarts (approval_restart, after an amendment): decisions of earlier rounds stay,
     # dismissed; only the current round's count (approvals.services.counts_now).
-    round = models.PositiveSmallIntegerField(default=1)
+    # db_default: rows inserted by the release still running during a deploy (and by raw SQL) get round 1.
+    round = models.PositiveSmallIntegerField(default=1, db_default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 
@@ -87,11 +88,13 @@ class Decision(models.Model):
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
     role = models.CharField(max_length=32)
     # Decided by a delegate standing in for this person (accounts.Delegation): the pair counts as one.
+    # No index of its own: the one lookup (request, on_behalf_of, round) is the delegator constraint's unique index,
+    # and a plain index would lock this big table while it builds (tests/test_migrations_online.py).
     on_behalf_of = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+                                     related_name="+", db_index=False)
     self_approved = models.BooleanField(default=False)
     defer_until = models.DateTimeField(null=True, blank=True)
-    round = models.PositiveSmallIntegerField(default=1, help_text="The request's round it was given in.")
+    round = models.PositiveSmallIntegerField(default=1, db_default=1, help_text="The request's round it was given in.")
     decided_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

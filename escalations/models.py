@@ -280,17 +280,17 @@ class Escalation(models.Model):
     execution_result = models.JSONField(null=True, blank=True)
     # The content's revision: 1 at creation, +1 per amendment. One-time codes are bound to it
     # (escalations.services.content_hash), so a code issued for the old content never decides the new.
-    revision = models.PositiveIntegerField(default=1)
+    revision = models.PositiveIntegerField(default=1, db_default=1)  # db_default: the previous release inserts too
 
     # Change management (escalations.schedule, escalations.obligations, escalations.templates).
     estimated_cost_minor = models.BigIntegerField(null=True, blank=True)
-    estimated_cost_currency = models.CharField(max_length=3, blank=True)
+    estimated_cost_currency = models.CharField(max_length=3, blank=True, db_default="")
     actual_cost_minor = models.BigIntegerField(null=True, blank=True)
-    actual_cost_currency = models.CharField(max_length=3, blank=True)
+    actual_cost_currency = models.CharField(max_length=3, blank=True, db_default="")
     window_starts_at = models.DateTimeField(null=True, blank=True)
     window_ends_at = models.DateTimeField(null=True, blank=True)
     approval_expires_at = models.DateTimeField(null=True, blank=True)
-    expiry_reason = models.CharField(max_length=16, choices=ExpiryReason.choices, blank=True)
+    expiry_reason = models.CharField(max_length=16, choices=ExpiryReason.choices, blank=True, db_default="")
     # The earliest due_at among the open conditions: the overdue sweep's claim column (null: none open).
     conditions_due_at = models.DateTimeField(null=True, blank=True)
     # {"slug", "name", "version", "pre_approved"}: the template version it was made from, as it was then.

@@ -33,12 +33,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='approvalrequest',
             name='round',
-            field=models.PositiveSmallIntegerField(default=1),
+            field=models.PositiveSmallIntegerField(db_default=1, default=1),
         ),
         migrations.AddField(
             model_name='decision',
             name='round',
-            field=models.PositiveSmallIntegerField(default=1, help_text="The request's round it was given in."),
+            field=models.PositiveSmallIntegerField(db_default=1, default=1, help_text="The request's round it was given in."),
         ),
         migrations.SeparateDatabaseAndState(
             state_operations=[migrations.AddConstraint(

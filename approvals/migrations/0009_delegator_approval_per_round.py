@@ -1,8 +1,7 @@
-"""One approval per delegator counts per round too (delegation, issue #19, meets amendments, issue #20): after an
-amendment restarts the request, the delegate may approve again on behalf of the same person.
+"""One approval per delegator, per round (delegation, issue #19, meets amendments, issue #20): a delegator and their
+delegate count once toward a quorum, and after an amendment restarts the request they may approve again.
 
-Safe online like 0008: the new unique index is built CONCURRENTLY (so this migration is not atomic) before the
-old one is dropped.
+Safe online like 0008: the unique index is built CONCURRENTLY (so this migration is not atomic).
 """
 
 from django.db import migrations, models
@@ -36,9 +35,5 @@ class Migration(migrations.Migration):
                     condition=models.Q(('decision', 'approve'), ('on_behalf_of__isnull', False)),
                     fields=('request', 'on_behalf_of', 'round'), name=NEW))],
             database_operations=[migrations.RunPython(create_index, drop_index)],
-        ),
-        migrations.RemoveConstraint(
-            model_name='decision',
-            name='decision_one_approval_per_delegator',
         ),
     ]

@@ -26,11 +26,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def test_delegator_and_delegate_approving_at_the_same_instant_count_once(make_tenant, make_person, attempt):
     tenant = make_tenant(f"pair{attempt}")
     system = Actor.for_system(tenant, "test")
+    manager, other_manager = make_person(tenant, "senior_manager", f"sm{attempt}"), make_person(
+        tenant, "senior_manager", f"smb{attempt}")
+    # People first: a stage may not need more approvals than people hold its roles (policies.validate_policy_fields).
     policy_upsert(tenant=tenant, type="BIG_CHANGE", actor=system,
                   fields={"route": [{"roles": ["senior_manager"], "approvals_required": 2}]})
     key, _ = api_key_create(tenant=tenant, name="change-tool", actor=system)
-    manager, other_manager = make_person(tenant, "senior_manager", f"sm{attempt}"), make_person(
-        tenant, "senior_manager", f"smb{attempt}")
     deputy = make_person(tenant, "governing_body", f"gb{attempt}")
     now = timezone.now()
     delegation_create(actor=Actor(tenant=tenant, user=manager), delegator=manager, known_types={"BIG_CHANGE"},
