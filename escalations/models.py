@@ -284,13 +284,13 @@ class Escalation(models.Model):
 
     # Change management (escalations.schedule, escalations.obligations, escalations.templates).
     estimated_cost_minor = models.BigIntegerField(null=True, blank=True)
-    estimated_cost_currency = models.CharField(max_length=3, blank=True, db_default="")
+    estimated_cost_currency = models.CharField(max_length=3, blank=True, default="", db_default="")
     actual_cost_minor = models.BigIntegerField(null=True, blank=True)
-    actual_cost_currency = models.CharField(max_length=3, blank=True, db_default="")
+    actual_cost_currency = models.CharField(max_length=3, blank=True, default="", db_default="")
     window_starts_at = models.DateTimeField(null=True, blank=True)
     window_ends_at = models.DateTimeField(null=True, blank=True)
     approval_expires_at = models.DateTimeField(null=True, blank=True)
-    expiry_reason = models.CharField(max_length=16, choices=ExpiryReason.choices, blank=True, db_default="")
+    expiry_reason = models.CharField(max_length=16, choices=ExpiryReason.choices, blank=True, default="", db_default="")
     # The earliest due_at among the open conditions: the overdue sweep's claim column (null: none open).
     conditions_due_at = models.DateTimeField(null=True, blank=True)
     # {"slug", "name", "version", "pre_approved"}: the template version it was made from, as it was then.

@@ -65,7 +65,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='escalation',
             name='actual_cost_currency',
-            field=models.CharField(blank=True, db_default='', max_length=3),
+            field=models.CharField(blank=True, db_default='', default='', max_length=3),
         ),
         migrations.AddField(
             model_name='escalation',
@@ -85,7 +85,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='escalation',
             name='estimated_cost_currency',
-            field=models.CharField(blank=True, db_default='', max_length=3),
+            field=models.CharField(blank=True, db_default='', default='', max_length=3),
         ),
         migrations.AddField(
             model_name='escalation',
@@ -95,7 +95,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='escalation',
             name='expiry_reason',
-            field=models.CharField(blank=True, choices=[('undecided', 'Undecided'), ('approval_lapsed', 'Approval Lapsed')], db_default='', max_length=16),
+            field=models.CharField(blank=True, choices=[('undecided', 'Undecided'), ('approval_lapsed', 'Approval Lapsed')], db_default='', default='', max_length=16),
         ),
         migrations.AddField(
             model_name='escalation',
