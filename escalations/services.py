@@ -67,7 +67,7 @@ from .models import DEFAULT_MAX_DEFERRAL_SECONDS, OPEN_STATUSES, Escalation, Esc
 from .policies import match_trigger, policy_for, policy_snapshot
 from .routing import route_for_request
 from .schedule import execution_window_check
-from .standins import Capacity, decider_capacity
+from .standins import Capacity, decider_capacity, flag_if_unstaffed
 
 __all__ = ["CheckResult", "Money", "SourceRef"]  # the request's parts, as callers have always imported them
 
@@ -294,6 +294,7 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
     record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None,
                   event=events.ESCALATION_CREATED,
                   details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})
+    flag_if_unstaffed(escalation, actor=actor)  # everyone who could act is away with nobody standing in
     if escalation.status == EscalationStatus.APPROVED:
         how: dict[str, Any] = {"auto_approved": True}
         if pre_approved:
@@ -443,6 +444,8 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     record_change(escalation, actor=actor, action=AuditAction.DECISION_RECORDED, before=before, event=event,
                   details={"decision": decision_data, "otp_method": verified.method},
                   event_extra={"decision": decision_data, "stage_completed": outcome.stage_completed})
+    if outcome.opened_stage is not None and escalation.status in (EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED):
+        flag_if_unstaffed(escalation, actor=actor)  # the next stage's people may all be away
     return escalation
 
 

@@ -181,13 +181,31 @@ def unstaffed_away(escalation: Escalation, *, at: datetime | None = None,
     return staffing.away if not staffing.staffed else ()
 
 
-def _flag_unstaffed(delegation: Delegation, now: datetime) -> None:
-    """A delegation just started: each open case of the delegator's roles that nobody present can act on now
-    raises escalation.unstaffed (audited), so operators see it (the sweep's on_start, in its transaction)."""
+def flag_if_unstaffed(escalation: Escalation, *, actor: Actor, at: datetime | None = None,
+                      delegations: Sequence[Delegation] | None = None) -> bool:
+    """THE rule of the unstaffed flag: an open case whose role has members but nobody present to act (all away, no
+    delegate) raises escalation.unstaffed (audited, in the caller's transaction) so operators see it. Called when a
+    case opens or moves to its next stage, and when a delegation starts. Returns whether it raised."""
     from notifications.outbox import catalogue as events
 
     from .changes import record_change
 
+    if delegations is None:
+        delegations = delegations_active(tenant=escalation.tenant_id, at=at)
+    if not delegations:  # nobody is away in this tenant: one query, and the usual answer
+        return False
+    away = unstaffed_away(escalation, at=at, delegations=delegations)
+    if not away:
+        return False
+    extra = {"role": escalation.assigned_role, "away": list(away)}
+    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_UNSTAFFED, before=None,
+                  event=events.ESCALATION_UNSTAFFED, details=extra, event_extra=extra)
+    return True
+
+
+def _flag_unstaffed(delegation: Delegation, now: datetime) -> None:
+    """A delegation just started: each open case of the delegator's roles that nobody present can act on now
+    raises escalation.unstaffed (the sweep's on_start, in its transaction)."""
     roles = delegator_roles(delegators={delegation.delegator_id}, tenant=delegation.tenant_id)[delegation.delegator_id]
     if not roles:
         return
@@ -198,12 +216,7 @@ def _flag_unstaffed(delegation: Delegation, now: datetime) -> None:
         cases = cases.filter(type__in=list(delegation.escalation_types))
     actor = Actor.for_system(delegation.tenant, "delegation_sweep")
     for escalation in cases.order_by("pk"):
-        away = unstaffed_away(escalation, at=now, delegations=delegations)
-        if not away:
-            continue
-        extra = {"role": escalation.assigned_role, "away": list(away)}
-        record_change(escalation, actor=actor, action=AuditAction.ESCALATION_UNSTAFFED, before=None,
-                      event=events.ESCALATION_UNSTAFFED, details=extra, event_extra=extra)
+        flag_if_unstaffed(escalation, actor=actor, at=now, delegations=delegations)
 
 
 def standins_sweep(*, now: datetime | None = None) -> str:

@@ -234,6 +234,24 @@ def test_a_stage_only_away_people_could_satisfy_is_flagged_and_raises_an_event(d
     assert AuditEvent.objects.filter(target_id=str(escalation.pk), action="escalation.unstaffed").exists()
 
 
+
+def test_a_case_opened_while_everyone_who_could_act_is_away_raises_the_event_at_once(demo, demo_actor, vendor):
+    away(demo_actor, "ceo", None)  # on a plane, nobody standing in
+
+    escalation = big_order(vendor)
+
+    flagged = OutboxEvent.objects.get(aggregate_id=str(escalation.pk), type="escalation.unstaffed")
+    assert flagged.data["away"] == ["ceo"]
+    assert AuditEvent.objects.filter(target_id=str(escalation.pk), action="escalation.unstaffed").count() == 1
+
+
+def test_a_case_opened_with_a_deputy_standing_in_raises_no_unstaffed_event(demo, demo_actor, vendor):
+    away(demo_actor, "ceo", "gb")
+
+    escalation = big_order(vendor)
+
+    assert not OutboxEvent.objects.filter(aggregate_id=str(escalation.pk), type="escalation.unstaffed").exists()
+
 # --- start, end, and the summary on return ---------------------------------------------------------------
 
 def test_the_delegate_is_told_at_the_start_and_the_end_and_the_delegator_gets_a_summary(demo, demo_actor, vendor):
