@@ -568,3 +568,15 @@ def test_the_queue_card_shows_the_estimated_cost_and_the_execution_window(signed
 
     assert "est. cost ₦120,000.00" in page
     assert 'data-testid="card-window">Execute between' in page
+
+
+def test_a_change_with_a_cost_and_no_amount_headlines_its_cost(signed_in, vendor):
+    from escalations.intake import Money
+
+    case = escalation_create(actor=vendor, type="OPERATION_CHANGE", reason="Resize", risk_level="medium",
+                             source=SourceRef("dba-tool", "change", "CHG-3"), estimated_cost=Money(12_000_000, "NGN"))
+
+    page = signed_in("sm").get(f"/e/{case.pk}/").content.decode()
+
+    assert re.search(r'data-testid="case-amount">₦120,000.00<', page)
+    assert "Estimated cost; no amount at stake" in page
