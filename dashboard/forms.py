@@ -46,21 +46,25 @@ class MoneyFieldsMixin(forms.Form):
                                 widget=forms.TextInput(attrs={"size": 4}))
 
     def clean_money(self) -> dict[str, Any] | None:
-        raw = (self.cleaned_data.get("amount") or "").replace(",", "").strip()
-        currency = (self.cleaned_data.get("currency") or "").upper()
+        return self.money_of("amount", "currency")
+
+    def money_of(self, value_field: str, currency_field: str) -> dict[str, Any] | None:
+        """Two form fields read as money in minor units (the amount, or e.g. an estimated cost); errors go to them."""
+        raw = (self.cleaned_data.get(value_field) or "").replace(",", "").strip()
+        currency = (self.cleaned_data.get(currency_field) or "").upper()
         if not raw:
             return None
         try:
             value = Decimal(raw)
         except InvalidOperation:
-            self.add_error("amount", "Enter a number, e.g. 2500000.00")
+            self.add_error(value_field, "Enter a number, e.g. 2500000.00")
             return None
         if not currency:
-            self.add_error("currency", "Which currency?")
+            self.add_error(currency_field, "Which currency?")
             return None
         minor = to_minor(value, currency) if value >= 0 else None
         if minor is None:
-            self.add_error("amount", "A non-negative amount with at most the currency's decimals.")
+            self.add_error(value_field, "A non-negative amount with at most the currency's decimals.")
             return None
         return {"value_minor": minor, "currency": currency}
 
@@ -136,18 +140,8 @@ class NewEscalationForm(MoneyFieldsMixin):
         return out
 
     def clean_cost(self) -> dict[str, Any] | None:
-        """The estimated cost as money, like the amount (clean_money's rules, its own currency)."""
-        raw = (self.cleaned_data.get("estimated_cost") or "").replace(",", "").strip()
-        currency = (self.cleaned_data.get("estimated_cost_currency") or "").upper()
-        if not raw:
-            return None
-        try:
-            minor = to_minor(Decimal(raw), currency) if currency and Decimal(raw) >= 0 else None
-        except InvalidOperation:
-            minor = None
-        if minor is None:
-            self.add_error("estimated_cost", "A non-negative amount with at most its currency's decimals.")
-        return {"value_minor": minor, "currency": currency} if minor is not None else None
+        """The estimated cost as money: the amount's rules, its own currency."""
+        return self.money_of("estimated_cost", "estimated_cost_currency")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -156,3 +156,10 @@ def test_a_decision_made_on_the_page_as_it_was_before_an_amendment_is_refused(si
     assert response.status_code == 409 and "amended this while you were reading" in response.content.decode()
     case.refresh_from_db()
     assert case.approvals_received == 0
+
+
+def test_an_estimated_cost_that_is_not_money_is_refused_on_the_form_like_the_amount(signed_in):
+    co = signed_in("co")
+    response = co.post("/new/", {**NEW, "idempotency_key": form_key(co), "estimated_cost": "lots"})
+    assert response.status_code == 400 and not Escalation.objects.exists()
+    assert "Enter a number, e.g. 2500000.00" in response.content.decode()
