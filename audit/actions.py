@@ -76,6 +76,7 @@ class AuditAction(models.TextChoices):
     WEBHOOK_DELETED = "webhook.deleted", "Webhook deleted"
     PUSH_SUBSCRIPTION_ADDED = "push_subscription.added", "Push notifications enabled on a device"
     PUSH_SUBSCRIPTION_REMOVED = "push_subscription.removed", "Push notifications removed from a device"
+    PUSH_SUBSCRIPTION_RENEWED = "push_subscription.renewed", "A device renewed its push subscription"
     DELIVERY_REPLAYED = "delivery.replayed", "Delivery replayed"
     NOTIFICATIONS_PURGED = "notifications.purged", "Notifications purged"
     NOTIFICATION_SETTINGS_CHANGED = "notification_settings.changed", "Notification settings changed"

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.web import tenant_view
@@ -23,8 +24,10 @@ from notifications.push.subscriptions import (
     push_subscription_add,
     push_subscription_registered,
     push_subscription_remove,
+    push_subscription_renew,
     push_subscriptions_of,
 )
+from trustguard.api.errors import problem_http_response
 from trustguard.errors import DomainError
 from trustguard.vapid import vapid_keys
 
@@ -86,6 +89,24 @@ def push_status(request: HttpRequest) -> HttpResponse:
     endpoint = body.get("endpoint") if isinstance(body, dict) else None
     registered = isinstance(endpoint, str) and push_subscription_registered(user_id=actor.user.pk, endpoint=endpoint)
     return JsonResponse({"registered": registered})
+
+
+# The service worker has no CSRF token and maybe no session (a browser renews when it likes): the old endpoint it
+# names, a secret of that browser, is the credential (notifications.push.subscriptions.push_subscription_renew).
+@csrf_exempt
+@require_POST
+def push_renew(request: HttpRequest) -> HttpResponse:
+    """The service worker's pushsubscriptionchange: {old_endpoint, subscription} -> 200 {renewed}, or problem+json."""
+    body = _json_body(request)
+    if not isinstance(body, dict):
+        return problem_http_response(400, "push-subscription-invalid", "Invalid push subscription",
+                                     "Send JSON: {old_endpoint, subscription}.",
+                                     errors={"_": ["Send JSON: {old_endpoint, subscription}."]})
+    try:
+        push_subscription_renew(old_endpoint=body.get("old_endpoint"), subscription=body.get("subscription"))
+    except DomainError as exc:
+        return problem_http_response(exc.status, exc.slug, exc.title, str(exc), errors=exc.errors or None)
+    return JsonResponse({"renewed": True})
 
 
 @require_POST

@@ -35,5 +35,6 @@ urlpatterns = [
     path("settings/devices/", push_views.devices, name="devices"),
     path("settings/devices/push/", push_views.push_subscribe, name="push_subscribe"),
     path("settings/devices/push/status/", push_views.push_status, name="push_status"),
+    path("settings/devices/push/renew/", push_views.push_renew, name="push_renew"),
     path("settings/devices/<str:subscription_id>/remove/", push_views.push_remove, name="push_remove"),
 ]

@@ -53,6 +53,29 @@ function openCase(url) {
   });
 }
 
+// Where the worker renews its subscription (dashboard/push_views.py push_renew): no session or CSRF token needed,
+// the old endpoint is the credential.
+var RENEW_URL = "/settings/devices/push/renew/";
+
+function renewSubscription(oldSubscription, newSubscription) {
+  // The push service replaced this browser's subscription (it expired, or keys rotated). Without the old one
+  // there is nothing to name it by: the page's check on its next load offers to enable push again.
+  if (!oldSubscription || !oldSubscription.endpoint) { return Promise.resolve(null); }
+  var next = newSubscription ? Promise.resolve(newSubscription) : self.registration.pushManager.subscribe({
+    userVisibleOnly: true, applicationServerKey: oldSubscription.options.applicationServerKey
+  });
+  return next.then(function (subscription) {
+    return fetch(RENEW_URL, {
+      method: "POST", credentials: "omit", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({old_endpoint: oldSubscription.endpoint, subscription: subscription.toJSON()})
+    });
+  });
+}
+
+self.addEventListener("pushsubscriptionchange", function (event) {
+  event.waitUntil(renewSubscription(event.oldSubscription, event.newSubscription));
+});
+
 self.addEventListener("notificationclick", function (event) {
   event.notification.close();
   event.waitUntil(openCase(caseUrl(event.notification.data && event.notification.data.url)));

@@ -3,7 +3,9 @@
 Audited in the tenant where the person acted (the subscription itself serves all their tenants, as an email
 address does). The endpoint and keys are stored encrypted with the field keys and never shown or logged; the
 audit row names the device and the push service only. A push service's 404/410 removes the subscription
-(push_subscription_expired, audited as the system).
+(push_subscription_expired, audited as the system). A browser whose push service replaced its subscription
+renews it from its service worker (push_subscription_renew), with no session: knowing the old endpoint is the
+credential.
 """
 
 from __future__ import annotations
@@ -184,6 +186,41 @@ def push_subscription_expired(*, subscription_id: object, tenant_id: int, status
         _remove(subscription, tenant_id=tenant_id, actor=OperatorActor.system("push"),
                 reason=f"the push service answered HTTP {status_code}")
     return True
+
+
+def push_subscription_renew(*, old_endpoint: Any, subscription: Any) -> PushSubscription:
+    """The browser's push service replaced its subscription (the service worker's `pushsubscriptionchange`): the
+    row of the old endpoint takes the new endpoint and keys, for the same person and device.
+
+    It needs no session, because a browser renews when it likes, maybe long after its person signed out. The
+    credential is the old endpoint: a capability URL that only this browser and its push service know (stored
+    encrypted, never shown). An unknown old endpoint is a 404 that tells nothing more. Audited on the platform
+    chain, as the system acting for the person, because no tenant asked for it."""
+    if not isinstance(old_endpoint, str) or not old_endpoint:
+        raise _invalid("old_endpoint", "Required: the endpoint of the subscription the browser replaced.")
+    info = parse_subscription(subscription)
+    new_digest = endpoint_digest(info.endpoint)
+    with transaction.atomic():
+        digests = sorted({endpoint_digest(old_endpoint), new_digest})
+        rows = {row.endpoint_digest: row for row in
+                for_update(PushSubscription.objects.filter(endpoint_digest__in=digests).order_by("endpoint_digest"))}
+        old = rows.get(endpoint_digest(old_endpoint))
+        if old is None:
+            raise NotFound("no push subscription has that endpoint")
+        already = rows.get(new_digest)
+        if already is not None and already.pk != old.pk:
+            # The page enabled the new subscription first (its check on load): the old row only goes.
+            _remove(old, tenant_id=None, actor=OperatorActor.system("push"),
+                    reason="the browser renewed it; the new subscription was already enabled")
+            return already
+        old.endpoint_digest = new_digest
+        old.push_service = push_service_of(info.endpoint)
+        old.subscription_encrypted = encrypt(json.dumps(info.as_dict()))
+        old.save(update_fields=["endpoint_digest", "push_service", "subscription_encrypted"])
+        audit_record(tenant_id=None, action=AuditAction.PUSH_SUBSCRIPTION_RENEWED, actor=OperatorActor.system("push"),
+                     target_type="push_subscription", target_id=old.pk,
+                     after={"device": old.device, "push_service": old.push_service}, details={"person": old.user_id})
+    return old
 
 
 def _remove(subscription: PushSubscription, *, tenant_id: int | None, actor: AuditActor, reason: str) -> None:

@@ -150,6 +150,17 @@ def _push_browser(w: World):
         return push_subscriptions.push_subscription_add(
             user_id=w.person("ceo").pk, tenant_id=w.tenant.pk, actor=w.actor("ceo"),
             subscription=BrowserSubscription(endpoint="https://127.0.0.1:9/push/1").as_json())
+def _push_browser_renewed(w: World):
+    """The CEO's browser renews its subscription (its service worker's pushsubscriptionchange)."""
+    from tests.notifications.push_standin import BrowserSubscription
+
+    old = _push_browser(w)
+    with override_settings(WEBHOOK_ALLOW_PRIVATE=True):
+        return push_subscriptions.push_subscription_renew(
+            old_endpoint=push_subscriptions.subscription_info(old).endpoint,
+            subscription=BrowserSubscription(endpoint="https://127.0.0.1:9/push/2").as_json())
+
+
 def _approval_lapsed(w: World) -> None:
     policy_upsert(tenant=w.tenant, type="SMR", fields={"approval_ttl_seconds": 3600}, actor=w.actor("ops"))
     case = _decide(w)
@@ -300,6 +311,7 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
         lambda w: push_subscriptions.push_subscription_remove(
             user_id=w.person("ceo").pk, tenant_id=w.tenant.pk, actor=w.actor("ceo"),
             subscription_id=_push_browser(w).pk), {"push_subscription.removed"}),
+    "notifications.push.subscriptions.push_subscription_renew": (_push_browser_renewed, {"push_subscription.renewed"}),
     "notifications.push.subscriptions.push_subscription_expired": (
         lambda w: push_subscriptions.push_subscription_expired(
             subscription_id=_push_browser(w).pk, tenant_id=w.tenant.pk, status_code=410), {"push_subscription.removed"}),

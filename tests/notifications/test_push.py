@@ -405,3 +405,71 @@ def test_the_same_browser_posting_twice_at_once_gets_one_subscription(demo, push
     assert {status for status, _ in answers} == {201}
     assert len({subscription_id for _, subscription_id in answers}) == 1
     assert PushSubscription.objects.count() == 1
+
+
+# --- the browser renews its subscription (the service worker's pushsubscriptionchange) --------------------------
+
+def renew(old_endpoint: object, subscription: object):
+    """What static/push-sw.js posts: no session, no CSRF token (a service worker has neither)."""
+    return Client(enforce_csrf_checks=True).post("/settings/devices/push/renew/", content_type="application/json",
+                                                 data={"old_endpoint": old_endpoint, "subscription": subscription})
+
+
+def test_a_browser_renews_its_subscription_and_the_next_case_reaches_the_new_one(demo, vendor, push_service):
+    old, new = push_service.new_browser(), push_service.new_browser()
+    subscription_id = enable_push(demo, "ceo", old)
+
+    answer = renew(old.endpoint, new.as_json())
+
+    assert answer.status_code == 200 and answer.json() == {"renewed": True}
+    renewed = PushSubscription.objects.get()
+    assert str(renewed.pk) == subscription_id and renewed.device == "Chrome on Android"  # the same device, kept
+    assert new.endpoint in decrypt(renewed.subscription_encrypted)
+    big_order(vendor)
+    relay()
+    assert send_all_push() == ["delivered"]
+    assert [push.token for push in push_service.received] == [new.token]
+    event = AuditEvent.objects.get(action="push_subscription.renewed")
+    assert event.tenant_id is None and old.endpoint not in str(event.after) + str(event.details)
+
+
+def test_renewing_to_a_subscription_the_page_already_enabled_leaves_one_row(demo, push_service):
+    old, new = push_service.new_browser(), push_service.new_browser()
+    enable_push(demo, "ceo", old)
+    kept = enable_push(demo, "ceo", new)
+
+    assert renew(old.endpoint, new.as_json()).status_code == 200
+
+    assert [str(pk) for pk in PushSubscription.objects.values_list("pk", flat=True)] == [kept]
+
+
+def test_an_unknown_old_endpoint_is_a_404_problem_and_changes_nothing(demo, push_service):
+    enable_push(demo, "ceo", push_service.new_browser())
+    before = PushSubscription.objects.get().subscription_encrypted
+
+    answer = renew("https://push.example/not-one-of-ours", push_service.new_browser().as_json())
+
+    assert answer.status_code == 404 and answer["Content-Type"] == "application/problem+json"
+    assert PushSubscription.objects.get().subscription_encrypted == before
+
+
+@pytest.mark.parametrize(("old_endpoint", "subscription", "field"), [
+    (None, {}, "old_endpoint"),
+    ("OLD", {"endpoint": "ftp://push.example/x"}, "endpoint"),
+    ("OLD", "not an object", "endpoint"),
+])
+def test_a_malformed_renewal_is_a_400_naming_the_field(demo, push_service, old_endpoint, subscription, field):
+    browser = push_service.new_browser()
+    enable_push(demo, "ceo", browser)
+
+    answer = renew(browser.endpoint if old_endpoint == "OLD" else old_endpoint, subscription)
+
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
+    assert field in answer.json()["errors"]
+    assert browser.endpoint in decrypt(PushSubscription.objects.get().subscription_encrypted)
+
+
+def test_a_renewal_that_is_not_json_is_a_400_problem(db):
+    answer = Client().post("/settings/devices/push/renew/", data="[", content_type="application/json")
+
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"

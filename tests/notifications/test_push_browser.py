@@ -7,6 +7,9 @@ What this proves, and what it does not:
   subscription's own private key. That decrypted payload is delivered into Chromium's service worker as a real
   `push` event (DevTools protocol ServiceWorker.deliverPushMessage): the worker shows the notification (read
   back with registration.getNotifications()) and tells the open page, which shows it as a notice.
+- The worker's pushsubscriptionchange handler: Chromium never fires that event (nor can a test construct one), so
+  the test calls the handler's function in the real worker with the old and the new subscription; the worker
+  posts the renewal to the server without a session, as a browser would.
 - Stood in: PushManager.subscribe. Chromium's own subscribe needs Google's push service (GCM/FCM), which the
   test machine cannot reach, so the page's subscribe returns the stand-in's subscription (a real key pair made
   by the test). The click on the notification is dispatched in the worker as a NotificationEvent (a headless
@@ -46,31 +49,37 @@ FAKE_SUBSCRIBE = """
 """
 
 
-def test_the_ceo_enables_push_on_her_phone_and_a_new_case_shows_and_opens_on_a_click(
-        browser, live_server, demo, vendor, push_service, settings):  # noqa: F811
+def phone_context(browser, live_server, settings, subscription: dict):  # noqa: F811
     settings.SITE_URL = live_server.url
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
-    phone = push_service.new_browser()
     context = browser.new_context(viewport=PHONE, base_url=live_server.url, user_agent=(
         "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile "
         "Safari/537.36"))
+    context.grant_permissions(["notifications"], origin=live_server.url)
+    context.add_init_script(FAKE_SUBSCRIBE % json.dumps(subscription))
+    return context
+
+
+def sign_in_and_enable_push(page, demo) -> None:
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "ceo")
+    page.fill("#id_password", demo["by_name"]["ceo"]["password"])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/$"))
+    # The queue offers push on this device; one tap turns it on.
+    page.get_by_role("button", name="Enable notifications on this device").click()
+    page.get_by_text("Notifications are on for this device.").wait_for()
+
+
+def test_the_ceo_enables_push_on_her_phone_and_a_new_case_shows_and_opens_on_a_click(
+        browser, live_server, demo, vendor, push_service, settings):  # noqa: F811
+    context = phone_context(browser, live_server, settings, push_service.new_browser().as_json())
     problems: list[str] = []
     try:
-        context.grant_permissions(["notifications"], origin=live_server.url)
-        context.add_init_script(FAKE_SUBSCRIBE % json.dumps(phone.as_json()))
         page = context.new_page()
         page.on("pageerror", lambda exc: problems.append(str(exc)))
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.goto("/accounts/login/")
-        page.fill("#id_username", "ceo")
-        page.fill("#id_password", demo["by_name"]["ceo"]["password"])
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r"/$"))
-
-        # The queue offers push on this device; one tap turns it on.
-        button = page.get_by_role("button", name="Enable notifications on this device")
-        button.click()
-        page.get_by_text("Notifications are on for this device.").wait_for()
+        sign_in_and_enable_push(page, demo)
         subscription = PushSubscription.objects.get()
         assert subscription.user.username == "ceo" and subscription.device == "Chrome on Android"
 
@@ -119,3 +128,27 @@ def test_the_ceo_enables_push_on_her_phone_and_a_new_case_shows_and_opens_on_a_c
         context.close()
     # Chromium refuses waitUntil on an event the test made (untrusted); anything else is a bug.
     assert [p for p in problems if "Failed to load resource" not in p] == []
+
+
+def test_the_service_worker_renews_a_replaced_subscription_without_a_session(
+        browser, live_server, demo, vendor, push_service, settings):  # noqa: F811
+    old, new = push_service.new_browser(), push_service.new_browser()
+    context = phone_context(browser, live_server, settings, old.as_json())
+    try:
+        page = context.new_page()
+        sign_in_and_enable_push(page, demo)
+        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        context.clear_cookies()  # signed out: a browser renews whenever its push service says so
+
+        (worker,) = [w for w in context.service_workers if w.url.endswith("/push-sw.js")]
+        status = worker.evaluate("([old, renewed]) => renewSubscription({endpoint: old, options: {}}, "
+                                 "{toJSON: () => renewed}).then(r => r.status)", [old.endpoint, new.as_json()])
+
+        assert status == 200
+        assert PushSubscription.objects.get().user.username == "ceo"
+        big_order(vendor, "ORD-8")
+        relay()
+        assert [deliver(d) for d in pending("push")] == ["delivered"]
+        assert [push.token for push in push_service.received] == [new.token]
+    finally:
+        context.close()
