@@ -198,6 +198,9 @@ def push_subscription_renew(*, old_endpoint: Any, subscription: Any) -> PushSubs
     chain, as the system acting for the person, because no tenant asked for it."""
     if not isinstance(old_endpoint, str) or not old_endpoint:
         raise _invalid("old_endpoint", "Required: the endpoint of the subscription the browser replaced.")
+    # Who cannot name a stored subscription learns nothing and makes us resolve no host of theirs.
+    if not PushSubscription.objects.filter(endpoint_digest=endpoint_digest(old_endpoint)).exists():
+        raise NotFound("no push subscription has that endpoint")
     info = parse_subscription(subscription)
     new_digest = endpoint_digest(info.endpoint)
     with transaction.atomic():
