@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import transaction
@@ -25,6 +26,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from audit.actions import AuditAction
 from audit.services import audit_record
+from trustguard.zones import time_zone_names
 
 from .actors import Actor
 from .delegations import delegation_revoke
@@ -94,6 +96,13 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> tuple[str, ...]:
         return ("slug", "created_at") if obj else ("created_at",)
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "time_zone":  # a list to choose from, not a name to type
+            return forms.ChoiceField(required=False, label="Time zone", help_text=db_field.help_text,
+                                     choices=[("", f"The site's ({settings.TIME_ZONE})"),
+                                              *((name, name) for name in time_zone_names())])
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         if change:
             audited_save(request, obj, tenant=obj, action=AuditAction.TENANT_CHANGED, target_type="tenant")
@@ -103,7 +112,7 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
         obj.pk, obj._state.adding = created.pk, False
         Tenant.objects.filter(pk=created.pk).update(
             email_otp_allowed=obj.email_otp_allowed, audit_retention_days=obj.audit_retention_days,
-            locale=obj.locale, language=obj.language, customer_approved_text=obj.customer_approved_text,
+            locale=obj.locale, language=obj.language, time_zone=obj.time_zone, customer_approved_text=obj.customer_approved_text,
             customer_rejected_text=obj.customer_rejected_text)
 
     def get_urls(self) -> list[Any]:

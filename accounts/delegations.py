@@ -12,13 +12,11 @@ periodic job) announces them once each through started_at / ended_at; no Celery 
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -32,7 +30,7 @@ from trustguard.errors import Conflict, NotFound, PermissionDenied, ValidationFa
 from .actors import Actor
 from .models import Delegation, Membership, Tenant, User
 from .roles import Capability
-from .selectors import user_authority
+from .selectors import user_authority, zone_of
 
 MAX_DAYS = 90
 MAX_TYPES = 50
@@ -40,18 +38,10 @@ MAX_TYPES = 50
 
 # --- time --------------------------------------------------------------------------------------------
 
-def tenant_zone(tenant: Tenant) -> zoneinfo.ZoneInfo:
-    """The tenant's time zone (a tenant field where there is one; else the deployment's TIME_ZONE)."""
-    name = str(getattr(tenant, "time_zone", "") or settings.TIME_ZONE or "UTC")
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo(str(settings.TIME_ZONE or "UTC"))
-
-
-def on_the_minute(value: datetime, tenant: Tenant) -> datetime:
-    """`value` read in the tenant's zone when it has none ("2026-12-24T09:00" is 09:00 there), seconds dropped."""
-    zone = tenant_zone(tenant)
+def on_the_minute(value: datetime, tenant: Tenant, user: User | None = None) -> datetime:
+    """`value` read in the person's zone (accounts.selectors.zone_of) when it has none ("2026-12-24T09:00" is
+    09:00 there), seconds dropped."""
+    zone = zone_of(tenant=tenant, user=user)
     if timezone.is_naive(value):
         value = timezone.make_aware(value, zone)
     return value.astimezone(zone).replace(second=0, microsecond=0)
@@ -210,7 +200,8 @@ def delegation_create(*, actor: Actor, delegator: User, wanted: DelegationInput,
         errors["delegator"] = ["Not an active member of this tenant."]
     now = timezone.now()
     try:
-        starts_at, ends_at = on_the_minute(wanted.starts_at, tenant), on_the_minute(wanted.ends_at, tenant)
+        starts_at, ends_at = (on_the_minute(wanted.starts_at, tenant, delegator),
+                              on_the_minute(wanted.ends_at, tenant, delegator))
     except (OverflowError, ValueError):  # e.g. 9999-12-31T23:59 with a negative offset: no such instant
         raise ValidationFailed("the period is out of range", errors={"ends_at": ["Out of range."]}) from None
     this_minute = on_the_minute(now, tenant)

@@ -1,13 +1,15 @@
-"""The language of a page: the person's choice, else their tenant's, else the browser's (Accept-Language)."""
+"""The language of a page: the person's choice, else their tenant's, else the browser's (Accept-Language). And its
+time zone: the person's, else their tenant's (selectors.zone_of), else the site's."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.middleware.locale import LocaleMiddleware
-from django.utils import translation
+from django.utils import timezone, translation
 
 from .models import Tenant
+from .selectors import zone_of
 
 _SUPPORTED = {code for code, _ in settings.LANGUAGES}
 
@@ -22,11 +24,13 @@ def preferred_language(request: HttpRequest) -> str:
 
 
 def activate_tenant_language(request: HttpRequest, tenant: Tenant) -> None:
-    """A person without a language of their own reads their tenant's (accounts.web.tenant_view calls this once
-    it knows the tenant: no query of its own)."""
+    """A person without a language of their own reads their tenant's, and times in their zone (accounts.web.
+    tenant_view calls this once it knows the tenant: no query of its own)."""
     if not preferred_language(request) and tenant.language in _SUPPORTED:
         translation.activate(tenant.language)
         request.LANGUAGE_CODE = tenant.language
+    user = getattr(request, "user", None)
+    timezone.activate(zone_of(tenant=tenant, user=user if user is not None and user.is_authenticated else None))
 
 
 class LanguageMiddleware(LocaleMiddleware):
@@ -34,6 +38,8 @@ class LanguageMiddleware(LocaleMiddleware):
     their tenant's language comes next, set by accounts.web.tenant_view; then the browser's."""
 
     def process_request(self, request: HttpRequest) -> None:
+        # A thread serves many requests: the zone the last one activated must not leak into this one.
+        timezone.deactivate()
         if request.path.startswith("/api/"):
             # The API answers in English whatever Accept-Language says: its problem titles and field messages are
             # what integrations match on. (A person's messages still follow their language.)

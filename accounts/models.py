@@ -16,6 +16,7 @@ from simple_history.models import HistoricalRecords
 
 from trustguard import crypto
 from trustguard.money import DEFAULT_LOCALE, validate_locale
+from trustguard.zones import validate_time_zone
 
 from .roles import Capability, codename
 
@@ -43,6 +44,11 @@ class Tenant(models.Model):
     # of what its customers are told. Blank: the site's (settings.LANGUAGE_CODE).
     language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES,
                                 help_text="Pages and messages for people who chose no language, and customers' messages.")
+    # Where its people read times (pages, messages, quiet hours, the dates of an absence) unless a person chose
+    # their own (User.time_zone): accounts.selectors.zone_of. Blank: the site's (settings.TIME_ZONE).
+    time_zone = models.CharField(max_length=64, blank=True, default="", db_default="", validators=[validate_time_zone],
+                                 help_text="e.g. Africa/Lagos: times in its people's pages and messages, unless a "
+                                           "person chose their own. Blank: the site's.")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -61,6 +67,8 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
     phone_number = models.CharField(max_length=20, blank=True)
     # The person's language for pages and messages (settings in the dashboard); blank: their tenant's.
     language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES)
+    # The person's time zone for pages, messages and quiet hours; blank: their tenant's (accounts.selectors.zone_of).
+    time_zone = models.CharField(max_length=64, blank=True, default="", db_default="", validators=[validate_time_zone])
 
     class Meta:
         constraints = [

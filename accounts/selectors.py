@@ -4,15 +4,36 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from trustguard.zones import zone_named
+
 from .models import CustomRole, Membership, Tenant, TenantRoleGroup, User
 from .roles import Role
+
+
+def zone_of(*, tenant: Tenant | None, user: User | None = None) -> ZoneInfo:
+    """The time zone a person reads times in (pages, messages, quiet hours, the dates of an absence): their own,
+    else their tenant's, else the site's (settings.TIME_ZONE). The one rule; no query."""
+    return zone_named(getattr(user, "time_zone", "") or "", tenant.time_zone if tenant is not None else "")
+
+
+class LanguageAndZone(TypedDict):
+    language: str
+    time_zone: str
+
+
+def language_and_zone(*, tenant: Tenant, user: User | None = None) -> LanguageAndZone:
+    """How a person reads what we send them (a message's Recipient fields): their language, else their tenant's;
+    and zone_of's time zone. Someone with no account (a customer) reads the tenant's."""
+    return {"language": (user.language if user is not None else "") or tenant.language,
+            "time_zone": zone_of(tenant=tenant, user=user).key}
 
 
 def user_roles(*, user: User, tenant: Tenant) -> frozenset[str]:

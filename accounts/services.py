@@ -16,6 +16,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from audit.actions import AuditAction
 from audit.services import audit_record
 from trustguard.errors import NotAuthenticated, ValidationFailed
+from trustguard.zones import check_time_zone
 
 from .actors import Actor
 from .models import ApiKey, CustomRole, Membership, PersonalToken, Tenant, TenantRoleGroup, User
@@ -133,17 +134,24 @@ def custom_role_rename(*, role: CustomRole, label: str, actor: Actor) -> CustomR
 
 
 @transaction.atomic
-def user_language_set(*, user: User, language: str, actor: Actor) -> User:
-    """A person's language for pages and messages ("" = their tenant's); audited in the actor's tenant."""
+def user_preferences_set(*, user: User, language: str, time_zone: str, actor: Actor) -> User:
+    """A person's language and time zone for pages and messages ("" = their tenant's), each change audited in the
+    actor's tenant."""
     if language and language not in {code for code, _ in settings.LANGUAGES}:
         raise ValidationFailed(f"unknown language {language!r}", errors={"language": ["Not a language of this site."]})
+    check_time_zone(time_zone)
     locked = User.objects.select_for_update().get(pk=user.pk)
-    before = locked.language
-    locked.language = language
-    locked.save(update_fields=["language"])
-    user.language = language
-    audit_record(tenant_id=actor.tenant.pk, action=AuditAction.LANGUAGE_CHANGED, actor=actor, target_type="user",
-                 target_id=user.pk, before={"language": before}, after={"language": language})
+    changes = [(field, action, getattr(locked, field), value)
+               for field, action, value in (("language", AuditAction.LANGUAGE_CHANGED, language),
+                                            ("time_zone", AuditAction.TIME_ZONE_CHANGED, time_zone))
+               if getattr(locked, field) != value]
+    for field, action, before, after in changes:
+        setattr(locked, field, after)
+        setattr(user, field, after)
+        audit_record(tenant_id=actor.tenant.pk, action=action, actor=actor, target_type="user", target_id=user.pk,
+                     before={field: before}, after={field: after})
+    if changes:
+        locked.save(update_fields=[field for field, *_ in changes])
     return locked
 
 

@@ -60,6 +60,7 @@ class AuditAction(models.TextChoices):
     CAPABILITY_GRANTED = "capability.granted", "Capability granted"
     CAPABILITY_REVOKED = "capability.revoked", "Capability revoked"
     LANGUAGE_CHANGED = "person.language_changed", "Language changed"
+    TIME_ZONE_CHANGED = "person.time_zone_changed", "Time zone changed"
     MEMBERSHIP_ADDED = "membership.added", "Membership added"
     MEMBERSHIP_DEACTIVATED = "membership.deactivated", "Membership deactivated"
     CREDENTIAL_CREATED = "credential.created", "Credential created"

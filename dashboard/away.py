@@ -33,7 +33,7 @@ from .views import badge_context
 
 
 def _when(raw: str) -> datetime | None:
-    """A datetime-local value (naive: the tenant's zone, applied by the service)."""
+    """A datetime-local value (naive: read in the away person's time zone by the service)."""
     try:
         return parse_datetime(raw.strip()) if raw.strip() else None
     except ValueError:

@@ -1,5 +1,5 @@
-"""The person's notification settings page: channels, quiet hours (in their or their organisation's time zone) with
-the critical-urgency override. The rule and the writes are notifications.preferences'; this page only asks."""
+"""The person's notification settings page: channels, quiet hours (in the time zone they read times in, set on the
+language page) with the critical-urgency override. The rule and the writes are notifications.preferences'; this page only asks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from accounts.actors import Actor
+from accounts.selectors import zone_of
 from accounts.web import tenant_view
 from notifications.models import Channel, QuietHoursChoice
 from notifications.preferences import (
@@ -18,8 +19,6 @@ from notifications.preferences import (
     notification_settings_get,
     notification_settings_update,
     quiet_hours_of,
-    time_zone_names,
-    zone_or_default,
 )
 from trustguard.errors import ValidationFailed
 
@@ -38,7 +37,7 @@ def _page(
     person, _ = notification_settings_get(user_id=actor.user.pk)
     rules = PersonRules.load([actor.user.pk], [actor.tenant.pk])
     defaults = rules.defaults.get(actor.tenant.pk)
-    tenant_quiet = quiet_hours_of(None, defaults)
+    tenant_quiet = quiet_hours_of(None, defaults, zone_of(tenant=actor.tenant))
     channels = [
         {
             "value": c,
@@ -54,9 +53,8 @@ def _page(
         "choices": QuietHoursChoice.choices,
         "errors": errors or {},
         "posted": posted or {},
-        "time_zones": time_zone_names(),
         "tenant_quiet": tenant_quiet,
-        "tenant_zone": str(zone_or_default(defaults.time_zone if defaults else "")),
+        "my_zone": zone_of(tenant=actor.tenant, user=actor.user).key,
         "tenant_critical_override": defaults.critical_override if defaults else True,
     }
     return render(request, "dashboard/notification_settings.html", context, status=status)
@@ -73,7 +71,6 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
         "quiet_hours": request.POST.get("quiet_hours", QuietHoursChoice.DEFAULT),
         "quiet_start": request.POST.get("quiet_start", ""),
         "quiet_end": request.POST.get("quiet_end", ""),
-        "time_zone": request.POST.get("time_zone", ""),
         "critical_override": request.POST.get("critical_override") == "on",
     }
     # Only the channels the person changed become their own choice; the others keep following the defaults.
@@ -92,7 +89,6 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
             quiet_hours=posted["quiet_hours"],
             quiet_start=posted["quiet_start"] or None,
             quiet_end=posted["quiet_end"] or None,
-            time_zone=posted["time_zone"],
             critical_override=posted["critical_override"],
         )
     except ValidationFailed as exc:

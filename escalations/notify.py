@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.delegations import delegations_active
 from accounts.models import Delegation, Tenant, User
-from accounts.selectors import role_members
+from accounts.selectors import language_and_zone, role_members
 from approvals.models import Decision
 from notifications.models import OutboxEvent
 from notifications.outbox import catalogue
@@ -260,7 +260,7 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         for user in User.objects.filter(pk__in=dismissed_ids, is_active=True).order_by("pk"):
             out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
                                  phone=user.phone_number, context={**staff_context, "approval_dismissed": True},
-                                 data={**links, "action": "decide"}, language=user.language or tenant.language))
+                                 data={**links, "action": "decide"}, **language_and_zone(tenant=tenant, user=user)))
 
     if asks_approvers(event) and status in ("pending", "acknowledged") and role:
         asks = {**links, "action": "decide"}
@@ -275,22 +275,23 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
                        if approver.on_behalf_of is not None else staff_context)
             out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
                                  phone=user.phone_number, context=context, data=asks, critical=critical,
-                                 language=user.language or tenant.language))
+                                 **language_and_zone(tenant=tenant, user=user)))
 
     if event.type in REQUESTER_EVENTS:
         requester = escalation.requested_by_user
         if requester is not None:
             out.append(Recipient(audience="requester", channels=channels, user_id=requester.pk, email=requester.email,
                                  phone=requester.phone_number, context=staff_context, data=links, critical=critical,
-                                 language=requester.language or tenant.language))
+                                 **language_and_zone(tenant=tenant, user=requester)))
         elif requested_by_of(escalation) and "email" in channels:
             out.append(Recipient(audience="requester", channels=("email",), email=requested_by_of(escalation),
-                                 context=staff_context, language=tenant.language))
+                                 context=staff_context, **language_and_zone(tenant=tenant)))
 
     if _follows_up(event, data):
         for user in _follow_up_people(escalation, data):
             out.append(Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
-                                 phone=user.phone_number, context=staff_context, data=links))
+                                 phone=user.phone_number, context=staff_context, data=links,
+                                 **language_and_zone(tenant=tenant, user=user)))
 
     try:  # sealed at rest (privacy.vault); an erased or unreadable contact is told nothing
         contact = open_contact(escalation.contact)
@@ -309,7 +310,7 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         }
         out.append(Recipient(audience="customer", channels=customer_channels,
                              email=str(contact.get("email") or ""), phone=str(contact.get("phone") or ""),
-                             context=customer_context, language=tenant.language))
+                             context=customer_context, **language_and_zone(tenant=tenant)))
     return out
 
 
@@ -354,16 +355,16 @@ def _comment_recipients(data: dict[str, Any], escalation: Escalation, channels: 
         if user.username != author:
             told[user.pk] = Recipient(audience="approver", channels=channels, user_id=user.pk, email=user.email,
                                       phone=user.phone_number, context=context, data=links,
-                                      language=user.language or escalation.tenant.language)
+                                      **language_and_zone(tenant=escalation.tenant, user=user))
     if comment.get("kind") == "question":
         requester = escalation.requested_by_user
         if requester is not None:
             told[requester.pk] = Recipient(audience="requester", channels=channels, user_id=requester.pk,
                                            email=requester.email, phone=requester.phone_number, context=context,
                                            data={**links, "action": "answer"},
-                                           language=requester.language or escalation.tenant.language)
+                                           **language_and_zone(tenant=escalation.tenant, user=requester))
         elif requested_by_of(escalation) and "email" in channels:
             return [*told.values(), Recipient(audience="requester", channels=("email",),
                                               email=requested_by_of(escalation), context=context,
-                                              language=escalation.tenant.language)]
+                                              **language_and_zone(tenant=escalation.tenant))]
     return list(told.values())

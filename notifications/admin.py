@@ -35,7 +35,7 @@ from .models import (
     TenantNotificationDefaults,
     WebhookEndpoint,
 )
-from .preferences import ALWAYS_ON, notification_defaults_update, time_zone_names
+from .preferences import ALWAYS_ON, notification_defaults_update
 from .push.subscriptions import push_subscription_remove
 
 
@@ -237,7 +237,6 @@ class PushSubscriptionAdmin(ReadOnlyAdmin):
                 pass  # removed meanwhile
         messages.info(request, f"{removed} browsers removed; they get no more pushes.")
 class TenantNotificationDefaultsForm(forms.ModelForm):
-    time_zone = forms.ChoiceField(choices=[])
     channels_off = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple,
         choices=[(c.value, c.label) for c in Channel if c.value not in ALWAYS_ON],
@@ -245,13 +244,9 @@ class TenantNotificationDefaultsForm(forms.ModelForm):
 
     class Meta:
         model = TenantNotificationDefaults
-        fields = ["tenant", "time_zone", "quiet_hours_enabled", "quiet_start", "quiet_end", "critical_override",
+        fields = ["tenant", "quiet_hours_enabled", "quiet_start", "quiet_end", "critical_override",
                   "channels_off"]
         help_texts = {"quiet_start": "e.g. 22:00", "quiet_end": "e.g. 07:00 (the next morning when it is earlier)"}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["time_zone"].choices = [(z, z) for z in time_zone_names()]  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -266,11 +261,12 @@ class TenantNotificationDefaultsForm(forms.ModelForm):
 
 @admin.register(TenantNotificationDefaults)
 class TenantNotificationDefaultsAdmin(SimpleHistoryAdmin):
-    """A tenant's notification defaults: quiet hours (deliveries wait until they end; critical ones may go through),
-    time zone and channels off, for people who have not chosen on their settings page."""
+    """A tenant's notification defaults: quiet hours (deliveries wait until they end; critical ones may go through)
+    and channels off, for people who have not chosen on their settings page. The hours are read in each person's
+    time zone (their own, else the tenant's: the tenant's page)."""
 
     form = TenantNotificationDefaultsForm
-    list_display = ["tenant", "time_zone", "quiet_hours_enabled", "quiet_start", "quiet_end", "critical_override",
+    list_display = ["tenant", "quiet_hours_enabled", "quiet_start", "quiet_end", "critical_override",
                     "channels_off", "updated_at"]
     list_filter = ["quiet_hours_enabled"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -36,6 +36,7 @@ from trustguard.errors import NotFound, ValidationFailed
 from trustguard.ids import uuid7
 from trustguard.jsonutil import to_jsonable
 from trustguard.vapid import vapid_keys
+from trustguard.zones import zone_named
 
 from .deliveries.queue import address_key, aggregate_key, kick_deliveries
 from .models import Channel, Delivery, Message, MessageTemplate, OutboxEvent, PushSubscription
@@ -85,27 +86,29 @@ def dispatch_messages(events: Sequence[OutboxEvent],
     people = _People.load((r for found in recipients.values() for r in found), {e.tenant_id for e in events})
     # Recipients that share a context (e.g. every member of the assigned role) get the same text:
     # render it once per event, channel and audience.
-    rendered: dict[tuple[int, str, str, int, str], Rendered] = {}
+    rendered: dict[tuple[int, str, str, int, str, str], Rendered] = {}
     messages: dict[str, list[Any]] = {name: [] for name in _MESSAGE_COLUMNS}
     deliveries: dict[str, list[Any]] = {name: [] for name in _DELIVERY_COLUMNS}
     for event in events:
         envelope: dict[str, object] | None = None
         seen: set[tuple[str, str]] = set()
         for recipient in recipients.get(event.pk, ()):
+            zone = zone_named(recipient.time_zone)
             # Quiet hours defer a person's deliveries to their end (not the in-app item: it makes no sound).
-            hold = (people.rules.hold_until(recipient.user_id, event.tenant_id, now, critical=recipient.critical)
-                    if recipient.user_id is not None else None)
+            hold = (people.rules.hold_until(recipient.user_id, event.tenant_id, now, critical=recipient.critical,
+                                            zone=zone) if recipient.user_id is not None else None)
             for channel, address in _addresses(recipient, people, event.tenant_id):
                 if (channel, address.lower()) in seen:
                     continue  # one person, one message per channel, even if reached by two routes
                 seen.add((channel, address.lower()))
-                key = (event.pk, channel, recipient.audience, id(recipient.context), recipient.language)
+                key = (event.pk, channel, recipient.audience, id(recipient.context), recipient.language, zone.key)
                 if key not in rendered:
                     envelope = envelope or event.envelope()
                     context = {**recipient.context, "event": envelope, "audience": recipient.audience}
                     rendered[key] = render_message(channel=channel, audience=recipient.audience,
                                                    event_type=event.type, context=context,
-                                                   tenant_id=event.tenant_id, language=recipient.language)
+                                                   tenant_id=event.tenant_id, language=recipient.language,
+                                                   time_zone=zone)
                 subject, body, html = rendered[key]
                 in_app = channel == Channel.IN_APP
                 message_id = uuid7()
@@ -219,11 +222,11 @@ def _override(tenant_id: int, channel: str, audience: str, event_type: str, lang
 
 
 def render_message(*, channel: str, audience: str, event_type: str, context: dict[str, Any],
-                   tenant_id: int | None = None, language: str = "") -> Rendered:
-    """The message in `language` (blank: the site's): the tenant's own template (MessageTemplate) where it set
-    one, else notifications/<channel>/<audience>/<event>.txt (.subject.txt, and .html for email), falling back
-    to the audience's, the channel's and the global defaults."""
-    with translation.override(language or settings.LANGUAGE_CODE):
+                   tenant_id: int | None = None, language: str = "", time_zone: tzinfo | None = None) -> Rendered:
+    """The message in `language` (blank: the site's), its times in `time_zone` (None: the site's): the tenant's
+    own template (MessageTemplate) where it set one, else notifications/<channel>/<audience>/<event>.txt
+    (.subject.txt, and .html for email), falling back to the audience's, the channel's and the global defaults."""
+    with translation.override(language or settings.LANGUAGE_CODE), timezone.override(time_zone):
         override = _override(tenant_id, channel, audience, event_type, language) if tenant_id is not None else None
         if override is not None:
             try:

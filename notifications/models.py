@@ -271,6 +271,11 @@ def _default_time_zone() -> str:
     return str(settings.TIME_ZONE)
 
 
+# The time zones moved to accounts (User.time_zone, Tenant.time_zone: accounts.selectors.zone_of), copied there by
+# migration 0011. The two columns below are read and written by nothing; they stay one release so that the previous
+# release keeps working during a rolling deploy (docs/DEPLOYMENT.md, "Zero-downtime deploys"), then go.
+
+
 class QuietHoursChoice(models.TextChoices):
     DEFAULT = "default", "My organisation's default"
     OFF = "off", "None: notify me at any time"
@@ -278,14 +283,14 @@ class QuietHoursChoice(models.TextChoices):
 
 
 class PersonNotificationSettings(models.Model):
-    """A person's quiet hours and time zone (their channels are ChannelPreference rows). No row: the defaults of the
-    tenant a message comes from."""
+    """A person's quiet hours (their channels are ChannelPreference rows; their time zone is User.time_zone). No row:
+    the defaults of the tenant a message comes from."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_settings")
     quiet_hours = models.CharField(max_length=8, choices=QuietHoursChoice.choices, default=QuietHoursChoice.DEFAULT)
     quiet_start = models.TimeField(null=True, blank=True)
     quiet_end = models.TimeField(null=True, blank=True)
-    time_zone = models.CharField(max_length=64, blank=True, help_text="Blank: the organisation's time zone.")
+    time_zone = models.CharField(max_length=64, blank=True, editable=False)  # unused: see above
     critical_override = models.BooleanField(default=True, help_text="Critical escalations reach me in quiet hours.")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -303,10 +308,10 @@ class PersonNotificationSettings(models.Model):
 
 
 class TenantNotificationDefaults(models.Model):
-    """A tenant's defaults for people who have not chosen: time zone, quiet hours, channels off."""
+    """A tenant's defaults for people who have not chosen: quiet hours, channels off (its time zone is Tenant's)."""
 
     tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, related_name="notification_defaults")
-    time_zone = models.CharField(max_length=64, default=_default_time_zone)
+    time_zone = models.CharField(max_length=64, default=_default_time_zone, editable=False)  # unused: see above
     quiet_hours_enabled = models.BooleanField(default=False)
     quiet_start = models.TimeField(null=True, blank=True)
     quiet_end = models.TimeField(null=True, blank=True)

@@ -2,9 +2,10 @@
 
 - Channels: a person's own choice (ChannelPreference) wins; without one, the tenant's `channels_off` default; else on.
   The in-app inbox is always on (it is the record of what was asked).
-- Quiet hours: the person's own hours, none, or (by default) their tenant's; in the person's time zone, else the
-  tenant's. A message that would go out in quiet hours is *deferred* to their end (its delivery's next_attempt_at),
-  never dropped. A critical escalation goes through when the person (or, on the default, the tenant) lets it.
+- Quiet hours: the person's own hours, none, or (by default) their tenant's; in the zone the person reads times in
+  (Recipient.time_zone, from accounts.selectors.zone_of: their own, else their tenant's, else the site's). A message
+  that would go out in quiet hours is *deferred* to their end (its delivery's next_attempt_at), never dropped. A
+  critical escalation goes through when the person (or, on the default, the tenant) lets it.
   Messages a person asked for themselves (a one-time code) are never held.
 
 notifications.messages.dispatch_messages applies it to every relay batch (PersonRules.load: a few queries per batch).
@@ -18,9 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import transaction
 
 from audit.actions import AuditAction
@@ -65,34 +65,17 @@ class QuietHours:
         return datetime.combine(end_day, self.end, tzinfo=self.zone)
 
 
-def zone_or_default(name: str, fallback: str | None = None) -> ZoneInfo:
-    for candidate in (name, fallback or "", str(settings.TIME_ZONE), "UTC"):
-        if candidate:
-            try:
-                return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
-
-
-def time_zone_names() -> list[str]:
-    return sorted(available_timezones())
-
-
-def quiet_hours_of(person: PersonNotificationSettings | None, defaults: TenantNotificationDefaults | None) -> QuietHours | None:
-    """The quiet hours that apply to a person in a tenant (the rule of the module docstring)."""
-    tenant_zone = defaults.time_zone if defaults else ""
+def quiet_hours_of(person: PersonNotificationSettings | None, defaults: TenantNotificationDefaults | None,
+                   zone: ZoneInfo) -> QuietHours | None:
+    """The quiet hours that apply to a person in a tenant (the rule of the module docstring), in `zone`."""
     if person is not None and person.quiet_hours == QuietHoursChoice.OFF:
         return None
     if person is not None and person.quiet_hours == QuietHoursChoice.CUSTOM:
         assert person.quiet_start is not None and person.quiet_end is not None  # a CheckConstraint says so
-        return QuietHours(
-            zone_or_default(person.time_zone, tenant_zone), person.quiet_start, person.quiet_end, person.critical_override
-        )
+        return QuietHours(zone, person.quiet_start, person.quiet_end, person.critical_override)
     if defaults is None or not defaults.quiet_hours_enabled:
         return None
     assert defaults.quiet_start is not None and defaults.quiet_end is not None
-    zone = zone_or_default(person.time_zone if person is not None else "", tenant_zone)
     return QuietHours(zone, defaults.quiet_start, defaults.quiet_end, defaults.critical_override)
 
 
@@ -126,9 +109,9 @@ class PersonRules:
         defaults = self.defaults.get(tenant_id)
         return not (defaults is not None and channel in (defaults.channels_off or []))
 
-    def hold_until(self, user_id: int, tenant_id: int, now: datetime, *, critical: bool) -> datetime | None:
-        """When a message to this person may go, if not now (quiet hours); None: now."""
-        quiet = quiet_hours_of(self.persons.get(user_id), self.defaults.get(tenant_id))
+    def hold_until(self, user_id: int, tenant_id: int, now: datetime, *, critical: bool, zone: ZoneInfo) -> datetime | None:
+        """When a message to this person may go, if not now (quiet hours in `zone`, theirs); None: now."""
+        quiet = quiet_hours_of(self.persons.get(user_id), self.defaults.get(tenant_id), zone)
         if quiet is None or (critical and quiet.critical_override):
             return None
         return quiet.until(now)
@@ -148,12 +131,6 @@ def _parse_time(value: Any, field: str) -> time | None:
         raise ValidationFailed(f"{field} is not a time", errors={field: ["Enter a time such as 22:00."]}) from None
 
 
-def _check_zone(name: str, field: str = "time_zone") -> str:
-    if name and name not in available_timezones():
-        raise ValidationFailed("unknown time zone", errors={field: ["Choose a time zone from the list."]})
-    return name
-
-
 def _hhmm(value: time | None) -> str | None:
     return value.isoformat(timespec="minutes") if value is not None else None
 
@@ -163,7 +140,6 @@ def _settings_state(person: PersonNotificationSettings, channels: Mapping[str, b
         "quiet_hours": person.quiet_hours,
         "quiet_start": _hhmm(person.quiet_start),
         "quiet_end": _hhmm(person.quiet_end),
-        "time_zone": person.time_zone,
         "critical_override": person.critical_override,
         "channels": dict(channels),
     }
@@ -185,7 +161,6 @@ def notification_settings_update(
     quiet_hours: str,
     quiet_start: Any = None,
     quiet_end: Any = None,
-    time_zone: str = "",
     critical_override: bool = True,
 ) -> PersonNotificationSettings:
     """Save a person's channels and quiet hours, audited in `tenant_id`'s chain (the tenant they saved from)."""
@@ -205,14 +180,13 @@ def notification_settings_update(
     unknown = [c for c in channels if c not in Channel.values or c in ALWAYS_ON]
     if unknown:
         raise ValidationFailed("unknown channel", errors={"channels": [f"Not a channel you can turn off: {unknown[0]}."]})
-    _check_zone(time_zone)
     with transaction.atomic():
         person = PersonNotificationSettings.objects.select_for_update().filter(
             user_id=user_id
         ).first() or PersonNotificationSettings(user_id=user_id)
         chosen_before = dict(ChannelPreference.objects.filter(user_id=user_id).values_list("channel", "enabled"))
         before = _settings_state(person, chosen_before) if person.pk else None
-        person.quiet_hours, person.time_zone, person.critical_override = quiet_hours, time_zone, critical_override
+        person.quiet_hours, person.critical_override = quiet_hours, critical_override
         person.quiet_start, person.quiet_end = (start, end) if quiet_hours == QuietHoursChoice.CUSTOM else (None, None)
         person.save()
         for channel, enabled in channels.items():
@@ -236,7 +210,6 @@ def _defaults_state(defaults: TenantNotificationDefaults, fields: Iterable[str])
 
 def notification_defaults_update(*, defaults: TenantNotificationDefaults, actor: AuditActor) -> TenantNotificationDefaults:
     """Save a tenant's defaults (the admin's form has set the fields), audited in the tenant's chain."""
-    _check_zone(defaults.time_zone)
     if defaults.quiet_hours_enabled and (
         defaults.quiet_start is None or defaults.quiet_end is None or defaults.quiet_start == defaults.quiet_end
     ):
@@ -246,7 +219,7 @@ def notification_defaults_update(*, defaults: TenantNotificationDefaults, actor:
     unknown = [c for c in defaults.channels_off or [] if c not in Channel.values or c in ALWAYS_ON]
     if unknown:
         raise ValidationFailed("unknown channel", errors={"channels_off": [f"Not a channel to turn off: {unknown[0]}."]})
-    fields = ("time_zone", "quiet_hours_enabled", "quiet_start", "quiet_end", "critical_override", "channels_off")
+    fields = ("quiet_hours_enabled", "quiet_start", "quiet_end", "critical_override", "channels_off")
     with transaction.atomic():
         old = TenantNotificationDefaults.objects.select_for_update().filter(tenant_id=defaults.tenant_id).first()
         before = _defaults_state(old, fields) if old is not None else None

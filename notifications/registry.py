@@ -33,6 +33,8 @@ class Recipient:
     critical: bool = False
     # The language the message is written in (a settings.LANGUAGES code); blank: the site's.
     language: str = ""
+    # The time zone its times are shown in and its quiet hours read in (an IANA name); blank: the site's.
+    time_zone: str = ""
 
 
 RecipientResolver = Callable[["OutboxEvent"], Iterable[Recipient]]

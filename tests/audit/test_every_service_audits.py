@@ -246,9 +246,10 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
         lambda w: accounts_services.custom_role_rename(
             role=accounts_services.custom_role_create(tenant=w.tenant, key="treasurer", label="treasurer", actor=w.actor("ops")),
             label="Treasurer", actor=w.actor("ops")), {"role.created", "role.changed"}),
-    "accounts.services.user_language_set": (
-        lambda w: accounts_services.user_language_set(user=w.person("ceo"), language="fr", actor=w.actor("ceo")),
-        {"person.language_changed"}),
+    "accounts.services.user_preferences_set": (
+        lambda w: accounts_services.user_preferences_set(user=w.person("ceo"), language="fr", time_zone="Europe/Paris",
+                                                         actor=w.actor("ceo")),
+        {"person.language_changed", "person.time_zone_changed"}),
     "accounts.services.membership_add": (
         lambda w: accounts_services.membership_add(tenant=w.tenant, user=_new_user(w), role="ceo", actor=w.actor("ops")),
         {"membership.added"}),

@@ -36,7 +36,7 @@ def test_a_person_chooses_french_in_settings_and_the_dashboard_speaks_it(signed_
 
     saved = client.post("/settings/language/", {"language": "fr"}, follow=True)
 
-    assert "Langue enregistrée" in saved.content.decode()
+    assert "Enregistré. Vos pages et vos messages les utilisent désormais." in saved.content.decode()
     page = client.get("/").content.decode()
     assert '<html lang="fr">' in page
     assert "Ma file" in page and "Se déconnecter" in page and "My queue" not in page
