@@ -39,6 +39,7 @@ from trustguard.vapid import vapid_keys
 
 from .deliveries.queue import address_key, aggregate_key, kick_deliveries
 from .models import Channel, Delivery, Message, MessageTemplate, OutboxEvent, PushSubscription
+from .outbox.catalogue import EventIs
 from .preferences import PersonRules
 from .push.sender import push_address
 from .registry import Recipient
@@ -223,6 +224,8 @@ def render_message(*, channel: str, audience: str, event_type: str, context: dic
     """The message in `language` (blank: the site's): the tenant's own template (MessageTemplate) where it set
     one, else notifications/<channel>/<audience>/<event>.txt (.subject.txt, and .html for email), falling back
     to the audience's, the channel's and the global defaults."""
+    # Templates choose their wording by the catalogue entry (`event_is.ESCALATION_REMINDER`), never by spelling a type.
+    context = {**context, "event_is": EventIs(event_type)}
     with translation.override(language or settings.LANGUAGE_CODE):
         override = _override(tenant_id, channel, audience, event_type, language) if tenant_id is not None else None
         if override is not None:
