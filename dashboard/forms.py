@@ -1,7 +1,8 @@
-"""Django forms of the requester's pages: a new escalation, an amendment, a comment, cancel and execution.
+"""Django forms of the case pages: the requester's (a new escalation, an amendment, a comment, cancel and execution)
+and the approver's (acknowledge, a decision with its one-time code, sending a code).
 
-They only shape input: every rule is the service's (escalations.intake / amendments / comments), whose
-DomainError the views turn back into the form's errors (apply_domain_errors).
+They only shape input: every rule is the service's (escalations.intake / amendments / comments / services), whose
+DomainError the views turn back into the form's errors (apply_domain_errors, DecisionForm.refuse).
 """
 
 from __future__ import annotations
@@ -9,15 +10,19 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
 from django.forms import formset_factory
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from escalations.amendments import AMENDABLE_FIELDS, MAX_JUSTIFICATION
 from escalations.comments import MAX_COMMENT_LENGTH
 from escalations.models import RiskLevel, Urgency
+from trustguard.errors import DomainError
 
 MAX_PAYLOAD_ROWS = 20
 MAX_ATTACHMENTS = 10
@@ -184,6 +189,16 @@ class AmendForm(MoneyFieldsMixin):
     justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=MAX_JUSTIFICATION,
                                     required=False, help_text="Required: why the request changes.")
 
+    def __init__(self, *args: Any, current: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.current = current  # the case's amendable values now (amendments.amendable_values): bound forms only
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.current is not None and not self.errors:
+            data["changes"] = self.changes(self.current)  # a payload that is not JSON is an error of the form
+        return data
+
     def changes(self, current: dict[str, Any]) -> dict[str, Any]:
         """The fields whose value differs from `current` (amendments.amendable_values), as the service takes them."""
         data = self.cleaned_data
@@ -220,6 +235,109 @@ class ExecutionForm(forms.Form):
         except ValueError:
             return {"note": text}
         return value if isinstance(value, dict) else {"note": text}
+
+
+DECISION_CHOICES = [
+    ("approve", "Approve"),
+    ("approve_conditions", "Approve with conditions"),
+    ("reject", "Reject"),
+    ("defer", "Defer"),
+]
+# Step-up refusals belong next to the code field, not at the top of the form.
+OTP_SLUGS = {"otp-invalid", "otp-replayed", "otp-locked", "person-required"}
+CHOOSE_A_DECISION = "Choose what you decide."
+DECIDED = {"approve": "Approved", "approve_conditions": "Approved with conditions", "reject": "Rejected",
+           "defer": "Deferred"}
+
+
+def parse_defer_until(raw: str) -> datetime | None:
+    """A datetime-local value (in the site's time zone) or an ISO datetime; None if unreadable."""
+    try:
+        value = parse_datetime(raw.strip()) if raw.strip() else None
+    except ValueError:  # well-formed but impossible, e.g. 2026-02-30T10:00
+        return None
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
+class AcknowledgeForm(forms.Form):
+    """No fields: the (CSRF-checked) POST is the whole request; a form so that every case action has one shape."""
+
+
+class DecisionForm(forms.Form):
+    """Approve / approve with conditions / reject / defer, with a justification and the step-up code.
+
+    The justification, the code and the deadlines are the service's rules (escalation_decide): they are passed
+    as typed, unstripped, and its refusals come back next to their fields (refuse).
+    """
+
+    decision = forms.ChoiceField(choices=DECISION_CHOICES, initial="approve",
+                                 error_messages={"required": CHOOSE_A_DECISION, "invalid_choice": CHOOSE_A_DECISION})
+    justification = forms.CharField(required=False, strip=False)
+    conditions = forms.CharField(required=False, strip=False, help_text="One per line.")
+    defer_until = forms.CharField(required=False)
+    otp = forms.CharField(required=False, strip=False)
+    revision = forms.CharField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        choice = data.get("decision")
+        conditions = [line.strip() for line in (data.get("conditions") or "").splitlines() if line.strip()]
+        if choice == "approve_conditions" and not conditions:
+            self.add_error("conditions", "Write at least one condition, one per line.")
+        data["condition_list"] = conditions if choice == "approve_conditions" else []
+        data["defer_at"] = None
+        if choice == "defer":
+            data["defer_at"] = parse_defer_until(data.get("defer_until") or "")
+            if data["defer_at"] is None:
+                self.add_error("defer_until", "Choose the date and time to come back to this.")
+        return data
+
+    def read_at(self, revision: int) -> bool:
+        """Was the page this decision comes from showing `revision` of the case? (No revision sent: yes.)"""
+        return self.data.get("revision", str(revision)) == str(revision)
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """escalation_decide's arguments: "approve with conditions" is an approval with its conditions."""
+        data = self.cleaned_data
+        choice = data["decision"]
+        return {"decision": "approve" if choice == "approve_conditions" else choice,
+                "justification": data["justification"], "otp": data["otp"], "conditions": data["condition_list"],
+                "defer_until": data["defer_at"]}
+
+    def done(self) -> str:
+        """What the page says once the decision is recorded."""
+        return f"{DECIDED[self.cleaned_data['decision']]}. Your decision is recorded."
+
+    def refuse(self, exc: DomainError) -> str:
+        """The service's refusal next to the field it names, step-up refusals next to the code, the rest at the top
+        of the form; nothing at the top of the case."""
+        if exc.errors:
+            for name, messages in exc.errors.items():
+                self.add_error(name if name in self.fields and name != "revision" else None, messages)
+        elif exc.slug in OTP_SLUGS:
+            self.add_error("otp", sentence(exc.detail))
+        else:
+            self.add_error(None, sentence(exc.detail))
+        return ""
+
+
+class SendCodeForm(forms.Form):
+    """Send me a one-time code for this case by email or SMS (escalations.stepup.otp_challenge_send)."""
+
+    channel = forms.ChoiceField(choices=[("email", "email"), ("sms", "text message")])
+
+    def refuse(self, exc: DomainError) -> str:
+        """Why no code was sent, said where the code is typed (the case's otp_errors); nothing at the top."""
+        self.add_error("channel", sentence(exc.detail))
+        return ""
+
+
+def sentence(text: str) -> str:
+    """A service's message as a sentence on a page: capitalised, with a full stop."""
+    text = text.strip()
+    return (text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")) if text else text
 
 
 def apply_domain_errors(form: forms.Form, errors: dict[str, list[str]] | None, detail: str) -> None:

@@ -36,8 +36,9 @@ from .forms import (
     PayloadFormSet,
     apply_domain_errors,
     payload_from,
+    sentence,
 )
-from .views import _after_success, _case_or_404, _respond_case, _sentence, badge_context
+from .views import _case_or_404, badge_context, case_action
 
 MY_REQUESTS_PAGE = 100
 
@@ -90,7 +91,7 @@ def new_escalation(request: HttpRequest) -> HttpResponse:
         try:
             escalation = services.escalation_create(actor=actor, **kwargs)
         except DomainError as exc:
-            apply_domain_errors(form, exc.errors, _sentence(exc.detail))
+            apply_domain_errors(form, exc.errors, sentence(exc.detail))
             return _new_page(request, form, payload_rows, status=exc.status)
         messages.success(request, "Your escalation is open. Follow it here and in My requests.")
         return HttpResponseRedirect(reverse("dashboard:detail", args=[escalation.pk]))
@@ -147,30 +148,24 @@ def new_escalation_preview(request: HttpRequest) -> HttpResponse:
             actor=actor, type=data.get("type") or None, amount=amount, estimated_cost=estimated,
             risk_level=data.get("risk_level") or None, facts=facts)
     except DomainError as exc:
-        error = _sentence(exc.detail)
+        error = sentence(exc.detail)
     return render(request, "dashboard/partials/check_preview.html", {"check": result, "error": error})
 
 
-# --- the requester's and the conversation's actions on a case ----------------------------------------
-
-def _refused(request: HttpRequest, pk: str, exc: DomainError, form_name: str, form: Any) -> HttpResponse:
-    apply_domain_errors(form, exc.errors, _sentence(exc.detail))
-    return _respond_case(request, pk, status=exc.status, **{form_name: form, "action_error": _sentence(exc.detail)})
-
+# --- the requester's and the conversation's actions on a case (one shape: views.case_action) ----------------
 
 @require_POST
 @tenant_view
 def cancel(request: HttpRequest, pk: str) -> HttpResponse:
     escalation = _case_or_404(request, pk)
     form = CancelForm(request.POST)
-    if not form.is_valid():
-        return _respond_case(request, pk, status=400, cancel_form=form, action_error="Say why you cancel.")
-    try:
+
+    def act() -> str:
         services.escalation_cancel(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
                                    reason=form.cleaned_data["reason"])
-    except DomainError as exc:
-        return _refused(request, pk, exc, "cancel_form", form)
-    return _after_success(request, pk, "Cancelled. The approvers were told.")
+        return "Cancelled. The approvers were told."
+
+    return case_action(request, pk, form, act, name="cancel_form", invalid="Say why you cancel.")
 
 
 @require_POST
@@ -178,14 +173,13 @@ def cancel(request: HttpRequest, pk: str) -> HttpResponse:
 def execute(request: HttpRequest, pk: str) -> HttpResponse:
     escalation = _case_or_404(request, pk)
     form = ExecutionForm(request.POST)
-    if not form.is_valid():
-        return _respond_case(request, pk, status=400, execution_form=form, action_error="Say what was done.")
-    try:
+
+    def act() -> str:
         services.escalation_record_execution(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
                                              result=form.result_dict())
-    except DomainError as exc:
-        return _refused(request, pk, exc, "execution_form", form)
-    return _after_success(request, pk, "Recorded as executed.")
+        return "Recorded as executed."
+
+    return case_action(request, pk, form, act, name="execution_form", invalid="Say what was done.")
 
 
 @require_POST
@@ -193,18 +187,14 @@ def execute(request: HttpRequest, pk: str) -> HttpResponse:
 def amend(request: HttpRequest, pk: str) -> HttpResponse:
     """Change the request (AMENDABLE_FIELDS) with a justification: earlier approvals are dismissed."""
     escalation = _case_or_404(request, pk)
-    form = AmendForm(request.POST)
-    if not form.is_valid():
-        return _respond_case(request, pk, status=400, amend_form=form, action_error="Check the amendment.")
-    changes = form.changes(amendable_values(escalation))
-    if form.errors:
-        return _respond_case(request, pk, status=400, amend_form=form, action_error="Check the amendment.")
-    try:
-        escalation_amend(actor=request.actor, escalation=escalation, changes=changes,  # type: ignore[attr-defined]
-                         justification=form.cleaned_data.get("justification", ""))
-    except DomainError as exc:
-        return _refused(request, pk, exc, "amend_form", form)
-    return _after_success(request, pk, "Amended. Earlier approvals are dismissed; the route starts again.")
+    form = AmendForm(request.POST, current=amendable_values(escalation))
+
+    def act() -> str:
+        escalation_amend(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+                         changes=form.cleaned_data["changes"], justification=form.cleaned_data.get("justification", ""))
+        return "Amended. Earlier approvals are dismissed; the route starts again."
+
+    return case_action(request, pk, form, act, name="amend_form", invalid="Check the amendment.")
 
 
 @require_POST
@@ -212,20 +202,12 @@ def amend(request: HttpRequest, pk: str) -> HttpResponse:
 def comment(request: HttpRequest, pk: str) -> HttpResponse:
     escalation = _case_or_404(request, pk)
     form = CommentForm(request.POST)
-    if not form.is_valid():
-        return _respond_case(request, pk, status=400, comment_form=form, action_error="Check the comment.")
-    try:
+
+    def act() -> str:
+        data = form.cleaned_data
         comment_post(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
-                     body=form.cleaned_data["body"], question=form.cleaned_data.get("question", False),
-                     replaces=str(form.cleaned_data["replaces"]) if form.cleaned_data.get("replaces") else None)
-    except DomainError as exc:
-        return _refused(request, pk, exc, "comment_form", form)
-    done = "Question sent to the requester." if form.cleaned_data.get("question") else "Comment added."
-    if is_htmx_request(request):
-        return _respond_case(request, pk, notice=done)
-    messages.success(request, done)
-    return HttpResponseRedirect(reverse("dashboard:detail", args=[pk]) + "#conversation")
+                     body=data["body"], question=data.get("question", False),
+                     replaces=str(data["replaces"]) if data.get("replaces") else None)
+        return "Question sent to the requester." if data.get("question") else "Comment added."
 
-
-def is_htmx_request(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
+    return case_action(request, pk, form, act, name="comment_form", invalid="Check the comment.", anchor="#conversation")

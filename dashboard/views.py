@@ -8,16 +8,16 @@ badges refresh themselves and a decision swaps the case in place.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.delegations import delegations_in_force
@@ -45,20 +45,12 @@ from escalations.standins import decider_capacity, held_for
 from escalations.stepup import otp_challenge_send
 from notifications.inbox import notification_mark_read, notifications_mark_all_read
 from notifications.selectors import inbox, inbox_unread_count
-from trustguard.errors import DomainError, NotFound
+from trustguard.errors import Conflict, DomainError, NotFound
 
 from .case_extras import requester_context
+from .forms import DECISION_CHOICES, AcknowledgeForm, DecisionForm, SendCodeForm, apply_domain_errors, sentence
 from .live import live_context
 from .queue_cards import queue_cards
-
-DECISION_CHOICES = [
-    ("approve", "Approve"),
-    ("approve_conditions", "Approve with conditions"),
-    ("reject", "Reject"),
-    ("defer", "Defer"),
-]
-# Step-up refusals belong next to the code field, not at the top of the form.
-OTP_SLUGS = {"otp-invalid", "otp-replayed", "otp-locked", "person-required"}
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -205,10 +197,12 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
         "i_approved": i_approved, "assigned_to_me": assigned_to_me, "on_behalf_of": on_behalf_of,
         "can_export": actor.can(Capability.AUDIT_EXPORT),
         "decision_choices": DECISION_CHOICES, "challenge_channels": channels,
-        "form": {"decision": "approve", "justification": "", "conditions": "", "defer_until": ""},
-        "errors": {}, "now": timezone.now(),
+        "form": DecisionForm(), "now": timezone.now(),
     }
     context.update(extra)
+    # A code that could not be sent is said where the code is typed, like a code that was refused.
+    code_form = context.get("code_form")
+    context["otp_errors"] = [*context["form"]["otp"].errors, *(code_form.errors.get("channel", []) if code_form else [])]
     context.update(requester_context(request, escalation, context))  # the requester's side, the conversation
     return context
 
@@ -228,33 +222,50 @@ def _respond_case(request: HttpRequest, pk: str, *, status: int = 200, **extra: 
     return render(request, template, context, status=status)
 
 
+def case_action(request: HttpRequest, pk: str, form: forms.Form, act: Callable[[], str], *, name: str = "form",
+                invalid: str = "", refuse: Callable[[DomainError], str] | None = None, anchor: str = "",
+                level: int = messages.SUCCESS) -> HttpResponse:
+    """Every action on a case page (the approver's and the requester's) has this one shape.
+
+    The form refuses the input: 400, the case shown again with the form (and `invalid` at the top, when given).
+    The service refuses (a DomainError): its status, the form saying why (`refuse(exc)`, by default each named
+    field's message next to it), and what `refuse` returns at the top of the case. Done: `act()`'s sentence, on
+    the case swapped in place (htmx) or after a redirect to it (at `anchor`).
+    """
+    if not form.is_valid():
+        return _respond_case(request, pk, status=400, **{name: form}, **({"action_error": invalid} if invalid else {}))
+    try:
+        done = act()
+    except DomainError as exc:
+        top = refuse(exc) if refuse is not None else _refuse_on_form(form, exc)
+        return _respond_case(request, pk, status=exc.status, **{name: form}, **({"action_error": top} if top else {}))
+    return _after_success(request, pk, done, anchor=anchor, level=level)
+
+
+def _refuse_on_form(form: forms.Form, exc: DomainError) -> str:
+    apply_domain_errors(form, exc.errors, sentence(exc.detail))
+    return sentence(exc.detail)
+
+
+def _after_success(request: HttpRequest, pk: str, message: str, *, anchor: str = "",
+                   level: int = messages.SUCCESS) -> HttpResponse:
+    if is_htmx(request):
+        return _respond_case(request, pk, notice=message)
+    messages.add_message(request, level, message)
+    return HttpResponseRedirect(reverse("dashboard:detail", args=[pk]) + anchor)
+
+
 @require_POST
 @tenant_view
 def acknowledge(request: HttpRequest, pk: str) -> HttpResponse:
     escalation = _case_or_404(request, pk)
-    try:
+
+    def act() -> str:
         services.escalation_acknowledge(actor=request.actor, escalation=escalation)  # type: ignore[attr-defined]
-    except DomainError as exc:
-        return _respond_case(request, pk, status=exc.status, action_error=exc.detail)
-    return _after_success(request, pk, "Acknowledged. Re-escalation of this level has stopped; decide before the expiry.")
+        return "Acknowledged. Re-escalation of this level has stopped; decide before the expiry."
 
-
-def _after_success(request: HttpRequest, pk: str, message: str) -> HttpResponse:
-    if is_htmx(request):
-        return _respond_case(request, pk, notice=message)
-    messages.success(request, message)
-    return HttpResponseRedirect(reverse("dashboard:detail", args=[pk]))
-
-
-def _parse_defer_until(raw: str) -> datetime | None:
-    """A datetime-local value (in the site's time zone) or an ISO datetime; None if unreadable."""
-    try:
-        value = parse_datetime(raw.strip()) if raw.strip() else None
-    except ValueError:  # well-formed but impossible, e.g. 2026-02-30T10:00
-        return None
-    if value is not None and timezone.is_naive(value):
-        value = timezone.make_aware(value)
-    return value
+    return case_action(request, pk, AcknowledgeForm(request.POST), act, name="ack_form",
+                       refuse=lambda exc: exc.detail)
 
 
 @require_POST
@@ -262,51 +273,18 @@ def _parse_defer_until(raw: str) -> datetime | None:
 def decide(request: HttpRequest, pk: str) -> HttpResponse:
     """Approve / approve with conditions / reject / defer, with a justification and a one-time code."""
     escalation = _case_or_404(request, pk)
-    form = {name: request.POST.get(name, "") for name in ("decision", "justification", "conditions", "defer_until")}
-    choice = form["decision"]
-    errors: dict[str, list[str]] = {}
-    if choice not in dict(DECISION_CHOICES):
-        errors["decision"] = ["Choose what you decide."]
-    conditions = [line.strip() for line in form["conditions"].splitlines() if line.strip()]
-    if choice == "approve_conditions" and not conditions:
-        errors["conditions"] = ["Write at least one condition, one per line."]
-    defer_until = None
-    if choice == "defer":
-        defer_until = _parse_defer_until(form["defer_until"])
-        if defer_until is None:
-            errors["defer_until"] = ["Choose the date and time to come back to this."]
-    if errors:
-        return _respond_case(request, pk, status=400, form=form, errors=errors)
-    if request.POST.get("revision", str(escalation.revision)) != str(escalation.revision):
-        # Amended while this person was reading it: their decision was about the old content (README "Amendments").
-        return _respond_case(request, pk, status=409, form=form, errors={"general": [
-            "The requester amended this while you were reading it. Read the changes below, then decide again."]})
-    try:
-        services.escalation_decide(
-            actor=request.actor,  # type: ignore[attr-defined]
-            escalation=escalation, decision="approve" if choice == "approve_conditions" else choice,
-            justification=form["justification"], otp=request.POST.get("otp", ""),
-            conditions=conditions if choice == "approve_conditions" else (), defer_until=defer_until,
-        )
-    except DomainError as exc:
-        return _respond_case(request, pk, status=exc.status, form=form, errors=_form_errors(exc))
-    done = {"approve": "Approved", "approve_conditions": "Approved with conditions", "reject": "Rejected",
-            "defer": "Deferred"}[choice]
-    return _after_success(request, pk, f"{done}. Your decision is recorded.")
+    form = DecisionForm(request.POST)
 
+    def act() -> str:
+        if not form.read_at(escalation.revision):
+            # Amended while this person was reading it: their decision was about the old content (README "Amendments").
+            raise Conflict("The requester amended this while you were reading it. Read the changes below, then "
+                           "decide again.", slug="case-amended")
+        services.escalation_decide(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+                                   **form.service_kwargs())
+        return form.done()
 
-def _form_errors(exc: DomainError) -> dict[str, list[str]]:
-    if exc.errors:
-        known = {"decision", "justification", "conditions", "defer_until", "otp"}
-        return {(k if k in known else "general"): v for k, v in exc.errors.items()}
-    if exc.slug in OTP_SLUGS:
-        return {"otp": [_sentence(exc.detail)]}
-    return {"general": [_sentence(exc.detail)]}
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return (text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")) if text else text
+    return case_action(request, pk, form, act, refuse=form.refuse)
 
 
 @require_POST
@@ -314,16 +292,15 @@ def _sentence(text: str) -> str:
 def send_code(request: HttpRequest, pk: str) -> HttpResponse:
     """Send a one-time code bound to me and this escalation, by email or SMS."""
     escalation = _case_or_404(request, pk)
-    channel = request.POST.get("channel", "")
-    try:
+    form = SendCodeForm(request.POST)
+
+    def act() -> str:
+        channel = form.cleaned_data["channel"]
         otp_challenge_send(actor=request.actor, escalation=escalation, channel=channel)  # type: ignore[attr-defined]
-    except DomainError as exc:
-        return _respond_case(request, pk, status=exc.status, errors={"otp": [_sentence(exc.detail)]})
-    message = f"A code is on its way by {'text message' if channel == 'sms' else 'email'}. It works for 5 minutes."
-    if is_htmx(request):
-        return _respond_case(request, pk, notice=message)
-    messages.info(request, message)
-    return HttpResponseRedirect(reverse("dashboard:detail", args=[pk]) + "#decide")
+        return f"A code is on its way by {'text message' if channel == 'sms' else 'email'}. It works for 5 minutes."
+
+    return case_action(request, pk, form, act, name="code_form", refuse=form.refuse, anchor="#decide",
+                       level=messages.INFO)
 
 
 @require_GET

@@ -40,6 +40,7 @@ from trustguard.zones import zone_named
 
 from .deliveries.queue import address_key, aggregate_key, kick_deliveries
 from .models import Channel, Delivery, Message, MessageTemplate, OutboxEvent, PushSubscription
+from .outbox.catalogue import EventIs
 from .preferences import PersonRules
 from .push.sender import push_address
 from .registry import Recipient
@@ -226,6 +227,8 @@ def render_message(*, channel: str, audience: str, event_type: str, context: dic
     """The message in `language` (blank: the site's), its times in `time_zone` (None: the site's): the tenant's
     own template (MessageTemplate) where it set one, else notifications/<channel>/<audience>/<event>.txt
     (.subject.txt, and .html for email), falling back to the audience's, the channel's and the global defaults."""
+    # Templates choose their wording by the catalogue entry (`event_is.ESCALATION_REMINDER`), never by spelling a type.
+    context = {**context, "event_is": EventIs(event_type)}
     with translation.override(language or settings.LANGUAGE_CODE), timezone.override(time_zone):
         override = _override(tenant_id, channel, audience, event_type, language) if tenant_id is not None else None
         if override is not None:

@@ -1,4 +1,12 @@
-"""TrustGuard settings: everything that varies comes from the environment (see README, "Configuration")."""
+"""TrustGuard settings: everything that varies comes from the environment (see README, "Configuration").
+
+One file on purpose, although it is longer than the ~400 lines a module may have (issue 17): it holds no logic,
+only one flat namespace of declarations, read top to bottom, where later sections use earlier values (DEBUG,
+VAR_DIR, SECRET_KEY, DATABASES, REDIS_URL). Split into a package, the sections would be chained by `from .x import *`,
+which hides where a name is set (ruff's F403/F405 exist for that), lets a later module silently override an earlier
+one, and makes "what does this setting default to" a search over several files. The sections below are marked
+with `# --- <name> ---` headers instead; settings_test.py overrides it by importing it whole.
+"""
 
 from __future__ import annotations
 

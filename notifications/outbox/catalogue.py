@@ -11,7 +11,7 @@ docs/WEBHOOKS.md: change them only with a new version.
 """
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, NotRequired, TypedDict, TypeVar
@@ -336,3 +336,26 @@ def subscribable(pattern: str) -> bool:
     if pattern.endswith(".*"):
         return any(t.startswith(pattern[:-1]) for t in EVENT_TYPES)
     return pattern in EVENT_TYPES
+
+
+# The entries by their name in this module, for message templates (EventIs); read once the module is complete.
+ENTRIES: dict[str, EventKind[Any]] = {name: kind for name, kind in globals().items() if isinstance(kind, EventKind)}
+
+
+class EventIs(Mapping[str, bool]):
+    """`{% if event_is.ESCALATION_COMMENTED %}` in a message template: whether the event being rendered is that
+    catalogue entry. Templates choose their wording with it instead of spelling event types, so the catalogue stays
+    the one place they are written (tests/notifications/test_event_catalogue.py scans the templates). A name the
+    catalogue lacks is a KeyError, which a template reads as false: the same scan refuses such a name."""
+
+    def __init__(self, event_type: str) -> None:
+        self._type = event_type
+
+    def __getitem__(self, name: str) -> bool:
+        return ENTRIES[name].type == self._type
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ENTRIES)
+
+    def __len__(self) -> int:
+        return len(ENTRIES)
