@@ -19,7 +19,8 @@ _REQUEST_ACTOR = "_trustguard_bearer_actor"
 def bearer_secret(request: HttpRequest) -> str | None:
     """The secret of an `Authorization: Bearer <secret>` header; None when the header is another scheme
     or empty."""
-    scheme, _, secret = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    authorization: str = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
     return secret.strip()

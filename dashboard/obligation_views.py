@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
+from accounts.web import tenant_view
 from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from trustguard.errors import DomainError
 
-from .views import _after_success, _case_or_404, _respond_case, tenant_view
+from .views import _after_success, _case_or_404, _respond_case
 
 DONE = {"evidence": "Evidence added.", "met": "Condition marked met.", "waive": "Condition waived."}
 

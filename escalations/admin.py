@@ -109,7 +109,7 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
         context: dict[str, Any] = {"form": form, "example": example}
         if form.is_valid() and example.is_valid():
             tenant = form.cleaned_data.get("tenant") or policy.tenant  # type: ignore[union-attr]
-            fields = form.cleaned_policy
+            fields = form.cleaned_policy  # type: ignore[attr-defined]  # get_form subclasses PolicyEditorForm; stubs say ModelForm
             context.update({
                 "preview": policy_preview(tenant=tenant, fields=fields, example=example.cleaned_data),
                 "amount_text": example_amount_text(example.cleaned_data),
@@ -151,7 +151,7 @@ class TriggerRuleAdmin(ServiceBackedHistoryAdmin):
         audited_save(request, obj, tenant=obj.tenant, action=AuditAction.TRIGGER_RULE_CHANGED, target_type="trigger_rule")
 
 
-class ChangeTemplateForm(forms.ModelForm):
+class ChangeTemplateForm(forms.ModelForm[ChangeTemplate]):
     class Meta:
         model = ChangeTemplate
         fields = ["tenant", "slug", "name", "type", "defaults", "pre_approved", "max_amount_minor", "max_risk_level",
@@ -200,7 +200,7 @@ class ChangeTemplateAdmin(ServiceBackedHistoryAdmin):
 
 
 @admin.register(Escalation)
-class EscalationAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
+class EscalationAdmin(PersonalDataAdminMixin, admin.ModelAdmin[Escalation]):
     """Read-only: escalations change through their lifecycle (API and dashboard), never by hand. Personal data
     shows masked, and the search box finds a case by its customer's email or phone (privacy.admin_mixins)."""
 

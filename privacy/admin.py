@@ -8,7 +8,7 @@ from .models import PrivacySettings, Subject
 
 
 @admin.register(Subject)
-class SubjectAdmin(admin.ModelAdmin):
+class SubjectAdmin(admin.ModelAdmin[Subject]):
     list_display = ("id", "tenant", "created_at", "erased_at", "held_until")
     list_filter = ("tenant",)
     exclude = ("wrapped_key",)
@@ -22,5 +22,5 @@ class SubjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(PrivacySettings)
-class PrivacySettingsAdmin(admin.ModelAdmin):
+class PrivacySettingsAdmin(admin.ModelAdmin[PrivacySettings]):
     list_display = ("tenant", "legal_hold_mode", "aml_retention_days", "updated_at")

@@ -47,7 +47,7 @@ PROBLEM = OpenApiResponse(description="application/problem+json")
 JSON_ROWS: dict[str, Any] = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
 
 
-def _validated(serializer: serializers.Serializer) -> dict[str, Any]:
+def _validated(serializer: serializers.Serializer[Any]) -> dict[str, Any]:
     # A misspelt filter is a 400, not a silently unfiltered report or export.
     reject_unknown_query_params(serializer.initial_data, set(serializer.fields))
     # raise_exception gives DRF's ValidationError, which the project handler turns into problem+json.
@@ -105,7 +105,7 @@ class ReportSummaryView(APIView):
 
 # --- exports -------------------------------------------------------------------------------------
 
-class ExportFiltersSerializer(serializers.Serializer):
+class ExportFiltersSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=EscalationStatus.choices, required=False)
     type = serializers.CharField(required=False, max_length=64)
     created_after = serializers.DateTimeField(required=False)
@@ -163,13 +163,13 @@ class ExportDownloadView(_FileView):
         return response
 
 
-class ExportJobRequestSerializer(serializers.Serializer):
+class ExportJobRequestSerializer(serializers.Serializer[Any]):
     dataset = serializers.ChoiceField(choices=ExportDataset.choices)
     format = serializers.ChoiceField(choices=ExportFormat.choices)
     filters = ExportFiltersSerializer(required=False)
 
 
-class ExportJobSerializer(serializers.ModelSerializer):
+class ExportJobSerializer(serializers.ModelSerializer[ExportJob]):
     progress = serializers.FloatField(read_only=True, allow_null=True, help_text="0..1 once the row count is known.")
     download_url = serializers.SerializerMethodField()
 
@@ -182,7 +182,8 @@ class ExportJobSerializer(serializers.ModelSerializer):
     def get_download_url(self, job: ExportJob) -> str | None:
         if job.status != ExportJob.Status.DONE:
             return None
-        return self.context["request"].build_absolute_uri(reverse("reports:export-job-file", args=[job.pk]))
+        request: Request = self.context["request"]
+        return request.build_absolute_uri(reverse("reports:export-job-file", args=[job.pk]))
 
 
 class ExportJobCreateView(APIView):

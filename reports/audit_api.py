@@ -27,7 +27,7 @@ from trustguard.errors import PermissionDenied, ValidationFailed
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 
-class AuditEventSerializer(serializers.Serializer):
+class AuditEventSerializer(serializers.Serializer[Any]):
     id = serializers.CharField()
     seq = serializers.IntegerField()
     action = serializers.CharField()
@@ -49,7 +49,7 @@ class AuditEventSerializer(serializers.Serializer):
                                            "database, so `manage.py verify_audit` checks it.")
 
 
-class AuditPageSerializer(serializers.Serializer):
+class AuditPageSerializer(serializers.Serializer[Any]):
     next = serializers.CharField(allow_null=True, help_text="URL of the next (older) page, or null.")
     results = AuditEventSerializer(many=True)
 

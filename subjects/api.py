@@ -30,7 +30,7 @@ _PARAMS = [
 ]
 
 
-class SubjectInput(serializers.Serializer):
+class SubjectInput(serializers.Serializer[Any]):
     email = serializers.CharField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=64)
     entity_id = serializers.CharField(required=False, allow_blank=True, max_length=200)

@@ -57,7 +57,8 @@ def select_rows(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
         oid = psycopg.adapters.types["timestamptz"].oid
         cursor.cursor.adapters.register_loader(oid, psycopg.adapters.get_loader(oid, Format.TEXT))
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[Row], *,

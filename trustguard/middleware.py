@@ -23,7 +23,7 @@ def client_ip(request: HttpRequest) -> str | None:
     """
     if settings.BEHIND_PROXY:
         header = "HTTP_" + settings.PROXY_CLIENT_IP_HEADER.upper().replace("-", "_")
-        forwarded = request.META.get(header, "").rsplit(",", 1)[-1].strip()
+        forwarded: str = request.META.get(header, "").rsplit(",", 1)[-1].strip()
         if forwarded:
             return forwarded[:64]
     return request.META.get("REMOTE_ADDR") or None
