@@ -7,7 +7,8 @@ its secret shown exactly once and only its digest stored, a revocation is audite
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any, ClassVar, NamedTuple
 
 from django import forms
 from django.contrib import admin, messages
@@ -70,7 +71,7 @@ def audited_save(request: HttpRequest, obj: Any, *, tenant: Tenant, action: Audi
 # --- tenants and the capability matrix -----------------------------------------------------------
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[Membership, Any]):
     model = Membership
     fields = ("user", "role", "is_active", "created_at")
     readonly_fields = ("user", "role", "is_active", "created_at")
@@ -146,7 +147,7 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
 
 
 @admin.register(TenantRoleGroup)
-class TenantRoleGroupAdmin(admin.ModelAdmin):
+class TenantRoleGroupAdmin(admin.ModelAdmin[TenantRoleGroup]):
     list_display = ("tenant", "role", "group")
     list_filter = ("tenant", "role")
     search_fields = ("tenant__slug", "group__name")
@@ -165,11 +166,11 @@ class UserMembershipInline(MembershipInline):
     readonly_fields = ("tenant", "role", "is_active", "created_at")
 
 
-class AddMembershipFormSet(BaseInlineFormSet):
+class AddMembershipFormSet(BaseInlineFormSet[Membership, User, forms.ModelForm[Membership]]):
     """Marks the rows of AddMembershipInline, which UserAdmin.save_formset saves through the service."""
 
 
-class AddMembershipInline(admin.TabularInline):
+class AddMembershipInline(admin.TabularInline[Membership, User]):
     """Give the person a role on the same page (adding a person, or another role later); saved by membership_add."""
 
     model = Membership
@@ -189,7 +190,7 @@ class AddMembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):
     list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
     list_filter = ("is_active", "is_staff", "is_superuser", "memberships__tenant", "memberships__role")
     search_fields = ("username", "email", "first_name", "last_name", "phone_number")
@@ -229,7 +230,7 @@ class RoleRow(NamedTuple):
     label: str
 
 
-class MembershipForm(forms.ModelForm):
+class MembershipForm(forms.ModelForm[Membership]):
     # Built-in and custom roles; clean() checks the role is one of the chosen tenant's (tenant_roles).
     role = forms.CharField(max_length=32, help_text="A built-in role (e.g. compliance_officer) or a custom role of "
                                                     "the tenant (Custom roles).")
@@ -282,14 +283,15 @@ class MembershipAdmin(ServiceBackedHistoryAdmin):
 class CredentialAdminMixin:
     """Create shows the secret once (a message) and stores only its digest; revoke is an audited action."""
 
-    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
-    actions = ["revoke"]
+    add_fields: tuple[str, ...]  # each credential admin's own
+    readonly_fields: ClassVar[list[str] | tuple[str, ...]] = ("prefix", "created_at", "last_used_at", "revoked_at")
+    actions: Sequence[Any] | None = ["revoke"]  # ModelAdmin's, whose item type names the admin class
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return self.add_fields if obj is None else (*self.add_fields, *self.readonly_fields)  # type: ignore[attr-defined]
+        return self.add_fields if obj is None else (*self.add_fields, *self.readonly_fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return (*self.add_fields, *self.readonly_fields) if obj else ()  # type: ignore[attr-defined]
+        return (*self.add_fields, *self.readonly_fields) if obj else ()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a credential is revoked, never deleted: the audit trail refers to it
@@ -321,7 +323,7 @@ class ApiKeyAdmin(CredentialAdminMixin, ServiceBackedHistoryAdmin):
         self._show_secret_once(request, secret)
 
 
-class PersonalTokenForm(forms.ModelForm):
+class PersonalTokenForm(forms.ModelForm[PersonalToken]):
     class Meta:
         model = PersonalToken
         fields = ("user", "tenant", "name")
@@ -373,16 +375,17 @@ class DelegationStatusFilter(admin.SimpleListFilter):
 
         now, value = timezone.now(), self.value()
         live = queryset.filter(revoked_at__isnull=True)
-        return {
+        by_status: dict[str | None, QuerySet[Delegation]] = {
             Delegation.Status.REVOKED: queryset.filter(revoked_at__isnull=False),
             Delegation.Status.SCHEDULED: live.filter(starts_at__gt=now),
             Delegation.Status.ACTIVE: live.filter(starts_at__lte=now, ends_at__gt=now),
             Delegation.Status.ENDED: live.filter(ends_at__lte=now),
-        }.get(value, queryset)  # type: ignore[call-overload]
+        }
+        return by_status.get(value, queryset)
 
 
 @admin.register(Delegation)
-class DelegationAdmin(admin.ModelAdmin):
+class DelegationAdmin(admin.ModelAdmin[Delegation]):
     """Who is away and who stands in: read-only rows (people set them on their "I'm away" page or through the API);
     operators end one with the audited action."""
 

@@ -25,7 +25,7 @@ from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 from . import selectors
 from .conditions import request_facts
 from .intake import ExecutionWindow
-from .models import EscalationStatus, Policy, RiskLevel
+from .models import Escalation, EscalationStatus, Policy, RiskLevel
 from .policies import policy_upsert
 from .policy_documents import policy_document, policy_etag, policy_fields_from_document
 from .serializers import (
@@ -107,7 +107,7 @@ def validated(serializer_class: type, request: Request, **context: Any) -> dict[
 def escalation_response(actor: Actor, escalation_id: Any, code: int = status.HTTP_200_OK) -> Response:
     """The escalation as it is now (fresh from the database, with relations)."""
     escalation = selectors.with_api_relations(
-        selectors.Escalation.objects.actionable_by(actor).filter(pk=escalation_id)).get()
+        Escalation.objects.actionable_by(actor).filter(pk=escalation_id)).get()
     return Response(escalation_dict(escalation), status=code)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pgtrigger
 from django.conf import settings
@@ -52,7 +52,7 @@ APPROVALS_PRECEDENCE = ("A stage with a fixed number of approvals always needs t
                         "a level is left empty). Approvals by risk with no stage set to \"by risk\" is refused.")
 
 
-def stage_approvals(stage: dict, approvals_by_risk: dict | None, risk_level: str) -> int:
+def stage_approvals(stage: dict[str, Any], approvals_by_risk: dict[str, int] | None, risk_level: str) -> int:
     """Approvals a stage needs at `risk_level`: APPROVALS_PRECEDENCE, the only place it is decided."""
     fixed = stage.get("approvals_required")
     if fixed is not None:

@@ -91,7 +91,7 @@ class EscalationCreateInput(EscalationCheckInput):
     reason = serializers.CharField(max_length=5000, required=False, allow_blank=True,
                                    help_text="Why a person must decide (shown to approvers). Required unless the "
                                              "template gives one.")
-    source = SourceInput()  # type: ignore[assignment]
+    source = SourceInput()
     execution_window = ExecutionWindowInput(required=False, allow_null=True,
                                             help_text="When the approved change may be executed: starts_at < ends_at, "
                                                       "ends_at in the future, at most the policy's max_window_seconds.")
@@ -161,12 +161,12 @@ class TemplateInput(StrictSerializer):
     updated_at = serializers.CharField(required=False, allow_null=True, help_text="Ignored (read-only).")
 
 
-class TemplateLimitsOutput(serializers.Serializer):
+class TemplateLimitsOutput(serializers.Serializer[Any]):
     max_amount_minor = serializers.IntegerField(required=False)
     max_risk_level = serializers.CharField(required=False)
 
 
-class TemplateOutput(serializers.Serializer):
+class TemplateOutput(serializers.Serializer[Any]):
     slug = serializers.CharField()
     name = serializers.CharField()
     type = serializers.CharField()
@@ -178,7 +178,7 @@ class TemplateOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class TemplateListOutput(serializers.Serializer):
+class TemplateListOutput(serializers.Serializer[Any]):
     results = TemplateOutput(many=True)
 
 
@@ -187,7 +187,7 @@ class OtpChallengeInput(StrictSerializer):
     channel = serializers.ChoiceField(choices=[("email", "email"), ("sms", "sms")])
 
 
-class OtpChallengeOutput(serializers.Serializer):
+class OtpChallengeOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     escalation = serializers.UUIDField()
     channel = serializers.CharField()
@@ -249,7 +249,7 @@ class PolicyInput(StrictSerializer):
     effective_approvals = serializers.JSONField(required=False, help_text="Computed by the server; ignored.")
 
 
-class ListFilterInput(serializers.Serializer):
+class ListFilterInput(serializers.Serializer[Any]):
     """Query parameters of GET /escalations (validated: an unknown value is a 400, not an empty list)."""
 
     status = serializers.ChoiceField(choices=EscalationStatus.choices, required=False)
@@ -269,19 +269,19 @@ class ListFilterInput(serializers.Serializer):
 
 # --- outputs --------------------------------------------------------------------------------------
 
-class SourceOutput(serializers.Serializer):
+class SourceOutput(serializers.Serializer[Any]):
     system = serializers.CharField()
     entity_type = serializers.CharField()
     entity_id = serializers.CharField()
     url = serializers.CharField(allow_null=True)
 
 
-class AmountOutput(serializers.Serializer):
+class AmountOutput(serializers.Serializer[Any]):
     value_minor = serializers.IntegerField()
     currency = serializers.CharField()
 
 
-class RouteStageOutput(serializers.Serializer):
+class RouteStageOutput(serializers.Serializer[Any]):
     stage = serializers.IntegerField()
     role = serializers.CharField(help_text="The role asked at this stage now.")
     roles = serializers.ListField(child=serializers.CharField(), help_text="Every role that may decide at this stage.")
@@ -290,7 +290,7 @@ class RouteStageOutput(serializers.Serializer):
     status = serializers.ChoiceField(choices=ApprovalStage.Status.choices)
 
 
-class RowOutput(serializers.Serializer):
+class RowOutput(serializers.Serializer[Any]):
     """An output whose declared fields are its response: the schema and the body come from one declaration.
 
     Each field is read from the row by the class's `get_<name>(row, context)` where there is one, else as the
@@ -310,7 +310,7 @@ class RowOutput(serializers.Serializer):
         return readers
 
     @classmethod
-    def _reader(cls, name: str, field: serializers.Field) -> Callable[[Any, dict[str, Any]], Any]:
+    def _reader(cls, name: str, field: serializers.Field[Any, Any, Any, Any]) -> Callable[[Any, dict[str, Any]], Any]:
         explicit = getattr(cls, f"get_{name}", None)
         if explicit is not None:
             return cast(Callable[[Any, dict[str, Any]], Any], explicit)
@@ -368,12 +368,12 @@ def decision_dict(decision: Decision, escalation_id: str | None) -> dict[str, An
     return DecisionOutput.render(decision, {"escalation_id": escalation_id})
 
 
-class WindowOutput(serializers.Serializer):
+class WindowOutput(serializers.Serializer[Any]):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
 
 
-class EvidenceOutput(serializers.Serializer):
+class EvidenceOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     note = serializers.CharField()
     url = serializers.CharField()
@@ -381,7 +381,7 @@ class EvidenceOutput(serializers.Serializer):
     added_at = serializers.DateTimeField()
 
 
-class ConditionOutput(serializers.Serializer):
+class ConditionOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     text = serializers.CharField()
     owner = serializers.CharField(help_text="Username (or the requester's email / api_key:<name>).")
@@ -392,19 +392,19 @@ class ConditionOutput(serializers.Serializer):
     justification = serializers.CharField(required=False)
 
 
-class TemplateRefOutput(serializers.Serializer):
+class TemplateRefOutput(serializers.Serializer[Any]):
     slug = serializers.CharField()
     name = serializers.CharField()
     version = serializers.IntegerField(help_text="The template version the case was made from.")
     pre_approved = serializers.BooleanField(help_text="True: approved at once by this template version.")
 
 
-class RequesterOutput(serializers.Serializer):
+class RequesterOutput(serializers.Serializer[Any]):
     type = serializers.ChoiceField(choices=[("user", "user"), ("api_key", "api_key")])
     name = serializers.CharField(help_text="Username, or the API key's name.")
 
 
-class WaitingForOutput(serializers.Serializer):
+class WaitingForOutput(serializers.Serializer[Any]):
     role = serializers.CharField()
     approvals_missing = serializers.IntegerField()
 
@@ -567,19 +567,19 @@ def escalation_dict(e: Any, *, stages: list[Any] | None = None, decisions: list[
     return (EscalationOutput if history is None else EscalationDetailOutput).render(e, context)
 
 
-class EscalationPageOutput(serializers.Serializer):
+class EscalationPageOutput(serializers.Serializer[Any]):
     next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last one.")
     results = EscalationOutput(many=True)
 
 
-class CheckRouteStageOutput(serializers.Serializer):
+class CheckRouteStageOutput(serializers.Serializer[Any]):
     stage = serializers.IntegerField()
     role = serializers.CharField()
     roles = serializers.ListField(child=serializers.CharField())
     approvals_required = serializers.IntegerField()
 
 
-class CheckOutput(serializers.Serializer):
+class CheckOutput(serializers.Serializer[Any]):
     requires_escalation = serializers.BooleanField()
     type = serializers.CharField(allow_null=True)
     reason = serializers.CharField()
@@ -588,7 +588,7 @@ class CheckOutput(serializers.Serializer):
     route = CheckRouteStageOutput(many=True)
 
 
-class PolicyStageOutput(serializers.Serializer):
+class PolicyStageOutput(serializers.Serializer[Any]):
     roles = serializers.ListField(child=serializers.CharField())
     approvals_required = serializers.IntegerField(allow_null=True,
                                                   help_text="null: \"by risk\", taken from approvals_by_risk "
@@ -597,7 +597,7 @@ class PolicyStageOutput(serializers.Serializer):
                                                            "applies only to requests where it holds.")
 
 
-class PolicyOutput(serializers.Serializer):
+class PolicyOutput(serializers.Serializer[Any]):
     type = serializers.CharField()
     name = serializers.CharField()
     route = serializers.ListField(child=serializers.ListField(child=serializers.CharField()),
