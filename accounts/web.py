@@ -36,7 +36,7 @@ def current_tenant(request: HttpRequest) -> Tenant | None:
 
     Re-checked on every request: a membership removed by an operator takes effect at once.
     """
-    tenants = list(tenants_of(user=request.user).order_by("name", "pk"))  # type: ignore[arg-type]
+    tenants = list(tenants_of(user=request.user).order_by("name", "pk"))  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
     request.tenants = tenants  # type: ignore[attr-defined]  # the switcher prints these
     chosen = request.session.get(SESSION_TENANT_KEY)
     for tenant in tenants:
@@ -54,7 +54,7 @@ def tenant_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResp
         tenant = current_tenant(request)
         if tenant is None:
             return render(request, "dashboard/no_tenant.html", status=403)
-        request.actor = Actor(tenant=tenant, user=request.user)  # type: ignore[attr-defined,arg-type]
+        request.actor = Actor(tenant=tenant, user=request.user)  # type: ignore[attr-defined,arg-type]  # tenant_view's own: sets actor; the user is signed in
         activate_tenant_language(request, tenant)
         return view(request, *args, **kwargs)
 

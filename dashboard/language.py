@@ -20,16 +20,16 @@ def language_settings(request: HttpRequest) -> HttpResponse:
     user = request.user
     if request.method == "POST":
         try:
-            user_language_set(user=user, language=request.POST.get("language", ""),  # type: ignore[arg-type]
-                              actor=request.actor)  # type: ignore[attr-defined]
+            user_language_set(user=user, language=request.POST.get("language", ""),  # type: ignore[arg-type]  # tenant_view: signed in
+                              actor=request.actor)  # type: ignore[attr-defined]  # set by tenant_view
         except ValidationFailed:
             messages.error(request, _("Choose one of the languages offered."))
             return redirect("dashboard:language")
-        translation.activate(user.language or request.actor.tenant.language  # type: ignore[attr-defined,union-attr]
+        translation.activate(user.language or request.actor.tenant.language  # type: ignore[attr-defined,union-attr]  # tenant_view: signed in, actor set
                              or settings.LANGUAGE_CODE)
         messages.success(request, _("Language saved. Your pages and messages now use it."))
         return redirect("dashboard:language")
     return render(request, "dashboard/language.html", {
         "languages": settings.LANGUAGES, "chosen": getattr(user, "language", ""),
-        "tenant_language": dict(settings.LANGUAGES).get(request.actor.tenant.language  # type: ignore[attr-defined]
+        "tenant_language": dict(settings.LANGUAGES).get(request.actor.tenant.language  # type: ignore[attr-defined]  # set by tenant_view
                                                         or settings.LANGUAGE_CODE, "")})

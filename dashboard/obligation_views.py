@@ -20,7 +20,7 @@ def condition_action(request: HttpRequest, pk: str, cid: str) -> HttpResponse:
     escalation = _case_or_404(request, pk)
     action = request.POST.get("action", "")
     text = request.POST.get("text", "")
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     try:
         if action == "evidence":
             condition_add_evidence(actor=actor, escalation=escalation, condition_id=cid, note=text,

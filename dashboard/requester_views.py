@@ -47,7 +47,7 @@ MY_REQUESTS_PAGE = 100
 def my_requests_page(request: HttpRequest) -> HttpResponse:
     """Everything I asked for (as myself, or named by a source as requested_by): status, what it still needs,
     deadlines; filters by status, type and text."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     filters = MyRequestFilters.from_query(request.GET)
     rows = list(my_requests(actor=actor, filters=filters)[:MY_REQUESTS_PAGE])
     types = list(Policy.objects.filter(tenant=actor.tenant, is_active=True).order_by("type").values_list("type", flat=True))
@@ -72,7 +72,7 @@ def _templates(actor: Actor) -> list[tuple[str, str]]:
 @tenant_view
 def new_escalation(request: HttpRequest) -> HttpResponse:
     """Ask for a decision by hand (escalation.create_manual): the API's create, once per form shown."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     if not actor.can(Capability.ESCALATION_CREATE_MANUAL):
         return render(request, "dashboard/new_escalation.html", {"forbidden": True, **badge_context(request)},
                       status=403)
@@ -123,7 +123,7 @@ def _new_page(request: HttpRequest, form: NewEscalationForm, payload_rows: Any, 
 @tenant_view
 def new_escalation_preview(request: HttpRequest) -> HttpResponse:
     """The live "this will need..." of the form: the very dry run of POST /escalations/check."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     form = NewEscalationForm(request.POST, types=_types(actor), templates=_templates(actor))
     form.is_valid()  # partial input is fine: the preview reads what is there
     data = form.cleaned_data
@@ -166,7 +166,7 @@ def cancel(request: HttpRequest, pk: str) -> HttpResponse:
     if not form.is_valid():
         return _respond_case(request, pk, status=400, cancel_form=form, action_error="Say why you cancel.")
     try:
-        services.escalation_cancel(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+        services.escalation_cancel(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                                    reason=form.cleaned_data["reason"])
     except DomainError as exc:
         return _refused(request, pk, exc, "cancel_form", form)
@@ -181,7 +181,7 @@ def execute(request: HttpRequest, pk: str) -> HttpResponse:
     if not form.is_valid():
         return _respond_case(request, pk, status=400, execution_form=form, action_error="Say what was done.")
     try:
-        services.escalation_record_execution(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+        services.escalation_record_execution(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                                              result=form.result_dict())
     except DomainError as exc:
         return _refused(request, pk, exc, "execution_form", form)
@@ -200,7 +200,7 @@ def amend(request: HttpRequest, pk: str) -> HttpResponse:
     if form.errors:
         return _respond_case(request, pk, status=400, amend_form=form, action_error="Check the amendment.")
     try:
-        escalation_amend(actor=request.actor, escalation=escalation, changes=changes,  # type: ignore[attr-defined]
+        escalation_amend(actor=request.actor, escalation=escalation, changes=changes,  # type: ignore[attr-defined]  # set by tenant_view
                          justification=form.cleaned_data.get("justification", ""))
     except DomainError as exc:
         return _refused(request, pk, exc, "amend_form", form)
@@ -215,7 +215,7 @@ def comment(request: HttpRequest, pk: str) -> HttpResponse:
     if not form.is_valid():
         return _respond_case(request, pk, status=400, comment_form=form, action_error="Check the comment.")
     try:
-        comment_post(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+        comment_post(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                      body=form.cleaned_data["body"], question=form.cleaned_data.get("question", False),
                      replaces=str(form.cleaned_data["replaces"]) if form.cleaned_data.get("replaces") else None)
     except DomainError as exc:

@@ -63,7 +63,7 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
 
     def save_model(self, request: HttpRequest, obj: Policy, form: Any, change: bool) -> None:
         saved = policy_upsert(tenant=obj.tenant, type=obj.type, fields=form.cleaned_policy,
-                              actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]
+                              actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
                               expected_version=form.cleaned_data.get("based_on_version"))
         obj.pk, obj.version, obj._state.adding = saved.pk, saved.version, False
 
@@ -108,7 +108,7 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
         example = PreviewInputForm(data=request.POST)
         context: dict[str, Any] = {"form": form, "example": example}
         if form.is_valid() and example.is_valid():
-            tenant = form.cleaned_data.get("tenant") or policy.tenant  # type: ignore[union-attr]
+            tenant = form.cleaned_data.get("tenant") or policy.tenant  # type: ignore[union-attr]  # no tenant posted means an existing policy
             fields = form.cleaned_policy  # type: ignore[attr-defined]  # get_form subclasses PolicyEditorForm; stubs say ModelForm
             context.update({
                 "preview": policy_preview(tenant=tenant, fields=fields, example=example.cleaned_data),
@@ -191,7 +191,7 @@ class ChangeTemplateAdmin(ServiceBackedHistoryAdmin):
         fields = {k: data[k] for k in ("name", "type", "defaults", "pre_approved", "is_active") if k in data}
         fields["limits"] = {"max_amount_minor": data.get("max_amount_minor"),
                             "max_risk_level": data.get("max_risk_level") or ""}
-        saved, _ = template_upsert(actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]
+        saved, _ = template_upsert(actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
                                    slug=obj.slug, fields=fields)
         obj.pk, obj.version, obj._state.adding = saved.pk, saved.version, False
 

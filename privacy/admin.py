@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import PrivacySettings, Subject
 
@@ -14,10 +17,10 @@ class SubjectAdmin(admin.ModelAdmin[Subject]):
     exclude = ("wrapped_key",)
     readonly_fields = ("id", "tenant", "created_at", "erased_at", "held_until")
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

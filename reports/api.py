@@ -96,7 +96,7 @@ class ReportSummaryView(APIView):
                     "people decided; `auto_approved` (no approval needed) are counted apart.",
     )
     def get(self, request: Request) -> Response:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         require_capability(actor, Capability.AUDIT_VIEW)
         query = _validated(SummaryQuerySerializer(data=request.query_params))
         filters = ReportFilters(period_from=query.get("from"), period_to=query.get("to"), type=query.get("type"))
@@ -137,7 +137,7 @@ class ExportDownloadView(_FileView):
                     "formulas in cells are neutralised with a leading apostrophe.",
     )
     def get(self, request: Request, dataset: str, fmt: str) -> HttpResponseBase:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         filters = _filters(_validated(ExportFiltersSerializer(data=request.query_params)))
         if fmt == ExportFormat.XLSX:
             require_capability(actor, Capability.AUDIT_EXPORT)
@@ -190,7 +190,7 @@ class ExportJobCreateView(APIView):
     @extend_schema(summary="Run an export as a background job", request=ExportJobRequestSerializer,
                    responses={202: ExportJobSerializer, 400: PROBLEM, 403: PROBLEM})
     def post(self, request: Request) -> Response:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         require_capability(actor, Capability.AUDIT_EXPORT)
         data = _validated(ExportJobRequestSerializer(data=request.data))
         job = export_job_create(actor=actor, dataset=data["dataset"], fmt=data["format"],
@@ -203,7 +203,7 @@ class ExportJobCreateView(APIView):
 class ExportJobDetailView(APIView):
     @extend_schema(summary="An export job's status and progress", responses={200: ExportJobSerializer, 404: PROBLEM})
     def get(self, request: Request, job_id: str) -> Response:
-        job = export_job_get(actor=request.user, job_id=_uuid_or_404(job_id, "export job"))  # type: ignore[arg-type]
+        job = export_job_get(actor=request.user, job_id=_uuid_or_404(job_id, "export job"))  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
         return Response(ExportJobSerializer(job, context={"request": request}).data)
 
 
@@ -211,9 +211,9 @@ class ExportJobFileView(_FileView):
     @extend_schema(summary="Download a finished export job's file",
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: PROBLEM, 409: PROBLEM})
     def get(self, request: Request, job_id: str) -> HttpResponseBase:
-        job, path = export_job_file_open(actor=request.user,  # type: ignore[arg-type]
+        job, path = export_job_file_open(actor=request.user,  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
                                          job_id=_uuid_or_404(job_id, "export job"))
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         return FileResponse(path.open("rb"), as_attachment=True, content_type=CONTENT_TYPES[job.format],
                             filename=f"{actor.tenant.slug}-{job.dataset}-{job.pk}.{job.format}")
 
@@ -224,7 +224,7 @@ class EscalationReportPdfView(_FileView):
     @extend_schema(summary="A regulator's PDF of one escalation: the case, its decisions, its audit trail",
                    responses={(200, "application/pdf"): OpenApiTypes.BINARY, 403: PROBLEM, 404: PROBLEM})
     def get(self, request: Request, escalation_id: str) -> HttpResponse:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         escalation = escalation_report_record(actor=actor, escalation_id=_uuid_or_404(escalation_id, "escalation"))
         pdf = escalation_report_pdf(escalation=escalation, generated_by=actor.actor_label)
         response = HttpResponse(pdf, content_type="application/pdf")

@@ -126,7 +126,7 @@ class AuditEventListView(APIView):
     @extend_schema(operation_id="audit_list", parameters=_PARAMS, responses=AuditPageSerializer, tags=["audit"],
                    summary="The tenant's audit events, newest first (needs audit.view)")
     def get(self, request: Request) -> Response:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         if not actor.can(Capability.AUDIT_VIEW):
             raise PermissionDenied("reading the audit log needs audit.view", slug="missing-capability")
         filters = parse_filters(request.query_params)  # first: it also refuses NULs in the cursor

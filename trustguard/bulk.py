@@ -28,7 +28,7 @@ Row = Sequence[Any]
 
 
 def _columns(model: type[models.Model], fields: Sequence[str]) -> list[models.Field[Any, Any]]:
-    return [model._meta.get_field(name) for name in fields]  # type: ignore[misc]
+    return [model._meta.get_field(name) for name in fields]  # type: ignore[misc]  # concrete fields only (no relations' reverse side)
 
 
 def _prepared(connection: Any, columns: Sequence[models.Field[Any, Any]], rows: Iterable[Row]) -> list[list[Any]]:

@@ -42,7 +42,8 @@ def json_datetime(value: datetime) -> str:
 
 @lru_cache(maxsize=4096)
 def _utc_json(value: datetime) -> str:
-    return _DJANGO.default(value)  # type: ignore[no-any-return]
+    encoded: str = _DJANGO.default(value)
+    return encoded
 
 
 class _Encoder(DjangoJSONEncoder):

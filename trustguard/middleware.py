@@ -41,7 +41,7 @@ class RequestIdMiddleware:
             ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", "")[:512],
         )
-        request.request_id = request_id  # type: ignore[attr-defined]
+        request.request_id = request_id  # type: ignore[attr-defined]  # our attribute on the request
         token = context.bind(ctx)
         try:
             response = self.get_response(request)
