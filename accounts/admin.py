@@ -56,7 +56,7 @@ class ServiceBackedHistoryAdmin(SimpleHistoryAdmin):
 
 def operator_actor(request: HttpRequest, tenant: Tenant) -> Actor:
     """The operator, acting in `tenant` (for the audit trail; admin access itself is Django's staff check)."""
-    return Actor(tenant=tenant, user=request.user)  # type: ignore[arg-type]
+    return Actor(tenant=tenant, user=request.user)  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
 
 
 def audited_save(request: HttpRequest, obj: Any, *, tenant: Tenant, action: AuditAction, target_type: str) -> None:
@@ -194,7 +194,7 @@ class UserAdmin(DjangoUserAdmin[User]):
     list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
     list_filter = ("is_active", "is_staff", "is_superuser", "memberships__tenant", "memberships__role")
     search_fields = ("username", "email", "first_name", "last_name", "phone_number")
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Contact", {"fields": ("phone_number",)}))  # type: ignore[misc]
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Contact", {"fields": ("phone_number",)}))  # type: ignore[misc]  # django-stubs' fieldsets type is narrower than Django's tuples
     inlines = [UserMembershipInline, AddMembershipInline]
     actions = ["reset_authenticator"]
     add_fieldsets = (
@@ -220,7 +220,7 @@ class UserAdmin(DjangoUserAdmin[User]):
         for user in queryset:
             tenant = tenants_of(user=user).first()
             removed += totp_device_reset(user=user, actor=operator_actor(request, tenant) if tenant else None,
-                                         operator=request.user)  # type: ignore[arg-type]
+                                         operator=request.user)  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
         self.message_user(request, f"Removed {removed} authenticator device(s) of {queryset.count()} person(s). "
                                    "They set up a new one at their next sign-in.", messages.SUCCESS)
 

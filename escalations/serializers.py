@@ -420,7 +420,7 @@ class EscalationOutput(RowOutput):
     reason = serializers.CharField()
     risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
     urgency = serializers.ChoiceField(choices=Urgency.choices)
-    source = SourceOutput()  # type: ignore[assignment]
+    source = SourceOutput()  # type: ignore[assignment]  # a field named like Field.source
     amount = AmountOutput(allow_null=True)
     flags = serializers.ListField(child=serializers.CharField())
     payload = serializers.DictField()
