@@ -20,7 +20,7 @@ from .roles import Capability, role_key_problem
 from .services import custom_role_create, custom_role_rename
 
 
-class CustomRoleForm(forms.ModelForm):
+class CustomRoleForm(forms.ModelForm[CustomRole]):
     capabilities = forms.MultipleChoiceField(
         choices=Capability.choices, required=False, widget=forms.CheckboxSelectMultiple,
         help_text="What its members may do (later: the tenant's Capabilities page). An approver needs "
@@ -48,7 +48,7 @@ class CustomRoleAdmin(ServiceBackedHistoryAdmin):
     list_filter = ("tenant",)
     search_fields = ("key", "label", "tenant__slug")
 
-    def get_fields(self, request: HttpRequest, obj: CustomRole | None = None) -> list[str]:  # type: ignore[override]
+    def get_fields(self, request: HttpRequest, obj: CustomRole | None = None) -> list[str]:  # type: ignore[override]  # list is invariant: list[str] is no list of django-stubs' field groups
         return ["tenant", "key", "label", "capabilities"] if obj is None else ["tenant", "key", "label", "created_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: CustomRole | None = None) -> tuple[str, ...]:

@@ -19,7 +19,8 @@ _REQUEST_ACTOR = "_trustguard_bearer_actor"
 def bearer_secret(request: HttpRequest) -> str | None:
     """The secret of an `Authorization: Bearer <secret>` header; None when the header is another scheme
     or empty."""
-    scheme, _, secret = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    authorization: str = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
     return secret.strip()
@@ -28,9 +29,9 @@ def bearer_secret(request: HttpRequest) -> str | None:
 def bearer_actor(request: HttpRequest, secret: str) -> Actor:
     """credential_authenticate, once per request: the idempotency middleware (to scope the key) and
     DRF (to authorise the view) both ask, and each lookup is a query."""
-    cached = getattr(request, _REQUEST_ACTOR, None)
+    cached: tuple[str, Actor] | None = getattr(request, _REQUEST_ACTOR, None)
     if cached is not None and cached[0] == secret:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     actor = credential_authenticate(secret)
     setattr(request, _REQUEST_ACTOR, (secret, actor))
     return actor

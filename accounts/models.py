@@ -60,8 +60,7 @@ class Tenant(models.Model):
         return self.slug
 
 
-# django-stubs cannot follow SealedTOTPDevice.user (declared on django-otp's untyped Device) back here.
-class User(AbstractUser):  # type: ignore[django-manager-missing]
+class User(AbstractUser):
     email = models.EmailField("email address")
     # E.164 (+2348031234567); normalised by accounts.phones on the way in.
     phone_number = models.CharField(max_length=20, blank=True)

@@ -53,8 +53,10 @@ def tenant_role_group(*, tenant: Tenant, role: str) -> Group:
 
 
 @transaction.atomic
-def tenant_create(*, slug: str, name: str, actor: Actor | None = None, single_employee_mode: bool = False) -> Tenant:
-    tenant = Tenant.objects.create(slug=slug, name=name, single_employee_mode=single_employee_mode)
+def tenant_create(*, slug: str, name: str, actor: Actor | None = None, single_employee_mode: bool = False,
+                  time_zone: str = "") -> Tenant:
+    tenant = Tenant.objects.create(slug=slug, name=name, single_employee_mode=single_employee_mode,
+                                   time_zone=check_time_zone(time_zone))
     for role in Role.values:
         tenant_role_group(tenant=tenant, role=role)
     audit_record(
@@ -63,7 +65,7 @@ def tenant_create(*, slug: str, name: str, actor: Actor | None = None, single_em
         actor=actor or Actor.for_system(tenant, "provisioning"),
         target_type="tenant",
         target_id=tenant.pk,
-        after={"slug": slug, "name": name, "single_employee_mode": single_employee_mode},
+        after={"slug": slug, "name": name, "single_employee_mode": single_employee_mode, "time_zone": time_zone},
     )
     return tenant
 

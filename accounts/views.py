@@ -35,16 +35,16 @@ class LogoutView(auth_views.LogoutView):
 def totp_enrol(request: HttpRequest) -> HttpResponse:
     """Show a QR code for a new authenticator, and confirm it with a code before it counts."""
     user = request.user
-    if has_confirmed_device(user):  # type: ignore[arg-type]
+    if has_confirmed_device(user):  # type: ignore[arg-type]  # login_required: a User, not AnonymousUser
         return render(request, "accounts/totp_done.html")
-    device = totp_enrolment_start(user=user)  # type: ignore[arg-type]
+    device = totp_enrolment_start(user=user)  # type: ignore[arg-type]  # login_required: a User, not AnonymousUser
     errors: dict[str, list[str]] = {}
     status = 200
     if request.method == "POST":
         tenant = current_tenant(request)
-        actor = Actor(tenant=tenant, user=user) if tenant else None  # type: ignore[arg-type]
+        actor = Actor(tenant=tenant, user=user) if tenant else None  # type: ignore[arg-type]  # login_required: a User, not AnonymousUser
         try:
-            totp_enrolment_confirm(user=user, device_id=device.pk, code=request.POST.get("code", ""),  # type: ignore[arg-type]
+            totp_enrolment_confirm(user=user, device_id=device.pk, code=request.POST.get("code", ""),  # type: ignore[arg-type]  # login_required: a User, not AnonymousUser
                                    actor=actor)
         except DomainError as exc:
             errors, status = exc.errors or {"code": [exc.detail]}, exc.status
@@ -62,7 +62,7 @@ def tenant_switch(request: HttpRequest) -> HttpResponse:
     """Choose the tenant to work in (only one the person belongs to)."""
     wanted = request.POST.get("tenant", "")
     valid = wanted.isascii() and wanted.isdigit() and len(wanted) <= 18  # never an out-of-range query
-    tenant = tenants_of(user=request.user).filter(pk=int(wanted)).first() if valid else None  # type: ignore[arg-type]
+    tenant = tenants_of(user=request.user).filter(pk=int(wanted)).first() if valid else None  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
     if tenant is None:
         messages.error(request, "You do not belong to that organisation.")
     else:

@@ -11,7 +11,7 @@ from .actions import AuditAction, action_label
 from .models import AuditChainHead, AuditCheckpoint, AuditEvent
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

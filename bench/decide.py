@@ -62,7 +62,7 @@ def approvers(tenant: Any, count: int) -> list[tuple[str, str]]:
         if not Membership.objects.filter(user=user, tenant=tenant, is_active=True).exists():
             membership_add(tenant=tenant, user=user, role=Role.COMPLIANCE_OFFICER, actor=actor)
         key = _derived(username, "totp")[:20]
-        SealedTOTPDevice.objects.update_or_create(user=user, name="bench", defaults={"key": key.hex(), "confirmed": True})
+        SealedTOTPDevice.objects.update_or_create(user=user, name="bench", defaults={"key": key.hex(), "confirmed": True})  # type: ignore[misc]  # key is a property (sealed seed), not a field
         token = TOKEN_PREFIX + base64.urlsafe_b64encode(_derived(username, "token")).decode().rstrip("=")
         if not PersonalToken.objects.filter(digest=secret_digest(token)).exists():
             personal_token_create(user=user, tenant=tenant, name="bench", actor=actor, secret=token)

@@ -43,7 +43,7 @@ def _when(raw: str) -> datetime | None:
 @require_http_methods(["GET", "POST"])
 @tenant_view
 def away(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     people = eligible_delegates(tenant=actor.tenant, exclude=actor.user)
     types = sorted(tenant_types(actor))
     form: dict[str, Any] = {"delegate": "", "starts_at": "", "ends_at": "", "types": []}
@@ -89,7 +89,7 @@ def away(request: HttpRequest) -> HttpResponse:
 @require_POST
 @tenant_view
 def away_end(request: HttpRequest, delegation_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     try:
         delegation_revoke(actor=actor, delegation_id=delegation_id)
     except DomainError as exc:

@@ -60,7 +60,7 @@ def amend_initial(escalation: Escalation) -> dict[str, Any]:
 
 
 def requester_context(request: HttpRequest, escalation: Escalation, base: dict[str, Any]) -> dict[str, Any]:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     approval = escalation.approval
     for d in base.get("decisions", []):
         d.dismissed = is_dismissed(d, approval)

@@ -296,7 +296,8 @@ class DecisionForm(forms.Form):
 
     def read_at(self, revision: int) -> bool:
         """Was the page this decision comes from showing `revision` of the case? (No revision sent: yes.)"""
-        return self.data.get("revision", str(revision)) == str(revision)
+        shown: object = self.data.get("revision", str(revision))
+        return shown == str(revision)
 
     def service_kwargs(self) -> dict[str, Any]:
         """escalation_decide's arguments: "approve with conditions" is an approval with its conditions."""

@@ -21,7 +21,7 @@ from trustguard.zones import time_zone_names
 @tenant_view
 def language_settings(request: HttpRequest) -> HttpResponse:
     """GET: the choices; POST: save them (blank: the organisation's) and show the page in them."""
-    actor: Actor = request.actor  # type: ignore[attr-defined]
+    actor: Actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     user = actor.user
     assert user is not None
     if request.method == "POST":

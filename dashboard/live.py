@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from accounts.actors import Actor
 from accounts.roles import Capability
-from accounts.web import tenant_view
+from accounts.web import TenantRequest, tenant_view
 from trustguard.live import StreamSlots, live_stream, live_token, topic_key
 
 logger = logging.getLogger(__name__)
@@ -69,9 +69,9 @@ class _StreamBody:
 
 @require_GET
 @tenant_view
-def queue_live(request: HttpRequest) -> HttpResponse:
+def queue_live(request: TenantRequest) -> HttpResponseBase:
     """text/event-stream for the queue page; 204 (the page polls instead) when this process has no slot free."""
-    actor: Actor = request.actor  # type: ignore[attr-defined]
+    actor: Actor = request.actor
     if not (actor.can(Capability.ESCALATION_VIEW) or actor.can(Capability.ESCALATION_VIEW_ALL)):
         return HttpResponse(status=204)
     keys = live_keys(actor, request.GET.get("scope", "mine"))
@@ -79,7 +79,7 @@ def queue_live(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=204)
     body = _StreamBody(keys, request.headers.get("Last-Event-ID") or request.GET.get("since", ""))
     # tenant_view wraps views that return an HttpResponse; a streaming one serves as well.
-    response: Any = StreamingHttpResponse(body, content_type="text/event-stream")
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response

@@ -62,7 +62,7 @@ def _page(
 
 @tenant_view
 def notification_settings(request: HttpRequest) -> HttpResponse:
-    actor: Actor = request.actor  # type: ignore[attr-defined]
+    actor: Actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     assert actor.user is not None
     if request.method != "POST":
         return _page(request, actor)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
+from accounts.web import tenant_view
 from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from trustguard.errors import DomainError
 
-from .views import _after_success, _case_or_404, _respond_case, tenant_view
+from .views import _after_success, _case_or_404, _respond_case
 
 DONE = {"evidence": "Evidence added.", "met": "Condition marked met.", "waive": "Condition waived."}
 
@@ -19,7 +20,7 @@ def condition_action(request: HttpRequest, pk: str, cid: str) -> HttpResponse:
     escalation = _case_or_404(request, pk)
     action = request.POST.get("action", "")
     text = request.POST.get("text", "")
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     try:
         if action == "evidence":
             condition_add_evidence(actor=actor, escalation=escalation, condition_id=cid, note=text,

@@ -45,7 +45,7 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 
 def push_context(request: HttpRequest) -> dict[str, object]:
     """What the enable control and the device list need (for any page that includes them)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     keys = vapid_keys()
     return {"push_public_key": keys.public_key if keys else "",
             "push_devices": list(push_subscriptions_of(user_id=actor.user.pk))}
@@ -69,7 +69,7 @@ def _json_body(request: HttpRequest) -> object:
 @tenant_view
 def push_subscribe(request: HttpRequest) -> HttpResponse:
     """The control posts the browser's PushSubscription (JSON): 201 {id}, or 400 {detail, errors}."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     try:
         subscription = push_subscription_add(user_id=actor.user.pk, tenant_id=actor.tenant.pk, actor=actor,
                                              subscription=_json_body(request),
@@ -84,7 +84,7 @@ def push_subscribe(request: HttpRequest) -> HttpResponse:
 def push_status(request: HttpRequest) -> HttpResponse:
     """Is this browser's subscription ({endpoint}) one of mine here? A browser keeps its subscription after
     it was removed elsewhere (another device's settings, a 410): then the control offers to enable it again."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     body = _json_body(request)
     endpoint = body.get("endpoint") if isinstance(body, dict) else None
     registered = isinstance(endpoint, str) and push_subscription_registered(user_id=actor.user.pk, endpoint=endpoint)
@@ -112,7 +112,7 @@ def push_renew(request: HttpRequest) -> HttpResponse:
 @require_POST
 @tenant_view
 def push_remove(request: HttpRequest, subscription_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     try:
         push_subscription_remove(user_id=actor.user.pk, tenant_id=actor.tenant.pk, actor=actor,
                                  subscription_id=subscription_id)

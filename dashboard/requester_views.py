@@ -48,7 +48,7 @@ MY_REQUESTS_PAGE = 100
 def my_requests_page(request: HttpRequest) -> HttpResponse:
     """Everything I asked for (as myself, or named by a source as requested_by): status, what it still needs,
     deadlines; filters by status, type and text."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     filters = MyRequestFilters.from_query(request.GET)
     rows = list(my_requests(actor=actor, filters=filters)[:MY_REQUESTS_PAGE])
     types = list(Policy.objects.filter(tenant=actor.tenant, is_active=True).order_by("type").values_list("type", flat=True))
@@ -73,7 +73,7 @@ def _templates(actor: Actor) -> list[tuple[str, str]]:
 @tenant_view
 def new_escalation(request: HttpRequest) -> HttpResponse:
     """Ask for a decision by hand (escalation.create_manual): the API's create, once per form shown."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     if not actor.can(Capability.ESCALATION_CREATE_MANUAL):
         return render(request, "dashboard/new_escalation.html", {"forbidden": True, **badge_context(request)},
                       status=403)
@@ -124,7 +124,7 @@ def _new_page(request: HttpRequest, form: NewEscalationForm, payload_rows: Any, 
 @tenant_view
 def new_escalation_preview(request: HttpRequest) -> HttpResponse:
     """The live "this will need..." of the form: the very dry run of POST /escalations/check."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     form = NewEscalationForm(request.POST, types=_types(actor), templates=_templates(actor))
     form.is_valid()  # partial input is fine: the preview reads what is there
     data = form.cleaned_data
@@ -161,7 +161,7 @@ def cancel(request: HttpRequest, pk: str) -> HttpResponse:
     form = CancelForm(request.POST)
 
     def act() -> str:
-        services.escalation_cancel(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+        services.escalation_cancel(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                                    reason=form.cleaned_data["reason"])
         return "Cancelled. The approvers were told."
 
@@ -175,7 +175,7 @@ def execute(request: HttpRequest, pk: str) -> HttpResponse:
     form = ExecutionForm(request.POST)
 
     def act() -> str:
-        services.escalation_record_execution(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+        services.escalation_record_execution(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                                              result=form.result_dict())
         return "Recorded as executed."
 
@@ -190,7 +190,7 @@ def amend(request: HttpRequest, pk: str) -> HttpResponse:
     form = AmendForm(request.POST, current=amendable_values(escalation))
 
     def act() -> str:
-        escalation_amend(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+        escalation_amend(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                          changes=form.cleaned_data["changes"], justification=form.cleaned_data.get("justification", ""))
         return "Amended. Earlier approvals are dismissed; the route starts again."
 
@@ -205,7 +205,7 @@ def comment(request: HttpRequest, pk: str) -> HttpResponse:
 
     def act() -> str:
         data = form.cleaned_data
-        comment_post(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+        comment_post(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                      body=data["body"], question=data.get("question", False),
                      replaces=str(data["replaces"]) if data.get("replaces") else None)
         return "Question sent to the requester." if data.get("question") else "Comment added."

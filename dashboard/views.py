@@ -59,7 +59,7 @@ def is_htmx(request: HttpRequest) -> bool:
 
 
 def badge_context(request: HttpRequest) -> dict[str, Any]:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     return {"pending_count": pending_count(actor=actor), "pending_cap": PENDING_BADGE_CAP,
             "unread_count": inbox_unread_count(user_id=actor.user.pk, tenant_id=actor.tenant.pk)}
 
@@ -71,7 +71,7 @@ def badge_context(request: HttpRequest) -> dict[str, Any]:
 @tenant_view
 def queue(request: HttpRequest) -> HttpResponse:
     """My queue; with htmx (polling or "Load more") only the rows."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     # People who decide start with their own queue; those who only oversee (operators) with everything.
     filters = QueueFilters.from_query(request.GET, default_scope="mine" if actor.can(Capability.ESCALATION_VIEW) else "all")
     page = paginate_queue(escalation_queue(actor=actor, filters=filters), cursor=request.GET.get("cursor", ""))
@@ -96,7 +96,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     }
     if is_htmx(request):
         return render(request, "dashboard/partials/queue_list.html", context)
-    context["has_authenticator"] = has_confirmed_device(request.user)  # type: ignore[arg-type]
+    context["has_authenticator"] = has_confirmed_device(request.user)  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
     context.update(live_context(actor, filters.scope))
     return render(request, "dashboard/queue.html", context)
 
@@ -120,7 +120,7 @@ INBOX_PAGE = 50
 @tenant_view
 def inbox_page(request: HttpRequest) -> HttpResponse:
     """My in-app notifications in this tenant, newest first; unread ones stand out."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     items = [{"message": m, "body": m.readable_body(), "escalation": (m.data or {}).get("escalation")}
              for m in inbox(user_id=actor.user.pk, tenant_id=actor.tenant.pk)[:INBOX_PAGE]]
     return render(request, "dashboard/inbox.html", {"items": items, "page_size": INBOX_PAGE, **badge_context(request)})
@@ -130,7 +130,7 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
 @tenant_view
 def inbox_open(request: HttpRequest, message_id: str) -> HttpResponse:
     """Mark one notification read and go to what it is about (the case, when it names one)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     try:
         message = notification_mark_read(user_id=actor.user.pk, tenant_id=actor.tenant.pk, message_id=message_id)
     except NotFound:
@@ -144,7 +144,7 @@ def inbox_open(request: HttpRequest, message_id: str) -> HttpResponse:
 @require_POST
 @tenant_view
 def inbox_read_all(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     marked = notifications_mark_all_read(user_id=actor.user.pk, tenant_id=actor.tenant.pk)
     messages.success(request, f"Marked {marked} notification{'' if marked == 1 else 's'} as read.")
     return redirect("dashboard:inbox")
@@ -154,7 +154,7 @@ def inbox_read_all(request: HttpRequest) -> HttpResponse:
 
 
 def _case_or_404(request: HttpRequest, pk: str) -> Escalation:
-    escalation = escalation_for_page(actor=request.actor, pk=pk)  # type: ignore[attr-defined]
+    escalation = escalation_for_page(actor=request.actor, pk=pk)  # type: ignore[attr-defined]  # set by tenant_view
     if escalation is None:
         # Another tenant's case, or one not assigned to my role: the same 404 (no existence leak).
         raise Http404("No such escalation.")
@@ -162,7 +162,7 @@ def _case_or_404(request: HttpRequest, pk: str) -> Escalation:
 
 
 def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) -> dict[str, Any]:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     approval = escalation.approval
     stages = list(approval.stages.all())
     decisions = list(approval.decisions.all())
@@ -178,14 +178,14 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
     i_approved = approval_already_counted(approval, people=people)
     user = request.user
     channels = []
-    if actor.tenant.email_otp_allowed and user.email:  # type: ignore[union-attr]
+    if actor.tenant.email_otp_allowed and user.email:  # type: ignore[union-attr]  # tenant_view: signed in
         channels.append(("email", "email"))
-    if user.phone_number:  # type: ignore[union-attr]
+    if user.phone_number:  # type: ignore[union-attr]  # tenant_view: signed in
         channels.append(("sms", "text message"))
     context = {
         "e": escalation, "stages": stages, "decisions": decisions, "current_stage": current,
         "history": escalation_history(escalation),
-        "attachments": [(a, attachment_token(user=user, escalation=escalation, index=a.index))  # type: ignore[arg-type]
+        "attachments": [(a, attachment_token(user=user, escalation=escalation, index=a.index))  # type: ignore[arg-type]  # tenant_view: signed in
                         for a in attachments_of(escalation)],
         "payload_items": [(k, v) for k, v in (escalation.payload or {}).items() if k != "attachments"]
         if isinstance(escalation.payload, dict) else [],
@@ -261,7 +261,7 @@ def acknowledge(request: HttpRequest, pk: str) -> HttpResponse:
     escalation = _case_or_404(request, pk)
 
     def act() -> str:
-        services.escalation_acknowledge(actor=request.actor, escalation=escalation)  # type: ignore[attr-defined]
+        services.escalation_acknowledge(actor=request.actor, escalation=escalation)  # type: ignore[attr-defined]  # set by tenant_view
         return "Acknowledged. Re-escalation of this level has stopped; decide before the expiry."
 
     return case_action(request, pk, AcknowledgeForm(request.POST), act, name="ack_form",
@@ -280,7 +280,7 @@ def decide(request: HttpRequest, pk: str) -> HttpResponse:
             # Amended while this person was reading it: their decision was about the old content (README "Amendments").
             raise Conflict("The requester amended this while you were reading it. Read the changes below, then "
                            "decide again.", slug="case-amended")
-        services.escalation_decide(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]
+        services.escalation_decide(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                                    **form.service_kwargs())
         return form.done()
 
@@ -296,7 +296,7 @@ def send_code(request: HttpRequest, pk: str) -> HttpResponse:
 
     def act() -> str:
         channel = form.cleaned_data["channel"]
-        otp_challenge_send(actor=request.actor, escalation=escalation, channel=channel)  # type: ignore[attr-defined]
+        otp_challenge_send(actor=request.actor, escalation=escalation, channel=channel)  # type: ignore[attr-defined]  # set by tenant_view
         return f"A code is on its way by {'text message' if channel == 'sms' else 'email'}. It works for 5 minutes."
 
     return case_action(request, pk, form, act, name="code_form", refuse=form.refuse, anchor="#decide",
@@ -307,11 +307,11 @@ def send_code(request: HttpRequest, pk: str) -> HttpResponse:
 @tenant_view
 def attachment(request: HttpRequest, pk: str, index: int) -> HttpResponse:
     """An attachment behind a five-minute link signed for this person (403 for others, 410 once expired)."""
-    escalation = escalation_visible(actor=request.actor, pk=pk)  # type: ignore[attr-defined]
+    escalation = escalation_visible(actor=request.actor, pk=pk)  # type: ignore[attr-defined]  # set by tenant_view
     if escalation is None:
         raise Http404("No such escalation.")
     try:
-        attachment_check(token=request.GET.get("t", ""), user=request.user, escalation=escalation, index=index)  # type: ignore[arg-type]
+        attachment_check(token=request.GET.get("t", ""), user=request.user, escalation=escalation, index=index)  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
     except LinkExpired:
         return render(request, "dashboard/link_refused.html", {"expired": True, "e": escalation}, status=410)
     except LinkRefused:
@@ -336,5 +336,5 @@ def attachment(request: HttpRequest, pk: str, index: int) -> HttpResponse:
 @require_GET
 @tenant_view
 def summary(request: HttpRequest) -> HttpResponse:
-    data = escalation_summary(actor=request.actor)  # type: ignore[attr-defined]
+    data = escalation_summary(actor=request.actor)  # type: ignore[attr-defined]  # set by tenant_view
     return render(request, "dashboard/summary.html", {"s": data, **badge_context(request)})

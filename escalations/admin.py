@@ -63,7 +63,7 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
 
     def save_model(self, request: HttpRequest, obj: Policy, form: Any, change: bool) -> None:
         saved = policy_upsert(tenant=obj.tenant, type=obj.type, fields=form.cleaned_policy,
-                              actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]
+                              actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
                               expected_version=form.cleaned_data.get("based_on_version"))
         obj.pk, obj.version, obj._state.adding = saved.pk, saved.version, False
 
@@ -108,8 +108,8 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
         example = PreviewInputForm(data=request.POST)
         context: dict[str, Any] = {"form": form, "example": example}
         if form.is_valid() and example.is_valid():
-            tenant = form.cleaned_data.get("tenant") or policy.tenant  # type: ignore[union-attr]
-            fields = form.cleaned_policy
+            tenant = form.cleaned_data.get("tenant") or policy.tenant  # type: ignore[union-attr]  # no tenant posted means an existing policy
+            fields = form.cleaned_policy  # type: ignore[attr-defined]  # get_form subclasses PolicyEditorForm; stubs say ModelForm
             context.update({
                 "preview": policy_preview(tenant=tenant, fields=fields, example=example.cleaned_data),
                 "amount_text": example_amount_text(example.cleaned_data),
@@ -151,7 +151,7 @@ class TriggerRuleAdmin(ServiceBackedHistoryAdmin):
         audited_save(request, obj, tenant=obj.tenant, action=AuditAction.TRIGGER_RULE_CHANGED, target_type="trigger_rule")
 
 
-class ChangeTemplateForm(forms.ModelForm):
+class ChangeTemplateForm(forms.ModelForm[ChangeTemplate]):
     class Meta:
         model = ChangeTemplate
         fields = ["tenant", "slug", "name", "type", "defaults", "pre_approved", "max_amount_minor", "max_risk_level",
@@ -191,7 +191,7 @@ class ChangeTemplateAdmin(ServiceBackedHistoryAdmin):
         fields = {k: data[k] for k in ("name", "type", "defaults", "pre_approved", "is_active") if k in data}
         fields["limits"] = {"max_amount_minor": data.get("max_amount_minor"),
                             "max_risk_level": data.get("max_risk_level") or ""}
-        saved, _ = template_upsert(actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]
+        saved, _ = template_upsert(actor=Actor(tenant=obj.tenant, user=request.user),  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
                                    slug=obj.slug, fields=fields)
         obj.pk, obj.version, obj._state.adding = saved.pk, saved.version, False
 
@@ -200,7 +200,7 @@ class ChangeTemplateAdmin(ServiceBackedHistoryAdmin):
 
 
 @admin.register(Escalation)
-class EscalationAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
+class EscalationAdmin(PersonalDataAdminMixin, admin.ModelAdmin[Escalation]):
     """Read-only: escalations change through their lifecycle (API and dashboard), never by hand. Personal data
     shows masked, and the search box finds a case by its customer's email or phone (privacy.admin_mixins)."""
 

@@ -64,7 +64,7 @@ class TermAdmin(ServiceBackedHistoryAdmin):
                 *super().get_urls()]
 
 
-class MessageTemplateForm(forms.ModelForm):
+class MessageTemplateForm(forms.ModelForm[MessageTemplate]):
     class Meta:
         model = MessageTemplate
         fields = ("tenant", "channel", "audience", "event_type", "language", "subject", "body")
@@ -82,7 +82,7 @@ class MessageTemplateForm(forms.ModelForm):
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(admin.ModelAdmin[MessageTemplate]):
     form = MessageTemplateForm
     list_display = ("channel", "audience", "event_type", "language", "subject", "tenant", "updated_at")
     list_filter = ("tenant", "channel", "audience", "language")

@@ -161,7 +161,7 @@ def _validate_as_create(escalation: Escalation, new: dict[str, Any], changed: Co
     if "execution_window" in changed and window:
         errors: dict[str, list[str]] = {}
         validate_execution_window(
-            ExecutionWindow(parse_datetime(window["starts_at"]), parse_datetime(window["ends_at"])),  # type: ignore[arg-type]
+            ExecutionWindow(parse_datetime(window["starts_at"]), parse_datetime(window["ends_at"])),  # type: ignore[arg-type]  # _window_normal wrote ISO datetimes
             errors, now=now, max_seconds=int(snapshot.get("max_window_seconds") or DEFAULT_MAX_WINDOW_SECONDS))
         if errors:
             raise ValidationFailed("execution_window is invalid: " + ", ".join(sorted(errors)), errors=errors)

@@ -16,4 +16,5 @@ def open_cases_hold(tenant_id: int, cutoff: datetime) -> datetime | None:
     from that instant on keeps all of them (and whatever interleaves with them).
     """
     held = Escalation.objects.filter(tenant_id=tenant_id).filter(Q(closed_at__isnull=True) | Q(closed_at__gte=cutoff))
-    return held.aggregate(oldest=Min("created_at"))["oldest"]
+    oldest: datetime | None = held.aggregate(oldest=Min("created_at"))["oldest"]
+    return oldest

@@ -29,7 +29,7 @@ class CommentInput(StrictSerializer):
     replaces = serializers.UUIDField(required=False, help_text="An edit: the id of your own comment this replaces.")
 
 
-class CommentOutput(serializers.Serializer):
+class CommentOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     author = serializers.CharField(help_text="Username, or api_key:<name>.")
     body = serializers.CharField(allow_null=True, help_text="null once the personal data was erased.")
@@ -41,7 +41,7 @@ class CommentOutput(serializers.Serializer):
     replaced_by = serializers.UUIDField(allow_null=True, help_text="Set when a newer version exists (edited).")
 
 
-class CommentListOutput(serializers.Serializer):
+class CommentListOutput(serializers.Serializer[Any]):
     awaiting_requester = serializers.BooleanField()
     results = CommentOutput(many=True)
 

@@ -52,7 +52,7 @@ class DelegationCreateInput(StrictSerializer):
         "Someone else's username: needs delegation.manage_others (operators). Default: yourself."))
 
 
-class DelegationOutput(serializers.Serializer):
+class DelegationOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     delegator = serializers.CharField()
     delegate = serializers.CharField(allow_null=True)
@@ -65,7 +65,7 @@ class DelegationOutput(serializers.Serializer):
     revoked_at = serializers.DateTimeField(allow_null=True)
 
 
-class DelegationListOutput(serializers.Serializer):
+class DelegationListOutput(serializers.Serializer[Any]):
     results = DelegationOutput(many=True)
 
 

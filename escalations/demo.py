@@ -117,7 +117,7 @@ def seed_demo(slug: str = "demo") -> dict[str, Any]:
             membership_add(tenant=tenant, user=user, role=role, actor=actor)
         totp_key = _derive(slug, name, "totp")[:20]
         SealedTOTPDevice.objects.update_or_create(user=user, name="demo authenticator",
-                                            defaults={"key": totp_key.hex(), "confirmed": True})
+                                            defaults={"key": totp_key.hex(), "confirmed": True})  # type: ignore[misc]  # key is a property (sealed seed), not a field
         api_token = _token(TOKEN_PREFIX, slug, name, "token")
         _ensure_credential(PersonalToken, api_token, lambda s, u=user: personal_token_create(
             user=u, tenant=tenant, name="demo token", actor=actor, secret=s), actor)

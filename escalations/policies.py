@@ -104,9 +104,9 @@ def policy_snapshot(policy: Policy) -> dict[str, Any]:
 
 def expiry_outcome(snapshot: dict[str, Any], risk_level: str) -> str:
     """What expiry means for this escalation: never an approval."""
-    if risk_level == RiskLevel.HIGH:
-        return snapshot.get("high_risk_expiry_outcome", ExpiryOutcome.EXPIRE)
-    return snapshot.get("expiry_outcome", ExpiryOutcome.EXPIRE)
+    field = "high_risk_expiry_outcome" if risk_level == RiskLevel.HIGH else "expiry_outcome"
+    outcome: str = snapshot.get(field, ExpiryOutcome.EXPIRE)
+    return outcome
 
 
 def policy_for(*, tenant: Tenant, type: str) -> Policy:

@@ -76,7 +76,7 @@ def _parse_scalar(text: str) -> Any:
         return value
 
 
-class PolicyEditorForm(forms.ModelForm):
+class PolicyEditorForm(forms.ModelForm[Policy]):
     """A policy as operators think of it. Stage i's fields are stage_<i>_*; see `route_document`."""
 
     class Meta:

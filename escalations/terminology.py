@@ -54,7 +54,7 @@ def _forget(sender: type, instance: CustomRole | Term, **kwargs: Any) -> None:
 
 def _terms(tenant_id: int) -> dict[tuple[str, str, str], str]:
     """{(kind, key, language): label} of one tenant (cached; the admin forgets it on save)."""
-    terms = cache.get(_key(tenant_id))
+    terms: dict[tuple[str, str, str], str] | None = cache.get(_key(tenant_id))
     if terms is None:
         # Custom roles' own labels (accounts.selectors.tenant_roles reads the same rows) ranked below any Term
         # (language "*custom"); one query for both.
@@ -68,7 +68,7 @@ def _terms(tenant_id: int) -> dict[tuple[str, str, str], str]:
     return terms
 
 
-def label(kind: str, key: Any, *, tenant: Tenant | int | None, language: str | None = None) -> str:
+def label(kind: str, key: object, *, tenant: Tenant | int | None, language: str | None = None) -> str:
     """How the people of `tenant` read `key` of `kind` (Term.Kind) in `language` (default: the active one)."""
     key = "" if key is None else str(key)
     if not key:

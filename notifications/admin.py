@@ -39,7 +39,7 @@ from .preferences import ALWAYS_ON, notification_defaults_update
 from .push.subscriptions import push_subscription_remove
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -58,7 +58,7 @@ def _https_by_default(field: models.Field[Any, Any], **kwargs: Any) -> forms.Fie
     return field.formfield(**kwargs)
 
 
-class WebhookEndpointForm(forms.ModelForm):
+class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
     url = forms.URLField(max_length=500, assume_scheme="https")
     event_types = forms.CharField(required=False, help_text="Comma-separated, e.g. escalation.approved, escalation.*; "
                                                            "empty = all events.")
@@ -236,7 +236,7 @@ class PushSubscriptionAdmin(ReadOnlyAdmin):
             except DomainError:
                 pass  # removed meanwhile
         messages.info(request, f"{removed} browsers removed; they get no more pushes.")
-class TenantNotificationDefaultsForm(forms.ModelForm):
+class TenantNotificationDefaultsForm(forms.ModelForm[TenantNotificationDefaults]):
     channels_off = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple,
         choices=[(c.value, c.label) for c in Channel if c.value not in ALWAYS_ON],

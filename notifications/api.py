@@ -35,7 +35,7 @@ def _require_person(request: Request) -> Any:
 
 # --- webhooks --------------------------------------------------------------------------------------
 
-class WebhookEndpointSerializer(serializers.Serializer):
+class WebhookEndpointSerializer(serializers.Serializer[Any]):
     id = serializers.CharField(read_only=True)
     url = serializers.CharField(read_only=True)
     event_types = serializers.ListField(child=serializers.CharField(), read_only=True,
@@ -49,7 +49,7 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
     secret = serializers.CharField(read_only=True, help_text="Standard Webhooks secret (whsec_...). Shown only now.")
 
 
-class WebhookCreateSerializer(serializers.Serializer):
+class WebhookCreateSerializer(serializers.Serializer[Any]):
     url = serializers.CharField(max_length=500, help_text="https URL; loopback/private targets are refused.")
     event_types = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50,
                                         help_text="e.g. [\"escalation.approved\", \"escalation.*\"]; omit for all.")
@@ -113,7 +113,7 @@ class WebhookRotateSecretView(APIView):
 
 # --- inbox --------------------------------------------------------------------------------------------
 
-class NotificationSerializer(serializers.Serializer):
+class NotificationSerializer(serializers.Serializer[Any]):
     id = serializers.CharField(read_only=True)
     purpose = serializers.CharField(read_only=True, help_text="The event type, e.g. escalation.created.")
     subject = serializers.CharField(read_only=True)
@@ -138,7 +138,7 @@ def _notification_body(message: Any) -> dict[str, Any]:
 INBOX_LIMIT = 100
 
 
-class InboxQuerySerializer(serializers.Serializer):
+class InboxQuerySerializer(serializers.Serializer[Any]):
     unread = serializers.BooleanField(required=False, default=False,
                                       help_text="true (or 1): only unread items. Anything but a boolean is a 400.")
 
@@ -173,7 +173,7 @@ class NotificationReadView(APIView):
         return Response(NotificationSerializer(_notification_body(message)).data)
 
 
-class PreferencesSerializer(serializers.Serializer):
+class PreferencesSerializer(serializers.Serializer[Any]):
     email = serializers.BooleanField(required=False)
     sms = serializers.BooleanField(required=False)
     in_app = serializers.BooleanField(required=False)

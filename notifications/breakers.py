@@ -21,13 +21,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pybreaker
 from django.conf import settings
 from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 _PREFIX = "tg:breaker:"
 CLOSED_MEMORY_SECONDS = 1.0
 _closed_at: dict[str, float] = {}  # target -> when this process last read its breaker closed, no failure counted
@@ -65,7 +68,7 @@ class CacheCircuitStorage(pybreaker.CircuitBreakerStorage):
         self._state: str | None = None
         self._fail_known_zero = False
 
-    def _safe(self, func, default=None):  # type: ignore[no-untyped-def]
+    def _safe(self, func: Callable[[], _T], default: _T | None = None) -> _T | None:
         try:
             return func()
         except Exception:  # cache down: degrade to "closed", never block delivery

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.db.models import QuerySet
+
 from .models import Message
 
 REDACTED = "[erased]"
 
 
-def _of_cases(tenant_id: int, escalation_ids: Iterable[str]):  # type: ignore[no-untyped-def]
+def _of_cases(tenant_id: int, escalation_ids: Iterable[str]) -> QuerySet[Message]:
     return Message.objects.filter(tenant_id=tenant_id, audience="customer", event__aggregate_type="escalation",
                                   event__aggregate_id__in=[str(i) for i in escalation_ids])
 

@@ -150,7 +150,7 @@ def email_check() -> Checked:
             connection = get_connection(backend, fail_silently=False, timeout=settings.PROVIDER_CHECK_TIMEOUT_SECONDS)
             connection.open()
             try:
-                code, _ = connection.connection.noop()  # type: ignore[attr-defined]
+                code, _ = connection.connection.noop()  # type: ignore[attr-defined]  # SMTP backend's smtplib connection
             finally:
                 connection.close()
             if code != 250:

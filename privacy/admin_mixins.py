@@ -26,7 +26,7 @@ class PersonalDataAdminMixin:
     record_type = "escalation"
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return masked_names(list(super().get_fields(request, obj)))  # type: ignore[misc]
+        return masked_names(list(super().get_fields(request, obj)))  # type: ignore[misc]  # a mixin for ModelAdmins
 
     @staticmethod
     def masked_contact(obj: Any) -> str:
@@ -38,11 +38,11 @@ class PersonalDataAdminMixin:
         shown = vault.payload_for_display(getattr(obj, "payload", None))
         return format_html("<pre>{}</pre>", "\n".join(f"{k}: {v}" for k, v in shown.items())) or "—"
 
-    masked_contact.short_description = "contact (masked)"  # type: ignore[attr-defined]
-    masked_payload.short_description = "payload (personal fields masked)"  # type: ignore[attr-defined]
+    masked_contact.short_description = "contact (masked)"  # type: ignore[attr-defined]  # the admin's column title
+    masked_payload.short_description = "payload (personal fields masked)"  # type: ignore[attr-defined]  # the admin's column title
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> tuple[Any, bool]:
-        found, duplicates = super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+        found, duplicates = super().get_search_results(request, queryset, search_term)  # type: ignore[misc]  # a mixin for ModelAdmins
         named = vault.looks_like_identifier(search_term)
         digest = vault.blind_index(named[0], named[1]) if named else None
         if digest and named:

@@ -47,7 +47,7 @@ PROBLEM = OpenApiResponse(description="application/problem+json")
 JSON_ROWS: dict[str, Any] = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
 
 
-def _validated(serializer: serializers.Serializer) -> dict[str, Any]:
+def _validated(serializer: serializers.Serializer[Any]) -> dict[str, Any]:
     # A misspelt filter is a 400, not a silently unfiltered report or export.
     reject_unknown_query_params(serializer.initial_data, set(serializer.fields))
     # raise_exception gives DRF's ValidationError, which the project handler turns into problem+json.
@@ -96,7 +96,7 @@ class ReportSummaryView(APIView):
                     "people decided; `auto_approved` (no approval needed) are counted apart.",
     )
     def get(self, request: Request) -> Response:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         require_capability(actor, Capability.AUDIT_VIEW)
         query = _validated(SummaryQuerySerializer(data=request.query_params))
         filters = ReportFilters(period_from=query.get("from"), period_to=query.get("to"), type=query.get("type"))
@@ -105,7 +105,7 @@ class ReportSummaryView(APIView):
 
 # --- exports -------------------------------------------------------------------------------------
 
-class ExportFiltersSerializer(serializers.Serializer):
+class ExportFiltersSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=EscalationStatus.choices, required=False)
     type = serializers.CharField(required=False, max_length=64)
     created_after = serializers.DateTimeField(required=False)
@@ -137,7 +137,7 @@ class ExportDownloadView(_FileView):
                     "formulas in cells are neutralised with a leading apostrophe.",
     )
     def get(self, request: Request, dataset: str, fmt: str) -> HttpResponseBase:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         filters = _filters(_validated(ExportFiltersSerializer(data=request.query_params)))
         if fmt == ExportFormat.XLSX:
             require_capability(actor, Capability.AUDIT_EXPORT)
@@ -163,13 +163,13 @@ class ExportDownloadView(_FileView):
         return response
 
 
-class ExportJobRequestSerializer(serializers.Serializer):
+class ExportJobRequestSerializer(serializers.Serializer[Any]):
     dataset = serializers.ChoiceField(choices=ExportDataset.choices)
     format = serializers.ChoiceField(choices=ExportFormat.choices)
     filters = ExportFiltersSerializer(required=False)
 
 
-class ExportJobSerializer(serializers.ModelSerializer):
+class ExportJobSerializer(serializers.ModelSerializer[ExportJob]):
     progress = serializers.FloatField(read_only=True, allow_null=True, help_text="0..1 once the row count is known.")
     download_url = serializers.SerializerMethodField()
 
@@ -182,14 +182,15 @@ class ExportJobSerializer(serializers.ModelSerializer):
     def get_download_url(self, job: ExportJob) -> str | None:
         if job.status != ExportJob.Status.DONE:
             return None
-        return self.context["request"].build_absolute_uri(reverse("reports:export-job-file", args=[job.pk]))
+        request: Request = self.context["request"]
+        return request.build_absolute_uri(reverse("reports:export-job-file", args=[job.pk]))
 
 
 class ExportJobCreateView(APIView):
     @extend_schema(summary="Run an export as a background job", request=ExportJobRequestSerializer,
                    responses={202: ExportJobSerializer, 400: PROBLEM, 403: PROBLEM})
     def post(self, request: Request) -> Response:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         require_capability(actor, Capability.AUDIT_EXPORT)
         data = _validated(ExportJobRequestSerializer(data=request.data))
         job = export_job_create(actor=actor, dataset=data["dataset"], fmt=data["format"],
@@ -202,7 +203,7 @@ class ExportJobCreateView(APIView):
 class ExportJobDetailView(APIView):
     @extend_schema(summary="An export job's status and progress", responses={200: ExportJobSerializer, 404: PROBLEM})
     def get(self, request: Request, job_id: str) -> Response:
-        job = export_job_get(actor=request.user, job_id=_uuid_or_404(job_id, "export job"))  # type: ignore[arg-type]
+        job = export_job_get(actor=request.user, job_id=_uuid_or_404(job_id, "export job"))  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
         return Response(ExportJobSerializer(job, context={"request": request}).data)
 
 
@@ -210,9 +211,9 @@ class ExportJobFileView(_FileView):
     @extend_schema(summary="Download a finished export job's file",
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: PROBLEM, 409: PROBLEM})
     def get(self, request: Request, job_id: str) -> HttpResponseBase:
-        job, path = export_job_file_open(actor=request.user,  # type: ignore[arg-type]
+        job, path = export_job_file_open(actor=request.user,  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
                                          job_id=_uuid_or_404(job_id, "export job"))
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         return FileResponse(path.open("rb"), as_attachment=True, content_type=CONTENT_TYPES[job.format],
                             filename=f"{actor.tenant.slug}-{job.dataset}-{job.pk}.{job.format}")
 
@@ -223,7 +224,7 @@ class EscalationReportPdfView(_FileView):
     @extend_schema(summary="A regulator's PDF of one escalation: the case, its decisions, its audit trail",
                    responses={(200, "application/pdf"): OpenApiTypes.BINARY, 403: PROBLEM, 404: PROBLEM})
     def get(self, request: Request, escalation_id: str) -> HttpResponse:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         escalation = escalation_report_record(actor=actor, escalation_id=_uuid_or_404(escalation_id, "escalation"))
         pdf = escalation_report_pdf(escalation=escalation, generated_by=actor.actor_label)
         response = HttpResponse(pdf, content_type="application/pdf")

@@ -27,7 +27,7 @@ from trustguard.errors import PermissionDenied, ValidationFailed
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 
-class AuditEventSerializer(serializers.Serializer):
+class AuditEventSerializer(serializers.Serializer[Any]):
     id = serializers.CharField()
     seq = serializers.IntegerField()
     action = serializers.CharField()
@@ -49,7 +49,7 @@ class AuditEventSerializer(serializers.Serializer):
                                            "database, so `manage.py verify_audit` checks it.")
 
 
-class AuditPageSerializer(serializers.Serializer):
+class AuditPageSerializer(serializers.Serializer[Any]):
     next = serializers.CharField(allow_null=True, help_text="URL of the next (older) page, or null.")
     results = AuditEventSerializer(many=True)
 
@@ -126,7 +126,7 @@ class AuditEventListView(APIView):
     @extend_schema(operation_id="audit_list", parameters=_PARAMS, responses=AuditPageSerializer, tags=["audit"],
                    summary="The tenant's audit events, newest first (needs audit.view)")
     def get(self, request: Request) -> Response:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         if not actor.can(Capability.AUDIT_VIEW):
             raise PermissionDenied("reading the audit log needs audit.view", slug="missing-capability")
         filters = parse_filters(request.query_params)  # first: it also refuses NULs in the cursor

@@ -33,8 +33,8 @@ from trustguard.money import format_money
 # A TrueType font with ₦ and the other currency signs (reportlab's built-in Helvetica has none of them: a
 # black box), shipped by the pinned font-roboto package and embedded (subset) in every report.
 FONT, FONT_BOLD = "Roboto", "Roboto-Bold"
-pdfmetrics.registerFont(TTFont(FONT, font_roboto.Roboto))  # type: ignore[attr-defined]
-pdfmetrics.registerFont(TTFont(FONT_BOLD, font_roboto.RobotoBold))  # type: ignore[attr-defined]
+pdfmetrics.registerFont(TTFont(FONT, font_roboto.Roboto))
+pdfmetrics.registerFont(TTFont(FONT_BOLD, font_roboto.RobotoBold))
 pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
 
 
@@ -42,7 +42,7 @@ def _styles() -> StyleSheet1:
     styles = getSampleStyleSheet()
     for style in styles.byName.values():
         bold = "Bold" in getattr(style, "fontName", "") or style.name.startswith(("Title", "Heading"))
-        style.fontName = FONT_BOLD if bold else FONT  # type: ignore[attr-defined]
+        style.fontName = FONT_BOLD if bold else FONT
     return styles
 
 

@@ -43,8 +43,8 @@ def _day(value: str | None, *, end: bool = False) -> datetime | None:
 
 
 def _tenants_where(request: HttpRequest, capability: str) -> list[Tenant]:
-    tenants = [t for t in tenants_of(user=request.user)  # type: ignore[arg-type]
-               if Actor(tenant=t, user=request.user).can(capability)]  # type: ignore[arg-type]
+    tenants = [t for t in tenants_of(user=request.user)  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
+               if Actor(tenant=t, user=request.user).can(capability)]  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
     if not tenants:
         raise PermissionDenied(f"this page needs {capability} in a tenant")
     return tenants
@@ -53,7 +53,7 @@ def _tenants_where(request: HttpRequest, capability: str) -> list[Tenant]:
 def _actor(request: HttpRequest, capability: str, slug: str | None) -> Actor:
     tenants = _tenants_where(request, capability)
     tenant = next((t for t in tenants if t.slug == slug), tenants[0])
-    return Actor(tenant=tenant, user=request.user)  # type: ignore[arg-type]
+    return Actor(tenant=tenant, user=request.user)  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
 
 
 @login_required
@@ -65,7 +65,7 @@ def reports_page(request: HttpRequest) -> HttpResponse:
     filters = ReportFilters(period_from=_day(request.GET.get("from")), period_to=_day(request.GET.get("to"), end=True),
                             type=(request.GET.get("type") or "").strip()[:64] or None)
     summary = report_summary(tenant=tenant, filters=filters)
-    can_export = Actor(tenant=tenant, user=request.user).can(Capability.AUDIT_EXPORT)  # type: ignore[arg-type]
+    can_export = Actor(tenant=tenant, user=request.user).can(Capability.AUDIT_EXPORT)  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
     return render(request, "reports/summary.html", {
         "summary": summary, "tenants": tenants, "tenant": tenant, "query": request.GET,
         "by_status": sorted(summary["by_status"].items()), "by_type": sorted(summary["by_type"].items()),
@@ -96,7 +96,7 @@ def export_file(request: HttpRequest, job_id: str) -> HttpResponseBase:
     job = ExportJob.objects.filter(pk=pk).select_related("tenant").first() if pk else None
     if job is None:
         return HttpResponse("No such export.", status=404, content_type="text/plain")
-    actor = Actor(tenant=job.tenant, user=request.user)  # type: ignore[arg-type]
+    actor = Actor(tenant=job.tenant, user=request.user)  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
     try:
         job, path = export_job_file_open(actor=actor, job_id=job.pk)
     except DomainError as error:
@@ -128,7 +128,7 @@ def health_page(request: HttpRequest) -> HttpResponse:
 def escalation_pdf(request: HttpRequest, pk: str) -> HttpResponse:
     """The case page's "Download PDF": the regulator's report, for a person with audit.export (else 404, as
     for another tenant's case). The same service as the API's report.pdf (authorised and audited there)."""
-    actor: Actor = request.actor  # type: ignore[attr-defined]
+    actor: Actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     escalation_id = _uuid(pk)
     try:
         if escalation_id is None:

@@ -30,7 +30,7 @@ _PARAMS = [
 ]
 
 
-class SubjectInput(serializers.Serializer):
+class SubjectInput(serializers.Serializer[Any]):
     email = serializers.CharField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=64)
     entity_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
@@ -52,7 +52,7 @@ class SubjectExportView(APIView):
                    summary="Everything held about a data subject, as one JSON document (privacy.manage; audited)",
                    description="Exactly one of email, phone, entity_id. An unknown subject gives empty lists.")
     def get(self, request: Request) -> Response:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         return Response(subject_export(actor=actor, query=_query(request.query_params)))
 
 
@@ -64,7 +64,7 @@ class SubjectExportPdfView(APIView):
                    responses={(200, "application/pdf"): OpenApiTypes.BINARY},
                    summary="The subject export as a human-readable PDF (privacy.manage; audited)")
     def get(self, request: Request) -> HttpResponse:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         document = subject_export(actor=actor, query=_query(request.query_params))
         response = HttpResponse(subject_export_pdf(document), content_type="application/pdf")
         response["Content-Disposition"] = 'attachment; filename="subject-export.pdf"'
@@ -91,7 +91,7 @@ class SubjectEraseView(APIView):
                     "everywhere they are stored; the audit chain still verifies. Cases under an AML retention "
                     "hold refuse the erasure (409) or are pseudonymised, per the tenant's privacy settings.")
     def post(self, request: Request) -> Response:
-        actor: Actor = request.user  # type: ignore[assignment]
+        actor: Actor = request.user  # type: ignore[assignment]  # the API's authenticators make request.user an Actor
         result = subject_erase(actor=actor, query=_query(request.data if isinstance(request.data, dict) else {}))
         if result.status == "refused":
             holds = [h.as_dict() for h in result.held]

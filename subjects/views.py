@@ -17,7 +17,7 @@ from .services import values_reveal
 @require_POST
 @tenant_view
 def reveal(request: HttpRequest, pk: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     escalation = escalation_for_page(actor=actor, pk=pk)
     if escalation is None:
         raise Http404("No such escalation.")  # another tenant's, or not visible: no existence leak

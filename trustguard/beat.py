@@ -18,7 +18,7 @@ from .periodic import HEARTBEAT_TASK, periodic_entries_sync
 logger = logging.getLogger(__name__)
 
 
-class Scheduler(DatabaseScheduler):  # type: ignore[misc]
+class Scheduler(DatabaseScheduler):  # type: ignore[misc]  # django-celery-beat ships no type hints
     def setup_schedule(self) -> None:
         created = periodic_entries_sync()
         if created:

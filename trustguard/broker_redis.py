@@ -24,7 +24,7 @@ class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> Any:
         if self.connection.client is None:
             raise redis.exceptions.ConnectionError("the broker connection was closed (Redis went away)")
-        return super()._connparams(asynchronous=asynchronous)
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]  # kombu's, unannotated
 
 
 class Transport(kombu_redis.Transport):

@@ -28,7 +28,7 @@ Row = Sequence[Any]
 
 
 def _columns(model: type[models.Model], fields: Sequence[str]) -> list[models.Field[Any, Any]]:
-    return [model._meta.get_field(name) for name in fields]  # type: ignore[misc]
+    return [model._meta.get_field(name) for name in fields]  # type: ignore[misc]  # concrete fields only (no relations' reverse side)
 
 
 def _prepared(connection: Any, columns: Sequence[models.Field[Any, Any]], rows: Iterable[Row]) -> list[list[Any]]:
@@ -57,7 +57,8 @@ def select_rows(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
         oid = psycopg.adapters.types["timestamptz"].oid
         cursor.cursor.adapters.register_loader(oid, psycopg.adapters.get_loader(oid, Format.TEXT))
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[Row], *,

@@ -31,7 +31,7 @@ HEARTBEAT_KEY = "trustguard:beat-heartbeat"
 
 
 @dataclasses.dataclass
-class Probe(HealthCheck):
+class Probe(HealthCheck):  # type: ignore[misc]  # django-health-check ships no type hints
     """A django-health-check check that keeps its figures: probe() returns {"status": "ok"|"warn"|"fail", ...}.
 
     run() raises as django-health-check expects (ServiceWarning for warn, ServiceUnavailable for fail),
@@ -55,7 +55,7 @@ class Probe(HealthCheck):
 
 
 @dataclasses.dataclass
-class DatabaseCheck(Probe, Database):
+class DatabaseCheck(Probe, Database):  # type: ignore[misc]  # django-health-check ships no type hints
     name, critical = "database", True
 
     def probe(self) -> dict[str, Any]:

@@ -37,12 +37,13 @@ def json_datetime(value: datetime) -> str:
     deadlines into its event and into its audit state several times. (Only UTC: an equal instant in
     another zone hashes the same but is written with its own offset.)
     """
-    return _utc_json(value) if value.tzinfo is UTC else _DJANGO.default(value)  # type: ignore[no-any-return]
+    return _utc_json(value) if value.tzinfo is UTC else _DJANGO.default(value)
 
 
 @lru_cache(maxsize=4096)
 def _utc_json(value: datetime) -> str:
-    return _DJANGO.default(value)  # type: ignore[no-any-return]
+    encoded: str = _DJANGO.default(value)
+    return encoded
 
 
 class _Encoder(DjangoJSONEncoder):

@@ -66,7 +66,7 @@ class ScrapeTimeCollector:
 
 
 _SCRAPE_COLLECTOR = ScrapeTimeCollector()
-REGISTRY.register(_SCRAPE_COLLECTOR)  # type: ignore[arg-type]
+REGISTRY.register(_SCRAPE_COLLECTOR)
 
 
 def _is_multiprocess() -> bool:
@@ -77,10 +77,10 @@ def _is_multiprocess() -> bool:
 def render_metrics(request: HttpRequest) -> HttpResponse:
     """django_prometheus's exporter view; with several processes, the scrape-time gauges are added after the
     files' metrics (they are read from the database, so every process would report the same figures)."""
-    response = ExportToDjangoView(request)
+    response: HttpResponse = ExportToDjangoView(request)
     if _is_multiprocess():
         gauges = CollectorRegistry()
-        gauges.register(_SCRAPE_COLLECTOR)  # type: ignore[arg-type]
+        gauges.register(_SCRAPE_COLLECTOR)
         response.content = response.content + generate_latest(gauges)
     return response
 

@@ -23,7 +23,7 @@ def client_ip(request: HttpRequest) -> str | None:
     """
     if settings.BEHIND_PROXY:
         header = "HTTP_" + settings.PROXY_CLIENT_IP_HEADER.upper().replace("-", "_")
-        forwarded = request.META.get(header, "").rsplit(",", 1)[-1].strip()
+        forwarded: str = request.META.get(header, "").rsplit(",", 1)[-1].strip()
         if forwarded:
             return forwarded[:64]
     return request.META.get("REMOTE_ADDR") or None
@@ -41,7 +41,7 @@ class RequestIdMiddleware:
             ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", "")[:512],
         )
-        request.request_id = request_id  # type: ignore[attr-defined]
+        request.request_id = request_id  # type: ignore[attr-defined]  # our attribute on the request
         token = context.bind(ctx)
         try:
             response = self.get_response(request)

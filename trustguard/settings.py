@@ -16,12 +16,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from .crypto import derive_key, parse_keys
 from .env import env_bool, env_int, env_key_ring, env_list, env_str, env_url
 from .vapid import parse_vapid_keys
+
+# ModelAdmin[Model], ModelForm[Model] and the like at runtime: the type arguments mypy --strict asks for.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TRUSTGUARD_VAR_DIR") or BASE_DIR / "var")

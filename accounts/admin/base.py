@@ -26,7 +26,7 @@ class ServiceBackedHistoryAdmin(SimpleHistoryAdmin):
 
 def operator_actor(request: HttpRequest, tenant: Tenant) -> Actor:
     """The operator, acting in `tenant` (for the audit trail; admin access itself is Django's staff check)."""
-    return Actor(tenant=tenant, user=request.user)  # type: ignore[arg-type]
+    return Actor(tenant=tenant, user=request.user)  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
 
 
 def audited_save(request: HttpRequest, obj: Any, *, tenant: Tenant, action: AuditAction, target_type: str) -> None:

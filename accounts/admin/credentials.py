@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -22,14 +23,15 @@ from .base import ServiceBackedHistoryAdmin, operator_actor
 class CredentialAdminMixin:
     """Create shows the secret once (a message) and stores only its digest; revoke is an audited action."""
 
-    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
-    actions = ["revoke"]
+    add_fields: tuple[str, ...]  # each credential admin's own
+    readonly_fields: ClassVar[list[str] | tuple[str, ...]] = ("prefix", "created_at", "last_used_at", "revoked_at")
+    actions: Sequence[Any] | None = ["revoke"]  # ModelAdmin's, whose item type names the admin class
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return self.add_fields if obj is None else (*self.add_fields, *self.readonly_fields)  # type: ignore[attr-defined]
+        return self.add_fields if obj is None else (*self.add_fields, *self.readonly_fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return (*self.add_fields, *self.readonly_fields) if obj else ()  # type: ignore[attr-defined]
+        return (*self.add_fields, *self.readonly_fields) if obj else ()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a credential is revoked, never deleted: the audit trail refers to it
@@ -61,7 +63,7 @@ class ApiKeyAdmin(CredentialAdminMixin, ServiceBackedHistoryAdmin):
         self._show_secret_once(request, secret)
 
 
-class PersonalTokenForm(forms.ModelForm):
+class PersonalTokenForm(forms.ModelForm[PersonalToken]):
     class Meta:
         model = PersonalToken
         fields = ("user", "tenant", "name")

@@ -25,16 +25,17 @@ class DelegationStatusFilter(admin.SimpleListFilter):
 
         now, value = timezone.now(), self.value()
         live = queryset.filter(revoked_at__isnull=True)
-        return {
+        by_status: dict[str | None, QuerySet[Delegation]] = {
             Delegation.Status.REVOKED: queryset.filter(revoked_at__isnull=False),
             Delegation.Status.SCHEDULED: live.filter(starts_at__gt=now),
             Delegation.Status.ACTIVE: live.filter(starts_at__lte=now, ends_at__gt=now),
             Delegation.Status.ENDED: live.filter(ends_at__lte=now),
-        }.get(value, queryset)  # type: ignore[call-overload]
+        }
+        return by_status.get(value, queryset)
 
 
 @admin.register(Delegation)
-class DelegationAdmin(admin.ModelAdmin):
+class DelegationAdmin(admin.ModelAdmin[Delegation]):
     """Who is away and who stands in: read-only rows (people set them on their "I'm away" page or through the API);
     operators end one with the audited action."""
 

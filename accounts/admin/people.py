@@ -28,11 +28,11 @@ class UserMembershipInline(MembershipInline):
     readonly_fields = ("tenant", "role", "is_active", "created_at")
 
 
-class AddMembershipFormSet(BaseInlineFormSet):
+class AddMembershipFormSet(BaseInlineFormSet[Membership, User, forms.ModelForm[Membership]]):
     """Marks the rows of AddMembershipInline, which UserAdmin.save_formset saves through the service."""
 
 
-class AddMembershipInline(admin.TabularInline):
+class AddMembershipInline(admin.TabularInline[Membership, User]):
     """Give the person a role on the same page (adding a person, or another role later); saved by membership_add."""
 
     model = Membership
@@ -52,11 +52,11 @@ class AddMembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):
     list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
     list_filter = ("is_active", "is_staff", "is_superuser", "memberships__tenant", "memberships__role")
     search_fields = ("username", "email", "first_name", "last_name", "phone_number")
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Contact", {"fields": ("phone_number",)}))  # type: ignore[misc]
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Contact", {"fields": ("phone_number",)}))  # type: ignore[misc]  # django-stubs' fieldsets type is narrower than Django's tuples
     inlines = [UserMembershipInline, AddMembershipInline]
     actions = ["reset_authenticator"]
     add_fieldsets = (
@@ -82,12 +82,12 @@ class UserAdmin(DjangoUserAdmin):
         for user in queryset:
             tenant = tenants_of(user=user).first()
             removed += totp_device_reset(user=user, actor=operator_actor(request, tenant) if tenant else None,
-                                         operator=request.user)  # type: ignore[arg-type]
+                                         operator=request.user)  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
         self.message_user(request, f"Removed {removed} authenticator device(s) of {queryset.count()} person(s). "
                                    "They set up a new one at their next sign-in.", messages.SUCCESS)
 
 
-class MembershipForm(forms.ModelForm):
+class MembershipForm(forms.ModelForm[Membership]):
     # Built-in and custom roles; clean() checks the role is one of the chosen tenant's (tenant_roles).
     role = forms.CharField(max_length=32, help_text="A built-in role (e.g. compliance_officer) or a custom role of "
                                                     "the tenant (Custom roles).")

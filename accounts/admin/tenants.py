@@ -33,7 +33,7 @@ class RoleRow(NamedTuple):
     label: str
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[Membership, Any]):
     model = Membership
     fields = ("user", "role", "is_active", "created_at")
     readonly_fields = ("user", "role", "is_active", "created_at")
@@ -117,7 +117,7 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
 
 
 @admin.register(TenantRoleGroup)
-class TenantRoleGroupAdmin(admin.ModelAdmin):
+class TenantRoleGroupAdmin(admin.ModelAdmin[TenantRoleGroup]):
     list_display = ("tenant", "role", "group")
     list_filter = ("tenant", "role")
     search_fields = ("tenant__slug", "group__name")

@@ -12,6 +12,7 @@ from accounts.actors import Actor
 
 from .. import selectors
 from ..intake import ExecutionWindow
+from ..models import Escalation
 from ..serializers import (
     escalation_dict,
 )
@@ -66,7 +67,7 @@ def validated(serializer_class: type, request: Request, **context: Any) -> dict[
 def escalation_response(actor: Actor, escalation_id: Any, code: int = status.HTTP_200_OK) -> Response:
     """The escalation as it is now (fresh from the database, with relations)."""
     escalation = selectors.with_api_relations(
-        selectors.Escalation.objects.actionable_by(actor).filter(pk=escalation_id)).get()
+        Escalation.objects.actionable_by(actor).filter(pk=escalation_id)).get()
     return Response(escalation_dict(escalation), status=code)
 
 

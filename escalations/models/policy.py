@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -39,7 +41,7 @@ APPROVALS_PRECEDENCE = ("A stage with a fixed number of approvals always needs t
                         "a level is left empty). Approvals by risk with no stage set to \"by risk\" is refused.")
 
 
-def stage_approvals(stage: dict, approvals_by_risk: dict | None, risk_level: str) -> int:
+def stage_approvals(stage: dict[str, Any], approvals_by_risk: dict[str, int] | None, risk_level: str) -> int:
     """Approvals a stage needs at `risk_level`: APPROVALS_PRECEDENCE, the only place it is decided."""
     fixed = stage.get("approvals_required")
     if fixed is not None:

@@ -17,7 +17,7 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
-class RowOutput(serializers.Serializer):
+class RowOutput(serializers.Serializer[Any]):
     """An output whose declared fields are its response: the schema and the body come from one declaration.
 
     Each field is read from the row by the class's `get_<name>(row, context)` where there is one, else as the
@@ -37,7 +37,7 @@ class RowOutput(serializers.Serializer):
         return readers
 
     @classmethod
-    def _reader(cls, name: str, field: serializers.Field) -> Callable[[Any, dict[str, Any]], Any]:
+    def _reader(cls, name: str, field: serializers.Field[Any, Any, Any, Any]) -> Callable[[Any, dict[str, Any]], Any]:
         explicit = getattr(cls, f"get_{name}", None)
         if explicit is not None:
             return cast(Callable[[Any, dict[str, Any]], Any], explicit)

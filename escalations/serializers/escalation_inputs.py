@@ -3,6 +3,8 @@ execute, conditions, OTP challenge, list filters)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from approvals.models import Decision
@@ -68,7 +70,7 @@ class EscalationCreateInput(EscalationCheckInput):
     reason = serializers.CharField(max_length=5000, required=False, allow_blank=True,
                                    help_text="Why a person must decide (shown to approvers). Required unless the "
                                              "template gives one.")
-    source = SourceInput()  # type: ignore[assignment]
+    source = SourceInput()
     execution_window = ExecutionWindowInput(required=False, allow_null=True,
                                             help_text="When the approved change may be executed: starts_at < ends_at, "
                                                       "ends_at in the future, at most the policy's max_window_seconds.")
@@ -123,14 +125,14 @@ class OtpChallengeInput(StrictSerializer):
     channel = serializers.ChoiceField(choices=[("email", "email"), ("sms", "sms")])
 
 
-class OtpChallengeOutput(serializers.Serializer):
+class OtpChallengeOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     escalation = serializers.UUIDField()
     channel = serializers.CharField()
     expires_at = serializers.DateTimeField()
 
 
-class ListFilterInput(serializers.Serializer):
+class ListFilterInput(serializers.Serializer[Any]):
     """Query parameters of GET /escalations (validated: an unknown value is a 400, not an empty list)."""
 
     status = serializers.ChoiceField(choices=EscalationStatus.choices, required=False)

@@ -19,19 +19,19 @@ from ..schedule import window_dict
 from .common import RowOutput, iso
 
 
-class SourceOutput(serializers.Serializer):
+class SourceOutput(serializers.Serializer[Any]):
     system = serializers.CharField()
     entity_type = serializers.CharField()
     entity_id = serializers.CharField()
     url = serializers.CharField(allow_null=True)
 
 
-class AmountOutput(serializers.Serializer):
+class AmountOutput(serializers.Serializer[Any]):
     value_minor = serializers.IntegerField()
     currency = serializers.CharField()
 
 
-class RouteStageOutput(serializers.Serializer):
+class RouteStageOutput(serializers.Serializer[Any]):
     stage = serializers.IntegerField()
     role = serializers.CharField(help_text="The role asked at this stage now.")
     roles = serializers.ListField(child=serializers.CharField(), help_text="Every role that may decide at this stage.")
@@ -79,12 +79,12 @@ def decision_dict(decision: Decision, escalation_id: str | None) -> dict[str, An
     return DecisionOutput.render(decision, {"escalation_id": escalation_id})
 
 
-class WindowOutput(serializers.Serializer):
+class WindowOutput(serializers.Serializer[Any]):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
 
 
-class EvidenceOutput(serializers.Serializer):
+class EvidenceOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     note = serializers.CharField()
     url = serializers.CharField()
@@ -92,7 +92,7 @@ class EvidenceOutput(serializers.Serializer):
     added_at = serializers.DateTimeField()
 
 
-class ConditionOutput(serializers.Serializer):
+class ConditionOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     text = serializers.CharField()
     owner = serializers.CharField(help_text="Username (or the requester's email / api_key:<name>).")
@@ -103,19 +103,19 @@ class ConditionOutput(serializers.Serializer):
     justification = serializers.CharField(required=False)
 
 
-class TemplateRefOutput(serializers.Serializer):
+class TemplateRefOutput(serializers.Serializer[Any]):
     slug = serializers.CharField()
     name = serializers.CharField()
     version = serializers.IntegerField(help_text="The template version the case was made from.")
     pre_approved = serializers.BooleanField(help_text="True: approved at once by this template version.")
 
 
-class RequesterOutput(serializers.Serializer):
+class RequesterOutput(serializers.Serializer[Any]):
     type = serializers.ChoiceField(choices=[("user", "user"), ("api_key", "api_key")])
     name = serializers.CharField(help_text="Username, or the API key's name.")
 
 
-class WaitingForOutput(serializers.Serializer):
+class WaitingForOutput(serializers.Serializer[Any]):
     role = serializers.CharField()
     approvals_missing = serializers.IntegerField()
 
@@ -131,7 +131,7 @@ class EscalationOutput(RowOutput):
     reason = serializers.CharField()
     risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
     urgency = serializers.ChoiceField(choices=Urgency.choices)
-    source = SourceOutput()  # type: ignore[assignment]
+    source = SourceOutput()  # type: ignore[assignment]  # a field named like Field.source
     amount = AmountOutput(allow_null=True)
     flags = serializers.ListField(child=serializers.CharField())
     payload = serializers.DictField()
@@ -278,19 +278,19 @@ def escalation_dict(e: Any, *, stages: list[Any] | None = None, decisions: list[
     return (EscalationOutput if history is None else EscalationDetailOutput).render(e, context)
 
 
-class EscalationPageOutput(serializers.Serializer):
+class EscalationPageOutput(serializers.Serializer[Any]):
     next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last one.")
     results = EscalationOutput(many=True)
 
 
-class CheckRouteStageOutput(serializers.Serializer):
+class CheckRouteStageOutput(serializers.Serializer[Any]):
     stage = serializers.IntegerField()
     role = serializers.CharField()
     roles = serializers.ListField(child=serializers.CharField())
     approvals_required = serializers.IntegerField()
 
 
-class CheckOutput(serializers.Serializer):
+class CheckOutput(serializers.Serializer[Any]):
     requires_escalation = serializers.BooleanField()
     type = serializers.CharField(allow_null=True)
     reason = serializers.CharField()

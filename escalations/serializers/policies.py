@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from trustguard.api.serializers import StrictIntegerField, StrictSerializer
@@ -66,7 +68,7 @@ class PolicyInput(StrictSerializer):
     effective_approvals = serializers.JSONField(required=False, help_text="Computed by the server; ignored.")
 
 
-class PolicyStageOutput(serializers.Serializer):
+class PolicyStageOutput(serializers.Serializer[Any]):
     roles = serializers.ListField(child=serializers.CharField())
     approvals_required = serializers.IntegerField(allow_null=True,
                                                   help_text="null: \"by risk\", taken from approvals_by_risk "
@@ -75,7 +77,7 @@ class PolicyStageOutput(serializers.Serializer):
                                                            "applies only to requests where it holds.")
 
 
-class PolicyOutput(serializers.Serializer):
+class PolicyOutput(serializers.Serializer[Any]):
     type = serializers.CharField()
     name = serializers.CharField()
     route = serializers.ListField(child=serializers.ListField(child=serializers.CharField()),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from trustguard.api.serializers import JSONObjectField, StrictIntegerField, StrictSerializer
@@ -30,12 +32,12 @@ class TemplateInput(StrictSerializer):
     updated_at = serializers.CharField(required=False, allow_null=True, help_text="Ignored (read-only).")
 
 
-class TemplateLimitsOutput(serializers.Serializer):
+class TemplateLimitsOutput(serializers.Serializer[Any]):
     max_amount_minor = serializers.IntegerField(required=False)
     max_risk_level = serializers.CharField(required=False)
 
 
-class TemplateOutput(serializers.Serializer):
+class TemplateOutput(serializers.Serializer[Any]):
     slug = serializers.CharField()
     name = serializers.CharField()
     type = serializers.CharField()
@@ -47,5 +49,5 @@ class TemplateOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class TemplateListOutput(serializers.Serializer):
+class TemplateListOutput(serializers.Serializer[Any]):
     results = TemplateOutput(many=True)

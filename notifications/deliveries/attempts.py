@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with jitter after `attempts` failed tries: uniform in [cap/2, cap]."""
-    cap = min(settings.DELIVERY_BACKOFF_MAX_SECONDS, settings.DELIVERY_BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    cap: float = min(settings.DELIVERY_BACKOFF_MAX_SECONDS, settings.DELIVERY_BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
     return cap / 2 + random.uniform(0, cap / 2)
 
 

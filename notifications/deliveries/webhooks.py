@@ -96,7 +96,7 @@ def webhook_endpoint_rotate_secret(*, tenant_id: int, actor: AuditActor, endpoin
         endpoint.secret_encrypted, endpoint.secret_prefix = encrypt(secret), secret[:12]
         # The history row says the secret changed (its prefix shows which one is current); the secret columns
         # themselves are excluded from history, so no copy of either secret lands there, encrypted or not.
-        endpoint._change_reason = "signing secret rotated"  # type: ignore[attr-defined]
+        endpoint._change_reason = "signing secret rotated"  # type: ignore[attr-defined]  # simple-history's change reason
         endpoint.save()
         audit_record(tenant_id=tenant_id, action=AuditAction.WEBHOOK_SECRET_ROTATED, actor=actor,
                      target_type="webhook_endpoint", target_id=endpoint.pk)

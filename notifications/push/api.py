@@ -40,18 +40,18 @@ class VapidPublicKeyView(APIView):
         return Response({"public_key": vapid_public_key()})
 
 
-class PushKeysSerializer(serializers.Serializer):
+class PushKeysSerializer(serializers.Serializer[Any]):
     p256dh = serializers.CharField(help_text="The browser's P-256 public key, base64url.")
     auth = serializers.CharField(help_text="The browser's 16-byte auth secret, base64url.")
 
 
-class PushSubscriptionInSerializer(serializers.Serializer):
+class PushSubscriptionInSerializer(serializers.Serializer[Any]):
     endpoint = serializers.CharField(help_text="The push service URL (https).")
     expirationTime = serializers.FloatField(required=False, allow_null=True, help_text="Ignored.")
     keys = PushKeysSerializer()
 
 
-class PushSubscriptionSerializer(serializers.Serializer):
+class PushSubscriptionSerializer(serializers.Serializer[Any]):
     id = serializers.CharField(read_only=True)
     device = serializers.CharField(read_only=True, help_text="e.g. \"Chrome on Android\" (from the User-Agent).")
     push_service = serializers.CharField(read_only=True, help_text="The endpoint's origin.")

@@ -87,7 +87,7 @@ def parse_subscription(data: Any) -> SubscriptionInfo:
         raw_auth = b""
     if len(raw_auth) != 16:
         raise _invalid("keys.auth", "The browser's auth secret (base64url, 16 bytes).")
-    return SubscriptionInfo(endpoint=endpoint, p256dh=p256dh.rstrip("="), auth=auth.rstrip("="))  # type: ignore[union-attr]
+    return SubscriptionInfo(endpoint=endpoint, p256dh=p256dh.rstrip("="), auth=auth.rstrip("="))  # type: ignore[union-attr]  # both checked to be str above
 
 
 def endpoint_digest(endpoint: str) -> str:

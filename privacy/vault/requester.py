@@ -67,7 +67,7 @@ def requested_by_of(escalation: Any) -> str:
             return requester_open(record_type="escalation", record_id=escalation.pk)
         if primed is None:
             return ""
-        return str(unseal(primed, field="requested_by", subjects=getattr(escalation, "_privacy_subjects", None)))  # type: ignore[arg-type]
+        return str(unseal(primed, field="requested_by", subjects=getattr(escalation, "_privacy_subjects", None)))  # type: ignore[arg-type]  # a str when primed
     except FieldUnreadable:
         return ""
 

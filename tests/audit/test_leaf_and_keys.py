@@ -18,7 +18,8 @@ from audit.models import AuditCheckpoint, AuditEvent
 from audit.retention import retention_apply
 from audit.services import chain_key_for
 from audit.verification import verify_chain
-from escalations.demo import seed_demo
+
+from ..factories import PersonFactory, TenantFactory
 
 HIGHER_APPS = {"accounts", "approvals", "escalations", "notifications", "reports", "dashboard"}
 # The outer layers may import accounts (authentication, capabilities); the core may not.
@@ -41,7 +42,9 @@ def test_the_audit_core_imports_no_higher_app():
 def _a_nine_year_old_tenant_chain() -> str:
     now = timezone.now()
     with time_machine.travel(now - timedelta(days=9 * 365)):
-        seed_demo("old")
+        old = TenantFactory.create(slug="old")  # audited: tenant, membership and its people's events
+        PersonFactory.create(tenant=old, role="ceo")
+        PersonFactory.create(tenant=old, role="compliance_officer")
     return chain_key_for(AuditEvent.objects.filter(tenant__slug="old").values_list("tenant_id", flat=True).first())
 
 

@@ -14,6 +14,8 @@ from accounts.models import User
 from escalations.models import Escalation
 from escalations.services import Money, SourceRef, escalation_create
 
+from ..factories import PASSWORD
+
 RECEIPT = b"%PDF-1.4\n% a receipt for order ORD-1001\n"
 
 
@@ -48,6 +50,19 @@ def signed_in(demo: dict) -> Callable[[str], Client]:
         client = Client()
         password = demo["by_name"][username]["password"] if username in demo["by_name"] else "correct horse battery"
         response = client.post("/accounts/login/", {"username": username, "password": password})
+        assert response.status_code == 302, "login failed"
+        return client
+
+    return _client
+
+
+@pytest.fixture
+def sign_in(db: None) -> Callable[[User], Client]:
+    """A test client signed in as a person the factories made (through the login form, so axes sees it)."""
+
+    def _client(person: User) -> Client:
+        client = Client()
+        response = client.post("/accounts/login/", {"username": person.username, "password": PASSWORD})
         assert response.status_code == 302, "login failed"
         return client
 

@@ -13,6 +13,8 @@ from audit.models import AuditEvent
 from escalations.models import Term
 from notifications.models import MessageTemplate
 
+from ..factories import ApiKeyFactory, EscalationFactory, PersonFactory, PolicyFactory, TenantFactory
+
 pytestmark = pytest.mark.django_db
 
 
@@ -26,12 +28,17 @@ def _forget_cached_packs(db: None) -> Iterator[None]:
 
 def operator() -> Client:
     client = Client()
-    client.force_login(User.objects.get(username="ops"))
+    client.force_login(User.objects.create_superuser("operator", "operator@ops.example", None))
     return client
 
 
-def test_a_person_chooses_french_in_settings_and_the_dashboard_speaks_it(signed_in, demo):
-    client = signed_in("ceo")
+@pytest.fixture
+def ceo() -> User:
+    return PersonFactory.create(role="ceo")
+
+
+def test_a_person_chooses_french_in_settings_and_the_dashboard_speaks_it(sign_in, ceo):
+    client = sign_in(ceo)
     assert "My queue" in client.get("/").content.decode()
 
     saved = client.post("/settings/language/", {"language": "fr"}, follow=True)
@@ -40,28 +47,31 @@ def test_a_person_chooses_french_in_settings_and_the_dashboard_speaks_it(signed_
     page = client.get("/").content.decode()
     assert '<html lang="fr">' in page
     assert "Ma file" in page and "Se déconnecter" in page and "My queue" not in page
-    assert User.objects.get(username="ceo").language == "fr"
-    assert AuditEvent.objects.filter(action="person.language_changed", target_id=str(User.objects.get(username="ceo").pk)
-                                     ).exists()
+    ceo.refresh_from_db()
+    assert ceo.language == "fr"
+    assert AuditEvent.objects.filter(action="person.language_changed", target_id=str(ceo.pk)).exists()
 
 
-def test_an_unknown_language_is_refused_and_nothing_changes(signed_in, demo):
-    client = signed_in("ceo")
+def test_an_unknown_language_is_refused_and_nothing_changes(sign_in, ceo):
+    client = sign_in(ceo)
 
     client.post("/settings/language/", {"language": "xx"})
 
-    assert User.objects.get(username="ceo").language == ""
+    ceo.refresh_from_db()
+    assert ceo.language == ""
 
 
-def test_a_person_without_a_choice_reads_their_tenants_language_and_words(signed_in, demo, raise_escalation):
-    tenant = demo["tenant_obj"]
+def test_a_person_without_a_choice_reads_their_tenants_language_and_words(sign_in):
+    tenant = TenantFactory.create()
+    PolicyFactory.create(tenant=tenant, type="HIGH_VALUE", route=[{"roles": ["ceo"], "approvals_required": 1}])
+    ceo = PersonFactory.create(tenant=tenant, role="ceo")
     tenant.language = "fr"
     tenant.save(update_fields=["language"])
     Term.objects.create(tenant=tenant, kind=Term.Kind.ROLE, key="ceo", label="Directrice du groupe")
     Term.objects.create(tenant=tenant, kind=Term.Kind.STATUS, key="pending", language="fr", label="À examiner")
     Term.objects.create(tenant=tenant, kind=Term.Kind.ESCALATION_TYPE, key="HIGH_VALUE", label="Grosse commande")
-    case = raise_escalation()
-    client = signed_in("ceo")
+    case = EscalationFactory.create(tenant=tenant, type="HIGH_VALUE", amount_minor=250_000_000)
+    client = sign_in(ceo)
 
     queue = client.get("/").content.decode()
     page = client.get(f"/e/{case.pk}/").content.decode()
@@ -86,8 +96,8 @@ def test_the_operator_previews_a_message_in_the_tenants_words_and_language(demo)
     assert "Responsable de la conformité" in body  # the labels table, in French
 
 
-def test_a_term_saved_in_the_admin_is_audited_and_read_at_once(demo):
-    tenant = demo["tenant_obj"]
+def test_a_term_saved_in_the_admin_is_audited_and_read_at_once():
+    tenant = TenantFactory.create()
 
     response = operator().post("/admin/escalations/term/add/", {"tenant": tenant.pk, "kind": "role", "key": "ceo",
                                                                  "language": "", "label": "Managing director"})
@@ -99,9 +109,9 @@ def test_a_term_saved_in_the_admin_is_audited_and_read_at_once(demo):
     assert label("role", "ceo", tenant=tenant, language="en") == "Managing director"
 
 
-def test_a_message_template_that_does_not_parse_is_refused_naming_the_field(demo):
+def test_a_message_template_that_does_not_parse_is_refused_naming_the_field():
     response = operator().post("/admin/notifications/messagetemplate/add/", {
-        "tenant": demo["tenant_obj"].pk, "channel": "email", "audience": "approver", "event_type": "default",
+        "tenant": TenantFactory.create().pk, "channel": "email", "audience": "approver", "event_type": "default",
         "language": "fr", "subject": "ok", "body": "Bonjour {% if %}"})
 
     assert response.status_code == 200
@@ -109,9 +119,10 @@ def test_a_message_template_that_does_not_parse_is_refused_naming_the_field(demo
     assert not MessageTemplate.objects.exists()
 
 
-def test_the_api_answers_in_english_whatever_the_browser_asks(demo):
+def test_the_api_answers_in_english_whatever_the_browser_asks():
+    secret = ApiKeyFactory.create().secret  # type: ignore[attr-defined]  # shown once: the factory keeps it there
     response = Client().post("/api/v1/escalations", "{}", content_type="application/json",
-                             headers={"Accept-Language": "fr", "Authorization": f"Bearer {demo['api_keys']['vendor']}",
+                             headers={"Accept-Language": "fr", "Authorization": f"Bearer {secret}",
                                       "Idempotency-Key": "k-1"})
 
     assert response.status_code == 400

@@ -12,6 +12,8 @@ import pytest
 import time_machine
 from django.test import Client
 
+from accounts.actors import Actor
+from accounts.models import Tenant, User
 from audit.models import AuditEvent
 from escalations.services import Money, SourceRef, escalation_create
 from notifications.deliveries.attempts import deliveries_deliver_due
@@ -25,6 +27,7 @@ from notifications.models import (
 )
 from tests.dashboard.conftest import user
 from tests.dashboard.test_browser import browser, open_as  # noqa: F401  (fixtures)
+from tests.factories import ApiKeyFactory, PersonFactory, PolicyFactory, TenantFactory
 from tests.notifications.conftest import relay, smtp_receiver  # noqa: F401  (smtp_receiver is a fixture)
 
 pytestmark = pytest.mark.django_db
@@ -41,16 +44,30 @@ QUIET = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _tenant_in_lagos(demo) -> None:
-    """The organisation's time zone (Tenant.time_zone): quiet hours are read in it for people who chose none."""
-    demo["tenant_obj"].time_zone = "Africa/Lagos"
-    demo["tenant_obj"].save(update_fields=["time_zone"])
+@pytest.fixture
+def tenant() -> Tenant:
+    """A tenant whose HIGH_VALUE orders go to its CEO, ceo@demo.example (the factories, not the whole demo)."""
+    tenant = TenantFactory.create(slug="demo", time_zone="Africa/Lagos")  # quiet hours are read in its zone
+    PolicyFactory.create(tenant=tenant, type="HIGH_VALUE", route=[{"roles": ["ceo"], "approvals_required": 1}],
+                         notify_channels=["email", "in_app"])
+    PersonFactory.create(tenant=tenant, role="ceo", username="ceo")
+    return tenant
+
+
+@pytest.fixture
+def vendor(tenant: Tenant) -> Actor:
+    return Actor(tenant=tenant, api_key=ApiKeyFactory.create(tenant=tenant, name="vendor"))
+
+
+@pytest.fixture
+def signed_in(tenant: Tenant, sign_in):
+    return lambda username: sign_in(User.objects.get(username=username))
 
 
 def order(vendor, entity_id: str = "ORD-Q1", urgency: str = "normal"):
     return escalation_create(
         actor=vendor,
+        type="HIGH_VALUE",
         reason="Large order",
         amount=Money(250_000_000, "NGN"),
         urgency=urgency,
@@ -70,7 +87,7 @@ def test_a_person_sets_quiet_hours_and_turns_off_sms(signed_in) -> None:
     client = signed_in("ceo")
     page = client.get("/settings/notifications/")
     assert page.status_code == 200 and "Quiet hours" in page.content.decode()
-    assert "Quiet hours are in your time zone, Africa/Lagos" in page.content.decode()  # the site's: nobody chose
+    assert "Quiet hours are in your time zone, Africa/Lagos" in page.content.decode()  # the organisation's: she chose none
 
     response = client.post("/settings/notifications/", QUIET)
 
@@ -149,9 +166,9 @@ def test_a_person_who_lets_nothing_through_has_critical_ones_wait_too(signed_in,
     assert ceo_email_delivery().next_attempt_at == MORNING
 
 
-def test_the_tenant_s_default_quiet_hours_apply_to_people_who_have_not_chosen(demo, vendor) -> None:
+def test_the_tenant_s_default_quiet_hours_apply_to_people_who_have_not_chosen(tenant, vendor) -> None:
     TenantNotificationDefaults.objects.create(
-        tenant=demo["tenant_obj"], quiet_hours_enabled=True, quiet_start=time(22), quiet_end=time(7)
+        tenant=tenant, quiet_hours_enabled=True, quiet_start=time(22), quiet_end=time(7)
     )
 
     with time_machine.travel(LATE, tick=False):
@@ -161,9 +178,9 @@ def test_the_tenant_s_default_quiet_hours_apply_to_people_who_have_not_chosen(de
     assert ceo_email_delivery().next_attempt_at == MORNING
 
 
-def test_a_person_who_turned_quiet_hours_off_is_reached_at_once_despite_the_default(demo, signed_in, vendor) -> None:
+def test_a_person_who_turned_quiet_hours_off_is_reached_at_once_despite_the_default(tenant, signed_in, vendor) -> None:
     TenantNotificationDefaults.objects.create(
-        tenant=demo["tenant_obj"], quiet_hours_enabled=True, quiet_start=time(22), quiet_end=time(7)
+        tenant=tenant, quiet_hours_enabled=True, quiet_start=time(22), quiet_end=time(7)
     )
     signed_in("ceo").post("/settings/notifications/", {"quiet_hours": "off", "channel_email": "on"})
 
@@ -174,8 +191,8 @@ def test_a_person_who_turned_quiet_hours_off_is_reached_at_once_despite_the_defa
     assert ceo_email_delivery().next_attempt_at == LATE
 
 
-def test_a_channel_the_tenant_turns_off_by_default_stays_on_for_a_person_who_chose_it(demo, signed_in, vendor) -> None:
-    TenantNotificationDefaults.objects.create(tenant=demo["tenant_obj"], channels_off=["email"])
+def test_a_channel_the_tenant_turns_off_by_default_stays_on_for_a_person_who_chose_it(tenant, signed_in, vendor) -> None:
+    TenantNotificationDefaults.objects.create(tenant=tenant, channels_off=["email"])
     page = signed_in("ceo").get("/settings/notifications/").content.decode()
     assert 'name="channel_email" checked' not in page  # shown as the default has it: off
 
@@ -192,11 +209,11 @@ def test_a_channel_the_tenant_turns_off_by_default_stays_on_for_a_person_who_cho
 # --- the admin ---------------------------------------------------------------------------------------------------------
 
 
-def test_an_operator_sets_the_tenant_s_default_quiet_hours_in_the_admin(demo, admin_client) -> None:
+def test_an_operator_sets_the_tenant_s_default_quiet_hours_in_the_admin(tenant, admin_client) -> None:
     response = admin_client.post(
         "/admin/notifications/tenantnotificationdefaults/add/",
         {
-            "tenant": demo["tenant_obj"].pk,
+            "tenant": tenant.pk,
             "quiet_hours_enabled": "on",
             "quiet_start": "21:30",
             "quiet_end": "06:30",
@@ -206,16 +223,16 @@ def test_an_operator_sets_the_tenant_s_default_quiet_hours_in_the_admin(demo, ad
     )
 
     assert response.status_code == 302, response.content.decode()[:2000]
-    saved = TenantNotificationDefaults.objects.get(tenant=demo["tenant_obj"])
+    saved = TenantNotificationDefaults.objects.get(tenant=tenant)
     assert (saved.quiet_start, saved.quiet_end, saved.channels_off) == (time(21, 30), time(6, 30), ["sms"])
     assert AuditEvent.objects.filter(action="notification_defaults.changed").exists()
 
 
-def test_the_admin_refuses_quiet_hours_without_an_end(demo, admin_client) -> None:
+def test_the_admin_refuses_quiet_hours_without_an_end(tenant, admin_client) -> None:
     response = admin_client.post(
         "/admin/notifications/tenantnotificationdefaults/add/",
         {
-            "tenant": demo["tenant_obj"].pk,
+            "tenant": tenant.pk,
             "quiet_hours_enabled": "on",
             "quiet_start": "21:30",
             "quiet_end": "",
@@ -255,8 +272,8 @@ def test_the_ceo_sets_her_quiet_hours_from_the_account_menu(open_as) -> None:  #
     assert (saved.quiet_start, saved.quiet_end) == (time(22), time(7))
 
 
-def test_the_admin_lists_and_edits_the_tenant_s_defaults(demo, admin_client) -> None:
-    defaults = TenantNotificationDefaults.objects.create(tenant=demo["tenant_obj"])
+def test_the_admin_lists_and_edits_the_tenant_s_defaults(tenant, admin_client) -> None:
+    defaults = TenantNotificationDefaults.objects.create(tenant=tenant)
 
     assert admin_client.get("/admin/notifications/tenantnotificationdefaults/").status_code == 200
     page = admin_client.get(f"/admin/notifications/tenantnotificationdefaults/{defaults.pk}/change/")

@@ -10,8 +10,8 @@ from django.core.management import call_command
 
 from accounts.models import Membership
 from approvals.models import ApprovalRequest
+from audit.hashing import compute_hash
 from audit.models import AuditEvent
-from audit.services import compute_hash
 from escalations.models import Escalation, EscalationStatus, Policy
 from escalations.selectors import WaitingKind, escalation_waiting_for
 from escalations.services import SourceRef, escalation_acknowledge, escalation_create, escalation_decide

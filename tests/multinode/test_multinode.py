@@ -90,7 +90,7 @@ def world(settings: Any) -> Any:
         user = User.objects.create_user(username=f"mn-approver-{i}", email=f"mn-approver-{i}@bank.example")
         membership_add(tenant=tenant, user=user, role=Role.COMPLIANCE_OFFICER, actor=actor)
         key = os.urandom(20)
-        SealedTOTPDevice.objects.create(user=user, name="phone", key=key.hex(), confirmed=True)
+        SealedTOTPDevice.objects.create(user=user, name="phone", key=key.hex(), confirmed=True)  # type: ignore[misc]  # key is a property (sealed seed), not a field
         _, token = personal_token_create(user=user, tenant=tenant, name="multinode", actor=actor)
         approvers.append(Approver(token=token, totp=pyotp.TOTP(base64.b32encode(key).decode())))
     receiver = Receiver()

@@ -12,6 +12,7 @@ from django.db import transaction
 from notifications.messages import message_send
 from trustguard.logging import MaskPiiFilter, mask_pii
 
+from ..factories import TenantFactory
 from .conftest import deliver
 
 
@@ -55,11 +56,12 @@ def test_log_lines_carry_no_email_or_phone(configured_log):
 
 
 @pytest.mark.django_db
-def test_a_failed_delivery_logs_and_stores_its_error_without_the_address(demo, settings, configured_log):
+def test_a_failed_delivery_logs_and_stores_its_error_without_the_address(settings, configured_log):
+    tenant = TenantFactory.create()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 1
     with transaction.atomic():
-        message = message_send(tenant_id=demo["tenant_obj"].pk, channel="email", subject="x", body="y",
+        message = message_send(tenant_id=tenant.pk, channel="email", subject="x", body="y",
                                purpose="t", to_address="ada@customer.example")
 
     assert deliver(message.delivery) == "retry"

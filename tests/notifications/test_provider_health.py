@@ -24,6 +24,7 @@ from notifications.messages import message_send
 from tests.dashboard.test_browser import browser, open_as  # noqa: F401  (fixtures)
 from trustguard.health import beat_heartbeat_write
 
+from ..factories import PASSWORD, PersonFactory, TenantFactory
 from .conftest import _free_port, deliver
 
 pytestmark = pytest.mark.django_db
@@ -164,15 +165,17 @@ def test_an_open_breaker_is_a_warning_and_healthz_stays_200(client, smtp_receive
     breaker_reset("email:smtp")
 
 
-def test_the_last_successful_delivery_is_shown_per_provider(client, demo, smtp_receiver) -> None:
+def test_the_last_successful_delivery_is_shown_per_provider(client, smtp_receiver) -> None:
+    tenant = TenantFactory.create()
+    ceo = PersonFactory.create(tenant=tenant, role="ceo")
     with transaction.atomic():
         message = message_send(
-            tenant_id=demo["tenant_obj"].pk,
+            tenant_id=tenant.pk,
             channel="email",
             subject="Hello",
             body="Hi",
             purpose="test",
-            to_user_id=User.objects.get(username="ceo").pk,
+            to_user_id=ceo.pk,
         )
     assert deliver(message.delivery) == "delivered"
     message.delivery.refresh_from_db()
@@ -225,8 +228,9 @@ def test_the_deliveries_list_links_to_provider_health(admin_client) -> None:
     assert "/admin/notifications/delivery/providers/" in page.content.decode()
 
 
-def test_people_who_are_not_operators_do_not_see_provider_health(client, demo) -> None:
-    client.post("/accounts/login/", {"username": "ceo", "password": demo["by_name"]["ceo"]["password"]})
+def test_people_who_are_not_operators_do_not_see_provider_health(client) -> None:
+    ceo = PersonFactory.create(role="ceo")
+    assert client.post("/accounts/login/", {"username": ceo.username, "password": PASSWORD}).status_code == 302  # signed in
 
     page = client.get("/admin/notifications/delivery/providers/")
 

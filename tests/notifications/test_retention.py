@@ -8,7 +8,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.actors import Actor
+from accounts.models import Tenant, User
 from audit.models import AuditEvent
 from escalations.services import Money, SourceRef, escalation_create
 from notifications.actors import OperatorActor
@@ -17,13 +18,29 @@ from notifications.messages import message_send
 from notifications.models import Channel, Delivery, DeliveryStatus, Message, OutboxEvent
 from trustguard.periodic import job_run
 
+from ..factories import ApiKeyFactory, PersonFactory, PolicyFactory, TenantFactory
 from .conftest import deliver, relay
 
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def tenant() -> Tenant:
+    """A shop whose large orders (HIGH_VALUE) reach its CEO by email and in the inbox."""
+    tenant = TenantFactory.create()
+    PolicyFactory.create(tenant=tenant, type="HIGH_VALUE", route=[{"roles": ["ceo"], "approvals_required": 1}],
+                         notify_channels=["email", "in_app"])
+    PersonFactory.create(tenant=tenant, role="ceo", username="ceo")
+    return tenant
+
+
+@pytest.fixture
+def vendor(tenant: Tenant) -> Actor:
+    return Actor(tenant=tenant, api_key=ApiKeyFactory.create(tenant=tenant, name="vendor"))
+
+
 def order(vendor, entity_id):
-    return escalation_create(actor=vendor, reason="Large order", amount=Money(250_000_000, "NGN"),
+    return escalation_create(actor=vendor, type="HIGH_VALUE", reason="Large order", amount=Money(250_000_000, "NGN"),
                              source=SourceRef("shop", "order", entity_id), requested_by="buyer@shop.example")
 
 
@@ -36,10 +53,10 @@ def age(days: int, *querysets) -> None:
         queryset.update(**fields)
 
 
-def test_the_nightly_purge_deletes_only_finished_work_older_than_the_retention(demo, vendor, settings, http_receiver,
+def test_the_nightly_purge_deletes_only_finished_work_older_than_the_retention(tenant, vendor, settings, http_receiver,
                                                                                smtp_receiver):
     settings.NOTIFICATION_RETENTION_DAYS = 90
-    webhook_endpoint_create(tenant_id=demo["tenant_obj"].pk, actor=OperatorActor.system("test"), url=http_receiver.url)
+    webhook_endpoint_create(tenant_id=tenant.pk, actor=OperatorActor.system("test"), url=http_receiver.url)
     old, recent = order(vendor, "ORD-OLD"), order(vendor, "ORD-NEW")
     relay()
     for delivery in Delivery.objects.filter(status=DeliveryStatus.PENDING):
@@ -50,7 +67,7 @@ def test_the_nightly_purge_deletes_only_finished_work_older_than_the_retention(d
     dead_letter = Delivery.objects.get(kind=Delivery.Kind.WEBHOOK, event__aggregate_id=str(dead.pk))
     Delivery.objects.filter(pk=dead_letter.pk).update(status=DeliveryStatus.DEAD, dead_at=timezone.now())
     with transaction.atomic():
-        unsent = message_send(tenant_id=demo["tenant_obj"].pk, channel="email", subject="Still to go", body="x",
+        unsent = message_send(tenant_id=tenant.pk, channel="email", subject="Still to go", body="x",
                               purpose="test", to_user_id=User.objects.get(username="ceo").pk)
     age(91, Message.objects.exclude(pk=unsent.pk), Delivery.objects.filter(status=DeliveryStatus.DELIVERED),
         OutboxEvent.objects.all())
@@ -80,7 +97,7 @@ def test_the_nightly_purge_deletes_only_finished_work_older_than_the_retention(d
     assert AuditEvent.objects.filter(action="notifications.purged").count() == 1  # nothing deleted, nothing recorded
 
 
-def test_purging_in_small_batches_deletes_the_same_rows(demo, vendor, settings):
+def test_purging_in_small_batches_deletes_the_same_rows(vendor, settings):
     from notifications.retention import notifications_purge
 
     for n in range(5):

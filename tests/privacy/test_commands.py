@@ -13,23 +13,25 @@ from django.core.management.base import CommandError
 from audit.models import AuditEvent
 from privacy.models import PrivacySettings
 from tests.api.conftest import ORDER
+from tests.factories import EscalationFactory, TenantFactory
 
 
 @pytest.mark.django_db
-def test_an_operator_exports_then_erases_a_subject_from_the_console(api, demo, tmp_path):
-    body = {**ORDER, "contact": {"email": "console@example.com", "name": "Chidi Console"}}
-    assert api("vendor").post("/escalations", body, key=str(uuid.uuid4())).status_code == 201
+def test_an_operator_exports_then_erases_a_subject_from_the_console(tmp_path):
+    shop = TenantFactory.create(slug="shop")
+    EscalationFactory.create(tenant=shop, type="HIGH_VALUE", amount_minor=250_000_000,
+                             contact={"email": "console@example.com", "name": "Chidi Console"})
     out = StringIO()
-    call_command("subject_export", "--tenant", "demo", "--email", "CONSOLE@example.com", "--pdf",
+    call_command("subject_export", "--tenant", "shop", "--email", "CONSOLE@example.com", "--pdf",
                  str(tmp_path / "s.pdf"), stdout=out)
     assert json.loads(out.getvalue())["escalations"][0]["contact"]["name"] == "Chidi Console"
     assert (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")
 
     with pytest.raises(CommandError, match="legal hold"):
-        call_command("subject_erase", "--tenant", "demo", "--email", "console@example.com", stdout=StringIO())
-    PrivacySettings.objects.create(tenant=demo["tenant_obj"], aml_types=[])
+        call_command("subject_erase", "--tenant", "shop", "--email", "console@example.com", stdout=StringIO())
+    PrivacySettings.objects.create(tenant=shop, aml_types=[])
     out = StringIO()
-    call_command("subject_erase", "--tenant", "demo", "--email", "console@example.com", stdout=out)
+    call_command("subject_erase", "--tenant", "shop", "--email", "console@example.com", stdout=out)
     assert json.loads(out.getvalue())["status"] == "erased"
     assert AuditEvent.objects.filter(action="privacy.subject_erase_erased", actor_label="system:privacy-operator").exists()
 

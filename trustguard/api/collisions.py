@@ -7,7 +7,7 @@ itself answers with that module's problem responses.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from django.db import DatabaseError
 from django.http import HttpResponse
@@ -20,6 +20,8 @@ RETRYABLE_SQLSTATES = {
     "23505": "unique constraint race",
 }
 CONFLICT_SLUG = "concurrent-write"
+
+_R = TypeVar("_R")  # a response of any kind, handed back marked
 
 # Set on a response that answers a collision, so the request transaction knows to roll back and retry.
 MARKER = "_trustguard_concurrent_write"
@@ -45,7 +47,7 @@ def conflict_body_args() -> tuple[int, str, str, str]:
             "Send the request again (with the same Idempotency-Key, if it had one).")
 
 
-def mark_conflict(response: Any) -> Any:
+def mark_conflict(response: _R) -> _R:
     """Mark a response (this module's, or the DRF exception handler's) as the answer to a collision."""
     setattr(response, MARKER, True)
     return response

@@ -44,7 +44,7 @@ class _RowComparison:
     """
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
-        return super(TupleLookupMixin, self).as_sql(compiler, connection)  # type: ignore[misc]
+        return super(TupleLookupMixin, self).as_sql(compiler, connection)  # type: ignore[misc]  # skips TupleLookupMixin on purpose
 
 
 class RowAfter(_RowComparison, TupleGreaterThan):

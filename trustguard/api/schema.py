@@ -58,7 +58,7 @@ class StrictSerializerExtension(OpenApiSerializerExtension):
     match_subclasses = True
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
-        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema: dict[str, Any] = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         if direction == "request":
             schema["additionalProperties"] = False
         return schema
@@ -168,9 +168,9 @@ class CachedSchemaView(SpectacularAPIView):
     """drf-spectacular's schema view, serving the one document api_schema() generated."""
 
     def _get_schema_response(self, request: Request) -> Response:
-        version = self.api_version or request.version or self._get_version_parameter(request)
+        version = self.api_version or request.version or self._get_version_parameter(request)  # type: ignore[no-untyped-call]  # drf-spectacular's, unannotated
         return Response(data=api_schema(version), headers={  # renderers only read it
-            "Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'})
+            "Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'})  # type: ignore[no-untyped-call]  # as above
 
 
 # --- query parameters: refused unless the schema names them, and checked against what it says ----------

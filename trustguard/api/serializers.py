@@ -12,7 +12,7 @@ from typing import Any
 from rest_framework import serializers
 
 
-def _type_error(field: serializers.Field, value: Any) -> Any:
+def _type_error(field: serializers.Field[Any, Any, Any, Any], value: Any) -> Any:
     """The error for `value` of the wrong JSON type for `field`, or None."""
     if value is None or isinstance(field, serializers.Serializer):
         return None  # null: DRF's allow_null decides; nested serializers check themselves
@@ -29,7 +29,7 @@ def _type_error(field: serializers.Field, value: Any) -> Any:
     return None
 
 
-class StrictSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer[Any]):
     """An input serializer that rejects unknown keys and values of the wrong JSON type (400)."""
 
     def to_internal_value(self, data: Any) -> Any:

@@ -24,7 +24,7 @@ class DatabaseOperations(operations.DatabaseOperations):
             return statements
         emptied = set(tables)
         if allow_cascade:  # the same tables as Django's sql_flush
-            emptied = set(chain.from_iterable(self._references_graph(t) for t in tables))  # type: ignore[attr-defined]
+            emptied = set(chain.from_iterable(self._references_graph(t) for t in tables))  # type: ignore[attr-defined]  # Django's private helper
         guarded = [trigger for trigger in expected_triggers("sqlite") if trigger.table in emptied]
         return ([f"DROP TRIGGER IF EXISTS {self.quote_name(trigger.name)};" for trigger in guarded]
                 + statements + [f"{trigger.sql};" for trigger in guarded])

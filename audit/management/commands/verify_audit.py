@@ -36,7 +36,7 @@ class Command(BaseCommand):
         if options["tenant"]:
             # The tenant model through the event's foreign key: audit stays free of accounts imports.
             tenant_model = AuditEvent._meta.get_field("tenant").related_model
-            tenant = tenant_model._default_manager.filter(slug=options["tenant"]).first()  # type: ignore[union-attr]
+            tenant = tenant_model._default_manager.filter(slug=options["tenant"]).first()
             if tenant is None:
                 raise CommandError(f"no tenant with slug {options['tenant']!r}", returncode=2)
             keys = [chain_key_for(tenant.pk)]
