@@ -14,6 +14,7 @@ Goal: p95 < 2 ms for the first and the deep page's query, and the deep page with
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 from collections.abc import Callable, Iterator
@@ -170,12 +171,22 @@ def verdicts(label: str, first: list[float], deep: list[float], depth: int) -> l
     ]
 
 
+def queue_scale(quick: bool) -> tuple[int, int]:
+    """(escalations, open): 100k / 60k quick, 10M / 1M full, or BENCH_QUEUE_SCALE=total/open (e.g. 1000000/100000)
+    to iterate on a plan at a size this machine seeds in a minute."""
+    asked = os.environ.get("BENCH_QUEUE_SCALE", "")
+    if asked:
+        total, open_ = (int(part.replace("_", "")) for part in asked.split("/"))
+        return total, open_
+    return (100_000, 60_000) if quick else (10_000_000, 1_000_000)
+
+
 def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
     from django.test import Client, override_settings
 
     from accounts.models import Tenant
 
-    total, open_ = (100_000, 60_000) if quick else (10_000_000, 1_000_000)
+    total, open_ = queue_scale(quick)
     seconds, reused = seed(total, open_)
     tenant = Tenant.objects.get(slug=BIG_TENANT_SLUG)
     user, token = approver(tenant)

@@ -39,6 +39,7 @@ from escalations.selectors import (
     escalation_waiting_for,
     paginate_queue,
     pending_count,
+    queue_branches,
     queue_types,
 )
 from escalations.standins import decider_capacity, held_for
@@ -74,7 +75,8 @@ def queue(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     # People who decide start with their own queue; those who only oversee (operators) with everything.
     filters = QueueFilters.from_query(request.GET, default_scope="mine" if actor.can(Capability.ESCALATION_VIEW) else "all")
-    page = paginate_queue(escalation_queue(actor=actor, filters=filters), cursor=request.GET.get("cursor", ""))
+    page = paginate_queue(escalation_queue(actor=actor, filters=filters), cursor=request.GET.get("cursor", ""),
+                          branches=queue_branches(actor=actor, mine=filters.scope == "mine"))
     cards = queue_cards(page.items, locale=actor.tenant.locale, tenant=actor.tenant)
     held = held_for(actor, page.items)  # cases I hold as a delegate: the card says for whom
     for card, row in zip(cards, page.items, strict=True):

@@ -7,9 +7,11 @@ relation per row; the case page prefetches its route, decisions and history in o
 
 from __future__ import annotations
 
+import functools
+import operator
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +20,6 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.actors import Actor
-from accounts.delegations import delegations_active
-from accounts.models import Delegation
 from accounts.roles import Capability
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
@@ -28,9 +28,10 @@ from trustguard.api.pagination import KeysetPagination, Page
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
 from . import metrics
-from .ladder import next_ladder_step
-from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
-from .standins import Approver, delegated_q, role_staffing, stage_people
+from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus, delegated_parts
+from .waiting import WaitingFor, WaitingKind, escalation_waiting_for
+
+__all__ = ["WaitingFor", "WaitingKind", "escalation_waiting_for"]  # their home is escalations.waiting
 
 # --- visibility ----------------------------------------------------------------------------------
 
@@ -113,9 +114,13 @@ def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | Non
 
 def mine_q(actor: Actor) -> Q:
     """"Waiting for you": assigned to one of my roles, or held as a delegate for someone away (standins)."""
-    q = Q(assigned_role__in=sorted(actor.roles))
-    held = delegated_q(actor)
-    return q | held if held is not None else q
+    return functools.reduce(operator.or_, delegated_parts(actor), Q(assigned_role__in=sorted(actor.roles)))
+
+
+def mine_branches(actor: Actor) -> list[Q]:
+    """mine_q as one Q per range of the queue index (tenant, role, deadline, id): each of my roles, each role I hold
+    for someone away. The paginator walks them one by one and merges (an IN over roles would be read and sorted)."""
+    return [Q(assigned_role=role) for role in sorted(actor.roles)] + delegated_parts(actor)
 
 
 def _cases_of_contact(actor: Actor, text: str) -> list[str]:
@@ -164,13 +169,20 @@ QUEUE_CARD_FIELDS = (
 )
 
 
-def paginate_queue(qs: QuerySet[Escalation], *, cursor: str = "", size: int = QUEUE_PAGE_SIZE) -> Page:
-    """One page of the queue's cards on the one keyset paginator, (next_deadline_at NULLS LAST, id)."""
-    paginator, rows = KeysetPagination(key="next_deadline_at"), qs.values(*QUEUE_CARD_FIELDS)
+def paginate_queue(qs: QuerySet[Escalation], *, cursor: str = "", size: int = QUEUE_PAGE_SIZE,
+                   branches: Sequence[Q] = ()) -> Page:
+    """One page of the queue's cards on the one keyset paginator, (next_deadline_at NULLS LAST, id); `branches`:
+    queue_branches, for the queue of several roles."""
+    paginator, fields = KeysetPagination(key="next_deadline_at"), QUEUE_CARD_FIELDS
     try:
-        return paginator.page_of(rows, cursor=cursor, limit=size)
+        return paginator.page_of(qs, cursor=cursor, limit=size, branches=branches, fields=fields)
     except ValidationFailed:  # a mangled "Load more" link: the queue from the top, never an error page
-        return paginator.page_of(rows, limit=size)
+        return paginator.page_of(qs, limit=size, branches=branches, fields=fields)
+
+
+def queue_branches(*, actor: Actor, mine: bool) -> list[Q]:
+    """How the paginator walks a list of "mine" (the dashboard's scope=mine, the API's ?mine=true): by range."""
+    return mine_branches(actor) if mine and actor.user is not None else []
 
 
 def queue_types(*, actor: Actor) -> list[str]:
@@ -244,96 +256,6 @@ def escalation_summary(*, actor: Actor, now: datetime | None = None) -> Summary:
     days = [timezone.localdate(now - timedelta(days=i)) for i in range(13, -1, -1)]
     summary.daily_created = [(d.strftime("%-d %b"), per_day.get(d, 0)) for d in days]
     return summary
-
-
-# --- what is still needed (issue 3) ------------------------------------------------------------------
-
-
-class WaitingKind:
-    ACKNOWLEDGEMENT = "acknowledgement"  # pending: the assigned role must take it before ack_due_at
-    DECISION = "decision"  # acknowledged, or overdue at the top of the ladder: a person must decide
-    DEFERRAL = "deferral"  # deferred: nothing until defer_until, then back to the same role
-    NOTHING = "nothing"  # final
-
-
-@dataclass(frozen=True)
-class WaitingFor:
-    kind: str  # a WaitingKind value
-    role: str | None  # who is being asked now
-    approvals_missing: int  # at the current stage
-    deadline: datetime | None  # when the next automatic step happens (re-escalation, alert, expiry, wake-up)
-    next_role: str | None  # who is asked next if nobody acknowledges by `deadline` (same ladder as the sweep)
-    sentence: str
-    # Who must act now (standins.who_must_act: away people out, their delegates in), for an open case.
-    people: tuple[Approver, ...] = ()
-    # The away members' usernames when only away people could act here and none has a delegate (flagged).
-    unstaffed: tuple[str, ...] = ()
-
-
-def _at(moment: datetime) -> str:
-    local, today = timezone.localtime(moment), timezone.localdate()
-    return local.strftime("%H:%M" if local.date() == today else "%d %b %Y %H:%M")
-
-
-def _approvals(missing: int, role: str) -> str:
-    return f"{missing} more approval{'s' if missing != 1 else ''} from {role}"
-
-
-def escalation_waiting_for(escalation: Escalation, *, delegations: Sequence[Delegation] | None = None) -> WaitingFor:
-    """What the escalation waits for, from whom (who must act now, with delegates standing in for the away), and
-    what happens automatically if nothing does. A stage only away people could satisfy is flagged.
-
-    `delegations`: the tenant's delegations in force, when the caller has read them."""
-    if escalation.status not in (EscalationStatus.PENDING, EscalationStatus.ACKNOWLEDGED):
-        return _waiting_for(escalation)
-    if delegations is None:
-        delegations = delegations_active(tenant=escalation.tenant)
-    waiting = _waiting_for(escalation, delegations)
-    found, away = stage_people(escalation, delegations=delegations)
-    people = tuple(found)
-    sentence = waiting.sentence
-    if away:
-        sentence = (f"nobody present can decide: every {escalation.assigned_role} ({', '.join(away)}) is away with "
-                    f"nobody standing in; {sentence}")
-    return replace(waiting, people=people, unstaffed=away, sentence=sentence)
-
-
-def _waiting_for(escalation: Escalation, delegations: Sequence[Delegation] | None = None) -> WaitingFor:
-    role = escalation.assigned_role
-    missing = max(0, escalation.approvals_required - escalation.approvals_received)
-    if escalation.is_final:
-        return WaitingFor(kind=WaitingKind.NOTHING, role=None, approvals_missing=0, deadline=None, next_role=None,
-                          sentence=f"nothing: the escalation is {escalation.status}")
-    need = _approvals(missing, role)
-    if escalation.status == EscalationStatus.DEFERRED:
-        until = escalation.defer_until
-        return WaitingFor(kind=WaitingKind.DEFERRAL, role=role, approvals_missing=missing, deadline=until,
-                          next_role=None,
-                          sentence=f"deferred until {_at(until) if until else 'a later date'}; then {need}")
-    if escalation.status == EscalationStatus.ACKNOWLEDGED:
-        return WaitingFor(kind=WaitingKind.DECISION, role=role, approvals_missing=missing,
-                          deadline=escalation.expires_at, next_role=None,
-                          sentence=f"{need}; expires at {_at(escalation.expires_at)} if not decided")
-    # Pending: the sweep's own ladder logic says what happens at ack_due_at.
-    step = next_ladder_step(snapshot=escalation.policy_snapshot, assigned_role=role,
-                            level=escalation.escalation_level,
-                            has_active_member=lambda r: role_staffing(tenant=escalation.tenant, role=r,
-                                                                      escalation_type=escalation.type,
-                                                                      delegations=delegations).staffed)
-    due = escalation.ack_due_at
-    if step.role is not None and due is not None:
-        return WaitingFor(kind=WaitingKind.ACKNOWLEDGEMENT, role=role, approvals_missing=missing, deadline=due,
-                          next_role=step.role,
-                          sentence=f"{need}; re-escalates to {step.role} at {_at(due)} if not acknowledged")
-    if escalation.top_alerted_at is not None or (due is not None and due <= timezone.now()):
-        return WaitingFor(kind=WaitingKind.DECISION, role=role, approvals_missing=missing,
-                          deadline=escalation.expires_at, next_role=None,
-                          sentence=f"{need}; overdue at the top of the ladder: waits for a manual decision "
-                                   f"(expires at {_at(escalation.expires_at)})")
-    return WaitingFor(kind=WaitingKind.ACKNOWLEDGEMENT, role=role, approvals_missing=missing, deadline=due,
-                      next_role=None,
-                      sentence=f"{need}; top of the ladder: an alert goes out at "
-                               f"{_at(due) if due else 'the deadline'} if not acknowledged")
 
 
 # --- the API's querysets (escalations.api) -------------------------------------------------------

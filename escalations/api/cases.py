@@ -104,7 +104,8 @@ class EscalationCollectionView(APIView):
             risk_level=f.get("risk_level"), source_entity_id=f.get("source_entity_id"),
             created_after=f.get("created_after"), created_before=f.get("created_before"), mine=f.get("mine", False),
             contact_email=f.get("contact_email"), contact_phone=f.get("contact_phone"))
-        paginator = KeysetPagination(key="next_deadline_at")
+        paginator = KeysetPagination(key="next_deadline_at",
+                                     branches=selectors.queue_branches(actor=actor, mine=f.get("mine", False)))
         page = paginator.paginate_queryset(queryset, request, view=self)
         prime(page)  # sealed personal data of the whole page in two queries (privacy.vault)
         return paginator.get_paginated_response([escalation_dict(e) for e in page])

@@ -6,7 +6,15 @@ module, and `from escalations.models import X` keeps working).
 
 from .change_template import ChangeTemplate
 from .conversation import SQLITE_TRIGGERS, Amendment, Comment
-from .escalation import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationQuerySet, EscalationStatus, delegated_q
+from .escalation import (
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    Escalation,
+    EscalationQuerySet,
+    EscalationStatus,
+    delegated_parts,
+    delegated_q,
+)
 from .policy import (
     APPROVALS_PRECEDENCE,
     DEFAULT_CONDITION_DUE_SECONDS,
@@ -43,6 +51,7 @@ __all__ = [
     "Term",
     "TriggerRule",
     "Urgency",
+    "delegated_parts",
     "delegated_q",
     "stage_approvals",
 ]

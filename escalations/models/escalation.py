@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -37,16 +39,20 @@ FINAL_STATUSES = (EscalationStatus.APPROVED, EscalationStatus.REJECTED, Escalati
 def delegated_q(actor: Actor, *, at: datetime | None = None) -> models.Q | None:
     """The cases `actor` holds as a delegate now: assigned to an away delegator's own role, of a covered type
     (issue 19; accounts.delegations). The queue's "waiting for you" and visibility both use it."""
-    held = delegations_held(actor=actor, at=at)
-    if not held:
-        return None
-    q = models.Q(pk__in=[])
-    for delegation, roles in held:
-        part = models.Q(assigned_role__in=sorted(roles))
-        if delegation.escalation_types:
-            part &= models.Q(type__in=list(delegation.escalation_types))
-        q |= part
-    return q
+    parts = delegated_parts(actor, at=at)
+    return functools.reduce(operator.or_, parts, models.Q(pk__in=[])) if parts else None
+
+
+def delegated_parts(actor: Actor, *, at: datetime | None = None) -> list[models.Q]:
+    """delegated_q as one Q per (delegation, role): each one range of the queue index (selectors.mine_branches)."""
+    parts = []
+    for delegation, roles in delegations_held(actor=actor, at=at):
+        for role in sorted(roles):
+            part = models.Q(assigned_role=role)
+            if delegation.escalation_types:
+                part &= models.Q(type__in=list(delegation.escalation_types))
+            parts.append(part)
+    return parts
 
 
 class EscalationQuerySet(models.QuerySet["Escalation"]):
