@@ -26,6 +26,7 @@ from .http import Load, LockWaits, gunicorn, load, load_note, lock_waits, spread
 BENCH = "7 audit sealing"
 CONCURRENCY = 16
 WORKERS = (1, 2, 4)
+QUICK_WORKERS = (2,)  # --quick (make test's smoke run): two servers to start, not six
 DESIGNS = {"former (chain head locked in the request)": "1", "sealer (unsealed, sealed after)": "0"}
 SEAL_EVERY = 0.5
 
@@ -60,10 +61,11 @@ def sealer_running(lags: list[float], sealed: list[int], cpu: list[float]) -> An
         thread.join()
 
 
-def measure(api_key: str, *, rounds: int, seconds: float) -> dict[tuple[str, int], list[tuple[Load, LockWaits]]]:
+def measure(api_key: str, *, worker_counts: tuple[int, ...], rounds: int,
+            seconds: float) -> dict[tuple[str, int], list[tuple[Load, LockWaits]]]:
     runs: dict[tuple[str, int], list[tuple[Load, LockWaits]]] = {}
     factory = creator([api_key])
-    for workers in WORKERS:
+    for workers in worker_counts:
         with ExitStack() as stack:
             servers = {name: stack.enter_context(gunicorn(WEB_CONCURRENCY=str(workers), TRUSTGUARD_AUDIT_SEAL_INLINE=flag))
                        for name, flag in DESIGNS.items()}
@@ -78,9 +80,9 @@ def measure(api_key: str, *, rounds: int, seconds: float) -> dict[tuple[str, int
 
 
 def rows(runs: dict[tuple[str, int], list[tuple[Load, LockWaits]]], lags: list[float], sealed: int,
-         sealer_cpu: float) -> list[Result]:
+         sealer_cpu: float, worker_counts: tuple[int, ...]) -> list[Result]:
     out = [Result(BENCH, "clients (closed loop), one vendor key of one tenant", CONCURRENCY, "",
-                  notes=[f"workers {', '.join(map(str, WORKERS))} x 4 threads (gunicorn.conf.py)", load_note()])]
+                  notes=[f"workers {', '.join(map(str, worker_counts))} x 4 threads (gunicorn.conf.py)", load_note()])]
     median_rps: dict[tuple[str, int], float] = {}
     for (name, workers), pairs in runs.items():
         rps = [run.rps for run, _ in pairs]
@@ -93,12 +95,13 @@ def rows(runs: dict[tuple[str, int], list[tuple[Load, LockWaits]]], lags: list[f
                           notes=[f"waiting on a tenant-wide lock: max {tenant_wide}, mean {mean_wide:.2f} backends",
                                  waits[-1].summary()]))
     for name in DESIGNS:
-        base = median_rps[(name, WORKERS[0])]
-        scaling = [f"{w}: {median_rps[(name, w)] / base:.2f}x" for w in WORKERS]
-        out.append(Result(BENCH, f"{name}: creates/s vs {WORKERS[0]} worker", median_rps[(name, WORKERS[-1])] / base,
+        base = median_rps[(name, worker_counts[0])]
+        scaling = [f"{w}: {median_rps[(name, w)] / base:.2f}x" for w in worker_counts]
+        out.append(Result(BENCH, f"{name}: creates/s vs {worker_counts[0]} worker",
+                          median_rps[(name, worker_counts[-1])] / base,
                           "x", notes=[", ".join(scaling)]))
     former, sealer = DESIGNS
-    for workers in WORKERS:
+    for workers in worker_counts:
         ratios = [s.rps / f.rps for (s, _), (f, _) in zip(runs[(sealer, workers)], runs[(former, workers)], strict=True)]
         out.append(Result(BENCH, f"sealer / former, {workers} workers (round by round)", statistics.median(ratios),
                           "x", display=spread(ratios, "{:.2f}") + " x"))
@@ -117,9 +120,10 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
 
     api_key = seed_demo(f"bench-seal-{uuid.uuid4().hex[:6]}")["api_keys"]["vendor"]
     rounds, seconds = 3, (1.0 if quick else 4.0)
+    worker_counts = QUICK_WORKERS if quick else WORKERS
     lags: list[float] = []
     sealed: list[int] = []
     cpu: list[float] = []
     with sealer_running(lags, sealed, cpu):
-        runs = measure(api_key, rounds=rounds, seconds=seconds)
-    return rows(runs, lags, sum(sealed), sum(cpu)), {}
+        runs = measure(api_key, worker_counts=worker_counts, rounds=rounds, seconds=seconds)
+    return rows(runs, lags, sum(sealed), sum(cpu), worker_counts), {}
