@@ -232,3 +232,27 @@ def test_the_sealing_lag_is_a_prometheus_gauge(make_tenant):
 
     assert gauges["trustguard_audit_sealing_unsealed"] == 2
     assert gauges["trustguard_audit_sealing_lag_seconds"] >= 30
+
+
+@pytest.mark.django_db
+def test_the_audit_seal_command_seals_now_and_fails_naming_an_event_altered_before_sealing(make_tenant):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from .test_verify import behind_the_applications_back
+
+    acme = tenant_sealed(make_tenant, "acme")
+    record(acme, 2)
+    out = StringIO()
+    call_command("audit_seal", "--tenant", acme.slug, stdout=out)
+    assert out.getvalue().startswith("sealed 2 events on 1 chains; 0 unsealed left")
+
+    first, _ = record(acme, 2)
+    behind_the_applications_back("UPDATE audit_auditevent SET details = '{}' WHERE id = %s", [first])
+    with pytest.raises(CommandError, match=f"REFUSED: tenant:{acme.pk}: event id={first}: hash mismatch") as refused:
+        call_command("audit_seal", stdout=StringIO())
+
+    assert refused.value.returncode == 1
+    assert AuditEvent.objects.filter(chain_key=chain_key_for(acme.pk), seq__isnull=True).count() == 2  # it stopped
