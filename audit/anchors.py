@@ -154,7 +154,8 @@ def anchors_check(anchors: list[Anchor], *, chain_keys: set[str] | None = None) 
         checkpoint = latest_checkpoint(chain)
         pruned_through = checkpoint.seq if checkpoint else 0
         held = dict(AuditEvent.objects.filter(chain_key=chain, seq__in=list(by_seq)).values_list("seq", "hash"))
-        last = AuditEvent.objects.filter(chain_key=chain).order_by("-seq").values_list("seq", flat=True).first()
+        last = (AuditEvent.objects.filter(chain_key=chain, seq__isnull=False).order_by("-seq")
+                .values_list("seq", flat=True).first())
         end = max(last or 0, pruned_through)
         problem, at = "", 0
         for seq in sorted(by_seq):

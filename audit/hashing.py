@@ -10,6 +10,9 @@ with sorted keys, no whitespace and non-ASCII as is (trustguard.jsonutil.canonic
 It is built here from its parts, the ones that are the same for a whole batch (chain, time, request context,
 key) encoded once, so that a sweep's thousands of events cost one JSON encoding of their own fields each.
 tests/audit/test_hash_format.py pins the format: changing it would break every chain already written.
+
+An unsealed event (audit.sealing) carries its own seal meanwhile: the same HMAC with no previous hash and
+`"seq":null` (a chained event always has a number there, so the two can never be taken for each other).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class HashedEvent(Protocol):
     @property
     def chain_key(self) -> str: ...
     @property
-    def seq(self) -> int: ...
+    def seq(self) -> int | None: ...
     @property
     def tenant_id(self) -> int | None: ...
     @property
@@ -92,7 +95,7 @@ def canonical_text(event: HashedEvent, *, encoded: tuple[str, str, str] | None =
                                   event.tenant_id, event.user_agent)
     return (f'{{"action":{_string(event.action)},'
             f'"actor":{_actor_json(event.actor_type, event.actor_id, event.actor_label)},'
-            f'"after":{after},"before":{before}{head}{details}{middle}{event.seq},'
+            f'"after":{after},"before":{before}{head}{details}{middle}{"null" if event.seq is None else event.seq},'
             f'"target":[{_string(event.target_type)},{_string(event.target_id)}]{tail}')
 
 

@@ -29,6 +29,7 @@ from django.utils import timezone
 from .actions import AuditAction
 from .checkpoints import checkpoint_sign, latest_checkpoint
 from .models import AuditCheckpoint, AuditEvent
+from .sealing import audit_seal_pending
 from .services import PLATFORM_CHAIN, SystemActor, audit_record, lock_chain_head
 from .verification import all_chain_keys, verify_events
 
@@ -131,10 +132,14 @@ def _delete_prefix(chain_key: str, start_seq: int, end_seq: int) -> int:
 
 
 def retention_apply(*, chain_keys: list[str] | None = None, now: datetime | None = None) -> list[PruneResult]:
-    """Prune every chain's expired prefix (batch by batch); report per chain what was pruned or refused."""
+    """Prune every chain's expired prefix (batch by batch); report per chain what was pruned or refused.
+
+    Each chain is sealed first (audit.sealing): only sealed events have a place on it, and the prefix is a run of seqs.
+    """
     now = now or timezone.now()
     results = []
     for key in chain_keys if chain_keys is not None else all_chain_keys():
+        audit_seal_pending(chain_key=key)
         result = PruneResult(key)
         while True:
             pruned, refused = _prune_batch(key, now)

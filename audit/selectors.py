@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import F, OrderBy, QuerySet
 
 from .models import AuditEvent
+
+# Chain order: sealed events by seq, then those not sealed yet (seq NULL) in the order the sealer will take them.
+CHAIN_ORDER: tuple[OrderBy | str, ...] = (F("seq").asc(nulls_last=True), "id")
 
 
 @dataclass(frozen=True)

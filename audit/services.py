@@ -3,6 +3,12 @@
 One writer: `audit_record_many` appends a batch (the sweeps), `audit_record` is the same writer with one
 event (every other service, in the same transaction as its change). Hashes come from audit.hashing, the one
 hasher, which verification uses too.
+
+Events are written *unsealed*: no chain lock, no sequence number, each with its own HMAC; the sealer
+(audit.sealing) chains them afterwards, one batch at a time, under the chain head's lock that only it takes. So
+requests of one tenant never queue behind each other for the audit trail. settings.AUDIT_SEAL_INLINE brings back
+the former design (the head locked in the request and the event chained there), for the bench's comparison and
+for a deployment that wants no sealing lag at that price.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -178,14 +185,15 @@ class AuditEntry(NamedTuple):
 
 
 class RecordedEvent(NamedTuple):
-    """An event the writer appended: AuditEvent's fields as stored (`id` last).
+    """An event the writer appended: AuditEvent's fields as stored (`id` last). Unsealed (the usual case): `seq` is
+    None, `prev_hash` empty and `hash` the event's own seal; the sealer chains it later.
 
     What audit_record(_many) return and the audit_events_recorded signal carries: a model instance per row would
     cost more than writing the row.
     """
 
     chain_key: str
-    seq: int
+    seq: int | None
     tenant_id: int | None
     action: str
     actor_type: str
@@ -220,10 +228,14 @@ _ROWS_PER_INSERT = 500  # SQLite: 19 values a row, well under its 32766 variable
 
 
 class _ChainWriter:
-    """Appends a batch's events to one chain: the parts that are the same for the whole batch taken once."""
+    """Writes a batch's events of one chain: the parts that are the same for the whole batch taken once.
 
-    def __init__(self, head: AuditChainHead, *, tenant_id: int | None, ctx: context.RequestContext | None,
-                 now: datetime) -> None:
+    `head`: None (the usual case) writes them unsealed; a locked head (AUDIT_SEAL_INLINE) chains them onto it.
+    """
+
+    def __init__(self, chain_key: str, head: AuditChainHead | None, *, tenant_id: int | None,
+                 ctx: context.RequestContext | None, now: datetime) -> None:
+        self.chain_key = chain_key
         self.head = head
         self.tenant_id = tenant_id
         self.now = now
@@ -234,21 +246,24 @@ class _ChainWriter:
         self.mac = sealing_mac(self.key_id)
 
     def add(self, entry: AuditEntry, actor: tuple[str, str, str], id_: int) -> tuple[tuple[Any, ...], list[Any]]:
-        """The next event of the chain, sealed: its fields but the id, and its row (JSON as text).
+        """The next event: its fields but the id, and its row (JSON as text). Unsealed with its own seal (seq None,
+        no prev_hash), or chained onto the locked head.
 
         `actor`: (type, id, label), cleaned. `id_`: the row's id when known before the insert (COPY), else 0.
         """
         head = self.head
+        seq, prev_hash = (None, "") if head is None else (head.last_seq + 1, head.last_hash)
         before = _clean_json(entry.before) if entry.before is not None else None
         after = _clean_json(entry.after) if entry.after is not None else None
         details = _clean_json(entry.details or {})
         encoded = (canonical_json(before), canonical_json(after), canonical_json(details))
-        fields = (head.chain_key, head.last_seq + 1, self.tenant_id, _clean_text(entry.action, 64), *actor,
+        fields = (self.chain_key, seq, self.tenant_id, _clean_text(entry.action, 64), *actor,
                   _clean_text(entry.target_type, 64), _clean_text(entry.target_id, 64), before, after, details,
-                  self.ip, self.user_agent, self.request_id, self.now, self.key_id, head.last_hash)
-        digest = compute_hash(head.last_hash, RecordedEvent(*fields, ""), encoded=encoded, mac=self.mac)
+                  self.ip, self.user_agent, self.request_id, self.now, self.key_id, prev_hash)
+        digest = compute_hash(prev_hash, RecordedEvent(*fields, ""), encoded=encoded, mac=self.mac)
         assert digest is not None  # sealed with the ring's newest key, which the ring holds
-        head.last_seq, head.last_hash = head.last_seq + 1, digest
+        if head is not None:
+            head.last_seq, head.last_hash = head.last_seq + 1, digest
         row = [*fields, digest, id_]  # RecordedEvent's order, JSON as text
         row[9] = None if before is None else encoded[0]
         row[10] = None if after is None else encoded[1]
@@ -264,7 +279,7 @@ def _next_ids(connection: BaseDatabaseWrapper, count: int) -> list[int]:
 
 
 def _insert(connection: BaseDatabaseWrapper, rows: Iterator[list[Any]], heads: dict[str, AuditChainHead]) -> list[int]:
-    """INSERT the events' rows and move each chain head; returns the new ids.
+    """INSERT the events' rows and move each chain head (AUDIT_SEAL_INLINE; else there are none); returns the new ids.
 
     On PostgreSQL (a few events: every service but the sweeps) the heads move in the same statement: one round trip.
     """
@@ -284,7 +299,7 @@ def _insert(connection: BaseDatabaseWrapper, rows: Iterator[list[Any]], heads: d
             sql = (f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES {', '.join([row_sql] * len(chunk))} "  # noqa: S608
                    f"RETURNING {qn('id')}")
             params = [value for row in chunk for value in row]
-            if postgresql:
+            if postgresql and heads:
                 moves = ", ".join(["(%s, %s, %s)"] * len(heads))
                 sql = (f"WITH moved AS (UPDATE {qn(AuditChainHead._meta.db_table)} AS h SET last_seq = v.seq, "  # noqa: S608
                        f"last_hash = v.hash FROM (VALUES {moves}) AS v (chain_key, seq, hash) "
@@ -304,26 +319,28 @@ def _move_heads(heads: dict[str, AuditChainHead]) -> None:
 
 
 def audit_record_many(entries: Sequence[AuditEntry]) -> list[RecordedEvent]:
-    """Append events to their tenants' chains (the platform chain for tenant None), in the order given.
+    """Append events for their tenants' chains (the platform chain for tenant None), in the order given.
 
-    1. Lock every chain head involved (created on first use), in key order, so that writers of one chain queue
-       here and two writers never deadlock; the locks are held until commit, so the next writer sees these
-       events' hashes: a chain never forks.
-    2. Build each event with the request context (ip, user agent, correlation id), every value normalised to what
-       the database will give back, and seal it onto its chain's previous hash (audit.hashing, under the newest
-       audit key).
-    3. Insert them and move each head once.
+    1. Build each event with the request context (ip, user agent, correlation id), every value normalised to what
+       the database will give back, and give it its own seal (audit.hashing, under the newest audit key, with no
+       seq and no previous hash): an event edited or forged before the sealer chains it is found by that seal.
+    2. Insert them, unsealed: no lock is taken, so writers of one tenant never wait for each other here. The
+       sealer (audit.sealing) puts them on their chain after the commit, in the order it finds them committed.
 
-    Call it as late as possible in the business transaction: the head locks are held until commit.
+    With settings.AUDIT_SEAL_INLINE (the former design) every chain head involved is locked first, in key order,
+    until commit, and the events are chained onto it here: writers of one chain queue on that lock.
     """
+    return _write(entries, inline=getattr(settings, "AUDIT_SEAL_INLINE", False))
+
+
+def _write(entries: Sequence[AuditEntry], *, inline: bool) -> list[RecordedEvent]:
     if not entries:
         return []
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    keys = sorted({chain_key_for(entry.tenant_id) for entry in entries})
-    heads = {key: lock_chain_head(key) for key in keys}
+    heads = {key: lock_chain_head(key) for key in sorted({chain_key_for(e.tenant_id) for e in entries})} if inline else {}
     ctx = context.current()
-    now = timezone.now()  # taken under the head locks: along a chain, time follows seq (barring a clock step)
+    now = timezone.now()
     writers: dict[int | None, _ChainWriter] = {}
     actors: dict[int, tuple[str, str, str]] = {}
     sealed: list[tuple[Any, ...]] = []
@@ -336,8 +353,9 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[RecordedEvent]:
         for entry, id_ in zip(entries, ids, strict=True):
             writer = writers.get(entry.tenant_id)
             if writer is None:
-                writer = writers[entry.tenant_id] = _ChainWriter(heads[chain_key_for(entry.tenant_id)],
-                                                                 tenant_id=entry.tenant_id, ctx=ctx, now=now)
+                key = chain_key_for(entry.tenant_id)
+                writer = writers[entry.tenant_id] = _ChainWriter(key, heads.get(key), tenant_id=entry.tenant_id,
+                                                                 ctx=ctx, now=now)
             actor = actors.get(id(entry.actor))
             if actor is None:  # batches share a handful of actor objects (entries keep them alive meanwhile)
                 actor = actors[id(entry.actor)] = (_clean_text(entry.actor.actor_type, 16),
@@ -375,9 +393,9 @@ def audit_record(
 def chains_seal_unkeyed(using: str = "default") -> list[str]:
     """Seal every chain whose last event is unkeyed (written before the chain was keyed); returns their keys.
 
-    One keyed `audit.chain_keyed` event each: its seal covers the previous hash, so it pins every unkeyed event
-    before it, which verification then accepts (audit.verification). Run after every `migrate` (post_migrate):
-    idempotent, and a no-op once every chain is keyed.
+    One keyed `audit.chain_keyed` event each, chained at once onto the locked head (not left to the sealer): its
+    seal covers the previous hash, so it pins every unkeyed event before it, which verification then accepts
+    (audit.verification). Run after every `migrate` (post_migrate): idempotent, and a no-op once every chain is keyed.
     """
     unkeyed = AuditEvent.objects.using(using).filter(chain_key=OuterRef("chain_key"), seq=OuterRef("last_seq"),
                                                      key_id="")
@@ -387,8 +405,8 @@ def chains_seal_unkeyed(using: str = "default") -> list[str]:
         tenant_id = None if key == PLATFORM_CHAIN else int(key.split(":", 1)[1])
         with transaction.atomic(using=using):
             head = lock_chain_head(key)
-            audit_record(tenant_id=tenant_id, action=AuditAction.AUDIT_CHAIN_KEYED, actor=SystemActor("migrate"),
-                         target_type="audit_chain", target_id=key, details={"sealed_through_seq": head.last_seq})
+            _write([AuditEntry(tenant_id, AuditAction.AUDIT_CHAIN_KEYED, SystemActor("migrate"), "audit_chain", key,
+                               details={"sealed_through_seq": head.last_seq})], inline=True)
     return keys
 
 

@@ -1,6 +1,9 @@
 """Verifying hash chains: every event is sealed onto its predecessor, from the checkpoint to the head.
 
 What the database alone can show. Anchors kept outside it (audit.anchors) show what it no longer holds.
+
+Events not sealed yet (audit.sealing) are not on the chain: they are counted as *pending*, never as broken, and
+each one's own seal is checked, so one altered or forged before sealing is reported like a broken event.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from .actions import AuditAction
 from .checkpoints import checkpoint_signature_valid, latest_checkpoint
 from .hashing import compute_hash
 from .models import AuditChainHead, AuditEvent
+from .sealing import own_seal_problem
 from .services import PLATFORM_CHAIN
 
 ANCHOR_ACTION = AuditAction.AUDIT_CHAINS_ANCHORED
@@ -28,11 +32,14 @@ class ChainReport:
     problem: str = ""
     event_id: int | None = None
     seq: int | None = None
+    pending: int = 0  # events not sealed yet, each with a valid seal of its own
 
     def describe(self) -> str:
         if self.ok:
-            return f"OK {self.chain_key}: {self.events} events"
-        where = f"event id={self.event_id} seq={self.seq}" if self.event_id is not None else f"seq={self.seq}"
+            return f"OK {self.chain_key}: {self.events} events" + (f", {self.pending} pending sealing"
+                                                                   if self.pending else "")
+        where = (f"event id={self.event_id} " + ("(unsealed)" if self.seq is None else f"seq={self.seq}")
+                 if self.event_id is not None else f"seq={self.seq}")
         return f"BROKEN {self.chain_key}: first broken event {where}: {self.problem}"
 
 
@@ -61,19 +68,20 @@ def verify_events(events: Iterable[AuditEvent], *, chain_key: str, start_seq: in
     expected_seq, prev_hash, count, keyed = start_seq + 1, start_hash, 0, False
     for event in events:
         problem = ""
-        if event.seq != expected_seq:
-            problem = (f"seq {event.seq} where {expected_seq} was expected: events "
-                       f"{expected_seq}..{event.seq - 1} are missing" if event.seq > expected_seq
-                       else f"seq {event.seq} out of order (expected {expected_seq})")
+        seq = event.seq if event.seq is not None else -1  # the walk reads sealed events (seq > start) only
+        if seq != expected_seq:
+            problem = (f"seq {seq} where {expected_seq} was expected: events "
+                       f"{expected_seq}..{seq - 1} are missing" if seq > expected_seq
+                       else f"seq {seq} out of order (expected {expected_seq})")
         elif event.prev_hash != prev_hash:
             problem = "prev_hash does not match the previous event's hash (an event was removed or reordered)"
         else:
             problem = _seal_problem(event, keyed)
         if problem:
-            return ChainReport(chain_key, count, False, problem, event.pk, event.seq), expected_seq - 1, prev_hash
+            return ChainReport(chain_key, count, False, problem, event.pk, seq), expected_seq - 1, prev_hash
         count += 1
         keyed = keyed or bool(event.key_id)
-        expected_seq, prev_hash = event.seq + 1, event.hash
+        expected_seq, prev_hash = seq + 1, event.hash
     return ChainReport(chain_key, count, True), expected_seq - 1, prev_hash
 
 
@@ -85,6 +93,7 @@ def verify_chain(chain_key: str) -> ChainReport:
     3. The last event must be the head's: otherwise the tail was cut off.
     4. The chain must still hold the head that the last nightly anchor (on the platform chain)
        recorded: cutting off the tail and rewriting the head row to match is found that way.
+    5. Every event not sealed yet must carry its own valid seal (counted as pending).
     """
     checkpoint = latest_checkpoint(chain_key)
     start_seq, start_hash = 0, ""
@@ -122,15 +131,26 @@ def verify_chain(chain_key: str) -> ChainReport:
             event = AuditEvent.objects.filter(chain_key=chain_key, seq=seq).first()
             return ChainReport(chain_key, report.events, False, f"seq {seq} no longer has the anchored hash: the chain "
                                "was rewritten from there on", event.pk if event else None, seq)
-    return report
+    return _check_unsealed(report)
+
+
+def _check_unsealed(report: ChainReport) -> ChainReport:
+    """The chain's report with its unsealed events counted, or the first one whose own seal fails."""
+    pending = 0
+    for event in AuditEvent.objects.filter(chain_key=report.chain_key, seq__isnull=True).order_by("id").iterator(CHUNK):
+        problem = own_seal_problem(event)
+        if problem:
+            return ChainReport(report.chain_key, report.events, False, problem, event.pk, None, pending)
+        pending += 1
+    return ChainReport(report.chain_key, report.events, True, pending=pending)
 
 
 def _anchored_head(chain_key: str) -> tuple[int, str] | None:
     """The (seq, hash) of this chain recorded by the latest anchor on the platform chain, if any."""
     if chain_key == PLATFORM_CHAIN:
         return None
-    anchor = (AuditEvent.objects.filter(chain_key=PLATFORM_CHAIN, action=ANCHOR_ACTION, details__heads__has_key=chain_key)
-              .order_by("-seq").values_list("details", flat=True).first())
+    anchor = (AuditEvent.objects.filter(chain_key=PLATFORM_CHAIN, action=ANCHOR_ACTION, details__heads__has_key=chain_key,
+                                        seq__isnull=False).order_by("-seq").values_list("details", flat=True).first())
     if not anchor:
         return None
     seq, digest = anchor["heads"][chain_key]

@@ -23,6 +23,7 @@ from accounts.actors import Actor
 from accounts.roles import Capability
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
+from audit.selectors import CHAIN_ORDER
 from privacy.vault import looks_like_identifier, records_matching
 from trustguard.api.pagination import KeysetPagination, Page
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
@@ -216,7 +217,7 @@ def escalation_for_page(*, actor: Actor, pk: Any) -> Escalation | None:
 
 def escalation_history(escalation: Escalation, limit: int = 200) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(tenant_id=escalation.tenant_id, target_type="escalation",
-                                          target_id=str(escalation.pk)).order_by("created_at", "seq")[:limit])
+                                          target_id=str(escalation.pk)).order_by("created_at", *CHAIN_ORDER)[:limit])
 
 
 # --- summary -------------------------------------------------------------------------------------
@@ -325,7 +326,7 @@ HIDDEN_HISTORY_PREFIXES = ("otp.",)  # second-factor failures are security event
 def escalation_events(*, escalation: Escalation) -> QuerySet[AuditEvent]:
     """The audit events of one escalation, oldest first (the API's `history`)."""
     queryset = AuditEvent.objects.filter(tenant_id=escalation.tenant_id, target_type="escalation",
-                                         target_id=str(escalation.pk)).order_by("seq")
+                                         target_id=str(escalation.pk)).order_by(*CHAIN_ORDER)
     for prefix in HIDDEN_HISTORY_PREFIXES:
         queryset = queryset.exclude(action__startswith=prefix)
     return queryset

@@ -29,7 +29,9 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 class AuditEventSerializer(serializers.Serializer[Any]):
     id = serializers.CharField()
-    seq = serializers.IntegerField()
+    seq = serializers.IntegerField(allow_null=True, help_text="The event's place on its tenant's chain; null for a few "
+                                   "seconds after it was written, until the sealer chains it (docs/AUDIT.md, "
+                                   "\"Sealing\"): its prev_hash is then empty and its hash its own seal.")
     action = serializers.CharField()
     actor = inline_serializer("AuditActor", {"type": serializers.CharField(), "id": serializers.CharField(),
                                              "label": serializers.CharField()})

@@ -26,6 +26,8 @@ from accounts.models import Tenant
 from approvals.models import Decision
 from approvals.services import dismissed_sql
 from audit.models import AuditEvent
+from audit.sealing import audit_seal_pending
+from audit.services import chain_key_for
 from trustguard.dbfuncs import UuidText
 from trustguard.jsonutil import canonical_json
 
@@ -105,6 +107,8 @@ def _decisions(tenant: Tenant, f: ExportFilters) -> QuerySet[Any]:
 
 
 def _audit(tenant: Tenant, f: ExportFilters) -> QuerySet[Any]:
+    # The export shows the chain (seq, prev_hash, hash): the tenant's pending events are sealed onto it first.
+    audit_seal_pending(chain_key=chain_key_for(tenant.pk))
     qs = AuditEvent.objects.filter(tenant_id=tenant.pk)
     if f.status or f.type:
         # The events of the escalations that match (status/type describe the case, not the event).

@@ -21,6 +21,7 @@ from accounts.roles import role_label
 from approvals.models import Decision
 from approvals.services import is_dismissed
 from audit.models import AuditEvent
+from audit.selectors import CHAIN_ORDER
 from escalations import costs, obligations
 from escalations.amendments import amendments_of
 from escalations.comments import comments_of
@@ -106,7 +107,7 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
     decisions = list(Decision.objects.filter(request_id=escalation.approval_id).select_related("decided_by", "on_behalf_of")
                      .order_by("decided_at", "id"))
     events = (AuditEvent.objects.filter(tenant_id=escalation.tenant_id, target_type="escalation",
-                                        target_id=str(escalation.pk)).order_by("seq"))
+                                        target_id=str(escalation.pk)).order_by(*CHAIN_ORDER))
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
                             bottomMargin=15 * mm, title=f"Escalation {escalation.pk}", author="TrustGuard",
@@ -161,8 +162,10 @@ def escalation_report_pdf(*, escalation: Escalation, generated_by: str) -> bytes
     rows: list[list[Any]] = [["#", "When", "Action", "Actor", "Change", "Hash"]]
     for e in events.iterator(chunk_size=500):
         change = {k: v for k, v in (e.after or {}).items() if (e.before or {}).get(k) != v} if e.after else {}
-        rows.append([str(e.seq), _small(_when(e.created_at)), _small(e.action), _small(e.actor_label),
-                     _small(canonical_json(change) if change else "-"), _small(e.hash[:16] + "…")])
+        sealed = e.seq is not None  # an event not sealed onto the chain yet (audit.sealing) has no place nor chain hash
+        rows.append([str(e.seq) if sealed else "–", _small(_when(e.created_at)), _small(e.action), _small(e.actor_label),
+                     _small(canonical_json(change) if change else "-"),
+                     _small(e.hash[:16] + "…" if sealed else "pending sealing")])
     story.append(_table(rows, [10 * mm, 28 * mm, 30 * mm, 28 * mm, 58 * mm, 26 * mm]) if len(rows) > 1
                  else _p("No audit events."))
     doc.build(story)

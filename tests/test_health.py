@@ -53,7 +53,8 @@ def test_the_answer_keeps_the_contract_s_shape_and_check_order(client):
     body = client.get("/healthz").json()
 
     assert list(body)[:2] == ["status", "checks"]
-    assert list(body["checks"]) == ["database", "broker", "beat", "queue", "outbox", "deliveries", "providers"]
+    assert list(body["checks"]) == ["database", "broker", "beat", "queue", "outbox", "deliveries", "providers",
+                                   "audit_sealing"]
     assert [name for name, check in body["checks"].items() if check["critical"]] == ["database", "broker", "beat"]
     assert body["checks"]["database"]["vendor"] in ("sqlite", "postgresql")
 

@@ -40,6 +40,7 @@ class ExpectedTrigger:
 _EXPECTED: dict[str, dict[str, ExpectedTrigger]] = defaultdict(dict)
 _INSERT_ONLY: set[str] = set()
 _APP_FUNCTIONS: set[str] = set()
+_APP_COLUMN_UPDATES: dict[str, tuple[str, ...]] = {}
 
 
 def expect_triggers(vendor: str, *triggers: ExpectedTrigger) -> None:
@@ -138,6 +139,12 @@ def expect_app_function(signature: str) -> None:
     _APP_FUNCTIONS.add(signature)
 
 
+def expect_app_column_update(table: str, *columns: str) -> None:
+    """Declare columns of an insert-only table the application's role may UPDATE (a trigger must hold what it may
+    write there: the audit sealer fills in an event's seal once)."""
+    _APP_COLUMN_UPDATES[table] = columns
+
+
 def insert_only_tables() -> list[str]:
     return sorted(_INSERT_ONLY)
 
@@ -170,6 +177,10 @@ def pg_app_role_grant(connection: BaseDatabaseWrapper, role: str) -> None:
             listed = ", ".join(_quote(connection, t) for t in insert_only)
             cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {listed} FROM {who}")
             cursor.execute(f"GRANT SELECT, INSERT ON {listed} TO {who}")
+            for table in insert_only:  # after the REVOKE, which takes column grants with it
+                if _APP_COLUMN_UPDATES.get(table):
+                    columns = ", ".join(_quote(connection, c) for c in _APP_COLUMN_UPDATES[table])
+                    cursor.execute(f"GRANT UPDATE ({columns}) ON {_quote(connection, table)} TO {who}")
         cursor.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {who}")
         for signature in sorted(_APP_FUNCTIONS):
             cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [signature])

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from .health_checks import (
     HEARTBEAT_KEY,
+    AuditSealingCheck,
     BeatCheck,
     BrokerCheck,
     DatabaseCheck,
@@ -30,7 +31,7 @@ __all__ = ["CHECKS", "HEARTBEAT_KEY", "beat_heartbeat_write", "health_report", "
 
 # In the order /healthz lists them.
 CHECKS: tuple[type[Probe], ...] = (DatabaseCheck, BrokerCheck, BeatCheck, QueueCheck, OutboxCheck, DeliveriesCheck,
-                                   ProvidersCheck)
+                                   ProvidersCheck, AuditSealingCheck)
 
 
 def beat_heartbeat_write() -> None:

@@ -21,7 +21,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
-from django.db.models import Min, Model, Q, QuerySet
+from django.db.models import Count, Min, Model, Q, QuerySet
 from django.utils import timezone
 from health_check import Database, HealthCheck
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
@@ -230,6 +230,37 @@ class OutboxCheck(Probe):
         lagging = (figures["backlog"] > settings.HEALTH_OUTBOX_BACKLOG_WARN
                    or figures["oldest_age_seconds"] > settings.HEALTH_OUTBOX_AGE_WARN_SECONDS)
         return {"status": "warn" if lagging else "ok", **figures}
+
+
+def audit_sealing_figures() -> dict[str, Any]:
+    """Audit events written but not sealed onto their chain yet (audit.sealing) and the oldest one's age."""
+    event = _model("audit", "AuditEvent")
+    if event is None:
+        return {"installed": False}
+    agg = _all(event).filter(seq__isnull=True).aggregate(unsealed=Count("id"), oldest=Min("created_at"))
+    age = max(0.0, (timezone.now() - agg["oldest"]).total_seconds()) if agg["oldest"] else 0.0
+    return {"installed": True, "unsealed": agg["unsealed"], "oldest_age_seconds": int(age)}
+
+
+@dataclasses.dataclass
+class AuditSealingCheck(Probe):
+    """The sealing lag: warn past AUDIT_SEAL_LAG_WARN_SECONDS, "fail" past AUDIT_SEAL_LAG_FAIL_SECONDS (a stopped
+    sealer, or a chain stopped at an event altered before sealing). Not critical: requests are still audited."""
+
+    name = "audit_sealing"
+
+    def probe(self) -> dict[str, Any]:
+        figures = audit_sealing_figures()
+        if not figures["installed"]:
+            return {"status": "ok", "detail": "audit not installed"}
+        age = figures["oldest_age_seconds"]
+        warn, fail = settings.AUDIT_SEAL_LAG_WARN_SECONDS, settings.AUDIT_SEAL_LAG_FAIL_SECONDS
+        status = "fail" if age > fail else "warn" if age > warn else "ok"
+        report = {"status": status, **figures, "warn_above_seconds": warn, "fail_above_seconds": fail}
+        if status != "ok":
+            report["detail"] = (f"audit events wait {age} s to be sealed onto their chain: is the audit.seal_pending "
+                                "job running? (`manage.py audit_seal` names a chain stopped at an altered event)")
+        return report
 
 
 @dataclasses.dataclass

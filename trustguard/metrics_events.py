@@ -138,6 +138,10 @@ def connect() -> None:
                            lambda: _figures(health_checks.delivery_figures(), {
                                "pending": "pending", "oldest_pending_age_seconds": "oldest_pending_age_seconds",
                                "dead_letters": "dead_letters", "retrying": "retrying"}))
+    metrics.register_gauge("trustguard_audit_sealing", "Audit events not sealed onto their chain yet, and the oldest "
+                           "one's age (the sealing lag).",
+                           lambda: _figures(health_checks.audit_sealing_figures(), {
+                               "unsealed": "unsealed", "oldest_age_seconds": "lag_seconds"}))
 
 
 def _figures(figures: dict[str, Any], names: dict[str, str]) -> dict[str, float]:

@@ -245,9 +245,19 @@ CELERY_TIMEZONE = "UTC"
 # The periodic jobs (trustguard.periodic): one Celery task each, named like its beat entry, with its default
 # schedule, in the order `run_sweeps` runs them.
 SWEEP_INTERVAL_SECONDS = env_int("TRUSTGUARD_SWEEP_INTERVAL", 30, minimum=5)
+# Requests write audit events unsealed; the sealer (audit.sealing) chains them this often (the sealing lag's bound,
+# with the time a batch takes). /healthz warns when the oldest unsealed event is older than the WARN bound, and names
+# the check failing (still 200: not a reason to drop the web) past the FAIL one.
+AUDIT_SEAL_INTERVAL_SECONDS = env_int("TRUSTGUARD_AUDIT_SEAL_INTERVAL", 2, minimum=1)
+AUDIT_SEAL_LAG_WARN_SECONDS = env_int("TRUSTGUARD_AUDIT_SEAL_LAG_WARN", 60, minimum=1)
+AUDIT_SEAL_LAG_FAIL_SECONDS = env_int("TRUSTGUARD_AUDIT_SEAL_LAG_FAIL", 900, minimum=1)
+# 1: the former design, every event chained in its request under the tenant's chain-head lock (no sealing lag;
+# one tenant's writers queue on that lock). The bench compares the two.
+AUDIT_SEAL_INLINE = env_bool("TRUSTGUARD_AUDIT_SEAL_INLINE", False)
 PERIODIC_JOBS: dict[str, object] = {
     "escalations.sweep_deadlines": float(SWEEP_INTERVAL_SECONDS),
     "escalations.sweep_delegations": 60.0,  # out-of-office starts and ends (escalations.standins)
+    "audit.seal_pending": float(AUDIT_SEAL_INTERVAL_SECONDS),  # after the sweeps: run_sweeps seals what they wrote
     "audit.apply_retention": crontab(hour=3, minute=17),
     "notifications.relay_outbox": 15.0,
     "audit.verify_chains": crontab(hour=3, minute=47),
@@ -448,7 +458,8 @@ AUDIT_ANCHOR_DIR = Path(env_str("TRUSTGUARD_AUDIT_ANCHOR_DIR") or VAR_DIR / "aud
 # 1: mail every anchor to TRUSTGUARD_ADMIN_EMAILS too (one more copy outside the database, once a night).
 AUDIT_ANCHOR_EMAIL = env_bool("TRUSTGUARD_AUDIT_ANCHOR_EMAIL", False)
 # Least privilege on PostgreSQL (docs/DEPLOYMENT.md): `migrate`, run as the tables' owner, grants this role what the
-# application needs and no more (audit events, checkpoints and decisions: SELECT and INSERT only).
+# application needs and no more (audit events, checkpoints and decisions: SELECT and INSERT only; on audit events
+# also UPDATE of the four seal columns, which the trigger lets through once per event, for the sealer).
 DB_APP_ROLE = env_str("TRUSTGUARD_DB_APP_ROLE") or ""
 # Web, worker and beat refuse to start as the tables' owner (or a superuser) when DEBUG=0, unless this is 1.
 ALLOW_OWNER_ROLE = env_bool("TRUSTGUARD_ALLOW_OWNER_ROLE", False)

@@ -11,6 +11,7 @@ from accounts.actors import Actor
 from approvals.models import Decision
 from audit.actions import AuditAction
 from audit.models import AuditCheckpoint, AuditEvent
+from audit.sealing import audit_seal_pending
 from audit.services import audit_record, chain_key_for
 from audit.verification import verify_chain
 from escalations.services import Money, SourceRef, escalation_create, escalation_decide
@@ -29,12 +30,12 @@ def record(tenant, action="test.happened", **kwargs):
 def test_each_tenant_has_its_own_chain_and_each_event_hashes_onto_the_previous(make_tenant):
     acme, globex = make_tenant("acme"), make_tenant("globex")
 
-    first = record(acme)
-    second = record(acme)
-    other = record(globex)
+    recorded = [record(acme), record(acme), record(globex)]
+    audit_seal_pending()
+    first, second, other = (AuditEvent.objects.get(pk=r.pk) for r in recorded)
 
     assert [first.chain_key, second.chain_key, other.chain_key] == [f"tenant:{acme.pk}"] * 2 + [f"tenant:{globex.pk}"]
-    assert second.seq == first.seq + 1
+    assert first.seq is not None and second.seq == first.seq + 1  # (make_tenant's own event came first)
     assert second.prev_hash == first.hash
     assert other.prev_hash != second.hash
     assert verify_chain(chain_key_for(acme.pk)).ok
@@ -89,12 +90,22 @@ def test_numbers_the_database_would_rewrite_are_stored_so_that_the_chain_still_v
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_writers_never_fork_the_chain(make_tenant):
+def test_twenty_concurrent_writers_and_three_concurrent_sealers_never_fork_the_chain(make_tenant):
     acme = make_tenant("acme")
     before = AuditEvent.objects.filter(tenant=acme).count()
     writers, per_writer = 20, 5
     start = threading.Barrier(writers)
     errors: list[BaseException] = []
+    writing = threading.Event()
+
+    def seal() -> None:
+        try:
+            while not writing.is_set():
+                audit_seal_pending(batch=7)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
 
     def write(n: int) -> None:
         try:
@@ -109,10 +120,15 @@ def test_twenty_concurrent_writers_never_fork_the_chain(make_tenant):
             connection.close()
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
-    for t in threads:
+    sealers = [threading.Thread(target=seal) for _ in range(3)]
+    for t in threads + sealers:
         t.start()
     for t in threads:
         t.join(timeout=120)
+    writing.set()
+    for t in sealers:
+        t.join(timeout=120)
+    audit_seal_pending()
 
     assert errors == []
     events = list(AuditEvent.objects.filter(chain_key=chain_key_for(acme.pk)).order_by("seq"))
@@ -130,7 +146,7 @@ def _raw(sql: str, params: list | None = None) -> None:
 
 
 # What each engine's trigger says: pgtrigger's words on PostgreSQL, trustguard.db_protections' on SQLite.
-REFUSED = {"postgresql": {"update": "Cannot update", "delete": "update or delete rows"},
+REFUSED = {"postgresql": {"update": "Cannot update|append-only", "delete": "update or delete rows"},
            "sqlite": {"update": "append-only|immutable", "delete": "append-only|immutable"}}
 
 

@@ -379,7 +379,7 @@ EXEMPT: dict[str, str] = {
     "audit.services.audit_record": "is the audit trail",
     "audit.services.audit_record_many": "is the audit trail (audit_record is it with one event)",
     "audit.services.chain_key_for": "pure function",
-    "audit.services.lock_chain_head": "a lock taken by audit_record and retention",
+    "audit.services.lock_chain_head": "a lock taken by the sealer, retention and AUDIT_SEAL_INLINE writes",
     "audit.services.chains_seal_unkeyed": "is the audit trail (appends audit.chain_keyed to chains an older release "
                                           "left unkeyed; tests/audit/test_keyed_chain.py)",
     "audit.services.chains_seal_unkeyed_after_migrate": "post_migrate handler of chains_seal_unkeyed",

@@ -152,7 +152,7 @@ def test_chains_an_older_release_left_unkeyed_are_sealed_by_migrate_and_then_ver
         event.hash = forged_hash(prev, event)
         event.save(force_insert=True)
         prev = event.hash
-    AuditChainHead.objects.filter(chain_key=key).update(last_seq=3, last_hash=prev)
+    AuditChainHead.objects.update_or_create(chain_key=key, defaults={"last_seq": 3, "last_hash": prev})
     settings.AUDIT_KEYS = [K1]
     report = verify_chain(key)
     assert not report.ok and "ends with the unkeyed old.event event" in report.problem

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.django_db
 
 
 def record(tenant, n: int = 1) -> list[RecordedEvent]:
+    """n events, written unsealed as a request writes them."""
     with transaction.atomic():
         return [audit_record(tenant_id=tenant.pk, action=AuditAction.DECISION_RECORDED, actor=Actor.for_system(tenant, "test"),
                              target_type="escalation", target_id=str(i), details={"decision": "reject", "i": i})
@@ -102,13 +103,14 @@ def rewind_head(role: str, key: str, to: AuditEvent) -> None:
 
 @pytest.fixture
 def chain(make_tenant, app_role) -> dict:
-    """A tenant chain of five events, verified and anchored outside the database (the nightly job)."""
+    """A tenant chain of five events, sealed, verified and anchored outside the database (the nightly job)."""
     acme = make_tenant("acme")
-    events = record(acme, 5)
-    assert job_run("audit.verify_chains").startswith("OK ")
+    recorded = record(acme, 5)
+    assert job_run("audit.verify_chains").startswith("OK ")  # seals them first
     key = chain_key_for(acme.pk)
-    return {"tenant": acme, "key": key, "events": list(AuditEvent.objects.filter(chain_key=key).order_by("seq")),
-            "recorded": events, "role": app_role}
+    events = list(AuditEvent.objects.filter(chain_key=key).order_by("seq"))
+    return {"tenant": acme, "key": key, "events": events, "role": app_role,
+            "recorded": [next(e for e in events if e.pk == r.pk) for r in recorded]}
 
 
 def change_payload(c: dict) -> tuple[str, int | None]:
@@ -190,13 +192,47 @@ def prune_under_a_forged_checkpoint(c: dict) -> tuple[str, int | None]:
     return "the retention checkpoint's signature is invalid", None
 
 
+def change_unsealed_payload(c: dict) -> tuple[str, int | None]:
+    """An event not sealed yet, altered by the superuser before the sealer came: its own seal no longer holds, so the
+    sealer refuses to chain it (verify_audit seals first) and verification names it."""
+    victim, _ = record(c["tenant"], 2)
+    as_superuser("UPDATE audit_auditevent SET details = %s WHERE id = %s", ['{"decision": "approve"}', victim.pk])
+    return "the unsealed decision.recorded event was altered or forged before it was sealed", victim.pk
+
+
+def forged_unsealed_event(c: dict) -> tuple[str, int | None]:
+    """The app role (which may INSERT) adds an unsealed approval nobody gave, without the key."""
+    template = c["events"][-1]
+    forged = AuditEvent(chain_key=c["key"], seq=None, tenant_id=template.tenant_id, action=AuditAction.DECISION_RECORDED,
+                        actor_type="user", actor_id="7", actor_label="ceo", target_type="escalation", target_id="99",
+                        details={"decision": "approve"}, created_at=template.created_at, key_id="test", prev_hash="")
+    forged.hash = forged_hash("", forged)
+    with acting_as(c["role"]):
+        forged.save(force_insert=True)
+    return "the unsealed decision.recorded event was altered or forged before it was sealed", forged.pk
+
+
+def sealed_by_someone_without_the_key(c: dict) -> tuple[str, int | None]:
+    """The app role may fill in an unsealed event's seal columns (the sealer runs as it): it chains an event itself,
+    with a hash computed without the key, and moves the head."""
+    [victim] = record(c["tenant"])
+    head = AuditChainHead.objects.get(chain_key=c["key"])
+    event = AuditEvent.objects.get(pk=victim.pk)
+    event.seq, event.prev_hash, event.key_id = head.last_seq + 1, head.last_hash, "test"
+    as_app(c["role"], "UPDATE audit_auditevent SET seq = %s, prev_hash = %s, key_id = %s, hash = %s WHERE id = %s",
+           [event.seq, event.prev_hash, event.key_id, forged_hash(head.last_hash, event), event.pk])
+    as_app(c["role"], "UPDATE audit_auditchainhead SET last_seq = %s WHERE chain_key = %s", [event.seq, c["key"]])
+    return "altered or forged after it was written", victim.pk
+
+
 TAMPERINGS = [change_payload, delete_middle, delete_last, delete_last_and_rewind_head, forged_garbage_hash,
               forged_computed_hash, rewrite_and_rehash_every_later_one, truncate_and_clear_heads,
-              prune_under_a_forged_checkpoint]
+              prune_under_a_forged_checkpoint, change_unsealed_payload, forged_unsealed_event,
+              sealed_by_someone_without_the_key]
 
 
 @pytest.mark.parametrize("tamper", TAMPERINGS, ids=[t.__name__ for t in TAMPERINGS])
-def test_verify_audit_with_the_anchors_names_each_of_the_nine_ways_to_tamper(chain, settings, tamper):
+def test_verify_audit_with_the_anchors_names_each_way_to_tamper(chain, settings, tamper):
     assert verify_audit("--anchors", str(settings.AUDIT_ANCHOR_DIR))[0] == 0
 
     expected, event_id = tamper(chain)

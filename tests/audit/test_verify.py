@@ -10,6 +10,7 @@ from django.db import connection, transaction
 
 from accounts.actors import Actor
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from audit.sealing import audit_seal_pending
 from audit.services import PLATFORM_CHAIN, audit_record, chain_key_for
 from audit.verification import verify_chain
 from tests.audit.commands import verify_audit
@@ -17,9 +18,12 @@ from trustguard.db_protections import expected_triggers
 from trustguard.periodic import job_run
 
 
-def record(tenant, action="test.happened", **kwargs):
+def record(tenant, action="test.happened", **kwargs) -> AuditEvent:
+    """An event written and then sealed onto its chain (the chain as it stands once the sealer has run)."""
     with transaction.atomic():
-        return audit_record(tenant_id=tenant.pk, action=action, actor=Actor.for_system(tenant, "test"), **kwargs)
+        recorded = audit_record(tenant_id=tenant.pk, action=action, actor=Actor.for_system(tenant, "test"), **kwargs)
+    audit_seal_pending()
+    return AuditEvent.objects.get(pk=recorded.pk)
 
 
 def behind_the_applications_back(sql: str, params: list) -> None:
@@ -106,6 +110,7 @@ def test_a_forged_checkpoint_does_not_excuse_a_missing_prefix(make_tenant):
     acme = make_tenant("acme")
     first = record(acme)
     record(acme)
+    assert first.seq is not None
     AuditCheckpoint.objects.create(chain_key=first.chain_key, seq=first.seq, hash=first.hash, pruned_count=1,
                                    created_at=first.created_at, signature="0" * 64)
 

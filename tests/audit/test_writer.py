@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from accounts.actors import Actor
 from audit.actions import AuditAction
 from audit.models import AuditEvent
+from audit.sealing import audit_seal_pending
 from audit.services import (
     _INSERT_UP_TO,
     AuditEntry,
@@ -80,12 +81,15 @@ def test_events_are_stored_exactly_as_the_writer_hashed_them_and_the_chain_verif
     finally:
         context.reset(token)
 
-    assert_stored_as_returned([single, *recorded])
-    stored = list(AuditEvent.objects.filter(chain_key=chain_key_for(acme.pk), seq__gt=single.seq).order_by("seq"))
-    assert [e.seq for e in stored] == [single.seq + 1 + i for i in range(batch)]
-    assert [(e.seq, e.hash, e.prev_hash) for e in stored] == [(r.seq, r.hash, r.prev_hash) for r in recorded]
-    assert recorded[0].prev_hash == single.hash
+    assert_stored_as_returned([single, *recorded])  # unsealed, each with its own seal, exactly as written
+    assert {(r.seq, r.prev_hash) for r in [single, *recorded]} == {(None, "")}
+    audit_seal_pending()
     single_row = AuditEvent.objects.get(pk=single.id)
+    assert single_row.seq is not None
+    stored = list(AuditEvent.objects.filter(chain_key=chain_key_for(acme.pk), seq__gt=single_row.seq).order_by("seq"))
+    assert [e.pk for e in stored] == [r.id for r in recorded]  # chained in the order written
+    assert [e.seq for e in stored] == [single_row.seq + 1 + i for i in range(batch)]
+    assert [e.prev_hash for e in stored] == [single_row.hash] + [e.hash for e in stored[:-1]]
     for event, entry in zip(stored, entries, strict=True):
         assert event.before == single_row.before  # the same input, stored the same way whichever way it went in
         assert event.details["odd"] == single_row.details["odd"]
@@ -109,7 +113,11 @@ def test_a_batch_spanning_tenants_extends_each_tenant_chain(make_tenant):
 
     assert [r.chain_key for r in recorded] == [f"tenant:{acme.pk}", f"tenant:{globex.pk}", f"tenant:{acme.pk}",
                                                "platform"]
-    assert recorded[2].prev_hash == recorded[0].hash
     assert_stored_as_returned(recorded)
+    audit_seal_pending()
+    sealed = {e.pk: e.seq or 0 for e in AuditEvent.objects.filter(pk__in=[r.id for r in recorded])}
+    assert sealed[recorded[0].id] > 0 and sealed[recorded[2].id] == sealed[recorded[0].id] + 1
+    sealed_events = {e.pk: e for e in AuditEvent.objects.filter(pk__in=[r.id for r in recorded])}
+    assert sealed_events[recorded[2].id].prev_hash == sealed_events[recorded[0].id].hash
     for key in {r.chain_key for r in recorded}:
         assert verify_chain(key).ok

@@ -12,6 +12,7 @@ from accounts.models import Membership
 from approvals.models import ApprovalRequest
 from audit.hashing import compute_hash
 from audit.models import AuditEvent
+from audit.sealing import audit_seal_pending
 from escalations.models import Escalation, EscalationStatus, Policy
 from escalations.selectors import WaitingKind, escalation_waiting_for
 from escalations.services import SourceRef, escalation_acknowledge, escalation_create, escalation_decide
@@ -45,11 +46,13 @@ def events(escalation: Escalation, type: str | None = None) -> list[OutboxEvent]
 
 
 def audit_actions(escalation: Escalation) -> list[str]:
+    audit_seal_pending()  # chain order: the events on their chain
     return list(AuditEvent.objects.filter(target_type="escalation", target_id=str(escalation.pk))
                 .order_by("seq").values_list("action", flat=True))
 
 
 def assert_chain_intact(tenant_id: int) -> None:
+    audit_seal_pending()
     prev = ""
     for event in AuditEvent.objects.filter(tenant_id=tenant_id).order_by("seq"):
         assert event.prev_hash == prev

@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.sealing import audit_seal_pending
 from escalations.models import Escalation
 from escalations.services import SourceRef, escalation_create
 from escalations.sweeps import SweepResult, sweep_deadlines
@@ -71,6 +72,7 @@ def test_two_sweeps_started_together_re_escalate_each_overdue_case_exactly_once(
     assert per_case == dict.fromkeys(ids, 1)
     audited = Counter(AuditEvent.objects.filter(action="escalation.escalated").values_list("target_id", flat=True))
     assert audited == dict.fromkeys(ids, 1)
+    audit_seal_pending()
     seqs = list(AuditEvent.objects.filter(tenant=vendor.tenant).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))  # one unbroken chain, however the two sweeps interleaved
 

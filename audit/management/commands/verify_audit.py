@@ -7,6 +7,7 @@ from django.utils.dateparse import parse_datetime
 
 from audit.anchors import anchors_check, anchors_read
 from audit.models import AuditEvent
+from audit.sealing import audit_seal_pending
 from audit.services import chain_key_for
 from audit.verification import ChainReport, all_chain_keys, merge_reports, verify_chains
 
@@ -20,8 +21,9 @@ def moment(value: str) -> Any:
 
 
 class Command(BaseCommand):
-    help = ("Verify the audit hash chains (and, with --anchors, that they still hold every head anchored outside the "
-            "database): exit 0 and 'OK <n> events' when intact, exit 1 naming the first broken event of each chain.")
+    help = ("Seal what is pending, then verify the audit hash chains (and, with --anchors, that they still hold every "
+            "head anchored outside the database): exit 0 and 'OK <n> events' when intact, exit 1 naming the first "
+            "broken event of each chain. Events not sealed yet (--no-seal) are reported as pending, never as broken.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", metavar="SLUG", help="verify only this tenant's chain")
@@ -31,6 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("--until", metavar="T", type=moment,
                             help="with --anchors: only anchors written at or before T (ISO 8601 with offset), e.g. "
                                  "after a point-in-time restore to T")
+        parser.add_argument("--no-seal", action="store_true",
+                            help="verify without sealing first: events not sealed yet are counted as pending (their "
+                                 "own seals are still checked)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["tenant"]:
@@ -42,6 +47,8 @@ class Command(BaseCommand):
             keys = [chain_key_for(tenant.pk)]
         else:
             keys = all_chain_keys()
+        if not options["no_seal"]:
+            audit_seal_pending(chain_key=keys[0] if options["tenant"] else None)
         reports = verify_chains(keys)
         checked = ""
         if options["anchors"]:
@@ -57,4 +64,6 @@ class Command(BaseCommand):
             text = "\n".join(r.describe() for r in broken)
             self.stdout.write(text)
             raise CommandError(text, returncode=1)
-        self.stdout.write(f"OK {sum(r.events for r in reports)} events{checked}")
+        pending = sum(r.pending for r in reports)
+        self.stdout.write(f"OK {sum(r.events for r in reports)} events{checked}"
+                          + (f"; {pending} events pending sealing (each with a valid seal of its own)" if pending else ""))
