@@ -146,7 +146,7 @@ _CLAIMED = tuple(f.attname for f in Escalation._meta.concrete_fields if f.name i
     "escalation_level", "approvals_required", "approvals_received", "ack_due_at", "expires_at", "defer_until",
     "deferred_at", "next_deadline_at", "reminder_sent_at", "top_alerted_at", "decided_at", "closed_at",
     "approval_expires_at", "expiry_reason", "conditions_due_at", "estimated_cost_minor", "estimated_cost_currency",
-    "window_starts_at", "window_ends_at"})
+    "window_starts_at", "window_ends_at", "requested_by_user"})
 _NAMES = (*_CLAIMED, "conditions", "policy_snapshot")
 _TENANT = _CLAIMED.index("tenant_id")
 
