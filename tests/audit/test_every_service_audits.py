@@ -429,7 +429,6 @@ EXEMPT: dict[str, str] = {
     "escalations.ladder.ladder_of": "pure function",
     "escalations.ladder.max_level_of": "pure function",
     "escalations.ladder.next_ladder_step": "a read",
-    "escalations.sweeps.ladder_step_for": "a read",
     "escalations.services.content_hash": "pure function",
     "escalations.obligations.parse_specs": "pure function",
     "escalations.obligation_actions.is_approver": "a check, writes nothing",

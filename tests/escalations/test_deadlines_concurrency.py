@@ -8,10 +8,13 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.sealing import audit_seal_pending
+from audit.services import chain_key_for
+from audit.verification import verify_chain
 from escalations.models import Escalation
 from escalations.services import SourceRef, escalation_create
 from escalations.sweeps import SweepResult, sweep_deadlines
@@ -86,3 +89,26 @@ def test_two_sweeps_started_together_expire_each_case_exactly_once(vendor):
     assert set(Escalation.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"expired"}
     per_case = Counter(OutboxEvent.objects.filter(type="escalation.expired").values_list("aggregate_id", flat=True))
     assert per_case == dict.fromkeys(ids, 1)
+
+
+def test_one_sweep_with_two_chunks_in_flight_acts_once_per_case_on_one_unbroken_chain(vendor):
+    ids = overdue_cases(vendor)
+    helpers: list[str] = []
+
+    def opened(sender, connection, **kwargs) -> None:
+        helpers.append(threading.current_thread().name)
+
+    connection_created.connect(opened)
+    try:
+        result = sweep_deadlines(chunk_size=7)  # 60 cases: full chunks, so a second worker takes every other one
+    finally:
+        connection_created.disconnect(opened)
+
+    assert "sweep-pipeline" in helpers  # the helper worker ran, on a connection of its own
+    assert result.escalated == CASES
+    per_case = Counter(OutboxEvent.objects.filter(type="escalation.escalated").values_list("aggregate_id", flat=True))
+    assert per_case == dict.fromkeys(ids, 1)
+    audit_seal_pending()
+    audited = list(AuditEvent.objects.filter(tenant=vendor.tenant).order_by("seq"))
+    assert [e.seq for e in audited] == list(range(1, len(audited) + 1))
+    assert verify_chain(chain_key_for(vendor.tenant.pk)).ok
