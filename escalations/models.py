@@ -12,6 +12,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.delegations import delegations_held
 from accounts.roles import Capability, Role
+from approvals.selectors import open_requests_naming
 from trustguard.db_protections import sqlite_refusal
 from trustguard.ids import uuid7
 
@@ -176,12 +177,23 @@ def delegated_q(actor: Actor, *, at: datetime | None = None) -> models.Q | None:
     if not held:
         return None
     q = models.Q(pk__in=[])
+    named = open_requests_naming(user_ids={d.delegator_id for d, _ in held})  # cases naming them (issue 22)
     for delegation, roles in held:
         part = models.Q(assigned_role__in=sorted(roles))
+        if named.get(delegation.delegator_id):
+            part |= models.Q(approval_id__in=named[delegation.delegator_id])
         if delegation.escalation_types:
             part &= models.Q(type__in=list(delegation.escalation_types))
         q |= part
     return q
+
+
+def named_q(actor: Actor) -> models.Q | None:
+    """The cases whose open stage names `actor` (issue 22: a route may name people beside roles), or None."""
+    if actor.user is None:
+        return None
+    requests = open_requests_naming(user_ids=[actor.user.pk]).get(actor.user.pk)
+    return models.Q(approval_id__in=requests) if requests else None
 
 
 class EscalationQuerySet(models.QuerySet["Escalation"]):
@@ -200,12 +212,16 @@ class EscalationQuerySet(models.QuerySet["Escalation"]):
             return mine.filter(requested_by_api_key=actor.api_key)
         if actor.user is None or actor.can(Capability.ESCALATION_VIEW_ALL):
             return mine
+        # A person the open stage names sees the case, whatever their capabilities: the route asks them (issue 22).
+        named = named_q(actor)
         if actor.can(Capability.ESCALATION_VIEW):
             # A delegate sees what they hold for someone away (issue 19), as that person would.
             held = delegated_q(actor)
             own = models.Q(assigned_role__in=sorted(actor.roles)) | models.Q(requested_by_user=actor.user)
-            return mine.filter(own | held if held is not None else own)
-        return mine.none()
+            for extra in (held, named):
+                own = own | extra if extra is not None else own
+            return mine.filter(own)
+        return mine.filter(named) if named is not None else mine.none()
 
     def actionable_by(self, actor: Actor) -> EscalationQuerySet:
         """The cases `actor` may name in an action (acknowledge, decide, cancel, a code, a report; 404 outside).

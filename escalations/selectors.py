@@ -29,7 +29,7 @@ from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
 from . import metrics
 from .ladder import next_ladder_step
-from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus
+from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus, named_q
 from .standins import Approver, delegated_q, role_staffing, stage_people
 
 # --- visibility ----------------------------------------------------------------------------------
@@ -41,7 +41,8 @@ def escalations_visible_to(actor: Actor) -> QuerySet[Escalation]:
     (Pages show such a person an empty queue and 404s instead: they call Escalation.objects.visible_to.)
     """
     if actor.user is not None and not (actor.can(Capability.ESCALATION_VIEW)
-                                       or actor.can(Capability.ESCALATION_VIEW_ALL)):
+                                       or actor.can(Capability.ESCALATION_VIEW_ALL)) and named_q(actor) is None:
+        # A person an open stage names sees those cases whatever their capabilities (issue 22).
         raise PermissionDenied("viewing escalations needs escalation.view", slug="missing-capability")
     return Escalation.objects.visible_to(actor)
 
@@ -112,10 +113,12 @@ def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | Non
 
 
 def mine_q(actor: Actor) -> Q:
-    """"Waiting for you": assigned to one of my roles, or held as a delegate for someone away (standins)."""
+    """"Waiting for you": assigned to one of my roles, named on its open stage (issue 22), or held as a delegate for
+    someone away (standins)."""
     q = Q(assigned_role__in=sorted(actor.roles))
-    held = delegated_q(actor)
-    return q | held if held is not None else q
+    for extra in (delegated_q(actor), named_q(actor)):
+        q = q | extra if extra is not None else q
+    return q
 
 
 def _cases_of_contact(actor: Actor, text: str) -> list[str]:
