@@ -156,3 +156,10 @@ def named_members(*, tenant: Tenant, usernames: Iterable[str]) -> list[int]:
         return []
     return list(User.objects.filter(username__in=names, is_active=True, memberships__tenant=tenant,
                                     memberships__is_active=True).distinct().values_list("pk", flat=True))
+
+
+def tenant_people(*, tenant: Tenant) -> list[tuple[str, str]]:
+    """(username, "Full Name (username)") of the tenant's active people, by username: who a route may name."""
+    people = (User.objects.filter(is_active=True, memberships__tenant=tenant, memberships__is_active=True)
+              .distinct().order_by("username").only("username", "first_name", "last_name"))
+    return [(u.username, f"{u.get_full_name()} ({u.username})" if u.get_full_name() else u.username) for u in people]
