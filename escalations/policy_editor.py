@@ -307,9 +307,9 @@ class PolicyEditorForm(forms.ModelForm):
         return rows
 
 
-def who_label(stage: dict[str, Any]) -> str:
-    """A stage's deciders in words: its roles, then the people it names."""
-    return ", ".join([*(role_label(r) for r in stage["roles"]), *stage.get("people", ())])
+def who_label(stage: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """A stage's deciders in words: its roles, then the people it names (by name, when `names` has them)."""
+    return ", ".join([*(role_label(r) for r in stage["roles"]), *((names or {}).get(u, u) for u in stage.get("people", ()))])
 
 
 def effective_table(route: list[dict[str, Any]], approvals_by_risk: dict[str, int]) -> list[dict[str, Any]]:
@@ -400,7 +400,8 @@ def policy_preview(*, tenant: Tenant, fields: dict[str, Any], example: dict[str,
                        for role in (first.roles if first else []) for u in role_members(tenant=tenant, role=role)})
     named = named_members(tenant=tenant, usernames=first.people if first else ())
     notified += sorted((u.get_full_name() or u.username) + " (named)" for u in User.objects.filter(pk__in=named))
-    stages = [{**s.as_dict(tenant.locale), "roles_label": who_label({"roles": s.roles, "people": s.people})}
+    names = dict(tenant_people(tenant=tenant)) if any(s.people for s in plan.stages) else {}
+    stages = [{**s.as_dict(tenant.locale), "roles_label": who_label({"roles": s.roles, "people": s.people}, names)}
               for s in plan.stages]
     return Preview(risk_level=risk, plan=plan, trigger=trigger,
                    approvals_required=sum(s.approvals_required for s in plan.applied),

@@ -189,6 +189,16 @@ def held_for(actor: Actor, rows: Iterable[dict[str, Any]], *, at: datetime | Non
             if row["assigned_role"] in roles and delegation.covers(row["type"]):
                 out[row["id"]] = delegation.delegator
                 break
+    # Cases whose open stage names an away delegator (issue 22): held for them too.
+    named = open_requests_naming(user_ids={d.delegator_id for d, _ in held})
+    by_request = {request: d for d, _ in held for request in named.get(d.delegator_id, ())}
+    if by_request:
+        mine = set(open_requests_naming(user_ids=[actor.user.pk]).get(actor.user.pk, ())) if actor.user else set()
+        wanted = [row["id"] for row in rows if row["id"] not in out and row["assigned_role"] not in actor.roles]
+        for pk, request, type_ in (Escalation.objects.filter(pk__in=wanted, approval_id__in=list(by_request))
+                                   .values_list("pk", "approval_id", "type")):
+            if request not in mine and by_request[request].covers(type_):
+                out[pk] = by_request[request].delegator
     return out
 
 

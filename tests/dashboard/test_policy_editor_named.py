@@ -42,7 +42,7 @@ def test_the_preview_shows_a_named_person_among_who_is_asked_first(operator, dem
     page = operator.post("/admin/escalations/policy/preview/", data).content.decode()
 
     assert "Ngozi Eze (CEO)" in page and "Funke Adeyemi (named)" in page
-    assert "CEO, gb" in page  # the stage's deciders: its role, then the people it names
+    assert "CEO, Funke Adeyemi (gb)" in page  # the stage's deciders: its role, then the people it names
 
 
 def test_more_approvals_than_distinct_people_is_shown_next_to_the_number(operator, demo):  # noqa: F811

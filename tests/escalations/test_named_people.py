@@ -53,7 +53,9 @@ def test_a_second_stage_that_names_a_person_asks_them_when_it_opens(demo, demo_a
     outbox_relay()
 
     assert (decided.status, decided.current_stage, decided.assigned_role) == (EscalationStatus.PENDING, 1, "")
-    assert "sm2" in asked(escalation)
+    opened = Message.objects.filter(event__aggregate_id=str(escalation.pk), event__type="escalation.approval_recorded",
+                                    audience="approver")
+    assert {m.user.username for m in opened} == {"sm2"}  # the stage asks no role: its named person only
     assert decide(demo_actor("sm2"), escalation).status == EscalationStatus.APPROVED
 
 
@@ -114,3 +116,18 @@ def test_a_person_in_no_role_of_the_stage_and_not_named_is_refused(demo, demo_ac
         decide(demo_actor("sm"), escalation)
 
     assert not Decision.objects.filter(request=escalation.approval).exists()
+
+
+def test_the_delegate_of_a_named_person_sees_the_case_in_their_queue_held_for_them(demo, demo_actor, vendor):
+    from escalations.selectors import QueueFilters, escalation_queue
+    from escalations.standins import held_for
+
+    route(demo, {"roles": [], "people": ["gb"], "approvals_required": 1})
+    away(demo_actor, "gb", "co2")
+    escalation = big_order(vendor)
+    deputy = demo_actor("co2")
+
+    rows = [dict(r) for r in escalation_queue(actor=deputy, filters=QueueFilters()).values("id", "assigned_role", "type")]
+
+    assert escalation.pk in [r["id"] for r in rows]
+    assert held_for(deputy, rows)[escalation.pk] == person("gb")
