@@ -35,7 +35,8 @@ from trustguard.links import case_url
 from trustguard.money import format_money
 
 from .models import Escalation, Term
-from .standins import stage_names, who_must_act
+from .named import stage_names
+from .standins import who_must_act
 from .terminology import lazy_label
 
 # reminder, sla_breached (overdue at the top of the ladder) and resumed (a deferral ran out) come from

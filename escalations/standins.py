@@ -27,10 +27,11 @@ from accounts.delegations import (
 )
 from accounts.models import Delegation, Tenant, User
 from accounts.selectors import role_members
-from approvals.selectors import named_people, open_requests_naming
+from approvals.selectors import open_requests_naming
 from audit.actions import AuditAction
 
 from .models import OPEN_STATUSES, Escalation, EscalationStatus, delegated_q
+from .named import named_now, stage_names
 
 __all__ = ["Approver", "Capacity", "Staffing", "decider_capacity", "delegated_q", "held_for", "role_staffing",
            "stage_people", "standins_sweep", "unstaffed_away", "who_must_act"]
@@ -49,23 +50,6 @@ class Approver:
 def away_index(delegations: Iterable[Delegation], escalation_type: str) -> dict[int, Delegation]:
     """{delegator id: their delegation} for the delegations in force that cover `escalation_type`."""
     return {d.delegator_id: d for d in delegations if d.covers(escalation_type)}
-
-
-def stage_names(escalation: Escalation) -> list[str]:
-    """The usernames the current stage names, as pinned at creation (snapshot route_plan; no query): [] for the
-    routes that name nobody, so that they never pay for the named people's reads."""
-    applied = [s for s in escalation.policy_snapshot.get("route_plan") or () if s.get("applies")]
-    if escalation.current_stage >= len(applied):
-        return []
-    return list(applied[escalation.current_stage].get("people") or ())
-
-
-def named_now(escalation: Escalation) -> list[User]:
-    """The people the current stage names who are active members of the tenant now (approvals.selectors)."""
-    if not stage_names(escalation):
-        return []
-    return list(named_people(request_id=escalation.approval_id, index=escalation.current_stage,
-                             tenant_id=escalation.tenant_id))
 
 
 def _with_named(members: Sequence[User], named: Sequence[User]) -> list[User]:
