@@ -192,7 +192,11 @@ def named_q(actor: Actor) -> models.Q | None:
     """The cases whose open stage names `actor` (issue 22: a route may name people beside roles), or None."""
     if actor.user is None:
         return None
-    requests = open_requests_naming(user_ids=[actor.user.pk]).get(actor.user.pk)
+    # Read once per actor (a request's): the queue and its badge both ask. A list, not a subquery: the queue keeps
+    # its (tenant, assigned_role, deadline) index, and most people are named nowhere.
+    if "_named_requests" not in actor.__dict__:
+        actor.__dict__["_named_requests"] = open_requests_naming(user_ids=[actor.user.pk]).get(actor.user.pk, [])
+    requests = actor.__dict__["_named_requests"]
     return models.Q(approval_id__in=requests) if requests else None
 
 

@@ -30,6 +30,7 @@ from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 from . import metrics
 from .ladder import next_ladder_step
 from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus, named_q
+from .named import stage_names
 from .standins import Approver, delegated_q, role_staffing, stage_people
 
 # --- visibility ----------------------------------------------------------------------------------
@@ -307,7 +308,8 @@ def _waiting_for(escalation: Escalation, delegations: Sequence[Delegation] | Non
     if escalation.is_final:
         return WaitingFor(kind=WaitingKind.NOTHING, role=None, approvals_missing=0, deadline=None, next_role=None,
                           sentence=f"nothing: the escalation is {escalation.status}")
-    need = _approvals(missing, role)
+    names = ", ".join(stage_names(escalation))  # the people the stage names ask too (issue 22)
+    need = _approvals(missing, " or ".join(x for x in (role, names) if x))
     if escalation.status == EscalationStatus.DEFERRED:
         until = escalation.defer_until
         return WaitingFor(kind=WaitingKind.DEFERRAL, role=role, approvals_missing=missing, deadline=until,

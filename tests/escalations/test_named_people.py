@@ -43,6 +43,7 @@ def test_a_named_person_is_asked_beside_the_roles_members_when_the_case_opens(de
 
     assert [a.user.username for a in who_must_act(escalation)] == ["ceo", "analyst"]
     assert asked(escalation) == {"ceo", "analyst"}
+    assert escalation_waiting_for(escalation).sentence.startswith("1 more approval from ceo or analyst")
 
 
 def test_a_second_stage_that_names_a_person_asks_them_when_it_opens(demo, demo_actor, vendor):
