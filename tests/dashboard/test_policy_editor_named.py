@@ -81,3 +81,22 @@ def test_another_tenants_person_is_not_offered_nor_accepted(operator, demo, othe
     assert "stage_0_people" in page.context["adminform"].form.errors
     high_value.refresh_from_db()
     assert high_value.version == 1
+
+
+def test_a_named_person_outside_any_approving_role_finds_the_case_in_their_queue_and_may_decide(
+        demo, raise_escalation, signed_in):
+    from accounts.actors import Actor
+    from escalations.policies import policy_upsert
+
+    tenant = demo["tenant_obj"]
+    policy_upsert(tenant=tenant, type="HIGH_VALUE", actor=Actor.for_system(tenant, "test"),
+                  fields={"route": [{"roles": [], "people": ["analyst"], "approvals_required": 1}]})
+    escalation = raise_escalation()
+    client = signed_in("analyst")  # client-facing staff: no capability of their own on escalations
+
+    queue = client.get("/").content.decode()
+    case = client.get(f"/e/{escalation.pk}/")
+
+    assert str(escalation.pk) in queue
+    assert case.status_code == 200
+    assert case.context["can_decide"] and case.context["assigned_to_me"]
