@@ -157,3 +157,30 @@ def members_named(*, tenant: Tenant, usernames: Iterable[str]) -> list[User]:
 
 
 MAX_NAMED = 20
+
+
+def member_states(*, tenant: Tenant, usernames: Iterable[str]) -> dict[str, bool]:
+    """{username: active?} for the people of `tenant` among `usernames` (active: an active person with an active
+    membership here); a name that is nobody of this tenant is absent, whether or not it exists elsewhere."""
+    out: dict[str, bool] = {}
+    names = sorted({name for name in usernames if isinstance(name, str) and name})
+    for username, member_active, user_active in (Membership.objects.filter(tenant=tenant, user__username__in=names)
+                                                 .values_list("user__username", "is_active", "user__is_active")):
+        out[username] = out.get(username, False) or (member_active and user_active)
+    return out
+
+
+def named_members(*, tenant: Tenant, usernames: Iterable[str]) -> list[int]:
+    """The ids of the active people of `tenant` with these exact usernames (a route's named people)."""
+    names = sorted({name for name in usernames if name})
+    if not names:
+        return []
+    return list(User.objects.filter(username__in=names, is_active=True, memberships__tenant=tenant,
+                                    memberships__is_active=True).distinct().values_list("pk", flat=True))
+
+
+def tenant_people(*, tenant: Tenant) -> list[tuple[str, str]]:
+    """(username, "Full Name (username)") of the tenant's active people, by username: who a route may name."""
+    people = (User.objects.filter(is_active=True, memberships__tenant=tenant, memberships__is_active=True)
+              .distinct().order_by("username").only("username", "first_name", "last_name"))
+    return [(u.username, f"{u.get_full_name()} ({u.username})" if u.get_full_name() else u.username) for u in people]

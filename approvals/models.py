@@ -48,6 +48,11 @@ class ApprovalStage(models.Model):
     # Roles whose members may decide at this stage; `assigned_role` is who is being asked now
     # (a re-escalation moves it up a ladder, and that role may then decide too).
     roles = models.JSONField(default=list)
+    # People named on the route (issue 22), who may decide here whatever their roles: the policy's usernames,
+    # resolved to the tenant's members when the request is created. Rows (not JSON) so that a person's queue is an
+    # indexed lookup on every engine. Empty for most stages.
+    people = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    # "" for a stage of named people only: no role is asked (and no ladder climbed).
     assigned_role = models.CharField(max_length=32)
     approvals_required = models.PositiveSmallIntegerField()
     approvals_received = models.PositiveSmallIntegerField(default=0)

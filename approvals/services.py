@@ -20,6 +20,7 @@ from trustguard.bulk import update_rows
 from trustguard.errors import Conflict, PermissionDenied, ValidationFailed
 
 from .models import ApprovalRequest, ApprovalStage, Decision
+from .selectors import stage_named
 
 MAX_CONDITIONS = 20
 MAX_CONDITION_LENGTH = 500
@@ -29,6 +30,7 @@ MAX_CONDITION_LENGTH = 500
 class StageSpec:
     roles: Sequence[str]
     approvals_required: int
+    people: Sequence[str] = ()  # usernames named on the route (issue 22): they may decide whatever their roles
 
 
 @dataclass
@@ -64,7 +66,8 @@ def _build_stages(request: ApprovalRequest, stages: Sequence[StageSpec], now: da
     request.current_stage = first_open or 0
     built = []
     for i, spec in enumerate(stages):
-        stage = ApprovalStage(request=request, index=i, roles=list(spec.roles), assigned_role=spec.roles[0],
+        stage = ApprovalStage(request=request, index=i, roles=list(spec.roles),
+                              assigned_role=spec.roles[0] if spec.roles else "",
                               approvals_required=spec.approvals_required)
         if first_open is None or i < first_open:
             stage.status, stage.opened_at, stage.completed_at = ApprovalStage.Status.COMPLETE, now, now
@@ -72,7 +75,21 @@ def _build_stages(request: ApprovalRequest, stages: Sequence[StageSpec], now: da
             stage.status, stage.opened_at = ApprovalStage.Status.OPEN, now
         built.append(stage)
     ApprovalStage.objects.bulk_create(built)
+    if any(spec.people for spec in stages):  # most routes name nobody: no extra query for them
+        _name_people(request, built, stages)
     return built
+
+
+def _name_people(request: ApprovalRequest, built: Sequence[ApprovalStage], stages: Sequence[StageSpec]) -> None:
+    """Link each stage to the people it names, as members of the request's tenant (in any state: one who is inactive
+    or left is kept, so the stage can say who it named, and stage_named leaves them out)."""
+    names = {name for spec in stages for name in spec.people}
+    users = dict(User.objects.filter(username__in=sorted(names), memberships__tenant_id=request.tenant_id)
+                 .distinct().values_list("username", "pk"))
+    through = ApprovalStage.people.through
+    through.objects.bulk_create([through(approvalstage_id=stage.pk, user_id=users[name])
+                                 for stage, spec in zip(built, stages, strict=True)
+                                 for name in dict.fromkeys(spec.people) if name in users])
 
 
 def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requester_user: User | None,
@@ -181,21 +198,31 @@ def _clean_conditions(conditions: Sequence[str]) -> list[str]:
     return cleaned
 
 
+def deciding_role_of(stage: ApprovalStage, roles: frozenset[str], *, user: User) -> str | None:
+    """In what a person decides at `stage`: the first of its roles they act in, "" when they decide as a person the
+    stage names (`user`: the decider, or the named person a delegate stands in for), None when they may not."""
+    role = next((r for r in stage.eligible_roles if r in roles), None)
+    if role is not None:
+        return role
+    return "" if user.pk in stage_named(stage) else None
+
+
 def approval_check_decider(*, request: ApprovalRequest, stage: ApprovalStage, user: User, roles: frozenset[str],
                            decision: str, on_behalf_of: User | None = None,
                            partners: Collection[int] = ()) -> bool:
     """Raise if `user` may not record `decision` now; return whether it is a (permitted) self-approval.
 
-    `roles` are the roles the decider acts in: their own, or (on_behalf_of) the delegator's own. A delegate
+    `roles` are the roles the decider acts in: their own, or (on_behalf_of) the delegator's own; a person the stage
+    names (or their delegate, on_behalf_of) may decide without one (deciding_role_of). A delegate
     never decides what the delegate or the delegator requested, whatever the tenant's mode. `partners` are the
     people the decider counts as one voter with (approval_already_counted).
     Checked before the second factor, so a refused decision never consumes a code.
     """
     if request.status != ApprovalRequest.Status.OPEN:
         raise Conflict(f"the request is already {request.status}; decisions are final", slug="already-decided")
-    deciding_role = next((r for r in stage.eligible_roles if r in roles), None)
-    if deciding_role is None:
-        raise PermissionDenied(f"only a member of {stage.assigned_role} may decide at this stage", slug="not-assigned")
+    if deciding_role_of(stage, roles, user=on_behalf_of or user) is None:
+        raise PermissionDenied(f"only a member of {stage.assigned_role or 'the named people'} may decide at this "
+                               "stage", slug="not-assigned")
     if on_behalf_of is not None and (is_requester(request, user) or is_requester(request, on_behalf_of)):
         raise PermissionDenied("a delegate may not decide a request that they or the person they stand in for "
                                "made (four-eyes rule)", slug="four-eyes")
@@ -268,7 +295,7 @@ def approval_decide(*, request: ApprovalRequest, stage: ApprovalStage, user: Use
     now = timezone.now()
     self_approved = approval_check_decider(request=request, stage=stage, user=user, roles=roles, decision=decision,
                                            on_behalf_of=on_behalf_of, partners=partners)
-    deciding_role = next(r for r in stage.eligible_roles if r in roles)
+    deciding_role = deciding_role_of(stage, roles, user=on_behalf_of or user) or ""
     try:
         with transaction.atomic():  # a savepoint, so a lost race leaves the outer transaction usable
             record = Decision.objects.create(

@@ -174,7 +174,7 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
     delegations = delegations_in_force(actor=actor) if is_open else []  # read once for the page (and its banner)
     capacity = (decider_capacity(actor=actor, escalation=escalation, stage_roles=current.eligible_roles,
                                  delegations=delegations) if current is not None and is_open else None)
-    assigned_to_me = bool(current and capacity and set(current.eligible_roles) & capacity.roles)
+    assigned_to_me = bool(current and capacity and (set(current.eligible_roles) & capacity.roles or capacity.named))
     on_behalf_of = capacity.on_behalf_of if capacity and assigned_to_me else None
     people = {request.user.pk, *(capacity.partners if capacity else ()), *([on_behalf_of.pk] if on_behalf_of else [])}
     i_approved = approval_already_counted(approval, people=people)
@@ -191,9 +191,11 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
                         for a in attachments_of(escalation)],
         "payload_items": [(k, v) for k, v in (escalation.payload or {}).items() if k != "attachments"]
         if isinstance(escalation.payload, dict) else [],
+        # A person the stage names needs no role capability: the route asks them (escalations.standins.Capacity).
         "can_acknowledge": escalation.status == EscalationStatus.PENDING and assigned_to_me
-        and actor.can(Capability.ESCALATION_ACKNOWLEDGE),
-        "can_decide": is_open and assigned_to_me and actor.can(Capability.ESCALATION_DECIDE) and not i_approved,
+        and (actor.can(Capability.ESCALATION_ACKNOWLEDGE) or bool(capacity and capacity.named)),
+        "can_decide": is_open and assigned_to_me and (actor.can(Capability.ESCALATION_DECIDE)
+                                                      or bool(capacity and capacity.named)) and not i_approved,
         "approvals_missing": max(escalation.approvals_required - escalation.approvals_received, 0),
         "waiting": escalation_waiting_for(escalation, delegations=delegations),
         "i_approved": i_approved, "assigned_to_me": assigned_to_me, "on_behalf_of": on_behalf_of,

@@ -109,7 +109,8 @@ def sample_context(tenant: Tenant, type_: str = "") -> dict[str, Any]:
     """A message's context as escalations.notify builds it, for an example case of this tenant (of `type_`)."""
     policies = Policy.objects.filter(tenant=tenant, is_active=True).order_by("type")
     policy = policies.filter(type=type_).first() or policies.first()
-    role = policy.route[0]["roles"][0] if policy and policy.route else "compliance_officer"
+    # A first stage of named people only (issue 22) has no role: the sample speaks of the default one.
+    role = (policy.route[0]["roles"] or ["compliance_officer"])[0] if policy and policy.route else "compliance_officer"
     type_ = policy.type if policy else "HIGH_VALUE"
     reason = (Term.objects.filter(tenant=tenant, kind=Term.Kind.REASON).values_list("key", flat=True).first()
               or "flag vendor_flagged")

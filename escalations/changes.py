@@ -30,6 +30,7 @@ from trustguard.bulk import update_rows
 from trustguard.live import live_publish
 
 from .models import Escalation, EscalationStatus
+from .named import named_now, stage_names
 from .schedule import approval_expiry, window_dict
 
 _JSON_FIELDS = frozenset({"conditions"})
@@ -149,6 +150,10 @@ def _live_topics(escalation: Escalation, before: dict[str, Any] | None) -> set[t
     topics = {"all", *(f"role:{role}" for role in roles if role)}
     if escalation.requested_by_user_id is not None:
         topics.add(f"user:{escalation.requested_by_user_id}")
+    # The people its stage names (issue 22) listen on their own topic; a row read without its snapshot (never
+    # the services' locked rows) is not loaded for it: the live queue is a courtesy, the queue itself is exact.
+    if "policy_snapshot" not in escalation.get_deferred_fields() and stage_names(escalation):
+        topics.update(f"user:{user.pk}" for user in named_now(escalation))
     return {(escalation.tenant_id, topic) for topic in topics}
 
 

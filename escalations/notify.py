@@ -35,6 +35,7 @@ from trustguard.links import case_url
 from trustguard.money import format_money
 
 from .models import Escalation, Term
+from .named import stage_names
 from .standins import who_must_act
 from .terminology import lazy_label
 
@@ -262,10 +263,10 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
                                  phone=user.phone_number, context={**staff_context, "approval_dismissed": True},
                                  data={**links, "action": "decide"}, **language_and_zone(tenant=tenant, user=user)))
 
-    if asks_approvers(event) and status in ("pending", "acknowledged") and role:
+    if asks_approvers(event) and status in ("pending", "acknowledged") and (role or stage_names(escalation)):
         asks = {**links, "action": "decide"}
-        # Who must act (standins.who_must_act): the role's members who are not away, and the delegates of those
-        # who are, told whose place they take.
+        # Who must act (standins.who_must_act): the role's members and the people the stage names who are not away,
+        # and the delegates of those who are, told whose place they take.
         delegations = delegations_of(tenant) if delegations_of is not None else None
         for approver in who_must_act(escalation, role=role, members_of=members_of, delegations=delegations):
             user = approver.user

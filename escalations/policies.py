@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from accounts.actors import Actor
 from accounts.models import Tenant
 from accounts.roles import Role
-from accounts.selectors import role_members, tenant_roles
+from accounts.selectors import member_states, named_members, role_members, tenant_roles
 from audit.actions import AuditAction
 from audit.services import audit_record
 from trustguard.errors import Conflict, NotFound, ValidationFailed
@@ -39,25 +39,56 @@ def _role(value: Any, field: str, roles: Collection[str]) -> str:
     return value
 
 
-def normalize_route(route: Any, roles: Collection[str] = tuple(Role.values)) -> list[dict[str, Any]]:
-    """Accept the contract's shapes: ordered roles, [[role, ...] per stage], or stage objects (with `when`).
-    `roles`: the tenant's (accounts.selectors.tenant_roles); the built-ins when not given."""
+def _people(value: Any, field: str) -> list[str]:
+    """A stage's named people: usernames, each once (their membership is _check_people's, with the tenant)."""
+    if not isinstance(value, list) or any(not isinstance(name, str) or not name.strip() for name in value):
+        raise ValidationFailed(f"{field} must be a list of usernames", errors={field: ["A list of usernames."]})
+    if len(value) > MAX_APPROVALS:
+        raise ValidationFailed(f"{field}: at most {MAX_APPROVALS} people", errors={field: [
+            f"At most {MAX_APPROVALS} people."]})
+    return list(dict.fromkeys(name.strip() for name in value))
+
+
+def _check_people(stages: list[dict[str, Any]], tenant: Tenant) -> None:
+    """Every named person is an active member of `tenant`. Someone of another tenant reads as unknown here, exactly
+    like a name nobody has: a tenant never learns who another tenant's people are."""
+    named = [(i, name) for i, stage in enumerate(stages) for name in stage.get("people", ())]
+    if not named:
+        return
+    states = member_states(tenant=tenant, usernames=[name for _, name in named])
+    for i, name in named:
+        field = f"route[{i}].people"
+        if name not in states:
+            raise ValidationFailed(f"{field}: {name!r} is not a person of this tenant",
+                                   errors={field: [f"Unknown person {name!r}: not a member of this tenant."]})
+        if not states[name]:
+            raise ValidationFailed(f"{field}: {name!r} is inactive in this tenant",
+                                   errors={field: [f"{name!r} is inactive in this tenant: they could not decide."]})
+
+
+def normalize_route(route: Any, roles: Collection[str] = tuple(Role.values), *,
+                    tenant: Tenant | None = None) -> list[dict[str, Any]]:
+    """Accept the contract's shapes: ordered roles, [[role, ...] per stage], or stage objects (with `when`, and
+    `people`: usernames named beside or instead of roles). `roles`: the tenant's (accounts.selectors.tenant_roles);
+    the built-ins when not given. With `tenant`, every named person must be an active member of it."""
     if not isinstance(route, list) or not route:
         raise ValidationFailed("route must be a non-empty list of stages", errors={"route": ["A non-empty list."]})
     stages = []
     for i, item in enumerate(route):
         field = f"route[{i}]"
         required = None
+        people: list[str] = []
         if isinstance(item, str):
             stage_roles = [item]
         elif isinstance(item, list):
             stage_roles = item
         elif isinstance(item, dict):
-            unknown = set(item) - {"roles", "role", "approvals_required", "when"}
+            unknown = set(item) - {"roles", "role", "people", "approvals_required", "when"}
             if unknown:
                 raise ValidationFailed(f"{field}: unknown keys {', '.join(sorted(unknown))}",
                                        errors={field: [f"Unknown keys: {', '.join(sorted(unknown))}; use roles, "
-                                                       "approvals_required, when."]})
+                                                       "people, approvals_required, when."]})
+            people = _people(item.get("people") or [], f"{field}.people")
             stage_roles = item.get("roles") or ([item["role"]] if "role" in item else [])
             if not isinstance(stage_roles, list):
                 raise ValidationFailed(f"{field}.roles must be a list", errors={f"{field}.roles": ["A list of roles."]})
@@ -70,16 +101,21 @@ def normalize_route(route: Any, roles: Collection[str] = tuple(Role.values)) -> 
         else:
             raise ValidationFailed(f"{field} must be a role, a list of roles or a stage object",
                                    errors={field: ["Not a stage."]})
-        if not stage_roles:
-            raise ValidationFailed(f"{field} names no role", errors={field: ["A stage needs at least one role."]})
+        if not stage_roles and not people:
+            raise ValidationFailed(f"{field} names no role and no person",
+                                   errors={field: ["A stage needs at least one role or named person."]})
         stage: dict[str, Any] = {"roles": [_role(r, f"{field}.roles", roles) for r in stage_roles],
                                  "approvals_required": required}
+        if people:  # only when set: routes that name nobody keep their stored shape
+            stage["people"] = people
         if isinstance(item, dict) and item.get("when") is not None:
             stage["when"] = validate_condition(item["when"], f"{field}.when")
         stages.append(stage)
     if all(stage.get("when") for stage in stages):
         raise ValidationFailed("route: every stage has a condition, so some requests would have no route",
                                errors={"route": ["At least one stage must apply always (no condition)."]})
+    if tenant is not None:
+        _check_people(stages, tenant)
     return stages
 
 
@@ -152,7 +188,7 @@ def validate_policy_fields(fields: dict[str, Any], *, tenant: Tenant | None = No
     out = dict(fields)
     roles: Collection[str] = tenant_roles(tenant=tenant) if tenant is not None else tuple(Role.values)
     if "route" in out:
-        out["route"] = normalize_route(out["route"], roles)
+        out["route"] = normalize_route(out["route"], roles, tenant=tenant)
     if "approvals_by_risk" in out:
         out["approvals_by_risk"] = normalize_approvals_by_risk(out["approvals_by_risk"])
     if "ladder" in out:
@@ -197,14 +233,21 @@ def _check_route_against_policy(out: dict[str, Any], *, tenant: Tenant, current:
         needed = max(stage_approvals(stage, by_risk, risk) for risk in RiskLevel.values)
         if needed <= 1:
             continue  # one approver: a role nobody holds yet is staffed later (the ladder skips empty levels)
+        # Who could approve: the members of its roles and the people it names, each person once.
         eligible = {pk for role in stage["roles"] for pk in role_members(tenant=tenant, role=role).values_list("pk", flat=True)}
+        eligible |= set(named_members(tenant=tenant, usernames=stage.get("people", ())))
         if needed > len(eligible):
             field = f"route[{i}].approvals_required" if stage.get("approvals_required") is not None else "approvals_by_risk"
+            one = len(eligible) == 1
+            holds = f"{'person holds' if one else 'people hold'} {', '.join(stage['roles'])}"
+            if stage.get("people"):  # distinct: a named person who also holds a role counts once
+                holds = (f"distinct {'person is' if one else 'people are'} named on it or "
+                         f"{'holds' if one else 'hold'} {', '.join(stage['roles'])}" if stage["roles"]
+                         else f"named {'person is' if one else 'people are'} active")
             raise ValidationFailed(
-                f"{field}: stage {i + 1} needs {needed} approvals but only {len(eligible)} people hold its roles",
-                errors={field: [f"Stage {i + 1} needs {needed} approvals but only {len(eligible)} active "
-                                f"{'person holds' if len(eligible) == 1 else 'people hold'} "
-                                f"{', '.join(stage['roles'])}."]})
+                f"{field}: stage {i + 1} needs {needed} approvals but only {len(eligible)} "
+                + ("people could approve it" if stage.get("people") else "people hold its roles"),
+                errors={field: [f"Stage {i + 1} needs {needed} approvals but only {len(eligible)} active {holds}."]})
 
 
 @transaction.atomic

@@ -6,6 +6,10 @@ with the GET's `ETag`) is the optimistic-concurrency token, so a stale one is 40
 checks it on the locked row). `effective_approvals` is computed from the route and approvals_by_risk, so
 it is always ignored. `route` and `stages` say the same thing twice: send either; when both are sent the one
 that was changed wins, and two different changes are a 400 naming `route`.
+
+A stage may name people (`people`: usernames of the tenant's members, issue 22) beside or instead of roles; only
+`stages` carries them (`route` is roles per stage), and editing `route` alone keeps each stage's named people
+while the number of stages stays the same.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ def _stages_of(policy: Policy | None) -> list[dict[str, Any]] | None:
 
 
 def _stage_out(stage: dict[str, Any]) -> dict[str, Any]:
-    out = {"roles": list(stage["roles"]), "approvals_required": stage.get("approvals_required")}
+    out: dict[str, Any] = {"roles": list(stage["roles"]), "approvals_required": stage.get("approvals_required")}
+    if stage.get("people"):
+        out["people"] = list(stage["people"])
     if stage.get("when"):
         out["when"] = stage["when"]
     return out
@@ -69,6 +75,18 @@ def _if_match_version(if_match: str | None) -> int | None:
     return int(found.group(1))
 
 
+def _keep_people(route: Any, policy: Policy | None) -> Any:
+    """An edit of the roles-per-stage view keeps the people each stage names (that view cannot show them), when
+    the stages are still the same in number; otherwise the route is taken as sent."""
+    if policy is None or not isinstance(route, list) or len(route) != len(policy.route):
+        return route
+    if not any(stage.get("people") for stage in policy.route):
+        return route
+    return [{"roles": roles if isinstance(roles, list) else [roles], "people": list(stage["people"])}
+            if stage.get("people") and isinstance(roles, list | str) else roles
+            for roles, stage in zip(route, policy.route, strict=True)]
+
+
 def policy_fields_from_document(document: dict[str, Any], *, policy_type: str, policy: Policy | None,
                                 if_match: str | None) -> tuple[dict[str, Any], int | None]:
     """The editable fields of a PUT body, and the version it was based on (None: no concurrency check).
@@ -100,7 +118,7 @@ def policy_fields_from_document(document: dict[str, Any], *, policy_type: str, p
         if route is None or route == current_route:
             fields["route"] = stages
         elif stages == current_stages:
-            fields["route"] = route  # only the roles-per-stage view was edited
+            fields["route"] = _keep_people(route, policy)  # only the roles-per-stage view was edited
         elif [s.get("roles") if isinstance(s, dict) else s for s in stages] != route:
             raise ValidationFailed("route and stages were both changed, differently: send one of them",
                                    errors={"route": ["Differs from stages; edit one of route and stages."]})

@@ -18,9 +18,9 @@ from babel.numbers import UnknownCurrencyError, get_currency_precision
 from django import forms
 from django.utils import timezone
 
-from accounts.models import Tenant
+from accounts.models import Tenant, User
 from accounts.roles import Role, role_label
-from accounts.selectors import role_members, tenant_roles
+from accounts.selectors import named_members, role_members, tenant_people, tenant_roles
 from trustguard.errors import ValidationFailed
 from trustguard.money import format_money
 
@@ -99,6 +99,12 @@ class PolicyEditorForm(forms.ModelForm[Policy]):
         # The tenant's roles, built-in and custom (accounts.selectors.tenant_roles); the built-ins for a new policy.
         roles = list(tenant_roles(tenant=tenant).items()) if tenant is not None else [(v, str(lbl)) for v, lbl in Role.choices]
         self.role_choices = roles
+        # Who a stage may name: the tenant's active people, and anyone the policy names now (so that one who has
+        # since left shows, and the policy's own rule says why they cannot stay: policies._check_people).
+        people = dict(tenant_people(tenant=tenant)) if tenant is not None else {}
+        for stage in (self.instance.route or []) if self.instance.pk else []:
+            people.update({name: f"{name} (not an active member)" for name in stage.get("people", ())
+                           if name not in people})
         for name, label in DURATIONS.items():
             self.fields[f"{name}_amount"] = forms.IntegerField(min_value=1, max_value=10**6, label=label,
                                                                required=name not in OPTIONAL_DURATIONS)
@@ -109,6 +115,9 @@ class PolicyEditorForm(forms.ModelForm[Policy]):
         for i in range(MAX_STAGES):
             self.fields[f"stage_{i}_roles"] = forms.MultipleChoiceField(
                 choices=roles, widget=forms.CheckboxSelectMultiple, required=False, label="Who approves")
+            self.fields[f"stage_{i}_people"] = forms.MultipleChoiceField(
+                choices=sorted(people.items()), required=False, label="Named people",
+                widget=forms.SelectMultiple(attrs={"size": min(6, max(2, len(people))), "class": "tg-people"}))
             self.fields[f"stage_{i}_mode"] = forms.ChoiceField(
                 choices=[(MODE_FIXED, "a fixed number"), (MODE_BY_RISK, "by risk (the numbers below)")],
                 initial=MODE_BY_RISK, label="Approvals")
@@ -153,6 +162,7 @@ class PolicyEditorForm(forms.ModelForm[Policy]):
         for i, stage in enumerate((policy.route or [])[:MAX_STAGES]):
             fixed = stage.get("approvals_required")
             initial[f"stage_{i}_roles"] = list(stage["roles"])
+            initial[f"stage_{i}_people"] = list(stage.get("people", ()))
             initial[f"stage_{i}_mode"] = MODE_BY_RISK if fixed is None else MODE_FIXED
             initial[f"stage_{i}_approvals"] = fixed
             when = stage.get("when")
@@ -206,21 +216,25 @@ class PolicyEditorForm(forms.ModelForm[Policy]):
         return condition
 
     def route_document(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """The stages the form fills in (roles, named people, or both), as the policy document writes them."""
         stages = []
         for i in range(MAX_STAGES):
-            roles = data.get(f"stage_{i}_roles") or []
-            if not roles:
+            roles, people = data.get(f"stage_{i}_roles") or [], data.get(f"stage_{i}_people") or []
+            if not roles and not people:
                 continue
             fixed = data.get(f"stage_{i}_mode") == MODE_FIXED
             stage: dict[str, Any] = {"roles": list(roles),
                                      "approvals_required": (data.get(f"stage_{i}_approvals") if fixed else None)}
+            if people:
+                stage["people"] = list(people)
             if fixed and stage["approvals_required"] is None:
                 stage["approvals_required"] = "missing"  # a fixed number left empty: the rules name the field
             condition = self._condition(i, data)
             if condition is not None:
                 stage["when"] = condition
             stages.append(stage)
-        self._stage_rows = [i for i in range(MAX_STAGES) if data.get(f"stage_{i}_roles")]
+        self._stage_rows = [i for i in range(MAX_STAGES)
+                            if data.get(f"stage_{i}_roles") or data.get(f"stage_{i}_people")]
         return stages
 
     def policy_fields(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -247,7 +261,7 @@ class PolicyEditorForm(forms.ModelForm[Policy]):
             index = int(key[len("route["):key.index("]")])
             row = self._stage_rows[index] if index < len(self._stage_rows) else 0
             rest = key[key.index("]") + 1:].lstrip(".")
-            target = {"roles": "roles", "approvals_required": "approvals", "": "roles"}.get(rest)
+            target = {"roles": "roles", "people": "people", "approvals_required": "approvals", "": "roles"}.get(rest)
             if target is None and rest.startswith("when"):
                 part = rest.split(".")[-1]
                 target = {"value": "when_value", "currency": "when_currency", "op": "when_op",
@@ -287,15 +301,20 @@ class PolicyEditorForm(forms.ModelForm[Policy]):
         for i in range(MAX_STAGES):
             when_json = self[f"stage_{i}_when_json"].value()
             rows.append({"index": i, "number": i + 1, **{name: self[f"stage_{i}_{name}"] for name in (
-                "roles", "mode", "approvals", "when_fact", "when_key", "when_op", "when_value", "when_currency",
+                "roles", "people", "mode", "approvals", "when_fact", "when_key", "when_op", "when_value", "when_currency",
                 "when_json")},
                 "compound": describe(json.loads(when_json)) if when_json and when_json.startswith("{") else ""})
         return rows
 
 
+def who_label(stage: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """A stage's deciders in words: its roles, then the people it names (by name, when `names` has them)."""
+    return ", ".join([*(role_label(r) for r in stage["roles"]), *((names or {}).get(u, u) for u in stage.get("people", ()))])
+
+
 def effective_table(route: list[dict[str, Any]], approvals_by_risk: dict[str, int]) -> list[dict[str, Any]]:
     """Per stage, who and how many at each risk level (models.stage_approvals), for the page."""
-    return [{"number": i + 1, "roles": ", ".join(role_label(r) for r in stage["roles"]),
+    return [{"number": i + 1, "roles": who_label(stage),
              "mode": "fixed" if stage.get("approvals_required") is not None else "by risk",
              "condition": describe(stage.get("when")) if stage.get("when") else "always",
              "counts": [stage_approvals(stage, approvals_by_risk, risk) for risk in RiskLevel.values]}
@@ -376,9 +395,13 @@ def policy_preview(*, tenant: Tenant, fields: dict[str, Any], example: dict[str,
                else "no trigger rule matches: the source must name the type")
     now = timezone.now()
     first = next((s for s in plan.applied if s.approvals_required > 0), None)
+    # Who the first stage asks: its roles' members and the people it names (as standins.who_must_act counts them).
     notified = sorted({(u.get_full_name() or u.username) + f" ({role_label(role)})"
                        for role in (first.roles if first else []) for u in role_members(tenant=tenant, role=role)})
-    stages = [{**s.as_dict(tenant.locale), "roles_label": ", ".join(role_label(r) for r in s.roles)}
+    named = named_members(tenant=tenant, usernames=first.people if first else ())
+    notified += sorted((u.get_full_name() or u.username) + " (named)" for u in User.objects.filter(pk__in=named))
+    names = dict(tenant_people(tenant=tenant)) if any(s.people for s in plan.stages) else {}
+    stages = [{**s.as_dict(tenant.locale), "roles_label": who_label({"roles": s.roles, "people": s.people}, names)}
               for s in plan.stages]
     return Preview(risk_level=risk, plan=plan, trigger=trigger,
                    approvals_required=sum(s.approvals_required for s in plan.applied),

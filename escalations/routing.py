@@ -20,15 +20,19 @@ from .models import stage_approvals
 class PlannedStage:
     index: int  # in the policy's route
     roles: list[str]
+    people: list[str]  # usernames named on the stage (issue 22), beside or instead of roles
     approvals_required: int  # at this request's risk (models.stage_approvals)
     by_risk: bool  # the number comes from approvals_by_risk
     when: dict[str, Any] | None
     applies: bool
 
     def as_dict(self, locale: str | None = None) -> dict[str, Any]:
-        return {"stage": self.index, "roles": list(self.roles), "approvals_required": self.approvals_required,
-                "by_risk": self.by_risk, "when": self.when, "condition": describe(self.when, locale) if self.when else None,
-                "applies": self.applies}
+        out = {"stage": self.index, "roles": list(self.roles), "approvals_required": self.approvals_required,
+               "by_risk": self.by_risk, "when": self.when, "condition": describe(self.when, locale) if self.when else None,
+               "applies": self.applies}
+        if self.people:  # only when named: the pinned plans of routes that name nobody keep their shape
+            out["people"] = list(self.people)
+        return out
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,8 @@ class RouteDecision:
 
     def specs(self) -> list[StageSpec]:
         """The approval stages to open, in order."""
-        return [StageSpec(roles=s.roles, approvals_required=s.approvals_required) for s in self.applied]
+        return [StageSpec(roles=s.roles, approvals_required=s.approvals_required, people=s.people)
+                for s in self.applied]
 
     def pinned(self, locale: str | None = None) -> list[dict[str, Any]]:
         """What the escalation keeps (snapshot["route_plan"]): each stage, whether it applied, and why."""
@@ -59,7 +64,7 @@ def route_for_request(*, snapshot: dict[str, Any], risk_level: str, facts: Facts
     for i, stage in enumerate(snapshot["route"]):
         when = stage.get("when")
         applies = True if not when else (facts is not None and evaluate(when, facts))
-        stages.append(PlannedStage(index=i, roles=list(stage["roles"]),
+        stages.append(PlannedStage(index=i, roles=list(stage["roles"]), people=list(stage.get("people") or ()),
                                    approvals_required=stage_approvals(stage, by_risk, risk_level),
                                    by_risk=stage.get("approvals_required") is None, when=when, applies=applies))
     return RouteDecision(stages=stages)

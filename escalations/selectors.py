@@ -29,7 +29,7 @@ from trustguard.api.pagination import KeysetPagination, Page
 from trustguard.errors import NotFound, PermissionDenied, ValidationFailed
 
 from . import metrics
-from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus, delegated_parts
+from .models import FINAL_STATUSES, OPEN_STATUSES, Escalation, EscalationStatus, delegated_parts, named_q
 from .waiting import WaitingFor, WaitingKind, escalation_waiting_for
 
 __all__ = ["WaitingFor", "WaitingKind", "escalation_waiting_for"]  # their home is escalations.waiting
@@ -43,7 +43,8 @@ def escalations_visible_to(actor: Actor) -> QuerySet[Escalation]:
     (Pages show such a person an empty queue and 404s instead: they call Escalation.objects.visible_to.)
     """
     if actor.user is not None and not (actor.can(Capability.ESCALATION_VIEW)
-                                       or actor.can(Capability.ESCALATION_VIEW_ALL)):
+                                       or actor.can(Capability.ESCALATION_VIEW_ALL)) and named_q(actor) is None:
+        # A person an open stage names sees those cases whatever their capabilities (issue 22).
         raise PermissionDenied("viewing escalations needs escalation.view", slug="missing-capability")
     return Escalation.objects.visible_to(actor)
 
@@ -114,14 +115,20 @@ def escalation_queue(*, actor: Actor, filters: QueueFilters, now: datetime | Non
 
 
 def mine_q(actor: Actor) -> Q:
-    """"Waiting for you": assigned to one of my roles, or held as a delegate for someone away (standins)."""
-    return functools.reduce(operator.or_, delegated_parts(actor), Q(assigned_role__in=sorted(actor.roles)))
+    """"Waiting for you": assigned to one of my roles, named on its open stage (issue 22), or held as a delegate for
+    someone away (standins)."""
+    named = named_q(actor)
+    return functools.reduce(operator.or_, [*delegated_parts(actor), *([named] if named is not None else [])],
+                            Q(assigned_role__in=sorted(actor.roles)))
 
 
 def mine_branches(actor: Actor) -> list[Q]:
     """mine_q as one Q per range of the queue index (tenant, role, deadline, id): each of my roles, each role I hold
-    for someone away. The paginator walks them one by one and merges (an IN over roles would be read and sorted)."""
-    return [Q(assigned_role=role) for role in sorted(actor.roles)] + delegated_parts(actor)
+    for someone away, and the cases whose open stage names me (issue 22). The paginator walks them one by one and merges
+    (an IN over roles would be read and sorted)."""
+    named = named_q(actor)
+    return ([Q(assigned_role=role) for role in sorted(actor.roles)] + delegated_parts(actor)
+            + ([named] if named is not None else []))
 
 
 def _cases_of_contact(actor: Actor, text: str) -> list[str]:

@@ -195,8 +195,8 @@ def escalation_check(*, actor: Actor, type: str | None = None, amount: Money | N
     facts = dataclasses.replace(facts or request_facts(amount=amount, estimated_cost=estimated_cost), risk_level=risk)
     plan = route_for_request(snapshot=policy_snapshot(policy), risk_level=risk, facts=facts)
     specs = plan.specs()
-    route = [{"stage": i, "role": s.roles[0], "roles": list(s.roles), "approvals_required": s.approvals_required}
-             for i, s in enumerate(specs)]
+    route = [{"stage": i, "role": s.roles[0] if s.roles else "", "roles": list(s.roles), "people": list(s.people),
+              "approvals_required": s.approvals_required} for i, s in enumerate(specs)]
     return CheckResult(requires_escalation=True, type=policy.type, reason=reason, risk_level=risk,
                        approvals_required=sum(s.approvals_required for s in specs), route=route, policy=policy,
                        plan=plan)
@@ -312,11 +312,11 @@ def _require_assigned(actor: Actor, escalation: Escalation, capability: str,
     their own right or standing in for an away delegator (escalations.standins.decider_capacity); return how."""
     if actor.user is None:
         raise PermissionDenied("only a person of the assigned role can do this", slug="person-required")
-    if not actor.can(capability):
-        raise PermissionDenied(f"this needs {capability}", slug="missing-capability")
     stage = stage or current_stage(escalation.approval)
     capacity = decider_capacity(actor=actor, escalation=escalation, stage_roles=stage.eligible_roles)
-    if not set(stage.eligible_roles) & capacity.roles:
+    if not actor.can(capability) and not capacity.named:  # a person the route names needs no role capability
+        raise PermissionDenied(f"this needs {capability}", slug="missing-capability")
+    if not set(stage.eligible_roles) & capacity.roles and not capacity.named:
         raise PermissionDenied(f"this escalation is assigned to {escalation.assigned_role}", slug="not-assigned")
     return capacity
 

@@ -16,6 +16,7 @@ from accounts.models import Delegation
 
 from .ladder import next_ladder_step
 from .models import Escalation, EscalationStatus
+from .named import stage_names
 from .standins import Approver, role_staffing, stage_people
 
 
@@ -74,7 +75,8 @@ def _waiting_for(escalation: Escalation, delegations: Sequence[Delegation] | Non
     if escalation.is_final:
         return WaitingFor(kind=WaitingKind.NOTHING, role=None, approvals_missing=0, deadline=None, next_role=None,
                           sentence=f"nothing: the escalation is {escalation.status}")
-    need = _approvals(missing, role)
+    names = ", ".join(stage_names(escalation))  # the people the stage names ask too (issue 22)
+    need = _approvals(missing, " or ".join(x for x in (role, names) if x))
     if escalation.status == EscalationStatus.DEFERRED:
         until = escalation.defer_until
         return WaitingFor(kind=WaitingKind.DEFERRAL, role=role, approvals_missing=missing, deadline=until,

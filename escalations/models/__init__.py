@@ -14,6 +14,7 @@ from .escalation import (
     EscalationStatus,
     delegated_parts,
     delegated_q,
+    named_q,
 )
 from .policy import (
     APPROVALS_PRECEDENCE,
@@ -53,5 +54,6 @@ __all__ = [
     "Urgency",
     "delegated_parts",
     "delegated_q",
+    "named_q",
     "stage_approvals",
 ]

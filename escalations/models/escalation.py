@@ -12,6 +12,7 @@ from django.db import models
 
 from accounts.delegations import delegations_held
 from accounts.roles import Capability, Role
+from approvals.selectors import open_requests_naming
 from trustguard.ids import uuid7
 
 from .policy import ExpiryReason, Policy, RiskLevel, Urgency
@@ -46,13 +47,29 @@ def delegated_q(actor: Actor, *, at: datetime | None = None) -> models.Q | None:
 def delegated_parts(actor: Actor, *, at: datetime | None = None) -> list[models.Q]:
     """delegated_q as one Q per (delegation, role): each one range of the queue index (selectors.mine_branches)."""
     parts = []
-    for delegation, roles in delegations_held(actor=actor, at=at):
-        for role in sorted(roles):
-            part = models.Q(assigned_role=role)
+    held = delegations_held(actor=actor, at=at)
+    named = open_requests_naming(user_ids={d.delegator_id for d, _ in held}) if held else {}  # naming them (issue 22)
+    for delegation, roles in held:
+        covered = [models.Q(assigned_role=role) for role in sorted(roles)]
+        if named.get(delegation.delegator_id):
+            covered.append(models.Q(approval_id__in=named[delegation.delegator_id]))
+        for part in covered:
             if delegation.escalation_types:
                 part &= models.Q(type__in=list(delegation.escalation_types))
             parts.append(part)
     return parts
+
+
+def named_q(actor: Actor) -> models.Q | None:
+    """The cases whose open stage names `actor` (issue 22: a route may name people beside roles), or None."""
+    if actor.user is None:
+        return None
+    # Read once per actor (a request's): the queue and its badge both ask. A list, not a subquery: the queue keeps
+    # its (tenant, assigned_role, deadline) index, and most people are named nowhere.
+    if "_named_requests" not in actor.__dict__:
+        actor.__dict__["_named_requests"] = open_requests_naming(user_ids=[actor.user.pk]).get(actor.user.pk, [])
+    requests = actor.__dict__["_named_requests"]
+    return models.Q(approval_id__in=requests) if requests else None
 
 
 class EscalationQuerySet(models.QuerySet["Escalation"]):
@@ -71,12 +88,16 @@ class EscalationQuerySet(models.QuerySet["Escalation"]):
             return mine.filter(requested_by_api_key=actor.api_key)
         if actor.user is None or actor.can(Capability.ESCALATION_VIEW_ALL):
             return mine
+        # A person the open stage names sees the case, whatever their capabilities: the route asks them (issue 22).
+        named = named_q(actor)
         if actor.can(Capability.ESCALATION_VIEW):
             # A delegate sees what they hold for someone away (issue 19), as that person would.
             held = delegated_q(actor)
             own = models.Q(assigned_role__in=sorted(actor.roles)) | models.Q(requested_by_user=actor.user)
-            return mine.filter(own | held if held is not None else own)
-        return mine.none()
+            for extra in (held, named):
+                own = own | extra if extra is not None else own
+            return mine.filter(own)
+        return mine.filter(named) if named is not None else mine.none()
 
     def actionable_by(self, actor: Actor) -> EscalationQuerySet:
         """The cases `actor` may name in an action (acknowledge, decide, cancel, a code, a report; 404 outside).

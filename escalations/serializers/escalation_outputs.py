@@ -285,8 +285,9 @@ class EscalationPageOutput(serializers.Serializer[Any]):
 
 class CheckRouteStageOutput(serializers.Serializer[Any]):
     stage = serializers.IntegerField()
-    role = serializers.CharField()
+    role = serializers.CharField(help_text="The role asked first; empty for a stage of named people only.")
     roles = serializers.ListField(child=serializers.CharField())
+    people = serializers.ListField(child=serializers.CharField(), help_text="Usernames the stage names (issue 22).")
     approvals_required = serializers.IntegerField()
 
 

@@ -31,8 +31,9 @@ class PolicyInput(StrictSerializer):
     expiry_seconds = StrictIntegerField(min_value=60, max_value=INT_MAX, required=False)
     stages = serializers.ListField(
         child=serializers.JSONField(), min_length=1, max_length=10, required=False,
-        help_text='The route as stage objects {"roles": [...], "approvals_required": n | null, "when": condition?} '
-                  "(as GET returns them). Send route or stages; when both, the one that changed wins.")
+        help_text='The route as stage objects {"roles": [...], "people": [username, ...]?, "approvals_required": '
+                  'n | null, "when": condition?} (as GET returns them). Send route or stages; when both, the one '
+                  "that changed wins.")
     # The tenant's roles (built-in and custom) are checked by the policy rules, which know the tenant.
     ladder = serializers.ListField(child=serializers.CharField(max_length=64), max_length=6, required=False)
     max_escalation_level = StrictIntegerField(min_value=0, max_value=3, required=False)
@@ -70,6 +71,10 @@ class PolicyInput(StrictSerializer):
 
 class PolicyStageOutput(serializers.Serializer[Any]):
     roles = serializers.ListField(child=serializers.CharField())
+    people = serializers.ListField(
+        child=serializers.CharField(), required=False,
+        help_text="Usernames of the tenant's members named on the stage, who may decide whatever their roles "
+                  "(beside or instead of roles). Present when the stage names someone.")
     approvals_required = serializers.IntegerField(allow_null=True,
                                                   help_text="null: \"by risk\", taken from approvals_by_risk "
                                                             "(1 where a level is empty). A number always wins.")

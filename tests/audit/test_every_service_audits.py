@@ -360,6 +360,7 @@ EXEMPT: dict[str, str] = {
     "approvals.services.approval_close_many": "engine step inside sweep_deadlines (expiry), audited there",
     "approvals.services.approval_stages_reassign": "engine step inside sweep_deadlines (re-escalation), audited there",
     "approvals.services.approval_check_decider": "a check, writes nothing",
+    "approvals.services.deciding_role_of": "a check (in what a person decides at a stage), writes nothing",
     "approvals.services.validate_decision_input": "a check, writes nothing",
     "approvals.services.is_requester": "a check, writes nothing",
     "approvals.services.current_stage": "a read",

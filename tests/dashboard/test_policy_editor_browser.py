@@ -25,6 +25,7 @@ def test_an_operator_adds_a_stage_for_large_amounts_previews_it_and_saves_it(ope
     page = open_as("ops", DESKTOP)
 
     page.goto(f"/admin/escalations/policy/{policy.pk}/change/")
+    page.select_option("select[name=stage_0_people]", ["gb"])  # named beside the CEO (issue 22)
     page.check("input[name=stage_1_roles][value=governing_body]")
     page.select_option("select[name=stage_1_mode]", "fixed")
     page.fill("input[name=stage_1_approvals]", "1")
@@ -46,6 +47,7 @@ def test_an_operator_adds_a_stage_for_large_amounts_previews_it_and_saves_it(ope
     result.wait_for()
     assert "2 approvals" in result.inner_text()
     assert "amount ≥ ₦5,000,000.00" in result.inner_text()
+    assert "Funke Adeyemi (named)" in result.inner_text()  # a named person is told first, beside the CEO
     page.locator("#preview").scroll_into_view_if_needed()
     page.locator("#preview").screenshot(path=str(SCREENSHOTS / "policy-preview.png"))
 
@@ -57,6 +59,7 @@ def test_an_operator_adds_a_stage_for_large_amounts_previews_it_and_saves_it(ope
     page.wait_for_url("**/admin/escalations/policy/")
     policy.refresh_from_db()
     assert policy.version == 2
+    assert policy.route[0]["people"] == ["gb"]
     assert policy.route[1]["when"] == {"fact": "amount", "op": ">=", "value": 500_000_000, "currency": "NGN"}
 
 

@@ -132,7 +132,8 @@ def test_the_queue_renders_in_a_bounded_number_of_queries(queued, raise_escalati
         raise_escalation(entity_id=f"ORD-{i:04d}")
     client = signed_in("ceo")
 
-    with django_assert_max_num_queries(10):
+    # 11: one of them is the cases whose open stage names the person (issue 22; escalations.models.named_q).
+    with django_assert_max_num_queries(11):
         response = client.get("/")
 
     assert response.status_code == 200
@@ -165,8 +166,9 @@ def test_the_case_page_renders_in_a_bounded_number_of_queries(decisions, order_w
 
     # 11 for the case and its decision; +2 out of office (issue 19): the tenant's delegations in force (one read for
     # the page, its banner and badge) and the stage's members (who must act now); +1 the tenant's terminology
-    # (escalations.terminology), one query when its cache is cold, as here; +1 its conversation, +1 its amendments.
-    with django_assert_max_num_queries(16):
+    # (escalations.terminology), one query when its cache is cold, as here; +1 its conversation, +1 its amendments;
+    # +1 the cases whose open stage names the person (issue 22: the header's "waiting for you" badge counts them).
+    with django_assert_max_num_queries(17):
         response = client.get(f"/e/{order_with_receipt.pk}/")
 
     assert response.status_code == 200
