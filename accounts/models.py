@@ -44,7 +44,10 @@ class Tenant(models.Model):
     language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES,
                                 help_text="Pages and messages for people who chose no language, and customers' messages.")
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    # Changes with every change of the tenant's cached configuration (accounts.tenant_config), in that change's
+    # transaction: a new random number each time, so that a rolled-back change never leaves a number reused.
+    config_generation = models.BigIntegerField(default=0, db_default=0, editable=False)
+    history = HistoricalRecords(excluded_fields=["config_generation"])
 
     class Meta:
         ordering = ["slug"]

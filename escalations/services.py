@@ -64,7 +64,7 @@ from .intake import (
     validate_execution_window,
 )
 from .models import DEFAULT_MAX_DEFERRAL_SECONDS, OPEN_STATUSES, Escalation, EscalationStatus, RiskLevel, Urgency
-from .policies import match_trigger, policy_for, policy_snapshot
+from .policies import match_trigger, policy_for, policy_snapshot, tenant_rules
 from .routing import route_for_request
 from .schedule import execution_window_check
 from .standins import Capacity, decider_capacity, flag_if_unstaffed
@@ -181,15 +181,16 @@ def escalation_check(*, actor: Actor, type: str | None = None, amount: Money | N
     validate_estimated_cost(estimated_cost, cost_errors)
     if cost_errors:
         raise ValidationFailed("estimated_cost is invalid", errors=cost_errors)
+    rules = tenant_rules(tenant=actor.tenant)  # cached per process until the tenant's configuration changes
     if type:
-        policy = policy_for(tenant=actor.tenant, type=type)
+        policy = policy_for(tenant=actor.tenant, type=type, rules=rules)
         reason, rule_risk = f"type {type} requested", None
     else:
         match = match_trigger(tenant=actor.tenant, amount_minor=amount.value_minor if amount else None,
-                              currency=amount.currency if amount else "", flags=flags)
+                              currency=amount.currency if amount else "", flags=flags, rules=rules)
         if match is None:
             return CheckResult(requires_escalation=False, reason="no trigger rule matched")
-        policy = policy_for(tenant=actor.tenant, type=match.type)
+        policy = policy_for(tenant=actor.tenant, type=match.type, rules=rules)
         reason, rule_risk = match.reason, match.risk_level
     risk = risk_level or rule_risk or policy.default_risk_level
     facts = dataclasses.replace(facts or request_facts(amount=amount, estimated_cost=estimated_cost), risk_level=risk)
