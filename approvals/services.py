@@ -92,7 +92,19 @@ def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requ
         current_stage=next((i for i, spec in enumerate(stages) if spec.approvals_required > 0), 0),
         status=ApprovalRequest.Status.OPEN if needs_approval else ApprovalRequest.Status.APPROVED,
         decided_at=None if needs_approval else now)
-    return request, _build_stages(request, stages, now)
+    built = _build_stages(request, stages, now)
+    _keep_in_hand(request, stages=built, decisions=[])
+    return request, built
+
+
+def _keep_in_hand(request: ApprovalRequest, **relations: list[Any]) -> None:
+    """Rows just written, kept as `request`'s relations (Django's prefetch cache): request.stages.all() and
+    request.decisions.all() then read no row (the 201 body of a create is built from the rows in hand)."""
+    cache = request.__dict__.setdefault("_prefetched_objects_cache", {})
+    for name, rows in relations.items():
+        queryset = getattr(request, name).all()
+        queryset._result_cache, queryset._prefetch_done = list(rows), True
+        cache[name] = queryset
 
 
 def approval_restart(*, request: ApprovalRequest, stages: Sequence[StageSpec]) -> tuple[list[ApprovalStage], list[Decision]]:

@@ -377,6 +377,7 @@ EXEMPT: dict[str, str] = {
     "audit.retention.keep_from": "a read",
     "notifications.outbox.emit.event_emit": "the outbox rows of audited changes, written in their transaction",
     "notifications.outbox.emit.kick_relay": "queues a Celery task, no data",
+    "notifications.outbox.emit.kick_taken": "clears a flag in Redis, no data",
     "notifications.deliveries.queue.kick_deliveries": "queues Celery tasks, no data",
     "reports.services.export_jobs_kick_queued": "queues Celery tasks again for audited export jobs (kicked_at only)",
     "notifications.relay.outbox_relay": "delivery machinery: fans audited changes' outbox rows out to deliveries",
