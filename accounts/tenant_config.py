@@ -59,12 +59,15 @@ def config_changed(tenant_id: int) -> None:
     Tenant.objects.filter(pk=tenant_id).update(config_generation=secrets.randbits(62))
 
 
-def bump_on_change(*models: type[Model]) -> None:
+def bump_on_change(*models: type[Model], ignore_fields: frozenset[str] = frozenset()) -> None:
     """However a row of these models (each with a tenant_id) is saved or deleted, config_changed follows, in the
-    same transaction (AppConfig.ready of the app owning them)."""
+    same transaction (AppConfig.ready of the app owning them); a save of `ignore_fields` alone changes nothing."""
     def changed(sender: type[Model], instance: Any, **kwargs: Any) -> None:
         if kwargs.get("raw"):
             return  # loaddata: no tenant row to bump yet, perhaps
+        fields = kwargs.get("update_fields")
+        if fields and ignore_fields and set(fields) <= ignore_fields:
+            return
         config_changed(instance.tenant_id)
 
     for model in models:
