@@ -244,15 +244,19 @@ def validate_decision_input(*, decision: str, justification: str, conditions: Se
     return justification, cleaned_conditions
 
 
-def approval_lock(request_id: int) -> tuple[ApprovalRequest, ApprovalStage]:
+def approval_lock(request_id: int | ApprovalRequest) -> tuple[ApprovalRequest, ApprovalStage]:
     """Lock a request, then its stages in index order (always in this order: no deadlock between deciders);
-    return it and its current stage.
+    return it and its current stage. Given the request itself, the caller has locked its row already (in the
+    statement that locked the escalation: escalations.services.lock_escalation with lock_approval).
 
     The stages and the decisions so far stay on the request (request.stages.all() and
     request.decisions.all() read nothing more): the rules, the engine (which keeps them current) and
     the caller's response use them. Decisions need no lock: they are only written under the request's.
     """
-    locked = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+    if isinstance(request_id, ApprovalRequest):
+        locked = request_id
+    else:
+        locked = ApprovalRequest.objects.select_for_update().get(pk=request_id)
     prefetch_related_objects(
         [locked], Prefetch("stages", queryset=ApprovalStage.objects.select_for_update().order_by("index")),
         Prefetch("decisions", queryset=Decision.objects.select_related("decided_by", "on_behalf_of")

@@ -79,15 +79,21 @@ def stepup_subject(escalation: Escalation) -> StepUpSubject:
 
 
 def lock_escalation(escalation: Escalation | str, *, actor: Actor | None = None,
-                    related: Sequence[str] = ("tenant",)) -> Escalation:
+                    related: Sequence[str] = ("tenant",), lock_approval: bool = False) -> Escalation:
     """Lock the escalation's row, reading the `related` rows with it (read, not locked).
+
+    With `lock_approval`, its approval request's row is locked in the same statement (a decision: one statement,
+    not two; approvals.services.approval_lock then takes the request as it is).
 
     Only the escalation's row: a plain FOR UPDATE would lock the joined tenant row too, and with it
     serialise every action of the tenant (and block each insert that references the tenant).
     With `actor`, an id is looked up among the cases the actor may act on (Escalation.objects.actionable_by;
     NotFound otherwise) in the same query, and the escalation's tenant is the actor's, already in hand.
     """
-    queryset = Escalation.objects.select_for_update(of=("self",)).select_related(*related)
+    if lock_approval:
+        queryset = Escalation.objects.select_for_update(of=("self", "approval")).select_related(*related, "approval")
+    else:
+        queryset = Escalation.objects.select_for_update(of=("self",)).select_related(*related)
     if isinstance(escalation, Escalation):
         found = queryset.get(pk=escalation.pk)
     elif actor is None:
@@ -231,7 +237,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     texts = [spec.text for spec in condition_specs]
     # The key that created it is joined for the response (a vendor's case, the usual one); a requesting
     # or acknowledging person is read only when there is one.
-    escalation = lock_escalation(escalation, actor=actor, related=("requested_by_api_key",))
+    escalation = lock_escalation(escalation, actor=actor, related=("requested_by_api_key",), lock_approval=True)
     passed = deadline_passed(escalation, timezone.now())
     if passed is not None:
         return passed
@@ -240,7 +246,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     validate_decision_input(decision=decision, justification=justification, conditions=texts,
                             defer_until=defer_until)
     extends_expiry = deferral_check(escalation, defer_until, timezone.now()) if defer_until else False
-    approval, stage = approval_lock(escalation.approval_id)
+    approval, stage = approval_lock(escalation.approval)
     escalation.approval = approval  # locked, with its stages and decisions: kept current by approval_decide
     capacity = _require_assigned(actor, escalation, Capability.ESCALATION_DECIDE, stage)
     assert actor.user is not None
