@@ -167,6 +167,7 @@ def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str
     if outsider:
         requester_seal(tenant_id=actor.tenant.pk, record_type="escalation", record_id=escalation.pk,
                        email=requester_email)
+        escalation._privacy_requester_sealed_now = requester_email  # type: ignore[attr-defined]  # the 201 body's, in hand (privacy.vault)
     record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None,
                   event=events.ESCALATION_CREATED,
                   details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})

@@ -137,15 +137,23 @@ def claim(*, scope: str, key: str, fingerprint: str) -> HttpResponse | None:
     1. PostgreSQL: take the key's advisory lock for the transaction, without waiting: held by another
        request -> 409 (it is running). It goes when that request's transaction ends, committed or not:
        a request that dies mid-way leaves nothing to clean up.
-    2. Read the key's row, after the lock (a holder that has let go has committed its row or nothing):
-       none -> run; another body -> 422; done -> its response replayed. A stale row (past KEY_TTL, or an
-       in-flight claim of the previous release whose request died) is deleted, and the request runs.
+    2. Read the key's row (in the lock's statement): none -> run; another body -> 422; done -> its response
+       replayed. A stale row (past KEY_TTL, or an in-flight claim of the previous release whose request died)
+       is deleted, and the request runs.
     """
     if connection.vendor == "postgresql":
+        # The lock and the look-up in one round trip. The look-up's snapshot is taken before the lock: a holder
+        # that committed in between is not seen here, but its row makes this request's INSERT of the key fail
+        # (_store), which rolls back everything this request wrote and answers from that row.
+        table, qn = IdempotencyKey._meta.db_table, connection.ops.quote_name
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_lock_id(scope, key)])
-            if not cursor.fetchone()[0]:
-                return _in_progress()
+            cursor.execute(f"SELECT pg_try_advisory_xact_lock(%s), (SELECT id FROM {qn(table)} "  # noqa: S608
+                           f"WHERE {qn('scope')} = %s AND {qn('key')} = %s)", [_lock_id(scope, key), scope, key])
+            locked, found = cursor.fetchone()
+        if not locked:
+            return _in_progress()
+        if found is None:
+            return None
     existing = IdempotencyKey.objects.filter(scope=scope, key=key).first()
     return None if existing is None else _answer_from(existing, fingerprint)
 
