@@ -64,16 +64,18 @@ def on_the_minute(value: datetime, tenant: Tenant) -> datetime:
 _WINDOWS_REACH = timedelta(days=1)
 
 
-def _anyone_away(tenant_id: int, at: datetime) -> bool:
+def _anyone_away(tenant: Tenant | int, at: datetime) -> bool:
     """Whether any delegation of the tenant may be in force at `at`, from the windows cached per process
     (accounts.tenant_config: every save of a delegation but its start and end marks replaces the generation).
     Nearly always False, and then the question costs one primary-key read instead of a query with two joins."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+
     def load() -> tuple[datetime, tuple[tuple[datetime, datetime], ...]]:
         since = timezone.now() - _WINDOWS_REACH
         return since, tuple(Delegation.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True, ends_at__gt=since)
                             .values_list("starts_at", "ends_at"))
 
-    since, windows = tenant_cached(tenant_id, "accounts.delegation_windows", load)
+    since, windows = tenant_cached(tenant, "accounts.delegation_windows", load)
     return at < since or any(starts <= at < ends for starts, ends in windows)
 
 
@@ -85,7 +87,7 @@ def _live(tenant: Tenant | int, at: datetime) -> QuerySet[Delegation]:
 def delegations_active(*, tenant: Tenant | int, at: datetime | None = None) -> list[Delegation]:
     """The tenant's delegations in force at `at` (now), with delegator and delegate."""
     at = at or timezone.now()
-    if not _anyone_away(tenant if isinstance(tenant, int) else tenant.pk, at):
+    if not _anyone_away(tenant, at):
         return []
     return list(_live(tenant, at).select_related("delegator", "delegate"))
 
@@ -104,7 +106,7 @@ def delegation_of_away(*, user: User, tenant: Tenant | int, at: datetime | None 
 def delegations_involving(*, user: User, tenant: Tenant | int, at: datetime | None = None) -> list[Delegation]:
     """The delegations in force in which `user` is the delegator or the delegate (with the delegator)."""
     at = at or timezone.now()
-    if not _anyone_away(tenant if isinstance(tenant, int) else tenant.pk, at):
+    if not _anyone_away(tenant, at):
         return []
     return list(_live(tenant, at).filter(Q(delegator=user) | Q(delegate=user))
                 .select_related("delegator"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -41,9 +42,34 @@ def config_generation(tenant_id: int) -> tuple[int, Any]:
     return (int(row[0]), row[1]) if row else (0, None)
 
 
-def tenant_cached(tenant_id: int, name: str, load: Callable[[], T]) -> T:
-    """`load()`'s answer for this tenant, from this process's cache while the tenant's generation is unchanged."""
-    generation = config_generation(tenant_id)
+# How long a tenant row read by the request's authentication stands for its generation (a request's length).
+FRESH_SECONDS = 2.0
+_READ_AT = "_tenant_config_read_at"
+
+
+def mark_fresh(tenant: Tenant) -> Tenant:
+    """`tenant` was just read from its row (its generation with it): the request that read it need not read it
+    again (accounts.services.credential_authenticate)."""
+    setattr(tenant, _READ_AT, time.monotonic())
+    return tenant
+
+
+def _generation_of(tenant: Tenant | int) -> tuple[int, Any]:
+    if isinstance(tenant, Tenant):
+        read_at = getattr(tenant, _READ_AT, None)
+        if read_at is not None and time.monotonic() - read_at < FRESH_SECONDS:
+            return int(tenant.config_generation), tenant.created_at
+        return config_generation(tenant.pk)
+    return config_generation(tenant)
+
+
+def tenant_cached(tenant: Tenant | int, name: str, load: Callable[[], T]) -> T:
+    """`load()`'s answer for this tenant, from this process's cache while the tenant's generation is unchanged.
+
+    Given the tenant row read by this request's authentication (mark_fresh), its generation is not read again.
+    """
+    tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
+    generation = _generation_of(tenant)
     hit = _cache.get((tenant_id, name))
     if hit is not None and hit[0] == generation:
         return hit[1]  # type: ignore[no-any-return]

@@ -132,7 +132,7 @@ def tenant_rules(*, tenant: Tenant | int) -> TenantRules:
         rules = TriggerRule.objects.filter(tenant_id=tenant_id, is_active=True).order_by("priority", "id")
         return TenantRules(rules=tuple(rules), policies=policies)
 
-    return tenant_cached(tenant_id, "escalations.rules", load)
+    return tenant_cached(tenant, "escalations.rules", load)
 
 
 def policy_for(*, tenant: Tenant, type: str, rules: TenantRules | None = None) -> Policy:

@@ -191,7 +191,9 @@ def flag_if_unstaffed(escalation: Escalation, *, actor: Actor, at: datetime | No
     from .changes import record_change
 
     if delegations is None:
-        delegations = delegations_active(tenant=escalation.tenant_id, at=at)
+        # The tenant in hand, when it is (its row as this request's authentication read it: accounts.tenant_config).
+        tenant = escalation.tenant if Escalation.tenant.is_cached(escalation) else escalation.tenant_id
+        delegations = delegations_active(tenant=tenant, at=at)
     if not delegations:  # nobody is away in this tenant: one query, and the usual answer
         return False
     away = unstaffed_away(escalation, at=at, delegations=delegations)
