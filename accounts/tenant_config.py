@@ -45,6 +45,7 @@ def config_generation(tenant_id: int) -> tuple[int, Any]:
 # How long a tenant row read by the request's authentication stands for its generation (a request's length).
 FRESH_SECONDS = 2.0
 _READ_AT = "_tenant_config_read_at"
+_CHANGED_HERE = "_tenant_config_changed_here"  # on the connection: tenants whose configuration it changed
 
 
 def mark_fresh(tenant: Tenant) -> Tenant:
@@ -57,7 +58,10 @@ def mark_fresh(tenant: Tenant) -> Tenant:
 def _generation_of(tenant: Tenant | int) -> tuple[int, Any]:
     if isinstance(tenant, Tenant):
         read_at = getattr(tenant, _READ_AT, None)
-        if read_at is not None and time.monotonic() - read_at < FRESH_SECONDS:
+        # Not after this connection changed the tenant's configuration itself: the row read before the change
+        # would file the new (perhaps never committed) configuration under the old generation.
+        changed_here = tenant.pk in getattr(connection, _CHANGED_HERE, ())
+        if read_at is not None and not changed_here and time.monotonic() - read_at < FRESH_SECONDS:
             return int(tenant.config_generation), tenant.created_at
         return config_generation(tenant.pk)
     return config_generation(tenant)
@@ -83,6 +87,11 @@ def config_changed(tenant_id: int) -> None:
     """Every process reloads this tenant's cached configuration at its next request (after this transaction
     commits; a row lock on the tenant row until then, which the inserts that reference the tenant do not wait for)."""
     Tenant.objects.filter(pk=tenant_id).update(config_generation=secrets.randbits(62))
+    changed = getattr(connection, _CHANGED_HERE, None)
+    if changed is None:
+        changed = set()
+        setattr(connection, _CHANGED_HERE, changed)
+    changed.add(tenant_id)
 
 
 def bump_on_change(*models: type[Model], ignore_fields: frozenset[str] = frozenset()) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from accounts.tenant_config import config_generation
+from accounts.models import Tenant
+from accounts.tenant_config import config_generation, mark_fresh
 from escalations.models import Policy, TriggerRule
-from escalations.policies import normalize_route
+from escalations.policies import normalize_route, tenant_rules
 from tests.api.conftest import ORDER
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +78,19 @@ def test_each_change_gives_the_tenant_a_new_generation_even_when_rolled_back_and
     assert after != before
     rule.save()
     assert config_generation(tenant_id) not in (before, after)
+
+
+def test_a_request_that_changes_a_policy_reads_its_own_change_and_a_rollback_leaves_none_behind(demo):
+    # The tenant row as a request's authentication read it (its generation stands for the request) ...
+    tenant = mark_fresh(Tenant.objects.get(slug="demo"))
+    route = tenant_rules(tenant=tenant).policies["HIGH_VALUE"].route
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        policy = Policy.objects.get(tenant=tenant, type="HIGH_VALUE")
+        policy.route = normalize_route(["governing_body"])
+        policy.save()
+        # ... is not trusted once the same connection changed the configuration.
+        assert tenant_rules(tenant=tenant).policies["HIGH_VALUE"].route[0]["roles"] == ["governing_body"]
+        raise RuntimeError("the request fails: its change is rolled back")
+
+    assert tenant_rules(tenant=mark_fresh(Tenant.objects.get(slug="demo"))).policies["HIGH_VALUE"].route == route
