@@ -17,6 +17,7 @@ from simple_history.models import HistoricalRecords
 from trustguard import crypto
 from trustguard.money import DEFAULT_LOCALE, validate_locale
 
+from .config_queryset import ConfigQuerySet
 from .roles import Capability, codename
 
 
@@ -270,6 +271,7 @@ class Delegation(models.Model):
     # Set by the sweep when it has announced the start / the end (each at most once).
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    objects = ConfigQuerySet.as_manager()  # bulk writes replace the tenant's config generation
 
     class Meta:
         ordering = ["-starts_at"]

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from accounts.config_queryset import ConfigQuerySet
 from accounts.delegations import delegations_held
 from accounts.roles import Capability, Role
 from trustguard.db_protections import sqlite_refusal
@@ -97,6 +98,7 @@ class Policy(models.Model):
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
+    objects = ConfigQuerySet.as_manager()  # bulk writes replace the tenant's config generation
 
     class Meta:
         verbose_name_plural = "policies"
@@ -136,6 +138,7 @@ class TriggerRule(models.Model):
     priority = models.PositiveSmallIntegerField(default=100, help_text="Lower runs first; the first match wins.")
     is_active = models.BooleanField(default=True)
     history = HistoricalRecords()
+    objects = ConfigQuerySet.as_manager()  # bulk writes replace the tenant's config generation
 
     class Meta:
         ordering = ["tenant", "priority", "id"]

@@ -94,3 +94,11 @@ def test_a_request_that_changes_a_policy_reads_its_own_change_and_a_rollback_lea
         raise RuntimeError("the request fails: its change is rolled back")
 
     assert tenant_rules(tenant=mark_fresh(Tenant.objects.get(slug="demo"))).policies["HIGH_VALUE"].route == route
+
+
+def test_a_queryset_update_of_a_policy_is_seen_by_the_next_request_too(api, demo):
+    assert _create(api).json()["route"][0]["role"] == "ceo"
+
+    Policy.objects.filter(tenant=demo["tenant_obj"], type="HIGH_VALUE").update(route=normalize_route(["governing_body"]))
+
+    assert _create(api).json()["route"][0]["role"] == "governing_body"
