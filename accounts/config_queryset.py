@@ -4,17 +4,34 @@ queryset update() is no back door around the per-process cache."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from django.db import models
+from django.apps import apps
+from django.db import connection, models
 
 M = TypeVar("M", bound=models.Model)
 
 
-def _changed(tenant_ids: Iterable[int]) -> None:
-    from .tenant_config import config_changed  # the models module loads this one
+# On the connection: the tenants whose configuration it changed (accounts.tenant_config reads it).
+CHANGED_HERE = "_tenant_config_changed_here"
 
+
+def config_changed(tenant_id: int) -> None:
+    """Every process reloads this tenant's cached configuration at its next request (after this transaction
+    commits; a row lock on the tenant row until then, which the inserts that reference the tenant do not wait for).
+    accounts.tenant_config's; here so that the models' queryset needs no import of the module that reads them."""
+    tenant_model = apps.get_model("accounts", "Tenant")
+    tenant_model.objects.filter(pk=tenant_id).update(config_generation=secrets.randbits(62))
+    changed = getattr(connection, CHANGED_HERE, None)
+    if changed is None:
+        changed = set()
+        setattr(connection, CHANGED_HERE, changed)
+    changed.add(tenant_id)
+
+
+def _changed(tenant_ids: Iterable[int]) -> None:
     for tenant_id in sorted(set(tenant_ids)):
         config_changed(tenant_id)
 

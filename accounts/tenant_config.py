@@ -14,7 +14,6 @@ Cached objects are shared by every request of the process: read them, never chan
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from django.db import connection
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 
+from .config_queryset import CHANGED_HERE, config_changed
 from .models import Tenant
 
 T = TypeVar("T")
@@ -45,7 +45,6 @@ def config_generation(tenant_id: int) -> tuple[int, Any]:
 # How long a tenant row read by the request's authentication stands for its generation (a request's length).
 FRESH_SECONDS = 2.0
 _READ_AT = "_tenant_config_read_at"
-_CHANGED_HERE = "_tenant_config_changed_here"  # on the connection: tenants whose configuration it changed
 
 
 def mark_fresh(tenant: Tenant) -> Tenant:
@@ -60,7 +59,7 @@ def _generation_of(tenant: Tenant | int) -> tuple[int, Any]:
         read_at = getattr(tenant, _READ_AT, None)
         # Not after this connection changed the tenant's configuration itself: the row read before the change
         # would file the new (perhaps never committed) configuration under the old generation.
-        changed_here = tenant.pk in getattr(connection, _CHANGED_HERE, ())
+        changed_here = tenant.pk in getattr(connection, CHANGED_HERE, ())
         if read_at is not None and not changed_here and time.monotonic() - read_at < FRESH_SECONDS:
             return int(tenant.config_generation), tenant.created_at
         return config_generation(tenant.pk)
@@ -81,17 +80,6 @@ def tenant_cached(tenant: Tenant | int, name: str, load: Callable[[], T]) -> T:
     with _lock:
         _cache[(tenant_id, name)] = (generation, value)
     return value
-
-
-def config_changed(tenant_id: int) -> None:
-    """Every process reloads this tenant's cached configuration at its next request (after this transaction
-    commits; a row lock on the tenant row until then, which the inserts that reference the tenant do not wait for)."""
-    Tenant.objects.filter(pk=tenant_id).update(config_generation=secrets.randbits(62))
-    changed = getattr(connection, _CHANGED_HERE, None)
-    if changed is None:
-        changed = set()
-        setattr(connection, _CHANGED_HERE, changed)
-    changed.add(tenant_id)
 
 
 def bump_on_change(*models: type[Model], ignore_fields: frozenset[str] = frozenset()) -> None:
