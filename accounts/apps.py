@@ -12,3 +12,10 @@ class AccountsConfig(AppConfig):
             audit_hooks,
             restore_checks,
         )
+
+        # Who is away (delegation windows) is cached per process by the tenant's configuration generation; the
+        # sweep's start and end marks change no window.
+        from .models import Delegation
+        from .tenant_config import bump_on_change
+
+        bump_on_change(Delegation, ignore_fields=frozenset({"started_at", "ended_at"}))

@@ -31,6 +31,7 @@ from .actors import Actor
 from .models import Delegation, Membership, Tenant, User
 from .roles import Capability
 from .selectors import user_authority, zone_of
+from .tenant_config import tenant_cached
 
 MAX_DAYS = 90
 MAX_TYPES = 50
@@ -49,6 +50,25 @@ def on_the_minute(value: datetime, tenant: Tenant, user: User | None = None) -> 
 
 # --- reads ---------------------------------------------------------------------------------------------
 
+# How far back the cached windows reach: asked about an earlier moment, the delegations are read.
+_WINDOWS_REACH = timedelta(days=1)
+
+
+def _anyone_away(tenant: Tenant | int, at: datetime) -> bool:
+    """Whether any delegation of the tenant may be in force at `at`, from the windows cached per process
+    (accounts.tenant_config: every save of a delegation but its start and end marks replaces the generation).
+    Nearly always False, and then the question costs one primary-key read instead of a query with two joins."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+
+    def load() -> tuple[datetime, tuple[tuple[datetime, datetime], ...]]:
+        since = timezone.now() - _WINDOWS_REACH
+        return since, tuple(Delegation.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True, ends_at__gt=since)
+                            .values_list("starts_at", "ends_at"))
+
+    since, windows = tenant_cached(tenant, "accounts.delegation_windows", load)
+    return at < since or any(starts <= at < ends for starts, ends in windows)
+
+
 def _live(tenant: Tenant | int, at: datetime) -> QuerySet[Delegation]:
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     return Delegation.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True, starts_at__lte=at, ends_at__gt=at)
@@ -56,7 +76,10 @@ def _live(tenant: Tenant | int, at: datetime) -> QuerySet[Delegation]:
 
 def delegations_active(*, tenant: Tenant | int, at: datetime | None = None) -> list[Delegation]:
     """The tenant's delegations in force at `at` (now), with delegator and delegate."""
-    return list(_live(tenant, at or timezone.now()).select_related("delegator", "delegate"))
+    at = at or timezone.now()
+    if not _anyone_away(tenant, at):
+        return []
+    return list(_live(tenant, at).select_related("delegator", "delegate"))
 
 
 def delegations_received(*, user: User, tenant: Tenant | int, at: datetime | None = None) -> list[Delegation]:
@@ -72,7 +95,10 @@ def delegation_of_away(*, user: User, tenant: Tenant | int, at: datetime | None 
 
 def delegations_involving(*, user: User, tenant: Tenant | int, at: datetime | None = None) -> list[Delegation]:
     """The delegations in force in which `user` is the delegator or the delegate (with the delegator)."""
-    return list(_live(tenant, at or timezone.now()).filter(Q(delegator=user) | Q(delegate=user))
+    at = at or timezone.now()
+    if not _anyone_away(tenant, at):
+        return []
+    return list(_live(tenant, at).filter(Q(delegator=user) | Q(delegate=user))
                 .select_related("delegator"))
 
 

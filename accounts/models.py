@@ -18,6 +18,7 @@ from trustguard import crypto
 from trustguard.money import DEFAULT_LOCALE, validate_locale
 from trustguard.zones import validate_time_zone
 
+from .config_queryset import ConfigQuerySet
 from .roles import Capability, codename
 
 
@@ -50,7 +51,10 @@ class Tenant(models.Model):
                                  help_text="e.g. Africa/Lagos: times in its people's pages and messages, unless a "
                                            "person chose their own. Blank: the site's.")
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    # Changes with every change of the tenant's cached configuration (accounts.tenant_config), in that change's
+    # transaction: a new random number each time, so that a rolled-back change never leaves a number reused.
+    config_generation = models.BigIntegerField(default=0, db_default=0, editable=False)
+    history = HistoricalRecords(excluded_fields=["config_generation"])
 
     class Meta:
         ordering = ["slug"]
@@ -274,6 +278,7 @@ class Delegation(models.Model):
     # Set by the sweep when it has announced the start / the end (each at most once).
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    objects = ConfigQuerySet.as_manager()  # bulk writes replace the tenant's config generation
 
     class Meta:
         ordering = ["-starts_at"]

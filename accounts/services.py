@@ -22,6 +22,7 @@ from .actors import Actor
 from .models import ApiKey, CustomRole, Membership, PersonalToken, Tenant, TenantRoleGroup, User
 from .roles import DEFAULT_MATRIX, Capability, Role, codename, role_key_problem
 from .selectors import tenant_roles
+from .tenant_config import mark_fresh
 
 API_KEY_PREFIX = "tgk_"
 TOKEN_PREFIX = "tgp_"
@@ -244,13 +245,13 @@ def credential_authenticate(secret: str) -> Actor:
         if key is None or key.revoked_at is not None:
             raise NotAuthenticated("The API key is unknown or has been revoked.", slug="invalid-credential")
         _touch(key)
-        return Actor(tenant=key.tenant, api_key=key)
+        return Actor(tenant=mark_fresh(key.tenant), api_key=key)
     if secret.startswith(TOKEN_PREFIX):
         token = PersonalToken.objects.select_related("tenant", "user").filter(digest=secret_digest(secret)).first()
         if token is None or token.revoked_at is not None or not token.user.is_active:
             raise NotAuthenticated("The token is unknown or has been revoked.", slug="invalid-credential")
         _touch(token)
-        return Actor(tenant=token.tenant, user=token.user, token=token)
+        return Actor(tenant=mark_fresh(token.tenant), user=token.user, token=token)
     raise NotAuthenticated("The bearer secret is not a TrustGuard key or token.", slug="invalid-credential")
 
 

@@ -93,10 +93,11 @@ def challenge_consume(*, user: User, subject: StepUpSubject, code: str, now: dat
 # --- verification ----------------------------------------------------------------------------------------------
 
 def _locked_state(user: User) -> StepUpState:
-    """The person's step-up state, locked; created on first use (one query once it exists)."""
+    """The person's step-up state, locked; created on first use (one query once it exists, three the first time)."""
     state = StepUpState.objects.select_for_update().filter(user=user).first()
     if state is None:
-        StepUpState.objects.get_or_create(user=user)
+        # INSERT .. ON CONFLICT DO NOTHING: no savepoint, and a concurrent first use simply finds the row.
+        StepUpState.objects.bulk_create([StepUpState(user=user)], ignore_conflicts=True)
         state = StepUpState.objects.select_for_update().get(user=user)
     return state
 

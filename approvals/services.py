@@ -109,7 +109,19 @@ def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requ
         current_stage=next((i for i, spec in enumerate(stages) if spec.approvals_required > 0), 0),
         status=ApprovalRequest.Status.OPEN if needs_approval else ApprovalRequest.Status.APPROVED,
         decided_at=None if needs_approval else now)
-    return request, _build_stages(request, stages, now)
+    built = _build_stages(request, stages, now)
+    _keep_in_hand(request, stages=built, decisions=[])
+    return request, built
+
+
+def _keep_in_hand(request: ApprovalRequest, **relations: list[Any]) -> None:
+    """Rows just written, kept as `request`'s relations (Django's prefetch cache): request.stages.all() and
+    request.decisions.all() then read no row (the 201 body of a create is built from the rows in hand)."""
+    cache = request.__dict__.setdefault("_prefetched_objects_cache", {})
+    for name, rows in relations.items():
+        queryset = getattr(request, name).all()
+        queryset._result_cache, queryset._prefetch_done = list(rows), True
+        cache[name] = queryset
 
 
 def approval_restart(*, request: ApprovalRequest, stages: Sequence[StageSpec]) -> tuple[list[ApprovalStage], list[Decision]]:
@@ -259,15 +271,19 @@ def validate_decision_input(*, decision: str, justification: str, conditions: Se
     return justification, cleaned_conditions
 
 
-def approval_lock(request_id: int) -> tuple[ApprovalRequest, ApprovalStage]:
+def approval_lock(request_id: int | ApprovalRequest) -> tuple[ApprovalRequest, ApprovalStage]:
     """Lock a request, then its stages in index order (always in this order: no deadlock between deciders);
-    return it and its current stage.
+    return it and its current stage. Given the request itself, the caller has locked its row already (in the
+    statement that locked the escalation: escalations.services.lock_escalation with lock_approval).
 
     The stages and the decisions so far stay on the request (request.stages.all() and
     request.decisions.all() read nothing more): the rules, the engine (which keeps them current) and
     the caller's response use them. Decisions need no lock: they are only written under the request's.
     """
-    locked = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+    if isinstance(request_id, ApprovalRequest):
+        locked = request_id
+    else:
+        locked = ApprovalRequest.objects.select_for_update().get(pk=request_id)
     prefetch_related_objects(
         [locked], Prefetch("stages", queryset=ApprovalStage.objects.select_for_update().order_by("index")),
         Prefetch("decisions", queryset=Decision.objects.select_related("decided_by", "on_behalf_of")

@@ -34,7 +34,7 @@ from .http import (
     ratio_row,
     side_rows,
 )
-from .service import interleaved_calls, service_rows
+from .service import count_statements, interleaved_calls, service_rows
 
 CONCURRENCY = 16
 GOAL_RATIO = 0.5
@@ -128,9 +128,13 @@ def service_level(api_key_tenant: str, *, rounds: int, per_round: int) -> list[R
                                                                     "entity_id": f"VF-{stamp}-{i}"}})
 
     ours(-1), theirs(-1)  # warm both paths (first-call caches, prepared imports)
+    statements = [count_statements(lambda: ours(-2)), count_statements(lambda: theirs(-2))]
     runs = interleaved_calls({"escalation_create()": ours, "viewflow start (one human task)": theirs},
                              rounds=rounds, per_round=per_round)
-    return service_rows(BENCH, "create", "escalation_create()", "viewflow start (one human task)", runs, per_round)
+    return [*service_rows(BENCH, "create", "escalation_create()", "viewflow start (one human task)", runs, per_round),
+            Result(BENCH, "SQL statements per call: escalation_create() / viewflow start", statements[0], "",
+                   display=f"{statements[0]} / {statements[1]}",
+                   notes=["CaptureQueriesContext; COPY (outbox, audit) not counted"])]
 
 
 def run(quick: bool) -> tuple[list[Result], dict[str, str]]:

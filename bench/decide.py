@@ -30,7 +30,7 @@ from typing import Any
 
 from .common import Result, latency_result, percentile
 from .http import Load, Request, RequestFactory, generator_row, gunicorn, json_body, load, spread
-from .service import interleaved_calls, service_rows
+from .service import count_statements, interleaved_calls, service_rows
 
 CONCURRENCY = 50
 THINK_SECONDS = 5.0  # paced run: each approver takes ~5 s per case (a fast human; most take minutes)
@@ -85,7 +85,7 @@ def run(quick: bool) -> tuple[list[Result], dict[str, str]]:
     per_client = 1 if quick else 4  # decisions per approver per round, 50 at once
     solo = 10 if quick else 100  # decisions one at a time: the latency of the path itself
     paced = 1 if quick else 2  # decisions per approver per round when 50 people work their queues side by side
-    count = CONCURRENCY * (per_client + paced) * rounds + solo + service_rounds * service_n + 1
+    count = CONCURRENCY * (per_client + paced) * rounds + solo + service_rounds * service_n + 2  # spares: warm-up, count
     seed_demo(TENANT)
     tenant = Tenant.objects.get(slug=TENANT)
     people = approvers(tenant, count)
@@ -176,7 +176,7 @@ def service_level(tenant: Any, cases: list[tuple[tuple[str, str], Any, str]], *,
     actors = [Actor(tenant=tenant, user=people[users[secret_digest(token)]]) for (token, _), _, _ in cases]
     owner, _ = get_user_model().objects.get_or_create(username="bench-viewflow-owner")
     processes = [viewflow_start(owner=owner, data={"reason": "benchmark", "amount_minor": 250_000_000}).pk
-                 for _ in range(rounds * per_round + 1)]
+                 for _ in range(rounds * per_round + 2)]
 
     def ours(i: int) -> object:
         _, totp, pk = cases[i]
@@ -187,8 +187,12 @@ def service_level(tenant: Any, cases: list[tuple[tuple[str, str], Any, str]], *,
         viewflow_approve(process_pk=processes[i], user=owner)
         return None
 
-    ours(-1), theirs(-1)  # warm both paths in this process (the last case and process are spare)
+    ours(-1), theirs(-1)  # warm both paths in this process (the last two cases and processes are spare)
+    statements = [count_statements(lambda: ours(-2)), count_statements(lambda: theirs(-2))]
     runs = interleaved_calls({"escalation_decide()": ours, "viewflow approve (one human task)": theirs},
                              rounds=rounds, per_round=per_round)
-    return service_rows("2 decide", "decide", "escalation_decide()", "viewflow approve (one human task)", runs,
-                        per_round)
+    return [*service_rows("2 decide", "decide", "escalation_decide()", "viewflow approve (one human task)", runs,
+                          per_round),
+            Result("2 decide", "SQL statements per call: escalation_decide() / viewflow approve", statements[0], "",
+                   display=f"{statements[0]} / {statements[1]}",
+                   notes=["CaptureQueriesContext; COPY (outbox, audit) not counted"])]

@@ -47,3 +47,13 @@ def service_rows(bench: str, what: str, ours: str, theirs: str, runs: dict[str, 
     rows.append(Result(bench, f"{what}: service CPU, ours / viewflow", median, "x", "<= 1.0x", median <= 1.0,
                        display=spread(ratios, "{:.2f}") + " x", notes=["median (min-max) of the rounds' ratios"]))
     return rows
+
+
+def count_statements(call: Callable[[], object]) -> int:
+    """The SQL statements one call sends (Django's CaptureQueriesContext: COPY is not counted)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        call()
+    return len(queries.captured_queries)

@@ -25,6 +25,14 @@ class EscalationsConfig(AppConfig):
         register_recipient_resolver("delegation", delegation_recipients)
         register_retention_hold("escalations.open_cases", open_cases_hold)
 
+        # Trigger rules and policies are cached per process by the tenant's configuration generation, which
+        # every change of them replaces in its own transaction (accounts.tenant_config).
+        from accounts.tenant_config import bump_on_change
+
+        from .models import Policy, TriggerRule
+
+        bump_on_change(Policy, TriggerRule)
+
         # Comments and amendments are evidence, like decisions: the database refuses to change them.
         from .models import SQLITE_TRIGGERS, Amendment, Comment
 

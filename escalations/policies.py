@@ -12,6 +12,7 @@ from accounts.actors import Actor
 from accounts.models import Tenant
 from accounts.roles import Role
 from accounts.selectors import member_states, named_members, role_members, tenant_roles
+from accounts.tenant_config import tenant_cached
 from audit.actions import AuditAction
 from audit.services import audit_record
 from trustguard.errors import Conflict, NotFound, ValidationFailed
@@ -145,8 +146,34 @@ def expiry_outcome(snapshot: dict[str, Any], risk_level: str) -> str:
     return outcome
 
 
-def policy_for(*, tenant: Tenant, type: str) -> Policy:
-    policy = Policy.objects.filter(tenant=tenant, type=type, is_active=True).first()
+@dataclass(frozen=True)
+class TenantRules:
+    """A tenant's active trigger rules (by priority) and active policies (by type), as of one generation.
+
+    Shared by the requests of a process (accounts.tenant_config): read, never change.
+    """
+
+    rules: tuple[TriggerRule, ...]
+    policies: dict[str, Policy]
+
+
+def tenant_rules(*, tenant: Tenant | int) -> TenantRules:
+    """The tenant's rules and policies, cached per process until either changes (one primary-key read per call)."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+
+    def load() -> TenantRules:
+        policies: dict[str, Policy] = {}
+        for policy in Policy.objects.filter(tenant_id=tenant_id, is_active=True).order_by("type", "pk"):
+            policies.setdefault(policy.type, policy)
+        rules = TriggerRule.objects.filter(tenant_id=tenant_id, is_active=True).order_by("priority", "id")
+        return TenantRules(rules=tuple(rules), policies=policies)
+
+    return tenant_cached(tenant, "escalations.rules", load)
+
+
+def policy_for(*, tenant: Tenant, type: str, rules: TenantRules | None = None) -> Policy:
+    """The tenant's active policy of `type` (a shared, cached instance: read it, never change it)."""
+    policy = (rules or tenant_rules(tenant=tenant)).policies.get(type)
     if policy is None:
         raise NotFound(f"no active policy for escalation type {type!r}", slug="unknown-escalation-type")
     return policy
@@ -159,10 +186,11 @@ class RuleMatch:
     reason: str
 
 
-def match_trigger(*, tenant: Tenant, amount_minor: int | None, currency: str, flags: Iterable[str]) -> RuleMatch | None:
+def match_trigger(*, tenant: Tenant, amount_minor: int | None, currency: str, flags: Iterable[str],
+                  rules: TenantRules | None = None) -> RuleMatch | None:
     """The first active rule (by priority) that matches, or None: no escalation needed."""
     flag_set = set(flags)
-    for rule in TriggerRule.objects.filter(tenant=tenant, is_active=True).order_by("priority", "id"):
+    for rule in (rules or tenant_rules(tenant=tenant)).rules:
         if rule.kind == TriggerRule.Kind.FLAG and rule.flag in flag_set:
             return RuleMatch(rule.escalation_type, rule.risk_level or None, f"flag {rule.flag}")
         if (rule.kind == TriggerRule.Kind.AMOUNT_AT_LEAST and amount_minor is not None

@@ -1,4 +1,4 @@
-"""The escalation lifecycle: check, create, acknowledge, decide, cancel, record execution.
+"""The escalation lifecycle: check, create (escalations.creation), acknowledge, decide, cancel, record execution.
 
 Each top-level service is one transaction: lock the escalation, re-check state on the locked
 row, change it (escalations.changes), save it and record the change: the outbox event and the audit
@@ -8,7 +8,6 @@ relay after commit.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -20,27 +19,23 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.roles import Capability
-from accounts.selectors import is_member_email
 from accounts.stepup import StepUpSubject, stepup_verify
 from approvals.models import ApprovalRequest, ApprovalStage, Decision
 from approvals.services import (
-    StageSpec,
     approval_check_decider,
     approval_close,
     approval_decide,
     approval_lock,
-    approval_request_create,
     current_stage,
     validate_decision_input,
 )
 from audit.actions import AuditAction
 from notifications.outbox import catalogue as events
 from notifications.outbox.catalogue import EventKind
-from privacy.vault import SEALED_REQUESTER, blind_mark, record_link, requester_seal, seal_case
-from trustguard.errors import Conflict, DomainError, NotFound, PermissionDenied, Unprocessable, ValidationFailed
+from trustguard.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from trustguard.jsonutil import canonical_json
 
-from . import obligations, standard_changes
+from . import obligations
 from .changes import (
     audit_state,
     close,
@@ -52,24 +47,19 @@ from .changes import (
     sync_from_approval,
 )
 from .changes import event_data as event_data  # re-exported: other apps' and tests' import of it
-from .conditions import Facts, request_facts
+from .creation import escalation_check, escalation_create
 from .intake import (
     CheckResult,
-    ExecutionWindow,
     Money,
     SourceRef,
-    clean_contact,
-    validate_create,
     validate_estimated_cost,
-    validate_execution_window,
 )
-from .models import DEFAULT_MAX_DEFERRAL_SECONDS, OPEN_STATUSES, Escalation, EscalationStatus, RiskLevel, Urgency
-from .policies import match_trigger, policy_for, policy_snapshot
-from .routing import route_for_request
+from .models import DEFAULT_MAX_DEFERRAL_SECONDS, OPEN_STATUSES, Escalation, EscalationStatus
 from .schedule import execution_window_check
 from .standins import Capacity, decider_capacity, flag_if_unstaffed
 
-__all__ = ["CheckResult", "Money", "SourceRef"]  # the request's parts, as callers have always imported them
+# The request's parts and the creation services (escalations.creation), as callers have always imported them.
+__all__ = ["CheckResult", "Money", "SourceRef", "escalation_check", "escalation_create"]
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -89,15 +79,21 @@ def stepup_subject(escalation: Escalation) -> StepUpSubject:
 
 
 def lock_escalation(escalation: Escalation | str, *, actor: Actor | None = None,
-                    related: Sequence[str] = ("tenant",)) -> Escalation:
+                    related: Sequence[str] = ("tenant",), lock_approval: bool = False) -> Escalation:
     """Lock the escalation's row, reading the `related` rows with it (read, not locked).
+
+    With `lock_approval`, its approval request's row is locked in the same statement (a decision: one statement,
+    not two; approvals.services.approval_lock then takes the request as it is).
 
     Only the escalation's row: a plain FOR UPDATE would lock the joined tenant row too, and with it
     serialise every action of the tenant (and block each insert that references the tenant).
     With `actor`, an id is looked up among the cases the actor may act on (Escalation.objects.actionable_by;
     NotFound otherwise) in the same query, and the escalation's tenant is the actor's, already in hand.
     """
-    queryset = Escalation.objects.select_for_update(of=("self",)).select_related(*related)
+    if lock_approval:
+        queryset = Escalation.objects.select_for_update(of=("self", "approval")).select_related(*related, "approval")
+    else:
+        queryset = Escalation.objects.select_for_update(of=("self",)).select_related(*related)
     if isinstance(escalation, Escalation):
         found = queryset.get(pk=escalation.pk)
     elif actor is None:
@@ -165,143 +161,6 @@ def deferral_check(escalation: Escalation, defer_until: datetime, now: datetime)
 def _duration(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     return f"{seconds // 86400} days" if seconds % 86400 == 0 else f"{seconds} seconds"
-
-
-# --- check and create --------------------------------------------------------------------------
-
-def escalation_check(*, actor: Actor, type: str | None = None, amount: Money | None = None,
-                     flags: Sequence[str] = (), risk_level: str | None = None, facts: Facts | None = None,
-                     estimated_cost: Money | None = None) -> CheckResult:
-    """Dry run: would this escalate, as what type, to whom, with how many approvals? Creates nothing.
-
-    `facts` (conditions.request_facts) decide which conditional stages apply; its risk_level is the resolved one.
-    Without them, the facts are the amount and the estimated cost.
-    """
-    cost_errors: dict[str, list[str]] = {}
-    validate_estimated_cost(estimated_cost, cost_errors)
-    if cost_errors:
-        raise ValidationFailed("estimated_cost is invalid", errors=cost_errors)
-    if type:
-        policy = policy_for(tenant=actor.tenant, type=type)
-        reason, rule_risk = f"type {type} requested", None
-    else:
-        match = match_trigger(tenant=actor.tenant, amount_minor=amount.value_minor if amount else None,
-                              currency=amount.currency if amount else "", flags=flags)
-        if match is None:
-            return CheckResult(requires_escalation=False, reason="no trigger rule matched")
-        policy = policy_for(tenant=actor.tenant, type=match.type)
-        reason, rule_risk = match.reason, match.risk_level
-    risk = risk_level or rule_risk or policy.default_risk_level
-    facts = dataclasses.replace(facts or request_facts(amount=amount, estimated_cost=estimated_cost), risk_level=risk)
-    plan = route_for_request(snapshot=policy_snapshot(policy), risk_level=risk, facts=facts)
-    specs = plan.specs()
-    route = [{"stage": i, "role": s.roles[0] if s.roles else "", "roles": list(s.roles), "people": list(s.people),
-              "approvals_required": s.approvals_required} for i, s in enumerate(specs)]
-    return CheckResult(requires_escalation=True, type=policy.type, reason=reason, risk_level=risk,
-                       approvals_required=sum(s.approvals_required for s in specs), route=route, policy=policy,
-                       plan=plan)
-
-
-@transaction.atomic
-def escalation_create(*, actor: Actor, reason: str, source: SourceRef, type: str | None = None,
-                      amount: Money | None = None, risk_level: str | None = None, urgency: str = Urgency.NORMAL,
-                      flags: Sequence[str] = (), payload: dict[str, Any] | None = None, requested_by: str = "",
-                      contact: dict[str, str] | None = None, estimated_cost: Money | None = None,
-                      execution_window: ExecutionWindow | None = None, template: str | None = None) -> Escalation:
-    """Open an escalation under the tenant's policy (chosen by trigger rules when no type is given).
-
-    1. Authorise: an API key may create; a person needs escalation.create_manual.
-    2. Apply the template's defaults (if one is named); resolve type, risk and route; refuse (422) when
-       nothing would escalate; check the execution window against the policy.
-    3. Snapshot the policy, create the approval request, set deadlines, record it.
-       A route that needs no approval (low risk, 0 approvals) is approved at once; so is a request from a
-       pre-approved template within its limits (recorded as pre-approved by that template version).
-    """
-    needed = Capability.ESCALATION_CREATE_MANUAL if actor.user else "escalation.create"
-    if not actor.can(needed):
-        raise PermissionDenied(f"creating escalations needs {needed}", slug="missing-capability")
-    applied = standard_changes.template_apply(tenant=actor.tenant, slug=template, type=type, reason=reason,
-                                              risk_level=risk_level, urgency=urgency, payload=payload)
-    type, reason, risk_level, urgency, payload = (applied.type, applied.reason, applied.risk_level, applied.urgency,
-                                                  applied.payload)
-    validate_create(reason, source, amount, risk_level, urgency, flags, payload, requested_by,
-                    estimated_cost=estimated_cost)
-    contact_errors: dict[str, list[str]] = {}
-    contact = clean_contact(contact, contact_errors)
-    if contact_errors:
-        raise ValidationFailed("the contact is invalid: " + ", ".join(sorted(contact_errors)), errors=contact_errors)
-    facts = request_facts(amount=amount, estimated_cost=estimated_cost, risk_level=risk_level, urgency=urgency,
-                          source_system=source.system, source_entity_type=source.entity_type, payload=payload)
-    check = escalation_check(actor=actor, type=type, amount=amount, flags=flags, risk_level=risk_level, facts=facts)
-    if not check.requires_escalation or check.policy is None or check.plan is None:
-        raise Unprocessable("no trigger rule matched: this request does not need an escalation "
-                            "(POST /escalations/check tells without creating)", slug="no-escalation-required")
-    policy, risk = check.policy, check.risk_level or RiskLevel.MEDIUM
-    window_errors: dict[str, list[str]] = {}
-    validate_execution_window(execution_window, window_errors, now=timezone.now(),
-                              max_seconds=policy.max_window_seconds)
-    if window_errors:
-        raise ValidationFailed("execution_window is invalid: " + ", ".join(sorted(window_errors)), errors=window_errors)
-    # The route is decided once, here, and pinned with the policy version (routing.route_for_request).
-    snapshot = {**policy_snapshot(policy), "route_plan": check.plan.pinned(actor.tenant.locale)}
-    specs = check.plan.specs()
-    pre_approved = applied.template is not None and standard_changes.within_limits(
-        applied.template, amount=amount, estimated_cost=estimated_cost, risk_level=risk)
-    if pre_approved:  # a standard change: every stage complete at once, recorded as such below
-        specs = [StageSpec(roles=s.roles, approvals_required=0) for s in specs]
-    requester_email = (actor.user.email if actor.user else requested_by or "").strip()
-    # A source naming someone outside the tenant: a third party's email, sealed (privacy.vault); the four-eyes
-    # rule compares its blind index, so that person cannot approve it should they join the tenant later.
-    outsider = bool(actor.user is None and requester_email
-                    and not is_member_email(tenant_id=actor.tenant.pk, email=requester_email))
-    approval, stages = approval_request_create(
-        tenant=actor.tenant, stages=specs, requester_user=actor.user,
-        requester_email=blind_mark(requester_email) if outsider else requester_email,
-        allow_self_approval=actor.tenant.single_employee_mode or policy.single_employee_mode,
-    )
-    now = timezone.now()
-    # Personal data is sealed before it reaches a row: the customer's contact and the payload fields the
-    # tenant marks as personal, under the customer's own data key (privacy.vault; docs/PRIVACY.md).
-    sealed = seal_case(tenant_id=actor.tenant.pk, contact=contact, payload=payload)
-    escalation = Escalation(
-        tenant=actor.tenant, policy=policy, policy_version=policy.version, policy_snapshot=snapshot,
-        approval=approval, type=policy.type, reason=reason.strip(), source_system=source.system,
-        source_entity_type=source.entity_type, source_entity_id=source.entity_id, source_url=source.url or "",
-        amount_minor=amount.value_minor if amount else None, currency=amount.currency if amount else "",
-        risk_level=risk, urgency=urgency, flags=list(flags), payload=sealed.payload, contact=sealed.contact,
-        requested_by_user=actor.user, requested_by_api_key=actor.api_key,
-        requested_by_email=SEALED_REQUESTER if outsider else requester_email,
-        expires_at=now + timedelta(seconds=policy.expiry_seconds),
-        estimated_cost_minor=estimated_cost.value_minor if estimated_cost else None,
-        estimated_cost_currency=estimated_cost.currency if estimated_cost else "",
-        window_starts_at=execution_window.starts_at if execution_window else None,
-        window_ends_at=execution_window.ends_at if execution_window else None,
-        template=(standard_changes.template_record(applied.template, pre_approved=pre_approved)
-                  if applied.template is not None else None),
-    )
-    sync_from_approval(escalation, approval, stages[approval.current_stage])
-    if approval.status == ApprovalRequest.Status.APPROVED:
-        close(escalation, EscalationStatus.APPROVED, now)
-    else:
-        open_for_acknowledgement(escalation, now)
-        refresh_next_deadline(escalation)
-    escalation.save(force_insert=True)
-    if sealed.subject is not None:
-        record_link(subject=sealed.subject, record_type="escalation", record_id=escalation.pk)
-    if outsider:
-        requester_seal(tenant_id=actor.tenant.pk, record_type="escalation", record_id=escalation.pk,
-                       email=requester_email)
-    record_change(escalation, actor=actor, action=AuditAction.ESCALATION_CREATED, before=None,
-                  event=events.ESCALATION_CREATED,
-                  details={"type": escalation.type, "trigger": check.reason, "policy_version": policy.version})
-    flag_if_unstaffed(escalation, actor=actor)  # everyone who could act is away with nobody standing in
-    if escalation.status == EscalationStatus.APPROVED:
-        how: dict[str, Any] = {"auto_approved": True}
-        if pre_approved:
-            how["pre_approved_by"] = escalation.template
-        record_change(escalation, actor=actor, action=AuditAction.ESCALATION_APPROVED, before=None,
-                      event=events.ESCALATION_APPROVED, details=how, event_extra=how)
-    return escalation
 
 
 # --- acknowledge -----------------------------------------------------------------------------------
@@ -378,7 +237,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     texts = [spec.text for spec in condition_specs]
     # The key that created it is joined for the response (a vendor's case, the usual one); a requesting
     # or acknowledging person is read only when there is one.
-    escalation = lock_escalation(escalation, actor=actor, related=("requested_by_api_key",))
+    escalation = lock_escalation(escalation, actor=actor, related=("requested_by_api_key",), lock_approval=True)
     passed = deadline_passed(escalation, timezone.now())
     if passed is not None:
         return passed
@@ -387,7 +246,7 @@ def _decide(*, actor: Actor, escalation: Escalation | str, decision: str, justif
     validate_decision_input(decision=decision, justification=justification, conditions=texts,
                             defer_until=defer_until)
     extends_expiry = deferral_check(escalation, defer_until, timezone.now()) if defer_until else False
-    approval, stage = approval_lock(escalation.approval_id)
+    approval, stage = approval_lock(escalation.approval)
     escalation.approval = approval  # locked, with its stages and decisions: kept current by approval_decide
     capacity = _require_assigned(actor, escalation, Capability.ESCALATION_DECIDE, stage)
     assert actor.user is not None

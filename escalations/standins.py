@@ -233,8 +233,10 @@ def flag_if_unstaffed(escalation: Escalation, *, actor: Actor, at: datetime | No
     from .changes import record_change
 
     if delegations is None:
-        delegations = delegations_active(tenant=escalation.tenant_id, at=at)
-    if not delegations and not stage_names(escalation):  # nobody away, nobody named: one query, the usual answer
+        # The tenant in hand, when it is (its row as this request's authentication read it: accounts.tenant_config).
+        tenant = escalation.tenant if Escalation.tenant.is_cached(escalation) else escalation.tenant_id
+        delegations = delegations_active(tenant=tenant, at=at)
+    if not delegations and not stage_names(escalation):  # nobody away, nobody named: the usual answer
         return False
     away = unstaffed_away(escalation, at=at, delegations=delegations)
     if not away:

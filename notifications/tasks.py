@@ -6,12 +6,13 @@ from __future__ import annotations
 from celery import shared_task
 
 from .deliveries.attempts import deliveries_attempt, delivery_attempt
-from .outbox.emit import kick_relay
+from .outbox.emit import kick_relay, kick_taken
 from .relay import outbox_relay_step
 
 
 @shared_task(name="notifications.relay", ignore_result=True, acks_late=True)
 def relay() -> int:
+    kick_taken()  # before claiming: an event committed from now on kicks again (outbox.emit.kick_relay)
     relayed, more = outbox_relay_step()
     if more:
         # A backlog (a sweep's burst): go on in a fresh task rather than wait for the beat sweep,

@@ -35,9 +35,11 @@ def _audit_anchor_dir(_anchor_dirs: Path, settings: Any, request: pytest.Fixture
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits() -> None:
     """Every test starts with no request counted (Redis keeps counters across tests; the database does not)."""
+    from notifications.outbox.emit import kick_taken
     from trustguard.api import throttling
 
     throttling.reset()
+    kick_taken()  # no relay runs between tests to clear a pending kick
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from typing import Any
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from accounts.config_queryset import ConfigQuerySet
+
 
 class RiskLevel(models.TextChoices):
     LOW = "low"
@@ -86,6 +88,7 @@ class Policy(models.Model):
     version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
+    objects = ConfigQuerySet.as_manager()  # bulk writes replace the tenant's config generation
 
     class Meta:
         verbose_name_plural = "policies"
@@ -125,6 +128,7 @@ class TriggerRule(models.Model):
     priority = models.PositiveSmallIntegerField(default=100, help_text="Lower runs first; the first match wins.")
     is_active = models.BooleanField(default=True)
     history = HistoricalRecords()
+    objects = ConfigQuerySet.as_manager()  # bulk writes replace the tenant's config generation
 
     class Meta:
         ordering = ["tenant", "priority", "id"]

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('notifications', '0010_tenant_message_templates'),
-        ('accounts', '0008_time_zones'),
+        ('accounts', '0009_time_zones'),
     ]
 
     operations = [

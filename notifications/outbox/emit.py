@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import suppress
+from functools import lru_cache
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from trustguard.broker import broker_publish_one
 from trustguard.bulk import copy_rows
@@ -44,6 +49,41 @@ def event_emit(events: Event | Sequence[Event]) -> list[uuid.UUID]:
     return ids
 
 
+# A kick is on its way and the relay it starts has not begun yet: requests skip their own (one kick per burst).
+KICK_PENDING_KEY = "trustguard:relay:kick-pending"
+# A kick that never arrives (no worker, a lost message) holds the others back this long at most.
+KICK_PENDING_MS = 2000
+
+
+@lru_cache(maxsize=4)
+def _flags(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=0.25)
+
+
 def kick_relay() -> None:
-    """Ask a worker to relay now (best-effort: if the broker is down the relay_outbox sweep does it)."""
-    broker_publish_one("notifications.relay")
+    """Ask a worker to relay now: once per burst (best-effort: if the broker is down the relay_outbox sweep does it).
+
+    With Redis, the first event after the relay began sets KICK_PENDING_KEY and publishes the kick; events
+    committed while it is set publish nothing: the relay that kick starts clears the key (kick_taken) before it
+    claims, so it sees them (each committed before its SET failed, so before the clear). A publish that fails
+    clears the key, so the next event tries again. Without Redis (the embedded engine), every event kicks.
+    """
+    flags = _flags(str(settings.REDIS_URL)) if settings.REDIS_URL else None
+    if flags is not None:
+        try:
+            if not flags.set(KICK_PENDING_KEY, b"1", nx=True, px=KICK_PENDING_MS):
+                return
+        except RedisError:
+            flags = None
+    if not broker_publish_one("notifications.relay") and flags is not None:
+        kick_taken()
+
+
+def kick_taken() -> None:
+    """The relay begins (before it claims events): events committed from now on need a kick of their own."""
+    if not settings.REDIS_URL:
+        return
+    with suppress(RedisError):  # else the key expires on its own (KICK_PENDING_MS)
+        _flags(str(settings.REDIS_URL)).delete(KICK_PENDING_KEY)

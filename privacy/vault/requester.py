@@ -61,6 +61,9 @@ def requested_by_of(escalation: Any) -> str:
     stored = getattr(escalation, "requested_by_email", "") or ""
     if stored != SEALED_REQUESTER:
         return stored
+    in_hand = getattr(escalation, "_privacy_requester_sealed_now", None)
+    if in_hand is not None:
+        return str(in_hand)  # sealed by this very request (a create's 201 body): nothing to read back
     primed = getattr(escalation, "_privacy_requester", _NOT_PRIMED)
     try:
         if primed is _NOT_PRIMED:

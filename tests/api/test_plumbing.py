@@ -19,6 +19,7 @@ from tests.api.conftest import ORDER, Api, assert_problem
 from tests.locking import held_elsewhere
 from trustguard.api.idempotency import IdempotencyMiddleware, request_fingerprint
 from trustguard.api.middleware import ApiGuardMiddleware
+from trustguard.crypto import encrypt_bytes
 from trustguard.models import IdempotencyKey
 from trustguard.periodic import job_run
 
@@ -154,6 +155,40 @@ def test_a_claim_whose_request_still_runs_is_409_however_long_it_runs(api, demo)
 
     assert_problem(response, 409)
     assert not Escalation.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_that_committed_while_this_one_ran_wins_and_what_this_one_wrote_is_rolled_back(demo):
+    # The key's row appearing under a running request (the previous release's claim, or a holder that committed
+    # between this request's look-up and its lock): this request's INSERT of the key fails, its writes go.
+    headers = {"Authorization": f"Bearer {demo['api_keys']['vendor']}", "Idempotency-Key": "raced"}
+    scope = "key:" + str(demo["tenant_obj"].api_keys.get(name="vendor").pk)
+    fingerprint = request_fingerprint("POST", "/api/v1/anything", b"{}")
+    tokens = PersonalToken.objects.count()
+
+    def racing_view(request):
+        PersonalToken.objects.all().delete()
+
+        def commit_the_other() -> None:
+            try:
+                IdempotencyKey.objects.create(scope=scope, key="raced", fingerprint=fingerprint, method="POST",
+                                              path="/api/v1/anything", state=IdempotencyKey.State.DONE,
+                                              status_code=202, response_body=encrypt_bytes(b"first"),
+                                              created_at=timezone.now())
+            finally:
+                connection.close()
+
+        other = threading.Thread(target=commit_the_other)
+        other.start()
+        other.join(10)
+        return HttpResponse(b"second", status=201)
+
+    response = IdempotencyMiddleware(racing_view)(
+        RequestFactory().post("/api/v1/anything", data="{}", content_type="application/json", headers=headers))
+
+    assert (response.status_code, response.content, response["Idempotent-Replayed"]) == (202, b"first", "true")
+    assert PersonalToken.objects.count() == tokens > 0
 
 
 def test_a_key_works_on_any_write_not_only_create(api):

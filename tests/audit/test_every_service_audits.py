@@ -68,7 +68,8 @@ from tests.conftest import totp_code
 from trustguard.errors import DomainError
 
 # Service modules not called services.py.
-EXTRA_SERVICE_MODULES = ["accounts.stepup", "escalations.policies", "escalations.sweeps", "escalations.changes",
+EXTRA_SERVICE_MODULES = ["accounts.stepup", "escalations.creation", "escalations.policies", "escalations.sweeps",
+                         "escalations.changes",
                          "escalations.ladder", "escalations.obligations", "escalations.obligation_actions",
                          "escalations.standard_changes",
                          "audit.retention",
@@ -273,7 +274,7 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
     "accounts.stepup.stepup_verify": (
         lambda w: _otp_failures(w),
         {"otp.failed", "otp.replay_refused", "otp.locked_out"}),
-    "escalations.services.escalation_create": (lambda w: w.case(), {"escalation.created"}),
+    "escalations.creation.escalation_create": (lambda w: w.case(), {"escalation.created"}),
     "escalations.services.escalation_acknowledge": (
         lambda w: escalation_acknowledge(actor=w.actor("co"), escalation=w.case()), {"escalation.acknowledged"}),
     "escalations.services.escalation_decide": (lambda w: _decide(w), {"decision.recorded"}),
@@ -390,6 +391,7 @@ EXEMPT: dict[str, str] = {
     "audit.retention.keep_from": "a read",
     "notifications.outbox.emit.event_emit": "the outbox rows of audited changes, written in their transaction",
     "notifications.outbox.emit.kick_relay": "queues a Celery task, no data",
+    "notifications.outbox.emit.kick_taken": "clears a flag in Redis, no data",
     "notifications.deliveries.queue.kick_deliveries": "queues Celery tasks, no data",
     "reports.services.export_jobs_kick_queued": "queues Celery tasks again for audited export jobs (kicked_at only)",
     "notifications.relay.outbox_relay": "delivery machinery: fans audited changes' outbox rows out to deliveries",
@@ -460,7 +462,7 @@ EXEMPT: dict[str, str] = {
     "escalations.changes.resume_deferred": "in-memory helper of audited services and the sweep",
     "escalations.changes.close": "in-memory helper of audited services",
     "escalations.services.deferral_check": "a check inside escalation_decide (a refused deferral writes nothing)",
-    "escalations.services.escalation_check": "a dry run, creates nothing",
+    "escalations.creation.escalation_check": "a dry run, creates nothing",
     "escalations.services.is_requester": "a check, writes nothing",
     "escalations.policies.normalize_route": "pure function",
     "escalations.policies.normalize_approvals_by_risk": "pure function",
@@ -468,6 +470,7 @@ EXEMPT: dict[str, str] = {
     "escalations.policies.expiry_outcome": "pure function",
     "escalations.policies.policy_for": "a read",
     "escalations.policies.match_trigger": "a read",
+    "escalations.policies.tenant_rules": "a read (cached per process by the tenant's configuration generation)",
     "escalations.policies.validate_policy_fields": "a check, writes nothing",
     "notifications.messages.message_templates_changed": "forgets a cache entry (the admin audits the template's change)",
 }

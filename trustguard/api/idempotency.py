@@ -2,20 +2,23 @@
 
 A middleware, so every app's API gets it without per-view code:
 
-1. A request with `Idempotency-Key` and a valid credential claims (scope, key) with an INSERT in its
-   own committed transaction, *before* the view runs. The unique constraint decides races: of two
-   concurrent duplicates exactly one runs the view, so there is exactly one side effect.
-2. The view then runs in one transaction with the claim's row locked, and its response is stored in that
-   same transaction: the side effect and the stored answer commit together or not at all. A process
-   killed mid-request (a web server that dies) therefore leaves no side effect and an unlocked claim,
-   which a retry takes over at once on PostgreSQL (elsewhere after ABANDONED_AFTER); a process killed
-   just after its commit leaves the answer, which the retry gets replayed. Never two side effects.
-3. A loser finds the row: another body (method + path + body hash) -> 422; still running -> 409;
-   finished -> the stored response, replayed with `Idempotent-Replayed: true`.
-4. 2xx-4xx responses are stored (except 429: a rate limit is transient, and storing it would make the
+1. A request with `Idempotency-Key` and a valid credential runs in one transaction (trustguard.api.concurrency)
+   that first claims the key (claim): on PostgreSQL the key's transaction-scoped advisory lock, taken without
+   waiting, so of two concurrent duplicates exactly one runs the view and the other is answered 409 at once;
+   then the key's row is read. The view runs, and its response is written as the key's row in the same
+   transaction: the side effect and the stored answer commit together or not at all, with one COMMIT. A
+   process killed mid-request leaves nothing (its transaction rolls back and its lock goes with its
+   connection), so a retry runs again at once; one killed just after its commit leaves the answer, which the
+   retry gets replayed. Never two side effects. (The embedded engine takes no lock: of two duplicates run at
+   once, the second's INSERT of the key fails, and everything it wrote is rolled back; it gets the first's
+   answer.)
+2. A request finding the row: another body (method + path + body hash) -> 422; finished -> the stored
+   response, replayed with `Idempotent-Replayed: true`. (An in-flight row is the previous release's claim,
+   committed before its view ran: 409 while its request runs, taken over once that request has died.)
+3. 2xx-4xx responses are stored (except 429: a rate limit is transient, and storing it would make the
    key useless; what the request wrote, such as a counted wrong code, still commits). A 5xx rolls back
-   everything the view wrote and releases the claim, so a retry runs again; a streamed response releases it.
-5. A collision with a concurrent write (deadlock, serialization failure) re-runs the view in a fresh
+   everything the view wrote, the key included, so a retry runs again; a streamed response is not stored.
+4. A collision with a concurrent write (deadlock, serialization failure) re-runs the view in a fresh
    transaction, still holding the claim; a 409 `concurrent-write` that ends it is not stored (docs/CONCURRENCY.md).
    Writes without a key run in one transaction the same way (trustguard.api.concurrency).
 Keys live 24 h (job "api.purge_idempotency_keys"). Stored bodies are encrypted with the field keys
@@ -37,7 +40,7 @@ from django.utils import timezone
 from trustguard.crypto import SecretUnreadable, decrypt_bytes, encrypt_bytes
 from trustguard.models import IdempotencyKey
 
-from .concurrency import WRITE_METHODS, in_request_transaction, is_conflict
+from .concurrency import WRITE_METHODS, in_request_transaction
 from .errors import problem_http_response
 
 logger = logging.getLogger(__name__)
@@ -105,40 +108,6 @@ def _replay(record: IdempotencyKey) -> HttpResponse:
     return response
 
 
-def claim(*, scope: str, key: str, fingerprint: str, method: str, path: str) -> IdempotencyKey | HttpResponse:
-    """Claim the key (an INSERT that commits on its own) or answer from the existing claim."""
-    for _ in range(3):
-        now = timezone.now()
-        try:
-            with transaction.atomic():
-                return IdempotencyKey.objects.create(scope=scope, key=key, fingerprint=fingerprint, method=method,
-                                                     path=path[:500], created_at=now)
-        except IntegrityError:
-            pass
-        existing = IdempotencyKey.objects.filter(scope=scope, key=key).first()
-        if existing is None:
-            continue  # released between our INSERT and this read: try again
-        stale = existing.created_at <= now - KEY_TTL or (
-            existing.state == IdempotencyKey.State.IN_FLIGHT and (
-                existing.created_at <= now - ABANDONED_AFTER or _claimer_died(existing, now)))
-        if stale:
-            # Conditional on the row we saw, so two reclaimers cannot both delete a fresh claim.
-            IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at, state=existing.state).delete()
-            continue
-        if existing.fingerprint != fingerprint:
-            return problem_http_response(
-                422, "idempotency-key-reused", "Idempotency key reused",
-                "This Idempotency-Key was used with a different request (method, path or body). Use a new key.")
-        if existing.state == IdempotencyKey.State.IN_FLIGHT:
-            return problem_http_response(
-                409, "idempotency-request-in-progress", "Request in progress",
-                "A request with this Idempotency-Key is still being processed. Retry shortly.",
-                headers={"Retry-After": "1"})
-        return _replay(existing)
-    return problem_http_response(409, "idempotency-request-in-progress", "Request in progress",
-                                 "Could not claim this Idempotency-Key. Retry shortly.", headers={"Retry-After": "1"})
-
-
 def _claimer_died(existing: IdempotencyKey, now: datetime) -> bool:
     """PostgreSQL: nobody holds the in-flight claim's row lock, so the request that made it is gone (its
     connection closed, its transaction rolled back). Elsewhere: never said (ABANDONED_AFTER applies)."""
@@ -150,15 +119,87 @@ def _claimer_died(existing: IdempotencyKey, now: datetime) -> bool:
         return bool(list(free.values_list("pk", flat=True)))
 
 
-def _release(record: IdempotencyKey) -> None:
-    IdempotencyKey.objects.filter(pk=record.pk, state=IdempotencyKey.State.IN_FLIGHT).delete()
+
+def _in_progress(detail: str = "A request with this Idempotency-Key is still being processed. Retry shortly.") -> HttpResponse:
+    return problem_http_response(409, "idempotency-request-in-progress", "Request in progress", detail,
+                                 headers={"Retry-After": "1"})
 
 
-def _store(record: IdempotencyKey, response: HttpResponse) -> None:
+def _lock_id(scope: str, key: str) -> int:
+    """The key's transaction-scoped advisory lock (a signed 64-bit number from its scope and key)."""
+    digest = hashlib.blake2b(f"idempotency\n{scope}\n{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def claim(*, scope: str, key: str, fingerprint: str) -> HttpResponse | None:
+    """In the request's transaction, before the view: None when this request is to run, else the answer.
+
+    1. PostgreSQL: take the key's advisory lock for the transaction, without waiting: held by another
+       request -> 409 (it is running). It goes when that request's transaction ends, committed or not:
+       a request that dies mid-way leaves nothing to clean up.
+    2. Read the key's row (in the lock's statement): none -> run; another body -> 422; done -> its response
+       replayed. A stale row (past KEY_TTL, or an in-flight claim of the previous release whose request died)
+       is deleted, and the request runs.
+    """
+    if connection.vendor == "postgresql":
+        # The lock and the look-up in one round trip. The look-up's snapshot is taken before the lock: a holder
+        # that committed in between is not seen here, but its row makes this request's INSERT of the key fail
+        # (_store), which rolls back everything this request wrote and answers from that row.
+        table, qn = IdempotencyKey._meta.db_table, connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT pg_try_advisory_xact_lock(%s), (SELECT id FROM {qn(table)} "  # noqa: S608
+                           f"WHERE {qn('scope')} = %s AND {qn('key')} = %s)", [_lock_id(scope, key), scope, key])
+            locked, found = cursor.fetchone()
+        if not locked:
+            return _in_progress()
+        if found is None:
+            return None
+    existing = IdempotencyKey.objects.filter(scope=scope, key=key).first()
+    return None if existing is None else _answer_from(existing, fingerprint)
+
+
+def _answer_from(existing: IdempotencyKey, fingerprint: str) -> HttpResponse | None:
+    """What a request finding the key's row gets (claim, step 2); None after removing a stale row."""
+    now = timezone.now()
+    # In-flight rows come only from the previous release (which claimed before the view, committing the claim).
+    stale = existing.created_at <= now - KEY_TTL or (
+        existing.state == IdempotencyKey.State.IN_FLIGHT and (
+            existing.created_at <= now - ABANDONED_AFTER or _claimer_died(existing, now)))
+    if stale:
+        # Conditional on the row we saw, so two reclaimers cannot both delete a fresh claim.
+        IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at, state=existing.state).delete()
+        return None
+    if existing.fingerprint != fingerprint:
+        return problem_http_response(
+            422, "idempotency-key-reused", "Idempotency key reused",
+            "This Idempotency-Key was used with a different request (method, path or body). Use a new key.")
+    if existing.state == IdempotencyKey.State.IN_FLIGHT:
+        return _in_progress()
+    return _replay(existing)
+
+
+class _Taken(Exception):
+    """The key's row appeared while this request ran (the embedded engine takes no lock; the previous release's
+    claim): everything this request wrote is rolled back, and it is answered from that row."""
+
+
+def _store(*, scope: str, key: str, fingerprint: str, method: str, path: str, response: HttpResponse) -> None:
+    """The answer, written in the request's transaction: the side effect and its stored response commit together."""
     headers = {name: response[name] for name in _STORED_HEADERS if response.has_header(name)}
-    IdempotencyKey.objects.filter(pk=record.pk).update(
-        state=IdempotencyKey.State.DONE, status_code=response.status_code, response_headers=headers,
-        response_body=encrypt_bytes(bytes(response.content)), completed_at=timezone.now())
+    now = timezone.now()
+    try:
+        IdempotencyKey.objects.create(
+            scope=scope, key=key, fingerprint=fingerprint, method=method, path=path[:500],
+            state=IdempotencyKey.State.DONE, status_code=response.status_code, response_headers=headers,
+            response_body=encrypt_bytes(bytes(response.content)), created_at=now, completed_at=now)
+    except IntegrityError as exc:
+        raise _Taken from exc
+
+
+def _after_taken(scope: str, key: str, fingerprint: str) -> HttpResponse:
+    existing = IdempotencyKey.objects.filter(scope=scope, key=key).first()
+    answer = None if existing is None else _answer_from(existing, fingerprint)
+    return answer or _in_progress("Could not claim this Idempotency-Key. Retry shortly.")
 
 
 class IdempotencyMiddleware:
@@ -179,33 +220,20 @@ class IdempotencyMiddleware:
         scope = credential_scope(request)
         if scope is None:
             return self.get_response(request)  # unauthenticated: nothing to scope the key to; the view says 401
-        fingerprint = request_fingerprint(request.method, request.get_full_path(), request.body)
-        outcome = claim(scope=scope, key=key, fingerprint=fingerprint, method=request.method, path=request.path)
-        if isinstance(outcome, HttpResponse):
-            return outcome
-
-        def hold_claim() -> HttpResponse | None:
-            held = IdempotencyKey.objects.select_for_update().filter(pk=outcome.pk)
-            if not list(held.values_list("pk", flat=True)):  # taken over as dead in the instant before the lock
-                return problem_http_response(
-                    409, "idempotency-request-in-progress", "Request in progress",
-                    "Could not claim this Idempotency-Key. Retry shortly.", headers={"Retry-After": "1"})
-            return None
+        method, path = str(request.method), request.path
+        fingerprint = request_fingerprint(method, request.get_full_path(), request.body)
 
         def keep_answer(response: HttpResponse) -> None:
-            if response.status_code in _NOT_STORED or response.streaming:
-                _release(outcome)
-            else:
-                _store(outcome, response)
+            # 429 (transient) and streamed answers are not kept: the key stays free for a retry.
+            if response.status_code not in _NOT_STORED and not response.streaming:
+                _store(scope=scope, key=key, fingerprint=fingerprint, method=method, path=path, response=response)
 
         try:
-            response = in_request_transaction(request, self.get_response, before=hold_claim, after=keep_answer)
-        except BaseException:
-            _release(outcome)
-            raise
-        if response.status_code >= 500 or is_conflict(response):
-            _release(outcome)  # nothing was written: a retry with the same key runs again
-        return response
+            return in_request_transaction(
+                request, self.get_response, before=lambda: claim(scope=scope, key=key, fingerprint=fingerprint),
+                after=keep_answer)
+        except _Taken:
+            return _after_taken(scope, key, fingerprint)
 
 
 def run_once(*, scope: str, key: str, fingerprint: str, method: str, path: str,
@@ -213,22 +241,18 @@ def run_once(*, scope: str, key: str, fingerprint: str, method: str, path: str,
     """The same claim for a page's form (the dashboard's "New escalation"): a double click runs `handler` once.
 
     The form carries a key made when it was shown. The first submission claims it and runs `handler` in one
-    transaction with the claim; a successful answer (a redirect to the case) is stored with it and replayed to
-    the second click, which therefore lands on the same case. A refused form (4xx) or a failure releases the key,
+    transaction with the claim; a successful answer (a redirect to the case) is stored in that transaction and
+    replayed to the second click, which therefore lands on the same case. A refused form (4xx) is not stored,
     so the corrected form can be sent again. A click while the first is running gets the claim's 409.
     """
-    outcome = claim(scope=scope, key=key, fingerprint=fingerprint, method=method, path=path)
-    if isinstance(outcome, HttpResponse):
-        return outcome
     try:
         with transaction.atomic():
-            IdempotencyKey.objects.select_for_update().filter(pk=outcome.pk).exists()
+            early = claim(scope=scope, key=key, fingerprint=fingerprint)
+            if early is not None:
+                return early
             response = handler()
             if response.status_code < 400:
-                _store(outcome, response)
-    except BaseException:
-        _release(outcome)
-        raise
-    if response.status_code >= 400:
-        _release(outcome)
+                _store(scope=scope, key=key, fingerprint=fingerprint, method=method, path=path, response=response)
+    except _Taken:
+        return _after_taken(scope, key, fingerprint)
     return response

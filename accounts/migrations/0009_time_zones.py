@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0007_custom_roles_and_language'),
+        ('accounts', '0008_tenant_config_generation'),
     ]
 
     operations = [
