@@ -237,6 +237,17 @@ class ExecutionForm(forms.Form):
         return value if isinstance(value, dict) else {"note": text}
 
 
+class ConditionActionForm(forms.Form):
+    """A condition of an approval on the case page: add evidence (a note and/or a link), mark it met, or waive it
+    (the note is the justification). The service checks the note, the link and who may resolve."""
+
+    action = forms.ChoiceField(choices=[("evidence", "Add evidence"), ("met", "Mark met"), ("waive", "Waive")],
+                               error_messages={"required": "Choose add evidence, met or waive.",
+                                               "invalid_choice": "Choose add evidence, met or waive."})
+    text = forms.CharField(required=False, strip=False)  # its length, and the link's, the service checks and names
+    url = forms.CharField(required=False, strip=False)
+
+
 DECISION_CHOICES = [
     ("approve", "Approve"),
     ("approve_conditions", "Approve with conditions"),

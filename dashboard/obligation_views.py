@@ -9,28 +9,33 @@ from accounts.web import tenant_view
 from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from trustguard.errors import DomainError
 
-from .views import _after_success, _case_or_404, _respond_case
+from .forms import ConditionActionForm
+from .views import _case_or_404, case_action
 
 DONE = {"evidence": "Evidence added.", "met": "Condition marked met.", "waive": "Condition waived."}
+
+
+def _problems(exc: DomainError) -> str:
+    """Each field the service names, with why, at the top of the case (the inputs are one row per condition)."""
+    return "; ".join(f"{name}: {' '.join(p)}" for name, p in (exc.errors or {}).items()) or exc.detail
 
 
 @require_POST
 @tenant_view
 def condition_action(request: HttpRequest, pk: str, cid: str) -> HttpResponse:
     escalation = _case_or_404(request, pk)
-    action = request.POST.get("action", "")
-    text = request.POST.get("text", "")
+    form = ConditionActionForm(request.POST)
     actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
-    try:
+
+    def act() -> str:
+        action, text = form.cleaned_data["action"], form.cleaned_data["text"]
         if action == "evidence":
             condition_add_evidence(actor=actor, escalation=escalation, condition_id=cid, note=text,
-                                   url=request.POST.get("url", ""))
-        elif action in ("met", "waive"):
+                                   url=form.cleaned_data["url"])
+        else:
             condition_resolve(actor=actor, escalation=escalation, condition_id=cid,
                               status="met" if action == "met" else "waived", justification=text)
-        else:
-            return _respond_case(request, pk, status=400, action_error="Choose add evidence, met or waive.")
-    except DomainError as exc:
-        problems = "; ".join(f"{name}: {' '.join(p)}" for name, p in (exc.errors or {}).items())
-        return _respond_case(request, pk, status=exc.status, action_error=problems or exc.detail)
-    return _after_success(request, pk, DONE[action])
+        return DONE[action]
+
+    return case_action(request, pk, form, act, name="condition_form", invalid="Choose add evidence, met or waive.",
+                       refuse=_problems)

@@ -582,3 +582,22 @@ def test_a_change_with_a_cost_and_no_amount_headlines_its_cost(signed_in, vendor
 
     assert re.search(r'data-testid="case-amount">₦120,000.00<', page)
     assert "Estimated cost; no amount at stake" in page
+
+
+def test_a_condition_action_that_names_no_action_is_refused_and_a_bad_link_is_named(signed_in, demo, vendor):
+    case = escalation_create(actor=vendor, type="OPERATION_CHANGE", reason="Resize", risk_level="medium",
+                             source=SourceRef("dba-tool", "change", "CHG-2"))
+    sm = Actor(tenant=demo["tenant_obj"], user=user("sm"))
+    case = escalation_decide(actor=sm, escalation=case, decision="approve", justification="Fine",
+                             otp=totp_code(user("sm")), conditions=["Attach the rollback plan"])
+    cid = case.conditions[0]["id"]
+    sm2 = signed_in("sm2")
+
+    no_action = sm2.post(f"/e/{case.pk}/conditions/{cid}/", {"action": "shred", "text": "x"}, HTTP_HX_REQUEST="true")
+    bad_link = sm2.post(f"/e/{case.pk}/conditions/{cid}/", {"action": "evidence", "url": "ftp://files/plan"},
+                        HTTP_HX_REQUEST="true")
+
+    assert no_action.status_code == 400 and "Choose add evidence, met or waive." in no_action.content.decode()
+    assert bad_link.status_code == 400 and "url:" in bad_link.content.decode()
+    case.refresh_from_db()
+    assert case.conditions[0]["status"] == "open" and not case.conditions[0]["evidence"]
