@@ -1,6 +1,6 @@
 """Audit events written unsealed, sealed onto their chain afterwards (audit.sealing): no chain lock in the request.
 
-`seq` becomes NULL until the sealer fills it in; a partial index holds the sealer's queue. The UPDATE trigger now lets
+`seq` becomes NULL until the sealer fills it in; a partial index holds the sealer's queue (0009, built concurrently). The UPDATE trigger now lets
 exactly one UPDATE through, the seal of an unsealed event (PostgreSQL: the record minus the seal columns compared;
 SQLite: column by column), and the DELETE trigger refuses unsealed events too (their NULL seq made the old condition
 NULL, which let them through). On SQLite the AlterField rebuilds the table, which drops its triggers: the new ones
@@ -54,10 +54,6 @@ class Migration(migrations.Migration):
             model_name='auditevent',
             name='seq',
             field=models.BigIntegerField(blank=True, null=True),
-        ),
-        migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(condition=models.Q(('seq__isnull', True)), fields=['chain_key', 'id'], name='audit_unsealed_idx'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='auditevent',

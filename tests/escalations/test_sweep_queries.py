@@ -13,6 +13,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.config_queryset import config_changed
 from escalations.services import SourceRef, escalation_create
 from escalations.sweeps import sweep_deadlines
 
@@ -29,6 +30,9 @@ def sweep_queries(vendor, *, start: datetime, cases: int, after: timedelta) -> t
             escalation_create(actor=vendor, type="SMR", reason="Unusual cash deposits", source=CUSTOMER,
                               requested_by="analyst@demo.example")
         clock.shift(after)
+        # Who may be away is cached per process from the moment it was read on (accounts.delegations); this test
+        # sends the clock back between its two sweeps, which no real sweep sees: both start from a cold cache.
+        config_changed(vendor.tenant.pk)
         with CaptureQueriesContext(connection) as queries:
             result = sweep_deadlines()
     return result.total, len(queries)
