@@ -245,7 +245,8 @@ class EscalationOutput(RowOutput):
 
 
 class HistoryEventOutput(RowOutput):
-    seq = serializers.IntegerField(help_text="Position in the tenant's audit chain.")
+    seq = serializers.IntegerField(allow_null=True, help_text="Position in the tenant's audit chain; null for an event "
+                                   "not sealed onto the chain yet (seconds: docs/AUDIT.md, \"Sealing\").")
     action = serializers.CharField()
     actor = serializers.CharField(help_text="Who acted: a username, api_key:<name> or system:<job>.")
     actor_type = serializers.ChoiceField(choices=[("user", "user"), ("api_key", "api_key"), ("system", "system")])
