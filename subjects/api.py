@@ -31,9 +31,11 @@ _PARAMS = [
 
 
 class SubjectInput(serializers.Serializer[Any]):
-    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    entity_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    # Lengths are of what was sent, as the schema's maxLength says (DRF would trim first, and Python's strip() also
+    # takes control characters such as \x1d); subject_query strips.
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254, trim_whitespace=False)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=64, trim_whitespace=False)
+    entity_id = serializers.CharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
 
 
 def _query(data: Any) -> Any:

@@ -356,3 +356,14 @@ def test_the_docs_page_renders_with_local_assets(client):
 def test_a_post_to_the_schema_is_a_405_problem_with_or_without_the_slash(client):
     for path in ("/api/schema/", "/api/schema"):
         assert_problem(client.post(path), 405)
+
+
+def test_a_string_longer_than_its_schema_allows_is_refused_even_when_trimming_would_shorten_it(api):
+    """The schema's maxLength is of what was sent: DRF trims first, and Python's strip() also takes \\x1d."""
+    too_long = "\r\x1d" + "*" * 199  # 201 characters; 199 after the trim
+
+    subject = api("ops").post("/subjects/erase", {"entity_id": too_long}, key=str(uuid.uuid4()))
+    order = api("vendor").post("/escalations", {**ORDER, "reason": "\x1d" + "r" * 5000}, key=str(uuid.uuid4()))
+
+    assert "entity_id" in assert_problem(subject, 400)["errors"]
+    assert "reason" in assert_problem(order, 400)["errors"]

@@ -20,6 +20,10 @@ def _type_error(field: serializers.Field[Any, Any, Any, Any], value: Any) -> Any
         return None if isinstance(value, bool) else "Expected true or false."
     if isinstance(field, serializers.IntegerField):
         return None if isinstance(value, int) and not isinstance(value, bool) else "Expected an integer."
+    if isinstance(field, serializers.CharField) and isinstance(value, str) and field.max_length is not None \
+            and len(value) > field.max_length:
+        # Before DRF trims: the schema's maxLength is of what was sent (and str.strip() takes control characters).
+        return f"Ensure this field has no more than {field.max_length} characters."
     if isinstance(field, (serializers.CharField, serializers.ChoiceField, serializers.DateTimeField,
                           serializers.DateField, serializers.UUIDField)):
         return None if isinstance(value, str) else "Expected a string."
