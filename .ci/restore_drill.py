@@ -9,7 +9,7 @@ afterwards, on failure too (a later drill also reaps what a killed one left).
 2. An online full backup (pgBackRest) while a vendor keeps creating escalations through the API.
 3. Batch A: more escalations, an acknowledgement, a decision with a one-time code, a cancellation and a
    webhook. Then T, the recovery target, and the rows of every table at T (one snapshot).
-4. After T: batch B (more escalations) and the incident: a superuser deletes the newest audit events
+4. After T: batch B (more escalations) and the incident: a superuser deletes the newest sealed audit events
    with the triggers off. verify_audit on the primary now fails.
 5. The primary is lost (its WAL archived, then stopped). Recovery: pgBackRest restores the backup into
    a new data directory and replays the archived WAL up to T; the new cluster is promoted. The time
@@ -344,9 +344,13 @@ def _drill(work: Path, bindir: Path, config: Path, primary: Cluster, restored: C
 
     # 4. After T: batch B and the incident.
     batch_b = [create(web, vendor, 2000 + i) for i in range(5)]
+    # The incident strikes sealed events (an unsealed one deleted by the owner before sealing leaves no trace:
+    # docs/AUDIT.md, "Sealing"): seal what is pending, then delete the five newest sealed events.
+    manage(env, "audit_seal")
     with primary.connect() as conn, conn.transaction():
         conn.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
-        conn.execute("DELETE FROM audit_auditevent WHERE id IN (SELECT id FROM audit_auditevent ORDER BY id DESC LIMIT 5)")
+        conn.execute("DELETE FROM audit_auditevent WHERE id IN (SELECT id FROM audit_auditevent "
+                     "WHERE seq IS NOT NULL ORDER BY seq DESC, id DESC LIMIT 5)")
         conn.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
     damaged = manage(env, "verify_audit", check=False)
     expect(damaged.returncode == 1, f"verify_audit should fail on the damaged primary: {damaged.stdout}{damaged.stderr}")
