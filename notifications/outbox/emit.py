@@ -9,8 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from contextlib import suppress
-from functools import lru_cache
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +19,7 @@ from trustguard.broker import broker_publish_one
 from trustguard.bulk import copy_rows
 from trustguard.ids import uuid7_many
 from trustguard.jsonutil import json_text
+from trustguard.redis_client import fast_redis
 
 from ..models import OutboxEvent
 from .catalogue import Event
@@ -55,13 +54,6 @@ KICK_PENDING_KEY = "trustguard:relay:kick-pending"
 KICK_PENDING_MS = 2000
 
 
-@lru_cache(maxsize=4)
-def _flags(url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=0.25)
-
-
 def kick_relay() -> None:
     """Ask a worker to relay now: once per burst (best-effort: if the broker is down the relay_outbox sweep does it).
 
@@ -70,7 +62,7 @@ def kick_relay() -> None:
     claims, so it sees them (each committed before its SET failed, so before the clear). A publish that fails
     clears the key, so the next event tries again. Without Redis (the embedded engine), every event kicks.
     """
-    flags = _flags(str(settings.REDIS_URL)) if settings.REDIS_URL else None
+    flags = fast_redis(str(settings.REDIS_URL)) if settings.REDIS_URL else None
     if flags is not None:
         try:
             if not flags.set(KICK_PENDING_KEY, b"1", nx=True, px=KICK_PENDING_MS):
@@ -86,4 +78,4 @@ def kick_taken() -> None:
     if not settings.REDIS_URL:
         return
     with suppress(RedisError):  # else the key expires on its own (KICK_PENDING_MS)
-        _flags(str(settings.REDIS_URL)).delete(KICK_PENDING_KEY)
+        fast_redis(str(settings.REDIS_URL)).delete(KICK_PENDING_KEY)

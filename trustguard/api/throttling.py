@@ -37,6 +37,7 @@ from django.http import HttpRequest, HttpResponse
 from redis.exceptions import RedisError
 
 from trustguard.middleware import client_ip
+from trustguard.redis_client import fast_redis
 
 from .errors import problem_http_response
 
@@ -66,9 +67,7 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=4)
 def _redis(url: str) -> Any:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=0.25)
+    client = fast_redis(url)
     return client, client.register_script(_LUA)
 
 
