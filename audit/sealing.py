@@ -26,7 +26,7 @@ import hmac
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.conf import settings
 from django.db import connections, router, transaction
@@ -38,36 +38,11 @@ from trustguard.jsonutil import canonical_json
 from .hashing import compute_hash
 from .keys import sealing_key_id, sealing_mac
 from .models import AuditChainHead, AuditEvent
-from .services import lock_chain_head
+from .services import RecordedEvent, lock_chain_head
 
 logger = logging.getLogger("trustguard.audit")
 
 BATCH = 2000
-
-
-class _Unsealed(NamedTuple):
-    """An unsealed event as the database gives it back: what its seal and its chain hash cover (audit.hashing)."""
-
-    id: int
-    chain_key: str
-    seq: int | None
-    tenant_id: int | None
-    action: str
-    actor_type: str
-    actor_id: str
-    actor_label: str
-    target_type: str
-    target_id: str
-    before: Any
-    after: Any
-    details: Any
-    ip: str | None
-    user_agent: str
-    request_id: str
-    created_at: datetime
-    key_id: str
-    prev_hash: str
-    hash: str
 
 
 @dataclass
@@ -97,10 +72,11 @@ def own_seal_problem(event: Any, *, encoded: tuple[str, str, str] | None = None)
     return ""
 
 
-def _unsealed(chain_key: str, limit: int) -> list[_Unsealed]:
+def _unsealed(chain_key: str, limit: int) -> list[RecordedEvent]:
+    """The chain's oldest unsealed events, as the writer described them (what their seal and chain hash cover)."""
     rows = (AuditEvent.objects.filter(chain_key=chain_key, seq__isnull=True).order_by("id")
-            .values_list(*_Unsealed._fields)[:limit])
-    return [_Unsealed._make(row) for row in rows]
+            .values_list(*RecordedEvent._fields)[:limit])
+    return [RecordedEvent._make(row) for row in rows]
 
 
 def _write_seals(seals: list[tuple[int, int, str, str, str]]) -> None:
