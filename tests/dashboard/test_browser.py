@@ -77,6 +77,15 @@ def open_as(browser, live_server, demo, settings) -> Iterator[Callable[..., Page
     assert not unexpected, unexpected
 
 
+def next_queue_poll(page: Page) -> None:
+    """Fast-forwards the page's clock past the queue's 15 s poll and waits for the poll's answer. A poll element that a
+    filter swapped in is armed when htmx settles the swap, which on a busy machine can come after the clock was moved
+    on; the clock also runs by itself, so that poll answers at most one real interval later (CI saw the badge read
+    before it, once)."""
+    with page.expect_response(lambda r: r.request.headers.get("hx-trigger") == "queue-poll", timeout=20_000):
+        page.clock.run_for(16_000)
+
+
 def shoot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")  # a sticky header would otherwise be painted mid-page
@@ -121,7 +130,7 @@ def test_the_ceo_approves_the_2_5_million_naira_order_and_the_queue_and_badges_f
     # Live: a new escalation arrives while the queue is open; the next poll (every 15 s) shows it.
     page.evaluate("window.notReloaded = true")
     raise_escalation(entity_id="ORD-1003", naira=3_000_000)
-    page.clock.run_for(16_000)
+    next_queue_poll(page)
     expect(page.locator("[data-testid=queue-item]")).to_have_count(2)
     expect(page.locator("[data-testid=pending-badge] .pill-count")).to_have_text("2")
     assert page.evaluate("window.notReloaded") is True
@@ -219,7 +228,7 @@ def test_filters_apply_without_a_reload_and_the_live_refresh_keeps_them(open_as,
     expect(page).to_have_url(re.compile(r"type=VENDOR_FLAGGED"))
 
     raise_escalation(entity_id="ORD-BIG-2")  # HIGH_VALUE: arrives, but does not match the filter
-    page.clock.run_for(16_000)
+    next_queue_poll(page)
     expect(page.locator("[data-testid=pending-badge] .pill-count")).to_have_text("3")
     expect(page.locator("[data-testid=queue-item]")).to_have_count(1)
     expect(page.locator("[data-testid=queue-item]")).to_contain_text("ORD-FLAGGED")
