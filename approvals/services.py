@@ -75,21 +75,25 @@ def _build_stages(request: ApprovalRequest, stages: Sequence[StageSpec], now: da
             stage.status, stage.opened_at = ApprovalStage.Status.OPEN, now
         built.append(stage)
     ApprovalStage.objects.bulk_create(built)
-    if any(spec.people for spec in stages):  # most routes name nobody: no extra query for them
-        _name_people(request, built, stages)
+    named = _name_people(request, built, stages) if any(spec.people for spec in stages) else {}
+    for stage in built:  # most routes name nobody: no query for them, now or when the 201 body lists each stage's people
+        _keep_in_hand(stage, people=named.get(stage.index, []))
     return built
 
 
-def _name_people(request: ApprovalRequest, built: Sequence[ApprovalStage], stages: Sequence[StageSpec]) -> None:
+def _name_people(request: ApprovalRequest, built: Sequence[ApprovalStage],
+                 stages: Sequence[StageSpec]) -> dict[int, list[User]]:
     """Link each stage to the people it names, as members of the request's tenant (in any state: one who is inactive
-    or left is kept, so the stage can say who it named, and stage_named leaves them out)."""
+    or left is kept, so the stage can say who it named, and stage_named leaves them out); return them by stage."""
     names = {name for spec in stages for name in spec.people}
-    users = dict(User.objects.filter(username__in=sorted(names), memberships__tenant_id=request.tenant_id)
-                 .distinct().values_list("username", "pk"))
+    users = {user.username: user for user in User.objects.filter(
+        username__in=sorted(names), memberships__tenant_id=request.tenant_id).distinct().only("id", "username")}
+    named = {stage.index: [users[name] for name in dict.fromkeys(spec.people) if name in users]
+             for stage, spec in zip(built, stages, strict=True)}
     through = ApprovalStage.people.through
-    through.objects.bulk_create([through(approvalstage_id=stage.pk, user_id=users[name])
-                                 for stage, spec in zip(built, stages, strict=True)
-                                 for name in dict.fromkeys(spec.people) if name in users])
+    through.objects.bulk_create([through(approvalstage_id=stage.pk, user_id=user.pk)
+                                 for stage in built for user in named[stage.index]])
+    return named
 
 
 def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requester_user: User | None,
@@ -114,12 +118,13 @@ def approval_request_create(*, tenant: Tenant, stages: Sequence[StageSpec], requ
     return request, built
 
 
-def _keep_in_hand(request: ApprovalRequest, **relations: list[Any]) -> None:
-    """Rows just written, kept as `request`'s relations (Django's prefetch cache): request.stages.all() and
-    request.decisions.all() then read no row (the 201 body of a create is built from the rows in hand)."""
-    cache = request.__dict__.setdefault("_prefetched_objects_cache", {})
+def _keep_in_hand(instance: ApprovalRequest | ApprovalStage, **relations: list[Any]) -> None:
+    """Rows just written, kept as `instance`'s relations (Django's prefetch cache): request.stages.all(),
+    request.decisions.all() and stage.people.all() then read no row (the 201 body of a create is built from the rows
+    in hand)."""
+    cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
     for name, rows in relations.items():
-        queryset = getattr(request, name).all()
+        queryset = getattr(instance, name).all()
         queryset._result_cache, queryset._prefetch_done = list(rows), True
         cache[name] = queryset
 

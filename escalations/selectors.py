@@ -20,6 +20,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.actors import Actor
+from accounts.models import User
 from accounts.roles import Capability
 from approvals.models import ApprovalStage, Decision
 from audit.models import AuditEvent
@@ -274,7 +275,7 @@ def with_api_relations(queryset: QuerySet[Escalation]) -> QuerySet[Escalation]:
     # (and JSON-decoding) them halves the cost of a 100-row page.
     return queryset.defer("policy_snapshot", "contact").select_related(
         "tenant", "approval", "acknowledged_by", "requested_by_user", "requested_by_api_key").prefetch_related(
-        "approval__stages",
+        "approval__stages", Prefetch("approval__stages__people", queryset=User.objects.only("id", "username")),
         Prefetch("approval__decisions", queryset=Decision.objects.select_related("decided_by", "on_behalf_of")
                  .order_by("decided_at", "id")),
     )

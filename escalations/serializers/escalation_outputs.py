@@ -35,6 +35,8 @@ class RouteStageOutput(serializers.Serializer[Any]):
     stage = serializers.IntegerField()
     role = serializers.CharField(help_text="The role asked at this stage now.")
     roles = serializers.ListField(child=serializers.CharField(), help_text="Every role that may decide at this stage.")
+    people = serializers.ListField(child=serializers.CharField(),
+                                   help_text="Usernames the stage names, who may decide beside its roles (issue 22).")
     approvals_required = serializers.IntegerField()
     approvals_received = serializers.IntegerField()
     status = serializers.ChoiceField(choices=ApprovalStage.Status.choices)
@@ -222,8 +224,10 @@ class EscalationOutput(RowOutput):
     @staticmethod
     def get_route(e: Any, context: dict[str, Any]) -> list[dict[str, Any]]:
         stages = context.get("stages")
-        return [{"stage": s.index, "role": s.assigned_role, "roles": s.roles, "approvals_required": s.approvals_required,
-                 "approvals_received": s.approvals_received, "status": s.status}
+        return [{"stage": s.index, "role": s.assigned_role, "roles": s.roles,
+                 "people": sorted(person.username for person in s.people.all()),
+                 "approvals_required": s.approvals_required, "approvals_received": s.approvals_received,
+                 "status": s.status}
                 for s in (e.approval.stages.all() if stages is None else stages)]
 
     @staticmethod

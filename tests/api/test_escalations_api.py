@@ -81,7 +81,7 @@ def test_a_vendor_creates_an_escalation_with_exactly_the_contract_fields(api):
     assert body["amount"] == {"value_minor": 250_000_000, "currency": "NGN"}
     assert body["source"] == {"system": "shop", "entity_type": "order", "entity_id": "ORD-1001", "url": None}
     assert body["requested_by"] == "buyer@shop.example"
-    assert body["route"] == [{"stage": 0, "role": "ceo", "roles": ["ceo"], "approvals_required": 1,
+    assert body["route"] == [{"stage": 0, "role": "ceo", "roles": ["ceo"], "people": [], "approvals_required": 1,
                               "approvals_received": 0, "status": "open"}]
     assert body["assigned_role"] == "ceo"
     assert body["decisions"] == []

@@ -79,6 +79,19 @@ def test_a_named_person_outside_the_stages_roles_decides_with_step_up_and_the_ca
     assert (body["decisions"][0]["decided_by"], body["decisions"][0]["role"]) == ("analyst", "")
 
 
+def test_the_case_route_names_its_stages_people_when_created_read_and_listed(api):
+    api("ops").put("/policies/HIGH_VALUE", {"stages": [
+        {"roles": ["ceo"], "people": ["sm", "gb"], "approvals_required": 1},
+        {"roles": ["compliance_officer"], "approvals_required": 1}]})
+
+    created = an_order(api)
+    read = api("ceo").get(f"/escalations/{created['id']}").json()
+    listed = api("ceo").get("/escalations").json()["results"]
+
+    for case in (created, read, next(e for e in listed if e["id"] == created["id"])):
+        assert [stage["people"] for stage in case["route"]] == [["gb", "sm"], []]
+
+
 def test_someone_in_no_role_of_the_stage_and_not_named_is_refused(api):
     api("ops").put("/policies/HIGH_VALUE", named_route("gb", roles=("ceo",)))
     case = an_order(api)
