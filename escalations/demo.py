@@ -28,7 +28,8 @@ from accounts.services import (
     tenant_create,
 )
 
-from .models import ExpiryOutcome, Policy, TriggerRule
+from .models import ChangeTemplate, ExpiryOutcome, Policy, TriggerRule
+from .standard_changes import template_upsert
 
 DEMO_PEOPLE = [
     ("co", Role.COMPLIANCE_OFFICER, "Chioma Okafor", "+2348030000001"),
@@ -62,6 +63,17 @@ DEMO_POLICIES: list[dict[str, Any]] = [
      "approvals_by_risk": {"low": 0, "medium": 1, "high": 2}, "expiry_seconds": 72 * HOUR},
 ]
 HIGH_VALUE_THRESHOLD_KOBO = 100_000_000  # ₦1,000,000
+# Standard changes (escalations.standard_changes): one pre-approved within its limits, one that always asks.
+DEMO_TEMPLATES: list[dict[str, Any]] = [
+    {"slug": "db-index-online", "name": "Add a database index (online)", "type": "OPERATION_CHANGE",
+     "defaults": {"reason": "Add an index, built concurrently (no table lock)", "risk_level": "low",
+                  "justification": "Standard change: the index is built online and can be dropped at once."},
+     "pre_approved": True, "limits": {"max_amount_minor": None, "max_risk_level": "low"}},
+    {"slug": "prod-schema-migration", "name": "Production schema migration", "type": "OPERATION_CHANGE",
+     "defaults": {"reason": "Schema migration on the production database", "risk_level": "high",
+                  "urgency": "normal"},
+     "pre_approved": False},
+]
 
 
 def _derive(*parts: str) -> bytes:
@@ -96,6 +108,10 @@ def seed_demo(slug: str = "demo") -> dict[str, Any]:
     TriggerRule.objects.get_or_create(
         tenant=tenant, kind=TriggerRule.Kind.AMOUNT_AT_LEAST, currency="NGN",
         defaults={"escalation_type": "HIGH_VALUE", "threshold_minor": HIGH_VALUE_THRESHOLD_KOBO, "priority": 20})
+    for template in DEMO_TEMPLATES:
+        slug_of, fields = template["slug"], {k: v for k, v in template.items() if k != "slug"}
+        if not ChangeTemplate.objects.filter(tenant=tenant, slug=slug_of).exists():
+            template_upsert(actor=actor, slug=slug_of, fields=fields)
 
     vendor_secret = _token(API_KEY_PREFIX, slug, "vendor")
     _ensure_credential(ApiKey, vendor_secret,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditEvent
+from escalations.demo import DEMO_TEMPLATES
 from escalations.models import Escalation
 from notifications.models import OutboxEvent
 from tests.api.conftest import Api, assert_problem
@@ -167,9 +168,10 @@ def test_operators_manage_templates_and_a_get_document_goes_back_unchanged(api):
     again = api("ops").put("/templates/rds-minor", document)
 
     assert again.status_code == 200 and again.json()["version"] == 2
-    assert [t["slug"] for t in api("vendor").get("/templates").json()["results"]] == ["rds-minor"]
+    assert [t["slug"] for t in api("vendor").get("/templates").json()["results"]] == sorted(
+        ["rds-minor", *(t["slug"] for t in DEMO_TEMPLATES)])
     assert_problem(api("sm").put("/templates/rds-minor", STANDARD_CHANGE), 403)
-    assert AuditEvent.objects.filter(action="template.changed").count() == 2
+    assert AuditEvent.objects.filter(action="template.changed", target_id="rds-minor").count() == 2
 
 
 def test_a_template_with_unknown_defaults_or_type_is_400(api):
@@ -287,7 +289,8 @@ def test_another_tenant_never_sees_conditions_or_templates(api, other):
 
     assert_problem(outsider.post(f"/escalations/{case['id']}/conditions/{plan}/met", {}), 404)
     assert_problem(outsider.get("/templates/rds-minor"), 404)
-    assert outsider.get("/templates").json()["results"] == []
+    # Only its own tenant's templates (the demo's, seeded for it too): never rds-minor.
+    assert [t["slug"] for t in outsider.get("/templates").json()["results"]] == sorted(t["slug"] for t in DEMO_TEMPLATES)
 
 
 def test_an_unknown_condition_is_404(api):
@@ -332,3 +335,14 @@ def test_the_operators_home_lists_the_open_obligations_that_block_execution(api)
     api("sm2").post(f"/escalations/{case['id']}/conditions/{plan}/met", {})
     again = next(a for a in operator.get("/admin/").context["attention"] if a.key == "obligations")
     assert again.count == 1
+
+
+def test_the_demo_offers_a_pre_approved_standard_change_and_one_that_asks_two_people(api):
+    source = {"system": "dba-tool", "entity_type": "change", "entity_id": "CHG-1"}
+
+    index = create(api("vendor"), {"template": "db-index-online", "source": source}).json()
+    migration = create(api("vendor"), {"template": "prod-schema-migration",
+                                       "source": {**source, "entity_id": "CHG-2"}}).json()
+
+    assert (index["status"], index["template"]["pre_approved"]) == ("approved", True)
+    assert (migration["status"], migration["risk_level"], migration["approvals_required"]) == ("pending", "high", 2)
