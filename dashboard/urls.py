@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import away, language, live, notification_settings, obligation_views, push_views, requester_views, views
+from . import away, language, live, notification_settings, obligation_views, push_views, requester_status, requester_views, views
 
 app_name = "dashboard"
 
@@ -31,6 +31,8 @@ urlpatterns = [
     path("e/<str:pk>/amend/", requester_views.amend, name="amend"),
     path("e/<str:pk>/comment/", requester_views.comment, name="comment"),
     path("e/<str:pk>/attachments/<int:index>/", views.attachment, name="attachment"),
+    # A requester known only by email follows their case here, without an account (signed link, read-only).
+    path("r/<str:token>/", requester_status.requester_status_page, name="requester_status"),
     path("push-sw.js", push_views.service_worker, name="push_service_worker"),
     path("settings/devices/", push_views.devices, name="devices"),
     path("settings/devices/push/", push_views.push_subscribe, name="push_subscribe"),

@@ -9,7 +9,8 @@
 - The source system hears everything through its webhooks (not here).
 Channels follow the policy snapshot's notify_channels (in-app only when it names none).
 Messages read as a person would: money formatted in the tenant's locale, names and role labels rather than
-usernames, and an absolute link to the case page (TRUSTGUARD_SITE_URL).
+usernames, and an absolute link to the case page (TRUSTGUARD_SITE_URL); a requester outside the tenant, who has no
+account, gets the link to their case's signed status page instead.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from notifications.models import OutboxEvent
 from notifications.outbox import catalogue
 from notifications.registry import Recipient
 from privacy.vault import SEALED_REQUESTER, FieldUnreadable, mask, open_contact, requested_by_of
-from trustguard.links import case_url
+from trustguard.links import case_url, requester_status_url
 from trustguard.money import format_money
 
 from .models import Escalation, Term
 from .named import stage_names
+from .requester_status import emailed_requester
 from .standins import who_must_act
 from .terminology import lazy_label
 
@@ -284,9 +286,10 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
             out.append(Recipient(audience="requester", channels=channels, user_id=requester.pk, email=requester.email,
                                  phone=requester.phone_number, context=staff_context, data=links, critical=critical,
                                  **language_and_zone(tenant=tenant, user=requester)))
-        elif requested_by_of(escalation) and "email" in channels:
-            out.append(Recipient(audience="requester", channels=("email",), email=requested_by_of(escalation),
-                                 context=staff_context, **language_and_zone(tenant=tenant)))
+        elif (email := requested_by_of(escalation)) and "email" in channels:
+            out.append(Recipient(audience="requester", channels=("email",), email=email,
+                                 context=_emailed_requester_context(escalation, email, staff_context),
+                                 **language_and_zone(tenant=tenant)))
 
     if _follows_up(event, data):
         for user in _follow_up_people(escalation, data):
@@ -313,6 +316,14 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
                              email=str(contact.get("email") or ""), phone=str(contact.get("phone") or ""),
                              context=customer_context, **language_and_zone(tenant=tenant)))
     return out
+
+
+def _emailed_requester_context(escalation: Escalation, email: str, context: dict[str, Any]) -> dict[str, Any]:
+    """Someone outside the tenant has no account, so the case page would only ask them to sign in: their link is
+    the signed status page made for their email (trustguard.links.requester_status_url)."""
+    if not emailed_requester(escalation):
+        return context  # a member named by email: the case page opens after they sign in
+    return {**context, "url": requester_status_url(escalation.pk, email), "status_page": True}
 
 
 def _follows_up(event: OutboxEvent, data: dict[str, Any]) -> bool:

@@ -58,6 +58,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 # Every link that leaves the server (email, SMS, in-app) is absolute on this base URL.
 SITE_URL = (env_url("TRUSTGUARD_SITE_URL", ("http", "https")) or f"http://127.0.0.1:{PORT}").rstrip("/")
+# How many days the status link emailed to a requester known only by email keeps working (trustguard/links.py).
+REQUESTER_LINK_DAYS = env_int("TRUSTGUARD_REQUESTER_LINK_DAYS", 30, minimum=1, maximum=365)
 # Web Push (trustguard/vapid.py): the VAPID key pair that signs every push. Unset: push is off (the dashboard says
 # so). DEBUG only: `seed_demo` writes a key to var/vapid-private.pem and it is read from there. A malformed or
 # mismatched key stops start-up. The subject (mailto: or https:) tells push services whom to contact.
