@@ -18,6 +18,9 @@ import accounts.admin.people
 import accounts.admin.tenants
 import accounts.admin_roles
 import dashboard.forms
+import escalations.admin
+import escalations.admin_terminology
+import escalations.policy_editor
 from accounts.actors import Actor
 from escalations.models import Escalation
 from escalations.services import SourceRef, escalation_create
@@ -25,7 +28,8 @@ from escalations.services import SourceRef, escalation_create
 from ..factories import PersonFactory, PolicyFactory, TenantFactory
 
 FORM_MODULES: list[ModuleType] = [dashboard.forms, accounts.admin.credentials, accounts.admin.people,
-                                  accounts.admin.tenants, accounts.admin_roles]
+                                  accounts.admin.tenants, accounts.admin_roles, escalations.policy_editor,
+                                  escalations.admin, escalations.admin_terminology]
 
 
 def form_classes() -> list[type[forms.BaseForm]]:
@@ -54,7 +58,7 @@ def unmarked_words(cls: type[forms.BaseForm]) -> list[str]:
 def test_the_guard_sees_the_forms_of_the_dashboard_and_of_accounts():
     names = {cls.__name__ for cls in form_classes()}
     assert {"NewEscalationForm", "CancelForm", "DecisionForm", "MembershipForm", "PersonalTokenForm",
-            "CustomRoleForm"} <= names
+            "CustomRoleForm", "PolicyEditorForm", "PreviewInputForm"} <= names
 
 
 def test_the_guard_catches_a_label_that_is_not_marked_for_translation():
