@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 from django import forms
-from django.utils import translation
 from django.utils.functional import Promise
 
 import accounts.admin.credentials
@@ -75,13 +73,6 @@ def test_every_label_help_text_and_error_message_of_the_forms_is_marked_for_tran
 
 # --- a French-speaking person on the dashboard -----------------------------------------------------------------
 
-
-@pytest.fixture(autouse=True)
-def _english_again_afterwards() -> Iterator[None]:
-    """A request activates the person's language for the thread, and nothing deactivates it when it ends: leave
-    the tests that follow (and read labels outside a request) in the site's language."""
-    yield
-    translation.deactivate()
 
 
 @pytest.fixture
