@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext, gettext_lazy
 
 from trustguard.errors import ValidationFailed
 
@@ -22,9 +23,9 @@ from .services import custom_role_create, custom_role_rename
 
 class CustomRoleForm(forms.ModelForm[CustomRole]):
     capabilities = forms.MultipleChoiceField(
-        choices=Capability.choices, required=False, widget=forms.CheckboxSelectMultiple,
-        help_text="What its members may do (later: the tenant's Capabilities page). An approver needs "
-                  "escalation.view and escalation.decide.")
+        choices=Capability.choices, required=False, widget=forms.CheckboxSelectMultiple, label=gettext_lazy("Capabilities"),
+        help_text=gettext_lazy("What its members may do (later: the tenant's Capabilities page). An approver needs "
+                               "escalation.view and escalation.decide."))
 
     class Meta:
         model = CustomRole
@@ -35,7 +36,7 @@ class CustomRoleForm(forms.ModelForm[CustomRole]):
         if self.instance.pk is None and data.get("tenant") and data.get("key"):
             problem = role_key_problem(data["key"])
             if problem is None and CustomRole.objects.filter(tenant=data["tenant"], key=data["key"]).exists():
-                problem = "Already a role of this tenant."
+                problem = gettext("Already a role of this tenant.")
             if problem:
                 self.add_error("key", problem)
         return data

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from trustguard.errors import DomainError
@@ -49,7 +50,7 @@ def totp_enrol(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             errors, status = exc.errors or {"code": [exc.detail]}, exc.status
         else:
-            messages.success(request, "Your authenticator is set up. You will use its codes to sign off decisions.")
+            messages.success(request, gettext("Your authenticator is set up. You will use its codes to sign off decisions."))
             return redirect("dashboard:queue")
     return render(request, "accounts/totp_enrol.html", {
         "qr_svg": qr_svg(device.config_url), "secret": secret_base32(device), "errors": errors,
@@ -64,10 +65,10 @@ def tenant_switch(request: HttpRequest) -> HttpResponse:
     valid = wanted.isascii() and wanted.isdigit() and len(wanted) <= 18  # never an out-of-range query
     tenant = tenants_of(user=request.user).filter(pk=int(wanted)).first() if valid else None  # type: ignore[arg-type]  # signed in: a User, not AnonymousUser
     if tenant is None:
-        messages.error(request, "You do not belong to that organisation.")
+        messages.error(request, gettext("You do not belong to that organisation."))
     else:
         request.session[SESSION_TENANT_KEY] = tenant.pk
-        messages.info(request, f"You are now working in {tenant.name}.")
+        messages.info(request, gettext("You are now working in %(tenant)s.") % {"tenant": tenant.name})
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         target = "/"

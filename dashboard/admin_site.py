@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
 
 # Apps that are machinery, not the product: grouped as "System", for superusers only.
 SYSTEM_APPS = frozenset({"auth", "axes", "django_celery_beat", "otp_totp", "django_otp", "sites"})
@@ -32,7 +33,8 @@ class TrustGuardAdminSite(admin.AdminSite):
         ours = [app for app in apps if app["app_label"] not in SYSTEM_APPS]
         if not getattr(request.user, "is_superuser", False):
             return ours
-        system = [{**app, "name": f"System · {app['name']}"} for app in apps if app["app_label"] in SYSTEM_APPS]
+        system = [{**app, "name": gettext("System · %(app)s") % {"app": app["name"]}}
+                  for app in apps if app["app_label"] in SYSTEM_APPS]
         return ours + system
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:

@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.delegations import (
@@ -54,14 +55,14 @@ def away(request: HttpRequest) -> HttpResponse:
                 "ends_at": request.POST.get("ends_at", ""), "types": request.POST.getlist("types")}
         starts_at, ends_at = _when(form["starts_at"]), _when(form["ends_at"])
         if starts_at is None:
-            errors["starts_at"] = ["Choose when you leave."]
+            errors["starts_at"] = [gettext("Choose when you leave.")]
         if ends_at is None:
-            errors["ends_at"] = ["Choose when you are back."]
+            errors["ends_at"] = [gettext("Choose when you are back.")]
         delegate = None
         if form["delegate"]:
             delegate = next((p for p in people if str(p.pk) == form["delegate"]), None)
             if delegate is None:
-                errors["delegate"] = ["Choose someone from the list."]
+                errors["delegate"] = [gettext("Choose someone from the list.")]
         if not errors:
             assert starts_at is not None and ends_at is not None
             try:
@@ -74,8 +75,9 @@ def away(request: HttpRequest) -> HttpResponse:
                 errors = {"general": [exc.detail]}
                 status = exc.status
             else:
-                who = (delegate.get_full_name() or delegate.username) if delegate else "nobody"
-                messages.success(request, f"Out of office saved: {who} stands in for you.")
+                messages.success(request, gettext("Out of office saved: %(who)s stands in for you.")
+                                 % {"who": delegate.get_full_name() or delegate.username} if delegate
+                                 else gettext("Out of office saved: nobody stands in for you."))
                 return HttpResponseRedirect(reverse("dashboard:away"))
         status = status if status != 200 else 400
     now = timezone.now()
@@ -95,5 +97,5 @@ def away_end(request: HttpRequest, delegation_id: str) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
-        messages.success(request, "Out of office ended: your cases come back to you.")
+        messages.success(request, gettext("Out of office ended: your cases come back to you."))
     return HttpResponseRedirect(reverse("dashboard:away"))

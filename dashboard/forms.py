@@ -18,6 +18,8 @@ from django import forms
 from django.forms import formset_factory
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from escalations.amendments import AMENDABLE_FIELDS, MAX_JUSTIFICATION
 from escalations.comments import MAX_COMMENT_LENGTH
@@ -28,6 +30,10 @@ MAX_PAYLOAD_ROWS = 20
 MAX_ATTACHMENTS = 10
 # Minor units per major unit; the currencies people type here (others: 2 decimals).
 MINOR_DIGITS = {"JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3}
+# The levels' words on the forms (RiskLevel and Urgency carry no translatable labels of their own).
+RISK_CHOICES = [(RiskLevel.LOW, _("Low")), (RiskLevel.MEDIUM, _("Medium")), (RiskLevel.HIGH, _("High"))]
+URGENCY_CHOICES = [(Urgency.LOW, _("Low")), (Urgency.NORMAL, _("Normal")), (Urgency.HIGH, _("High")),
+                   (Urgency.CRITICAL, _("Critical"))]
 
 
 def to_minor(value: Decimal, currency: str) -> int | None:
@@ -45,9 +51,9 @@ def from_minor(value_minor: int | None, currency: str) -> str:
 
 
 class MoneyFieldsMixin(forms.Form):
-    amount = forms.CharField(required=False, label="Amount", help_text="In the currency's units, e.g. 2500000.00",
+    amount = forms.CharField(required=False, label=_("Amount"), help_text=_("In the currency's units, e.g. 2500000.00"),
                              widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
-    currency = forms.RegexField(r"^[A-Za-z]{3}$", required=False, initial="NGN", max_length=3,
+    currency = forms.RegexField(r"^[A-Za-z]{3}$", required=False, initial="NGN", max_length=3, label=_("Currency"),
                                 widget=forms.TextInput(attrs={"size": 4}))
 
     def clean_money(self) -> dict[str, Any] | None:
@@ -62,21 +68,21 @@ class MoneyFieldsMixin(forms.Form):
         try:
             value = Decimal(raw)
         except InvalidOperation:
-            self.add_error(value_field, "Enter a number, e.g. 2500000.00")
+            self.add_error(value_field, gettext("Enter a number, e.g. 2500000.00"))
             return None
         if not currency:
-            self.add_error(currency_field, "Which currency?")
+            self.add_error(currency_field, gettext("Which currency?"))
             return None
         minor = to_minor(value, currency) if value >= 0 else None
         if minor is None:
-            self.add_error(value_field, "A non-negative amount with at most the currency's decimals.")
+            self.add_error(value_field, gettext("A non-negative amount with at most the currency's decimals."))
             return None
         return {"value_minor": minor, "currency": currency}
 
 
 class PayloadRowForm(forms.Form):
-    key = forms.CharField(required=False, max_length=64, label="Field")
-    value = forms.CharField(required=False, max_length=2000, label="Value")
+    key = forms.CharField(required=False, max_length=64, label=_("Field"))
+    value = forms.CharField(required=False, max_length=2000, label=_("Value"))
 
 
 PayloadFormSet = formset_factory(PayloadRowForm, extra=3, max_num=MAX_PAYLOAD_ROWS, validate_max=True)
@@ -92,29 +98,30 @@ class NewEscalationForm(MoneyFieldsMixin):
     service_kwargs(); the view passes service_kwargs() to escalations.services.escalation_create as it is."""
 
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
-    template = forms.ChoiceField(required=False, label="Template",
-                                 help_text="A standard change: its defaults apply; a pre-approved one within its limits "
-                                           "is approved at once.")
-    type = forms.ChoiceField(label="Type")
+    template = forms.ChoiceField(required=False, label=_("Template"),
+                                 help_text=_("A standard change: its defaults apply; a pre-approved one within its limits "
+                                             "is approved at once."))
+    type = forms.ChoiceField(label=_("Type"))
     # Required unless a template gives it (clean).
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, required=False,
-                             help_text="Why a person must decide (approvers read this first).")
-    source_system = forms.CharField(max_length=100, initial="dashboard", label="Source system")
-    source_entity_type = forms.CharField(max_length=100, label="What it is about", initial="case",
-                                         help_text="e.g. customer, transaction, change")
-    source_entity_id = forms.CharField(max_length=200, label="Reference", help_text="Its id, e.g. CUST-42")
-    source_url = forms.URLField(max_length=500, required=False, label="Link", assume_scheme="https")
-    risk_level = forms.ChoiceField(choices=[("", "Policy default"), *RiskLevel.choices], required=False)
-    urgency = forms.ChoiceField(choices=Urgency.choices, initial=Urgency.NORMAL)
-    attachments = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                                  help_text="Links to documents, one per line (https://...)")
-    estimated_cost = forms.CharField(required=False, label="Estimated cost", help_text="What carrying it out costs",
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, required=False, label=_("Reason"),
+                             help_text=_("Why a person must decide (approvers read this first)."))
+    source_system = forms.CharField(max_length=100, initial="dashboard", label=_("Source system"))
+    source_entity_type = forms.CharField(max_length=100, label=_("What it is about"), initial="case",
+                                         help_text=_("e.g. customer, transaction, change"))
+    source_entity_id = forms.CharField(max_length=200, label=_("Reference"), help_text=_("Its id, e.g. CUST-42"))
+    source_url = forms.URLField(max_length=500, required=False, label=_("Link"), assume_scheme="https")
+    risk_level = forms.ChoiceField(choices=[("", _("Policy default")), *RISK_CHOICES], required=False,
+                                   label=_("Risk level"))
+    urgency = forms.ChoiceField(choices=URGENCY_CHOICES, initial=Urgency.NORMAL, label=_("Urgency"))
+    attachments = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label=_("Attachments"),
+                                  help_text=_("Links to documents, one per line (https://...)"))
+    estimated_cost = forms.CharField(required=False, label=_("Estimated cost"), help_text=_("What carrying it out costs"),
                                      widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
     estimated_cost_currency = forms.RegexField(r"^[A-Za-z]{3}$", required=False, initial="NGN", max_length=3,
-                                               label="Currency", widget=forms.TextInput(attrs={"size": 4}))
-    window_starts_at = forms.DateTimeField(required=False, label="Execute from",
+                                               label=_("Currency"), widget=forms.TextInput(attrs={"size": 4}))
+    window_starts_at = forms.DateTimeField(required=False, label=_("Execute from"),
                                            widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    window_ends_at = forms.DateTimeField(required=False, label="Execute until",
+    window_ends_at = forms.DateTimeField(required=False, label=_("Execute until"),
                                          widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
     def __init__(self, *args: Any, types: list[tuple[str, str]], templates: Sequence[tuple[str, str]] = (),
@@ -125,7 +132,7 @@ class NewEscalationForm(MoneyFieldsMixin):
         type_field.choices = types
         template_field = self.fields["template"]
         assert isinstance(template_field, forms.ChoiceField)
-        template_field.choices = [("", "None"), *templates]
+        template_field.choices = [("", gettext("None")), *templates]
         if not templates:
             del self.fields["template"]
         if not self.is_bound:
@@ -134,13 +141,13 @@ class NewEscalationForm(MoneyFieldsMixin):
     def clean_attachments(self) -> list[dict[str, str]]:
         links = [line.strip() for line in (self.cleaned_data.get("attachments") or "").splitlines() if line.strip()]
         if len(links) > MAX_ATTACHMENTS:
-            raise forms.ValidationError(f"At most {MAX_ATTACHMENTS} links.")
+            raise forms.ValidationError(gettext("At most %(count)d links.") % {"count": MAX_ATTACHMENTS})
         url = forms.URLField(assume_scheme="https")
         out = []
         for link in links:
             checked = url.clean(link)
             if not checked.startswith("https://"):
-                raise forms.ValidationError("Links must start with https://")
+                raise forms.ValidationError(gettext("Links must start with https://"))
             out.append({"name": checked.rstrip("/").rsplit("/", 1)[-1][:100] or "link", "url": checked})
         return out
 
@@ -151,10 +158,10 @@ class NewEscalationForm(MoneyFieldsMixin):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if not (data.get("reason") or "").strip() and not data.get("template"):
-            self.add_error("reason", "This field is required.")
+            self.add_error("reason", gettext("This field is required."))
         starts, ends = data.get("window_starts_at"), data.get("window_ends_at")
         if bool(starts) != bool(ends):
-            self.add_error("window_ends_at" if starts else "window_starts_at", "A window needs a start and an end.")
+            self.add_error("window_ends_at" if starts else "window_starts_at", gettext("A window needs a start and an end."))
         return data
 
     def service_kwargs(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -182,12 +189,14 @@ class NewEscalationForm(MoneyFieldsMixin):
 class AmendForm(MoneyFieldsMixin):
     """The amendable fields (escalations.amendments.AMENDABLE_FIELDS) with a justification."""
 
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, required=False)
-    risk_level = forms.ChoiceField(choices=RiskLevel.choices, required=False)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, required=False,
+                             label=_("Reason"))
+    risk_level = forms.ChoiceField(choices=RISK_CHOICES, required=False, label=_("Risk level"))
     payload = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}), required=False,
-                              help_text="The details as JSON (an object).")
+                              label=_("Payload"), help_text=_("The details as JSON (an object)."))
     justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=MAX_JUSTIFICATION,
-                                    required=False, help_text="Required: why the request changes.")
+                                    required=False, label=_("Justification"),
+                                    help_text=_("Required: why the request changes."))
 
     def __init__(self, *args: Any, current: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -208,25 +217,25 @@ class AmendForm(MoneyFieldsMixin):
         try:
             proposed["payload"] = json.loads(raw) if raw else {}
         except ValueError:
-            self.add_error("payload", "Not valid JSON.")
+            self.add_error("payload", gettext("Not valid JSON."))
             proposed["payload"] = current["payload"]
         return {k: v for k, v in proposed.items() if k in AMENDABLE_FIELDS and v != current[k]}
 
 
 class CommentForm(forms.Form):
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=MAX_COMMENT_LENGTH,
-                           help_text="@username tells that person.")
-    question = forms.BooleanField(required=False, label="Ask the requester (a question they must answer)")
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=MAX_COMMENT_LENGTH, label=_("Comment"),
+                           help_text=_("@username tells that person."))
+    question = forms.BooleanField(required=False, label=_("Ask the requester (a question they must answer)"))
     replaces = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
 
 class CancelForm(forms.Form):
-    reason = forms.CharField(max_length=1000, widget=forms.TextInput(), label="Why cancel?")
+    reason = forms.CharField(max_length=1000, widget=forms.TextInput(), label=_("Why cancel?"))
 
 
 class ExecutionForm(forms.Form):
-    result = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, label="What was done",
-                             help_text="A short note, or JSON (an object).")
+    result = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, label=_("What was done"),
+                             help_text=_("A short note, or JSON (an object)."))
 
     def result_dict(self) -> dict[str, Any]:
         text = self.cleaned_data["result"].strip()
@@ -237,28 +246,32 @@ class ExecutionForm(forms.Form):
         return value if isinstance(value, dict) else {"note": text}
 
 
+CHOOSE_A_CONDITION_ACTION = _("Choose add evidence, met or waive.")
+
+
 class ConditionActionForm(forms.Form):
     """A condition of an approval on the case page: add evidence (a note and/or a link), mark it met, or waive it
     (the note is the justification). The service checks the note, the link and who may resolve."""
 
-    action = forms.ChoiceField(choices=[("evidence", "Add evidence"), ("met", "Mark met"), ("waive", "Waive")],
-                               error_messages={"required": "Choose add evidence, met or waive.",
-                                               "invalid_choice": "Choose add evidence, met or waive."})
-    text = forms.CharField(required=False, strip=False)  # its length, and the link's, the service checks and names
-    url = forms.CharField(required=False, strip=False)
+    action = forms.ChoiceField(choices=[("evidence", _("Add evidence")), ("met", _("Mark met")), ("waive", _("Waive"))],
+                               label=_("Action"), error_messages={"required": CHOOSE_A_CONDITION_ACTION,
+                                                                 "invalid_choice": CHOOSE_A_CONDITION_ACTION})
+    # Their length, and the link's, the service checks and names.
+    text = forms.CharField(required=False, strip=False, label=_("Note or justification"))
+    url = forms.CharField(required=False, strip=False, label=_("Link (http or https)"))
 
 
 DECISION_CHOICES = [
-    ("approve", "Approve"),
-    ("approve_conditions", "Approve with conditions"),
-    ("reject", "Reject"),
-    ("defer", "Defer"),
+    ("approve", _("Approve")),
+    ("approve_conditions", _("Approve with conditions")),
+    ("reject", _("Reject")),
+    ("defer", _("Defer")),
 ]
 # Step-up refusals belong next to the code field, not at the top of the form.
 OTP_SLUGS = {"otp-invalid", "otp-replayed", "otp-locked", "person-required"}
-CHOOSE_A_DECISION = "Choose what you decide."
-DECIDED = {"approve": "Approved", "approve_conditions": "Approved with conditions", "reject": "Rejected",
-           "defer": "Deferred"}
+CHOOSE_A_DECISION = _("Choose what you decide.")
+DECIDED = {"approve": _("Approved"), "approve_conditions": _("Approved with conditions"), "reject": _("Rejected"),
+           "defer": _("Deferred")}
 
 
 def parse_defer_until(raw: str) -> datetime | None:
@@ -283,26 +296,26 @@ class DecisionForm(forms.Form):
     as typed, unstripped, and its refusals come back next to their fields (refuse).
     """
 
-    decision = forms.ChoiceField(choices=DECISION_CHOICES, initial="approve",
+    decision = forms.ChoiceField(choices=DECISION_CHOICES, initial="approve", label=_("Decision"),
                                  error_messages={"required": CHOOSE_A_DECISION, "invalid_choice": CHOOSE_A_DECISION})
-    justification = forms.CharField(required=False, strip=False)
-    conditions = forms.CharField(required=False, strip=False, help_text="One per line.")
-    defer_until = forms.CharField(required=False)
-    otp = forms.CharField(required=False, strip=False)
-    revision = forms.CharField(required=False)
+    justification = forms.CharField(required=False, strip=False, label=_("Justification"))
+    conditions = forms.CharField(required=False, strip=False, label=_("Conditions"), help_text=_("One per line."))
+    defer_until = forms.CharField(required=False, label=_("Come back to it on"))
+    otp = forms.CharField(required=False, strip=False, label=_("One-time code"))
+    revision = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         choice = data.get("decision")
         conditions = [line.strip() for line in (data.get("conditions") or "").splitlines() if line.strip()]
         if choice == "approve_conditions" and not conditions:
-            self.add_error("conditions", "Write at least one condition, one per line.")
+            self.add_error("conditions", gettext("Write at least one condition, one per line."))
         data["condition_list"] = conditions if choice == "approve_conditions" else []
         data["defer_at"] = None
         if choice == "defer":
             data["defer_at"] = parse_defer_until(data.get("defer_until") or "")
             if data["defer_at"] is None:
-                self.add_error("defer_until", "Choose the date and time to come back to this.")
+                self.add_error("defer_until", gettext("Choose the date and time to come back to this."))
         return data
 
     def read_at(self, revision: int) -> bool:
@@ -320,7 +333,7 @@ class DecisionForm(forms.Form):
 
     def done(self) -> str:
         """What the page says once the decision is recorded."""
-        return f"{DECIDED[self.cleaned_data['decision']]}. Your decision is recorded."
+        return gettext("%(decision)s. Your decision is recorded.") % {"decision": DECIDED[self.cleaned_data["decision"]]}
 
     def refuse(self, exc: DomainError) -> str:
         """The service's refusal next to the field it names, step-up refusals next to the code, the rest at the top
@@ -335,10 +348,14 @@ class DecisionForm(forms.Form):
         return ""
 
 
+# How a one-time code can reach a person (the case page offers those they have).
+CODE_CHANNELS = [("email", _("email")), ("sms", _("text message"))]
+
+
 class SendCodeForm(forms.Form):
     """Send me a one-time code for this case by email or SMS (escalations.stepup.otp_challenge_send)."""
 
-    channel = forms.ChoiceField(choices=[("email", "email"), ("sms", "text message")])
+    channel = forms.ChoiceField(choices=CODE_CHANNELS, label=_("Send me a code by"))
 
     def refuse(self, exc: DomainError) -> str:
         """Why no code was sent, said where the code is typed (the case's otp_errors); nothing at the top."""

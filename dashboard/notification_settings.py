@@ -8,6 +8,8 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.actors import Actor
 from accounts.selectors import zone_of
@@ -22,7 +24,12 @@ from notifications.preferences import (
 )
 from trustguard.errors import ValidationFailed
 
-CHANNEL_LABELS = {"email": "Email", "sms": "Text message (SMS)", "push": "Push notifications on my devices"}
+CHANNEL_LABELS = {"email": gettext_lazy("Email"), "sms": gettext_lazy("Text message (SMS)"),
+                  "push": gettext_lazy("Push notifications on my devices")}
+# QuietHoursChoice's words, translated (the model's labels are not marked: a change there would be a migration).
+QUIET_HOURS_LABELS: dict[str, str | Promise] = {QuietHoursChoice.DEFAULT: gettext_lazy("My organisation's default"),
+                                                QuietHoursChoice.OFF: gettext_lazy("None: notify me at any time"),
+                                                QuietHoursChoice.CUSTOM: gettext_lazy("My own quiet hours")}
 
 
 def _page(
@@ -50,7 +57,7 @@ def _page(
     context = {
         "person": person,
         "channels": channels,
-        "choices": QuietHoursChoice.choices,
+        "choices": [(value, QUIET_HOURS_LABELS.get(value, label)) for value, label in QuietHoursChoice.choices],
         "errors": errors or {},
         "posted": posted or {},
         "tenant_quiet": tenant_quiet,
@@ -93,5 +100,5 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
         )
     except ValidationFailed as exc:
         return _page(request, actor, errors=dict(exc.errors or {}), posted=posted, status=400)
-    messages.success(request, "Your notification settings are saved.")
+    messages.success(request, gettext("Your notification settings are saved."))
     return redirect("dashboard:notification_settings")

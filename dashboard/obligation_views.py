@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from accounts.web import tenant_view
 from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from trustguard.errors import DomainError
 
-from .forms import ConditionActionForm
+from .forms import CHOOSE_A_CONDITION_ACTION, ConditionActionForm
 from .views import _case_or_404, case_action
 
-DONE = {"evidence": "Evidence added.", "met": "Condition marked met.", "waive": "Condition waived."}
+DONE = {"evidence": _("Evidence added."), "met": _("Condition marked met."), "waive": _("Condition waived.")}
 
 
 def _problems(exc: DomainError) -> str:
@@ -35,7 +36,7 @@ def condition_action(request: HttpRequest, pk: str, cid: str) -> HttpResponse:
         else:
             condition_resolve(actor=actor, escalation=escalation, condition_id=cid,
                               status="met" if action == "met" else "waived", justification=text)
-        return DONE[action]
+        return str(DONE[action])
 
-    return case_action(request, pk, form, act, name="condition_form", invalid="Choose add evidence, met or waive.",
+    return case_action(request, pk, form, act, name="condition_form", invalid=str(CHOOSE_A_CONDITION_ACTION),
                        refuse=_problems)

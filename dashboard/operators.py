@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.roles import role_label
 from escalations.attention import stuck_escalations, unmet_obligations, unstaffed_stages
@@ -48,38 +49,38 @@ def operators_home(*, now: datetime | None = None) -> list[Attention]:
     dead = dead_letters().select_related("tenant").order_by("-dead_at")
     dead_count = dead.count()
     panels = [Attention(
-        key="dead-letters", title="Dead letters", count=dead_count,
+        key="dead-letters", title=gettext("Dead letters"), count=dead_count,
         url=reverse("admin:notifications_delivery_changelist") + "?status__exact=dead",
         items=[f"{d.get_kind_display()} to {d.tenant.slug}, {d.attempts} attempts"
                + (f", last HTTP {d.last_status_code}" if d.last_status_code else "") for d in dead[:SHOWN]],
-        hint="Deliveries that failed every retry: fix the receiver, then replay them.")]
+        hint=gettext("Deliveries that failed every retry: fix the receiver, then replay them."))]
 
     stuck = stuck_escalations(now=now)
     stuck_count = stuck.count()
     panels.append(Attention(
-        key="stuck", title="Stuck cases", count=stuck_count,
+        key="stuck", title=gettext("Stuck cases"), count=stuck_count,
         url=reverse("admin:escalations_escalation_changelist"),
         items=[f"{e.type} {e.source_entity_id} ({e.tenant.slug}): {e.status}, deadline "
                f"{timezone.localtime(e.next_deadline_at):%d %b %H:%M}" for e in stuck[:SHOWN]],
-        hint="A deadline passed over 10 minutes ago and nothing moved: are the sweeps (beat) running?"))
+        hint=gettext("A deadline passed over 10 minutes ago and nothing moved: are the sweeps (beat) running?")))
 
     unstaffed = unstaffed_stages()
     panels.append(Attention(
-        key="unstaffed", title="Stages nobody can decide", count=len(unstaffed),
+        key="unstaffed", title=gettext("Stages nobody can decide"), count=len(unstaffed),
         url=reverse("admin:accounts_membership_changelist"),
         items=[f"{role_label(role)} in {e.tenant.slug} (e.g. {e.type} {e.source_entity_id})" for e, role in unstaffed[:SHOWN]],
-        hint="Open cases wait on a role with no active member: add a person with that role."))
+        hint=gettext("Open cases wait on a role with no active member: add a person with that role.")))
 
     count, lines = open_obligations()
-    panels.append(Attention(key="obligations", title="Open obligations", count=count,
+    panels.append(Attention(key="obligations", title=gettext("Open obligations"), count=count,
                             url=reverse("admin:escalations_escalation_changelist") + "?status__exact=approved",
-                            items=lines, hint="Conditions of approvals that are open or overdue: the change cannot "
-                                              "be executed until each is met or waived."))
+                            items=lines, hint=gettext("Conditions of approvals that are open or overdue: the change "
+                                                      "cannot be executed until each is met or waived.")))
 
     failing = [row for row in provider_health_rows() if row.status != "ok"]
-    panels.append(Attention(key="providers", title="Failing providers", count=len(failing),
+    panels.append(Attention(key="providers", title=gettext("Failing providers"), count=len(failing),
                             url=reverse("admin:notifications_delivery_providers"),
                             items=[f"{row.label}: {'; '.join(row.problems)}" for row in failing[:SHOWN]],
-                            hint="A provider failed its check, or its circuit breaker is open: deliveries wait "
-                                 "until it recovers."))
+                            hint=gettext("A provider failed its check, or its circuit breaker is open: "
+                                              "deliveries wait until it recovers.")))
     return panels

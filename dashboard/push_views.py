@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -117,7 +118,7 @@ def push_remove(request: HttpRequest, subscription_id: str) -> HttpResponse:
         push_subscription_remove(user_id=actor.user.pk, tenant_id=actor.tenant.pk, actor=actor,
                                  subscription_id=subscription_id)
     except DomainError:
-        messages.error(request, "That device was already removed.")
+        messages.error(request, gettext("That device was already removed."))
     else:
-        messages.success(request, "Push notifications to that device are off.")
+        messages.success(request, gettext("Push notifications to that device are off."))
     return redirect("dashboard:devices")

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.actors import Actor
@@ -41,6 +42,10 @@ from .forms import (
 from .views import _case_or_404, badge_context, case_action
 
 MY_REQUESTS_PAGE = 100
+# My requests' status filter: the option's word, and the word in "No requests open yet." (a request, feminine in French).
+STATUS_FILTER_LABELS = {"open": pgettext_lazy("requests", "Open"), "closed": pgettext_lazy("requests", "Closed"),
+                        "approved": pgettext_lazy("requests", "Approved"), "all": pgettext_lazy("requests", "All")}
+STATUS_FILTER_WORDS = {"open": gettext_lazy("open"), "closed": gettext_lazy("closed"), "approved": gettext_lazy("approved")}
 
 
 @require_GET
@@ -53,7 +58,8 @@ def my_requests_page(request: HttpRequest) -> HttpResponse:
     rows = list(my_requests(actor=actor, filters=filters)[:MY_REQUESTS_PAGE])
     types = list(Policy.objects.filter(tenant=actor.tenant, is_active=True).order_by("type").values_list("type", flat=True))
     return render(request, "dashboard/my_requests.html", {
-        "rows": rows, "filters": filters, "status_filters": STATUS_FILTERS, "types": types,
+        "rows": rows, "filters": filters, "status_filters": [(s, STATUS_FILTER_LABELS[s]) for s in STATUS_FILTERS],
+        "status_word": STATUS_FILTER_WORDS.get(filters.status, ""), "types": types,
         "page_size": MY_REQUESTS_PAGE, "can_create": actor.can(Capability.ESCALATION_CREATE_MANUAL),
         **badge_context(request)})
 
@@ -65,7 +71,8 @@ def _types(actor: Any) -> list[tuple[str, str]]:
 
 def _templates(actor: Actor) -> list[tuple[str, str]]:
     """The tenant's active templates (standard changes) a request may start from."""
-    return [(t.slug, f"{t.name} ({t.type}{', pre-approved within limits' if t.pre_approved else ''})")
+    return [(t.slug, (gettext("%(name)s (%(type)s, pre-approved within limits)") if t.pre_approved else "%(name)s (%(type)s)")
+             % {"name": t.name, "type": t.type})
             for t in ChangeTemplate.objects.filter(tenant=actor.tenant, is_active=True).order_by("name")]
 
 
@@ -93,7 +100,7 @@ def new_escalation(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             apply_domain_errors(form, exc.errors, sentence(exc.detail))
             return _new_page(request, form, payload_rows, status=exc.status)
-        messages.success(request, "Your escalation is open. Follow it here and in My requests.")
+        messages.success(request, gettext("Your escalation is open. Follow it here and in My requests."))
         return HttpResponseRedirect(reverse("dashboard:detail", args=[escalation.pk]))
 
     response = run_once(scope=f"web:user:{actor.user.pk}:tenant:{actor.tenant.pk}",
@@ -103,7 +110,7 @@ def new_escalation(request: HttpRequest) -> HttpResponse:
     if response.get("Content-Type", "").startswith("application/problem+json"):
         # The same form sent again while the first is still being created (or changed after it was): the case
         # exists or is about to; My requests shows it.
-        messages.info(request, "This request was already sent; it is in your requests.")
+        messages.info(request, gettext("This request was already sent; it is in your requests."))
         return HttpResponseRedirect(reverse("dashboard:my_requests"))
     return response
 
@@ -163,9 +170,9 @@ def cancel(request: HttpRequest, pk: str) -> HttpResponse:
     def act() -> str:
         services.escalation_cancel(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                                    reason=form.cleaned_data["reason"])
-        return "Cancelled. The approvers were told."
+        return gettext("Cancelled. The approvers were told.")
 
-    return case_action(request, pk, form, act, name="cancel_form", invalid="Say why you cancel.")
+    return case_action(request, pk, form, act, name="cancel_form", invalid=gettext("Say why you cancel."))
 
 
 @require_POST
@@ -177,9 +184,9 @@ def execute(request: HttpRequest, pk: str) -> HttpResponse:
     def act() -> str:
         services.escalation_record_execution(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                                              result=form.result_dict())
-        return "Recorded as executed."
+        return gettext("Recorded as executed.")
 
-    return case_action(request, pk, form, act, name="execution_form", invalid="Say what was done.")
+    return case_action(request, pk, form, act, name="execution_form", invalid=gettext("Say what was done."))
 
 
 @require_POST
@@ -192,9 +199,9 @@ def amend(request: HttpRequest, pk: str) -> HttpResponse:
     def act() -> str:
         escalation_amend(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                          changes=form.cleaned_data["changes"], justification=form.cleaned_data.get("justification", ""))
-        return "Amended. Earlier approvals are dismissed; the route starts again."
+        return gettext("Amended. Earlier approvals are dismissed; the route starts again.")
 
-    return case_action(request, pk, form, act, name="amend_form", invalid="Check the amendment.")
+    return case_action(request, pk, form, act, name="amend_form", invalid=gettext("Check the amendment."))
 
 
 @require_POST
@@ -208,6 +215,6 @@ def comment(request: HttpRequest, pk: str) -> HttpResponse:
         comment_post(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                      body=data["body"], question=data.get("question", False),
                      replaces=str(data["replaces"]) if data.get("replaces") else None)
-        return "Question sent to the requester." if data.get("question") else "Comment added."
+        return gettext("Question sent to the requester.") if data.get("question") else gettext("Comment added.")
 
-    return case_action(request, pk, form, act, name="comment_form", invalid="Check the comment.", anchor="#conversation")
+    return case_action(request, pk, form, act, name="comment_form", invalid=gettext("Check the comment."), anchor="#conversation")

@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.delegations import delegations_in_force
@@ -49,7 +50,7 @@ from notifications.selectors import inbox, inbox_unread_count
 from trustguard.errors import Conflict, DomainError, NotFound
 
 from .case_extras import requester_context
-from .forms import DECISION_CHOICES, AcknowledgeForm, DecisionForm, SendCodeForm, apply_domain_errors, sentence
+from .forms import CODE_CHANNELS, DECISION_CHOICES, AcknowledgeForm, DecisionForm, SendCodeForm, apply_domain_errors, sentence
 from .live import live_context
 from .queue_cards import queue_cards
 
@@ -148,7 +149,8 @@ def inbox_open(request: HttpRequest, message_id: str) -> HttpResponse:
 def inbox_read_all(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]  # set by tenant_view
     marked = notifications_mark_all_read(user_id=actor.user.pk, tenant_id=actor.tenant.pk)
-    messages.success(request, f"Marked {marked} notification{'' if marked == 1 else 's'} as read.")
+    messages.success(request, ngettext("Marked %(count)d notification as read.", "Marked %(count)d notifications as read.",
+                                       marked) % {"count": marked})
     return redirect("dashboard:inbox")
 
 
@@ -179,11 +181,9 @@ def _case_context(request: HttpRequest, escalation: Escalation, **extra: Any) ->
     people = {request.user.pk, *(capacity.partners if capacity else ()), *([on_behalf_of.pk] if on_behalf_of else [])}
     i_approved = approval_already_counted(approval, people=people)
     user = request.user
-    channels = []
-    if actor.tenant.email_otp_allowed and user.email:  # type: ignore[union-attr]  # tenant_view: signed in
-        channels.append(("email", "email"))
-    if user.phone_number:  # type: ignore[union-attr]  # tenant_view: signed in
-        channels.append(("sms", "text message"))
+    offered = {"email": actor.tenant.email_otp_allowed and bool(user.email),  # type: ignore[union-attr]  # tenant_view: signed in
+               "sms": bool(user.phone_number)}  # type: ignore[union-attr]  # tenant_view: signed in
+    channels = [(value, label) for value, label in CODE_CHANNELS if offered[value]]
     context = {
         "e": escalation, "stages": stages, "decisions": decisions, "current_stage": current,
         "history": escalation_history(escalation),
@@ -266,7 +266,7 @@ def acknowledge(request: HttpRequest, pk: str) -> HttpResponse:
 
     def act() -> str:
         services.escalation_acknowledge(actor=request.actor, escalation=escalation)  # type: ignore[attr-defined]  # set by tenant_view
-        return "Acknowledged. Re-escalation of this level has stopped; decide before the expiry."
+        return gettext("Acknowledged. Re-escalation of this level has stopped; decide before the expiry.")
 
     return case_action(request, pk, AcknowledgeForm(request.POST), act, name="ack_form",
                        refuse=lambda exc: exc.detail)
@@ -282,8 +282,8 @@ def decide(request: HttpRequest, pk: str) -> HttpResponse:
     def act() -> str:
         if not form.read_at(escalation.revision):
             # Amended while this person was reading it: their decision was about the old content (README "Amendments").
-            raise Conflict("The requester amended this while you were reading it. Read the changes below, then "
-                           "decide again.", slug="case-amended")
+            raise Conflict(gettext("The requester amended this while you were reading it. Read the changes below, "
+                                   "then decide again."), slug="case-amended")
         services.escalation_decide(actor=request.actor, escalation=escalation,  # type: ignore[attr-defined]  # set by tenant_view
                                    **form.service_kwargs())
         return form.done()
@@ -301,7 +301,9 @@ def send_code(request: HttpRequest, pk: str) -> HttpResponse:
     def act() -> str:
         channel = form.cleaned_data["channel"]
         otp_challenge_send(actor=request.actor, escalation=escalation, channel=channel)  # type: ignore[attr-defined]  # set by tenant_view
-        return f"A code is on its way by {'text message' if channel == 'sms' else 'email'}. It works for 5 minutes."
+        if channel == "sms":
+            return gettext("A code is on its way by text message. It works for 5 minutes.")
+        return gettext("A code is on its way by email. It works for 5 minutes.")
 
     return case_action(request, pk, form, act, name="code_form", refuse=form.refuse, anchor="#decide",
                        level=messages.INFO)

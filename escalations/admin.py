@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.actors import Actor
 from accounts.admin import ServiceBackedHistoryAdmin, audited_save
@@ -49,12 +50,12 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
     search_fields = ("type", "name", "tenant__slug")
     readonly_fields = ("version", "updated_at")
 
-    @admin.display(description="route")
+    @admin.display(description=gettext_lazy("route"))
     def route_summary(self, obj: Policy) -> str:
         return " → ".join("/".join(role_label(r) for r in stage["roles"]) + (" (if …)" if stage.get("when") else "")
                           for stage in obj.route or [])
 
-    @admin.display(description="acknowledge / expire")
+    @admin.display(description=gettext_lazy("acknowledge / expire"))
     def sla(self, obj: Policy) -> str:
         return " / ".join("{} {}".format(*split_duration(s)) for s in (obj.ack_sla_seconds, obj.expiry_seconds))
 
@@ -72,7 +73,7 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except Conflict as exc:
-            self.message_user(request, f"Not saved: {exc.detail}", messages.ERROR)
+            self.message_user(request, gettext("Not saved: %(why)s") % {"why": exc.detail}, messages.ERROR)
             return HttpResponseRedirect(request.path)
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], add: bool = False,
@@ -131,7 +132,8 @@ class PolicyAdmin(ServiceBackedHistoryAdmin):
                 for c in record.diff_against(previous).changes if c.field not in ("updated_at",)]
             versions.append({"record": record, "changes": changes, "first": previous is None})
         versions.reverse()
-        context = {**self.admin_site.each_context(request), "title": f"Versions of {policy}", "policy": policy,
+        context = {**self.admin_site.each_context(request), "policy": policy,
+                   "title": gettext("Versions of %(policy)s") % {"policy": policy},
                    "versions": versions, "opts": self.model._meta}
         return TemplateResponse(request, "admin/escalations/policy/versions.html", context)
 
@@ -214,11 +216,11 @@ class EscalationAdmin(PersonalDataAdminMixin, admin.ModelAdmin[Escalation]):
     readonly_fields = ("decisions",)
     show_full_result_count = False
 
-    @admin.display(description="amount")
+    @admin.display(description=gettext_lazy("amount"))
     def amount(self, obj: Escalation) -> str:
         return format_money(obj.amount_minor, obj.currency, obj.tenant.locale)  # tenant: list_select_related
 
-    @admin.display(description="decisions")
+    @admin.display(description=gettext_lazy("decisions"))
     def decisions(self, obj: Escalation) -> str:
         rows = obj.approval.decisions.select_related("decided_by", "on_behalf_of").order_by("decided_at")
         return format_html("<ul>{}</ul>", format_html_join(

@@ -20,6 +20,7 @@ from django.template import Engine, TemplateSyntaxError
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.admin import ServiceBackedHistoryAdmin, audited_save, operator_actor
 from accounts.models import Tenant
@@ -77,7 +78,7 @@ class MessageTemplateForm(forms.ModelForm[MessageTemplate]):
             try:
                 engine.from_string(data.get(name) or "")
             except TemplateSyntaxError as exc:
-                self.add_error(name, f"Not a valid template: {exc}")
+                self.add_error(name, gettext("Not a valid template: %(why)s") % {"why": exc})
         return data
 
 
@@ -151,7 +152,7 @@ def preview_view(request: HttpRequest) -> HttpResponse:
     event_type = _choice(request, "event_type", PREVIEW_EVENTS)
     types = list(Policy.objects.filter(tenant=tenant, is_active=True).order_by("type").values_list("type", flat=True))
     type_ = request.GET.get("type") or ("HIGH_VALUE" if "HIGH_VALUE" in types else "")
-    context: dict[str, Any] = {**admin.site.each_context(request), "title": "Terminology and messages: preview",
+    context: dict[str, Any] = {**admin.site.each_context(request), "title": gettext("Terminology and messages: preview"),
                                "tenants": tenants, "tenant": tenant, "languages": settings.LANGUAGES,
                                "language": language, "channel": channel, "audience": audience, "event_type": event_type,
                                "events": PREVIEW_EVENTS, "types": types, "type": type_, "opts": Term._meta}

@@ -17,6 +17,8 @@ from typing import Any
 from babel.numbers import UnknownCurrencyError, get_currency_precision
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant, User
 from accounts.roles import Role, role_label
@@ -31,13 +33,13 @@ from .routing import RouteDecision, route_for_request
 
 MAX_STAGES = 4
 LADDER_LEVELS = 3
-UNITS = (("minutes", "minutes"), ("hours", "hours"), ("days", "days"))
+UNITS = (("minutes", _("minutes")), ("hours", _("hours")), ("days", _("days")))
 UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
-DURATIONS = {"ack_sla_seconds": "Acknowledge within", "expiry_seconds": "Decide within (then it expires)",
-             "max_deferral_seconds": "A deferral reaches at most",
-             "approval_ttl_seconds": "An approval stays valid for",
-             "max_window_seconds": "An execution window lasts at most",
-             "condition_due_seconds": "A condition falls due after"}
+DURATIONS = {"ack_sla_seconds": _("Acknowledge within"), "expiry_seconds": _("Decide within (then it expires)"),
+             "max_deferral_seconds": _("A deferral reaches at most"),
+             "approval_ttl_seconds": _("An approval stays valid for"),
+             "max_window_seconds": _("An execution window lasts at most"),
+             "condition_due_seconds": _("A condition falls due after")}
 # Durations that may be left empty (none): an approval without a TTL stays valid until executed or the window ends.
 OPTIONAL_DURATIONS = ("approval_ttl_seconds",)
 MODE_FIXED, MODE_BY_RISK = "fixed", "by_risk"
@@ -86,12 +88,12 @@ class PolicyEditorForm(forms.ModelForm[Policy]):
 
     notify_channels = forms.MultipleChoiceField(choices=[(c, c.replace("_", "-")) for c in CHANNELS],
                                                 widget=forms.CheckboxSelectMultiple, required=False,
-                                                label="Notify by")
+                                                label=_("Notify by"))
     # The version the page showed: saving over someone else's newer save is refused (policy_upsert, 409).
     based_on_version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
-    approvals_low = forms.IntegerField(min_value=0, max_value=50, required=False, label="low")
-    approvals_medium = forms.IntegerField(min_value=0, max_value=50, required=False, label="medium")
-    approvals_high = forms.IntegerField(min_value=0, max_value=50, required=False, label="high")
+    approvals_low = forms.IntegerField(min_value=0, max_value=50, required=False, label=_("low"))
+    approvals_medium = forms.IntegerField(min_value=0, max_value=50, required=False, label=_("medium"))
+    approvals_high = forms.IntegerField(min_value=0, max_value=50, required=False, label=_("high"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,33 +105,33 @@ class PolicyEditorForm(forms.ModelForm[Policy]):
         # since left shows, and the policy's own rule says why they cannot stay: policies._check_people).
         people = dict(tenant_people(tenant=tenant)) if tenant is not None else {}
         for stage in (self.instance.route or []) if self.instance.pk else []:
-            people.update({name: f"{name} (not an active member)" for name in stage.get("people", ())
+            people.update({name: gettext("%(name)s (not an active member)") % {"name": name} for name in stage.get("people", ())
                            if name not in people})
         for name, label in DURATIONS.items():
             self.fields[f"{name}_amount"] = forms.IntegerField(min_value=1, max_value=10**6, label=label,
                                                                required=name not in OPTIONAL_DURATIONS)
-            self.fields[f"{name}_unit"] = forms.ChoiceField(choices=UNITS, label="unit")
+            self.fields[f"{name}_unit"] = forms.ChoiceField(choices=UNITS, label=_("unit"))
         for level in range(1, LADDER_LEVELS + 1):
             self.fields[f"ladder_{level}"] = forms.ChoiceField(choices=[("", "—"), *roles], required=False,
-                                                               label=f"Level {level}")
+                                                               label=gettext("Level %(level)d") % {"level": level})
         for i in range(MAX_STAGES):
             self.fields[f"stage_{i}_roles"] = forms.MultipleChoiceField(
-                choices=roles, widget=forms.CheckboxSelectMultiple, required=False, label="Who approves")
+                choices=roles, widget=forms.CheckboxSelectMultiple, required=False, label=_("Who approves"))
             self.fields[f"stage_{i}_people"] = forms.MultipleChoiceField(
-                choices=sorted(people.items()), required=False, label="Named people",
+                choices=sorted(people.items()), required=False, label=_("Named people"),
                 widget=forms.SelectMultiple(attrs={"size": min(6, max(2, len(people))), "class": "tg-people"}))
             self.fields[f"stage_{i}_mode"] = forms.ChoiceField(
-                choices=[(MODE_FIXED, "a fixed number"), (MODE_BY_RISK, "by risk (the numbers below)")],
-                initial=MODE_BY_RISK, label="Approvals")
+                choices=[(MODE_FIXED, _("a fixed number")), (MODE_BY_RISK, _("by risk (the numbers below)"))],
+                initial=MODE_BY_RISK, label=_("Approvals"))
             self.fields[f"stage_{i}_approvals"] = forms.IntegerField(min_value=0, max_value=50, required=False,
-                                                                     label="number")
-            self.fields[f"stage_{i}_when_fact"] = forms.ChoiceField(choices=[("", "always"), *FACT_CHOICES],
-                                                                    required=False, label="Applies when")
-            self.fields[f"stage_{i}_when_key"] = forms.CharField(max_length=200, required=False, label="attribute")
+                                                                     label=_("number"))
+            self.fields[f"stage_{i}_when_fact"] = forms.ChoiceField(choices=[("", _("always")), *FACT_CHOICES],
+                                                                    required=False, label=_("Applies when"))
+            self.fields[f"stage_{i}_when_key"] = forms.CharField(max_length=200, required=False, label=_("attribute"))
             self.fields[f"stage_{i}_when_op"] = forms.ChoiceField(choices=[(o, o) for o in OPS], required=False,
-                                                                  label="is")
-            self.fields[f"stage_{i}_when_value"] = forms.CharField(max_length=500, required=False, label="value")
-            self.fields[f"stage_{i}_when_currency"] = forms.CharField(max_length=3, required=False, label="currency")
+                                                                  label=_("is"))
+            self.fields[f"stage_{i}_when_value"] = forms.CharField(max_length=500, required=False, label=_("value"))
+            self.fields[f"stage_{i}_when_currency"] = forms.CharField(max_length=3, required=False, label=_("currency"))
             self.fields[f"stage_{i}_when_json"] = forms.CharField(required=False, widget=forms.HiddenInput)
         if not self.is_bound:
             self._initial_from(self.instance if self.instance.pk else None)
@@ -315,8 +317,8 @@ def who_label(stage: dict[str, Any], names: dict[str, str] | None = None) -> str
 def effective_table(route: list[dict[str, Any]], approvals_by_risk: dict[str, int]) -> list[dict[str, Any]]:
     """Per stage, who and how many at each risk level (models.stage_approvals), for the page."""
     return [{"number": i + 1, "roles": who_label(stage),
-             "mode": "fixed" if stage.get("approvals_required") is not None else "by risk",
-             "condition": describe(stage.get("when")) if stage.get("when") else "always",
+             "mode": gettext("fixed") if stage.get("approvals_required") is not None else gettext("by risk"),
+             "condition": describe(stage.get("when")) if stage.get("when") else gettext("always"),
              "counts": [stage_approvals(stage, approvals_by_risk, risk) for risk in RiskLevel.values]}
             for i, stage in enumerate(route)]
 
@@ -327,20 +329,20 @@ def effective_table(route: list[dict[str, Any]], approvals_by_risk: dict[str, in
 class PreviewInputForm(forms.Form):
     """Example request of the preview: the facts a source would send."""
 
-    preview_amount = forms.DecimalField(required=False, min_value=0, max_digits=20, decimal_places=4, label="Amount")
-    preview_currency = forms.RegexField(r"^[A-Za-z]{3}$", required=False, initial="NGN", label="Currency")
+    preview_amount = forms.DecimalField(required=False, min_value=0, max_digits=20, decimal_places=4, label=_("Amount"))
+    preview_currency = forms.RegexField(r"^[A-Za-z]{3}$", required=False, initial="NGN", label=_("Currency"))
     preview_estimated_cost = forms.DecimalField(required=False, min_value=0, max_digits=20, decimal_places=4,
-                                                label="Estimated cost")
-    preview_risk = forms.ChoiceField(choices=[("", "policy default"), *list(RiskLevel.choices)], required=False,
-                                     label="Risk")
+                                                label=_("Estimated cost"))
+    preview_risk = forms.ChoiceField(choices=[("", _("policy default")), *list(RiskLevel.choices)], required=False,
+                                     label=_("Risk"))
     preview_urgency = forms.ChoiceField(choices=Urgency.choices, initial=Urgency.NORMAL, required=False,
-                                        label="Urgency")
-    preview_flags = forms.CharField(required=False, max_length=500, label="Flags",
-                                    help_text="comma-separated, e.g. vendor_flagged")
-    preview_source_system = forms.CharField(required=False, max_length=100, label="Source system")
-    preview_entity_type = forms.CharField(required=False, max_length=100, label="Entity type")
+                                        label=_("Urgency"))
+    preview_flags = forms.CharField(required=False, max_length=500, label=_("Flags"),
+                                    help_text=_("comma-separated, e.g. vendor_flagged"))
+    preview_source_system = forms.CharField(required=False, max_length=100, label=_("Source system"))
+    preview_entity_type = forms.CharField(required=False, max_length=100, label=_("Entity type"))
     preview_attributes = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
-                                         label="Payload attributes", help_text="one key=value a line")
+                                         label=_("Payload attributes"), help_text=_("one key=value a line"))
 
     def clean_preview_attributes(self) -> dict[str, Any]:
         attributes: dict[str, Any] = {}
@@ -348,7 +350,7 @@ class PreviewInputForm(forms.Form):
             if not line.strip():
                 continue
             if "=" not in line:
-                raise forms.ValidationError(f"{line.strip()!r}: write key=value.")
+                raise forms.ValidationError(gettext("%(line)r: write key=value.") % {"line": line.strip()})
             key, value = line.split("=", 1)
             target = attributes
             parts = key.strip().split(".")
@@ -391,15 +393,16 @@ def policy_preview(*, tenant: Tenant, fields: dict[str, Any], example: dict[str,
     plan = route_for_request(snapshot=fields, risk_level=risk, facts=facts)
     match = match_trigger(tenant=tenant, amount_minor=amount["value_minor"] if amount else None,
                           currency=currency if amount else "", flags=flags)
-    trigger = (f"trigger rules pick {match.type} ({match.reason})" if match
-               else "no trigger rule matches: the source must name the type")
+    trigger = (gettext("trigger rules pick %(type)s (%(reason)s)") % {"type": match.type, "reason": match.reason} if match
+               else gettext("no trigger rule matches: the source must name the type"))
     now = timezone.now()
     first = next((s for s in plan.applied if s.approvals_required > 0), None)
     # Who the first stage asks: its roles' members and the people it names (as standins.who_must_act counts them).
     notified = sorted({(u.get_full_name() or u.username) + f" ({role_label(role)})"
                        for role in (first.roles if first else []) for u in role_members(tenant=tenant, role=role)})
     named = named_members(tenant=tenant, usernames=first.people if first else ())
-    notified += sorted((u.get_full_name() or u.username) + " (named)" for u in User.objects.filter(pk__in=named))
+    notified += sorted(gettext("%(name)s (named)") % {"name": u.get_full_name() or u.username}
+                       for u in User.objects.filter(pk__in=named))
     names = dict(tenant_people(tenant=tenant)) if any(s.people for s in plan.stages) else {}
     stages = [{**s.as_dict(tenant.locale), "roles_label": who_label({"roles": s.roles, "people": s.people}, names)}
               for s in plan.stages]
@@ -413,4 +416,4 @@ def policy_preview(*, tenant: Tenant, fields: dict[str, Any], example: dict[str,
 def example_amount_text(example: dict[str, Any]) -> str:
     currency = (example.get("preview_currency") or "NGN").upper()
     money = _money(example.get("preview_amount"), currency)
-    return format_money(money["value_minor"], currency) if money else "no amount"
+    return format_money(money["value_minor"], currency) if money else gettext("no amount")

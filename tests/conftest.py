@@ -11,7 +11,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.actors import Actor
 from accounts.models import SealedTOTPDevice, Tenant, User
@@ -30,6 +30,14 @@ def _audit_anchor_dir(_anchor_dirs: Path, settings: Any, request: pytest.Fixture
     """Each test its own (not yet created) anchor directory: anchors outlive the test's database rollback."""
     settings.AUDIT_ANCHOR_DIR = _anchor_dirs / uuid.uuid4().hex
     return settings.AUDIT_ANCHOR_DIR  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def _site_language_afterwards() -> Iterator[None]:
+    """Each test ends in the site's language: a page request activates the person's language for the thread and
+    nothing deactivates it when the request ends, so a French page would leave the next test's labels French."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ..models import ApiKey, Membership, PersonalToken
@@ -37,15 +38,17 @@ class CredentialAdminMixin:
         return False  # a credential is revoked, never deleted: the audit trail refers to it
 
     def _show_secret_once(self, request: HttpRequest, secret: str) -> None:
-        messages.warning(request, f"Copy this secret now; it is shown only once and cannot be recovered: {secret}")
+        messages.warning(request, gettext("Copy this secret now; it is shown only once and cannot be recovered: %(secret)s")
+                         % {"secret": secret})
 
-    @admin.action(description="Revoke the selected credentials")
+    @admin.action(description=gettext_lazy("Revoke the selected credentials"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         count = 0
         for credential in queryset.filter(revoked_at__isnull=True).select_related("tenant"):
             credential_revoke(credential=credential, actor=operator_actor(request, credential.tenant))
             count += 1
-        messages.success(request, f"Revoked {count} credential(s).")
+        messages.success(request, ngettext("Revoked %(count)d credential.", "Revoked %(count)d credentials.", count)
+                         % {"count": count})
 
 
 @admin.register(ApiKey)
@@ -72,7 +75,8 @@ class PersonalTokenForm(forms.ModelForm[PersonalToken]):
         data = super().clean() or {}
         user, tenant = data.get("user"), data.get("tenant")
         if user and tenant and not Membership.objects.filter(user=user, tenant=tenant, is_active=True).exists():
-            raise forms.ValidationError("This person has no active role in that tenant; a token would act as nobody.")
+            raise forms.ValidationError(gettext("This person has no active role in that tenant; a token would act as "
+                                                "nobody."))
         return data
 
 

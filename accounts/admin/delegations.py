@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from ..delegations import delegation_revoke
 from ..models import Delegation
@@ -47,11 +48,11 @@ class DelegationAdmin(admin.ModelAdmin[Delegation]):
     readonly_fields = ("tenant", "delegator", "delegate", "starts_at", "ends_at", "escalation_types", "created_by",
                        "created_at", "revoked_at", "revoked_by", "started_at", "ended_at")
 
-    @admin.display(description="types")
+    @admin.display(description=gettext_lazy("types"))
     def types(self, obj: Delegation) -> str:
-        return ", ".join(obj.escalation_types) or "every type"
+        return ", ".join(obj.escalation_types) or gettext("every type")
 
-    @admin.display(description="status")
+    @admin.display(description=gettext_lazy("status"))
     def status(self, obj: Delegation) -> str:
         from django.utils import timezone
 
@@ -63,7 +64,7 @@ class DelegationAdmin(admin.ModelAdmin[Delegation]):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # ended, never deleted: the audit trail and decisions refer to it
 
-    @admin.action(description="End the selected delegations now")
+    @admin.action(description=gettext_lazy("End the selected delegations now"))
     def end_now(self, request: HttpRequest, queryset: QuerySet[Delegation]) -> None:
         from django.utils import timezone
 
@@ -73,4 +74,5 @@ class DelegationAdmin(admin.ModelAdmin[Delegation]):
                 continue
             delegation_revoke(actor=operator_actor(request, delegation.tenant), delegation_id=delegation.pk)
             done += 1
-        self.message_user(request, f"Ended {done} delegation(s).", messages.SUCCESS)
+        self.message_user(request, ngettext("Ended %(count)d delegation.", "Ended %(count)d delegations.", done)
+                          % {"count": done}, messages.SUCCESS)

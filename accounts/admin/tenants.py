@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from guardian.shortcuts import get_perms
 
 from audit.actions import AuditAction
@@ -59,8 +60,8 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "time_zone":  # a list to choose from, not a name to type
-            return forms.ChoiceField(required=False, label="Time zone", help_text=db_field.help_text,
-                                     choices=[("", f"The site's ({settings.TIME_ZONE})"),
+            return forms.ChoiceField(required=False, label=gettext_lazy("Time zone"), help_text=db_field.help_text,
+                                     choices=[("", gettext("The site's (%(zone)s)") % {"zone": settings.TIME_ZONE}),
                                               *((name, name) for name in time_zone_names())])
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
@@ -105,13 +106,15 @@ class TenantAdmin(ServiceBackedHistoryAdmin):
                     elif has and not wanted:
                         capability_revoke(tenant=tenant, role=role.value, capability=capability.value, actor=actor)
                         changes += 1
-            self.message_user(request, f"Capabilities of {tenant.slug} saved ({changes} change{'s' if changes != 1 else ''}).",
-                              messages.SUCCESS)
+            self.message_user(request, ngettext("Capabilities of %(tenant)s saved (%(count)d change).",
+                                               "Capabilities of %(tenant)s saved (%(count)d changes).", changes)
+                              % {"tenant": tenant.slug, "count": changes}, messages.SUCCESS)
             return HttpResponseRedirect(request.path)
         rows = [{"role": role, "cells": [{"capability": c, "name": f"{role.value}|{c.value}",
                                           "checked": c.value in current[role.value]} for c in Capability]}
                 for role in roles]
-        context = {**self.admin_site.each_context(request), "title": f"Capabilities in {tenant.name}",
+        context = {**self.admin_site.each_context(request),
+                   "title": gettext("Capabilities in %(tenant)s") % {"tenant": tenant.name},
                    "tenant": tenant, "capabilities": list(Capability), "rows": rows, "opts": self.model._meta}
         return TemplateResponse(request, "admin/accounts/tenant/capabilities.html", context)
 

@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from escalations.costs import actual, estimated, variance
 from escalations.obligation_actions import is_approver
@@ -42,9 +43,10 @@ def cost_variance(escalation: Any) -> str:
     if delta is None:
         return ""
     if delta.value_minor == 0:
-        return "on estimate"
+        return gettext("on estimate")
     shown = format_money(abs(delta.value_minor), delta.currency, tenant_locale(escalation))
-    return f"+{shown} over estimate" if delta.value_minor > 0 else f"{shown} under estimate"
+    return (gettext("+%(amount)s over estimate") if delta.value_minor > 0 else gettext("%(amount)s under estimate")) % {
+        "amount": shown}
 
 
 @register.simple_tag
@@ -58,13 +60,14 @@ def execution_schedule(escalation: Any) -> dict[str, Any] | None:
     out: dict[str, Any] = {"starts_at": window.starts_at if window else None,
                            "ends_at": window.ends_at if window else None, "approval_expires_at": lapse}
     if window is not None and now < window.starts_at:
-        out.update(state="upcoming", target=window.starts_at, label=f"opens in {compact_duration(window.starts_at - now)}")
+        out.update(state="upcoming", target=window.starts_at,
+                   label=gettext("opens in %(left)s") % {"left": compact_duration(window.starts_at - now)})
     else:
         end = min(d for d in (window.ends_at if window else None, lapse) if d is not None)
         if now < end:
-            out.update(state="open", target=end, label=f"closes in {compact_duration(end - now)}")
+            out.update(state="open", target=end, label=gettext("closes in %(left)s") % {"left": compact_duration(end - now)})
         else:
-            out.update(state="closed", target=end, label="closed")
+            out.update(state="closed", target=end, label=gettext("closed"))
     return out
 
 

@@ -99,6 +99,15 @@ _URGENCY_WORDS = {"low": gettext_lazy("Low urgency"), "normal": gettext_lazy("No
                   "high": gettext_lazy("High urgency"), "critical": gettext_lazy("Critical urgency")}
 
 
+# In a sentence: "(payment, low risk)".
+_RISK_IN_TEXT = {"low": gettext_lazy("low risk"), "medium": gettext_lazy("medium risk"), "high": gettext_lazy("high risk")}
+
+
+@register.filter
+def risk_words(level: str) -> str:
+    return str(_RISK_IN_TEXT.get(level, level))
+
+
 @register.simple_tag
 def risk_badge(level: str) -> SafeString:
     """Colour plus a shape plus words: colour is never the only signal."""
@@ -219,7 +228,7 @@ def render_value(value: Any, depth: int = 0) -> SafeString:
         return format_html('<dl class="facts nested">{}</dl>', rows)
     if isinstance(value, list):
         if not value:
-            return mark_safe('<span class="muted">none</span>')
+            return format_html('<span class="muted">{}</span>', gettext("none"))
         if all(isinstance(v, dict) for v in value):
             keys = list(dict.fromkeys(k for v in value for k in v))
             head = format_html_join("", '<th scope="col">{}</th>', ((humanize_key(k),) for k in keys))
@@ -233,7 +242,7 @@ def render_value(value: Any, depth: int = 0) -> SafeString:
         return format_html('<ul class="plain">{}</ul>',
                            format_html_join("", "<li>{}</li>", ((render_value(v, depth + 1),) for v in value)))
     if isinstance(value, bool):
-        return mark_safe("Yes" if value else "No")  # noqa: S308 (constant markup)
+        return escape(gettext("Yes") if value else gettext("No"))
     if value is None:
         return mark_safe('<span class="muted">—</span>')
     return escape(value)
@@ -245,12 +254,37 @@ def action_label(action: str) -> str:
     return audit_action_label(action)
 
 
-_DECIDED = {"approve": "Approved", "reject": "Rejected", "defer": "Deferred"}
+_DECIDED = {"approve": gettext_lazy("Approved"), "reject": gettext_lazy("Rejected"), "defer": gettext_lazy("Deferred")}
+# A stage of the route and a condition of an approval, by their status (approvals' and obligations' values).
+_STAGE_STATUS = {"waiting": gettext_lazy("waiting"), "open": gettext_lazy("open"), "complete": gettext_lazy("complete"),
+                 "rejected": gettext_lazy("rejected")}
+_CONDITION_STATUS = {"open": gettext_lazy("open"), "overdue": gettext_lazy("overdue"), "met": gettext_lazy("met"),
+                     "waived": gettext_lazy("waived")}
 
 
 @register.filter
 def decided(decision: str) -> str:
-    return _DECIDED.get(decision, decision)
+    return str(_DECIDED.get(decision, decision))
+
+
+_DELEGATION_STATUS = {"scheduled": gettext_lazy("scheduled"), "active": gettext_lazy("active"),
+                      "ended": gettext_lazy("ended"), "revoked": gettext_lazy("revoked")}
+
+
+@register.filter
+def delegation_status(status: str) -> str:
+    """An out-of-office period's status (accounts' Delegation.status_at) in words."""
+    return str(_DELEGATION_STATUS.get(status, status))
+
+
+@register.filter
+def stage_status(status: str) -> str:
+    return str(_STAGE_STATUS.get(status, status))
+
+
+@register.filter
+def condition_status(status: str) -> str:
+    return str(_CONDITION_STATUS.get(status, status))
 
 
 @register.inclusion_tag("dashboard/partials/hbar_chart.html")

@@ -54,8 +54,11 @@
       var node = nodes[i], state = node.getAttribute("data-countdown");
       if (state === "closed") { continue; }
       var left = new Date(node.getAttribute("datetime")).getTime() - Date.now();
-      node.textContent = left <= 0 ? (state === "upcoming" ? "open now" : "closed")
-        : (state === "upcoming" ? "opens in " : "closes in ") + compact(left);
+      // The words come translated from the page (data-*); English when a page gives none.
+      var say = function (name, english) { return node.getAttribute(name) || english; };
+      node.textContent = left <= 0 ? (state === "upcoming" ? say("data-open-now", "open now") : say("data-closed", "closed"))
+        : (state === "upcoming" ? say("data-opens-in", "opens in {left}")
+          : say("data-closes-in", "closes in {left}")).replace("{left}", compact(left));
     }
   }
   setInterval(tick, 30000);
