@@ -79,3 +79,11 @@ def test_a_template_reads_which_event_it_renders_from_the_catalogue():
 
     assert template.render(Context({"event_is": EventIs(ESCALATION_REMINDER.type)})) == "reminder"
     assert template.render(Context({"event_is": EventIs(ESCALATION_CREATED.type)})) == "other"
+
+
+def test_no_template_comment_spans_lines_for_django_would_print_it():
+    # {# ... #} is one line only: a longer one reaches the page as text (the queue page showed its notes to people).
+    spanning = [f"{path.relative_to(ROOT)}:{text[:match.start()].count(chr(10)) + 1}"
+                for path in _template_files() for text in [path.read_text()]
+                for match in re.finditer(r"\{#(?:(?!#\}).)*?\n", text, re.S)]
+    assert spanning == [], "use {% comment %} ... {% endcomment %}: " + ", ".join(spanning)
