@@ -15,6 +15,7 @@ every few seconds does not open an SMTP session or call Twilio's API each time (
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -53,6 +54,8 @@ class Provider:
     label: str
     backend: Callable[[], str]  # which provider is configured, e.g. smtp, twilio, console
     check: Callable[[], Checked]  # an active check that sends nothing
+    # The settings that say which server, account and credentials it is: a kept check holds for them only.
+    configured_by: tuple[str, ...] = ()
 
 
 @dataclass
@@ -200,7 +203,7 @@ def push_check() -> Checked:
 
 def checked(provider: Provider, *, fresh: bool = False) -> Checked:
     """The provider's active check, from the cache unless `fresh` or older than PROVIDER_CHECK_CACHE_SECONDS."""
-    key = _CHECK_KEY.format(channel=provider.channel) + ":" + provider.backend()
+    key = f"{_CHECK_KEY.format(channel=provider.channel)}:{provider.backend()}:{_configuration(provider)}"
     if not fresh:
         try:
             kept = cache.get(key)
@@ -217,6 +220,13 @@ def checked(provider: Provider, *, fresh: bool = False) -> Checked:
 
 
 # --- the report ----------------------------------------------------------------------------------------------------
+
+
+def _configuration(provider: Provider) -> str:
+    """A digest of the provider's configuration (no secret in a cache key): another server, account or password is
+    another provider, checked afresh rather than reported with the old one's outcome."""
+    values = repr([getattr(settings, name, None) for name in provider.configured_by])
+    return hashlib.sha256(values.encode()).hexdigest()[:16]
 
 
 def provider_health(provider: Provider, *, breaker_target: str, fresh: bool = False) -> ProviderHealth:
@@ -244,8 +254,11 @@ def provider_health(provider: Provider, *, breaker_target: str, fresh: bool = Fa
     )
 
 
-provider_register(Provider("email", "Email", _email_backend, email_check))
-provider_register(Provider("sms", "SMS", lambda: str(settings.SMS_PROVIDER), sms_check))
+provider_register(Provider("email", "Email", _email_backend, email_check, configured_by=(
+    "EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL")))
+provider_register(Provider("sms", "SMS", lambda: str(settings.SMS_PROVIDER), sms_check, configured_by=(
+    "SMS_PROVIDER", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_BASE_URL")))
 
 
 def register_push_provider() -> None:

@@ -136,6 +136,18 @@ def test_an_unreachable_smtp_server_is_a_warning_naming_it_not_a_503(client, set
     assert "email: the active check failed" in providers["detail"]
 
 
+def test_a_kept_check_holds_only_for_the_server_it_checked(client, smtp_receiver, settings) -> None:
+    answering_port = settings.EMAIL_PORT
+    settings.EMAIL_PORT = _free_port()  # an operator's typo: nobody listens there
+    _, before = _providers(client)
+    settings.EMAIL_PORT = answering_port  # corrected: the next report checks the new server, not the kept failure
+
+    _, after = _providers(client)
+
+    assert before["providers"]["email"]["status"] == "fail"
+    assert after["providers"]["email"]["status"] == "ok"
+
+
 def test_a_suspended_twilio_account_fails_its_check(client, fake_twilio) -> None:
     fake_twilio.account_status = "suspended"
 
