@@ -229,6 +229,13 @@ class CommentForm(forms.Form):
     replaces = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
 
+class RequesterAnswerForm(forms.Form):
+    """A requester known only by email answers a question on their status page (dashboard.requester_status)."""
+
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=MAX_COMMENT_LENGTH,
+                           label=_("Your answer"))
+
+
 class CancelForm(forms.Form):
     reason = forms.CharField(max_length=1000, widget=forms.TextInput(), label=_("Why cancel?"))
 

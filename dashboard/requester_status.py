@@ -1,6 +1,7 @@
 """The status page of a requester known only by email (/r/<token>/): no sign-in, read-only, in their tenant's
 language. The signed link (trustguard.links.requester_status_url) is the only key; what it shows is
-escalations.requester_status's.
+escalations.requester_status's. One write: the answer to an approver's open question (/r/<token>/answer/, a POST
+with the CSRF token of the page; escalations.comments.comment_answer_by_emailed_requester).
 
 Anything we did not sign, a case whose requester was erased or changed: 404, like a case that does not exist
 (nothing tells a guesser a case is there). A link past its days: 410, "This link has expired".
@@ -10,13 +11,21 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone, translation
-from django.views.decorators.http import require_GET
+from django.utils.translation import gettext
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import zone_of
+from escalations.comments import comment_answer_by_emailed_requester
+from escalations.models import Escalation
 from escalations.requester_status import requester_status, requester_status_case
+from privacy.vault import requested_by_of
+from trustguard.errors import Conflict, ValidationFailed
 from trustguard.links import RequesterLinkExpired, RequesterLinkInvalid, requester_status_claims
+
+from .forms import RequesterAnswerForm
 
 _SUPPORTED = {code for code, _ in settings.LANGUAGES}
 
@@ -29,8 +38,9 @@ def _private(response: HttpResponse) -> HttpResponse:
     return response
 
 
-@require_GET
-def requester_status_page(request: HttpRequest, token: str) -> HttpResponse:
+def _case_of_link(request: HttpRequest, token: str) -> Escalation | HttpResponse:
+    """The case the link opens, with its tenant's language and time zone active; the 410 page past the link's
+    days; 404 for anything else."""
     try:
         escalation_id, email_digest = requester_status_claims(token)
     except RequesterLinkExpired:
@@ -46,7 +56,41 @@ def requester_status_page(request: HttpRequest, token: str) -> HttpResponse:
     translation.activate(language)
     request.LANGUAGE_CODE = language
     timezone.activate(zone_of(tenant=tenant))
-    status = requester_status(escalation)
-    return _private(render(request, "dashboard/requester_status.html",
-                           {"s": status, "e": escalation, "tenant": tenant}))
+    return escalation
 
+
+def _page(request: HttpRequest, escalation: Escalation, token: str, *, form: RequesterAnswerForm | None = None,
+          status: int = 200, notice: str = "") -> HttpResponse:
+    return _private(render(request, "dashboard/requester_status.html",
+                           {"s": requester_status(escalation), "e": escalation, "tenant": escalation.tenant,
+                            "form": form or RequesterAnswerForm(), "notice": notice, "notice_error": status >= 400,
+                            "answer_url": reverse("dashboard:requester_answer", args=[token])}, status=status))
+
+
+@require_GET
+def requester_status_page(request: HttpRequest, token: str) -> HttpResponse:
+    found = _case_of_link(request, token)
+    if isinstance(found, HttpResponse):
+        return found
+    return _page(request, found, token, notice=gettext("Thank you: your answer was sent.") if "answered" in request.GET else "")
+
+
+@require_POST
+def requester_answer(request: HttpRequest, token: str) -> HttpResponse:
+    """One answer per POST (the link is a bearer key: it may do this and nothing else); then back to the page."""
+    found = _case_of_link(request, token)
+    if isinstance(found, HttpResponse):
+        return found
+    form = RequesterAnswerForm(request.POST)
+    if not form.is_valid():
+        return _page(request, found, token, form=form, status=400)
+    try:
+        comment_answer_by_emailed_requester(escalation_id=str(found.pk), email=requested_by_of(found),
+                                            body=form.cleaned_data["body"])
+    except ValidationFailed as exc:  # the service's own rule on the body (the form checks the same first)
+        form.add_error("body", exc.detail)
+        return _page(request, found, token, form=form, status=400)
+    except Conflict:  # closed, or answered meanwhile: the page says where it stands, with no form
+        found.refresh_from_db()
+        return _page(request, found, token, status=409, notice=gettext("There is no open question to answer on this request."))
+    return _private(redirect(reverse("dashboard:requester_status", args=[token]) + "?answered=1"))

@@ -31,8 +31,10 @@ urlpatterns = [
     path("e/<str:pk>/amend/", requester_views.amend, name="amend"),
     path("e/<str:pk>/comment/", requester_views.comment, name="comment"),
     path("e/<str:pk>/attachments/<int:index>/", views.attachment, name="attachment"),
-    # A requester known only by email follows their case here, without an account (signed link, read-only).
+    # A requester known only by email follows their case here, without an account (signed link): read-only but for
+    # answering a question an approver asked them.
     path("r/<str:token>/", requester_status.requester_status_page, name="requester_status"),
+    path("r/<str:token>/answer/", requester_status.requester_answer, name="requester_answer"),
     path("push-sw.js", push_views.service_worker, name="push_service_worker"),
     path("settings/devices/", push_views.devices, name="devices"),
     path("settings/devices/push/", push_views.push_subscribe, name="push_subscribe"),

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from accounts.roles import Capability
 from accounts.selectors import members_named
 from audit.actions import AuditAction
 from notifications.outbox import catalogue as events
-from privacy.vault import Subjects, open_note, record_link, same_person_email, seal_note
+from privacy.vault import SEALED_REQUESTER, Subjects, mask, open_note, record_link, requested_by_of, same_person_email, seal_note
 from trustguard.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 from .changes import record_change
@@ -45,6 +47,12 @@ def is_case_requester(actor: Actor, escalation: Escalation) -> bool:
     if is_requester(actor, escalation):
         return True
     return actor.user is not None and same_person_email(escalation.requested_by_email, actor.user.email or "")
+
+
+def emailed_requester(escalation: Escalation) -> bool:
+    """Is the requester someone outside the tenant, known only by the email a source system gave (no account, so
+    no case page: they get the status link)?"""
+    return escalation.requested_by_user_id is None and escalation.requested_by_email == SEALED_REQUESTER
 
 
 def case_for_conversation(actor: Actor, escalation_id: object) -> Escalation:
@@ -90,7 +98,8 @@ def comment_post(*, actor: Actor, escalation: Escalation | str, body: str, quest
     1. Validate the body (1..MAX_COMMENT_LENGTH characters) before anything is read.
     2. Lock the case (404 outside the actor's sight); a question needs an approver who is not the requester,
        on an open case (403 / 409).
-    3. Seal the body, store the comment, link it to its data subject, record the audit and outbox events.
+    3. Seal the body, store the comment, link it to its data subject, record the audit and outbox events
+       (_comment_write).
     """
     body = _clean_body(body)
     case = _lock_for_comment(actor, escalation)
@@ -104,18 +113,63 @@ def comment_post(*, actor: Actor, escalation: Escalation | str, body: str, quest
     previous = _replaced(actor, case, replaces) if replaces else None
     mentioned = [u for u in members_named(tenant=actor.tenant, usernames=mentioned_usernames(body))
                  if actor.user is None or u.pk != actor.user.pk]
-    sealed, subject = seal_note(tenant_id=case.tenant_id, value=body, field=BODY_FIELD,
-                                near=[case.contact, *(case.payload or {}).values()] if isinstance(case.payload, dict)
-                                else [case.contact],
-                                email=(actor.user.email if actor.user else "") or "")
+    near = [case.contact, *(case.payload or {}).values()] if isinstance(case.payload, dict) else [case.contact]
+    return _comment_write(case, actor=actor, author=actor.actor_label, by_requester=by_requester,
+                          kind=Comment.Kind.QUESTION if question else Comment.Kind.COMMENT, body=body,
+                          mentions=[u.pk for u in mentioned], replaces=previous, near=near,
+                          email=(actor.user.email if actor.user else "") or "")
+
+
+@transaction.atomic
+def comment_answer_by_emailed_requester(*, escalation_id: str, email: str, body: str) -> Comment:
+    """The answer of a requester known only by email (escalations.requester_status), written through their signed
+    status link: no account, no key, so the comment has no author but `by_requester`.
+
+    1. Validate the body before anything is read (as comment_post).
+    2. Lock the case; it must still be that requester's (404 otherwise, as the link's page), open, and awaiting
+       their answer (409: nothing to answer).
+    3. Write it as comment_post does, the body sealed under the requester's own subject (erasing them shreds it),
+       audited as the system job "requester_status_link" with the email masked, never in clear.
+    """
+    from .services import lock_escalation
+
+    body = _clean_body(body)
+    try:
+        case = lock_escalation(str(uuid.UUID(str(escalation_id))))
+    except (ValueError, Escalation.DoesNotExist):
+        raise NotFound("no such escalation", slug="not-found") from None
+    if not emailed_requester(case) or not same_person_email(requested_by_of(case), email):
+        raise NotFound("no such escalation", slug="not-found")
+    if case.status not in OPEN_STATUSES:
+        raise Conflict(f"the escalation is {case.status}: there is nothing left to answer", slug="invalid-state")
+    if not awaiting_requester(case):
+        raise Conflict("no question waits for the requester's answer", slug="nothing-to-answer")
+    actor = Actor.for_system(case.tenant, REQUESTER_LINK_JOB)
+    return _comment_write(case, actor=actor, author=requester_author(email), by_requester=True,
+                          kind=Comment.Kind.COMMENT, body=body, mentions=[], replaces=None, near=(), email=email)
+
+
+# The audit actor of what a requester known only by email writes through their status link (they have no account).
+REQUESTER_LINK_JOB = "requester_status_link"
+
+
+def requester_author(email: str) -> str:
+    """How the conversation, its events and the audit name the emailed requester: masked, never the clear email."""
+    masked = mask(email, kind="email")
+    return f"requester:{masked}" if masked else "requester"
+
+
+def _comment_write(case: Escalation, *, actor: Actor, author: str, by_requester: bool, kind: str, body: str,
+                   mentions: list[int], replaces: Comment | None, near: Iterable[object], email: str) -> Comment:
+    """Seal the body, store the comment, link it to its data subject, record the audit and outbox events."""
+    sealed, subject = seal_note(tenant_id=case.tenant_id, value=body, field=BODY_FIELD, near=near, email=email)
     comment = Comment.objects.create(
         tenant_id=case.tenant_id, escalation=case, author_user=actor.user, author_api_key=actor.api_key,
-        by_requester=by_requester, kind=Comment.Kind.QUESTION if question else Comment.Kind.COMMENT, body=sealed,
-        mentions=[u.pk for u in mentioned], replaces=previous)
+        by_requester=by_requester, kind=kind, body=sealed, mentions=mentions, replaces=replaces)
     record_link(subject=subject, record_type="comment", record_id=comment.pk)
-    comment_data = {"id": str(comment.pk), "kind": comment.kind, "author": actor.actor_label,
+    comment_data = {"id": str(comment.pk), "kind": comment.kind, "author": author,
                     "by_requester": by_requester, "mentions": comment.mentions,
-                    "replaces": str(previous.pk) if previous else None}
+                    "replaces": str(replaces.pk) if replaces else None}
     record_change(case, actor=actor, action=AuditAction.ESCALATION_COMMENTED, before=None,
                   event=events.ESCALATION_COMMENTED, details={"comment": comment_data},
                   event_extra={"comment": comment_data, "awaiting_requester": awaiting_requester(case)})
@@ -181,13 +235,20 @@ def comments_of(escalation: Escalation, *, limit: int = 500) -> list[CommentView
 
     names = dict(User.objects.filter(pk__in=mentioned_ids).values_list("pk", "username")) if mentioned_ids else {}
     views = []
+    requester = ""
     for c in rows:
         if c.author_user is not None:
             author = c.author_user.username
             author_name = c.author_user.get_full_name().strip() or author
+        elif c.author_api_key is not None:
+            author = f"api_key:{c.author_api_key.name}"
+            author_name = c.author_api_key.name
+        elif c.by_requester:  # the requester known only by email, through their status link: masked
+            requester = requester or requester_author(requested_by_of(escalation))
+            author = requester
+            author_name = requester.removeprefix("requester:") if ":" in requester else gettext("the requester")
         else:
-            author = f"api_key:{c.author_api_key.name}" if c.author_api_key else "unknown"
-            author_name = c.author_api_key.name if c.author_api_key else author
+            author = author_name = "unknown"
         views.append(CommentView(comment=c, body=open_note(c.body, field=BODY_FIELD, subjects=subjects),
                                  author=author, author_name=author_name,
                                  mentions=[names[uid] for uid in c.mentions or [] if uid in names],

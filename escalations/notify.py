@@ -10,7 +10,8 @@
 Channels follow the policy snapshot's notify_channels (in-app only when it names none).
 Messages read as a person would: money formatted in the tenant's locale, names and role labels rather than
 usernames, and an absolute link to the case page (TRUSTGUARD_SITE_URL); a requester outside the tenant, who has no
-account, gets the link to their case's signed status page instead.
+account, gets the link to their case's signed status page instead (where they also answer questions), and reads
+the tenant's people by role only.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.delegations import delegations_active
 from accounts.models import Delegation, Tenant, User
-from accounts.selectors import language_and_zone, role_members
+from accounts.selectors import language_and_zone, members_named, role_members
 from approvals.models import Decision
 from notifications.models import OutboxEvent
 from notifications.outbox import catalogue
@@ -35,9 +36,10 @@ from privacy.vault import SEALED_REQUESTER, FieldUnreadable, mask, open_contact,
 from trustguard.links import case_url, requester_status_url
 from trustguard.money import format_money
 
+from .comments import emailed_requester
 from .models import Escalation, Term
 from .named import stage_names
-from .requester_status import emailed_requester
+from .requester_status import asker_role
 from .standins import who_must_act
 from .terminology import lazy_label
 
@@ -320,10 +322,18 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
 
 def _emailed_requester_context(escalation: Escalation, email: str, context: dict[str, Any]) -> dict[str, Any]:
     """Someone outside the tenant has no account, so the case page would only ask them to sign in: their link is
-    the signed status page made for their email (trustguard.links.requester_status_url)."""
+    the signed status page made for their email (trustguard.links.requester_status_url). They read the tenant's
+    people by role, never by name or username (as on that page): the decider's role, the asker's role."""
     if not emailed_requester(escalation):
         return context  # a member named by email: the case page opens after they sign in
-    return {**context, "url": requester_status_url(escalation.pk, email), "status_page": True}
+    decision = {**context["decision"], "decided_by_name": "", "decided_by": ""} if context.get("decision") else {}
+    asker = ""
+    if context.get("comment_kind") == "question":
+        asked_by = members_named(tenant=escalation.tenant, usernames=[str(context.get("comment_author", ""))])
+        asker = asker_role(escalation, asked_by[0] if asked_by else None)
+    return {**context, "url": requester_status_url(escalation.pk, email), "status_page": True, "decision": decision,
+            "comment_author": "", "asker_role": lazy_label(Term.Kind.ROLE, asker, tenant=escalation.tenant_id) if asker
+            else ""}
 
 
 def _follows_up(event: OutboxEvent, data: dict[str, Any]) -> bool:
@@ -375,8 +385,8 @@ def _comment_recipients(data: dict[str, Any], escalation: Escalation, channels: 
                                            email=requester.email, phone=requester.phone_number, context=context,
                                            data={**links, "action": "answer"},
                                            **language_and_zone(tenant=escalation.tenant, user=requester))
-        elif requested_by_of(escalation) and "email" in channels:
-            return [*told.values(), Recipient(audience="requester", channels=("email",),
-                                              email=requested_by_of(escalation), context=context,
+        elif (email := requested_by_of(escalation)) and "email" in channels:
+            return [*told.values(), Recipient(audience="requester", channels=("email",), email=email,
+                                              context=_emailed_requester_context(escalation, email, context),
                                               **language_and_zone(tenant=escalation.tenant))]
     return list(told.values())

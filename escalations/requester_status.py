@@ -2,8 +2,9 @@
 (trustguard.links.requester_status_url; the page is dashboard/requester_status.py): read-only, in role terms.
 
 No approver's name or username, no customer's contact or payload: what was asked, where it stands, what it still
-needs (escalations.waiting's reading, kept to the role and the count), and the outcome with the decider's reason
-and conditions, which the requester's email already carries (notifications/.../email/requester/default.*).
+needs (escalations.waiting's reading, kept to the role and the count), the questions an approver asked them (by
+role) that they may answer there (comments.comment_answer_by_emailed_requester), and the outcome with the decider's
+reason and conditions, which the requester's email already carries (notifications/.../email/requester/default.*).
 """
 
 from __future__ import annotations
@@ -14,23 +15,20 @@ from datetime import datetime
 
 from django.utils.crypto import constant_time_compare
 
+from accounts.models import User
+from accounts.selectors import user_roles
 from approvals.models import Decision
-from privacy.vault import SEALED_REQUESTER, requested_by_of
+from privacy.vault import requested_by_of
 from trustguard.links import requester_email_digest
 
-from .models import Escalation, EscalationStatus
+from .comments import comments_of, emailed_requester
+from .models import OPEN_STATUSES, Comment, Escalation, EscalationStatus
 from .named import stage_names
 from .waiting import WaitingKind, escalation_waiting_for
 
 # The decision a final status was reached by (its reason is what the requester's email quotes).
 _DECIDED_BY: dict[str, str] = {EscalationStatus.APPROVED: Decision.Kind.APPROVE, EscalationStatus.EXECUTED: Decision.Kind.APPROVE,
                EscalationStatus.REJECTED: Decision.Kind.REJECT}
-
-
-def emailed_requester(escalation: Escalation) -> bool:
-    """Is the requester someone outside the tenant, known only by the email a source system gave (no account, so
-    no case page: they get the status link)?"""
-    return escalation.requested_by_user_id is None and escalation.requested_by_email == SEALED_REQUESTER
 
 
 def requester_status_case(*, escalation_id: str, email_digest: str) -> Escalation | None:
@@ -49,6 +47,36 @@ def requester_status_case(*, escalation_id: str, email_digest: str) -> Escalatio
     return escalation
 
 
+def asker_role(escalation: Escalation, user: User | None) -> str:
+    """The role a question's asker is named by to the requester (never their name): the role the case asks now when
+    they hold it, else one of theirs; "" for someone who holds none any more."""
+    if user is None:
+        return ""
+    roles = user_roles(user=user, tenant=escalation.tenant)
+    if escalation.assigned_role in roles:
+        return escalation.assigned_role
+    return min(roles) if roles else ""
+
+
+@dataclass(frozen=True)
+class OpenQuestion:
+    body: str | None  # None once erased
+    asked_at: datetime
+    role: str  # the asker's role (asker_role)
+
+
+def open_questions(escalation: Escalation) -> list[OpenQuestion]:
+    """The questions to the requester since their last word, latest versions only (what the status page asks them
+    to answer); none on a closed case."""
+    if escalation.status not in OPEN_STATUSES:
+        return []
+    conversation = comments_of(escalation)
+    since = max((c.comment.created_at for c in conversation if c.comment.by_requester), default=None)
+    return [OpenQuestion(body=c.body, asked_at=c.comment.created_at, role=asker_role(escalation, c.comment.author_user))
+            for c in conversation if c.comment.kind == Comment.Kind.QUESTION and c.replaced_by is None
+            and (since is None or c.comment.created_at > since)]
+
+
 @dataclass(frozen=True)
 class RequesterStatus:
     escalation: Escalation
@@ -58,6 +86,7 @@ class RequesterStatus:
     also_named_people: bool  # the current stage also asks people by name (never named here)
     outcome: Decision | None  # the approval or rejection that closed the case (its reason, conditions, role, time)
     closed_at: datetime | None
+    questions: list[OpenQuestion]  # open questions to the requester (the page lets them answer)
 
 
 def requester_status(escalation: Escalation) -> RequesterStatus:
@@ -68,8 +97,9 @@ def requester_status(escalation: Escalation) -> RequesterStatus:
                    .order_by("-decided_at", "-id").first() if kind is not None else None)
         return RequesterStatus(escalation=escalation, waiting_kind=WaitingKind.NOTHING, role="", approvals_missing=0,
                                also_named_people=False, outcome=outcome,
-                               closed_at=escalation.decided_at or escalation.closed_at)
+                               closed_at=escalation.decided_at or escalation.closed_at, questions=[])
     waiting = escalation_waiting_for(escalation)
     return RequesterStatus(escalation=escalation, waiting_kind=waiting.kind, role=waiting.role or "",
                            approvals_missing=waiting.approvals_missing,
-                           also_named_people=bool(stage_names(escalation)), outcome=None, closed_at=None)
+                           also_named_people=bool(stage_names(escalation)), outcome=None, closed_at=None,
+                           questions=open_questions(escalation))

@@ -39,8 +39,10 @@ class Comment(models.Model):
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["escalation", "created_at", "id"], name="comment_case_idx")]
         constraints = [
-            models.CheckConstraint(condition=models.Q(author_user__isnull=False) | models.Q(author_api_key__isnull=False),
-                                   name="comment_has_author"),
+            # The requester known only by email (escalations.requester_status) answers through their status link:
+            # no user, no key, by_requester.
+            models.CheckConstraint(condition=models.Q(author_user__isnull=False) | models.Q(author_api_key__isnull=False)
+                                   | models.Q(by_requester=True), name="comment_has_author"),
         ]
         triggers = [pgtrigger.Protect(name="comment_immutable", operation=pgtrigger.Update | pgtrigger.Delete)]
 
