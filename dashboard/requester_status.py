@@ -30,10 +30,12 @@ from .forms import RequesterAnswerForm
 _SUPPORTED = {code for code, _ in settings.LANGUAGES}
 
 
-def _private(response: HttpResponse) -> HttpResponse:
+def _private(response: HttpResponse, *, with_form: bool = False) -> HttpResponse:
     # The token is the key: keep the page out of search engines, shared caches and other sites' Referer logs.
+    # A page with the answer form: "same-origin", which still tells other sites nothing, because under "no-referrer"
+    # the browser posts the form with "Origin: null" and Django's CSRF check refuses it.
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin" if with_form else "no-referrer"
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -61,10 +63,12 @@ def _case_of_link(request: HttpRequest, token: str) -> Escalation | HttpResponse
 
 def _page(request: HttpRequest, escalation: Escalation, token: str, *, form: RequesterAnswerForm | None = None,
           status: int = 200, notice: str = "") -> HttpResponse:
+    status_now = requester_status(escalation)
     return _private(render(request, "dashboard/requester_status.html",
-                           {"s": requester_status(escalation), "e": escalation, "tenant": escalation.tenant,
+                           {"s": status_now, "e": escalation, "tenant": escalation.tenant,
                             "form": form or RequesterAnswerForm(), "notice": notice, "notice_error": status >= 400,
-                            "answer_url": reverse("dashboard:requester_answer", args=[token])}, status=status))
+                            "answer_url": reverse("dashboard:requester_answer", args=[token])}, status=status),
+                    with_form=bool(status_now.questions))
 
 
 @require_GET

@@ -31,7 +31,9 @@ class CommentInput(StrictSerializer):
 
 class CommentOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
-    author = serializers.CharField(help_text="Username, or api_key:<name>.")
+    author = serializers.CharField(help_text="Username, or api_key:<name>, or requester:<masked email> for a requester "
+                                               "known only by email who answered through their status link "
+                                               "(\"requester\" once their data was erased).")
     body = serializers.CharField(allow_null=True, help_text="null once the personal data was erased.")
     created_at = serializers.DateTimeField()
     kind = serializers.ChoiceField(choices=[("comment", "comment"), ("question", "question")])

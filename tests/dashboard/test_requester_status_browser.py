@@ -53,3 +53,34 @@ def test_on_a_phone_the_requester_sees_where_their_deferred_order_stands_and_wha
     shutil.copy(ARTIFACTS / "requester-status-phone.png", SCREENSHOTS / "requester-status-phone.png")
     context.close()
     assert problems == []
+
+
+def test_on_a_phone_the_requester_answers_the_ceo_s_question_without_signing_in(
+        browser, live_server, api, demo, settings):  # noqa: F811
+    settings.SITE_URL = live_server.url
+    case = api("vendor").post("/escalations", {**ORDER, "requested_by": OUTSIDER}, key=str(uuid.uuid4())).json()
+    asked = api("ceo").post(f"/escalations/{case['id']}/comments",
+                            {"body": "Is the delivery address your own office?", "question": True})
+    assert asked.status_code == 201
+    outbox_relay()
+    email = Message.objects.get(channel=Channel.EMAIL, audience="requester", purpose="escalation.commented")
+    (link,) = set(re.findall(re.escape(live_server.url) + r"/r/[^/\s]+/", email.body))
+
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.goto(link)
+    expect(page.locator("[data-testid=question]")).to_contain_text("Is the delivery address your own office?")
+    expect(page.locator("[data-testid=question]")).to_contain_text("Asked by the CEO")
+    page.get_by_label("Your answer").fill("Yes: our warehouse at 12 Marina, Lagos.")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shoot(page, "requester-answer-phone")
+    page.get_by_role("button", name="Send my answer").click()
+    expect(page.locator("[data-testid=notice]")).to_contain_text("Thank you: your answer was sent.")
+    expect(page.locator("[data-testid=answer-form]")).to_have_count(0)
+    shoot(page, "requester-answered-phone")
+    context.close()
+    assert problems == []
+    thread = api("ceo").get(f"/escalations/{case['id']}/comments").json()
+    assert thread["awaiting_requester"] is False and thread["results"][-1]["by_requester"] is True

@@ -74,6 +74,8 @@ def test_the_requester_reads_the_question_answers_it_signed_out_and_the_asker_he
     page = Client().get(link)
     words = page_text(page)
     assert QUESTION in words and "Asked by the CEO" in words
+    # The form posts with the page's Origin (under "no-referrer" a browser sends "Origin: null", which CSRF refuses).
+    assert page["Referrer-Policy"] == "same-origin" and "no-store" in page["Cache-Control"]
     assert "Ngozi" not in words and not re.search(r"\bceo\b", words)
     assert conversation(api, case_id)["awaiting_requester"] is True
     told_before = len(emails_to(smtp_receiver, CEO_EMAIL))
