@@ -361,9 +361,12 @@ def _comment_recipients(data: dict[str, Any], escalation: Escalation, channels: 
     """escalation.commented: the people named (@username); on a question, the requester; on the requester's
     answer, whoever asked. Never the author. The body is not in the message (personal data): the link opens it."""
     comment = data.get("comment") or {}
-    context = {**context, "comment_author": comment.get("author", ""), "comment_kind": comment.get("kind", ""),
-               "comment_by_requester": bool(comment.get("by_requester"))}
     author = str(comment.get("author", ""))
+    # The answer of a requester known only by email, through their status link (the source's key answers as
+    # "api_key:..."): named as everywhere else, masked.
+    through_link = bool(comment.get("by_requester")) and emailed_requester(escalation) and not author.startswith("api_key:")
+    context = {**context, "comment_author": context["requester_name"] if through_link else author,
+               "comment_kind": comment.get("kind", ""), "comment_by_requester": bool(comment.get("by_requester"))}
     told: dict[int, Recipient] = {}
     wanted = {int(uid) for uid in comment.get("mentions") or () if str(uid).isdigit()}
     if comment.get("by_requester"):

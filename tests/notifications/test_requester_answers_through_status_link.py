@@ -8,10 +8,12 @@ with CSRF checks on, as the requester's browser would.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditEvent
@@ -90,7 +92,10 @@ def test_the_requester_reads_the_question_answers_it_signed_out_and_the_asker_he
     reply = thread["results"][-1]
     assert reply["body"] == ANSWER and reply["by_requester"] is True
     assert reply["author"] == "requester:b***@shop.example" and OUTSIDER not in reply["author"]
-    assert len(emails_to(smtp_receiver, CEO_EMAIL)) == told_before + 1  # whoever asked is told
+    told = emails_to(smtp_receiver, CEO_EMAIL)
+    assert len(told) == told_before + 1  # whoever asked is told, the requester's email masked
+    assert "b***@shop.example answered on ₦2,500,000.00 order ORD-1001." in email_part(told[-1])
+    assert OUTSIDER not in email_part(told[-1]) and "requester:" not in email_part(told[-1])
     # Audited as what it is: the requester through their link, the email masked, never in clear.
     audit = AuditEvent.objects.filter(action="escalation.commented").order_by("-id").first()
     assert audit is not None and audit.actor_type == "system" and audit.actor_id == "requester_status_link"
@@ -171,13 +176,19 @@ def test_erasing_the_requester_erases_their_answer(api, demo, demo_actor, smtp_r
     assert question["body"] == QUESTION  # the CEO's words are not the requester's data
 
 
+@pytest.mark.parametrize(("decision", "headline"), [
+    ("approve", "The CEO approved ₦2,500,000.00 order ORD-1001."),
+    ("reject", "The CEO rejected ₦2,500,000.00 order ORD-1001."),
+    ("defer", "The CEO deferred ₦2,500,000.00 order ORD-1001 until "),
+])
 def test_the_outsider_s_decision_emails_name_the_decider_s_role_not_the_person(
-        api, demo, demo_actor, smtp_receiver):  # noqa: F811
+        api, demo, demo_actor, smtp_receiver, decision, headline):  # noqa: F811
     case_id = ask(api)
-    decide(demo_actor, case_id, "approve", "Known customer")
+    extra = {"defer_until": timezone.now() + timedelta(hours=6)} if decision == "defer" else {}
+    decide(demo_actor, case_id, decision, "Checked with the bank", **extra)
 
     (email,) = emails_to(smtp_receiver, OUTSIDER)
     text, html = email_part(email), email_part(email, "text/html")
-    assert "The CEO approved ₦2,500,000.00 order ORD-1001." in text
+    assert headline in text
     for words in (text, html):
         assert "Ngozi" not in words and not re.search(r"\bceo\b", words)
