@@ -8,6 +8,7 @@ import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -27,6 +28,19 @@ SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 OUTSIDER = "buyer@shop.example"
 
 
+def open_the_link_emailed_for(chromium: Any, live_server: Any, purpose: str) -> tuple[Any, Any, list[str]]:
+    """The requester's email about `purpose` is sent; they open its status link on a phone, signed out."""
+    outbox_relay()
+    email = Message.objects.get(channel=Channel.EMAIL, audience="requester", purpose=purpose)
+    (link,) = set(re.findall(re.escape(live_server.url) + r"/r/[^/\s]+/", email.body))
+    context = chromium.new_context(viewport=PHONE)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.goto(link)
+    return context, page, problems
+
+
 def test_on_a_phone_the_requester_sees_where_their_deferred_order_stands_and_what_it_still_needs(
         browser, live_server, api, demo, demo_actor, settings):  # noqa: F811
     settings.SITE_URL = live_server.url
@@ -34,15 +48,7 @@ def test_on_a_phone_the_requester_sees_where_their_deferred_order_stands_and_wha
     ceo = demo_actor("ceo")
     escalation_decide(actor=ceo, escalation=case["id"], decision="defer", justification="Waiting for the bank",
                       otp=totp_code(ceo.user), defer_until=timezone.now() + timedelta(hours=6))
-    outbox_relay()
-    email = Message.objects.get(channel=Channel.EMAIL, audience="requester", purpose="escalation.deferred")
-    (link,) = set(re.findall(re.escape(live_server.url) + r"/r/[^/\s]+/", email.body))
-
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(link)
+    context, page, problems = open_the_link_emailed_for(browser, live_server, "escalation.deferred")
     expect(page.locator("[data-testid=status-words]")).to_contain_text("On hold until")
     expect(page.locator("[data-testid=still-needed]")).to_contain_text("1 more approval from the CEO.")
     expect(page.locator("body")).not_to_contain_text("Ngozi")
@@ -62,15 +68,7 @@ def test_on_a_phone_the_requester_answers_the_ceo_s_question_without_signing_in(
     asked = api("ceo").post(f"/escalations/{case['id']}/comments",
                             {"body": "Is the delivery address your own office?", "question": True})
     assert asked.status_code == 201
-    outbox_relay()
-    email = Message.objects.get(channel=Channel.EMAIL, audience="requester", purpose="escalation.commented")
-    (link,) = set(re.findall(re.escape(live_server.url) + r"/r/[^/\s]+/", email.body))
-
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(link)
+    context, page, problems = open_the_link_emailed_for(browser, live_server, "escalation.commented")
     expect(page.locator("[data-testid=question]")).to_contain_text("Is the delivery address your own office?")
     expect(page.locator("[data-testid=question]")).to_contain_text("Asked by the CEO")
     page.get_by_label("Your answer").fill("Yes: our warehouse at 12 Marina, Lagos.")
