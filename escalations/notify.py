@@ -248,7 +248,9 @@ def _recipients(event: OutboxEvent, escalation: Escalation, members_of: MembersO
         "expiry_reason": data.get("expiry_reason") or "",
         "approval_expires_at": (parse_datetime(data["approval_expires_at"]) if data.get("approval_expires_at")
                                 else None),
-        "overdue_conditions": data.get("overdue") or [],
+        # The conditions' deadlines as times, so each reader sees them in their own zone and words.
+        "overdue_conditions": [{**c, "due_at": parse_datetime(c["due_at"]) if c.get("due_at") else None}
+                               for c in data.get("overdue") or []],
     }
     links = {"escalation": str(escalation.pk), "event": event.type, "url": staff_context["url"]}
     # A critical case reaches people in their quiet hours (when they let critical ones through: notifications.preferences).

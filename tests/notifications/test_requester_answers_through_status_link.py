@@ -10,14 +10,17 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditEvent
 from escalations.models import Comment
+from escalations.sweeps import sweep_deadlines
 from privacy.models import PrivacySettings
 from tests.api.conftest import api  # noqa: F401  (a fixture)
 
@@ -192,3 +195,24 @@ def test_the_outsider_s_decision_emails_name_the_decider_s_role_not_the_person(
     assert headline in text
     for words in (text, html):
         assert "Ngozi" not in words and not re.search(r"\bceo\b", words)
+
+
+def test_an_overdue_condition_email_to_the_outsider_names_no_owner_and_the_page_no_way_into_the_staff_side(
+        api, demo, demo_actor, smtp_receiver):  # noqa: F811
+    case_id = ask(api)
+    due = timezone.now() + timedelta(hours=1)
+    decide(demo_actor, case_id, "approve", "Fine once the invoice is in",
+           conditions=[{"text": "Send the signed invoice", "owner": "sm", "due_at": due.isoformat()}])
+    emails_to(smtp_receiver, OUTSIDER)  # the approval
+    smtp_receiver.messages.clear()
+
+    with time_machine.travel(due + timedelta(hours=1), tick=False):
+        sweep_deadlines()
+    (email,) = emails_to(smtp_receiver, OUTSIDER)
+
+    text = email_part(email)
+    assert 'Condition overdue on ₦2,500,000.00 order ORD-1001: "Send the signed invoice" was due ' in text
+    assert f"was due {timezone.localtime(due, ZoneInfo('Africa/Lagos')):%a %-d %b, %H:%M} WAT." in text  # in words
+    assert "owner" not in text and not re.search(r"\bsm\b", text) and "Amina" not in text
+    page = Client().get(status_link(text)).content.decode()
+    assert 'class="brand" href' not in page  # the logo would lead a signed-out outsider to the staff sign-in
