@@ -37,7 +37,7 @@ from audit.models import AuditEvent
 from audit.retention import retention_apply
 from audit.verification import ChainReport, all_chain_keys, verify_chains
 from escalations.amendments import escalation_amend
-from escalations.comments import comment_post
+from escalations.comments import comment_answer_by_emailed_requester, comment_post
 from escalations.demo import seed_demo
 from escalations.obligation_actions import condition_add_evidence, condition_resolve
 from escalations.policies import policy_upsert
@@ -108,6 +108,14 @@ def _decide(w: World, username: str = "co", otp: str | None = None, **kwargs: An
     return escalation_decide(actor=w.actor(username), escalation=kwargs.pop("case", None) or w.case(),
                              decision="approve", justification="Checked", otp=otp or totp_code(w.person(username)),
                              **kwargs)
+
+
+def _outsider_answers(w: World) -> None:
+    """A requester outside the tenant answers a question through their status link (no account, no key)."""
+    case = escalation_create(actor=w.vendor, type="SMR", reason="Odd pattern", source=ORDER,
+                             requested_by="buyer@shop.example")
+    comment_post(actor=w.actor("co"), escalation=case, body="Which account?", question=True)
+    comment_answer_by_emailed_requester(escalation_id=str(case.pk), email="buyer@shop.example", body="The savings one.")
 
 
 def _replay(w: World) -> None:
@@ -284,6 +292,8 @@ AUDITED: dict[str, tuple[Callable[[World], Any], set[str]]] = {
     "escalations.comments.comment_post": (
         lambda w: comment_post(actor=w.actor("co"), escalation=w.case(), body="Which account?", question=True),
         {"escalation.commented"}),
+    "escalations.comments.comment_answer_by_emailed_requester": (
+        lambda w: _outsider_answers(w), {"escalation.commented"}),
     "escalations.services.escalation_cancel": (
         lambda w: escalation_cancel(actor=w.vendor, escalation=w.case()), {"escalation.cancelled"}),
     "escalations.services.escalation_record_execution": (
@@ -375,6 +385,8 @@ EXEMPT: dict[str, str] = {
     "escalations.amendments.amendments_of": "a read",
     "escalations.comments.mentioned_usernames": "parses text, writes nothing",
     "escalations.comments.is_case_requester": "a check, writes nothing",
+    "escalations.comments.emailed_requester": "a check, writes nothing",
+    "escalations.comments.requester_author": "formats a masked name, writes nothing",
     "escalations.comments.case_for_conversation": "a read",
     "escalations.comments.awaiting_requester": "a read",
     "escalations.comments.comments_of": "a read",
