@@ -120,3 +120,12 @@ class EscalationFactory(DjangoModelFactory[Escalation]):
         amount = Money(value_minor=amount_minor, currency=currency) if amount_minor is not None else None
         return escalation_create(actor=Actor(tenant=tenant, api_key=source_key), type=type, reason=reason, amount=amount,
                                  source=SourceRef(system="bank", entity_type="account", entity_id=entity_id), **kwargs)
+
+
+def shop_whose_large_orders_reach_its_ceo(**tenant_fields: Any) -> Tenant:
+    """A tenant whose HIGH_VALUE orders go to its CEO (username "ceo") by email and in the inbox."""
+    tenant = TenantFactory.create(**tenant_fields)
+    PolicyFactory.create(tenant=tenant, type="HIGH_VALUE", route=[{"roles": ["ceo"], "approvals_required": 1}],
+                         notify_channels=["email", "in_app"])
+    PersonFactory.create(tenant=tenant, role="ceo", username="ceo")
+    return tenant

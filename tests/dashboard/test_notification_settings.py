@@ -27,7 +27,7 @@ from notifications.models import (
 )
 from tests.dashboard.conftest import user
 from tests.dashboard.test_browser import browser, open_as  # noqa: F401  (fixtures)
-from tests.factories import ApiKeyFactory, PersonFactory, PolicyFactory, TenantFactory
+from tests.factories import ApiKeyFactory, shop_whose_large_orders_reach_its_ceo
 from tests.notifications.conftest import relay, smtp_receiver  # noqa: F401  (smtp_receiver is a fixture)
 
 pytestmark = pytest.mark.django_db
@@ -47,11 +47,7 @@ QUIET = {
 @pytest.fixture
 def tenant() -> Tenant:
     """A tenant whose HIGH_VALUE orders go to its CEO, ceo@demo.example (the factories, not the whole demo)."""
-    tenant = TenantFactory.create(slug="demo", time_zone="Africa/Lagos")  # quiet hours are read in its zone
-    PolicyFactory.create(tenant=tenant, type="HIGH_VALUE", route=[{"roles": ["ceo"], "approvals_required": 1}],
-                         notify_channels=["email", "in_app"])
-    PersonFactory.create(tenant=tenant, role="ceo", username="ceo")
-    return tenant
+    return shop_whose_large_orders_reach_its_ceo(slug="demo", time_zone="Africa/Lagos")  # quiet hours: its zone
 
 
 @pytest.fixture

@@ -538,12 +538,17 @@ def test_every_html_page_holds_to_the_content_security_policy(url, signed_in):
     assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", page)
 
 
-def test_an_approver_marks_a_condition_met_on_the_case_page_and_an_outsider_cannot(signed_in, demo, vendor):
+def _approved_with_a_condition(demo, vendor, change_id: str):
+    """A medium-risk change a senior manager approved on the condition "Attach the rollback plan"."""
     case = escalation_create(actor=vendor, type="OPERATION_CHANGE", reason="Resize", risk_level="medium",
-                             source=SourceRef("dba-tool", "change", "CHG-1"))
+                             source=SourceRef("dba-tool", "change", change_id))
     sm = Actor(tenant=demo["tenant_obj"], user=user("sm"))
-    case = escalation_decide(actor=sm, escalation=case, decision="approve", justification="Fine",
+    return escalation_decide(actor=sm, escalation=case, decision="approve", justification="Fine",
                              otp=totp_code(user("sm")), conditions=["Attach the rollback plan"])
+
+
+def test_an_approver_marks_a_condition_met_on_the_case_page_and_an_outsider_cannot(signed_in, demo, vendor):
+    case = _approved_with_a_condition(demo, vendor, "CHG-1")
     cid = case.conditions[0]["id"]
 
     page = signed_in("sm2").get(f"/e/{case.pk}/").content.decode()
@@ -585,11 +590,7 @@ def test_a_change_with_a_cost_and_no_amount_headlines_its_cost(signed_in, vendor
 
 
 def test_a_condition_action_that_names_no_action_is_refused_and_a_bad_link_is_named(signed_in, demo, vendor):
-    case = escalation_create(actor=vendor, type="OPERATION_CHANGE", reason="Resize", risk_level="medium",
-                             source=SourceRef("dba-tool", "change", "CHG-2"))
-    sm = Actor(tenant=demo["tenant_obj"], user=user("sm"))
-    case = escalation_decide(actor=sm, escalation=case, decision="approve", justification="Fine",
-                             otp=totp_code(user("sm")), conditions=["Attach the rollback plan"])
+    case = _approved_with_a_condition(demo, vendor, "CHG-2")
     cid = case.conditions[0]["id"]
     sm2 = signed_in("sm2")
 

@@ -18,7 +18,7 @@ from notifications.messages import message_send
 from notifications.models import Channel, Delivery, DeliveryStatus, Message, OutboxEvent
 from trustguard.periodic import job_run
 
-from ..factories import ApiKeyFactory, PersonFactory, PolicyFactory, TenantFactory
+from ..factories import ApiKeyFactory, shop_whose_large_orders_reach_its_ceo
 from .conftest import deliver, relay
 
 pytestmark = pytest.mark.django_db
@@ -27,11 +27,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def tenant() -> Tenant:
     """A shop whose large orders (HIGH_VALUE) reach its CEO by email and in the inbox."""
-    tenant = TenantFactory.create()
-    PolicyFactory.create(tenant=tenant, type="HIGH_VALUE", route=[{"roles": ["ceo"], "approvals_required": 1}],
-                         notify_channels=["email", "in_app"])
-    PersonFactory.create(tenant=tenant, role="ceo", username="ceo")
-    return tenant
+    return shop_whose_large_orders_reach_its_ceo()
 
 
 @pytest.fixture
