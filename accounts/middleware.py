@@ -23,13 +23,14 @@ def preferred_language(request: HttpRequest) -> str:
     return str(language) if language in _SUPPORTED else ""
 
 
-def activate_tenant_language(request: HttpRequest, tenant: Tenant) -> None:
+def activate_tenant_language(request: HttpRequest, tenant: Tenant, *, outsider: bool = False) -> None:
     """A person without a language of their own reads their tenant's, and times in their zone (accounts.web.
-    tenant_view calls this once it knows the tenant: no query of its own)."""
-    if not preferred_language(request) and tenant.language in _SUPPORTED:
+    tenant_view calls this once it knows the tenant: no query of its own). `outsider`: the page is for someone with
+    no account (a requester's status link), who reads the tenant's language and zone whoever is signed in."""
+    if (outsider or not preferred_language(request)) and tenant.language in _SUPPORTED:
         translation.activate(tenant.language)
         request.LANGUAGE_CODE = tenant.language
-    user = getattr(request, "user", None)
+    user = None if outsider else getattr(request, "user", None)
     timezone.activate(zone_of(tenant=tenant, user=user if user is not None and user.is_authenticated else None))
 
 

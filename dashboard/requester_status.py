@@ -9,15 +9,13 @@ Anything we did not sign, a case whose requester was erased or changed: 404, lik
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.selectors import zone_of
+from accounts.middleware import activate_tenant_language
 from escalations.comments import comment_answer_by_emailed_requester
 from escalations.models import Escalation
 from escalations.requester_status import requester_status, requester_status_case
@@ -26,8 +24,6 @@ from trustguard.errors import Conflict, ValidationFailed
 from trustguard.links import RequesterLinkExpired, RequesterLinkInvalid, requester_status_claims
 
 from .forms import RequesterAnswerForm
-
-_SUPPORTED = {code for code, _ in settings.LANGUAGES}
 
 
 def _private(response: HttpResponse, *, with_form: bool = False) -> HttpResponse:
@@ -52,12 +48,8 @@ def _case_of_link(request: HttpRequest, token: str) -> Escalation | HttpResponse
     escalation = requester_status_case(escalation_id=escalation_id, email_digest=email_digest)
     if escalation is None:
         raise Http404("No such request.")
-    tenant = escalation.tenant
     # The requester has no account: they read their tenant's language and time zone, whoever is signed in here.
-    language = tenant.language if tenant.language in _SUPPORTED else settings.LANGUAGE_CODE
-    translation.activate(language)
-    request.LANGUAGE_CODE = language
-    timezone.activate(zone_of(tenant=tenant))
+    activate_tenant_language(request, escalation.tenant, outsider=True)
     return escalation
 
 

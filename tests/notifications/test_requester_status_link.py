@@ -17,6 +17,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import User
 from escalations.services import escalation_decide
 from privacy.models import PrivacySettings
 from tests.api.conftest import ORDER, api  # noqa: F401  (a fixture)
@@ -178,3 +179,20 @@ def test_the_page_reads_in_the_tenant_s_language(api, demo, demo_actor, smtp_rec
     page = Client(headers={"Accept-Language": "en"}).get(status_link(email_part(email)))
     assert page.status_code == 200 and '<html lang="fr">' in page.content.decode()
     assert page["Content-Language"] == "fr"
+
+
+def test_a_signed_in_person_with_a_language_of_their_own_still_sees_the_page_as_the_requester_reads_it(
+        api, demo, demo_actor, smtp_receiver):  # noqa: F811
+    tenant = demo["tenant_obj"]
+    tenant.language = "fr"
+    tenant.save(update_fields=["language"])
+    User.objects.filter(username="co").update(language="en")
+    case_id = ask(api)
+    decide(demo_actor, case_id, "approve", "Client connu")
+    (email,) = emails_to(smtp_receiver, OUTSIDER)
+    browser = Client()
+    browser.force_login(User.objects.get(username="co"))
+
+    page = browser.get(status_link(email_part(email)))
+
+    assert page.status_code == 200 and '<html lang="fr">' in page.content.decode()
